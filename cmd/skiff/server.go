@@ -1,0 +1,79 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"skiff/internal/server"
+)
+
+func newServerCommand() *cobra.Command {
+	var (
+		cfg         server.Config
+		etcdServers string
+		disable     []string
+		advertise   string
+		logLevel    string
+		httpsPort   int
+	)
+	cmd := &cobra.Command{
+		Use:   "server",
+		Short: "Run the control plane (API server on embedded etcd) and a node agent for this host",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var lvl slog.Level
+			if err := lvl.UnmarshalText([]byte(logLevel)); err != nil {
+				return fmt.Errorf("--log-level: %w", err)
+			}
+			cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
+			if etcdServers != "" {
+				cfg.EtcdServers = strings.Split(etcdServers, ",")
+			}
+			for _, d := range disable {
+				for _, part := range strings.Split(d, ",") {
+					if part = strings.TrimSpace(part); part != "" {
+						cfg.Disable = append(cfg.Disable, part)
+					}
+				}
+			}
+			if advertise != "" {
+				ip := net.ParseIP(advertise)
+				if ip == nil {
+					return fmt.Errorf("--advertise-address %q: not an IP address", advertise)
+				}
+				cfg.AdvertiseAddress = ip
+			}
+			cfg.HTTPSPort = httpsPort
+			if httpsPort == 0 {
+				cfg.HTTPSPort = -1 // a free port
+			}
+			ctx := cmd.Context()
+			s, err := server.Start(ctx, cfg)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(os.Stderr, "skiff server ready at %s in %s; kubeconfig: %s\n", s.URL(), s.StartedIn.Round(1e6), s.AdminKubeconfig())
+			return s.Wait(ctx)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&cfg.DataDir, "data-dir", "/var/lib/skiff", "folder for certificates, kubeconfigs and the embedded etcd")
+	f.StringVar(&etcdServers, "etcd-servers", "", "client URLs of an external etcd cluster (comma-separated) instead of the embedded one")
+	f.StringVar(&cfg.EtcdClientURL, "etcd-client-url", "", "where the embedded etcd serves clients (default http://127.0.0.1:2379)")
+	f.StringVar(&cfg.EtcdPeerURL, "etcd-peer-url", "", "where the embedded etcd talks to peers (default http://127.0.0.1:2380)")
+	f.StringVar(&cfg.BindAddress, "bind-address", "0.0.0.0", "address the API server listens on")
+	f.IntVar(&httpsPort, "https-port", 6443, "port the API server listens on (0: any free port)")
+	f.StringVar(&advertise, "advertise-address", "", "address the kubernetes Service points at (default: the first host address)")
+	f.StringSliceVar(&cfg.TLSSANs, "tls-san", nil, "extra host names or IP addresses for the serving certificate")
+	f.StringVar(&cfg.ServiceCIDR, "service-cidr", "10.43.0.0/16", "range ClusterIPs are allocated from")
+	f.StringVar(&cfg.ClusterDomain, "cluster-domain", "cluster.local", "the cluster's DNS domain")
+	f.BoolVar(&cfg.DisableAgent, "disable-agent", false, "run no node agent on this host")
+	f.StringSliceVar(&disable, "disable", nil, "built-in components not to run: "+strings.Join(server.Components, ", "))
+	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+	return cmd
+}

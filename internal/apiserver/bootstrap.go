@@ -1,0 +1,136 @@
+package apiserver
+
+import (
+	"context"
+	"fmt"
+	"net"
+
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/intstr"
+)
+
+// BootstrapConfig says where the API server can be reached from pods.
+type BootstrapConfig struct {
+	// AdvertiseAddress is the address the kubernetes Service points at.
+	AdvertiseAddress net.IP
+	// Port is the API server's HTTPS port.
+	Port int
+}
+
+// systemNamespaces exist from the first start on.
+var systemNamespaces = []string{"default", "kube-system", "kube-public", "kube-node-lease"}
+
+// Bootstrap creates what every cluster has from the start: the system
+// namespaces and the kubernetes Service in default with its endpoints. It is
+// idempotent; endpoints follow a changed advertise address. Call it once the
+// cache is ready.
+func (s *Server) Bootstrap(ctx context.Context, cfg BootstrapConfig) error {
+	wo := writeOptions{fieldManager: "skiff", fieldValidation: "Ignore"}
+	for _, ns := range systemNamespaces {
+		obj := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}
+		if err := s.ensure(ctx, "", "v1", "namespaces", "", obj, wo); err != nil {
+			return err
+		}
+	}
+	cidr := s.cfg.ServiceCIDR
+	first := addOffset(cidr.IP, 1).String()
+	svc := &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Name: "kubernetes", Namespace: "default",
+			Labels: map[string]string{"component": "apiserver", "provider": "kubernetes"}},
+		Spec: corev1.ServiceSpec{
+			Type: corev1.ServiceTypeClusterIP, ClusterIP: first,
+			Ports: []corev1.ServicePort{{Name: "https", Port: 443, Protocol: corev1.ProtocolTCP,
+				TargetPort: intstr.FromInt32(int32(cfg.Port))}},
+			SessionAffinity: corev1.ServiceAffinityNone,
+		},
+	}
+	if err := s.ensure(ctx, "", "v1", "services", "default", svc, wo); err != nil {
+		return err
+	}
+	if cfg.AdvertiseAddress == nil {
+		return nil
+	}
+	ip := cfg.AdvertiseAddress.String()
+	port := int32(cfg.Port)
+	ep := &corev1.Endpoints{
+		ObjectMeta: metav1.ObjectMeta{Name: "kubernetes", Namespace: "default",
+			Labels: map[string]string{"endpointslice.kubernetes.io/skip-mirror": "true"}},
+		Subsets: []corev1.EndpointSubset{{
+			Addresses: []corev1.EndpointAddress{{IP: ip}},
+			Ports:     []corev1.EndpointPort{{Name: "https", Port: port, Protocol: corev1.ProtocolTCP}},
+		}},
+	}
+	if err := s.ensureUpdated(ctx, "", "v1", "endpoints", "default", ep, wo); err != nil {
+		return err
+	}
+	ready := true
+	name, proto := "https", corev1.ProtocolTCP
+	slice := &discoveryv1.EndpointSlice{
+		ObjectMeta: metav1.ObjectMeta{Name: "kubernetes", Namespace: "default",
+			Labels: map[string]string{discoveryv1.LabelServiceName: "kubernetes"}},
+		AddressType: discoveryv1.AddressTypeIPv4,
+		Endpoints:   []discoveryv1.Endpoint{{Addresses: []string{ip}, Conditions: discoveryv1.EndpointConditions{Ready: &ready}}},
+		Ports:       []discoveryv1.EndpointPort{{Name: &name, Port: &port, Protocol: &proto}},
+	}
+	if cfg.AdvertiseAddress.To4() == nil {
+		slice.AddressType = discoveryv1.AddressTypeIPv6
+	}
+	return s.ensureUpdated(ctx, "discovery.k8s.io", "v1", "endpointslices", "default", slice, wo)
+}
+
+// ensure creates obj unless it exists.
+func (s *Server) ensure(ctx context.Context, group, version, resourceName, ns string, obj runtime.Object, wo writeOptions) error {
+	res, ok := s.lookup(group, version, resourceName)
+	if !ok {
+		return nil
+	}
+	setGVK(obj, res.gvk)
+	_, _, err := s.create(ctx, res, ns, obj, wo)
+	if err != nil && !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("bootstrap %s %s: %w", resourceName, accessor(obj).GetName(), err)
+	}
+	return nil
+}
+
+// ensureUpdated creates obj or replaces what is stored with it.
+func (s *Server) ensureUpdated(ctx context.Context, group, version, resourceName, ns string, obj runtime.Object, wo writeOptions) error {
+	res, ok := s.lookup(group, version, resourceName)
+	if !ok {
+		return nil
+	}
+	setGVK(obj, res.gvk)
+	_, _, err := s.create(ctx, res, ns, obj.DeepCopyObject(), wo)
+	if err == nil {
+		return nil
+	}
+	if !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("bootstrap %s %s: %w", resourceName, accessor(obj).GetName(), err)
+	}
+	info := requestInfo{namespace: ns, name: accessor(obj).GetName(), resource: resourceName}
+	_, err = s.update(ctx, res, info, "", func(current runtime.Object) (runtime.Object, error) {
+		next := obj.DeepCopyObject()
+		cm, nm := accessor(current), accessor(next)
+		nm.SetLabels(cm.GetLabels())
+		for k, v := range accessor(obj).GetLabels() {
+			l := nm.GetLabels()
+			if l == nil {
+				l = map[string]string{}
+			}
+			l[k] = v
+			nm.SetLabels(l)
+		}
+		nm.SetAnnotations(cm.GetAnnotations())
+		nm.SetOwnerReferences(cm.GetOwnerReferences())
+		nm.SetFinalizers(cm.GetFinalizers())
+		nm.SetManagedFields(cm.GetManagedFields())
+		return next, nil
+	}, wo, nil)
+	if err != nil {
+		return fmt.Errorf("bootstrap %s %s: %w", resourceName, accessor(obj).GetName(), err)
+	}
+	return nil
+}

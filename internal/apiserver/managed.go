@@ -1,0 +1,177 @@
+package apiserver
+
+import (
+	"fmt"
+	"net/http"
+	"sync"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/managedfields"
+	"sigs.k8s.io/structured-merge-diff/v6/fieldpath"
+	"sigs.k8s.io/yaml"
+)
+
+// fieldManagers keeps one managedfields.FieldManager per kind and
+// subresource, built on first use from the OpenAPI-derived type converter.
+type fieldManagers struct {
+	newConverter func() (managedfields.TypeConverter, error)
+	scheme       *runtime.Scheme
+
+	mu       sync.Mutex
+	conv     managedfields.TypeConverter
+	managers map[string]*managedfields.FieldManager
+}
+
+// defaulter applies a resource's strategy defaults, which is what upstream's
+// scheme defaulting does for the field manager.
+type defaulter struct{ res *resource }
+
+func (d defaulter) Default(obj runtime.Object) {
+	if d.res.Strategy.Default != nil {
+		d.res.Strategy.Default(obj)
+	}
+}
+
+func (f *fieldManagers) get(res *resource, subresource string) (*managedfields.FieldManager, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.conv == nil {
+		c, err := f.newConverter()
+		if err != nil {
+			return nil, fmt.Errorf("type converter: %w", err)
+		}
+		f.conv = c
+	}
+	key := res.gvk.String() + "/" + subresource
+	if m, ok := f.managers[key]; ok {
+		return m, nil
+	}
+	var reset map[fieldpath.APIVersion]fieldpath.Filter
+	if res.HasSubresource("status") {
+		path := "status"
+		if subresource == "status" {
+			path = "spec"
+		}
+		reset = map[fieldpath.APIVersion]fieldpath.Filter{
+			fieldpath.APIVersion(res.GroupVersion.String()): fieldpath.NewExcludeSetFilter(fieldpath.NewSet(fieldpath.MakePathOrDie(path))),
+		}
+	}
+	m, err := managedfields.NewDefaultFieldManager(f.conv, f.scheme, defaulter{res}, f.scheme, res.gvk, res.GroupVersion, subresource, reset)
+	if err != nil {
+		return nil, fmt.Errorf("field manager for %s: %w", res.gvk, err)
+	}
+	f.managers[key] = m
+	return m, nil
+}
+
+func (s *Server) trackCreate(res *resource, obj runtime.Object, manager string) error {
+	return s.trackUpdate(res, obj, nil, manager, "")
+}
+
+// trackUpdate records in obj's managedFields that manager changed old into obj.
+func (s *Server) trackUpdate(res *resource, obj, old runtime.Object, manager, subresource string) error {
+	if s.fields == nil || !trackedSubresource(subresource) {
+		return nil
+	}
+	fm, err := s.fields.get(res, subresource)
+	if err != nil {
+		s.log.Error("managed fields unavailable", "kind", res.gvk, "err", err)
+		return nil
+	}
+	if old == nil {
+		old = res.New()
+		setGVK(old, res.gvk)
+	}
+	out := fm.UpdateNoErrors(old, obj, manager)
+	accessor(obj).SetManagedFields(accessor(out).GetManagedFields())
+	return nil
+}
+
+func trackedSubresource(sub string) bool {
+	return sub == "" || sub == "status" || sub == "scale"
+}
+
+// handleApply serves server-side apply (PATCH with application/apply-patch+yaml).
+func (s *Server) handleApply(w http.ResponseWriter, r *http.Request, res *resource, info requestInfo, t target, patch []byte, opts writeOptions, sub *subresourceOps) {
+	if s.fields == nil || (sub != nil && sub.name != "status") {
+		s.writeError(w, r, errUnsupportedMediaType(r.Header.Get("Content-Type")))
+		return
+	}
+	if r.Header.Get("Content-Type") == string(types.ApplyCBORPatchType) {
+		s.writeError(w, r, errUnsupportedMediaType(r.Header.Get("Content-Type")))
+		return
+	}
+	q := r.URL.Query()
+	if q.Get("fieldManager") == "" {
+		s.writeError(w, r, apierrors.NewBadRequest("PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: is required for apply patch"))
+		return
+	}
+	force := isTrue(q.Get("force"))
+	applied := &unstructured.Unstructured{Object: map[string]interface{}{}}
+	if err := yaml.Unmarshal(patch, &applied.Object); err != nil {
+		s.writeError(w, r, apierrors.NewBadRequest(fmt.Sprintf("error decoding YAML: %v", err)))
+		return
+	}
+	if applied.GetAPIVersion() != res.GroupVersion.String() || applied.GetKind() != res.Kind {
+		s.writeError(w, r, apierrors.NewBadRequest(fmt.Sprintf("the API version in the data (%s) does not match the expected API version (%s)", applied.GetAPIVersion(), res.GroupVersion)))
+		return
+	}
+	if applied.GetName() != "" && applied.GetName() != info.name {
+		s.writeError(w, r, apierrors.NewBadRequest(fmt.Sprintf("the name of the object (%s) does not match the name on the URL (%s)", applied.GetName(), info.name)))
+		return
+	}
+	subName := ""
+	if sub != nil {
+		subName = sub.name
+	}
+	fm, err := s.fields.get(res, subName)
+	if err != nil {
+		s.writeError(w, r, apierrors.NewInternalError(err))
+		return
+	}
+	opts.applied = true
+	mutate := func(current runtime.Object) (runtime.Object, error) {
+		out, err := fm.Apply(current, applied, opts.fieldManager, force)
+		if err != nil {
+			return nil, applyError(err)
+		}
+		setGVK(out, res.gvk)
+		return out, nil
+	}
+	out, err := s.update(r.Context(), res, info, "", mutate, opts, sub)
+	if apierrors.IsNotFound(err) && sub == nil {
+		// Apply creates what does not exist yet.
+		empty := res.New()
+		setGVK(empty, res.gvk)
+		accessor(empty).SetName(info.name)
+		accessor(empty).SetNamespace(info.namespace)
+		obj, aerr := fm.Apply(empty, applied, opts.fieldManager, force)
+		if aerr != nil {
+			s.writeError(w, r, applyError(aerr))
+			return
+		}
+		setGVK(obj, res.gvk)
+		created, _, cerr := s.create(r.Context(), res, info.namespace, obj, opts)
+		if cerr != nil {
+			s.writeError(w, r, cerr)
+			return
+		}
+		s.writeRead(w, r, res, t, http.StatusCreated, created)
+		return
+	}
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.writeRead(w, r, res, t, http.StatusOK, out)
+}
+
+func applyError(err error) error {
+	if _, ok := err.(apierrors.APIStatus); ok {
+		return err
+	}
+	return patchFailed(err)
+}

@@ -1,0 +1,71 @@
+package apiserver
+
+import (
+	"reflect"
+
+	"k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/runtime"
+)
+
+// fieldByName returns the addressable struct field name of obj (a pointer
+// to a struct), or an invalid Value.
+func fieldByName(obj runtime.Object, name string) reflect.Value {
+	v := reflect.ValueOf(obj)
+	if v.Kind() != reflect.Pointer || v.Elem().Kind() != reflect.Struct {
+		return reflect.Value{}
+	}
+	return v.Elem().FieldByName(name)
+}
+
+// copyStatus sets obj's Status to old's: an update of the main resource
+// does not change status.
+func copyStatus(obj, old runtime.Object) {
+	dst, src := fieldByName(obj, "Status"), fieldByName(old, "Status")
+	if dst.IsValid() && src.IsValid() && dst.CanSet() {
+		dst.Set(src)
+	}
+}
+
+// specChanged reports whether anything but metadata and status differs,
+// which is when upstream bumps metadata.generation.
+func specChanged(obj, old runtime.Object) bool {
+	a, b := reflect.ValueOf(obj).Elem(), reflect.ValueOf(old).Elem()
+	t := a.Type()
+	for i := 0; i < t.NumField(); i++ {
+		switch t.Field(i).Name {
+		case "TypeMeta", "ObjectMeta", "Status":
+			continue
+		}
+		if !equality.Semantic.DeepEqual(a.Field(i).Interface(), b.Field(i).Interface()) {
+			return true
+		}
+	}
+	return false
+}
+
+// prepareStatusUpdate keeps everything of old but status (and the
+// metadata a status writer may not change).
+func (s *Server) prepareStatusUpdate(res *resource, obj, old runtime.Object) {
+	if res.Strategy.PrepareForStatusUpdate != nil {
+		res.Strategy.PrepareForStatusUpdate(obj, old)
+	} else {
+		a, b := reflect.ValueOf(obj).Elem(), reflect.ValueOf(old).Elem()
+		t := a.Type()
+		for i := 0; i < t.NumField(); i++ {
+			switch t.Field(i).Name {
+			case "TypeMeta", "ObjectMeta", "Status":
+				continue
+			}
+			if a.Field(i).CanSet() {
+				a.Field(i).Set(b.Field(i))
+			}
+		}
+	}
+	m, om := accessor(obj), accessor(old)
+	m.SetLabels(om.GetLabels())
+	m.SetAnnotations(om.GetAnnotations())
+	m.SetFinalizers(om.GetFinalizers())
+	m.SetOwnerReferences(om.GetOwnerReferences())
+	m.SetGeneration(om.GetGeneration())
+	m.SetDeletionTimestamp(om.GetDeletionTimestamp())
+}

@@ -1,0 +1,168 @@
+package apiserver
+
+import (
+	"bytes"
+	"fmt"
+	"mime"
+	"net/http"
+
+	jsonpatch "gopkg.in/evanphx/json-patch.v4"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/strategicpatch"
+	"sigs.k8s.io/yaml"
+)
+
+// patchTypeOf reads the patch type from Content-Type.
+func patchTypeOf(r *http.Request) (types.PatchType, bool) {
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil {
+		return "", false
+	}
+	switch types.PatchType(mt) {
+	case types.JSONPatchType, types.MergePatchType, types.StrategicMergePatchType, types.ApplyYAMLPatchType, types.ApplyCBORPatchType:
+		return types.PatchType(mt), true
+	}
+	return "", false
+}
+
+// patchFailed is upstream's 422 for a patch that does not apply.
+func patchFailed(err error) error {
+	return &apierrors.StatusError{ErrStatus: metav1.Status{
+		Status: metav1.StatusFailure, Code: http.StatusUnprocessableEntity, Reason: metav1.StatusReasonInvalid,
+		Message: err.Error(),
+	}}
+}
+
+// applyPatch applies a JSON, merge or strategic merge patch to current
+// (JSON) and returns the patched JSON. schema is an empty object of the
+// patched kind, for the strategic merge keys.
+func applyPatch(pt types.PatchType, current, patch []byte, schema runtime.Object) ([]byte, error) {
+	switch pt {
+	case types.JSONPatchType:
+		p, err := jsonpatch.DecodePatch(patch)
+		if err != nil {
+			return nil, apierrors.NewBadRequest(err.Error())
+		}
+		if len(p) > 10000 {
+			return nil, apierrors.NewRequestEntityTooLargeError("The allowed operations in a JSON patch is 10000")
+		}
+		out, err := p.Apply(current)
+		if err != nil {
+			return nil, patchFailed(err)
+		}
+		return out, nil
+	case types.MergePatchType:
+		if !isJSONObject(patch) {
+			return nil, apierrors.NewBadRequest("error decoding patch: the patch is not a JSON object")
+		}
+		out, err := jsonpatch.MergePatch(current, patch)
+		if err != nil {
+			return nil, patchFailed(err)
+		}
+		return out, nil
+	case types.StrategicMergePatchType:
+		if !isJSONObject(patch) {
+			return nil, apierrors.NewBadRequest("error decoding patch: the patch is not a JSON object")
+		}
+		out, err := strategicpatch.StrategicMergePatch(current, patch, schema)
+		if err != nil {
+			if apierrors.IsBadRequest(err) {
+				return nil, err
+			}
+			return nil, patchFailed(err)
+		}
+		return out, nil
+	}
+	return nil, errUnsupportedMediaType(string(pt))
+}
+
+func isJSONObject(b []byte) bool {
+	b = bytes.TrimSpace(b)
+	return len(b) > 0 && b[0] == '{'
+}
+
+// handlePatch serves PATCH on an object or (with sub set) a subresource.
+func (s *Server) handlePatch(w http.ResponseWriter, r *http.Request, res *resource, info requestInfo, sub *subresourceOps) {
+	t, ok := s.target(w, r)
+	if !ok {
+		return
+	}
+	pt, ok := patchTypeOf(r)
+	if !ok {
+		s.writeError(w, r, errUnsupportedMediaType(r.Header.Get("Content-Type")))
+		return
+	}
+	opts, err := parseWriteOptions(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	patch, err := readBody(r)
+	if err != nil {
+		s.writeError(w, r, requestEntityTooLarge(err))
+		return
+	}
+	if pt == types.ApplyYAMLPatchType || pt == types.ApplyCBORPatchType {
+		s.handleApply(w, r, res, info, t, patch, opts, sub)
+		return
+	}
+	if pt == types.StrategicMergePatchType || pt == types.MergePatchType {
+		// Clients may send YAML; accept it like upstream.
+		if j, err := yaml.YAMLToJSON(patch); err == nil {
+			patch = j
+		}
+	}
+	mutate := func(current runtime.Object) (runtime.Object, error) {
+		view, gvk, newObj := current, res.gvk, res.New
+		if sub != nil && sub.view != nil {
+			view = sub.view(current)
+			gvk = *sub.gvk
+			newObj = sub.newView
+		}
+		cur, err := s.codecs.encode(target{media: mediaJSON}, view)
+		if err != nil {
+			return nil, apierrors.NewInternalError(err)
+		}
+		patched, err := applyPatch(pt, cur, patch, newObj())
+		if err != nil {
+			return nil, err
+		}
+		dec, _ := s.codecs.decoderFor(mediaJSON, opts.fieldValidation != "Ignore")
+		into := newObj()
+		obj, _, err := dec.Decode(patched, &gvk, into)
+		if err != nil {
+			if runtime.IsStrictDecodingError(err) && obj != nil {
+				if opts.fieldValidation == "Strict" {
+					return nil, apierrors.NewBadRequest(err.Error())
+				}
+				for _, e := range strictErrors(err) {
+					w.Header().Add("Warning", fmt.Sprintf(`299 - %q`, e))
+				}
+			} else {
+				return nil, patchFailed(err)
+			}
+		}
+		setGVK(obj, gvk)
+		if sub != nil && sub.fromRequest != nil {
+			return sub.fromRequest(current, obj)
+		}
+		m := accessor(obj)
+		if m.GetName() != info.name {
+			return nil, apierrors.NewBadRequest(fmt.Sprintf("the name of the object (%s) does not match the name on the URL (%s)", m.GetName(), info.name))
+		}
+		return obj, nil
+	}
+	out, err := s.update(r.Context(), res, info, "", mutate, opts, sub)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if sub != nil && sub.toResponse != nil {
+		s.writeObject(w, r, target{media: t.media, pretty: t.pretty}, http.StatusOK, sub.toResponse(out))
+		return
+	}
+	s.writeRead(w, r, res, t, http.StatusOK, out)
+}

@@ -1,0 +1,45 @@
+// Package all gathers every built-in resource's registry description.
+package all
+
+import (
+	"skiff/internal/apiserver/registry"
+	"skiff/internal/apiserver/registry/apps"
+	"skiff/internal/apiserver/registry/autoscaling"
+	"skiff/internal/apiserver/registry/batch"
+	"skiff/internal/apiserver/registry/certificates"
+	"skiff/internal/apiserver/registry/coordination"
+	"skiff/internal/apiserver/registry/core"
+	"skiff/internal/apiserver/registry/discovery"
+	"skiff/internal/apiserver/registry/events"
+	"skiff/internal/apiserver/registry/networking"
+	"skiff/internal/apiserver/registry/nodeapi"
+	"skiff/internal/apiserver/registry/policy"
+	"skiff/internal/apiserver/registry/rbac"
+	"skiff/internal/apiserver/registry/scheduling"
+	"skiff/internal/apiserver/registry/storageapi"
+)
+
+// Resources returns every built-in resource, core first, then the groups in
+// the order upstream's discovery lists them.
+func Resources() []registry.Resource {
+	var out []registry.Resource
+	for _, group := range [][]registry.Resource{
+		core.Resources(),
+		apps.Resources(),
+		events.Resources(),
+		autoscaling.Resources(),
+		batch.Resources(),
+		certificates.Resources(),
+		networking.Resources(),
+		policy.Resources(),
+		rbac.Resources(),
+		storageapi.Resources(),
+		scheduling.Resources(),
+		coordination.Resources(),
+		nodeapi.Resources(),
+		discovery.Resources(),
+	} {
+		out = append(out, group...)
+	}
+	return out
+}

@@ -1,0 +1,480 @@
+package core
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"net"
+	"reflect"
+	"strconv"
+	"strings"
+
+	"github.com/google/go-cmp/cmp"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/sets"
+	"k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	"skiff/internal/apiserver/registry"
+)
+
+func podResource() registry.Resource {
+	return registry.Resource{
+		GroupVersion: corev1.SchemeGroupVersion,
+		Resource:     "pods",
+		SingularName: "pod",
+		Kind:         "Pod",
+		ShortNames:   []string{"po"},
+		Categories:   []string{"all"},
+		Namespaced:   true,
+		Subresources: []string{"status", "binding", "eviction", "log", "exec", "attach", "portforward", "proxy", "ephemeralcontainers", "resize"},
+		New:          func() runtime.Object { return &corev1.Pod{} },
+		NewList:      func() runtime.Object { return &corev1.PodList{} },
+		Strategy: registry.Strategy{
+			Default:          func(obj runtime.Object) { DefaultPod(obj.(*corev1.Pod)) },
+			PrepareForCreate: func(obj runtime.Object) { preparePodForCreate(obj.(*corev1.Pod)) },
+			PrepareForUpdate: func(obj, old runtime.Object) { obj.(*corev1.Pod).Status = old.(*corev1.Pod).Status },
+			Validate:         func(obj runtime.Object) field.ErrorList { return validatePodCreate(obj.(*corev1.Pod)) },
+			ValidateUpdate: func(obj, old runtime.Object) field.ErrorList {
+				return validatePodUpdate(obj.(*corev1.Pod), old.(*corev1.Pod))
+			},
+			SkipValidateOnUpdate:   true,
+			PrepareForStatusUpdate: func(obj, old runtime.Object) { preparePodStatusUpdate(obj.(*corev1.Pod), old.(*corev1.Pod)) },
+			ValidateStatusUpdate: func(obj, old runtime.Object) field.ErrorList {
+				return validatePodStatus(obj.(*corev1.Pod), field.NewPath("status"))
+			},
+			// Since 1.33 the API server keeps metadata.generation on pods too.
+			TrackGeneration: true,
+			TableColumns: []metav1.TableColumnDefinition{
+				registry.Column("Ready", "string", "The aggregate readiness state of this pod for accepting traffic.", 0),
+				registry.Column("Status", "string", "The aggregate status of the containers in this pod.", 0),
+				registry.Column("Restarts", "string", "The number of times the containers in this pod have been restarted and when the last container in this pod has restarted.", 0),
+				registry.Column("Age", "string", metav1.ObjectMeta{}.SwaggerDoc()["creationTimestamp"], 0),
+				registry.Column("IP", "string", corev1.PodStatus{}.SwaggerDoc()["podIP"], 1),
+				registry.Column("Node", "string", corev1.PodSpec{}.SwaggerDoc()["nodeName"], 1),
+				registry.Column("Nominated Node", "string", corev1.PodStatus{}.SwaggerDoc()["nominatedNodeName"], 1),
+				registry.Column("Readiness Gates", "string", corev1.PodSpec{}.SwaggerDoc()["readinessGates"], 1),
+			},
+			TableRow: func(obj runtime.Object) []interface{} { return podRow(obj.(*corev1.Pod)) },
+			Fields:   func(obj runtime.Object) fields.Set { return podFields(obj.(*corev1.Pod)) },
+		},
+	}
+}
+
+// DefaultPod sets a pod's defaults: its spec's, and podIP/podIPs and
+// hostIP/hostIPs kept in step as upstream's v1 conversion keeps them.
+func DefaultPod(pod *corev1.Pod) {
+	DefaultPodSpec(&pod.Spec)
+	st := &pod.Status
+	if len(st.PodIPs) == 0 && st.PodIP != "" {
+		st.PodIPs = []corev1.PodIP{{IP: st.PodIP}}
+	}
+	if len(st.PodIPs) > 0 {
+		st.PodIP = st.PodIPs[0].IP
+	}
+	if len(st.HostIPs) == 0 && st.HostIP != "" {
+		st.HostIPs = []corev1.HostIP{{IP: st.HostIP}}
+	}
+	if len(st.HostIPs) > 0 {
+		st.HostIP = st.HostIPs[0].IP
+	}
+}
+
+func preparePodForCreate(pod *corev1.Pod) {
+	pod.Status = corev1.PodStatus{Phase: corev1.PodPending, QOSClass: PodQOSClass(pod)}
+	if len(pod.Spec.SchedulingGates) > 0 {
+		pod.Status.Conditions = append(pod.Status.Conditions, corev1.PodCondition{
+			Type:    corev1.PodScheduled,
+			Status:  corev1.ConditionFalse,
+			Reason:  corev1.PodReasonSchedulingGated,
+			Message: "Scheduling is blocked due to non-empty scheduling gates",
+		})
+	}
+}
+
+func preparePodStatusUpdate(pod, old *corev1.Pod) {
+	pod.Spec = old.Spec
+	// Old kubelets corrupted owner references through /status; upstream
+	// keeps them from the stored pod, and so do we.
+	pod.OwnerReferences = old.OwnerReferences
+}
+
+// PodQOSClass computes a pod's QoS class from its containers' cpu and memory
+// requests and limits (or the pod-level resources when set), as upstream does.
+func PodQOSClass(pod *corev1.Pod) corev1.PodQOSClass {
+	supported := func(n corev1.ResourceName) bool { return n == corev1.ResourceCPU || n == corev1.ResourceMemory }
+	requests, limits := corev1.ResourceList{}, corev1.ResourceList{}
+	guaranteed := true
+	add := func(into corev1.ResourceList, name corev1.ResourceName, q resource.Quantity) {
+		sum := q.DeepCopy()
+		if prev, ok := into[name]; ok {
+			sum.Add(prev)
+		}
+		into[name] = sum
+	}
+	consider := func(r *corev1.ResourceRequirements) {
+		for name, q := range r.Requests {
+			if supported(name) && q.Sign() > 0 {
+				add(requests, name, q)
+			}
+		}
+		found := sets.New[corev1.ResourceName]()
+		for name, q := range r.Limits {
+			if supported(name) && q.Sign() > 0 {
+				found.Insert(name)
+				add(limits, name, q)
+			}
+		}
+		if !found.HasAll(corev1.ResourceCPU, corev1.ResourceMemory) {
+			guaranteed = false
+		}
+	}
+	if r := pod.Spec.Resources; r != nil && (len(r.Requests) > 0 || len(r.Limits) > 0) {
+		consider(r)
+	} else {
+		for i := range pod.Spec.Containers {
+			consider(&pod.Spec.Containers[i].Resources)
+		}
+		for i := range pod.Spec.InitContainers {
+			consider(&pod.Spec.InitContainers[i].Resources)
+		}
+	}
+	if len(requests) == 0 && len(limits) == 0 {
+		return corev1.PodQOSBestEffort
+	}
+	if guaranteed {
+		for name, req := range requests {
+			if lim, ok := limits[name]; !ok || lim.Cmp(req) != 0 {
+				guaranteed = false
+				break
+			}
+		}
+	}
+	if guaranteed && len(requests) == len(limits) {
+		return corev1.PodQOSGuaranteed
+	}
+	return corev1.PodQOSBurstable
+}
+
+func validatePodCreate(pod *corev1.Pod) field.ErrorList {
+	specPath := field.NewPath("spec")
+	errs := validatePodSpec(&pod.Spec, &pod.ObjectMeta, specPath)
+	if len(pod.Spec.EphemeralContainers) > 0 {
+		errs = append(errs, field.Forbidden(specPath.Child("ephemeralContainers"), "cannot be set on create"))
+	}
+	return errs
+}
+
+// updatablePodSpecFields is the list upstream's Forbidden message names.
+var updatablePodSpecFields = []string{
+	"`spec.containers[*].image`",
+	"`spec.initContainers[*].image`",
+	"`spec.activeDeadlineSeconds`",
+	"`spec.tolerations` (only additions to existing tolerations)",
+	"`spec.terminationGracePeriodSeconds` (allow it to be set to 1 if it was previously negative)",
+}
+
+func validatePodUpdate(pod, old *corev1.Pod) field.ErrorList {
+	specPath := field.NewPath("spec")
+	errs := validatePodSpec(&pod.Spec, &pod.ObjectMeta, specPath)
+	if len(pod.Spec.Containers) != len(old.Spec.Containers) {
+		return append(errs, field.Forbidden(specPath.Child("containers"), "pod updates may not add or remove containers"))
+	}
+	if len(pod.Spec.InitContainers) != len(old.Spec.InitContainers) {
+		return append(errs, field.Forbidden(specPath.Child("initContainers"), "pod updates may not add or remove containers"))
+	}
+	adsPath := specPath.Child("activeDeadlineSeconds")
+	switch {
+	case pod.Spec.ActiveDeadlineSeconds != nil:
+		v := *pod.Spec.ActiveDeadlineSeconds
+		if v < 0 || v > math.MaxInt32 {
+			return append(errs, field.Invalid(adsPath, v, validation.InclusiveRangeError(0, math.MaxInt32)))
+		}
+		if old.Spec.ActiveDeadlineSeconds != nil && *old.Spec.ActiveDeadlineSeconds < v {
+			return append(errs, field.Invalid(adsPath, v, "must be less than or equal to previous value"))
+		}
+	case old.Spec.ActiveDeadlineSeconds != nil:
+		errs = append(errs, field.Invalid(adsPath, pod.Spec.ActiveDeadlineSeconds, "must not update from a positive integer to nil value"))
+	}
+	errs = append(errs, validateOnlyAddedTolerations(pod.Spec.Tolerations, old.Spec.Tolerations, specPath.Child("tolerations"))...)
+
+	// Put back onto a copy of the new spec what may change, then compare.
+	m := pod.Spec.DeepCopy()
+	for i := range m.Containers {
+		m.Containers[i].Image = old.Spec.Containers[i].Image
+	}
+	for i := range m.InitContainers {
+		m.InitContainers[i].Image = old.Spec.InitContainers[i].Image
+	}
+	m.ActiveDeadlineSeconds = old.Spec.ActiveDeadlineSeconds
+	m.Tolerations = old.Spec.Tolerations
+	if g := old.Spec.TerminationGracePeriodSeconds; g != nil && *g < 0 && m.TerminationGracePeriodSeconds != nil && *m.TerminationGracePeriodSeconds == 1 {
+		m.TerminationGracePeriodSeconds = g
+	}
+	// Ephemeral containers change only through their own subresource.
+	m.EphemeralContainers = old.Spec.EphemeralContainers
+	if len(old.Spec.SchedulingGates) > 0 {
+		// A gated pod may lose gates (never gain one) and gain node selector terms.
+		oldGates := sets.New[string]()
+		for _, g := range old.Spec.SchedulingGates {
+			oldGates.Insert(g.Name)
+		}
+		for i, g := range m.SchedulingGates {
+			if !oldGates.Has(g.Name) {
+				errs = append(errs, field.Forbidden(specPath.Child("schedulingGates").Index(i), fmt.Sprintf("only deletion is allowed, but found new scheduling gate '%s'", g.Name)))
+			}
+		}
+		m.SchedulingGates = old.Spec.SchedulingGates
+		if nodeSelectorOnlyAdded(m.NodeSelector, old.Spec.NodeSelector) {
+			m.NodeSelector = old.Spec.NodeSelector
+		}
+	} else if len(m.SchedulingGates) > 0 {
+		errs = append(errs, field.Forbidden(specPath.Child("schedulingGates"), "only deletion is allowed, but found new scheduling gate '"+m.SchedulingGates[0].Name+"'"))
+		m.SchedulingGates = old.Spec.SchedulingGates
+	}
+	if !equality.Semantic.DeepEqual(*m, old.Spec) {
+		diff := cmp.Diff(old.Spec, *m)
+		errs = append(errs, field.Forbidden(specPath, fmt.Sprintf("pod updates may not change fields other than %s\n%v", strings.Join(updatablePodSpecFields, ","), diff)))
+	}
+	return errs
+}
+
+func nodeSelectorOnlyAdded(newSel, oldSel map[string]string) bool {
+	for k, v := range oldSel {
+		if nv, ok := newSel[k]; !ok || nv != v {
+			return false
+		}
+	}
+	return true
+}
+
+func validateOnlyAddedTolerations(newT, oldT []corev1.Toleration, fldPath *field.Path) field.ErrorList {
+	for _, o := range oldT {
+		found := false
+		for _, n := range newT {
+			c := o
+			c.TolerationSeconds = n.TolerationSeconds
+			if reflect.DeepEqual(c, n) {
+				found = true
+				break
+			}
+		}
+		if !found {
+			return field.ErrorList{field.Forbidden(fldPath, "existing toleration can not be modified except its tolerationSeconds")}
+		}
+	}
+	return nil
+}
+
+func validatePodStatus(pod *corev1.Pod, fldPath *field.Path) field.ErrorList {
+	var errs field.ErrorList
+	st := &pod.Status
+	if st.NominatedNodeName != "" {
+		errs = append(errs, validateDNSSubdomain(st.NominatedNodeName, fldPath.Child("nominatedNodeName"))...)
+	}
+	ipsPath := fldPath.Child("podIPs")
+	if len(st.PodIPs) > 2 {
+		errs = append(errs, field.TooMany(ipsPath, len(st.PodIPs), 2))
+	}
+	seen := sets.New[string]()
+	for i, ip := range st.PodIPs {
+		if net.ParseIP(ip.IP) == nil {
+			errs = append(errs, field.Invalid(ipsPath.Index(i), ip.IP, "must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)"))
+		}
+		if seen.Has(ip.IP) {
+			errs = append(errs, field.Duplicate(ipsPath.Index(i), ip.IP))
+		}
+		seen.Insert(ip.IP)
+	}
+	hostPath := fldPath.Child("hostIPs")
+	for i, ip := range st.HostIPs {
+		if net.ParseIP(ip.IP) == nil {
+			errs = append(errs, field.Invalid(hostPath.Index(i), ip.IP, "must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)"))
+		}
+	}
+	names := sets.New[string]()
+	for _, c := range pod.Spec.Containers {
+		names.Insert(c.Name)
+	}
+	for i, cs := range st.ContainerStatuses {
+		if !names.Has(cs.Name) {
+			errs = append(errs, field.NotFound(fldPath.Child("containerStatuses").Index(i).Child("name"), cs.Name))
+		}
+	}
+	return errs
+}
+
+// ValidatePodEphemeralContainersUpdate checks an update through the
+// ephemeralcontainers subresource: the spec may change only by adding
+// ephemeral containers; existing ones stay as they are.
+func ValidatePodEphemeralContainersUpdate(pod, old *corev1.Pod) field.ErrorList {
+	specPath := field.NewPath("spec")
+	errs := validatePodSpec(&pod.Spec, &pod.ObjectMeta, specPath)
+	ecPath := specPath.Child("ephemeralContainers")
+	byName := map[string]*corev1.EphemeralContainer{}
+	for i := range pod.Spec.EphemeralContainers {
+		byName[pod.Spec.EphemeralContainers[i].Name] = &pod.Spec.EphemeralContainers[i]
+	}
+	for _, o := range old.Spec.EphemeralContainers {
+		n, ok := byName[o.Name]
+		if !ok {
+			errs = append(errs, field.Forbidden(ecPath, fmt.Sprintf("existing ephemeral containers %q may not be removed\n", o.Name)))
+		} else if !equality.Semantic.DeepEqual(o, *n) {
+			errs = append(errs, field.Forbidden(ecPath, fmt.Sprintf("existing ephemeral containers %q may not be changed\n", o.Name)))
+		}
+	}
+	m := pod.Spec.DeepCopy()
+	m.EphemeralContainers = old.Spec.EphemeralContainers
+	if !equality.Semantic.DeepEqual(*m, old.Spec) {
+		errs = append(errs, field.Forbidden(specPath, "may not change fields other than `spec.ephemeralContainers` through this subresource"))
+	}
+	return errs
+}
+
+// PreparePodEphemeralContainersUpdate keeps everything but
+// spec.ephemeralContainers from the stored pod.
+func PreparePodEphemeralContainersUpdate(pod, old *corev1.Pod) {
+	ec := pod.Spec.EphemeralContainers
+	pod.Spec = *old.Spec.DeepCopy()
+	pod.Spec.EphemeralContainers = ec
+	pod.Status = old.Status
+}
+
+// PreparePodResizeUpdate keeps everything from the stored pod but the
+// containers' cpu and memory resources and resizePolicy, the only fields
+// the resize subresource may change.
+func PreparePodResizeUpdate(pod, old *corev1.Pod) {
+	spec := *old.Spec.DeepCopy()
+	for i := range spec.Containers {
+		for j := range pod.Spec.Containers {
+			if pod.Spec.Containers[j].Name == spec.Containers[i].Name {
+				spec.Containers[i].Resources = pod.Spec.Containers[j].Resources
+				spec.Containers[i].ResizePolicy = pod.Spec.Containers[j].ResizePolicy
+			}
+		}
+	}
+	for i := range spec.InitContainers {
+		for j := range pod.Spec.InitContainers {
+			if pod.Spec.InitContainers[j].Name == spec.InitContainers[i].Name && isSidecar(&spec.InitContainers[i]) {
+				spec.InitContainers[i].Resources = pod.Spec.InitContainers[j].Resources
+				spec.InitContainers[i].ResizePolicy = pod.Spec.InitContainers[j].ResizePolicy
+			}
+		}
+	}
+	pod.Spec = spec
+	pod.Status = old.Status
+}
+
+// ValidatePodResizeUpdate checks a resize: only cpu and memory may change,
+// and a pod's QoS class may not.
+func ValidatePodResizeUpdate(pod, old *corev1.Pod) field.ErrorList {
+	specPath := field.NewPath("spec")
+	errs := validatePodSpec(&pod.Spec, &pod.ObjectMeta, specPath)
+	for i := range pod.Spec.Containers {
+		c, o := pod.Spec.Containers[i].Resources, old.Spec.Containers[i].Resources
+		for _, l := range []struct {
+			n, o corev1.ResourceList
+			name string
+		}{{c.Limits, o.Limits, "limits"}, {c.Requests, o.Requests, "requests"}} {
+			for name := range mergeNames(l.n, l.o) {
+				if name == corev1.ResourceCPU || name == corev1.ResourceMemory {
+					continue
+				}
+				nq, oq := l.n[name], l.o[name]
+				if nq.Cmp(oq) != 0 {
+					errs = append(errs, field.Forbidden(specPath.Child("containers").Index(i).Child("resources", l.name).Key(string(name)), "only cpu and memory resources are mutable"))
+				}
+			}
+		}
+	}
+	if PodQOSClass(pod) != PodQOSClass(old) {
+		errs = append(errs, field.Invalid(specPath, PodQOSClass(pod), "Pod QOS Class may not change as a result of resizing"))
+	}
+	return errs
+}
+
+func mergeNames(a, b corev1.ResourceList) map[corev1.ResourceName]bool {
+	out := map[corev1.ResourceName]bool{}
+	for n := range a {
+		out[n] = true
+	}
+	for n := range b {
+		out[n] = true
+	}
+	return out
+}
+
+// ErrPodAlreadyBound is returned by BindPod for a pod with a node.
+var ErrPodAlreadyBound = errors.New("pod is already assigned to a node")
+
+// ErrPodSchedulingGated is returned by BindPod for a pod with scheduling gates.
+var ErrPodSchedulingGated = errors.New("pod has non-empty .spec.schedulingGates")
+
+// ValidateBinding checks a pods/binding request body.
+func ValidateBinding(b *corev1.Binding) field.ErrorList {
+	var errs field.ErrorList
+	if b.Target.Kind != "" && b.Target.Kind != "Node" {
+		errs = append(errs, field.NotSupported(field.NewPath("target", "kind"), b.Target.Kind, []string{"Node", "<empty>"}))
+	}
+	if b.Target.Name == "" {
+		errs = append(errs, field.Required(field.NewPath("target", "name"), ""))
+	}
+	return errs
+}
+
+// BindPod assigns pod to the binding's node as upstream's binding REST does:
+// it sets spec.nodeName, merges the binding's annotations and sets the
+// PodScheduled condition true. The caller conflicts on the errors.
+func BindPod(pod *corev1.Pod, b *corev1.Binding, now metav1.Time) error {
+	if pod.Spec.NodeName != "" {
+		return fmt.Errorf("bind pod %s: %w: %q", pod.Name, ErrPodAlreadyBound, pod.Spec.NodeName)
+	}
+	if len(pod.Spec.SchedulingGates) > 0 {
+		return fmt.Errorf("bind pod %s: %w", pod.Name, ErrPodSchedulingGated)
+	}
+	pod.Spec.NodeName = b.Target.Name
+	for k, v := range b.Annotations {
+		if pod.Annotations == nil {
+			pod.Annotations = map[string]string{}
+		}
+		pod.Annotations[k] = v
+	}
+	cond := corev1.PodCondition{Type: corev1.PodScheduled, Status: corev1.ConditionTrue, LastTransitionTime: now}
+	for i := range pod.Status.Conditions {
+		if pod.Status.Conditions[i].Type == corev1.PodScheduled {
+			pod.Status.Conditions[i] = cond
+			return nil
+		}
+	}
+	pod.Status.Conditions = append(pod.Status.Conditions, cond)
+	return nil
+}
+
+func podFields(pod *corev1.Pod) fields.Set {
+	podIP := ""
+	if len(pod.Status.PodIPs) > 0 {
+		podIP = pod.Status.PodIPs[0].IP
+	}
+	return fields.Set{
+		"spec.nodeName":           pod.Spec.NodeName,
+		"spec.restartPolicy":      string(pod.Spec.RestartPolicy),
+		"spec.schedulerName":      pod.Spec.SchedulerName,
+		"spec.serviceAccountName": pod.Spec.ServiceAccountName,
+		"spec.hostNetwork":        strconv.FormatBool(pod.Spec.HostNetwork),
+		"status.phase":            string(pod.Status.Phase),
+		"status.podIP":            podIP,
+		// Upstream's label conversion accepts status.podIPs but its field set
+		// has no value for it, so it only ever matches the empty string.
+		"status.podIPs":            "",
+		"status.nominatedNodeName": pod.Status.NominatedNodeName,
+	}
+}
+
+func isSidecar(c *corev1.Container) bool {
+	return c != nil && c.RestartPolicy != nil && *c.RestartPolicy == corev1.ContainerRestartPolicyAlways
+}

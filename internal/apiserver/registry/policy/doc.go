@@ -1,0 +1,2 @@
+// Package policy holds the strategy of policy/v1 poddisruptionbudgets.
+package policy

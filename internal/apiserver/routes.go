@@ -1,0 +1,255 @@
+package apiserver
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+
+	"skiff/internal/version"
+)
+
+type userKey struct{}
+
+// userFrom returns the authenticated user of a request context.
+func userFrom(ctx context.Context) *User {
+	u, _ := ctx.Value(userKey{}).(*User)
+	return u
+}
+
+// publicPaths may be read without credentials, as upstream's
+// system:public-info-viewer role allows.
+var publicPaths = map[string]bool{
+	"/healthz": true, "/livez": true, "/readyz": true, "/version": true,
+}
+
+func (s *Server) isPublic(path string) bool {
+	if publicPaths[path] || strings.HasPrefix(path, "/healthz/") || strings.HasPrefix(path, "/livez/") || strings.HasPrefix(path, "/readyz/") {
+		return true
+	}
+	for _, p := range s.cfg.Public {
+		if p == path {
+			return true
+		}
+	}
+	return false
+}
+
+// ServeHTTP authenticates, authorizes and routes one request.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	defer func() {
+		if p := recover(); p != nil {
+			if p == http.ErrAbortHandler {
+				panic(p)
+			}
+			s.log.Error("panic serving request", "method", r.Method, "path", r.URL.Path, "panic", p)
+			s.writeError(w, r, apierrors.NewInternalError(fmt.Errorf("%v", p)))
+		}
+	}()
+	var user *User
+	if s.cfg.Authenticator != nil {
+		u, ok, err := s.cfg.Authenticator.Authenticate(r)
+		switch {
+		case err != nil || (!ok && !s.isPublic(r.URL.Path)):
+			s.writeError(w, r, apierrors.NewUnauthorized("Unauthorized"))
+			return
+		case ok:
+			user = u
+		default:
+			user = &User{Name: "system:anonymous", Groups: []string{"system:unauthenticated"}}
+		}
+	}
+	info := parseRequestInfo(r)
+	if s.cfg.Authorizer != nil && user != nil && !(user.Name == "system:anonymous" && s.isPublic(r.URL.Path)) {
+		attrs := Attributes{User: user, Verb: info.verb, Namespace: info.namespace, APIGroup: info.group,
+			APIVersion: info.version, Resource: info.resource, Subresource: info.subresource, Name: info.name,
+			ResourceRequest: info.isResource && info.resource != ""}
+		if !attrs.ResourceRequest {
+			attrs.Path = r.URL.Path
+			attrs.Verb = strings.ToLower(r.Method)
+		}
+		ok, reason, err := s.cfg.Authorizer.Authorize(r.Context(), attrs)
+		if err != nil || !ok {
+			s.writeError(w, r, forbidden(attrs, reason))
+			return
+		}
+	}
+	if user != nil {
+		r = r.WithContext(context.WithValue(r.Context(), userKey{}, user))
+	}
+	if info.isResource && info.resource != "" {
+		s.serveResource(w, r, info)
+		return
+	}
+	s.mux.ServeHTTP(w, r)
+}
+
+// forbidden builds upstream's 403 message.
+func forbidden(a Attributes, reason string) error {
+	var msg string
+	if a.ResourceRequest {
+		res := a.Resource
+		if a.Subresource != "" {
+			res += "/" + a.Subresource
+		}
+		scope := "at the cluster scope"
+		if a.Namespace != "" {
+			scope = fmt.Sprintf("in the namespace %q", a.Namespace)
+		}
+		msg = fmt.Sprintf("User %q cannot %s resource %q in API group %q %s", a.User.Name, a.Verb, res, a.APIGroup, scope)
+	} else {
+		msg = fmt.Sprintf("User %q cannot %s path %q", a.User.Name, a.Verb, a.Path)
+	}
+	if reason != "" {
+		msg += ": " + reason
+	}
+	return &apierrors.StatusError{ErrStatus: metav1.Status{
+		Status: metav1.StatusFailure, Code: http.StatusForbidden, Reason: metav1.StatusReasonForbidden,
+		Message: fmt.Sprintf("%s is forbidden: %s", resourceLabel(a), msg),
+		Details: &metav1.StatusDetails{Name: a.Name, Group: a.APIGroup, Kind: a.Resource},
+	}}
+}
+
+func resourceLabel(a Attributes) string {
+	if !a.ResourceRequest {
+		return "forbidden"
+	}
+	gr := a.Resource
+	if a.APIGroup != "" {
+		gr += "." + a.APIGroup
+	}
+	if a.Name != "" {
+		return fmt.Sprintf("%s %q", gr, a.Name)
+	}
+	return gr
+}
+
+func (s *Server) buildMux() *http.ServeMux {
+	mux := http.NewServeMux()
+	health := func(w http.ResponseWriter, r *http.Request) {
+		if err := s.readyErr(r.URL.Path); err != nil {
+			http.Error(w, "[-]"+err.Error()+"\nhealthz check failed", http.StatusInternalServerError)
+			return
+		}
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		if r.URL.Query().Has("verbose") {
+			fmt.Fprint(w, "[+]ping ok\n[+]etcd ok\n[+]watch-cache ok\n")
+			fmt.Fprintf(w, "%s check passed\n", strings.Trim(r.URL.Path, "/"))
+			return
+		}
+		fmt.Fprint(w, "ok")
+	}
+	for _, p := range []string{"/healthz", "/livez", "/readyz"} {
+		mux.HandleFunc(p, health)
+		mux.HandleFunc(p+"/", health)
+	}
+	mux.HandleFunc("/version", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, version.Info())
+	})
+	mux.HandleFunc("/api", s.serveAPIVersions)
+	mux.HandleFunc("/api/", s.serveAPIVersions)
+	mux.HandleFunc("/apis", s.serveAPIGroupList)
+	mux.HandleFunc("/apis/", s.serveGroupOrVersion)
+	for p, h := range s.cfg.Extra {
+		mux.Handle(p, h)
+	}
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/" {
+			paths := []string{"/api", "/api/v1", "/apis", "/healthz", "/livez", "/metrics", "/openapi/v2", "/openapi/v3", "/readyz", "/version"}
+			for _, g := range s.groups {
+				if g.name == "" {
+					continue
+				}
+				paths = append(paths, "/apis/"+g.name)
+				for _, v := range g.versions {
+					paths = append(paths, "/apis/"+g.name+"/"+v)
+				}
+			}
+			writeJSON(w, http.StatusOK, metav1.RootPaths{Paths: paths})
+			return
+		}
+		s.writeError(w, r, apierrors.NewNotFound(schemaGroupResourceNone, ""))
+	})
+	return mux
+}
+
+// readyErr checks readiness (for /readyz) or liveness.
+func (s *Server) readyErr(path string) error {
+	select {
+	case <-s.cache.Ready():
+	default:
+		return fmt.Errorf("watch-cache not ready")
+	}
+	if strings.HasPrefix(path, "/readyz") && s.cfg.Ready != nil {
+		return s.cfg.Ready()
+	}
+	return nil
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	data, err := json.Marshal(v)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_, _ = w.Write(data)
+}
+
+// writeError answers with a metav1.Status for err.
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	var status metav1.Status
+	if st, ok := err.(apierrors.APIStatus); ok {
+		status = st.Status()
+	} else {
+		status = apierrors.NewInternalError(err).Status()
+	}
+	status.Kind, status.APIVersion = "Status", "v1"
+	if status.Status == "" {
+		status.Status = metav1.StatusFailure
+	}
+	if status.Code == 0 {
+		status.Code = http.StatusInternalServerError
+	}
+	t, ok := negotiate(r)
+	if !ok || t.as != "" {
+		t = target{media: mediaJSON}
+	}
+	data, encErr := s.codecs.encode(target{media: t.media}, &status)
+	if encErr != nil {
+		http.Error(w, status.Message, int(status.Code))
+		return
+	}
+	w.Header().Set("Content-Type", t.media)
+	w.Header().Set("Cache-Control", "no-cache, private")
+	w.WriteHeader(int(status.Code))
+	_, _ = w.Write(data)
+}
+
+// writeObject answers with obj in the negotiated format.
+func (s *Server) writeObject(w http.ResponseWriter, r *http.Request, t target, code int, obj runtime.Object) {
+	data, err := s.codecs.encode(t, obj)
+	if err != nil {
+		s.writeError(w, r, apierrors.NewInternalError(err))
+		return
+	}
+	ct := t.contentType()
+	if t.media == mediaProtobuf {
+		if _, ok := obj.(runtime.ProtobufMarshaller); !ok {
+			ct = mediaJSON
+		}
+	}
+	w.Header().Set("Content-Type", ct)
+	w.Header().Set("Cache-Control", "no-cache, private")
+	w.WriteHeader(code)
+	if r.Method != http.MethodHead {
+		_, _ = w.Write(data)
+	}
+}

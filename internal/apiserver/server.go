@@ -1,0 +1,326 @@
+package apiserver
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sort"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/runtime/serializer/protobuf"
+	"k8s.io/apimachinery/pkg/util/managedfields"
+
+	"skiff/internal/apiserver/registry"
+	"skiff/internal/apiserver/watchcache"
+	"skiff/internal/storage"
+)
+
+type metav1Object = metav1.Object
+
+// GVK is a group, version and kind.
+type GVK = schema.GroupVersionKind
+
+// Authenticator says who sent a request.
+type Authenticator interface {
+	// Authenticate returns the user, false if the request carries no
+	// credentials this authenticator understands, or an error for bad ones.
+	Authenticate(r *http.Request) (*User, bool, error)
+}
+
+// User is an authenticated caller.
+type User struct {
+	Name   string
+	UID    string
+	Groups []string
+	Extra  map[string][]string
+}
+
+// Attributes describe a request for authorization.
+type Attributes struct {
+	User        *User
+	Verb        string
+	Namespace   string
+	APIGroup    string
+	APIVersion  string
+	Resource    string
+	Subresource string
+	Name        string
+	// Path is set for non-resource requests.
+	Path string
+	// ResourceRequest is false for /healthz, /version and the like.
+	ResourceRequest bool
+}
+
+// Authorizer decides whether a request may proceed.
+type Authorizer interface {
+	// Authorize returns whether a is allowed and, when not, why.
+	Authorize(ctx context.Context, a Attributes) (allowed bool, reason string, err error)
+}
+
+// Config configures the API server.
+type Config struct {
+	// Store is where objects live.
+	Store storage.Store
+	// Scheme knows every served type.
+	Scheme *runtime.Scheme
+	// Resources are the served resources.
+	Resources []registry.Resource
+	// Authenticator and Authorizer guard every request but the public
+	// health and version paths.
+	Authenticator Authenticator
+	Authorizer    Authorizer
+	// ServiceCIDR is where ClusterIPs come from (default 10.43.0.0/16).
+	ServiceCIDR *net.IPNet
+	// NodePortMin and NodePortMax bound NodePorts (default 30000-32767).
+	NodePortMin, NodePortMax int
+	// Extra handlers mounted on exact paths or prefixes (ending in "/"),
+	// e.g. OpenAPI and metrics; they run after authentication.
+	Extra map[string]http.Handler
+	// Public are extra paths that anonymous callers may GET.
+	Public []string
+	// Ready reports whether the server should answer /readyz with ok; nil
+	// means ready once the watch cache has loaded.
+	Ready func() error
+	// TypeConverter, called once on first need, gives the schemas that
+	// managedFields and server-side apply work with; nil leaves managedFields
+	// as clients send them and refuses apply patches.
+	TypeConverter func() (managedfields.TypeConverter, error)
+	// Logger for request failures; nil discards.
+	Logger *slog.Logger
+}
+
+// Server serves the Kubernetes API.
+type Server struct {
+	cfg       Config
+	codecs    *codecs
+	storeCodc *protobuf.Serializer
+	cache     *watchcache.Cache
+	log       *slog.Logger
+
+	// resources by "group/version/resource".
+	resources map[string]*resource
+	// byGVK finds the resource of a kind (for bodies of another kind).
+	groups []groupInfo
+
+	fields *fieldManagers
+	mux    *http.ServeMux
+}
+
+// groupInfo is one API group and its versions, in preference order.
+type groupInfo struct {
+	name     string
+	versions []string
+}
+
+// New builds a Server from cfg.
+func New(cfg Config) (*Server, error) {
+	if cfg.Store == nil || cfg.Scheme == nil {
+		return nil, errors.New("apiserver: Store and Scheme are required")
+	}
+	if cfg.ServiceCIDR == nil {
+		_, cidr, _ := net.ParseCIDR("10.43.0.0/16")
+		cfg.ServiceCIDR = cidr
+	}
+	if cfg.NodePortMin == 0 {
+		cfg.NodePortMin, cfg.NodePortMax = 30000, 32767
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{
+		cfg:       cfg,
+		codecs:    newCodecs(cfg.Scheme),
+		storeCodc: protobuf.NewSerializer(cfg.Scheme, cfg.Scheme),
+		log:       cfg.Logger,
+		resources: map[string]*resource{},
+	}
+	buckets := map[string]bool{}
+	groupVersions := map[string]map[string]bool{}
+	var groupOrder []string
+	for i := range cfg.Resources {
+		r := newResource(&cfg.Resources[i])
+		k := gvrKey(r.gvr)
+		if _, dup := s.resources[k]; dup {
+			return nil, fmt.Errorf("apiserver: resource %s registered twice", k)
+		}
+		s.resources[k] = r
+		buckets[r.bucket] = true
+		g := r.GroupVersion.Group
+		if groupVersions[g] == nil {
+			groupVersions[g] = map[string]bool{}
+			groupOrder = append(groupOrder, g)
+		}
+		groupVersions[g][r.GroupVersion.Version] = true
+	}
+	for _, g := range groupOrder {
+		var vs []string
+		for v := range groupVersions[g] {
+			vs = append(vs, v)
+		}
+		sort.Slice(vs, func(i, j int) bool { return versionLess(vs[j], vs[i]) })
+		s.groups = append(s.groups, groupInfo{name: g, versions: vs})
+	}
+	var bucketList []string
+	for b := range buckets {
+		bucketList = append(bucketList, b)
+	}
+	sort.Strings(bucketList)
+	s.cache = watchcache.New(watchcache.Config{
+		Store:   cfg.Store,
+		Prefix:  registryPrefix,
+		Buckets: bucketList,
+		Decode:  s.decodeStored,
+		Logger:  cfg.Logger,
+	})
+	if cfg.TypeConverter != nil {
+		s.fields = &fieldManagers{newConverter: cfg.TypeConverter, scheme: cfg.Scheme, managers: map[string]*managedfields.FieldManager{}}
+	}
+	s.mux = s.buildMux()
+	return s, nil
+}
+
+func gvrKey(gvr schema.GroupVersionResource) string {
+	return gvr.Group + "/" + gvr.Version + "/" + gvr.Resource
+}
+
+// lookup finds a served resource.
+func (s *Server) lookup(group, version, res string) (*resource, bool) {
+	r, ok := s.resources[group+"/"+version+"/"+res]
+	return r, ok
+}
+
+// Cache exposes the watch cache (for readiness and tests).
+func (s *Server) Cache() *watchcache.Cache { return s.cache }
+
+// Run follows the store until ctx is done. Handler serves requests as soon
+// as the cache is ready.
+func (s *Server) Run(ctx context.Context) error {
+	return s.cache.Run(ctx)
+}
+
+// Handler returns the HTTP handler of the whole API.
+func (s *Server) Handler() http.Handler { return s }
+
+// Serve runs the API over TLS on l until ctx is done, then shuts down
+// gracefully (watches are cut).
+func (s *Server) Serve(ctx context.Context, l net.Listener, tlsConfig *tls.Config) error {
+	srv := &http.Server{
+		Handler:           s,
+		TLSConfig:         tlsConfig,
+		ReadHeaderTimeout: 30 * time.Second,
+		MaxHeaderBytes:    1 << 20,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+		BaseContext:       func(net.Listener) context.Context { return ctx },
+	}
+	errc := make(chan error, 1)
+	go func() {
+		if tlsConfig != nil {
+			errc <- srv.ServeTLS(l, "", "")
+		} else {
+			errc <- srv.Serve(l)
+		}
+	}()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	_ = srv.Shutdown(sctx)
+	_ = srv.Close()
+	<-errc
+	return nil
+}
+
+// decodeStored turns a stored value into an object of the storage kind with
+// its resourceVersion set.
+func (s *Server) decodeStored(key string, value []byte, rev int64) (runtime.Object, error) {
+	obj, gvk, err := s.storeCodc.Decode(value, nil, nil)
+	if err != nil {
+		return nil, fmt.Errorf("decode %s: %w", key, err)
+	}
+	obj.GetObjectKind().SetGroupVersionKind(*gvk)
+	accessor(obj).SetResourceVersion(fmt.Sprint(rev))
+	return obj, nil
+}
+
+// encodeStored encodes obj (of the storage kind) for the store, without its
+// resourceVersion. It changes obj's resourceVersion: pass an object you own.
+func (s *Server) encodeStored(r *resource, obj runtime.Object) ([]byte, error) {
+	obj.GetObjectKind().SetGroupVersionKind(r.storageGVK)
+	m := accessor(obj)
+	rv := m.GetResourceVersion()
+	m.SetResourceVersion("")
+	defer m.SetResourceVersion(rv)
+	data, err := runtime.Encode(s.storeCodc, obj)
+	if err != nil {
+		return nil, fmt.Errorf("encode %s: %w", r.gvk.Kind, err)
+	}
+	return data, nil
+}
+
+// storeError maps a storage error to the API error a client sees.
+func storeError(r *resource, name string, err error) error {
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		return apierrors.NewNotFound(r.groupResource(), name)
+	case errors.Is(err, storage.ErrExists):
+		return apierrors.NewAlreadyExists(r.groupResource(), name)
+	case errors.Is(err, storage.ErrConflict):
+		return apierrors.NewConflict(r.groupResource(), name, errors.New(optimisticLockMsg))
+	case errors.Is(err, storage.ErrCompacted):
+		return apierrors.NewResourceExpired("The resourceVersion for the provided watch is too old.")
+	case errors.Is(err, context.DeadlineExceeded):
+		return apierrors.NewTimeoutError("request did not complete within the allowed duration", 1)
+	}
+	var st apierrors.APIStatus
+	if errors.As(err, &st) {
+		return err
+	}
+	return apierrors.NewInternalError(err)
+}
+
+const optimisticLockMsg = "the object has been modified; please apply your changes to the latest version and try again"
+
+// versionLess orders Kubernetes versions: v1alpha1 < v1beta1 < v1 < v2.
+func versionLess(a, b string) bool {
+	pa, pb := parseVersion(a), parseVersion(b)
+	if pa.stability != pb.stability {
+		return pa.stability < pb.stability
+	}
+	if pa.major != pb.major {
+		return pa.major < pb.major
+	}
+	return pa.minor < pb.minor
+}
+
+type parsedVersion struct{ major, stability, minor int }
+
+func parseVersion(v string) parsedVersion {
+	var p parsedVersion
+	n, _ := fmt.Sscanf(v, "v%d", &p.major)
+	if n == 0 {
+		return p
+	}
+	rest := v[len(fmt.Sprintf("v%d", p.major)):]
+	switch {
+	case rest == "":
+		p.stability = 3
+	case len(rest) > 4 && rest[:4] == "beta":
+		p.stability = 2
+		fmt.Sscanf(rest[4:], "%d", &p.minor)
+	case len(rest) > 5 && rest[:5] == "alpha":
+		p.stability = 1
+		fmt.Sscanf(rest[5:], "%d", &p.minor)
+	}
+	return p
+}

@@ -1,0 +1,481 @@
+package watchcache
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/watch"
+
+	"skiff/internal/storage"
+)
+
+// ErrTooOld is returned by Watch when the requested revision is older than
+// the bucket's event window. Callers may then watch the store directly.
+var ErrTooOld = errors.New("watchcache: revision too old")
+
+// ErrNotReady is returned before the initial list has loaded.
+var ErrNotReady = errors.New("watchcache: not ready")
+
+// DecodeFunc turns a stored value into an object whose resourceVersion is rev.
+type DecodeFunc func(key string, value []byte, rev int64) (runtime.Object, error)
+
+// Config configures a Cache.
+type Config struct {
+	// Store is the store to follow.
+	Store storage.Store
+	// Prefix is the key prefix followed, e.g. "/registry/".
+	Prefix string
+	// Buckets are the bucket prefixes to keep, e.g. "/registry/pods/". Keys
+	// under Prefix that fall in no bucket only advance the revision.
+	Buckets []string
+	// Decode decodes stored values.
+	Decode DecodeFunc
+	// Window is how many recent events each bucket keeps for watches that
+	// resume from a past revision. Zero means 1000.
+	Window int
+	// WatcherBuffer is how many events a watcher may lag behind before it is
+	// closed as too slow. Zero means 1000.
+	WatcherBuffer int
+	// Logger receives failures of the underlying watch. Nil discards.
+	Logger *slog.Logger
+}
+
+// Event is one change to an object in a bucket.
+type Event struct {
+	Type watch.EventType
+	Key  string
+	// Object is the new object (for Deleted: the last state, with the
+	// delete's revision as resourceVersion).
+	Object runtime.Object
+	// PrevObject is the state before, nil for Added.
+	PrevObject runtime.Object
+	Rev        int64
+}
+
+// Entry is one live object.
+type Entry struct {
+	Key    string
+	Object runtime.Object
+	Rev    int64
+}
+
+type bucket struct {
+	prefix  string
+	objects map[string]Entry
+	// events holds the most recent changes, oldest first.
+	events []Event
+	// complete: every event with revision > complete is in events.
+	complete int64
+	watchers map[*Watcher]struct{}
+}
+
+// Cache is a decoded, watchable copy of a store prefix.
+type Cache struct {
+	cfg Config
+
+	mu      sync.RWMutex
+	buckets map[string]*bucket
+	ready   bool
+
+	rev atomic.Int64
+	// advanced is closed and replaced whenever rev moves.
+	advMu    sync.Mutex
+	advanced chan struct{}
+	readyCh  chan struct{}
+}
+
+// New returns a Cache; Run loads and follows the store.
+func New(cfg Config) *Cache {
+	if cfg.Window <= 0 {
+		cfg.Window = 1000
+	}
+	if cfg.WatcherBuffer <= 0 {
+		cfg.WatcherBuffer = 1000
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	c := &Cache{cfg: cfg, buckets: map[string]*bucket{}, advanced: make(chan struct{}), readyCh: make(chan struct{})}
+	for _, p := range cfg.Buckets {
+		c.buckets[p] = &bucket{prefix: p, objects: map[string]Entry{}, watchers: map[*Watcher]struct{}{}}
+	}
+	return c
+}
+
+// Ready is closed once the initial list has loaded.
+func (c *Cache) Ready() <-chan struct{} { return c.readyCh }
+
+// Revision is the revision up to which every bucket is complete.
+func (c *Cache) Revision() int64 { return c.rev.Load() }
+
+// Run lists the prefix, then applies the store's watch until ctx is done. If
+// the watch fails it lists again and carries on; watchers of the old state
+// are closed so that their clients resume.
+func (c *Cache) Run(ctx context.Context) error {
+	for {
+		rev, err := c.load(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			c.cfg.Logger.Error("watch cache list failed", "prefix", c.cfg.Prefix, "err", err)
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(time.Second):
+			}
+			continue
+		}
+		err = c.follow(ctx, rev)
+		if ctx.Err() != nil {
+			c.closeAll()
+			return nil
+		}
+		c.cfg.Logger.Error("watch cache watch ended", "prefix", c.cfg.Prefix, "err", err)
+	}
+}
+
+// load replaces the cache's state with a fresh list.
+func (c *Cache) load(ctx context.Context) (int64, error) {
+	var kvs []storage.KV
+	var rev int64
+	opts := storage.ListOptions{Limit: 10000}
+	for {
+		res, err := c.cfg.Store.List(ctx, c.cfg.Prefix, opts)
+		if err != nil {
+			return 0, fmt.Errorf("list %s: %w", c.cfg.Prefix, err)
+		}
+		kvs = append(kvs, res.KVs...)
+		rev = res.Revision
+		if !res.More || len(res.KVs) == 0 {
+			break
+		}
+		opts.Revision = res.Revision
+		opts.StartKey = res.KVs[len(res.KVs)-1].Key + "\x00"
+	}
+	fresh := map[string]map[string]Entry{}
+	for _, kv := range kvs {
+		b := c.bucketPrefix(kv.Key)
+		if b == "" {
+			continue
+		}
+		obj, err := c.cfg.Decode(kv.Key, kv.Value, kv.ModRevision)
+		if err != nil {
+			c.cfg.Logger.Error("watch cache decode failed", "key", kv.Key, "err", err)
+			continue
+		}
+		if fresh[b] == nil {
+			fresh[b] = map[string]Entry{}
+		}
+		fresh[b][kv.Key] = Entry{Key: kv.Key, Object: obj, Rev: kv.ModRevision}
+	}
+	c.mu.Lock()
+	for p, b := range c.buckets {
+		for w := range b.watchers {
+			w.stop()
+		}
+		objs := fresh[p]
+		if objs == nil {
+			objs = map[string]Entry{}
+		}
+		c.buckets[p] = &bucket{prefix: p, objects: objs, complete: rev, watchers: map[*Watcher]struct{}{}}
+	}
+	wasReady := c.ready
+	c.ready = true
+	c.mu.Unlock()
+	c.advance(rev)
+	if !wasReady {
+		close(c.readyCh)
+	}
+	return rev, nil
+}
+
+// follow applies the store's watch from rev until it fails.
+func (c *Cache) follow(ctx context.Context, rev int64) error {
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	for ev := range c.cfg.Store.Watch(wctx, c.cfg.Prefix, rev) {
+		if ev.Err != nil {
+			return ev.Err
+		}
+		c.apply(ev)
+	}
+	return ctx.Err()
+}
+
+func (c *Cache) apply(ev storage.Event) {
+	rev := ev.KV.ModRevision
+	p := c.bucketPrefix(ev.KV.Key)
+	if p == "" {
+		c.advance(rev)
+		return
+	}
+	var e Event
+	e.Key, e.Rev = ev.KV.Key, rev
+	c.mu.Lock()
+	b := c.buckets[p]
+	prev, had := b.objects[e.Key]
+	switch ev.Type {
+	case storage.EventPut:
+		obj, err := c.cfg.Decode(e.Key, ev.KV.Value, rev)
+		if err != nil {
+			c.mu.Unlock()
+			c.cfg.Logger.Error("watch cache decode failed", "key", e.Key, "err", err)
+			c.advance(rev)
+			return
+		}
+		e.Object = obj
+		e.Type = watch.Added
+		if had {
+			e.Type = watch.Modified
+			e.PrevObject = prev.Object
+		}
+		b.objects[e.Key] = Entry{Key: e.Key, Object: obj, Rev: rev}
+	case storage.EventDelete:
+		var last []byte
+		if ev.PrevKV != nil {
+			last = ev.PrevKV.Value
+		}
+		obj, err := c.cfg.Decode(e.Key, last, rev)
+		if err != nil {
+			c.mu.Unlock()
+			c.cfg.Logger.Error("watch cache decode failed", "key", e.Key, "err", err)
+			c.advance(rev)
+			return
+		}
+		e.Type, e.Object = watch.Deleted, obj
+		if had {
+			e.PrevObject = prev.Object
+		}
+		delete(b.objects, e.Key)
+	}
+	b.events = append(b.events, e)
+	if len(b.events) > c.cfg.Window {
+		drop := len(b.events) - c.cfg.Window
+		b.complete = b.events[drop-1].Rev
+		b.events = append(b.events[:0:0], b.events[drop:]...)
+	}
+	for w := range b.watchers {
+		if !w.deliver(e) {
+			delete(b.watchers, w)
+		}
+	}
+	c.mu.Unlock()
+	c.advance(rev)
+}
+
+func (c *Cache) advance(rev int64) {
+	if rev <= c.rev.Load() {
+		return
+	}
+	c.rev.Store(rev)
+	c.advMu.Lock()
+	close(c.advanced)
+	c.advanced = make(chan struct{})
+	c.advMu.Unlock()
+}
+
+// WaitFresh blocks until Revision reaches rev, ctx ends, or timeout passes;
+// it reports whether the cache got there.
+func (c *Cache) WaitFresh(ctx context.Context, rev int64, timeout time.Duration) bool {
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	for {
+		c.advMu.Lock()
+		ch := c.advanced
+		c.advMu.Unlock()
+		if c.rev.Load() >= rev {
+			return true
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return false
+		case <-deadline.C:
+			return false
+		}
+	}
+}
+
+// bucketPrefix returns the bucket a key belongs to, or "".
+func (c *Cache) bucketPrefix(key string) string {
+	rest, ok := strings.CutPrefix(key, c.cfg.Prefix)
+	if !ok {
+		return ""
+	}
+	// Built-in resources: /registry/<resource>/...; custom resources:
+	// /registry/<group>/<resource>/... (a group name always has a dot).
+	seg, tail, ok := strings.Cut(rest, "/")
+	if !ok {
+		return ""
+	}
+	p := c.cfg.Prefix + seg + "/"
+	if strings.Contains(seg, ".") {
+		seg2, _, ok := strings.Cut(tail, "/")
+		if !ok {
+			return ""
+		}
+		p += seg2 + "/"
+	}
+	c.mu.RLock()
+	_, known := c.buckets[p]
+	c.mu.RUnlock()
+	if !known {
+		return ""
+	}
+	return p
+}
+
+// List returns the live objects of bucket whose keys start with keyPrefix,
+// sorted by key, and the revision they are current at.
+func (c *Cache) List(bucketPrefix, keyPrefix string) ([]Entry, int64, error) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if !c.ready {
+		return nil, 0, ErrNotReady
+	}
+	b, ok := c.buckets[bucketPrefix]
+	if !ok {
+		return nil, 0, fmt.Errorf("watchcache: unknown bucket %q", bucketPrefix)
+	}
+	out := make([]Entry, 0, len(b.objects))
+	for k, e := range b.objects {
+		if strings.HasPrefix(k, keyPrefix) {
+			out = append(out, e)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
+	return out, c.rev.Load(), nil
+}
+
+// Get returns the live object at key.
+func (c *Cache) Get(bucketPrefix, key string) (Entry, bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	b, ok := c.buckets[bucketPrefix]
+	if !ok {
+		return Entry{}, false
+	}
+	e, ok := b.objects[key]
+	return e, ok
+}
+
+// Watch starts a watch on the keys of bucket under keyPrefix.
+//
+// With fromRev > 0 the watcher first replays the bucket's events after
+// fromRev (ErrTooOld if the window no longer reaches back that far). With
+// fromRev == 0 it first receives an Added event for every live object, then
+// changes after that snapshot. The caller must call Stop.
+func (c *Cache) Watch(bucketPrefix, keyPrefix string, fromRev int64) (*Watcher, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.ready {
+		return nil, ErrNotReady
+	}
+	b, ok := c.buckets[bucketPrefix]
+	if !ok {
+		return nil, fmt.Errorf("watchcache: unknown bucket %q", bucketPrefix)
+	}
+	w := &Watcher{
+		keyPrefix: keyPrefix,
+		ch:        make(chan Event, c.cfg.WatcherBuffer),
+		done:      make(chan struct{}),
+		cache:     c,
+		bucket:    b,
+	}
+	if fromRev == 0 {
+		keys := make([]string, 0, len(b.objects))
+		for k := range b.objects {
+			if strings.HasPrefix(k, keyPrefix) {
+				keys = append(keys, k)
+			}
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			e := b.objects[k]
+			w.initial = append(w.initial, Event{Type: watch.Added, Key: k, Object: e.Object, Rev: e.Rev})
+		}
+		w.startRev = c.rev.Load()
+	} else {
+		if fromRev < b.complete {
+			return nil, ErrTooOld
+		}
+		for _, e := range b.events {
+			if e.Rev > fromRev && strings.HasPrefix(e.Key, keyPrefix) {
+				w.initial = append(w.initial, e)
+			}
+		}
+		w.startRev = max(fromRev, c.rev.Load())
+	}
+	b.watchers[w] = struct{}{}
+	return w, nil
+}
+
+// Watcher receives a bucket's events.
+type Watcher struct {
+	keyPrefix string
+	initial   []Event
+	startRev  int64
+	ch        chan Event
+	done      chan struct{}
+	stopOnce  sync.Once
+	cache     *Cache
+	bucket    *bucket
+}
+
+// Initial returns the events to send before those from Events: the
+// snapshot (fromRev 0) or the replay (fromRev > 0).
+func (w *Watcher) Initial() []Event { return w.initial }
+
+// StartRevision is the revision the initial events bring the watcher to.
+func (w *Watcher) StartRevision() int64 { return w.startRev }
+
+// Events delivers live changes. It is closed when the watcher falls too far
+// behind or the cache reloads; the client should then resume from the last
+// revision it saw.
+func (w *Watcher) Events() <-chan Event { return w.ch }
+
+// deliver is called with the cache lock held.
+func (w *Watcher) deliver(e Event) bool {
+	if !strings.HasPrefix(e.Key, w.keyPrefix) {
+		return true
+	}
+	select {
+	case w.ch <- e:
+		return true
+	default:
+		w.stop()
+		return false
+	}
+}
+
+func (w *Watcher) stop() {
+	w.stopOnce.Do(func() { close(w.ch); close(w.done) })
+}
+
+// Stop ends the watch.
+func (w *Watcher) Stop() {
+	w.cache.mu.Lock()
+	delete(w.bucket.watchers, w)
+	w.cache.mu.Unlock()
+	w.stop()
+}
+
+func (c *Cache) closeAll() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, b := range c.buckets {
+		for w := range b.watchers {
+			w.stop()
+		}
+		b.watchers = map[*Watcher]struct{}{}
+	}
+}

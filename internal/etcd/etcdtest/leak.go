@@ -1,0 +1,112 @@
+package etcdtest
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+)
+
+// leakWait bounds how long Main waits for goroutines to wind down after the
+// tests; closing etcd and gRPC connections ends goroutines asynchronously.
+const leakWait = 10 * time.Second
+
+// ignoredTops are functions at the top of goroutines that libraries start
+// once per process and never stop; they are not leaks of a test.
+var ignoredTops = []string{
+	"testing.(*M).",
+	"testing.tRunner",
+	"os/signal.signal_recv",
+	"os/signal.loop",
+	"runtime.ensureSigM",
+	"runtime.goexit",
+	"created by runtime.gc",
+	"go.opencensus.io/stats/view.(*worker).start",
+	"google.golang.org/grpc/internal/grpcsync.(*CallbackSerializer).run",
+}
+
+// Main runs the package's tests and then checks that every goroutine they
+// started has exited, failing the run if any is still there after a grace
+// period. Call it from TestMain: func TestMain(m *testing.M) { etcdtest.Main(m) }.
+func Main(m *testing.M) {
+	before := goroutineIDs()
+	code := m.Run()
+	if code == 0 {
+		if leaked := waitForLeaks(before, leakWait); leaked != "" {
+			fmt.Fprintf(os.Stderr, "goroutines leaked by the tests:\n\n%s\n", leaked)
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
+
+// waitForLeaks polls until no goroutine outside before is left, and returns
+// the stacks of those still running at the deadline.
+func waitForLeaks(before map[string]bool, wait time.Duration) string {
+	deadline := time.Now().Add(wait)
+	for delay := time.Millisecond; ; delay = min(2*delay, 100*time.Millisecond) {
+		leaked := leakedStacks(before)
+		if len(leaked) == 0 {
+			return ""
+		}
+		if time.Now().After(deadline) {
+			return strings.Join(leaked, "\n\n")
+		}
+		time.Sleep(delay) // polling a condition, not timing a result
+	}
+}
+
+func leakedStacks(before map[string]bool) []string {
+	var out []string
+	for _, g := range stacks() {
+		id, _, _ := strings.Cut(strings.TrimPrefix(g, "goroutine "), " ")
+		if before[id] || ignored(g) {
+			continue
+		}
+		out = append(out, g)
+	}
+	return out
+}
+
+func ignored(stack string) bool {
+	lines := strings.Split(stack, "\n")
+	if len(lines) < 2 {
+		return true
+	}
+	top := lines[1]
+	// The goroutine running this check is not a leak.
+	if strings.Contains(stack, "etcdtest.leakedStacks") {
+		return true
+	}
+	for _, fn := range ignoredTops {
+		if strings.HasPrefix(top, fn) {
+			return true
+		}
+	}
+	return false
+}
+
+func goroutineIDs() map[string]bool {
+	ids := map[string]bool{}
+	for _, g := range stacks() {
+		id, _, _ := strings.Cut(strings.TrimPrefix(g, "goroutine "), " ")
+		ids[id] = true
+	}
+	return ids
+}
+
+func stacks() []string {
+	buf := make([]byte, 1<<20)
+	for {
+		n := runtime.Stack(buf, true)
+		if n < len(buf) {
+			buf = buf[:n]
+			break
+		}
+		buf = make([]byte, 2*len(buf))
+	}
+	return strings.Split(string(bytes.TrimSpace(buf)), "\n\n")
+}

@@ -1,0 +1,119 @@
+package pki
+
+import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+const (
+	caValidity = 10 * 365 * 24 * time.Hour
+	// backdate lets peers whose clocks run a little behind accept a
+	// certificate made a moment ago.
+	backdate = 5 * time.Minute
+)
+
+// CA is the cluster certificate authority: it signs serving and client
+// certificates, and its certificate is what clients and the API server trust.
+type CA struct {
+	// Cert is the CA certificate.
+	Cert *x509.Certificate
+	// Key is the CA's private key.
+	Key crypto.Signer
+
+	certPEM  []byte
+	certFile string
+	// now is the clock used for validity windows; time.Now outside tests.
+	now func() time.Time
+}
+
+// LoadOrCreateCA returns the CA stored in dir as ca.crt and ca.key, creating
+// dir and a new self-signed ECDSA P-256 CA valid for ten years if there is
+// none. A ca.key without ca.crt is an interrupted first start and is
+// replaced; a ca.crt without its key is an error, because certificates
+// already handed out may trust it.
+func LoadOrCreateCA(dir string) (*CA, error) {
+	certFile := filepath.Join(dir, "ca.crt")
+	keyFile := filepath.Join(dir, "ca.key")
+	cert, key, certPEM, err := readCertAndKey(certFile, keyFile)
+	switch {
+	case err == nil:
+		if !cert.IsCA {
+			return nil, fmt.Errorf("load CA: %s is not a CA certificate", certFile)
+		}
+		if !keyMatches(cert, key) {
+			return nil, fmt.Errorf("load CA: %s does not match %s", keyFile, certFile)
+		}
+		return &CA{Cert: cert, Key: key, certPEM: certPEM, certFile: certFile, now: time.Now}, nil
+	case errors.Is(err, fs.ErrNotExist):
+		if _, statErr := os.Stat(certFile); statErr == nil {
+			return nil, fmt.Errorf("load CA: %s exists but %s is missing", certFile, keyFile)
+		}
+	default:
+		return nil, fmt.Errorf("load CA: %w", err)
+	}
+
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("create CA: %w", err)
+	}
+	ca, err := newCA(time.Now())
+	if err != nil {
+		return nil, err
+	}
+	if err := writeCertAndKey(certFile, keyFile, ca.Cert.Raw, ca.Key); err != nil {
+		return nil, fmt.Errorf("create CA: %w", err)
+	}
+	ca.certFile = certFile
+	return ca, nil
+}
+
+// newCA makes a self-signed CA in memory.
+func newCA(now time.Time) (*CA, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, fmt.Errorf("create CA: %w", err)
+	}
+	tmpl := &x509.Certificate{
+		// The timestamp makes each cluster's CA name distinct, so a client
+		// holding an old cluster's CA gets a clear "unknown authority".
+		Subject:               pkix.Name{CommonName: fmt.Sprintf("skiff-ca@%d", now.Unix())},
+		NotBefore:             now.Add(-backdate),
+		NotAfter:              now.Add(caValidity),
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+	}
+	// A nil SerialNumber makes CreateCertificate pick a random one.
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
+	if err != nil {
+		return nil, fmt.Errorf("create CA: %w", err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		return nil, fmt.Errorf("create CA: %w", err)
+	}
+	return &CA{Cert: cert, Key: key, certPEM: encodeCert(der), now: time.Now}, nil
+}
+
+// CertFile returns the path of ca.crt.
+func (ca *CA) CertFile() string { return ca.certFile }
+
+// CertPEM returns the CA certificate in PEM form, as kubeconfigs embed it.
+func (ca *CA) CertPEM() []byte { return append([]byte(nil), ca.certPEM...) }
+
+// Pool returns a pool holding only the CA certificate, for verifying client
+// certificates (tls.Config.ClientCAs) or the server (RootCAs).
+func (ca *CA) Pool() *x509.CertPool {
+	pool := x509.NewCertPool()
+	pool.AddCert(ca.Cert)
+	return pool
+}

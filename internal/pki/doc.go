@@ -1,0 +1,24 @@
+// Package pki creates and keeps skiff's certificates, keys and kubeconfigs.
+//
+// Everything lives in one directory (by default /var/lib/skiff/tls):
+//
+//	ca.crt, ca.key           the cluster CA: ECDSA P-256, self-signed, 10 years
+//	<name>.crt, <name>.key   serving and client certificates signed by the CA
+//	sa.key, sa.pub           the key pair that signs service account tokens
+//
+// Every function is idempotent, so the server calls them on each start:
+// LoadOrCreateCA returns the CA already on disk, or makes one the first time;
+// IssueServing and IssueClient keep a certificate that is still good (signed
+// by this CA, not close to expiry, with the wanted names) and replace it
+// otherwise, so adding a --tls-san or a new host address takes a restart and
+// nothing else. Keys are ECDSA because generating one takes well under a
+// millisecond; an RSA CA or service account key supplied by the operator is
+// read and used as is.
+//
+// Files are written to a temporary name and renamed, so a crash leaves either
+// the old file or the new one, never half of one. Keys are 0600.
+//
+// The decision whether a certificate on disk can be kept (checkLeaf) is a
+// pure function of the certificate, the CA and the clock; the rest is file
+// I/O around it.
+package pki

@@ -1,0 +1,211 @@
+package integration
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/tools/cache"
+)
+
+// nextEvents reads n events from w.
+func nextEvents(t *testing.T, w watch.Interface, n int) []watch.Event {
+	t.Helper()
+	var out []watch.Event
+	timeout := time.After(20 * time.Second)
+	for len(out) < n {
+		select {
+		case ev, ok := <-w.ResultChan():
+			if !ok {
+				t.Fatalf("watch closed after %d of %d events", len(out), n)
+			}
+			if ev.Type == watch.Bookmark {
+				continue
+			}
+			out = append(out, ev)
+		case <-timeout:
+			t.Fatalf("got %d of %d events", len(out), n)
+		}
+	}
+	return out
+}
+
+func describe(evs []watch.Event) []string {
+	var out []string
+	for _, ev := range evs {
+		m, _ := ev.Object.(metav1.Object)
+		out = append(out, fmt.Sprintf("%s %s", ev.Type, m.GetName()))
+	}
+	return out
+}
+
+func TestWatch(t *testing.T) {
+	ts := startServer(t, "", nil)
+	c := ts.client(t)
+	ctx := context.Background()
+	if _, err := c.CoreV1().Namespaces().Create(ctx, ns("w"), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	first, err := c.CoreV1().ConfigMaps("w").Create(ctx, configMap("a", map[string]string{"x": "1"}), metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	t.Run("from a resourceVersion", func(t *testing.T) {
+		w, err := c.CoreV1().ConfigMaps("w").Watch(ctx, metav1.ListOptions{ResourceVersion: first.ResourceVersion})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer w.Stop()
+		b, _ := c.CoreV1().ConfigMaps("w").Create(ctx, configMap("b", nil), metav1.CreateOptions{})
+		b.Data["k"] = "changed"
+		if _, err := c.CoreV1().ConfigMaps("w").Update(ctx, b, metav1.UpdateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.CoreV1().ConfigMaps("w").Delete(ctx, "b", metav1.DeleteOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		got := describe(nextEvents(t, w, 3))
+		if diff := cmp.Diff([]string{"ADDED b", "MODIFIED b", "DELETED b"}, got); diff != "" {
+			t.Errorf("events (-want +got):\n%s", diff)
+		}
+	})
+
+	t.Run("label selector transitions", func(t *testing.T) {
+		w, err := c.CoreV1().ConfigMaps("w").Watch(ctx, metav1.ListOptions{LabelSelector: "x=1", ResourceVersion: first.ResourceVersion})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer w.Stop()
+		cm, _ := c.CoreV1().ConfigMaps("w").Get(ctx, "a", metav1.GetOptions{})
+		cm.Labels["x"] = "2"
+		if _, err := c.CoreV1().ConfigMaps("w").Update(ctx, cm, metav1.UpdateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		got := describe(nextEvents(t, w, 1))
+		if diff := cmp.Diff([]string{"DELETED a"}, got); diff != "" {
+			t.Errorf("events (-want +got):\n%s", diff)
+		}
+	})
+
+	t.Run("too old is 410 Gone", func(t *testing.T) {
+		rev, err := ts.Store().CurrentRevision(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := ts.Store().Compact(ctx, rev); err != nil {
+			t.Fatal(err)
+		}
+		w, err := c.CoreV1().ConfigMaps("w").Watch(ctx, metav1.ListOptions{ResourceVersion: "2"})
+		if err != nil {
+			if !apierrors.IsResourceExpired(err) && !apierrors.IsGone(err) {
+				t.Fatalf("watch from compacted revision: %v, want 410", err)
+			}
+			return
+		}
+		defer w.Stop()
+		evs := nextEvents(t, w, 1)
+		if evs[0].Type != watch.Error {
+			t.Fatalf("event %s, want ERROR", evs[0].Type)
+		}
+		st := apierrors.FromObject(evs[0].Object)
+		if !apierrors.IsResourceExpired(st) && !apierrors.IsGone(st) {
+			t.Errorf("error event %v, want 410", st)
+		}
+	})
+
+	t.Run("informer lists and watches", func(t *testing.T) {
+		f := informers.NewSharedInformerFactoryWithOptions(c, 0, informers.WithNamespace("w"))
+		inf := f.Core().V1().ConfigMaps().Informer()
+		var mu sync.Mutex
+		seen := map[string]string{}
+		inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
+			AddFunc:    func(o interface{}) { mu.Lock(); seen[o.(*corev1.ConfigMap).Name] = "add"; mu.Unlock() },
+			UpdateFunc: func(_, o interface{}) { mu.Lock(); seen[o.(*corev1.ConfigMap).Name] = "update"; mu.Unlock() },
+			DeleteFunc: func(o interface{}) {
+				if cm, ok := o.(*corev1.ConfigMap); ok {
+					mu.Lock()
+					seen[cm.Name] = "delete"
+					mu.Unlock()
+				}
+			},
+		})
+		stop := make(chan struct{})
+		defer close(stop)
+		f.Start(stop)
+		if !cache.WaitForCacheSync(stop, inf.HasSynced) {
+			t.Fatal("informer did not sync")
+		}
+		if _, err := c.CoreV1().ConfigMaps("w").Create(ctx, configMap("inf", nil), metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, 10*time.Second, "informer add", func() (bool, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			return seen["inf"] == "add" && seen["a"] != "", nil
+		})
+		if err := c.CoreV1().ConfigMaps("w").Delete(ctx, "inf", metav1.DeleteOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, 10*time.Second, "informer delete", func() (bool, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			return seen["inf"] == "delete", nil
+		})
+	})
+}
+
+// TestWatchAcrossRestart stops the server and starts it again on the same
+// data dir: a watch resumed from the last resourceVersion seen gets every
+// later change exactly once.
+func TestWatchAcrossRestart(t *testing.T) {
+	dir := t.TempDir()
+	ts := startServer(t, dir, nil)
+	c := ts.client(t)
+	ctx := context.Background()
+	cm, err := c.CoreV1().ConfigMaps("default").Create(ctx, configMap("before", nil), metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := cm.ResourceVersion
+	ts.Close()
+
+	ts2 := startServer(t, dir, nil)
+	c2 := ts2.client(t)
+	got, err := c2.CoreV1().ConfigMaps("default").Get(ctx, "before", metav1.GetOptions{})
+	if err != nil {
+		t.Fatalf("object lost across restart: %v", err)
+	}
+	if got.ResourceVersion != last {
+		t.Errorf("resourceVersion %s after restart, want %s", got.ResourceVersion, last)
+	}
+	for i := 0; i < 3; i++ {
+		if _, err := c2.CoreV1().ConfigMaps("default").Create(ctx, configMap(fmt.Sprintf("after-%d", i), nil), metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w, err := c2.CoreV1().ConfigMaps("default").Watch(ctx, metav1.ListOptions{ResourceVersion: last})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+	evs := describe(nextEvents(t, w, 3))
+	if diff := cmp.Diff([]string{"ADDED after-0", "ADDED after-1", "ADDED after-2"}, evs); diff != "" {
+		t.Errorf("resumed events (-want +got):\n%s", diff)
+	}
+	select {
+	case ev := <-w.ResultChan():
+		if ev.Type != watch.Bookmark {
+			t.Errorf("unexpected extra event %s", ev.Type)
+		}
+	case <-time.After(300 * time.Millisecond):
+	}
+}
