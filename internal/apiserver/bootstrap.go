@@ -89,6 +89,9 @@ func (s *Server) ensure(ctx context.Context, group, version, resourceName, ns st
 		return nil
 	}
 	setGVK(obj, res.gvk)
+	if _, err := s.cfg.Store.Get(ctx, res.key(ns, accessor(obj).GetName())); err == nil {
+		return nil
+	}
 	_, _, err := s.create(ctx, res, ns, obj, wo)
 	if err != nil && !apierrors.IsAlreadyExists(err) {
 		return fmt.Errorf("bootstrap %s %s: %w", resourceName, accessor(obj).GetName(), err)

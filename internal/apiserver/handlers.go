@@ -19,6 +19,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/uuid"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
+	"skiff/internal/apiserver/registry"
 	"skiff/internal/storage"
 )
 
@@ -328,6 +329,11 @@ func (s *Server) create(ctx context.Context, res *resource, namespace string, ob
 	if res.Strategy.PrepareForCreate != nil {
 		res.Strategy.PrepareForCreate(obj)
 	}
+	if res.Strategy.PrepareForCreateByUser != nil {
+		if u := userFrom(ctx); u != nil {
+			res.Strategy.PrepareForCreateByUser(obj, registry.UserInfo{Name: u.Name, UID: u.UID, Groups: u.Groups, Extra: u.Extra})
+		}
+	}
 	errs := validateMeta(res, obj)
 	if res.Strategy.Validate != nil {
 		errs = append(errs, res.Strategy.Validate(obj)...)
@@ -505,7 +511,15 @@ func (s *Server) update(ctx context.Context, res *resource, info requestInfo, wa
 			res.Strategy.Default(obj)
 		}
 		var errs field.ErrorList
-		if sub != nil && sub.name == "status" {
+		if su, ok := res.Strategy.SubresourceUpdates[subName(sub)]; ok {
+			if su.Prepare != nil {
+				su.Prepare(obj, old)
+			}
+			errs = apivalidation.ValidateObjectMetaAccessorUpdate(m, oldM, field.NewPath("metadata"))
+			if su.Validate != nil {
+				errs = append(errs, su.Validate(obj, old)...)
+			}
+		} else if sub != nil && sub.name == "status" {
 			s.prepareStatusUpdate(res, obj, old)
 			errs = apivalidation.ValidateObjectMetaAccessorUpdate(m, oldM, field.NewPath("metadata"))
 			if res.Strategy.ValidateStatusUpdate != nil {
@@ -538,12 +552,8 @@ func (s *Server) update(ctx context.Context, res *resource, info requestInfo, wa
 		if err := s.allocateUpdate(ctx, res, obj, old, opts.dryRun); err != nil {
 			return nil, err
 		}
-		subName := ""
-		if sub != nil {
-			subName = sub.name
-		}
 		if !opts.applied {
-			if err := s.trackUpdate(res, obj, old, opts.fieldManager, subName); err != nil {
+			if err := s.trackUpdate(res, obj, old, opts.fieldManager, subName(sub)); err != nil {
 				return nil, err
 			}
 		}
@@ -593,6 +603,13 @@ func (s *Server) update(ctx context.Context, res *resource, info requestInfo, wa
 		return obj, nil
 	}
 	return nil, apierrors.NewConflict(res.groupResource(), info.name, errors.New("too many concurrent updates, giving up"))
+}
+
+func subName(sub *subresourceOps) string {
+	if sub == nil {
+		return ""
+	}
+	return sub.name
 }
 
 // deletionDue reports whether an object marked for deletion may go now that

@@ -34,7 +34,7 @@ var scaleGVK = autoscalingv1.SchemeGroupVersion.WithKind("Scale")
 func (s *Server) serveSubresource(w http.ResponseWriter, r *http.Request, res *resource, info requestInfo) {
 	switch info.subresource {
 	case "status", "approval":
-		sub := &subresourceOps{name: "status"}
+		sub := &subresourceOps{name: info.subresource}
 		switch info.verb {
 		case "get":
 			s.handleGet(w, r, res, info)

@@ -29,7 +29,6 @@ import (
 	"skiff/internal/apiserver/registry"
 	"skiff/internal/apiserver/registry/all"
 	"skiff/internal/etcd"
-	"skiff/internal/pki"
 	"skiff/internal/storage"
 	etcdstore "skiff/internal/storage/etcd"
 	"skiff/internal/version"
@@ -49,7 +48,7 @@ type Config struct {
 	// (defaults 127.0.0.1:2379 and :2380; port 0 picks a free one).
 	EtcdClientURL, EtcdPeerURL string
 	// BindAddress and HTTPSPort are where the API is served (0.0.0.0:6443;
-	// port 0 picks a free one).
+	// port 0 means 6443, -1 picks a free port).
 	BindAddress string
 	HTTPSPort   int
 	// AdvertiseAddress is the address the kubernetes Service points at;
@@ -97,7 +96,7 @@ func (c *Config) validate() error {
 			return fmt.Errorf("--disable %q: unknown component (known: %s)", d, strings.Join(Components, ", "))
 		}
 	}
-	if c.HTTPSPort < 0 || c.HTTPSPort > 65535 {
+	if c.HTTPSPort < -1 || c.HTTPSPort > 65535 {
 		return fmt.Errorf("--https-port %d: out of range", c.HTTPSPort)
 	}
 	if _, _, err := net.ParseCIDR(c.ServiceCIDR); err != nil {

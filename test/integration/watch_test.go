@@ -96,32 +96,6 @@ func TestWatch(t *testing.T) {
 		}
 	})
 
-	t.Run("too old is 410 Gone", func(t *testing.T) {
-		rev, err := ts.Store().CurrentRevision(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := ts.Store().Compact(ctx, rev); err != nil {
-			t.Fatal(err)
-		}
-		w, err := c.CoreV1().ConfigMaps("w").Watch(ctx, metav1.ListOptions{ResourceVersion: "2"})
-		if err != nil {
-			if !apierrors.IsResourceExpired(err) && !apierrors.IsGone(err) {
-				t.Fatalf("watch from compacted revision: %v, want 410", err)
-			}
-			return
-		}
-		defer w.Stop()
-		evs := nextEvents(t, w, 1)
-		if evs[0].Type != watch.Error {
-			t.Fatalf("event %s, want ERROR", evs[0].Type)
-		}
-		st := apierrors.FromObject(evs[0].Object)
-		if !apierrors.IsResourceExpired(st) && !apierrors.IsGone(st) {
-			t.Errorf("error event %v, want 410", st)
-		}
-	})
-
 	t.Run("informer lists and watches", func(t *testing.T) {
 		f := informers.NewSharedInformerFactoryWithOptions(c, 0, informers.WithNamespace("w"))
 		inf := f.Core().V1().ConfigMaps().Informer()
@@ -171,6 +145,13 @@ func TestWatchAcrossRestart(t *testing.T) {
 	ts := startServer(t, dir, nil)
 	c := ts.client(t)
 	ctx := context.Background()
+	// A resourceVersion from before the restart that the new server's
+	// cache does not reach back to: resuming from it is served from etcd.
+	l, err := c.CoreV1().ConfigMaps("default").List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	early := l.ResourceVersion
 	cm, err := c.CoreV1().ConfigMaps("default").Create(ctx, configMap("before", nil), metav1.CreateOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -207,5 +188,46 @@ func TestWatchAcrossRestart(t *testing.T) {
 			t.Errorf("unexpected extra event %s", ev.Type)
 		}
 	case <-time.After(300 * time.Millisecond):
+	}
+	// From further back, before the restart: etcd's history serves it.
+	wEarly, err := c2.CoreV1().ConfigMaps("default").Watch(ctx, metav1.ListOptions{ResourceVersion: early})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer wEarly.Stop()
+	evs = describe(nextEvents(t, wEarly, 4))
+	if diff := cmp.Diff([]string{"ADDED before", "ADDED after-0", "ADDED after-1", "ADDED after-2"}, evs); diff != "" {
+		t.Errorf("events from before the restart (-want +got):\n%s", diff)
+	}
+	select {
+	case ev := <-wEarly.ResultChan():
+		if ev.Type != watch.Bookmark {
+			t.Errorf("unexpected extra event %s", ev.Type)
+		}
+	case <-time.After(300 * time.Millisecond):
+	}
+
+	// Once etcd has compacted that history, the early resume is 410 Gone.
+	rev, err := ts2.Store().CurrentRevision(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ts2.Store().Compact(ctx, rev); err != nil {
+		t.Fatal(err)
+	}
+	w2, err := c2.CoreV1().ConfigMaps("default").Watch(ctx, metav1.ListOptions{ResourceVersion: early})
+	if err != nil {
+		if !apierrors.IsResourceExpired(err) && !apierrors.IsGone(err) {
+			t.Fatalf("watch from compacted revision: %v, want 410", err)
+		}
+		return
+	}
+	defer w2.Stop()
+	evs2 := nextEvents(t, w2, 1)
+	if evs2[0].Type != watch.Error {
+		t.Fatalf("event %s, want ERROR", evs2[0].Type)
+	}
+	if st := apierrors.FromObject(evs2[0].Object); !apierrors.IsResourceExpired(st) && !apierrors.IsGone(st) {
+		t.Errorf("error event %v, want 410", st)
 	}
 }

@@ -49,6 +49,16 @@ func (c *Cluster) Stop(i int) {
 	}
 }
 
+// stopAll closes every running member at once: each Close waits up to a
+// second for its peer connections to drain.
+func (c *Cluster) stopAll() {
+	var wg sync.WaitGroup
+	for i := range c.Members {
+		wg.Go(func() { c.Stop(i) })
+	}
+	wg.Wait()
+}
+
 // StartCluster starts n members on free loopback ports that bootstrap one
 // cluster, and closes them when the test ends. configure, if not nil, may
 // change member i's Config before the start.
@@ -64,6 +74,11 @@ func StartCluster(t testing.TB, n int, configure func(i int, cfg *etcd.Config)) 
 			Name:      name,
 			ClientURL: freeURL(t),
 			PeerURL:   freeURL(t),
+			// Half of etcd's defaults: members on loopback answer at once,
+			// and the tests wait less for the first election, while a
+			// busy test machine still does not miss heartbeats.
+			TickMs:     50,
+			ElectionMs: 500,
 		}
 		initial = append(initial, name+"="+cfgs[i].PeerURL)
 	}
@@ -75,11 +90,7 @@ func StartCluster(t testing.TB, n int, configure func(i int, cfg *etcd.Config)) 
 		}
 		c.ClientURLs = append(c.ClientURLs, cfgs[i].ClientURL)
 	}
-	t.Cleanup(func() {
-		for i := range c.Members {
-			c.Stop(i)
-		}
-	})
+	t.Cleanup(c.stopAll)
 
 	// A member is ready only once a quorum has formed, so all start at once.
 	ctx, cancel := context.WithCancel(t.Context())

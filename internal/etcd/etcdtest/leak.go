@@ -35,7 +35,10 @@ func Main(m *testing.M) {
 	before := goroutineIDs()
 	code := m.Run()
 	if code == 0 {
-		if leaked := waitForLeaks(before, leakWait); leaked != "" {
+		t0 := time.Now()
+		leaked := waitForLeaks(before, leakWait)
+		fmt.Fprintln(os.Stderr, "LEAKWAIT", time.Since(t0))
+		if leaked != "" {
 			fmt.Fprintf(os.Stderr, "goroutines leaked by the tests:\n\n%s\n", leaked)
 			code = 1
 		}

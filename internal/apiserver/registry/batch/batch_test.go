@@ -255,7 +255,9 @@ func TestCronJob(t *testing.T) {
 		{name: "unknown time zone", cj: newCronJob(func(c *batchv1.CronJob) { c.Spec.TimeZone = strPtr("Mars/Olympus") }), want: []string{"spec.timeZone: FieldValueInvalid"}},
 		{
 			name: "restartPolicy Always",
-			cj:   newCronJob(func(c *batchv1.CronJob) { c.Spec.JobTemplate.Spec.Template.Spec.RestartPolicy = corev1.RestartPolicyAlways }),
+			cj: newCronJob(func(c *batchv1.CronJob) {
+				c.Spec.JobTemplate.Spec.Template.Spec.RestartPolicy = corev1.RestartPolicyAlways
+			}),
 			want: []string{"spec.jobTemplate.spec.template.spec.restartPolicy: FieldValueNotSupported"},
 		},
 	}

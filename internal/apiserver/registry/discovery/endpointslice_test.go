@@ -23,7 +23,7 @@ func TestEndpointSlice(t *testing.T) {
 		},
 		{
 			name: "no address type, empty endpoint, wrong family",
-			es: discoveryv1.EndpointSlice{Endpoints: []discoveryv1.Endpoint{{}, {Addresses: []string{"fd00::1"}}}},
+			es:   discoveryv1.EndpointSlice{Endpoints: []discoveryv1.Endpoint{{}, {Addresses: []string{"fd00::1"}}}},
 			want: []string{"addressType", "endpoints[0].addresses"},
 		},
 		{
