@@ -234,6 +234,11 @@ func (s *Server) ClientURL() string { return s.clientURL }
 // bound.
 func (s *Server) PeerURL() string { return s.peerURL }
 
+// IsLeader reports whether this member currently leads the cluster.
+func (s *Server) IsLeader() bool {
+	return s.etcd.Server.Leader() == s.etcd.Server.MemberID()
+}
+
 // Err reports a fatal error of the running member; it is closed after Close.
 func (s *Server) Err() <-chan error { return s.etcd.Err() }
 

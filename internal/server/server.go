@@ -19,9 +19,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	clientv3 "go.etcd.io/etcd/client/v3"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 
 	"skiff/internal/apiserver"
 	"skiff/internal/apiserver/auth"
@@ -203,11 +200,10 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	host := "127.0.0.1"
 	s.url = "https://" + net.JoinHostPort(host, strconv.Itoa(port))
 
-	scheme := runtime.NewScheme()
-	if err := clientgoscheme.AddToScheme(scheme); err != nil {
+	scheme, err := apiserver.NewScheme()
+	if err != nil {
 		return nil, err
 	}
-	metav1.AddMetaToScheme(scheme)
 
 	resources := all.Resources()
 	ptrs := make([]*registry.Resource, len(resources))

@@ -29,7 +29,9 @@ func TestKubectlSession(t *testing.T) {
 
 	out = c.kubectl(t, "get", "deploy", "web", "-n", "demo", "-o", "yaml")
 	mustContain(t, "-o yaml", out, "kind: Deployment", "replicas: 2", "maxSurge: 25%", "revisionHistoryLimit: 10",
-		"kubectl.kubernetes.io/last-applied-configuration", "managedFields:")
+		"kubectl.kubernetes.io/last-applied-configuration")
+	out = c.kubectl(t, "get", "deploy", "web", "-n", "demo", "-o", "yaml", "--show-managed-fields")
+	mustContain(t, "--show-managed-fields", out, "managedFields:", "manager: kubectl-client-side-apply", "operation: Update")
 	out = c.kubectl(t, "get", "cm", "web-config", "-n", "demo", "-o", "json")
 	mustContain(t, "-o json", out, `"greeting": "hello"`, `"kind": "ConfigMap"`)
 	out = c.kubectl(t, "get", "deploy", "web", "-n", "demo", "-o", "jsonpath={.spec.template.spec.containers[0].image}")

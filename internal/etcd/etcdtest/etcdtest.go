@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"skiff/internal/etcd"
 )
@@ -49,14 +50,26 @@ func (c *Cluster) Stop(i int) {
 	}
 }
 
-// stopAll closes every running member at once: each Close waits up to a
-// second for its peer connections to drain.
+// stopAll closes every running member, the followers together and then the
+// leader: a leader closed while followers run first hands its leadership
+// over, and one closed while they are closing waits seconds for a transfer
+// that cannot finish.
 func (c *Cluster) stopAll() {
+	leader := -1
 	var wg sync.WaitGroup
-	for i := range c.Members {
-		wg.Go(func() { c.Stop(i) })
+	for i, m := range c.Members {
+		if m != nil && m.IsLeader() && leader < 0 {
+			leader = i
+			continue
+		}
+		wg.Go(func() { t0 := time.Now(); c.Stop(i); fmt.Println("STOP", i, time.Since(t0)) })
 	}
 	wg.Wait()
+	if leader >= 0 {
+		t0 := time.Now()
+		c.Stop(leader)
+		fmt.Println("STOPL", leader, time.Since(t0))
+	}
 }
 
 // StartCluster starts n members on free loopback ports that bootstrap one

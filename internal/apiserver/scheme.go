@@ -1,0 +1,19 @@
+package apiserver
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+)
+
+// NewScheme returns a scheme with every built-in type, plus the meta.k8s.io
+// types clients send and receive (DeleteOptions, Table, PartialObjectMetadata).
+func NewScheme() (*runtime.Scheme, error) {
+	s := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(s); err != nil {
+		return nil, err
+	}
+	metav1.AddToGroupVersion(s, metav1.SchemeGroupVersion)
+	metav1.AddMetaToScheme(s)
+	return s, nil
+}
