@@ -32,6 +32,7 @@ func newBenchAPICommand() *cobra.Command {
 		clients    int
 		objects    int
 		settle     time.Duration
+		rate       int
 	)
 	cmd := &cobra.Command{
 		Use:   "api",
@@ -71,7 +72,7 @@ and after the load. With --kubeconfig, measures that API server's throughput onl
 			if err != nil {
 				return err
 			}
-			if _, err := bench.RunAPI(ctx, bench.APIConfig{Rest: rc, Clients: clients, Objects: objects}, out); err != nil {
+			if _, err := bench.RunAPI(ctx, bench.APIConfig{Rest: rc, Clients: clients, Objects: objects, Rate: rate}, out); err != nil {
 				return err
 			}
 			if pid != 0 {
@@ -87,6 +88,7 @@ and after the load. With --kubeconfig, measures that API server's throughput onl
 	f.StringVar(&dataDir, "data-dir", "", "data dir for the server it starts (default: a new temporary one)")
 	f.IntVar(&clients, "clients", 50, "concurrent clients")
 	f.IntVar(&objects, "objects", 5000, "ConfigMaps to create")
+	f.IntVar(&rate, "rate", 0, "pace creates and gets to this many per second in all (0: as fast as the clients go)")
 	f.DurationVar(&settle, "settle", 5*time.Second, "how long the server idles before RSS is read")
 	return cmd
 }

@@ -26,6 +26,10 @@ type APIConfig struct {
 	Objects int
 	// Namespace is created for the run and deleted afterwards.
 	Namespace string
+	// Rate, when set, paces creates and gets to this many per second in
+	// all (an open-loop load): latency is then measured at a load the
+	// server sustains rather than at saturation.
+	Rate int
 }
 
 // Latencies summarises one operation.
@@ -126,12 +130,18 @@ func RunAPI(ctx context.Context, cfg APIConfig, out io.Writer) ([]Latencies, err
 		var errOnce sync.Once
 		start := time.Now()
 		var wg sync.WaitGroup
+		paced := cfg.Rate > 0 && op != "list"
 		for range cfg.Clients {
 			wg.Go(func() {
 				for {
 					i := int(next.Add(1)) - 1
 					if i >= n || ctx.Err() != nil {
 						return
+					}
+					if paced {
+						// Operation i is due at start + i/rate.
+						due := start.Add(time.Duration(float64(i) / float64(cfg.Rate) * float64(time.Second)))
+						time.Sleep(time.Until(due))
 					}
 					t0 := time.Now()
 					if err := fn(i); err != nil {

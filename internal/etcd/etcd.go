@@ -306,4 +306,3 @@ func or(s, def string) string {
 	}
 	return def
 }
-

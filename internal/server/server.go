@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -228,10 +229,13 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		Authorizer:    auth.Masters{},
 		ServiceCIDR:   serviceCIDR,
 		Extra: map[string]http.Handler{
-			"/metrics":     promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
-			"/openapi/v2":  openapiHandler,
-			"/openapi/v3":  openapiHandler,
-			"/openapi/v3/": openapiHandler,
+			"/metrics":             promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
+			"/openapi/v2":          openapiHandler,
+			"/openapi/v3":          openapiHandler,
+			"/openapi/v3/":         openapiHandler,
+			"/debug/pprof/":        http.HandlerFunc(pprof.Index),
+			"/debug/pprof/profile": http.HandlerFunc(pprof.Profile),
+			"/debug/pprof/trace":   http.HandlerFunc(pprof.Trace),
 		},
 		Logger: log,
 	})

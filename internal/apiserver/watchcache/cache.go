@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -69,7 +68,7 @@ type Entry struct {
 
 type bucket struct {
 	prefix  string
-	objects map[string]Entry
+	objects *objectSet
 	// events holds the most recent changes, oldest first.
 	events []Event
 	// complete: every event with revision > complete is in events.
@@ -105,7 +104,7 @@ func New(cfg Config) *Cache {
 	}
 	c := &Cache{cfg: cfg, buckets: map[string]*bucket{}, advanced: make(chan struct{}), readyCh: make(chan struct{})}
 	for _, p := range cfg.Buckets {
-		c.buckets[p] = &bucket{prefix: p, objects: map[string]Entry{}, watchers: map[*Watcher]struct{}{}}
+		c.buckets[p] = &bucket{prefix: p, objects: newObjectSet(), watchers: map[*Watcher]struct{}{}}
 	}
 	return c
 }
@@ -161,7 +160,7 @@ func (c *Cache) load(ctx context.Context) (int64, error) {
 		opts.Revision = res.Revision
 		opts.StartKey = res.KVs[len(res.KVs)-1].Key + "\x00"
 	}
-	fresh := map[string]map[string]Entry{}
+	fresh := map[string]*objectSet{}
 	for _, kv := range kvs {
 		b := c.bucketPrefix(kv.Key)
 		if b == "" {
@@ -173,9 +172,9 @@ func (c *Cache) load(ctx context.Context) (int64, error) {
 			continue
 		}
 		if fresh[b] == nil {
-			fresh[b] = map[string]Entry{}
+			fresh[b] = newObjectSet()
 		}
-		fresh[b][kv.Key] = Entry{Key: kv.Key, Object: obj, Rev: kv.ModRevision}
+		fresh[b].set(kv.Key, Entry{Key: kv.Key, Object: obj, Rev: kv.ModRevision})
 	}
 	c.mu.Lock()
 	for p, b := range c.buckets {
@@ -184,7 +183,7 @@ func (c *Cache) load(ctx context.Context) (int64, error) {
 		}
 		objs := fresh[p]
 		if objs == nil {
-			objs = map[string]Entry{}
+			objs = newObjectSet()
 		}
 		c.buckets[p] = &bucket{prefix: p, objects: objs, complete: rev, watchers: map[*Watcher]struct{}{}}
 	}
@@ -222,7 +221,7 @@ func (c *Cache) apply(ev storage.Event) {
 	e.Key, e.Rev = ev.KV.Key, rev
 	c.mu.Lock()
 	b := c.buckets[p]
-	prev, had := b.objects[e.Key]
+	prev, had := b.objects.get(e.Key)
 	switch ev.Type {
 	case storage.EventPut:
 		obj, err := c.cfg.Decode(e.Key, ev.KV.Value, rev)
@@ -238,7 +237,7 @@ func (c *Cache) apply(ev storage.Event) {
 			e.Type = watch.Modified
 			e.PrevObject = prev.Object
 		}
-		b.objects[e.Key] = Entry{Key: e.Key, Object: obj, Rev: rev}
+		b.objects.set(e.Key, Entry{Key: e.Key, Object: obj, Rev: rev})
 	case storage.EventDelete:
 		var last []byte
 		if ev.PrevKV != nil {
@@ -255,7 +254,7 @@ func (c *Cache) apply(ev storage.Event) {
 		if had {
 			e.PrevObject = prev.Object
 		}
-		delete(b.objects, e.Key)
+		b.objects.del(e.Key)
 	}
 	b.events = append(b.events, e)
 	if len(b.events) > c.cfg.Window {
@@ -338,22 +337,20 @@ func (c *Cache) bucketPrefix(key string) string {
 // sorted by key, and the revision they are current at.
 func (c *Cache) List(bucketPrefix, keyPrefix string) ([]Entry, int64, error) {
 	c.mu.RLock()
-	defer c.mu.RUnlock()
 	if !c.ready {
+		c.mu.RUnlock()
 		return nil, 0, ErrNotReady
 	}
 	b, ok := c.buckets[bucketPrefix]
 	if !ok {
+		c.mu.RUnlock()
 		return nil, 0, fmt.Errorf("watchcache: unknown bucket %q", bucketPrefix)
 	}
-	out := make([]Entry, 0, len(b.objects))
-	for k, e := range b.objects {
-		if strings.HasPrefix(k, keyPrefix) {
-			out = append(out, e)
-		}
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
-	return out, c.rev.Load(), nil
+	out := b.objects.collect(keyPrefix)
+	rev := c.rev.Load()
+	c.mu.RUnlock()
+	sortEntries(out)
+	return out, rev, nil
 }
 
 // Get returns the live object at key.
@@ -364,8 +361,7 @@ func (c *Cache) Get(bucketPrefix, key string) (Entry, bool) {
 	if !ok {
 		return Entry{}, false
 	}
-	e, ok := b.objects[key]
-	return e, ok
+	return b.objects.get(key)
 }
 
 // Watch starts a watch on the keys of bucket under keyPrefix.
@@ -392,16 +388,10 @@ func (c *Cache) Watch(bucketPrefix, keyPrefix string, fromRev int64) (*Watcher, 
 		bucket:    b,
 	}
 	if fromRev == 0 {
-		keys := make([]string, 0, len(b.objects))
-		for k := range b.objects {
-			if strings.HasPrefix(k, keyPrefix) {
-				keys = append(keys, k)
-			}
-		}
-		sort.Strings(keys)
-		for _, k := range keys {
-			e := b.objects[k]
-			w.initial = append(w.initial, Event{Type: watch.Added, Key: k, Object: e.Object, Rev: e.Rev})
+		snapshot := b.objects.collect(keyPrefix)
+		sortEntries(snapshot)
+		for _, e := range snapshot {
+			w.initial = append(w.initial, Event{Type: watch.Added, Key: e.Key, Object: e.Object, Rev: e.Rev})
 		}
 		w.startRev = c.rev.Load()
 	} else {

@@ -8,7 +8,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"skiff/internal/etcd"
 )
@@ -62,13 +61,11 @@ func (c *Cluster) stopAll() {
 			leader = i
 			continue
 		}
-		wg.Go(func() { t0 := time.Now(); c.Stop(i); fmt.Println("STOP", i, time.Since(t0)) })
+		wg.Go(func() { c.Stop(i) })
 	}
 	wg.Wait()
 	if leader >= 0 {
-		t0 := time.Now()
 		c.Stop(leader)
-		fmt.Println("STOPL", leader, time.Since(t0))
 	}
 }
 

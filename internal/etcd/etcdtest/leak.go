@@ -35,10 +35,7 @@ func Main(m *testing.M) {
 	before := goroutineIDs()
 	code := m.Run()
 	if code == 0 {
-		t0 := time.Now()
-		leaked := waitForLeaks(before, leakWait)
-		fmt.Fprintln(os.Stderr, "LEAKWAIT", time.Since(t0))
-		if leaked != "" {
+		if leaked := waitForLeaks(before, leakWait); leaked != "" {
 			fmt.Fprintf(os.Stderr, "goroutines leaked by the tests:\n\n%s\n", leaked)
 			code = 1
 		}
