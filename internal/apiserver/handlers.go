@@ -42,6 +42,14 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, info requ
 		s.serveSubresource(w, r, res, info)
 		return
 	}
+	if info.group == "" && info.resource == "bindings" {
+		if info.verb != "create" {
+			s.writeError(w, r, apierrors.NewMethodNotSupported(res.groupResource(), info.verb))
+			return
+		}
+		s.handleBinding(w, r, res, info)
+		return
+	}
 	switch info.verb {
 	case "get":
 		s.handleGet(w, r, res, info)
@@ -519,6 +527,10 @@ func (s *Server) update(ctx context.Context, res *resource, info requestInfo, wa
 			if su.Validate != nil {
 				errs = append(errs, su.Validate(obj, old)...)
 			}
+		} else if sub != nil && sub.name == "binding" {
+			// The binding checked what it changes (nodeName, the
+			// PodScheduled condition, annotations) itself.
+			errs = apivalidation.ValidateObjectMetaAccessorUpdate(m, oldM, field.NewPath("metadata"))
 		} else if sub != nil && sub.name == "status" {
 			s.prepareStatusUpdate(res, obj, old)
 			errs = apivalidation.ValidateObjectMetaAccessorUpdate(m, oldM, field.NewPath("metadata"))

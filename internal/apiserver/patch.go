@@ -39,7 +39,14 @@ func patchFailed(err error) error {
 // applyPatch applies a JSON, merge or strategic merge patch to current
 // (JSON) and returns the patched JSON. schema is an empty object of the
 // patched kind, for the strategic merge keys.
-func applyPatch(pt types.PatchType, current, patch []byte, schema runtime.Object) ([]byte, error) {
+func applyPatch(pt types.PatchType, current, patch []byte, schema runtime.Object) (out []byte, err error) {
+	// The patch libraries panic on some malformed patches (a JSON patch
+	// "test" of the root, for one): those are the client's errors.
+	defer func() {
+		if p := recover(); p != nil {
+			out, err = nil, patchFailed(fmt.Errorf("unable to apply patch: %v", p))
+		}
+	}()
 	switch pt {
 	case types.JSONPatchType:
 		p, err := jsonpatch.DecodePatch(patch)

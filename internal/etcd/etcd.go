@@ -33,10 +33,19 @@ const (
 	DefaultClientURL    = "http://127.0.0.1:2379"
 	DefaultPeerURL      = "http://127.0.0.1:2380"
 	DefaultClusterToken = "skiff"
-	// DefaultSnapshotCount bounds the raft log kept in memory between
-	// snapshots: every entry since the last snapshot stays resident, so this
-	// number (times the size of a write) is most of an idle member's heap.
+	// DefaultSnapshotCount is etcd's own default. Since etcd 3.6 it only
+	// paces snapshots to disk (and so how much WAL is kept); it does not
+	// bound memory.
 	DefaultSnapshotCount = 10000
+	// DefaultCatchUpEntries is how many applied raft entries a cluster
+	// member keeps in memory for a lagging follower (etcd's default). They
+	// are whole writes, so this times the mean object size is a large part
+	// of the heap of a busy member.
+	DefaultCatchUpEntries = 5000
+	// SingleMemberCatchUpEntries is the default for a member alone: it has
+	// no follower to serve, and a member that joins later is sent a
+	// snapshot anyway.
+	SingleMemberCatchUpEntries = 100
 )
 
 // Config describes one etcd member. Zero values take the defaults above; a
@@ -71,8 +80,12 @@ type Config struct {
 	// cluster, where a short timeout on a busy host causes needless elections.
 	TickMs     uint
 	ElectionMs uint
-	// SnapshotCount is the number of writes between raft snapshots.
+	// SnapshotCount is the number of writes between snapshots to disk.
 	SnapshotCount uint64
+	// CatchUpEntries is the number of raft entries kept in memory for a
+	// slow follower. Zero picks SingleMemberCatchUpEntries for a single
+	// member and DefaultCatchUpEntries for a cluster.
+	CatchUpEntries uint64
 	// QuotaBackendBytes caps the database size; zero keeps etcd's 2 GiB.
 	QuotaBackendBytes int64
 	// Logger receives etcd's warnings and errors; nil discards them.
@@ -104,6 +117,13 @@ func (c *Config) setDefaults() {
 	}
 	if c.SnapshotCount == 0 {
 		c.SnapshotCount = DefaultSnapshotCount
+	}
+	if c.CatchUpEntries == 0 {
+		if c.singleMember() {
+			c.CatchUpEntries = SingleMemberCatchUpEntries
+		} else {
+			c.CatchUpEntries = DefaultCatchUpEntries
+		}
 	}
 }
 
@@ -185,6 +205,7 @@ func start(ctx context.Context, cfg Config) (*Server, error) {
 	ec.TickMs = cfg.TickMs
 	ec.ElectionMs = cfg.ElectionMs
 	ec.SnapshotCount = cfg.SnapshotCount
+	ec.SnapshotCatchUpEntries = cfg.CatchUpEntries
 	ec.QuotaBackendBytes = cfg.QuotaBackendBytes
 	// skiff's storage layer compacts on its own schedule (see
 	// storage/etcd.Store.Run), coordinated between API servers.

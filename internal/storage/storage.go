@@ -66,7 +66,10 @@ type ListOptions struct {
 // ListResult is what List returns.
 type ListResult struct {
 	KVs []KV
-	// Revision is the store revision the list was read at.
+	// Revision is the store revision the list was read at: the requested
+	// ListOptions.Revision, or the latest one when that was 0. Pass it as
+	// ListOptions.Revision to read further pages from the same snapshot,
+	// and to Watch to follow the list.
 	Revision int64
 	// More is true when Limit cut the list short.
 	More bool
@@ -79,14 +82,17 @@ type ListResult struct {
 type Store interface {
 	// Get returns the value at key, or ErrNotFound.
 	Get(ctx context.Context, key string) (KV, error)
-	// List returns the keys under prefix in key order.
+	// List returns the keys under prefix in key order. A revision older
+	// than the store keeps gives ErrCompacted, a newer one than it has
+	// ErrFutureRevision.
 	List(ctx context.Context, prefix string, opts ListOptions) (ListResult, error)
 	// Count returns how many keys lie under prefix.
 	Count(ctx context.Context, prefix string) (int64, error)
 	// Create writes key only if it does not exist; it returns the new revision
 	// or ErrExists.
 	Create(ctx context.Context, key string, value []byte) (int64, error)
-	// Update writes key only if its ModRevision is still rev; it returns the
+	// Update writes key only if its ModRevision is still rev (0 means any
+	// version, but the key must exist: Update never creates); it returns the
 	// new revision, ErrNotFound if the key is gone, or ErrConflict together
 	// with the current KV so the caller can retry without another read.
 	Update(ctx context.Context, key string, value []byte, rev int64) (int64, KV, error)
@@ -94,14 +100,23 @@ type Store interface {
 	// It returns the deleted KV and the revision of the delete, ErrNotFound,
 	// or ErrConflict with the current KV.
 	Delete(ctx context.Context, key string, rev int64) (KV, int64, error)
-	// Watch sends every change under prefix after revision rev (0: from now)
-	// in revision order, until ctx is done or a failure; the channel is then
-	// closed. A watch from a compacted revision sends one Event with
-	// Err = ErrCompacted and closes.
+	// Watch sends every change under prefix with a revision greater than rev
+	// (rev is exclusive: pass the Revision of the List being followed), each
+	// once and in revision order, until ctx is done or a failure; the
+	// channel is then closed. With rev 0 it starts from now: it returns once
+	// the watch is registered, so every change made after it returns is
+	// sent. A watch from a compacted revision sends one Event with
+	// Err = ErrCompacted and closes; other failures (such as the store
+	// losing its quorum) end it the same way with another Err, and the
+	// caller lists and watches again. Ending ctx closes the channel with no
+	// Err event. The caller must keep reading until the channel closes or
+	// ctx is done.
 	Watch(ctx context.Context, prefix string, rev int64) <-chan Event
 	// CurrentRevision returns the store's latest revision, read through
 	// consensus (a linearizable read).
 	CurrentRevision(ctx context.Context) (int64, error)
-	// Compact discards history before rev.
+	// Compact discards history before rev: reads at rev and watches from
+	// rev-1 still work, older ones fail with ErrCompacted, and so does a
+	// second Compact to rev or below.
 	Compact(ctx context.Context, rev int64) error
 }

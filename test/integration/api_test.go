@@ -436,6 +436,58 @@ func TestAPI(t *testing.T) {
 		}
 	})
 
+	t.Run("binding and graceful pod deletion", func(t *testing.T) {
+		pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "bound"}, Spec: corev1.PodSpec{
+			Containers: []corev1.Container{{Name: "c", Image: "busybox"}}}}
+		got, err := c.CoreV1().Pods("default").Create(ctx, pod, metav1.CreateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Status.Phase != corev1.PodPending || got.Status.QOSClass != corev1.PodQOSBestEffort {
+			t.Errorf("new pod status: phase %q qos %q", got.Status.Phase, got.Status.QOSClass)
+		}
+		if got.Spec.RestartPolicy != corev1.RestartPolicyAlways || got.Spec.SchedulerName != "default-scheduler" {
+			t.Errorf("pod defaults: %+v", got.Spec)
+		}
+		binding := &corev1.Binding{ObjectMeta: metav1.ObjectMeta{Name: "bound"}, Target: corev1.ObjectReference{Kind: "Node", Name: "node-1"}}
+		if err := c.CoreV1().Pods("default").Bind(ctx, binding, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		got, err = c.CoreV1().Pods("default").Get(ctx, "bound", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		scheduled := false
+		for _, cond := range got.Status.Conditions {
+			scheduled = scheduled || (cond.Type == corev1.PodScheduled && cond.Status == corev1.ConditionTrue)
+		}
+		if got.Spec.NodeName != "node-1" || !scheduled {
+			t.Errorf("after binding: nodeName %q conditions %+v", got.Spec.NodeName, got.Status.Conditions)
+		}
+		if err := c.CoreV1().Pods("default").Bind(ctx, binding, metav1.CreateOptions{}); !apierrors.IsConflict(err) {
+			t.Errorf("second binding: %v, want Conflict", err)
+		}
+		// A pod on a node is deleted gracefully: marked, then removed when
+		// its node confirms with a zero grace period.
+		if err := c.CoreV1().Pods("default").Delete(ctx, "bound", metav1.DeleteOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		got, err = c.CoreV1().Pods("default").Get(ctx, "bound", metav1.GetOptions{})
+		if err != nil {
+			t.Fatalf("pod gone before its grace period: %v", err)
+		}
+		if got.DeletionTimestamp == nil || got.DeletionGracePeriodSeconds == nil || *got.DeletionGracePeriodSeconds != 30 {
+			t.Errorf("graceful deletion fields: %v %v", got.DeletionTimestamp, got.DeletionGracePeriodSeconds)
+		}
+		zero := int64(0)
+		if err := c.CoreV1().Pods("default").Delete(ctx, "bound", metav1.DeleteOptions{GracePeriodSeconds: &zero}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.CoreV1().Pods("default").Get(ctx, "bound", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+			t.Errorf("after zero-grace delete: %v, want NotFound", err)
+		}
+	})
+
 	t.Run("protobuf client", func(t *testing.T) {
 		pc := ts.protobufClient(t)
 		got, err := pc.CoreV1().ConfigMaps("default").Create(ctx, configMap("proto", map[string]string{"via": "pb"}), metav1.CreateOptions{})

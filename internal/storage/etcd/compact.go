@@ -13,8 +13,10 @@ import (
 
 // compactKey is bumped by whichever API server compacts in an interval, so
 // that several servers sharing one etcd compact once per interval between
-// them rather than once each.
-const compactKey = "/skiff/compact-claim"
+// them rather than once each. It lives under /registry/ like every other key
+// skiff writes: the API server's watch cache follows that prefix and counts
+// on seeing every revision there.
+const compactKey = "/registry/compact-claim"
 
 // Run compacts the store's history until ctx is done, then returns nil.
 //

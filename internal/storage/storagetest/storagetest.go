@@ -519,6 +519,12 @@ func testCompaction(t *testing.T, s storage.Store, p string) {
 	if err := s.Compact(ctx, r3); err != nil {
 		t.Fatalf("Compact: %v", err)
 	}
+	if err := s.Compact(ctx, r3); !errors.Is(err, storage.ErrCompacted) {
+		t.Errorf("second Compact to %d error = %v, want ErrCompacted", r3, err)
+	}
+	if err := s.Compact(ctx, r3+1_000_000); !errors.Is(err, storage.ErrFutureRevision) {
+		t.Errorf("Compact to a future revision error = %v, want ErrFutureRevision", err)
+	}
 
 	// Watching from before the compacted revision fails once.
 	ch := s.Watch(ctx, p, r1)

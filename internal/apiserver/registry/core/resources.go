@@ -6,6 +6,7 @@ import "skiff/internal/apiserver/registry"
 // discovery lists them (alphabetical by plural name).
 func Resources() []registry.Resource {
 	return []registry.Resource{
+		bindingResource(),
 		componentStatusResource(),
 		configMapResource(),
 		endpointsResource(),
