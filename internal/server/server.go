@@ -113,6 +113,7 @@ type Server struct {
 	etcdCl    *clientv3.Client
 	api       *apiserver.Server
 	store     storage.Store
+	port      int
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup
 	errOnce   sync.Once
@@ -198,6 +199,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, pr.err
 	}
 	s.adminKC, s.caFile = pr.adminKC, pr.caFile
+	s.port = port
 	host := "127.0.0.1"
 	s.url = "https://" + net.JoinHostPort(host, strconv.Itoa(port))
 
@@ -272,6 +274,10 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		adv = firstHostIP()
 	}
 	if err := api.Bootstrap(ctx, apiserver.BootstrapConfig{AdvertiseAddress: adv, Port: port}); err != nil {
+		s.Close()
+		return nil, err
+	}
+	if err := s.startComponents(runCtx); err != nil {
 		s.Close()
 		return nil, err
 	}
