@@ -546,7 +546,7 @@ func (s *Server) update(ctx context.Context, res *resource, info requestInfo, wa
 			if res.Strategy.PrepareForUpdate != nil && (sub == nil || sub.name != "binding") {
 				res.Strategy.PrepareForUpdate(obj, old)
 			}
-			if res.Strategy.TrackGeneration && specChanged(obj, old) {
+			if res.Strategy.TrackGeneration && m.GetGeneration() == oldM.GetGeneration() && specChanged(obj, old) {
 				m.SetGeneration(oldM.GetGeneration() + 1)
 			}
 			errs = apivalidation.ValidateObjectMetaAccessorUpdate(m, oldM, field.NewPath("metadata"))

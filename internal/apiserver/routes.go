@@ -83,7 +83,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		r = r.WithContext(context.WithValue(r.Context(), userKey{}, user))
 	}
 	if info.isResource && info.resource != "" {
-		s.serveResource(w, r, info)
+		s.metrics.observe(w, r, info, func(w http.ResponseWriter) { s.serveResource(w, r, info) })
 		return
 	}
 	s.mux.ServeHTTP(w, r)

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"github.com/prometheus/client_golang/prometheus"
 	"log/slog"
 	"net"
 	"net/http"
@@ -93,6 +94,8 @@ type Config struct {
 	// managedFields and server-side apply work with; nil leaves managedFields
 	// as clients send them and refuses apply patches.
 	TypeConverter func() (managedfields.TypeConverter, error)
+	// Metrics, when set, receives the API server's request metrics.
+	Metrics prometheus.Registerer
 	// Logger for request failures; nil discards.
 	Logger *slog.Logger
 }
@@ -110,8 +113,9 @@ type Server struct {
 	// byGVK finds the resource of a kind (for bodies of another kind).
 	groups []groupInfo
 
-	fields *fieldManagers
-	mux    *http.ServeMux
+	fields  *fieldManagers
+	metrics *metrics
+	mux     *http.ServeMux
 }
 
 // groupInfo is one API group and its versions, in preference order.
@@ -183,6 +187,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.TypeConverter != nil {
 		s.fields = &fieldManagers{newConverter: cfg.TypeConverter, scheme: cfg.Scheme, managers: map[string]*managedfields.FieldManager{}}
 	}
+	s.metrics = newMetrics(cfg.Metrics)
 	s.mux = s.buildMux()
 	return s, nil
 }

@@ -230,6 +230,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		Authenticator: auth.Union{auth.X509{}},
 		Authorizer:    auth.Masters{},
 		ServiceCIDR:   serviceCIDR,
+		Metrics:       reg,
 		Extra: map[string]http.Handler{
 			"/metrics":             promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
 			"/openapi/v2":          openapiHandler,

@@ -98,6 +98,8 @@ type Strategy struct {
 	PrepareForCreate func(obj runtime.Object)
 	// PrepareForUpdate fixes up an update of the main resource: typically it
 	// copies old's status into obj, so that only /status changes status.
+	// When it changes metadata.generation itself (obj arrives with old's),
+	// the store leaves generation as it set it.
 	PrepareForUpdate func(obj, old runtime.Object)
 	// NameValidation checks metadata.name (prefix is true for generateName).
 	// Nil means a DNS subdomain (apimachinery's NameIsDNSSubdomain); use

@@ -3,6 +3,7 @@ package apps
 import (
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv1 "k8s.io/api/autoscaling/v1"
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	apivalidation "k8s.io/apimachinery/pkg/api/validation"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -31,7 +32,14 @@ func deploymentResource() registry.Resource {
 				obj.(*appsv1.Deployment).Status = appsv1.DeploymentStatus{}
 			},
 			PrepareForUpdate: func(obj, old runtime.Object) {
-				obj.(*appsv1.Deployment).Status = old.(*appsv1.Deployment).Status
+				d, o := obj.(*appsv1.Deployment), old.(*appsv1.Deployment)
+				d.Status = o.Status
+				// Annotations are copied to the ReplicaSets, so a change
+				// to them is a change the controller must act on, as a
+				// spec change is.
+				if !apiequality.Semantic.DeepEqual(d.Annotations, o.Annotations) || !apiequality.Semantic.DeepEqual(d.Spec, o.Spec) {
+					d.Generation = o.Generation + 1
+				}
 			},
 			Validate: func(obj runtime.Object) field.ErrorList {
 				return validateDeploymentSpec(&obj.(*appsv1.Deployment).Spec, field.NewPath("spec"))
