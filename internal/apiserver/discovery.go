@@ -92,6 +92,10 @@ func (s *Server) serverAddresses(r *http.Request) []metav1.ServerAddressByClient
 func (s *Server) serveAPIVersions(w http.ResponseWriter, r *http.Request) {
 	switch strings.TrimSuffix(r.URL.Path, "/") {
 	case "/api":
+		if media, ok := aggregatedMedia(r); ok {
+			s.serveAggregated(w, r, media, true)
+			return
+		}
 		writeJSON(w, http.StatusOK, &metav1.APIVersions{
 			TypeMeta: metav1.TypeMeta{Kind: "APIVersions"}, Versions: []string{"v1"},
 			ServerAddressByClientCIDRs: s.serverAddresses(r),
@@ -115,6 +119,10 @@ func (s *Server) apiGroup(g groupInfo) metav1.APIGroup {
 
 // serveAPIGroupList answers /apis.
 func (s *Server) serveAPIGroupList(w http.ResponseWriter, r *http.Request) {
+	if media, ok := aggregatedMedia(r); ok && strings.TrimSuffix(r.URL.Path, "/") == "/apis" {
+		s.serveAggregated(w, r, media, false)
+		return
+	}
 	list := &metav1.APIGroupList{TypeMeta: metav1.TypeMeta{Kind: "APIGroupList", APIVersion: "v1"}, Groups: []metav1.APIGroup{}}
 	for _, g := range s.groups {
 		if g.name == "" {

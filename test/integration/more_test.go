@@ -3,6 +3,7 @@ package integration
 import (
 	"context"
 	"io"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -159,5 +160,47 @@ func TestExternalEtcd(t *testing.T) {
 	})
 	if _, err := c.CoreV1().ConfigMaps("default").Get(ctx, "ha", metav1.GetOptions{}); err != nil {
 		t.Fatalf("read with one member down: %v", err)
+	}
+}
+
+func TestDiscovery(t *testing.T) {
+	ts := startServer(t, "", nil)
+	c := ts.client(t)
+	// client-go asks for aggregated discovery first.
+	_, lists, err := c.Discovery().ServerGroupsAndResources()
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := map[string]metav1.APIResource{}
+	for _, l := range lists {
+		for _, r := range l.APIResources {
+			found[l.GroupVersion+"/"+r.Name] = r
+		}
+	}
+	for key, want := range map[string]metav1.APIResource{
+		"v1/pods":                   {Name: "pods", Namespaced: true, Kind: "Pod", ShortNames: []string{"po"}},
+		"v1/pods/status":            {Name: "pods/status", Namespaced: true, Kind: "Pod"},
+		"apps/v1/deployments":       {Name: "deployments", Namespaced: true, Kind: "Deployment", ShortNames: []string{"deploy"}},
+		"apps/v1/deployments/scale": {Name: "deployments/scale", Namespaced: true, Kind: "Scale"},
+		"v1/nodes":                  {Name: "nodes", Namespaced: false, Kind: "Node", ShortNames: []string{"no"}},
+	} {
+		got, ok := found[key]
+		if !ok {
+			t.Errorf("discovery lacks %s", key)
+			continue
+		}
+		if got.Kind != want.Kind || got.Namespaced != want.Namespaced || strings.Join(got.ShortNames, ",") != strings.Join(want.ShortNames, ",") {
+			t.Errorf("%s = %+v, want %+v", key, got, want)
+		}
+	}
+	req, _ := http.NewRequest("GET", ts.URL()+"/apis", nil)
+	req.Header.Set("Accept", "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json")
+	resp, err := rawClient(t, ts.config, false).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if ct := resp.Header.Get("Content-Type"); !strings.Contains(ct, "as=APIGroupDiscoveryList") {
+		t.Errorf("aggregated discovery content type %q", ct)
 	}
 }
