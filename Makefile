@@ -12,26 +12,38 @@ SKIFF_LDFLAGS = -X skiff/internal/version.Skiff=$(SKIFF_VERSION)
 DATA_DIR ?= /var/lib/skiff
 ARGS ?=
 
-.PHONY: all build run test test-unit test-e2e bench clean deps fmt vet
+.PHONY: all build run test bench clean deps node-deps fmt vet
+
+# What a node needs from Debian: the container runtime, the CNI plugins,
+# nftables, and busybox-static for the test images.
+NODE_PKGS := containerd runc containernetworking-plugins busybox-static nftables iproute2
 
 all: build
 
 deps:
 	$(GO) mod download
 
+# Installs the node packages when any is missing (needs root, as skiff does).
+node-deps:
+	@missing=; for b in containerd ctr runc nft ip /usr/lib/cni/bridge /usr/lib/cni/host-local /usr/lib/cni/portmap /bin/busybox; do \
+		command -v $$b >/dev/null 2>&1 || missing="$$missing $$b"; done; \
+	if [ -n "$$missing" ]; then echo "installing node packages (missing:$$missing)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(NODE_PKGS) >/dev/null; fi
+
 build: deps
 	$(GO) build -ldflags "$(SKIFF_LDFLAGS)" -o bin/skiff ./cmd/skiff
 	$(GO) build -ldflags "$(KUBECTL_LDFLAGS)" -o bin/skiff-kubectl ./cmd/skiff-kubectl
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w" -o bin/skiff-pause ./cmd/skiff-pause
 
 # Run skiff on this host with the admin kubeconfig in $(DATA_DIR).
 # Use it with: bin/skiff kubectl get nodes (or KUBECONFIG=$(DATA_DIR)/admin.kubeconfig kubectl ...).
-run: build
+run: build node-deps
 	./bin/skiff server --data-dir $(DATA_DIR) $(ARGS)
 
 # Every test: unit, integration (in-process API server on embedded etcd, a
 # three-member etcd cluster on loopback) and end to end (the real binaries
 # driven by the bundled kubectl).
-test: build vet
+test: build node-deps vet
 	SKIFF_BIN_DIR=$(CURDIR)/bin $(GO) test -count=1 -timeout 30m ./...
 
 vet:

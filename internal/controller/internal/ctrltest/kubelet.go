@@ -21,9 +21,6 @@ type Kubelet struct {
 	// DefaultNode is where pods without a required node are bound; empty
 	// leaves them pending.
 	DefaultNode string
-	// Hold, when it returns true for a pod, keeps it Pending after binding
-	// (a slow container start).
-	Hold func(*corev1.Pod) bool
 
 	mu      sync.Mutex
 	nodes   cache.Indexer
@@ -88,9 +85,6 @@ func (k *Kubelet) handle(ctx context.Context, p *corev1.Pod) {
 		return
 	}
 	if p.Status.Phase != "" && p.Status.Phase != corev1.PodPending {
-		return
-	}
-	if k.Hold != nil && k.Hold(p) {
 		return
 	}
 	k.mu.Lock()

@@ -11,10 +11,12 @@ import (
 // whose watch events never arrived (a lost event must not wedge it).
 const expectationsTimeout = 5 * time.Minute
 
-// Expectations counts creates and deletes a controller issued but has not
-// yet observed through its informer, per controller key. A sync that finds
-// unsatisfied expectations must not create or delete again, because its
-// cache is behind its own writes.
+// Expectations remembers, per controller key, the names of objects a
+// controller created or deleted but has not yet seen through its informer.
+// A sync that finds unsatisfied expectations must not create or delete
+// again, because its cache is behind its own writes. Tracking names rather
+// than counts makes observing idempotent: a duplicate event cannot drive a
+// count negative.
 type Expectations struct {
 	clock clock.PassiveClock
 	mu    sync.Mutex
@@ -22,7 +24,7 @@ type Expectations struct {
 }
 
 type expectation struct {
-	add, del int
+	add, del map[string]bool
 	at       time.Time
 }
 
@@ -42,27 +44,52 @@ func (e *Expectations) Satisfied(key string) bool {
 	if !ok {
 		return true
 	}
-	if x.add <= 0 && x.del <= 0 || e.clock.Since(x.at) > expectationsTimeout {
+	if len(x.add) == 0 && len(x.del) == 0 || e.clock.Since(x.at) > expectationsTimeout {
 		delete(e.m, key)
 		return true
 	}
 	return false
 }
 
-// Expect records that adds creates and dels deletes are about to be issued.
-func (e *Expectations) Expect(key string, adds, dels int) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.m[key] = &expectation{add: adds, del: dels, at: e.clock.Now()}
+func (e *Expectations) get(key string) *expectation {
+	x, ok := e.m[key]
+	if !ok {
+		x = &expectation{add: map[string]bool{}, del: map[string]bool{}}
+		e.m[key] = x
+	}
+	x.at = e.clock.Now()
+	return x
 }
 
-// Observed lowers the counts after an informer event or a failed request.
-func (e *Expectations) Observed(key string, adds, dels int) {
+// ExpectCreate records that name is about to be created for key.
+func (e *Expectations) ExpectCreate(key, name string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.get(key).add[name] = true
+}
+
+// ExpectDelete records that name is about to be deleted for key.
+func (e *Expectations) ExpectDelete(key, name string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.get(key).del[name] = true
+}
+
+// CreationObserved clears a create (seen, or the request failed).
+func (e *Expectations) CreationObserved(key, name string) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if x, ok := e.m[key]; ok {
-		x.add -= adds
-		x.del -= dels
+		delete(x.add, name)
+	}
+}
+
+// DeletionObserved clears a delete (seen, or the request failed).
+func (e *Expectations) DeletionObserved(key, name string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if x, ok := e.m[key]; ok {
+		delete(x.del, name)
 	}
 }
 

@@ -1,0 +1,324 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	goruntime "runtime"
+	"strings"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/utils/clock"
+
+	"skiff/internal/version"
+)
+
+// Defaults of Config's durations, the kubelet's.
+const (
+	DefaultLeaseDuration      = 40 * time.Second
+	DefaultLeaseRenewInterval = 10 * time.Second
+	DefaultStatusInterval     = 5 * time.Minute
+	DefaultResyncInterval     = time.Minute
+)
+
+// LabelControlPlane marks a node that runs the control plane.
+const LabelControlPlane = "node-role.kubernetes.io/control-plane"
+
+// Config configures one node agent.
+type Config struct {
+	// NodeName is the Node's name (required).
+	NodeName string
+	// Client talks to the API server (required). Many agents in one
+	// process should share one client, hence one HTTP/2 connection.
+	Client kubernetes.Interface
+	// Runtime runs the pods (required).
+	Runtime Runtime
+	// Prober runs probes; nil means every probe succeeds.
+	Prober Prober
+	// Pool runs the agent's work; nil gives the agent its own, run by Run.
+	Pool *Pool
+	// FeedPods means the caller delivers the node's pods and Node through
+	// PodUpdated, PodDeleted and NodeUpdated instead of the agent watching
+	// them itself.
+	FeedPods bool
+	// NodeIPs are the node's InternalIP addresses; the first non-loopback
+	// address of the host by default.
+	NodeIPs []string
+	// Labels are added to the Node's well-known labels.
+	Labels map[string]string
+	// ControlPlane labels the node node-role.kubernetes.io/control-plane.
+	ControlPlane bool
+	// Capacity is the node's capacity; by default the host's CPUs, memory
+	// and 110 pods (ephemeral-storage when given).
+	Capacity corev1.ResourceList
+	// LeaseDuration, LeaseRenewInterval, StatusInterval and
+	// ResyncInterval default to the Default* constants; ResyncInterval < 0
+	// turns the periodic pod resync off (for runtimes that notify).
+	LeaseDuration      time.Duration
+	LeaseRenewInterval time.Duration
+	StatusInterval     time.Duration
+	ResyncInterval     time.Duration
+	// Clock is the time source; the real one by default.
+	Clock clock.Clock
+	// Logger logs the agent's errors; discarded when nil.
+	Logger *slog.Logger
+}
+
+func (c *Config) setDefaults() {
+	if c.Prober == nil {
+		c.Prober = alwaysSucceeds{}
+	}
+	if len(c.NodeIPs) == 0 {
+		c.NodeIPs = hostIPs()
+	}
+	if c.Capacity == nil {
+		c.Capacity = hostCapacity()
+	}
+	if _, ok := c.Capacity[corev1.ResourcePods]; !ok {
+		c.Capacity = c.Capacity.DeepCopy()
+		c.Capacity[corev1.ResourcePods] = resource.MustParse("110")
+	}
+	if c.LeaseDuration == 0 {
+		c.LeaseDuration = DefaultLeaseDuration
+	}
+	if c.LeaseRenewInterval == 0 {
+		c.LeaseRenewInterval = DefaultLeaseRenewInterval
+	}
+	if c.StatusInterval == 0 {
+		c.StatusInterval = DefaultStatusInterval
+	}
+	if c.ResyncInterval == 0 {
+		c.ResyncInterval = DefaultResyncInterval
+	}
+	if c.Clock == nil {
+		c.Clock = clock.RealClock{}
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+func (c *Config) validate() error {
+	switch {
+	case c.NodeName == "":
+		return errors.New("new agent: NodeName is required")
+	case c.Client == nil:
+		return errors.New("new agent: Client is required")
+	case c.Runtime == nil:
+		return errors.New("new agent: Runtime is required")
+	case c.LeaseRenewInterval >= c.LeaseDuration:
+		return fmt.Errorf("new agent: lease renew interval %s must be shorter than the lease duration %s", c.LeaseRenewInterval, c.LeaseDuration)
+	}
+	return nil
+}
+
+// Agent is one node agent. Its methods are safe for concurrent use.
+type Agent struct {
+	cfg     Config
+	pool    *Pool
+	ownPool bool
+	log     *slog.Logger
+
+	mu          sync.Mutex
+	pods        map[types.UID]*podEntry
+	nodeUID     types.UID
+	podCIDR     string
+	cidrApplied string
+	lastNode    *corev1.NodeStatus
+	lastNodeAt  time.Time
+	lease       leaseState
+	runtimeName string
+	runtimeVer  string
+}
+
+// New validates cfg and returns an agent; nothing runs until Run (or
+// Start, when the caller runs the Pool).
+func New(cfg Config) (*Agent, error) {
+	cfg.setDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	a := &Agent{cfg: cfg, pool: cfg.Pool, log: cfg.Logger.With("node", cfg.NodeName), pods: map[types.UID]*podEntry{}}
+	if a.pool == nil {
+		a.pool, a.ownPool = NewPool(4), true
+	}
+	return a, nil
+}
+
+// NodeName is the name of the agent's Node.
+func (a *Agent) NodeName() string { return a.cfg.NodeName }
+
+// Run registers the node and runs the agent until ctx is done: its own
+// Pool when it has one, and its own watches unless Config.FeedPods.
+func (a *Agent) Run(ctx context.Context) error {
+	if err := a.Start(ctx); err != nil {
+		return err
+	}
+	var wg sync.WaitGroup
+	if a.ownPool {
+		wg.Go(func() { _ = a.pool.Run(ctx) })
+	}
+	if !a.cfg.FeedPods {
+		wg.Go(func() { a.watch(ctx) })
+	}
+	<-ctx.Done()
+	wg.Wait()
+	return nil
+}
+
+// Start registers the Node and its Lease and schedules the heartbeats on
+// the Pool. It does not block; the caller runs the Pool (Run does both).
+func (a *Agent) Start(ctx context.Context) error {
+	name, ver, err := a.cfg.Runtime.Version(ctx)
+	if err != nil {
+		return fmt.Errorf("start agent %s: runtime version: %w", a.cfg.NodeName, err)
+	}
+	a.mu.Lock()
+	a.runtimeName, a.runtimeVer = name, ver
+	a.mu.Unlock()
+	a.cfg.Runtime.Subscribe(func(uid types.UID) { a.pool.add(item{a: a, kind: itemPod, key: string(uid)}) })
+	if err := a.register(ctx); err != nil {
+		return fmt.Errorf("start agent %s: %w", a.cfg.NodeName, err)
+	}
+	if err := a.renewLease(ctx); err != nil {
+		return fmt.Errorf("start agent %s: %w", a.cfg.NodeName, err)
+	}
+	// Spread heartbeats of agents started together over the interval.
+	a.pool.addAfter(item{a: a, kind: itemLease}, jitter(a.cfg.LeaseRenewInterval))
+	a.pool.addAfter(item{a: a, kind: itemNode}, a.cfg.StatusInterval)
+	return nil
+}
+
+// process runs one work item; errors are logged and retried later.
+func (a *Agent) process(ctx context.Context, it item) {
+	if ctx.Err() != nil {
+		return
+	}
+	switch it.kind {
+	case itemLease:
+		if err := a.renewLease(ctx); err != nil {
+			a.log.Warn("renew lease", "err", err)
+		}
+		a.pool.addAfter(it, a.cfg.LeaseRenewInterval)
+	case itemNode:
+		if err := a.syncNodeStatus(ctx, false); err != nil {
+			a.log.Warn("update node status", "err", err)
+			a.pool.addAfter(it, a.cfg.LeaseRenewInterval)
+			return
+		}
+		a.pool.addAfter(it, a.cfg.StatusInterval)
+	case itemPod:
+		a.syncPod(ctx, types.UID(it.key))
+	case itemProbe:
+		a.runProbe(ctx, it.key)
+	}
+}
+
+// PodUpdated delivers the current version of a pod bound to this node.
+func (a *Agent) PodUpdated(pod *corev1.Pod) {
+	if pod.Spec.NodeName != a.cfg.NodeName {
+		return
+	}
+	a.mu.Lock()
+	e := a.pods[pod.UID]
+	if e == nil {
+		e = &podEntry{}
+		a.pods[pod.UID] = e
+	}
+	e.pod = pod
+	a.mu.Unlock()
+	a.pool.add(item{a: a, kind: itemPod, key: string(pod.UID)})
+}
+
+// PodDeleted tells the agent a pod is gone from the API: whatever of it
+// still runs is killed and removed.
+func (a *Agent) PodDeleted(uid types.UID) {
+	a.mu.Lock()
+	if e := a.pods[uid]; e != nil {
+		e.pod = nil
+		e.gone = true
+	}
+	a.mu.Unlock()
+	a.pool.add(item{a: a, kind: itemPod, key: string(uid)})
+}
+
+// NodeUpdated delivers the current Node; the agent takes its podCIDR.
+func (a *Agent) NodeUpdated(node *corev1.Node) {
+	if node.Name != a.cfg.NodeName {
+		return
+	}
+	a.mu.Lock()
+	changed := node.Spec.PodCIDR != a.podCIDR
+	a.podCIDR = node.Spec.PodCIDR
+	a.mu.Unlock()
+	if changed {
+		a.pool.add(item{a: a, kind: itemNode})
+	}
+}
+
+type alwaysSucceeds struct{}
+
+func (alwaysSucceeds) Probe(context.Context, *corev1.Pod, *corev1.Container, *corev1.Probe, string) (ProbeResult, error) {
+	return ProbeSuccess, nil
+}
+
+// hostIPs returns the host's first non-loopback IPv4 address, or 127.0.0.1.
+func hostIPs() []string {
+	addrs, err := net.InterfaceAddrs()
+	if err == nil {
+		for _, a := range addrs {
+			if n, ok := a.(*net.IPNet); ok && !n.IP.IsLoopback() && n.IP.To4() != nil && !n.IP.IsLinkLocalUnicast() {
+				return []string{n.IP.String()}
+			}
+		}
+	}
+	return []string{"127.0.0.1"}
+}
+
+// hostCapacity reads the host's CPUs and memory.
+func hostCapacity() corev1.ResourceList {
+	rl := corev1.ResourceList{
+		corev1.ResourceCPU:  *resource.NewQuantity(int64(goruntime.NumCPU()), resource.DecimalSI),
+		corev1.ResourcePods: resource.MustParse("110"),
+	}
+	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			var kb int64
+			if _, err := fmt.Sscanf(line, "MemTotal: %d kB", &kb); err == nil {
+				rl[corev1.ResourceMemory] = *resource.NewQuantity(kb*1024, resource.BinarySI)
+			}
+		}
+	}
+	return rl
+}
+
+func kernelVersion() string {
+	b, err := os.ReadFile("/proc/sys/kernel/osrelease")
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(b))
+}
+
+func osImage() string {
+	b, err := os.ReadFile("/etc/os-release")
+	if err != nil {
+		return ""
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "PRETTY_NAME="); ok {
+			return strings.Trim(v, `"`)
+		}
+	}
+	return ""
+}
+
+func kubeletVersion() string { return version.Kubernetes + "+skiff" }

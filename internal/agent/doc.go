@@ -1,0 +1,30 @@
+// Package agent is skiff's node agent (the kubelet): it registers its Node,
+// heartbeats through a Lease in kube-node-lease, watches the pods bound to
+// its node and runs them through a Runtime, which it defines here and which
+// agent/cri (containerd) and agent/sim (simulated nodes) implement.
+//
+// The main loop is a work queue (Pool) shared by any number of agents in
+// one process, so that a process holding thousands of simulated nodes has
+// a few goroutines, not one per node or pod. Work items are:
+//
+//	lease   renew the node Lease; requeued every LeaseRenewInterval
+//	node    write the Node status when it changed, or every StatusInterval
+//	pod     sync one pod: observe its runtime state, compute the actions
+//	        (computeActions, pure), apply them, compute the PodStatus
+//	        (computeStatus, pure) and write it when it changed
+//	probe   run one probe of one container and requeue it after its period
+//
+// A pod's lifecycle, as the pod worker drives it:
+//
+//	bound -> sandbox -> init containers, in order (sidecars stay running)
+//	      -> containers -> restart per restartPolicy, with back-off
+//	      -> all done (Never/OnFailure): sandbox stopped, Succeeded/Failed
+//	deletionTimestamp set -> containers killed with the grace period ->
+//	      final status written -> runtime objects removed -> pod deleted
+//	      from the API with grace period 0
+//
+// The caller builds the agent with New and runs it with Run. An agent
+// either watches its own pods (the default) or is fed by the caller through
+// PodUpdated, PodDeleted and NodeUpdated (Config.FeedPods), which is how
+// agent/sim shares one watch among all simulated nodes.
+package agent

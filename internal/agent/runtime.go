@@ -1,0 +1,217 @@
+package agent
+
+import (
+	"context"
+	"io"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
+)
+
+// Runtime is what the agent needs from a container runtime. It follows
+// the CRI's RuntimeService and ImageService, so that agent/cri is a thin
+// translation, and agent/sim only pretends. Every method is safe for
+// concurrent use. Methods that stop or remove are idempotent: an unknown
+// ID is not an error.
+type Runtime interface {
+	// Version names the runtime for the Node's nodeInfo, e.g.
+	// ("containerd", "1.6.20").
+	Version(ctx context.Context) (name, version string, err error)
+	// UpdatePodCIDR tells the runtime the node's pod CIDR (CRI
+	// UpdateRuntimeConfig); the network hands out pod IPs from it.
+	UpdatePodCIDR(ctx context.Context, cidr string) error
+
+	// RunPodSandbox creates and starts a pod sandbox (its network
+	// namespace, IP and cgroup parent) and returns its ID.
+	RunPodSandbox(ctx context.Context, cfg SandboxConfig) (string, error)
+	// StopPodSandbox stops every container of the sandbox and releases its
+	// network; the sandbox stays listed, NotReady.
+	StopPodSandbox(ctx context.Context, id string) error
+	// RemovePodSandbox removes a stopped sandbox and its containers.
+	RemovePodSandbox(ctx context.Context, id string) error
+	// ListPodSandboxes lists sandboxes, all of them when podUID is empty.
+	ListPodSandboxes(ctx context.Context, podUID types.UID) ([]Sandbox, error)
+
+	// CreateContainer creates a container in a sandbox and returns its ID.
+	CreateContainer(ctx context.Context, sandboxID string, cfg ContainerConfig) (string, error)
+	// StartContainer starts a created container.
+	StartContainer(ctx context.Context, id string) error
+	// StopContainer signals the container to stop and kills it after grace.
+	StopContainer(ctx context.Context, id string, grace time.Duration) error
+	// RemoveContainer removes a container that is not running.
+	RemoveContainer(ctx context.Context, id string) error
+	// ListContainers lists containers, all of them when podUID is empty.
+	ListContainers(ctx context.Context, podUID types.UID) ([]Container, error)
+
+	// PullImage pulls an image and returns its reference (imageID).
+	PullImage(ctx context.Context, image string, auth []ImageAuth) (string, error)
+	// ImageStatus returns the image's reference, or "" when it is absent.
+	ImageStatus(ctx context.Context, image string) (string, error)
+
+	// Subscribe registers fn, called with a pod's UID whenever one of its
+	// containers or its sandbox changes state on its own (a container
+	// exits, finishes starting). A runtime that cannot tell may never call
+	// it; the agent also resyncs every pod periodically. fn must not block.
+	Subscribe(fn func(podUID types.UID))
+}
+
+// Streamer is the part of a runtime that serves kubectl exec, attach and
+// port-forward. The agent's streaming server (to come) proxies the API
+// server's pod subresources to it.
+type Streamer interface {
+	// Exec runs cmd in a container, wiring the streams; resize carries
+	// terminal size changes when tty is set.
+	Exec(ctx context.Context, containerID string, cmd []string, tty bool, streams Streams) (exitCode int, err error)
+	// Attach connects the streams to the container's main process.
+	Attach(ctx context.Context, containerID string, tty bool, streams Streams) error
+	// PortForward connects stream to port inside the sandbox's network.
+	PortForward(ctx context.Context, sandboxID string, port int32, stream io.ReadWriteCloser) error
+}
+
+// Streams are the standard streams of an exec or attach; any may be nil.
+type Streams struct {
+	Stdin          io.Reader
+	Stdout, Stderr io.Writer
+	// Resize delivers terminal sizes while a TTY session runs.
+	Resize <-chan TerminalSize
+}
+
+// TerminalSize is a TTY's width and height in characters.
+type TerminalSize struct{ Width, Height uint16 }
+
+// Prober runs one probe against one container. The sim runtime's prober
+// always succeeds; the CRI one will exec, dial and GET.
+type Prober interface {
+	Probe(ctx context.Context, pod *corev1.Pod, c *corev1.Container, probe *corev1.Probe, containerID string) (ProbeResult, error)
+}
+
+// ProbeResult is the outcome of one probe.
+type ProbeResult int
+
+const (
+	// ProbeSuccess means the probe passed.
+	ProbeSuccess ProbeResult = iota
+	// ProbeFailure means the probe ran and failed.
+	ProbeFailure
+)
+
+// ImageAuth is one set of registry credentials from imagePullSecrets.
+type ImageAuth struct {
+	Server, Username, Password, Auth string
+}
+
+// SandboxConfig is the pod-level configuration of a sandbox.
+type SandboxConfig struct {
+	PodUID          types.UID
+	Name, Namespace string
+	// Attempt counts the pod's sandboxes: 0 for the first.
+	Attempt  uint32
+	Hostname string
+	// HostNetwork runs the pod in the node's network namespace.
+	HostNetwork bool
+	DNS         DNSConfig
+	Ports       []PortMapping
+	// CgroupParent is the pod's cgroup, created by the agent.
+	CgroupParent string
+	Labels       map[string]string
+	Annotations  map[string]string
+	// RestartPolicy is the pod's. The CRI has no such field (the agent
+	// does the restarting); the sim runtime uses it to decide whether its
+	// pretend containers run to completion.
+	RestartPolicy corev1.RestartPolicy
+}
+
+// DNSConfig is the resolv.conf of a sandbox.
+type DNSConfig struct {
+	Servers, Searches, Options []string
+}
+
+// PortMapping is a hostPort of a pod.
+type PortMapping struct {
+	Protocol      corev1.Protocol
+	ContainerPort int32
+	HostPort      int32
+	HostIP        string
+}
+
+// ContainerKind says which list of the pod spec a container comes from.
+type ContainerKind int
+
+const (
+	// Regular is a container of spec.containers.
+	Regular ContainerKind = iota
+	// Init is an init container that runs to completion.
+	Init
+	// Sidecar is a restartable init container (restartPolicy Always).
+	Sidecar
+)
+
+// ContainerConfig is one container to create in a sandbox.
+type ContainerConfig struct {
+	Name    string
+	Kind    ContainerKind
+	Attempt uint32
+	Image   string
+	// ImageRef is the pulled image's reference.
+	ImageRef    string
+	Command     []string
+	Args        []string
+	Env         []corev1.EnvVar
+	WorkingDir  string
+	Labels      map[string]string
+	Annotations map[string]string
+}
+
+// SandboxState is the state of a sandbox.
+type SandboxState int
+
+const (
+	// SandboxReady means the sandbox runs and has its network.
+	SandboxReady SandboxState = iota
+	// SandboxNotReady means the sandbox was stopped or lost.
+	SandboxNotReady
+)
+
+// Sandbox is a pod sandbox as the runtime reports it.
+type Sandbox struct {
+	ID              string
+	PodUID          types.UID
+	Name, Namespace string
+	Attempt         uint32
+	State           SandboxState
+	IPs             []string
+	CreatedAt       time.Time
+}
+
+// ContainerState is the state of a container.
+type ContainerState int
+
+const (
+	// ContainerCreated means created, not started.
+	ContainerCreated ContainerState = iota
+	// ContainerRunning means started and not exited.
+	ContainerRunning
+	// ContainerExited means it ran and exited.
+	ContainerExited
+	// ContainerUnknown means the runtime lost track of it.
+	ContainerUnknown
+)
+
+// Container is a container as the runtime reports it.
+type Container struct {
+	ID, SandboxID string
+	PodUID        types.UID
+	Name          string
+	Kind          ContainerKind
+	Attempt       uint32
+	Image         string
+	ImageRef      string
+	State         ContainerState
+	CreatedAt     time.Time
+	StartedAt     time.Time
+	FinishedAt    time.Time
+	ExitCode      int32
+	// Reason is the runtime's reason for an exit (OOMKilled, Error, ...).
+	Reason, Message string
+}

@@ -1,0 +1,269 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/ptr"
+)
+
+// maxSteps bounds the observe-compute-apply rounds of one pod sync; the
+// rest happens on the next sync.
+const maxSteps = 8
+
+// retryAfter is when a failed pod sync is tried again.
+const retryAfter = time.Second
+
+// podEntry is what the agent remembers of one pod.
+type podEntry struct {
+	// pod is the latest version from the API; nil once gone.
+	pod *corev1.Pod
+	// gone means the pod was deleted from the API.
+	gone bool
+	// deleted means the agent deleted the pod from the API itself.
+	deleted bool
+	// written is the last status written, to write only changes.
+	written *corev1.PodStatus
+	// probes holds probe state by "container/type".
+	probes map[string]*probeRecord
+}
+
+// syncPod brings one pod's runtime state towards its spec, then writes its
+// status when it changed.
+func (a *Agent) syncPod(ctx context.Context, uid types.UID) {
+	a.mu.Lock()
+	e := a.pods[uid]
+	var pod *corev1.Pod
+	deleted := false
+	if e != nil {
+		pod, deleted = e.pod, e.deleted
+	}
+	a.mu.Unlock()
+	if deleted {
+		return
+	}
+	var obs Observed
+	var err error
+	for range maxSteps {
+		if obs, err = a.observe(ctx, uid); err != nil {
+			break
+		}
+		plan := computeActions(pod, obs, a.cfg.Clock.Now())
+		if plan.RequeueAfter > 0 {
+			a.pool.addAfter(item{a: a, kind: itemPod, key: string(uid)}, plan.RequeueAfter)
+		}
+		if len(plan.Actions) == 0 {
+			break
+		}
+		if err = a.apply(ctx, pod, plan.Actions); err != nil {
+			break
+		}
+		if e != nil && pod != nil && e.deleted {
+			return
+		}
+	}
+	if err != nil {
+		a.log.Warn("sync pod", "uid", uid, "err", err)
+		a.pool.addAfter(item{a: a, kind: itemPod, key: string(uid)}, retryAfter)
+	}
+	if pod == nil {
+		if len(obs.Sandboxes) == 0 && len(obs.Containers) == 0 && err == nil {
+			a.mu.Lock()
+			if cur := a.pods[uid]; cur != nil && cur.pod == nil {
+				delete(a.pods, uid)
+			}
+			a.mu.Unlock()
+		}
+		return
+	}
+	if err == nil {
+		a.scheduleProbes(pod, obs)
+		if err := a.writeStatus(ctx, e, pod, obs); err != nil {
+			a.log.Warn("write pod status", "pod", pod.Namespace+"/"+pod.Name, "err", err)
+			a.pool.addAfter(item{a: a, kind: itemPod, key: string(uid)}, retryAfter)
+		}
+	}
+	if a.cfg.ResyncInterval > 0 {
+		a.pool.addAfter(item{a: a, kind: itemPod, key: string(uid)}, a.cfg.ResyncInterval)
+	}
+}
+
+// observe lists the pod's sandboxes and containers and its probe results.
+func (a *Agent) observe(ctx context.Context, uid types.UID) (Observed, error) {
+	var obs Observed
+	var err error
+	if obs.Sandboxes, err = a.cfg.Runtime.ListPodSandboxes(ctx, uid); err != nil {
+		return obs, fmt.Errorf("list sandboxes: %w", err)
+	}
+	if obs.Containers, err = a.cfg.Runtime.ListContainers(ctx, uid); err != nil {
+		return obs, fmt.Errorf("list containers: %w", err)
+	}
+	obs.Probes = a.probeStates(uid)
+	return obs, nil
+}
+
+// apply carries out actions in order; it stops at the first error.
+func (a *Agent) apply(ctx context.Context, pod *corev1.Pod, acts []Action) error {
+	rt := a.cfg.Runtime
+	for _, act := range acts {
+		var err error
+		switch act.Kind {
+		case CreateSandbox:
+			_, err = rt.RunPodSandbox(ctx, a.sandboxConfig(pod, act.Attempt))
+		case StartContainer:
+			err = a.startContainer(ctx, pod, act)
+		case KillContainer:
+			err = rt.StopContainer(ctx, act.ContainerID, act.Grace)
+		case StopSandbox:
+			err = rt.StopPodSandbox(ctx, act.SandboxID)
+		case RemoveContainer:
+			err = rt.RemoveContainer(ctx, act.ContainerID)
+		case RemoveSandbox:
+			err = rt.RemovePodSandbox(ctx, act.SandboxID)
+		case DeletePod:
+			err = a.deletePod(ctx, pod)
+		}
+		if err != nil {
+			return fmt.Errorf("%s %s%s: %w", act.Kind, act.Container, act.SandboxID, err)
+		}
+	}
+	return nil
+}
+
+// deletePod writes the pod's final status, then deletes it from the API
+// with grace period 0: the agent's last word on a pod being deleted.
+func (a *Agent) deletePod(ctx context.Context, pod *corev1.Pod) error {
+	a.mu.Lock()
+	e := a.pods[pod.UID]
+	a.mu.Unlock()
+	if obs, err := a.observe(ctx, pod.UID); err == nil && e != nil {
+		if err := a.writeStatus(ctx, e, pod, obs); err != nil && !apierrors.IsNotFound(err) {
+			a.log.Warn("write final pod status", "pod", pod.Namespace+"/"+pod.Name, "err", err)
+		}
+	}
+	err := a.cfg.Client.CoreV1().Pods(pod.Namespace).Delete(ctx, pod.Name, metav1.DeleteOptions{
+		GracePeriodSeconds: ptr.To(int64(0)),
+		Preconditions:      &metav1.Preconditions{UID: &pod.UID},
+	})
+	if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
+		return err
+	}
+	a.mu.Lock()
+	if e != nil {
+		e.deleted = true
+		e.probes = nil
+	}
+	a.mu.Unlock()
+	return nil
+}
+
+func (a *Agent) sandboxConfig(pod *corev1.Pod, attempt uint32) SandboxConfig {
+	cfg := SandboxConfig{
+		PodUID: pod.UID, Name: pod.Name, Namespace: pod.Namespace, Attempt: attempt,
+		Hostname:      pod.Name,
+		HostNetwork:   pod.Spec.HostNetwork,
+		CgroupParent:  "/kubepods/pod" + string(pod.UID),
+		Labels:        pod.Labels,
+		Annotations:   pod.Annotations,
+		RestartPolicy: pod.Spec.RestartPolicy,
+	}
+	if pod.Spec.Hostname != "" {
+		cfg.Hostname = pod.Spec.Hostname
+	}
+	if pod.Spec.DNSConfig != nil {
+		cfg.DNS.Servers = pod.Spec.DNSConfig.Nameservers
+		cfg.DNS.Searches = pod.Spec.DNSConfig.Searches
+		for _, o := range pod.Spec.DNSConfig.Options {
+			opt := o.Name
+			if o.Value != nil {
+				opt += ":" + *o.Value
+			}
+			cfg.DNS.Options = append(cfg.DNS.Options, opt)
+		}
+	}
+	for _, c := range pod.Spec.Containers {
+		for _, p := range c.Ports {
+			if p.HostPort != 0 {
+				cfg.Ports = append(cfg.Ports, PortMapping{Protocol: p.Protocol, ContainerPort: p.ContainerPort, HostPort: p.HostPort, HostIP: p.HostIP})
+			}
+		}
+	}
+	return cfg
+}
+
+// startContainer pulls the image per imagePullPolicy, then creates and
+// starts the container.
+func (a *Agent) startContainer(ctx context.Context, pod *corev1.Pod, act Action) error {
+	c := specContainer(pod.Spec.Containers, act.Container)
+	if c == nil {
+		c = specContainer(pod.Spec.InitContainers, act.Container)
+	}
+	if c == nil {
+		return fmt.Errorf("no container %q in the pod spec", act.Container)
+	}
+	rt := a.cfg.Runtime
+	ref, err := rt.ImageStatus(ctx, c.Image)
+	if err != nil {
+		return fmt.Errorf("image status: %w", err)
+	}
+	if ref == "" || c.ImagePullPolicy == corev1.PullAlways {
+		if c.ImagePullPolicy == corev1.PullNever && ref == "" {
+			return fmt.Errorf("container image %q is not present with pull policy of Never", c.Image)
+		}
+		if ref, err = rt.PullImage(ctx, c.Image, nil); err != nil {
+			return fmt.Errorf("pull image: %w", err)
+		}
+	}
+	id, err := rt.CreateContainer(ctx, act.SandboxID, ContainerConfig{
+		Name: c.Name, Kind: act.ContainerKind, Attempt: act.Attempt,
+		Image: c.Image, ImageRef: ref,
+		Command: c.Command, Args: c.Args, Env: c.Env, WorkingDir: c.WorkingDir,
+		Labels: map[string]string{"io.kubernetes.pod.uid": string(pod.UID), "io.kubernetes.container.name": c.Name},
+	})
+	if err != nil {
+		return err
+	}
+	return rt.StartContainer(ctx, id)
+}
+
+// writeStatus computes the pod's status and writes it when it changed.
+func (a *Agent) writeStatus(ctx context.Context, e *podEntry, pod *corev1.Pod, obs Observed) error {
+	a.mu.Lock()
+	rtName := a.runtimeName
+	written := e.written
+	a.mu.Unlock()
+	st := computeStatus(pod, obs, statusInput{RuntimeName: rtName, HostIPs: a.cfg.NodeIPs, Now: a.cfg.Clock.Now()})
+	if statusEqual(&st, &pod.Status) || written != nil && statusEqual(&st, written) {
+		return nil
+	}
+	pods := a.cfg.Client.CoreV1().Pods(pod.Namespace)
+	up := pod.DeepCopy()
+	up.Status = st
+	_, err := pods.UpdateStatus(ctx, up, metav1.UpdateOptions{})
+	if apierrors.IsConflict(err) {
+		// The cache is behind: write over the current version.
+		cur, gerr := pods.Get(ctx, pod.Name, metav1.GetOptions{})
+		if gerr != nil {
+			return gerr
+		}
+		if cur.UID != pod.UID {
+			return nil
+		}
+		st = computeStatus(cur, obs, statusInput{RuntimeName: rtName, HostIPs: a.cfg.NodeIPs, Now: a.cfg.Clock.Now()})
+		cur.Status = st
+		_, err = pods.UpdateStatus(ctx, cur, metav1.UpdateOptions{})
+	}
+	if err != nil {
+		return err
+	}
+	a.mu.Lock()
+	e.written = &st
+	a.mu.Unlock()
+	return nil
+}

@@ -1,0 +1,13 @@
+// Package reconcile holds the pieces every controller loop of skiff shares:
+// a rate-limited key queue with its worker loop, creation/deletion
+// expectations, slow-start batches and controllerRef adoption patches.
+//
+// The loop is the one STYLE.md describes:
+//
+//	informer event ──► Queue.Add(key) ──► worker ──► sync(ctx, key)
+//	                                          │ error
+//	                                          └──► AddRateLimited(key)
+//
+// Controllers build a Queue in their constructor, enqueue from event
+// handlers only, and call Queue.Run from their Run method.
+package reconcile

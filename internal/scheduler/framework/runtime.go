@@ -1,0 +1,460 @@
+package framework
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"sync/atomic"
+
+	v1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/record"
+	"k8s.io/client-go/util/workqueue"
+	corev1helpers "k8s.io/component-helpers/scheduling/corev1"
+)
+
+// PluginRef names an enabled plugin; Weight matters only for Score.
+type PluginRef struct {
+	Name   string
+	Weight int32
+}
+
+// Profile is the plugin set of one schedulerName, per extension point, in
+// the order they run.
+type Profile struct {
+	SchedulerName string
+	QueueSort     string
+	PreFilter     []string
+	Filter        []string
+	PostFilter    []string
+	PreScore      []string
+	Score         []PluginRef
+	Bind          []string
+	// PluginArgs are the typed arguments per plugin name (nil: defaults).
+	PluginArgs map[string]runtime.Object
+	// PercentageOfNodesToScore overrides the global setting when not nil.
+	PercentageOfNodesToScore *int32
+}
+
+// Options are the scheduler's shared facilities every profile uses.
+type Options struct {
+	Client    kubernetes.Interface
+	Informers informers.SharedInformerFactory
+	Recorder  record.EventRecorder
+	// Parallelism bounds Filter and Score workers (default 16).
+	Parallelism int
+	// Snapshot returns the current cycle's snapshot.
+	Snapshot func() SharedLister
+	// Nominated returns the pods nominated to a node; may be nil.
+	Nominated func(nodeName string) []*PodInfo
+}
+
+type weightedScore struct {
+	plugin ScorePlugin
+	weight int64
+}
+
+// Framework runs the plugins of one profile. It implements Handle.
+type Framework struct {
+	opts    Options
+	profile Profile
+
+	queueSort  QueueSortPlugin
+	preFilter  []PreFilterPlugin
+	filter     []FilterPlugin
+	postFilter []PostFilterPlugin
+	preScore   []PreScorePlugin
+	score      []weightedScore
+	bind       []BindPlugin
+}
+
+var _ Handle = (*Framework)(nil)
+
+// NewFramework instantiates the profile's plugins from registry; a plugin
+// listed at several extension points is built once.
+func NewFramework(registry Registry, p Profile, opts Options) (*Framework, error) {
+	if opts.Parallelism <= 0 {
+		opts.Parallelism = 16
+	}
+	f := &Framework{opts: opts, profile: p}
+	built := map[string]Plugin{}
+	get := func(name string) (Plugin, error) {
+		if pl, ok := built[name]; ok {
+			return pl, nil
+		}
+		factory, ok := registry[name]
+		if !ok {
+			return nil, fmt.Errorf("profile %q: unknown plugin %q", p.SchedulerName, name)
+		}
+		pl, err := factory(p.PluginArgs[name], f)
+		if err != nil {
+			return nil, fmt.Errorf("profile %q: build plugin %q: %w", p.SchedulerName, name, err)
+		}
+		built[name] = pl
+		return pl, nil
+	}
+	wrongPoint := func(name, point string) error {
+		return fmt.Errorf("profile %q: plugin %q does not implement %s", p.SchedulerName, name, point)
+	}
+	if p.QueueSort != "" {
+		pl, err := get(p.QueueSort)
+		if err != nil {
+			return nil, err
+		}
+		qs, ok := pl.(QueueSortPlugin)
+		if !ok {
+			return nil, wrongPoint(p.QueueSort, "QueueSort")
+		}
+		f.queueSort = qs
+	}
+	for _, name := range p.PreFilter {
+		pl, err := get(name)
+		if err != nil {
+			return nil, err
+		}
+		x, ok := pl.(PreFilterPlugin)
+		if !ok {
+			return nil, wrongPoint(name, "PreFilter")
+		}
+		f.preFilter = append(f.preFilter, x)
+	}
+	for _, name := range p.Filter {
+		pl, err := get(name)
+		if err != nil {
+			return nil, err
+		}
+		x, ok := pl.(FilterPlugin)
+		if !ok {
+			return nil, wrongPoint(name, "Filter")
+		}
+		f.filter = append(f.filter, x)
+	}
+	for _, name := range p.PostFilter {
+		pl, err := get(name)
+		if err != nil {
+			return nil, err
+		}
+		x, ok := pl.(PostFilterPlugin)
+		if !ok {
+			return nil, wrongPoint(name, "PostFilter")
+		}
+		f.postFilter = append(f.postFilter, x)
+	}
+	for _, name := range p.PreScore {
+		pl, err := get(name)
+		if err != nil {
+			return nil, err
+		}
+		x, ok := pl.(PreScorePlugin)
+		if !ok {
+			return nil, wrongPoint(name, "PreScore")
+		}
+		f.preScore = append(f.preScore, x)
+	}
+	for _, ref := range p.Score {
+		pl, err := get(ref.Name)
+		if err != nil {
+			return nil, err
+		}
+		x, ok := pl.(ScorePlugin)
+		if !ok {
+			return nil, wrongPoint(ref.Name, "Score")
+		}
+		w := int64(ref.Weight)
+		if w == 0 {
+			w = 1
+		}
+		f.score = append(f.score, weightedScore{plugin: x, weight: w})
+	}
+	for _, name := range p.Bind {
+		pl, err := get(name)
+		if err != nil {
+			return nil, err
+		}
+		x, ok := pl.(BindPlugin)
+		if !ok {
+			return nil, wrongPoint(name, "Bind")
+		}
+		f.bind = append(f.bind, x)
+	}
+	if len(f.bind) == 0 {
+		return nil, fmt.Errorf("profile %q: no bind plugin", p.SchedulerName)
+	}
+	return f, nil
+}
+
+// ProfileName returns the schedulerName the profile serves.
+func (f *Framework) ProfileName() string { return f.profile.SchedulerName }
+
+// PercentageOfNodesToScore returns the profile's override, nil if none.
+func (f *Framework) PercentageOfNodesToScore() *int32 { return f.profile.PercentageOfNodesToScore }
+
+// HasFilterPlugins reports whether any Filter is configured.
+func (f *Framework) HasFilterPlugins() bool { return len(f.filter) > 0 }
+
+// HasPostFilterPlugins reports whether preemption (or the like) is configured.
+func (f *Framework) HasPostFilterPlugins() bool { return len(f.postFilter) > 0 }
+
+// HasScorePlugins reports whether any Score is configured.
+func (f *Framework) HasScorePlugins() bool { return len(f.score) > 0 }
+
+// QueueSortLess orders pods by the profile's QueueSort plugin, or by
+// priority then age if there is none.
+func (f *Framework) QueueSortLess(a, b *QueuedPodInfo) bool {
+	if f.queueSort != nil {
+		return f.queueSort.Less(a, b)
+	}
+	pa, pb := corev1helpers.PodPriority(a.Pod), corev1helpers.PodPriority(b.Pod)
+	return pa > pb || (pa == pb && a.Timestamp < b.Timestamp)
+}
+
+// SnapshotSharedLister implements Handle.
+func (f *Framework) SnapshotSharedLister() SharedLister { return f.opts.Snapshot() }
+
+// ClientSet implements Handle.
+func (f *Framework) ClientSet() kubernetes.Interface { return f.opts.Client }
+
+// SharedInformerFactory implements Handle.
+func (f *Framework) SharedInformerFactory() informers.SharedInformerFactory { return f.opts.Informers }
+
+// EventRecorder implements Handle.
+func (f *Framework) EventRecorder() record.EventRecorder { return f.opts.Recorder }
+
+// NominatedPodsForNode implements Handle.
+func (f *Framework) NominatedPodsForNode(nodeName string) []*PodInfo {
+	if f.opts.Nominated == nil {
+		return nil
+	}
+	return f.opts.Nominated(nodeName)
+}
+
+// Parallelize implements Handle: chunks of work spread over the workers.
+func (f *Framework) Parallelize(ctx context.Context, n int, work func(i int)) {
+	if n <= 0 {
+		return
+	}
+	workers := min(f.opts.Parallelism, n)
+	chunk := max(1, int(math.Sqrt(float64(n))))
+	if workers == 1 || n < 8 {
+		for i := 0; i < n; i++ {
+			work(i)
+		}
+		return
+	}
+	workqueue.ParallelizeUntil(ctx, workers, n, work, workqueue.WithChunkSize(chunk))
+}
+
+// RunPreFilterPlugins runs every PreFilter. A rejection fails the pod on
+// every node; the returned result narrows the candidate nodes.
+func (f *Framework) RunPreFilterPlugins(ctx context.Context, state *CycleState, pod *v1.Pod, nodes []*NodeInfo) (*PreFilterResult, *Status) {
+	var result *PreFilterResult
+	skip := map[string]bool{}
+	for _, pl := range f.preFilter {
+		r, s := pl.PreFilter(ctx, state, pod, nodes)
+		if s.IsSkip() {
+			skip[pl.Name()] = true
+			continue
+		}
+		if !s.IsSuccess() {
+			return nil, s.WithPlugin(pl.Name())
+		}
+		if r != nil && r.NodeNames != nil {
+			if result == nil {
+				result = &PreFilterResult{NodeNames: r.NodeNames}
+			} else {
+				both := map[string]bool{}
+				for n := range r.NodeNames {
+					if result.NodeNames[n] {
+						both[n] = true
+					}
+				}
+				result.NodeNames = both
+			}
+		}
+	}
+	state.SkipFilterPlugins = skip
+	return result, nil
+}
+
+// RunPreFilterExtensionAddPod implements Handle.
+func (f *Framework) RunPreFilterExtensionAddPod(ctx context.Context, state *CycleState, pod *v1.Pod, add *PodInfo, ni *NodeInfo) *Status {
+	for _, pl := range f.preFilter {
+		if state.SkipFilterPlugins[pl.Name()] {
+			continue
+		}
+		if ext := pl.PreFilterExtensions(); ext != nil {
+			if s := ext.AddPod(ctx, state, pod, add, ni); !s.IsSuccess() {
+				return s.WithPlugin(pl.Name())
+			}
+		}
+	}
+	return nil
+}
+
+// RunPreFilterExtensionRemovePod implements Handle.
+func (f *Framework) RunPreFilterExtensionRemovePod(ctx context.Context, state *CycleState, pod *v1.Pod, remove *PodInfo, ni *NodeInfo) *Status {
+	for _, pl := range f.preFilter {
+		if state.SkipFilterPlugins[pl.Name()] {
+			continue
+		}
+		if ext := pl.PreFilterExtensions(); ext != nil {
+			if s := ext.RemovePod(ctx, state, pod, remove, ni); !s.IsSuccess() {
+				return s.WithPlugin(pl.Name())
+			}
+		}
+	}
+	return nil
+}
+
+// RunFilterPlugins implements Handle: the first rejection wins.
+func (f *Framework) RunFilterPlugins(ctx context.Context, state *CycleState, pod *v1.Pod, ni *NodeInfo) *Status {
+	for _, pl := range f.filter {
+		if state.SkipFilterPlugins[pl.Name()] {
+			continue
+		}
+		if s := pl.Filter(ctx, state, pod, ni); !s.IsSuccess() {
+			if !s.IsRejected() && s.Code() != Error {
+				continue
+			}
+			return s.WithPlugin(pl.Name())
+		}
+	}
+	return nil
+}
+
+// RunFilterPluginsWithNominatedPods runs the filters as if the pods that
+// preemption nominated to this node, of priority at least the pod's, were
+// already there, and then without them (as upstream does), so that a
+// preemptor's room is not taken by others.
+func (f *Framework) RunFilterPluginsWithNominatedPods(ctx context.Context, state *CycleState, pod *v1.Pod, ni *NodeInfo) *Status {
+	nominated := f.NominatedPodsForNode(ni.Node().Name)
+	if len(nominated) == 0 {
+		return f.RunFilterPlugins(ctx, state, pod, ni)
+	}
+	prio := corev1helpers.PodPriority(pod)
+	withPods := ni.Clone()
+	stateWith := state.Clone()
+	added := false
+	for _, np := range nominated {
+		if np.Pod.UID == pod.UID || corev1helpers.PodPriority(np.Pod) < prio {
+			continue
+		}
+		withPods.AddPodInfo(np)
+		if s := f.RunPreFilterExtensionAddPod(ctx, stateWith, pod, np, withPods); !s.IsSuccess() {
+			return s
+		}
+		added = true
+	}
+	if added {
+		if s := f.RunFilterPlugins(ctx, stateWith, pod, withPods); !s.IsSuccess() {
+			return s
+		}
+	}
+	return f.RunFilterPlugins(ctx, state, pod, ni)
+}
+
+// RunPostFilterPlugins runs until one makes the pod schedulable.
+func (f *Framework) RunPostFilterPlugins(ctx context.Context, state *CycleState, pod *v1.Pod, filtered NodeToStatus) (*PostFilterResult, *Status) {
+	var last *Status = NewStatus(Unschedulable)
+	for _, pl := range f.postFilter {
+		r, s := pl.PostFilter(ctx, state, pod, filtered)
+		if s.IsSuccess() {
+			return r, nil
+		}
+		if s.Code() == Error {
+			return nil, s.WithPlugin(pl.Name())
+		}
+		last = s.WithPlugin(pl.Name())
+	}
+	return nil, last
+}
+
+// RunPreScorePlugins runs every PreScore.
+func (f *Framework) RunPreScorePlugins(ctx context.Context, state *CycleState, pod *v1.Pod, nodes []*NodeInfo) *Status {
+	skip := map[string]bool{}
+	for _, pl := range f.preScore {
+		s := pl.PreScore(ctx, state, pod, nodes)
+		if s.IsSkip() {
+			skip[pl.Name()] = true
+			continue
+		}
+		if !s.IsSuccess() {
+			return s.WithPlugin(pl.Name())
+		}
+	}
+	state.SkipScorePlugins = skip
+	return nil
+}
+
+// PluginScores is one plugin's weighted, normalised scores over the nodes.
+type PluginScores struct {
+	Plugin string
+	Scores []int64
+}
+
+// RunScorePlugins scores nodes with every Score plugin in parallel,
+// normalises, weights and sums. It returns the totals and, per plugin, the
+// weighted scores (for tests and debugging).
+func (f *Framework) RunScorePlugins(ctx context.Context, state *CycleState, pod *v1.Pod, nodes []*NodeInfo) ([]NodeScore, []PluginScores, *Status) {
+	var active []weightedScore
+	for _, ws := range f.score {
+		if !state.SkipScorePlugins[ws.plugin.Name()] {
+			active = append(active, ws)
+		}
+	}
+	perPlugin := make([][]NodeScore, len(active))
+	for i := range active {
+		perPlugin[i] = make([]NodeScore, len(nodes))
+	}
+	var failed atomic.Pointer[Status]
+	f.Parallelize(ctx, len(nodes), func(n int) {
+		name := nodes[n].Node().Name
+		for i, ws := range active {
+			sc, s := ws.plugin.Score(ctx, state, pod, nodes[n])
+			if !s.IsSuccess() {
+				failed.CompareAndSwap(nil, s.WithPlugin(ws.plugin.Name()))
+				return
+			}
+			perPlugin[i][n] = NodeScore{Name: name, Score: sc}
+		}
+	})
+	if s := failed.Load(); s != nil {
+		return nil, nil, s
+	}
+	totals := make([]NodeScore, len(nodes))
+	for n := range nodes {
+		totals[n].Name = nodes[n].Node().Name
+	}
+	details := make([]PluginScores, len(active))
+	for i, ws := range active {
+		if ext := ws.plugin.ScoreExtensions(); ext != nil {
+			if s := ext.NormalizeScore(ctx, state, pod, perPlugin[i]); !s.IsSuccess() {
+				return nil, nil, s.WithPlugin(ws.plugin.Name())
+			}
+		}
+		details[i] = PluginScores{Plugin: ws.plugin.Name(), Scores: make([]int64, len(nodes))}
+		for n, sc := range perPlugin[i] {
+			if sc.Score > MaxNodeScore || sc.Score < MinNodeScore {
+				return nil, nil, NewStatus(Error, fmt.Sprintf("plugin %q returned score %d outside [0, 100]", ws.plugin.Name(), sc.Score))
+			}
+			w := sc.Score * ws.weight
+			totals[n].Score += w
+			details[i].Scores[n] = w
+		}
+	}
+	return totals, details, nil
+}
+
+// RunBindPlugins binds with the first binder that does not Skip.
+func (f *Framework) RunBindPlugins(ctx context.Context, state *CycleState, pod *v1.Pod, nodeName string) *Status {
+	for _, pl := range f.bind {
+		s := pl.Bind(ctx, state, pod, nodeName)
+		if s.IsSkip() {
+			continue
+		}
+		return s.WithPlugin(pl.Name())
+	}
+	return NewStatus(Error, "no bind plugin bound the pod")
+}

@@ -1,0 +1,336 @@
+package framework
+
+import (
+	"fmt"
+
+	v1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/selection"
+	"k8s.io/apimachinery/pkg/util/sets"
+)
+
+// AffinityTerm is a parsed PodAffinityTerm.
+type AffinityTerm struct {
+	Namespaces        sets.Set[string]
+	Selector          labels.Selector
+	TopologyKey       string
+	NamespaceSelector labels.Selector
+}
+
+// Matches reports whether pod (whose namespace has nsLabels) is selected.
+func (t *AffinityTerm) Matches(pod *v1.Pod, nsLabels labels.Set) bool {
+	if t.Namespaces.Has(pod.Namespace) || t.NamespaceSelector.Matches(nsLabels) {
+		return t.Selector.Matches(labels.Set(pod.Labels))
+	}
+	return false
+}
+
+// WeightedAffinityTerm is a preferred term with its weight.
+type WeightedAffinityTerm struct {
+	AffinityTerm
+	Weight int32
+}
+
+// PodInfo is a pod with its affinity terms and requests parsed once.
+type PodInfo struct {
+	Pod                        *v1.Pod
+	RequiredAffinityTerms      []AffinityTerm
+	RequiredAntiAffinityTerms  []AffinityTerm
+	PreferredAffinityTerms     []WeightedAffinityTerm
+	PreferredAntiAffinityTerms []WeightedAffinityTerm
+	// Requests and NonZeroRequests are as PodRequests returns them.
+	Requests, NonZeroRequests Resource
+	// ParseError is set when the affinity terms could not be parsed.
+	ParseError error
+}
+
+// NewPodInfo parses pod.
+func NewPodInfo(pod *v1.Pod) *PodInfo {
+	pi := &PodInfo{}
+	pi.Update(pod)
+	return pi
+}
+
+// Update re-parses pi for a new version of its pod.
+func (pi *PodInfo) Update(pod *v1.Pod) {
+	if pi.Pod != nil && pi.Pod.UID == pod.UID && pi.Pod.Generation == pod.Generation && pi.Pod.Spec.NodeName == pod.Spec.NodeName {
+		// The spec is the same; only labels may have changed.
+		pi.Pod = pod
+		pi.parseAffinity()
+		return
+	}
+	pi.Pod = pod
+	pi.Requests, pi.NonZeroRequests = PodRequests(pod)
+	pi.parseAffinity()
+}
+
+func (pi *PodInfo) parseAffinity() {
+	pod := pi.Pod
+	pi.RequiredAffinityTerms, pi.RequiredAntiAffinityTerms = nil, nil
+	pi.PreferredAffinityTerms, pi.PreferredAntiAffinityTerms = nil, nil
+	pi.ParseError = nil
+	a := pod.Spec.Affinity
+	if a == nil {
+		return
+	}
+	var errs []error
+	if a.PodAffinity != nil {
+		pi.RequiredAffinityTerms = newTerms(pod, a.PodAffinity.RequiredDuringSchedulingIgnoredDuringExecution, &errs)
+		pi.PreferredAffinityTerms = newWeightedTerms(pod, a.PodAffinity.PreferredDuringSchedulingIgnoredDuringExecution, &errs)
+	}
+	if a.PodAntiAffinity != nil {
+		pi.RequiredAntiAffinityTerms = newTerms(pod, a.PodAntiAffinity.RequiredDuringSchedulingIgnoredDuringExecution, &errs)
+		pi.PreferredAntiAffinityTerms = newWeightedTerms(pod, a.PodAntiAffinity.PreferredDuringSchedulingIgnoredDuringExecution, &errs)
+	}
+	if len(errs) > 0 {
+		pi.ParseError = errs[0]
+	}
+}
+
+func newTerms(pod *v1.Pod, terms []v1.PodAffinityTerm, errs *[]error) []AffinityTerm {
+	var out []AffinityTerm
+	for i := range terms {
+		t, err := NewAffinityTerm(pod, &terms[i])
+		if err != nil {
+			*errs = append(*errs, err)
+			continue
+		}
+		out = append(out, *t)
+	}
+	return out
+}
+
+func newWeightedTerms(pod *v1.Pod, terms []v1.WeightedPodAffinityTerm, errs *[]error) []WeightedAffinityTerm {
+	var out []WeightedAffinityTerm
+	for i := range terms {
+		t, err := NewAffinityTerm(pod, &terms[i].PodAffinityTerm)
+		if err != nil {
+			*errs = append(*errs, err)
+			continue
+		}
+		out = append(out, WeightedAffinityTerm{AffinityTerm: *t, Weight: terms[i].Weight})
+	}
+	return out
+}
+
+// NewAffinityTerm parses term as written in pod: an empty namespace list
+// with no namespace selector means the pod's own namespace, and
+// matchLabelKeys / mismatchLabelKeys are folded into the selector.
+func NewAffinityTerm(pod *v1.Pod, term *v1.PodAffinityTerm) (*AffinityTerm, error) {
+	sel, err := metav1.LabelSelectorAsSelector(term.LabelSelector)
+	if err != nil {
+		return nil, fmt.Errorf("parse pod affinity term: %w", err)
+	}
+	if term.LabelSelector != nil {
+		for _, k := range term.MatchLabelKeys {
+			if v, ok := pod.Labels[k]; ok {
+				r, err := labels.NewRequirement(k, selection.In, []string{v})
+				if err == nil {
+					sel = sel.Add(*r)
+				}
+			}
+		}
+		for _, k := range term.MismatchLabelKeys {
+			if v, ok := pod.Labels[k]; ok {
+				r, err := labels.NewRequirement(k, selection.NotIn, []string{v})
+				if err == nil {
+					sel = sel.Add(*r)
+				}
+			}
+		}
+	}
+	ns := sets.New(term.Namespaces...)
+	var nsSel labels.Selector = labels.Nothing()
+	if term.NamespaceSelector != nil {
+		nsSel, err = metav1.LabelSelectorAsSelector(term.NamespaceSelector)
+		if err != nil {
+			return nil, fmt.Errorf("parse pod affinity namespace selector: %w", err)
+		}
+	} else if len(term.Namespaces) == 0 {
+		ns.Insert(pod.Namespace)
+	}
+	return &AffinityTerm{Namespaces: ns, Selector: sel, TopologyKey: term.TopologyKey, NamespaceSelector: nsSel}, nil
+}
+
+// ImageStateSummary says how big an image is and how many nodes have it.
+type ImageStateSummary struct {
+	Size     int64
+	NumNodes int
+}
+
+// HostPort is one (ip, protocol, port) a pod binds on its node.
+type HostPort struct {
+	IP       string
+	Protocol string
+	Port     int32
+}
+
+// NodeInfo is one node and what is placed on it.
+type NodeInfo struct {
+	node *v1.Node
+	// Pods are the pods bound or assumed to the node.
+	Pods []*PodInfo
+	// PodsWithAffinity have any pod affinity or anti-affinity.
+	PodsWithAffinity []*PodInfo
+	// PodsWithRequiredAntiAffinity have required anti-affinity.
+	PodsWithRequiredAntiAffinity []*PodInfo
+	// UsedPorts are the host ports taken.
+	UsedPorts []HostPort
+	// Requested and NonZeroRequested sum the pods' requests.
+	Requested, NonZeroRequested Resource
+	// Allocatable is the node's allocatable.
+	Allocatable Resource
+	// ImageStates maps image names on the node to their summary. Set by
+	// the snapshot.
+	ImageStates map[string]*ImageStateSummary
+	// Generation changes whenever the NodeInfo does.
+	Generation int64
+}
+
+// NewNodeInfo returns a NodeInfo holding pods (and no node yet).
+func NewNodeInfo(pods ...*v1.Pod) *NodeInfo {
+	ni := &NodeInfo{}
+	for _, p := range pods {
+		ni.AddPodInfo(NewPodInfo(p))
+	}
+	return ni
+}
+
+// Node returns the node, nil if only its pods are known so far.
+func (n *NodeInfo) Node() *v1.Node {
+	if n == nil {
+		return nil
+	}
+	return n.node
+}
+
+// SetNode sets the node object.
+func (n *NodeInfo) SetNode(node *v1.Node) {
+	n.node = node
+	n.Allocatable = *NewResource(node.Status.Allocatable)
+}
+
+// AddPodInfo adds a pod to the node.
+func (n *NodeInfo) AddPodInfo(pi *PodInfo) {
+	n.Pods = append(n.Pods, pi)
+	if hasAffinity(pi) {
+		n.PodsWithAffinity = append(n.PodsWithAffinity, pi)
+	}
+	if len(pi.RequiredAntiAffinityTerms) > 0 {
+		n.PodsWithRequiredAntiAffinity = append(n.PodsWithRequiredAntiAffinity, pi)
+	}
+	n.update(pi, 1)
+}
+
+func hasAffinity(pi *PodInfo) bool {
+	a := pi.Pod.Spec.Affinity
+	return a != nil && (a.PodAffinity != nil || a.PodAntiAffinity != nil)
+}
+
+// RemovePod removes a pod (by UID) from the node.
+func (n *NodeInfo) RemovePod(pod *v1.Pod) error {
+	n.PodsWithAffinity = removeFrom(n.PodsWithAffinity, pod)
+	n.PodsWithRequiredAntiAffinity = removeFrom(n.PodsWithRequiredAntiAffinity, pod)
+	for i, pi := range n.Pods {
+		if pi.Pod.UID == pod.UID {
+			last := len(n.Pods) - 1
+			n.Pods[i] = n.Pods[last]
+			n.Pods[last] = nil
+			n.Pods = n.Pods[:last]
+			n.update(pi, -1)
+			return nil
+		}
+	}
+	return fmt.Errorf("remove pod %s/%s from node %s: not found", pod.Namespace, pod.Name, n.name())
+}
+
+func (n *NodeInfo) name() string {
+	if n.node == nil {
+		return "<unknown>"
+	}
+	return n.node.Name
+}
+
+func removeFrom(list []*PodInfo, pod *v1.Pod) []*PodInfo {
+	for i, pi := range list {
+		if pi.Pod.UID == pod.UID {
+			last := len(list) - 1
+			list[i] = list[last]
+			list[last] = nil
+			return list[:last]
+		}
+	}
+	return list
+}
+
+func (n *NodeInfo) update(pi *PodInfo, sign int64) {
+	n.Requested.AddResource(&pi.Requests, sign)
+	n.NonZeroRequested.AddResource(&pi.NonZeroRequests, sign)
+	for _, c := range pi.Pod.Spec.Containers {
+		n.updatePorts(c.Ports, sign)
+	}
+	for _, c := range pi.Pod.Spec.InitContainers {
+		if c.RestartPolicy != nil && *c.RestartPolicy == v1.ContainerRestartPolicyAlways {
+			n.updatePorts(c.Ports, sign)
+		}
+	}
+}
+
+func (n *NodeInfo) updatePorts(ports []v1.ContainerPort, sign int64) {
+	for _, p := range ports {
+		if p.HostPort <= 0 {
+			continue
+		}
+		hp := NewHostPort(p)
+		if sign > 0 {
+			n.UsedPorts = append(n.UsedPorts, hp)
+			continue
+		}
+		for i, u := range n.UsedPorts {
+			if u == hp {
+				n.UsedPorts = append(n.UsedPorts[:i:i], n.UsedPorts[i+1:]...)
+				break
+			}
+		}
+	}
+}
+
+// NewHostPort normalises a container port: empty IP means 0.0.0.0, empty
+// protocol TCP.
+func NewHostPort(p v1.ContainerPort) HostPort {
+	hp := HostPort{IP: p.HostIP, Protocol: string(p.Protocol), Port: p.HostPort}
+	if hp.IP == "" {
+		hp.IP = "0.0.0.0"
+	}
+	if hp.Protocol == "" {
+		hp.Protocol = string(v1.ProtocolTCP)
+	}
+	return hp
+}
+
+// Conflicts reports whether hp clashes with a used port (a wildcard IP
+// clashes with every IP).
+func (hp HostPort) Conflicts(used HostPort) bool {
+	if hp.Port != used.Port || hp.Protocol != used.Protocol {
+		return false
+	}
+	return hp.IP == used.IP || hp.IP == "0.0.0.0" || used.IP == "0.0.0.0"
+}
+
+// Clone copies the NodeInfo; the pods themselves are shared (read-only).
+func (n *NodeInfo) Clone() *NodeInfo {
+	out := &NodeInfo{
+		node:             n.node,
+		Requested:        *n.Requested.Clone(),
+		NonZeroRequested: *n.NonZeroRequested.Clone(),
+		Allocatable:      *n.Allocatable.Clone(),
+		ImageStates:      n.ImageStates,
+		Generation:       n.Generation,
+	}
+	out.Pods = append([]*PodInfo(nil), n.Pods...)
+	out.PodsWithAffinity = append([]*PodInfo(nil), n.PodsWithAffinity...)
+	out.PodsWithRequiredAntiAffinity = append([]*PodInfo(nil), n.PodsWithRequiredAntiAffinity...)
+	out.UsedPorts = append([]HostPort(nil), n.UsedPorts...)
+	return out
+}
