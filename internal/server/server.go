@@ -33,7 +33,7 @@ import (
 )
 
 // Components that --disable can switch off.
-var Components = []string{"scheduler", "controllers"}
+var Components = []string{"scheduler", "controllers", "dns", "proxy"}
 
 // Config is the whole configuration of `skiff server`.
 type Config struct {
@@ -58,6 +58,11 @@ type Config struct {
 	ServiceCIDR string
 	// ClusterDomain is the cluster's DNS domain (cluster.local).
 	ClusterDomain string
+	// ClusterDNS is the kube-dns Service's ClusterIP (10.43.0.10).
+	ClusterDNS string
+	// DNSPort is the port the cluster DNS listens on at the host's
+	// address (53); the kube-dns Service forwards to it.
+	DNSPort int
 	// DisableAgent runs no node agent on this host.
 	DisableAgent bool
 	// Disable lists built-in components not to run (see Components).
@@ -78,6 +83,12 @@ func (c *Config) setDefaults() {
 	}
 	if c.ClusterDomain == "" {
 		c.ClusterDomain = "cluster.local"
+	}
+	if c.ClusterDNS == "" {
+		c.ClusterDNS = "10.43.0.10"
+	}
+	if c.DNSPort == 0 {
+		c.DNSPort = 53
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
@@ -140,6 +151,9 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	cfg.setDefaults()
 	if err := cfg.validate(); err != nil {
 		return nil, err
+	}
+	if cfg.AdvertiseAddress == nil {
+		cfg.AdvertiseAddress = firstHostIP()
 	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data dir: %w", err)
@@ -270,11 +284,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 			s.fail(fmt.Errorf("serve: %w", err))
 		}
 	})
-	adv := cfg.AdvertiseAddress
-	if adv == nil {
-		adv = firstHostIP()
-	}
-	if err := api.Bootstrap(ctx, apiserver.BootstrapConfig{AdvertiseAddress: adv, Port: port}); err != nil {
+	if err := api.Bootstrap(ctx, apiserver.BootstrapConfig{AdvertiseAddress: cfg.AdvertiseAddress, Port: port}); err != nil {
 		s.Close()
 		return nil, err
 	}
