@@ -1,4 +1,4 @@
-package containerd
+package containerd_test
 
 import (
 	"context"
@@ -10,75 +10,16 @@ import (
 	"testing"
 	"time"
 
+	"skiff/internal/containerd"
+	"skiff/internal/containerd/containerdtest"
 	"skiff/internal/images"
 )
 
-// needContainerd skips when the node runtime is not installed (make test
-// installs it; `go test` on a bare machine does not).
-func needContainerd(t *testing.T) {
-	t.Helper()
-	for _, b := range []string{"containerd", "ctr", "runc"} {
-		if _, err := exec.LookPath(b); err != nil {
-			t.Skipf("%s not installed (make test installs it)", b)
-		}
-	}
-	if os.Geteuid() != 0 {
-		t.Skip("containerd needs root")
-	}
-}
-
-func TestRenderConfig(t *testing.T) {
-	c := Config{Dir: "/var/lib/skiff/containerd"}
-	c.setDefaults()
-	data, err := renderConfig(c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, want := range []string{
-		`address = "/var/lib/skiff/containerd/containerd.sock"`,
-		`restrict_oom_score_adj = true`,
-		`SystemdCgroup = false`,
-		`Root = "/var/lib/skiff/containerd/runc"`,
-		`netns_mounts_under_state_dir = true`,
-		`bin_dir = "/usr/lib/cni"`,
-		`conf_dir = "/var/lib/skiff/containerd/cni"`,
-		`sandbox_image = "localhost/skiff/pause:1"`,
-	} {
-		if !strings.Contains(string(data), want) {
-			t.Errorf("config lacks %s:\n%s", want, data)
-		}
-	}
-}
-
 func TestSupervisor(t *testing.T) {
-	needContainerd(t)
-	dir, err := os.MkdirTemp("/var/tmp", "skiff-containerd-test-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = os.RemoveAll(dir) })
-	s, err := New(Config{Dir: dir}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-		// Unmount what containerd left mounted under the test dir.
-		out, _ := exec.Command("sh", "-c", "grep ' "+dir+"' /proc/mounts | awk '{print $2}' | sort -r").Output()
-		for _, m := range strings.Fields(string(out)) {
-			_ = syscall.Unmount(m, syscall.MNT_DETACH)
-		}
-	})
-	select {
-	case <-s.Ready():
-	case <-time.After(30 * time.Second):
-		log, _ := os.ReadFile(filepath.Join(dir, "containerd.log"))
-		t.Fatalf("containerd not ready:\n%s", log)
-	}
+	containerdtest.Require(t)
+	dir := containerdtest.Dir(t)
+	s := containerdtest.Start(t, dir, containerd.Config{})
+	ctx := context.Background()
 
 	// An image tarball imports into the CRI namespace.
 	tarPath := filepath.Join(dir, "test.tar")
@@ -94,13 +35,13 @@ func TestSupervisor(t *testing.T) {
 	}
 
 	// A containerd that dies is started again.
-	pid := containerdPID(t, dir)
+	pid := containerdPID(t, s.Config().Dir)
 	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		if p := containerdPIDOrZero(dir); p != 0 && p != pid {
+		if p := containerdPIDOrZero(s.Config().Dir); p != 0 && p != pid {
 			if out, err := exec.Command("ctr", "--address", s.Socket(), "version").CombinedOutput(); err == nil {
 				_ = out
 				break

@@ -8,12 +8,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"skiff/internal/agent"
 	"skiff/internal/containerd"
+	"skiff/internal/containerd/containerdtest"
 	"skiff/internal/images"
 	"skiff/internal/network"
 )
@@ -21,23 +21,10 @@ import (
 // TestRuntimeAgainstContainerd runs a real pod sandbox and container through
 // a supervised containerd with the node's CNI network.
 func TestRuntimeAgainstContainerd(t *testing.T) {
-	for _, b := range []string{"containerd", "ctr", "runc", "/usr/lib/cni/bridge", "/bin/busybox"} {
-		if _, err := exec.LookPath(b); err != nil {
-			t.Skipf("%s not installed (make test installs it)", b)
-		}
-	}
-	if os.Geteuid() != 0 {
-		t.Skip("needs root")
-	}
-	dir, err := os.MkdirTemp("/var/tmp", "skiff-cri-test-")
-	if err != nil {
-		t.Fatal(err)
-	}
+	containerdtest.Require(t, "/usr/lib/cni/bridge", "/bin/busybox")
+	dir := containerdtest.Dir(t)
 	const bridge = "skcritest0"
-	t.Cleanup(func() {
-		_ = exec.Command("ip", "link", "del", bridge).Run()
-		_ = os.RemoveAll(dir)
-	})
+	t.Cleanup(func() { _ = exec.Command("ip", "link", "del", bridge).Run() })
 
 	// The pause image from skiff-pause, and a busybox test image.
 	pauseBin := filepath.Join(dir, "pause")
@@ -59,29 +46,12 @@ func TestRuntimeAgainstContainerd(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	sup, err := containerd.New(containerd.Config{Dir: filepath.Join(dir, "containerd")}, nil)
-	if err != nil {
+	confDir := filepath.Join(dir, "cni")
+	if err := network.WriteConflist(confDir, network.CNIConfig{PodCIDR: "10.199.77.0/24", Bridge: bridge, IPAMDir: filepath.Join(dir, "ipam")}); err != nil {
 		t.Fatal(err)
 	}
-	if err := network.WriteConflist(sup.Config().CNIConfDir, network.CNIConfig{PodCIDR: "10.199.77.0/24", Bridge: bridge, IPAMDir: filepath.Join(dir, "ipam")}); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- sup.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-		out, _ := exec.Command("sh", "-c", "grep ' "+dir+"' /proc/mounts | awk '{print $2}' | sort -r").Output()
-		for _, m := range strings.Fields(string(out)) {
-			_ = syscall.Unmount(m, syscall.MNT_DETACH)
-		}
-	})
-	select {
-	case <-sup.Ready():
-	case <-time.After(30 * time.Second):
-		t.Fatal("containerd not ready")
-	}
+	sup := containerdtest.Start(t, dir, containerd.Config{CNIConfDir: confDir})
+	ctx := context.Background()
 	for _, f := range []string{pauseTar, bbTar} {
 		if err := sup.ImportImage(ctx, f); err != nil {
 			t.Fatal(err)

@@ -268,7 +268,7 @@ func (r *Runtime) CreateContainer(ctx context.Context, sandboxID string, cfg age
 		Linux:       &runtimeapi.LinuxContainerConfig{SecurityContext: &runtimeapi.LinuxContainerSecurityContext{}},
 	}
 	for _, e := range cfg.Env {
-		cc.Envs = append(cc.Envs, &runtimeapi.KeyValue{Key: e.Name, Value: e.Value})
+		cc.Envs = append(cc.Envs, &runtimeapi.KeyValue{Key: e.Name, Value: []byte(e.Value)})
 	}
 	resp, err := r.rs.CreateContainer(ctx, &runtimeapi.CreateContainerRequest{PodSandboxId: sandboxID, Config: cc, SandboxConfig: sc})
 	if err != nil {
@@ -442,7 +442,7 @@ func (r *Runtime) Run(ctx context.Context) error {
 			continue
 		}
 		r.mu.Lock()
-		subs := append([]func(types.UID) nil, r.subs...)
+		subs := append([]func(types.UID){}, r.subs...)
 		r.mu.Unlock()
 		for uid := range changed {
 			for _, fn := range subs {
