@@ -1,0 +1,86 @@
+package auth
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"errors"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"k8s.io/apimachinery/pkg/types"
+)
+
+func TestServiceAccountTokens(t *testing.T) {
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tokens, err := NewTokens(key, "https://kubernetes.default.svc.cluster.local")
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Unix(1_800_000_000, 0)
+	tokens.now = func() time.Time { return now }
+	gone := map[types.UID]bool{}
+	tokens.Live = func(_ context.Context, ns, sa string, uid types.UID, pod *BoundObject) error {
+		if gone[uid] || (pod != nil && gone[pod.UID]) {
+			return errors.New("bound object is gone")
+		}
+		return nil
+	}
+	a := &TokenAuthenticator{Tokens: tokens}
+	issue := func(req TokenRequest) string {
+		tok, exp, err := tokens.Issue(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !exp.Equal(now.Add(req.Expiration)) {
+			t.Errorf("expiry %v", exp)
+		}
+		return tok
+	}
+	good := issue(TokenRequest{Namespace: "ns1", ServiceAccount: "default", ServiceAccountUID: "sa-uid", Audiences: []string{tokens.Issuer()},
+		Expiration: time.Hour, BoundPod: &BoundObject{Name: "p", UID: "pod-uid"}})
+	auth := func(tok string) (string, []string, error) {
+		r := httptest.NewRequest("GET", "/api", nil)
+		r.Header.Set("Authorization", "Bearer "+tok)
+		u, ok, err := a.Authenticate(r)
+		if err != nil || !ok {
+			return "", nil, errors.Join(err, errors.New("not authenticated"))
+		}
+		return u.Name, u.Groups, nil
+	}
+	name, groups, err := auth(good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if name != "system:serviceaccount:ns1:default" {
+		t.Errorf("user %q", name)
+	}
+	if diff := cmp.Diff([]string{"system:serviceaccounts", "system:serviceaccounts:ns1", "system:authenticated"}, groups); diff != "" {
+		t.Errorf("groups (-want +got):\n%s", diff)
+	}
+
+	otherAud := issue(TokenRequest{Namespace: "ns1", ServiceAccount: "default", Audiences: []string{"vault"}, Expiration: time.Hour})
+	if _, _, err := auth(otherAud); err == nil {
+		t.Error("token for another audience accepted")
+	}
+	tampered := good[:len(good)-4] + "AAAA"
+	if _, _, err := auth(tampered); err == nil {
+		t.Error("tampered token accepted")
+	}
+	gone["pod-uid"] = true
+	if _, _, err := auth(good); err == nil {
+		t.Error("token of a deleted pod accepted")
+	}
+	delete(gone, "pod-uid")
+	now = now.Add(2 * time.Hour)
+	if _, _, err := auth(good); err == nil {
+		t.Error("expired token accepted")
+	}
+	r := httptest.NewRequest("GET", "/api", nil)
+	if _, ok, err := a.Authenticate(r); ok || err != nil {
+		t.Errorf("no token: ok=%v err=%v, want not applicable", ok, err)
+	}
+}
