@@ -12,7 +12,7 @@ SKIFF_LDFLAGS = -X skiff/internal/version.Skiff=$(SKIFF_VERSION)
 DATA_DIR ?= /var/lib/skiff
 ARGS ?=
 
-.PHONY: all build run test bench clean deps node-deps fmt vet
+.PHONY: all build run test conformance bench clean deps node-deps fmt vet
 
 # What a node needs from Debian: the container runtime, the CNI plugins,
 # nftables, and busybox-static for the test images.
@@ -48,6 +48,11 @@ test: build node-deps vet
 
 vet:
 	$(GO) vet ./...
+
+# Upstream's conformance suite (its own module, test/conformance), against a
+# fresh skiff server; not part of `make test` (a cold build alone takes 10+ minutes).
+conformance: build
+	test/conformance/run.sh
 
 bench: build
 	./bin/skiff bench api --data-dir $$(mktemp -d)
