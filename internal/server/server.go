@@ -65,6 +65,9 @@ type Config struct {
 	DNSPort int
 	// DisableAgent runs no node agent on this host.
 	DisableAgent bool
+	// ContainerRuntimeEndpoint, when set, is an existing CRI socket the
+	// agent uses instead of starting containerd itself.
+	ContainerRuntimeEndpoint string
 	// Disable lists built-in components not to run (see Components).
 	Disable []string
 	// Logger receives the server's logs; nil discards.

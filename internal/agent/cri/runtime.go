@@ -18,6 +18,7 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"skiff/internal/agent"
+	"skiff/internal/network"
 )
 
 // Labels skiff puts on sandboxes and containers, as the kubelet names them.
@@ -38,6 +39,11 @@ type Config struct {
 	Endpoint string
 	// LogDir is where pod logs go: LogDir/<ns>_<pod>_<uid>/<container>/<attempt>.log.
 	LogDir string
+	// CNIConfDir, when set, receives the node's CNI configuration (bridge +
+	// host-local on the pod CIDR) whenever UpdatePodCIDR is called.
+	CNIConfDir string
+	// CNI tunes that configuration (its PodCIDR is filled in).
+	CNI network.CNIConfig
 	// PollInterval is how often container states are compared to notice
 	// exits (default 1 s).
 	PollInterval time.Duration
@@ -97,6 +103,13 @@ func (r *Runtime) Version(ctx context.Context) (string, string, error) {
 
 // UpdatePodCIDR implements agent.Runtime.
 func (r *Runtime) UpdatePodCIDR(ctx context.Context, cidr string) error {
+	if r.cfg.CNIConfDir != "" {
+		cni := r.cfg.CNI
+		cni.PodCIDR = cidr
+		if err := network.WriteConflist(r.cfg.CNIConfDir, cni); err != nil {
+			return fmt.Errorf("write CNI config: %w", err)
+		}
+	}
 	_, err := r.rs.UpdateRuntimeConfig(ctx, &runtimeapi.UpdateRuntimeConfigRequest{
 		RuntimeConfig: &runtimeapi.RuntimeConfig{NetworkConfig: &runtimeapi.NetworkConfig{PodCidr: cidr}}})
 	return err
