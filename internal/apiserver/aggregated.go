@@ -35,7 +35,7 @@ func aggregatedMedia(r *http.Request) (string, bool) {
 // version and resource in one document.
 func (s *Server) serveAggregated(w http.ResponseWriter, r *http.Request, media string, core bool) {
 	list := &apidiscoveryv2.APIGroupDiscoveryList{TypeMeta: metav1.TypeMeta{Kind: "APIGroupDiscoveryList", APIVersion: "apidiscovery.k8s.io/v2"}}
-	for _, g := range s.groups {
+	for _, g := range s.view.Load().groups {
 		if (g.name == "") != core {
 			continue
 		}
@@ -61,8 +61,8 @@ func (s *Server) serveAggregated(w http.ResponseWriter, r *http.Request, media s
 
 func (s *Server) versionDiscovery(gv schema.GroupVersion) []apidiscoveryv2.APIResourceDiscovery {
 	var out []apidiscoveryv2.APIResourceDiscovery
-	for i := range s.cfg.Resources {
-		r := &s.cfg.Resources[i]
+	for _, vr := range s.view.Load().ordered {
+		r := vr.Resource
 		if r.GroupVersion != gv {
 			continue
 		}

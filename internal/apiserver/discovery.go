@@ -45,8 +45,8 @@ func (s *Server) apiResourceList(group, version string) (*metav1.APIResourceList
 	gv := schema.GroupVersion{Group: group, Version: version}
 	list := &metav1.APIResourceList{TypeMeta: metav1.TypeMeta{Kind: "APIResourceList", APIVersion: "v1"}, GroupVersion: gv.String()}
 	found := false
-	for i := range s.cfg.Resources {
-		r := &s.cfg.Resources[i]
+	for _, vr := range s.view.Load().ordered {
+		r := vr.Resource
 		if r.GroupVersion != gv {
 			continue
 		}
@@ -124,7 +124,7 @@ func (s *Server) serveAPIGroupList(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	list := &metav1.APIGroupList{TypeMeta: metav1.TypeMeta{Kind: "APIGroupList", APIVersion: "v1"}, Groups: []metav1.APIGroup{}}
-	for _, g := range s.groups {
+	for _, g := range s.view.Load().groups {
 		if g.name == "" {
 			continue
 		}
@@ -142,7 +142,7 @@ func (s *Server) serveGroupOrVersion(w http.ResponseWriter, r *http.Request) {
 		s.serveAPIGroupList(w, r)
 		return
 	}
-	for _, g := range s.groups {
+	for _, g := range s.view.Load().groups {
 		if g.name == "" || g.name != parts[1] {
 			continue
 		}

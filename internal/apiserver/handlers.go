@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"mime"
 	"net/http"
 	"strconv"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	apivalidation "k8s.io/apimachinery/pkg/api/validation"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	utilrand "k8s.io/apimachinery/pkg/util/rand"
@@ -36,6 +38,10 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, info requ
 	}
 	if info.subresource != "" && !res.HasSubresource(info.subresource) {
 		s.writeError(w, r, apierrors.NewNotFound(res.groupResource(), info.name))
+		return
+	}
+	if res.custom != nil && !customAccept(r) {
+		s.writeError(w, r, errNotAcceptable("only the following media types are accepted: application/json, application/yaml"))
 		return
 	}
 	if info.subresource != "" {
@@ -144,6 +150,12 @@ func partialMetadata(obj runtime.Object) *metav1.PartialObjectMetadata {
 	m := accessor(obj)
 	out := &metav1.PartialObjectMetadata{}
 	out.TypeMeta = metav1.TypeMeta{Kind: "PartialObjectMetadata", APIVersion: "meta.k8s.io/v1"}
+	if u, ok := obj.(*unstructured.Unstructured); ok {
+		if md, found, _ := unstructured.NestedMap(u.Object, "metadata"); found {
+			_ = runtime.DefaultUnstructuredConverter.FromUnstructured(md, &out.ObjectMeta)
+		}
+		return out
+	}
 	if om, ok := m.(*metav1.ObjectMeta); ok {
 		out.ObjectMeta = *om
 	} else if g, ok := obj.(interface{ GetObjectMeta() metav1.Object }); ok {
@@ -209,6 +221,13 @@ func (s *Server) decodeBody(w http.ResponseWriter, r *http.Request, body []byte,
 	dec, ok := s.codecs.decoderFor(ct, strict)
 	if !ok {
 		return nil, errUnsupportedMediaType(ct)
+	}
+	if into == nil && !s.cfg.Scheme.Recognizes(gvk) {
+		// A custom resource: no Go type, and no protobuf either.
+		if mt, _, _ := mime.ParseMediaType(ct); mt == mediaProtobuf {
+			return nil, errUnsupportedMediaType(ct)
+		}
+		into = &unstructured.Unstructured{}
 	}
 	if len(body) == 0 {
 		return nil, apierrors.NewBadRequest("the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/vnd.kubernetes.protobuf")
@@ -277,6 +296,9 @@ func (s *Server) handleCreate(w http.ResponseWriter, r *http.Request, res *resou
 		return
 	}
 	obj, err := s.decodeBody(w, r, body, res.gvk, nil, opts.fieldValidation)
+	if err == nil {
+		err = s.checkUnknownFields(w, res, obj, opts.fieldValidation)
+	}
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -428,6 +450,9 @@ func (s *Server) handleUpdate(w http.ResponseWriter, r *http.Request, res *resou
 		gvk = *sub.gvk
 	}
 	obj, err := s.decodeBody(w, r, body, gvk, nil, opts.fieldValidation)
+	if err == nil && (sub == nil || sub.gvk == nil) {
+		err = s.checkUnknownFields(w, res, obj, opts.fieldValidation)
+	}
 	if err != nil {
 		s.writeError(w, r, err)
 		return

@@ -73,10 +73,10 @@ func (s *Server) trackCreate(res *resource, obj runtime.Object, manager string) 
 
 // trackUpdate records in obj's managedFields that manager changed old into obj.
 func (s *Server) trackUpdate(res *resource, obj, old runtime.Object, manager, subresource string) error {
-	if s.fields == nil || !trackedSubresource(subresource) {
+	if (s.fields == nil && res.custom == nil) || !trackedSubresource(subresource) {
 		return nil
 	}
-	fm, err := s.fields.get(res, subresource)
+	fm, err := s.fieldManager(res, subresource)
 	if err != nil {
 		s.log.Error("managed fields unavailable", "kind", res.gvk, "err", err)
 		return nil
@@ -96,7 +96,7 @@ func trackedSubresource(sub string) bool {
 
 // handleApply serves server-side apply (PATCH with application/apply-patch+yaml).
 func (s *Server) handleApply(w http.ResponseWriter, r *http.Request, res *resource, info requestInfo, t target, patch []byte, opts writeOptions, sub *subresourceOps) {
-	if s.fields == nil || (sub != nil && sub.name != "status") {
+	if (s.fields == nil && res.custom == nil) || (sub != nil && sub.name != "status") {
 		s.writeError(w, r, errUnsupportedMediaType(r.Header.Get("Content-Type")))
 		return
 	}
@@ -127,7 +127,7 @@ func (s *Server) handleApply(w http.ResponseWriter, r *http.Request, res *resour
 	if sub != nil {
 		subName = sub.name
 	}
-	fm, err := s.fields.get(res, subName)
+	fm, err := s.fieldManager(res, subName)
 	if err != nil {
 		s.writeError(w, r, apierrors.NewInternalError(err))
 		return
@@ -174,4 +174,13 @@ func applyError(err error) error {
 		return err
 	}
 	return patchFailed(err)
+}
+
+// fieldManager returns the managedFields tracker of res: from the CRD
+// schema for custom resources, from the built-in schemas otherwise.
+func (s *Server) fieldManager(res *resource, subresource string) (*managedfields.FieldManager, error) {
+	if res.custom != nil {
+		return res.custom.fieldManager(res, subresource)
+	}
+	return s.fields.get(res, subresource)
 }

@@ -4,7 +4,10 @@ import (
 	"reflect"
 
 	"k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
+
+	"skiff/internal/apiserver/registry/apiextensions"
 )
 
 // fieldByName returns the addressable struct field name of obj (a pointer
@@ -20,6 +23,16 @@ func fieldByName(obj runtime.Object, name string) reflect.Value {
 // copyStatus sets obj's Status to old's: an update of the main resource
 // does not change status.
 func copyStatus(obj, old runtime.Object) {
+	if u, ok := obj.(*unstructured.Unstructured); ok {
+		if ou, ok := old.(*unstructured.Unstructured); ok {
+			if st, found := ou.Object["status"]; found {
+				u.Object["status"] = runtime.DeepCopyJSONValue(st)
+			} else {
+				delete(u.Object, "status")
+			}
+		}
+		return
+	}
 	dst, src := fieldByName(obj, "Status"), fieldByName(old, "Status")
 	if dst.IsValid() && src.IsValid() && dst.CanSet() {
 		dst.Set(src)
@@ -29,6 +42,10 @@ func copyStatus(obj, old runtime.Object) {
 // specChanged reports whether anything but metadata and status differs,
 // which is when upstream bumps metadata.generation.
 func specChanged(obj, old runtime.Object) bool {
+	if u, ok := obj.(*unstructured.Unstructured); ok {
+		ou, ok := old.(*unstructured.Unstructured)
+		return !ok || apiextensions.ContentChanged(u.Object, ou.Object, true)
+	}
 	a, b := reflect.ValueOf(obj).Elem(), reflect.ValueOf(old).Elem()
 	t := a.Type()
 	for i := 0; i < t.NumField(); i++ {
@@ -48,6 +65,19 @@ func specChanged(obj, old runtime.Object) bool {
 func (s *Server) prepareStatusUpdate(res *resource, obj, old runtime.Object) {
 	if res.Strategy.PrepareForStatusUpdate != nil {
 		res.Strategy.PrepareForStatusUpdate(obj, old)
+	} else if u, ok := obj.(*unstructured.Unstructured); ok {
+		if ou, ok := old.(*unstructured.Unstructured); ok {
+			for k := range u.Object {
+				if k != "metadata" && k != "status" {
+					delete(u.Object, k)
+				}
+			}
+			for k, v := range ou.Object {
+				if k != "metadata" && k != "status" {
+					u.Object[k] = runtime.DeepCopyJSONValue(v)
+				}
+			}
+		}
 	} else {
 		a, b := reflect.ValueOf(obj).Elem(), reflect.ValueOf(old).Elem()
 		t := a.Type()

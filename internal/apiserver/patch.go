@@ -112,6 +112,10 @@ func (s *Server) handlePatch(w http.ResponseWriter, r *http.Request, res *resour
 		s.writeError(w, r, requestEntityTooLarge(err))
 		return
 	}
+	if pt == types.StrategicMergePatchType && res.custom != nil {
+		s.writeError(w, r, errUnsupportedMediaType(r.Header.Get("Content-Type")))
+		return
+	}
 	if pt == types.ApplyYAMLPatchType || pt == types.ApplyCBORPatchType {
 		s.handleApply(w, r, res, info, t, patch, opts, sub)
 		return
@@ -153,6 +157,11 @@ func (s *Server) handlePatch(w http.ResponseWriter, r *http.Request, res *resour
 			}
 		}
 		setGVK(obj, gvk)
+		if sub == nil || sub.gvk == nil {
+			if err := s.checkUnknownFields(w, res, obj, opts.fieldValidation); err != nil {
+				return nil, err
+			}
+		}
 		if sub != nil && sub.fromRequest != nil {
 			return sub.fromRequest(current, obj)
 		}

@@ -25,6 +25,9 @@ type resource struct {
 	storageGVK schema.GroupVersionKind
 	// bucket is the key prefix of its objects, with a trailing slash.
 	bucket string
+	// custom is set for the versions of CustomResourceDefinitions: objects
+	// are *unstructured.Unstructured, stored as JSON.
+	custom *customVersion
 }
 
 func newResource(r *registry.Resource) *resource {

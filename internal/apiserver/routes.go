@@ -162,7 +162,7 @@ func (s *Server) buildMux() *http.ServeMux {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/" {
 			paths := []string{"/api", "/api/v1", "/apis", "/healthz", "/livez", "/metrics", "/openapi/v2", "/openapi/v3", "/readyz", "/version"}
-			for _, g := range s.groups {
+			for _, g := range s.view.Load().groups {
 				if g.name == "" {
 					continue
 				}

@@ -10,10 +10,13 @@ import (
 	"net"
 	"net/http"
 	"sort"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/runtime/serializer/protobuf"
@@ -94,6 +97,9 @@ type Config struct {
 	// managedFields and server-side apply work with; nil leaves managedFields
 	// as clients send them and refuses apply patches.
 	TypeConverter func() (managedfields.TypeConverter, error)
+	// OpenAPI, when set, is told about the group versions of custom
+	// resources as CRDs come and go.
+	OpenAPI OpenAPIRegistry
 	// Metrics, when set, receives the API server's request metrics.
 	Metrics prometheus.Registerer
 	// Logger for request failures; nil discards.
@@ -108,10 +114,15 @@ type Server struct {
 	cache     *watchcache.Cache
 	log       *slog.Logger
 
-	// resources by "group/version/resource".
-	resources map[string]*resource
-	// byGVK finds the resource of a kind (for bodies of another kind).
-	groups []groupInfo
+	// builtin are the resources of cfg.Resources, in order.
+	builtin []*resource
+	// view is what is served now: the built-in resources plus those of
+	// established CRDs. It is replaced whole (under viewMu) when a CRD
+	// comes or goes, so handlers read it without locks.
+	view   atomic.Pointer[apiView]
+	viewMu sync.Mutex
+	// custom holds the resources of each established CRD, by CRD name.
+	custom map[string]*customAPI
 
 	fields  *fieldManagers
 	metrics *metrics
@@ -144,34 +155,21 @@ func New(cfg Config) (*Server, error) {
 		codecs:    newCodecs(cfg.Scheme),
 		storeCodc: protobuf.NewSerializer(cfg.Scheme, cfg.Scheme),
 		log:       cfg.Logger,
-		resources: map[string]*resource{},
+		custom:    map[string]*customAPI{},
 	}
 	buckets := map[string]bool{}
-	groupVersions := map[string]map[string]bool{}
-	var groupOrder []string
+	seen := map[string]bool{}
 	for i := range cfg.Resources {
 		r := newResource(&cfg.Resources[i])
 		k := gvrKey(r.gvr)
-		if _, dup := s.resources[k]; dup {
+		if seen[k] {
 			return nil, fmt.Errorf("apiserver: resource %s registered twice", k)
 		}
-		s.resources[k] = r
+		seen[k] = true
+		s.builtin = append(s.builtin, r)
 		buckets[r.bucket] = true
-		g := r.GroupVersion.Group
-		if groupVersions[g] == nil {
-			groupVersions[g] = map[string]bool{}
-			groupOrder = append(groupOrder, g)
-		}
-		groupVersions[g][r.GroupVersion.Version] = true
 	}
-	for _, g := range groupOrder {
-		var vs []string
-		for v := range groupVersions[g] {
-			vs = append(vs, v)
-		}
-		sort.Slice(vs, func(i, j int) bool { return versionLess(vs[j], vs[i]) })
-		s.groups = append(s.groups, groupInfo{name: g, versions: vs})
-	}
+	s.rebuildView()
 	var bucketList []string
 	for b := range buckets {
 		bucketList = append(bucketList, b)
@@ -198,8 +196,56 @@ func gvrKey(gvr schema.GroupVersionResource) string {
 
 // lookup finds a served resource.
 func (s *Server) lookup(group, version, res string) (*resource, bool) {
-	r, ok := s.resources[group+"/"+version+"/"+res]
+	r, ok := s.view.Load().resources[group+"/"+version+"/"+res]
 	return r, ok
+}
+
+// apiView is the set of served resources at one moment.
+type apiView struct {
+	// resources by "group/version/resource".
+	resources map[string]*resource
+	// ordered lists them as discovery does: built-in first.
+	ordered []*resource
+	groups  []groupInfo
+}
+
+// rebuildView publishes the built-in resources plus the custom ones. The
+// caller holds viewMu (or is New).
+func (s *Server) rebuildView() {
+	v := &apiView{resources: map[string]*resource{}}
+	v.ordered = append(v.ordered, s.builtin...)
+	names := make([]string, 0, len(s.custom))
+	for n := range s.custom {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		v.ordered = append(v.ordered, s.custom[n].resources...)
+	}
+	groupVersions := map[string]map[string]bool{}
+	var groupOrder []string
+	for _, r := range v.ordered {
+		k := gvrKey(r.gvr)
+		if _, dup := v.resources[k]; dup {
+			continue
+		}
+		v.resources[k] = r
+		g := r.GroupVersion.Group
+		if groupVersions[g] == nil {
+			groupVersions[g] = map[string]bool{}
+			groupOrder = append(groupOrder, g)
+		}
+		groupVersions[g][r.GroupVersion.Version] = true
+	}
+	for _, g := range groupOrder {
+		var vs []string
+		for ver := range groupVersions[g] {
+			vs = append(vs, ver)
+		}
+		sort.Slice(vs, func(i, j int) bool { return versionLess(vs[j], vs[i]) })
+		v.groups = append(v.groups, groupInfo{name: g, versions: vs})
+	}
+	s.view.Store(v)
 }
 
 // Cache exposes the watch cache (for readiness and tests).
@@ -208,7 +254,11 @@ func (s *Server) Cache() *watchcache.Cache { return s.cache }
 // Run follows the store until ctx is done. Handler serves requests as soon
 // as the cache is ready.
 func (s *Server) Run(ctx context.Context) error {
-	return s.cache.Run(ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() { s.runCRDs(ctx) })
+	err := s.cache.Run(ctx)
+	wg.Wait()
+	return err
 }
 
 // Handler returns the HTTP handler of the whole API.
@@ -249,6 +299,14 @@ func (s *Server) Serve(ctx context.Context, l net.Listener, tlsConfig *tls.Confi
 // decodeStored turns a stored value into an object of the storage kind with
 // its resourceVersion set.
 func (s *Server) decodeStored(key string, value []byte, rev int64) (runtime.Object, error) {
+	if isCustomStored(value) {
+		u := &unstructured.Unstructured{}
+		if err := u.UnmarshalJSON(value); err != nil {
+			return nil, fmt.Errorf("decode %s: %w", key, err)
+		}
+		u.SetResourceVersion(fmt.Sprint(rev))
+		return u, nil
+	}
 	obj, gvk, err := s.storeCodc.Decode(value, nil, nil)
 	if err != nil {
 		return nil, fmt.Errorf("decode %s: %w", key, err)
@@ -266,6 +324,13 @@ func (s *Server) encodeStored(r *resource, obj runtime.Object) ([]byte, error) {
 	rv := m.GetResourceVersion()
 	m.SetResourceVersion("")
 	defer m.SetResourceVersion(rv)
+	if u, ok := obj.(*unstructured.Unstructured); ok && r.custom != nil {
+		data, err := u.MarshalJSON()
+		if err != nil {
+			return nil, fmt.Errorf("encode %s: %w", r.gvk.Kind, err)
+		}
+		return data, nil
+	}
 	data, err := runtime.Encode(s.storeCodc, obj)
 	if err != nil {
 		return nil, fmt.Errorf("encode %s: %w", r.gvk.Kind, err)

@@ -244,6 +244,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		Scheme:        scheme,
 		Resources:     resources,
 		TypeConverter: spec.TypeConverter,
+		OpenAPI:       spec,
 		Authenticator: auth.Union{auth.X509{}},
 		Authorizer:    auth.Masters{},
 		ServiceCIDR:   serviceCIDR,

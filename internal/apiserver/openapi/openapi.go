@@ -3,6 +3,7 @@ package openapi
 import (
 	"errors"
 	"fmt"
+	apiextensionsopenapi "k8s.io/apiextensions-apiserver/pkg/generated/openapi"
 	"net/http"
 	"sync"
 
@@ -88,7 +89,7 @@ func New(cfg Config) (*Spec, error) {
 		return nil, err
 	}
 	if cfg.Definitions == nil {
-		cfg.Definitions = generated.GetOpenAPIDefinitions
+		cfg.Definitions = builtinDefinitions
 	}
 	if cfg.Title == "" {
 		cfg.Title = "Kubernetes"
@@ -335,4 +336,16 @@ func (s *Spec) Handler() http.Handler {
 	mux := http.NewServeMux()
 	s.Install(mux)
 	return mux
+}
+
+// builtinDefinitions are the generated definitions of k8s.io/api plus those
+// of apiextensions.k8s.io (CustomResourceDefinition and its parts).
+func builtinDefinitions(ref common.ReferenceCallback) map[string]common.OpenAPIDefinition {
+	m := generated.GetOpenAPIDefinitions(ref)
+	for k, v := range apiextensionsopenapi.GetOpenAPIDefinitions(ref) {
+		if _, ok := m[k]; !ok {
+			m[k] = v
+		}
+	}
+	return m
 }

@@ -160,9 +160,10 @@ func (c *Cache) load(ctx context.Context) (int64, error) {
 		opts.Revision = res.Revision
 		opts.StartKey = res.KVs[len(res.KVs)-1].Key + "\x00"
 	}
+	c.mu.Lock()
 	fresh := map[string]*objectSet{}
 	for _, kv := range kvs {
-		b := c.bucketPrefix(kv.Key)
+		b := c.bucketPrefixLocked(kv.Key)
 		if b == "" {
 			continue
 		}
@@ -176,7 +177,6 @@ func (c *Cache) load(ctx context.Context) (int64, error) {
 		}
 		fresh[b].set(kv.Key, Entry{Key: kv.Key, Object: obj, Rev: kv.ModRevision})
 	}
-	c.mu.Lock()
 	for p, b := range c.buckets {
 		for w := range b.watchers {
 			w.stop()
@@ -189,8 +189,8 @@ func (c *Cache) load(ctx context.Context) (int64, error) {
 	}
 	wasReady := c.ready
 	c.ready = true
-	c.mu.Unlock()
 	c.advance(rev)
+	c.mu.Unlock()
 	if !wasReady {
 		close(c.readyCh)
 	}
@@ -212,23 +212,26 @@ func (c *Cache) follow(ctx context.Context, rev int64) error {
 
 func (c *Cache) apply(ev storage.Event) {
 	rev := ev.KV.ModRevision
-	p := c.bucketPrefix(ev.KV.Key)
+	// The bucket is chosen and the revision advanced under the lock, so that
+	// AddBucket sees every event either applied or still to come.
+	c.mu.Lock()
+	p := c.bucketPrefixLocked(ev.KV.Key)
 	if p == "" {
 		c.advance(rev)
+		c.mu.Unlock()
 		return
 	}
 	var e Event
 	e.Key, e.Rev = ev.KV.Key, rev
-	c.mu.Lock()
 	b := c.buckets[p]
 	prev, had := b.objects.get(e.Key)
 	switch ev.Type {
 	case storage.EventPut:
 		obj, err := c.cfg.Decode(e.Key, ev.KV.Value, rev)
 		if err != nil {
+			c.advance(rev)
 			c.mu.Unlock()
 			c.cfg.Logger.Error("watch cache decode failed", "key", e.Key, "err", err)
-			c.advance(rev)
 			return
 		}
 		e.Object = obj
@@ -245,9 +248,9 @@ func (c *Cache) apply(ev storage.Event) {
 		}
 		obj, err := c.cfg.Decode(e.Key, last, rev)
 		if err != nil {
+			c.advance(rev)
 			c.mu.Unlock()
 			c.cfg.Logger.Error("watch cache decode failed", "key", e.Key, "err", err)
-			c.advance(rev)
 			return
 		}
 		e.Type, e.Object = watch.Deleted, obj
@@ -267,8 +270,8 @@ func (c *Cache) apply(ev storage.Event) {
 			delete(b.watchers, w)
 		}
 	}
-	c.mu.Unlock()
 	c.advance(rev)
+	c.mu.Unlock()
 }
 
 func (c *Cache) advance(rev int64) {
@@ -304,14 +307,15 @@ func (c *Cache) WaitFresh(ctx context.Context, rev int64, timeout time.Duration)
 	}
 }
 
-// bucketPrefix returns the bucket a key belongs to, or "".
-func (c *Cache) bucketPrefix(key string) string {
+// bucketPrefixLocked returns the bucket a key belongs to, or "". Built-in
+// resources live at /registry/<resource>/...; custom resources at
+// /registry/<group>/<resource>/... (a group name always has a dot). The
+// caller holds c.mu.
+func (c *Cache) bucketPrefixLocked(key string) string {
 	rest, ok := strings.CutPrefix(key, c.cfg.Prefix)
 	if !ok {
 		return ""
 	}
-	// Built-in resources: /registry/<resource>/...; custom resources:
-	// /registry/<group>/<resource>/... (a group name always has a dot).
 	seg, tail, ok := strings.Cut(rest, "/")
 	if !ok {
 		return ""
@@ -324,13 +328,65 @@ func (c *Cache) bucketPrefix(key string) string {
 		}
 		p += seg2 + "/"
 	}
-	c.mu.RLock()
-	_, known := c.buckets[p]
-	c.mu.RUnlock()
-	if !known {
+	if _, known := c.buckets[p]; !known {
 		return ""
 	}
 	return p
+}
+
+// AddBucket starts keeping the bucket prefix (a custom resource created at
+// run time). Once the cache is loaded it lists the prefix at the revision
+// the cache has applied, holding off the watch meanwhile, so the bucket's
+// contents and its following events are consistent. Adding a known bucket
+// does nothing.
+func (c *Cache) AddBucket(ctx context.Context, prefix string) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.buckets[prefix]; ok {
+		return nil
+	}
+	b := &bucket{prefix: prefix, objects: newObjectSet(), watchers: map[*Watcher]struct{}{}}
+	if !c.ready {
+		c.buckets[prefix] = b
+		return nil
+	}
+	rev := c.rev.Load()
+	opts := storage.ListOptions{Revision: rev, Limit: 10000}
+	for {
+		res, err := c.cfg.Store.List(ctx, prefix, opts)
+		if err != nil {
+			return fmt.Errorf("add bucket %s: %w", prefix, err)
+		}
+		for _, kv := range res.KVs {
+			obj, err := c.cfg.Decode(kv.Key, kv.Value, kv.ModRevision)
+			if err != nil {
+				c.cfg.Logger.Error("watch cache decode failed", "key", kv.Key, "err", err)
+				continue
+			}
+			b.objects.set(kv.Key, Entry{Key: kv.Key, Object: obj, Rev: kv.ModRevision})
+		}
+		if !res.More || len(res.KVs) == 0 {
+			break
+		}
+		opts.StartKey = res.KVs[len(res.KVs)-1].Key + "\x00"
+	}
+	b.complete = rev
+	c.buckets[prefix] = b
+	return nil
+}
+
+// RemoveBucket stops keeping a bucket and ends its watches.
+func (c *Cache) RemoveBucket(prefix string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	b, ok := c.buckets[prefix]
+	if !ok {
+		return
+	}
+	for w := range b.watchers {
+		w.stop()
+	}
+	delete(c.buckets, prefix)
 }
 
 // List returns the live objects of bucket whose keys start with keyPrefix,

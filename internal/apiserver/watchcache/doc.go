@@ -20,6 +20,12 @@
 // revision up to which every bucket is complete: a consistent read waits with
 // WaitFresh for Revision to reach etcd's current revision, then reads memory.
 //
+// Buckets of custom resources come and go at run time (AddBucket,
+// RemoveBucket). AddBucket lists the new prefix at the revision the cache
+// has applied while holding off the watch, and the watch picks the bucket
+// under the same lock, so the bucket starts consistent with the events
+// that follow.
+//
 // Objects handed out are shared and must not be modified: callers copy
 // before they change anything.
 package watchcache

@@ -3,6 +3,7 @@ package all
 
 import (
 	"skiff/internal/apiserver/registry"
+	"skiff/internal/apiserver/registry/apiextensions"
 	"skiff/internal/apiserver/registry/apps"
 	"skiff/internal/apiserver/registry/autoscaling"
 	"skiff/internal/apiserver/registry/batch"
@@ -38,6 +39,7 @@ func Resources() []registry.Resource {
 		coordination.Resources(),
 		nodeapi.Resources(),
 		discovery.Resources(),
+		apiextensions.Resources(),
 	} {
 		out = append(out, group...)
 	}

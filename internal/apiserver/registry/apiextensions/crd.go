@@ -1,7 +1,6 @@
 package apiextensions
 
 import (
-	"fmt"
 	"strings"
 
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
@@ -56,8 +55,9 @@ func crdResource() registry.Resource {
 				crd, o := obj.(*apiextensionsv1.CustomResourceDefinition), old.(*apiextensionsv1.CustomResourceDefinition)
 				crd.Spec = o.Spec
 			},
-			NameValidation:  nil,
-			Validate:        func(obj runtime.Object) field.ErrorList { return ValidateCRD(obj.(*apiextensionsv1.CustomResourceDefinition)) },
+			Validate: func(obj runtime.Object) field.ErrorList {
+				return ValidateCRD(obj.(*apiextensionsv1.CustomResourceDefinition))
+			},
 			ValidateUpdate:  validateCRDUpdate,
 			TrackGeneration: true,
 			TableColumns: []metav1.TableColumnDefinition{
@@ -97,7 +97,7 @@ func ValidateCRD(crd *apiextensionsv1.CustomResourceDefinition) field.ErrorList 
 	spec := crd.Spec
 	sp := field.NewPath("spec")
 	if want := spec.Names.Plural + "." + spec.Group; crd.Name != want {
-		errs = append(errs, field.Invalid(field.NewPath("metadata", "name"), crd.Name, fmt.Sprintf("must be spec.names.plural+\".\"+spec.group")))
+		errs = append(errs, field.Invalid(field.NewPath("metadata", "name"), crd.Name, `must be spec.names.plural+"."+spec.group`))
 	}
 	switch {
 	case spec.Group == "":
@@ -138,6 +138,13 @@ func ValidateCRD(crd *apiextensionsv1.CustomResourceDefinition) field.ErrorList 
 			errs = append(errs, field.Required(p.Child("schema", "openAPIV3Schema"), "schemas are required"))
 		} else if s := v.Schema.OpenAPIV3Schema; s.Type != "object" {
 			errs = append(errs, field.Invalid(p.Child("schema", "openAPIV3Schema", "type"), s.Type, "must be object at the root"))
+		} else if hasRules(s) {
+			rules, err := newCELRules()
+			if err != nil {
+				errs = append(errs, field.InternalError(p.Child("schema"), err))
+			} else {
+				errs = append(errs, rules.compileAll(s, p.Child("schema", "openAPIV3Schema"))...)
+			}
 		}
 		if sr := v.Subresources; sr != nil && sr.Scale != nil {
 			sc := p.Child("subresources", "scale")

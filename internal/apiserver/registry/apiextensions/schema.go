@@ -4,11 +4,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"reflect"
+	"sort"
 	"strconv"
 	"strings"
 
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	utiljson "k8s.io/apimachinery/pkg/util/json"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	openapierrors "k8s.io/kube-openapi/pkg/validation/errors"
 	"k8s.io/kube-openapi/pkg/validation/spec"
@@ -21,6 +23,8 @@ import (
 type Schema struct {
 	props     *apiextensionsv1.JSONSchemaProps
 	validator *validate.SchemaValidator
+	// rules is nil when the schema has no x-kubernetes-validations.
+	rules *celRules
 }
 
 // NewSchema converts a CRD version's openAPIV3Schema.
@@ -32,7 +36,13 @@ func NewSchema(props *apiextensionsv1.JSONSchemaProps) (*Schema, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Schema{props: props, validator: validate.NewSchemaValidator(s, nil, "", strfmt.Default)}, nil
+	out := &Schema{props: props, validator: validate.NewSchemaValidator(s, nil, "", strfmt.Default)}
+	if hasRules(props) {
+		if out.rules, err = newCELRules(); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }
 
 func ptrTrue() *bool { t := true; return &t }
@@ -62,41 +72,57 @@ func (s *Schema) Props() *apiextensionsv1.JSONSchemaProps { return s.props }
 // x-kubernetes-preserve-unknown-fields keeps them. apiVersion, kind and
 // metadata at the root (and in embedded resources) always stay.
 func (s *Schema) Prune(obj map[string]interface{}) {
-	pruneObject(obj, s.props, true)
+	pruneObject(obj, s.props, true, "", nil)
 }
 
-func pruneValue(v interface{}, s *apiextensionsv1.JSONSchemaProps) {
+// UnknownFields returns the paths of the fields Prune would drop from obj
+// ("spec.foo", "spec.items[0].bar"), sorted, without changing obj.
+func (s *Schema) UnknownFields(obj map[string]interface{}) []string {
+	var out []string
+	pruneObject(runtime.DeepCopyJSON(obj), s.props, true, "", &out)
+	sort.Strings(out)
+	return out
+}
+
+func pruneValue(v interface{}, s *apiextensionsv1.JSONSchemaProps, path string, pruned *[]string) {
 	if s == nil {
 		return
 	}
 	switch x := v.(type) {
 	case map[string]interface{}:
-		pruneObject(x, s, s.XEmbeddedResource)
+		pruneObject(x, s, s.XEmbeddedResource, path, pruned)
 	case []interface{}:
 		if s.Items != nil && s.Items.Schema != nil {
-			for _, it := range x {
-				pruneValue(it, s.Items.Schema)
+			for i, it := range x {
+				pruneValue(it, s.Items.Schema, fmt.Sprintf("%s[%d]", path, i), pruned)
 			}
 		}
 	}
 }
 
-func pruneObject(obj map[string]interface{}, s *apiextensionsv1.JSONSchemaProps, root bool) {
+func pruneObject(obj map[string]interface{}, s *apiextensionsv1.JSONSchemaProps, root bool, path string, pruned *[]string) {
 	preserve := s.XPreserveUnknownFields != nil && *s.XPreserveUnknownFields
 	for k, v := range obj {
 		if root && (k == "apiVersion" || k == "kind" || k == "metadata") {
 			continue
 		}
+		kp := k
+		if path != "" {
+			kp = path + "." + k
+		}
 		if p, ok := s.Properties[k]; ok {
-			pruneValue(v, &p)
+			pruneValue(v, &p, kp, pruned)
 			continue
 		}
 		if s.AdditionalProperties != nil && s.AdditionalProperties.Schema != nil {
-			pruneValue(v, s.AdditionalProperties.Schema)
+			pruneValue(v, s.AdditionalProperties.Schema, kp, pruned)
 			continue
 		}
 		if preserve || (s.AdditionalProperties != nil && s.AdditionalProperties.Allows) {
 			continue
+		}
+		if pruned != nil {
+			*pruned = append(*pruned, kp)
 		}
 		delete(obj, k)
 	}
@@ -117,7 +143,9 @@ func defaultValue(v interface{}, s *apiextensionsv1.JSONSchemaProps) {
 		for k, p := range s.Properties {
 			if _, ok := x[k]; !ok && p.Default != nil {
 				var d interface{}
-				if err := json.Unmarshal(p.Default.Raw, &d); err == nil {
+				// apimachinery's decoder keeps integers int64, as in
+				// every unstructured object.
+				if err := utiljson.Unmarshal(p.Default.Raw, &d); err == nil {
 					x[k] = d
 				}
 			}
@@ -145,19 +173,37 @@ func defaultValue(v interface{}, s *apiextensionsv1.JSONSchemaProps) {
 // kube-openapi's validator, and the Kubernetes extensions (int-or-string,
 // list types) here. metadata is validated by the store.
 func (s *Schema) Validate(obj map[string]interface{}) field.ErrorList {
-	view := make(map[string]interface{}, len(obj))
-	for k, v := range obj {
-		if k != "metadata" {
-			view[k] = v
-		}
-	}
+	view := withoutMetadata(obj)
 	var errs field.ErrorList
 	res := s.validator.Validate(view)
 	for _, e := range res.Errors {
 		errs = append(errs, toFieldErrors(e)...)
 	}
 	errs = append(errs, validateExtensions(view, s.props, nil)...)
+	if s.rules != nil && len(errs) == 0 {
+		// Rules assume a value of the declared shape, as upstream's do.
+		errs = append(errs, s.rules.walk(view, nil, false, false, s.props, nil)...)
+	}
 	return errs
+}
+
+// ValidateTransitions evaluates the x-kubernetes-validations rules that
+// use oldSelf, where old has a value at the same field path.
+func (s *Schema) ValidateTransitions(obj, old map[string]interface{}) field.ErrorList {
+	if s.rules == nil {
+		return nil
+	}
+	return s.rules.walk(withoutMetadata(obj), withoutMetadata(old), true, true, s.props, nil)
+}
+
+func withoutMetadata(obj map[string]interface{}) map[string]interface{} {
+	view := make(map[string]interface{}, len(obj))
+	for k, v := range obj {
+		if k != "metadata" {
+			view[k] = v
+		}
+	}
+	return view
 }
 
 func toFieldErrors(err error) field.ErrorList {

@@ -1,0 +1,21 @@
+// Package apiserver serves the Kubernetes REST API over a storage.Store: one
+// generic store drives every resource from its registry.Resource description
+// (defaults, validation, status and scale, table columns, field selectors),
+// with content negotiation, discovery, watch through the watch cache,
+// patches, managedFields and server-side apply.
+//
+// Resources are the built-in ones given to New plus, at run time, those of
+// CustomResourceDefinitions. Run follows the CRD bucket of the watch cache:
+//
+//	CRD added/changed ──► finalizer customresourcecleanup added
+//	                  ──► names checked against the group's other CRDs
+//	                  ──► served versions registered (watch-cache bucket,
+//	                      discovery, OpenAPI) ──► NamesAccepted, Established
+//	CRD deleting      ──► resources unregistered ──► objects deleted
+//	                  ──► finalizer removed ──► CRD gone
+//
+// The served set is an immutable view swapped whole when a CRD comes or
+// goes, so handlers read it without locks. Custom objects are
+// *unstructured.Unstructured, stored as JSON under
+// /registry/<group>/<plural>/, and never offered as protobuf.
+package apiserver
