@@ -100,6 +100,8 @@ type Config struct {
 	// OpenAPI, when set, is told about the group versions of custom
 	// resources as CRDs come and go.
 	OpenAPI OpenAPIRegistry
+	// Tokens, when set, issues service account tokens (serviceaccounts/token).
+	Tokens TokenIssuer
 	// Metrics, when set, receives the API server's request metrics.
 	Metrics prometheus.Registerer
 	// Logger for request failures; nil discards.

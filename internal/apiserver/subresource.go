@@ -73,6 +73,12 @@ func (s *Server) serveSubresource(w http.ResponseWriter, r *http.Request, res *r
 		default:
 			s.writeError(w, r, apierrors.NewMethodNotSupported(res.groupResource(), info.verb))
 		}
+	case "token":
+		if info.verb != "create" || res.Resource.Resource != "serviceaccounts" {
+			s.writeError(w, r, apierrors.NewMethodNotSupported(res.groupResource(), info.verb))
+			return
+		}
+		s.handleTokenRequest(w, r, res, info)
 	case "binding":
 		if info.verb != "create" {
 			s.writeError(w, r, apierrors.NewMethodNotSupported(res.groupResource(), info.verb))

@@ -5,6 +5,9 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	"log/slog"
 	"net"
 	"net/http"
@@ -27,6 +30,7 @@ import (
 	"skiff/internal/apiserver/registry"
 	"skiff/internal/apiserver/registry/all"
 	"skiff/internal/etcd"
+	"skiff/internal/pki"
 	"skiff/internal/storage"
 	etcdstore "skiff/internal/storage/etcd"
 	"skiff/internal/version"
@@ -239,13 +243,26 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	openapiHandler := spec.Handler()
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	saKey, err := pki.LoadOrCreateServiceAccountKey(filepath.Join(cfg.DataDir, "tls"))
+	if err != nil {
+		ln.Close()
+		s.closeEtcd()
+		return nil, fmt.Errorf("service account key: %w", err)
+	}
+	tokens, err := auth.NewTokens(saKey, "https://kubernetes.default.svc."+cfg.ClusterDomain)
+	if err != nil {
+		ln.Close()
+		s.closeEtcd()
+		return nil, err
+	}
 	api, err := apiserver.New(apiserver.Config{
 		Store:         store,
 		Scheme:        scheme,
 		Resources:     resources,
 		TypeConverter: spec.TypeConverter,
 		OpenAPI:       spec,
-		Authenticator: auth.Union{auth.X509{}},
+		Authenticator: auth.Union{auth.X509{}, &auth.TokenAuthenticator{Tokens: tokens}},
+		Tokens:        tokens,
 		Authorizer:    auth.Masters{},
 		ServiceCIDR:   serviceCIDR,
 		Metrics:       reg,
@@ -266,6 +283,19 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s.api = api
+	tokens.Live = func(_ context.Context, ns, sa string, saUID types.UID, pod *auth.BoundObject) error {
+		obj, ok := api.Object("", "v1", "serviceaccounts", ns, sa)
+		if !ok || (saUID != "" && accessorUID(obj) != saUID) {
+			return fmt.Errorf("service account %s/%s has been deleted", ns, sa)
+		}
+		if pod != nil {
+			obj, ok := api.Object("", "v1", "pods", ns, pod.Name)
+			if !ok || accessorUID(obj) != pod.UID {
+				return fmt.Errorf("pod %s/%s has been deleted", ns, pod.Name)
+			}
+		}
+		return nil
+	}
 	s.store = store
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s.cancel = cancel
@@ -370,4 +400,12 @@ func firstHostIP() net.IP {
 		}
 	}
 	return net.IPv4(127, 0, 0, 1)
+}
+
+// accessorUID is the UID of an object with metadata.
+func accessorUID(obj runtime.Object) types.UID {
+	if m, err := meta.Accessor(obj); err == nil {
+		return m.GetUID()
+	}
+	return ""
 }

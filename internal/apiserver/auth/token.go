@@ -237,3 +237,21 @@ func (a *TokenAuthenticator) Authenticate(r *http.Request) (*apiserver.User, boo
 	}
 	return u, true, nil
 }
+
+var _ apiserver.TokenIssuer = (*Tokens)(nil)
+
+// IssueToken implements apiserver.TokenIssuer.
+func (t *Tokens) IssueToken(req apiserver.TokenRequest) (string, time.Time, error) {
+	tr := TokenRequest{Namespace: req.Namespace, ServiceAccount: req.ServiceAccount, ServiceAccountUID: req.ServiceAccountUID,
+		Audiences: req.Audiences, Expiration: req.Expiration}
+	if req.PodName != "" {
+		tr.BoundPod = &BoundObject{Name: req.PodName, UID: req.PodUID}
+	}
+	if req.NodeName != "" {
+		tr.BoundNode = &BoundObject{Name: req.NodeName, UID: req.NodeUID}
+	}
+	return t.Issue(tr)
+}
+
+// DefaultAudiences implements apiserver.TokenIssuer: the issuer itself.
+func (t *Tokens) DefaultAudiences() []string { return []string{t.issuer} }

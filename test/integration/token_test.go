@@ -1,0 +1,66 @@
+package integration
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	authenticationv1 "k8s.io/api/authentication/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/utils/ptr"
+)
+
+func TestServiceAccountToken(t *testing.T) {
+	ts := startServer(t, "", nil)
+	c := ts.client(t)
+	ctx := context.Background()
+	if _, err := c.CoreV1().ServiceAccounts("default").Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "robot"}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	pod, err := c.CoreV1().Pods("default").Create(ctx, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "robot-pod"},
+		Spec: corev1.PodSpec{ServiceAccountName: "robot", Containers: []corev1.Container{{Name: "c", Image: "busybox"}}}}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, err := c.CoreV1().ServiceAccounts("default").CreateToken(ctx, "robot", &authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{
+		ExpirationSeconds: ptr.To[int64](3600),
+		BoundObjectRef:    &authenticationv1.BoundObjectReference{Kind: "Pod", APIVersion: "v1", Name: "robot-pod", UID: pod.UID},
+	}}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tr.Status.Token == "" || tr.Status.ExpirationTimestamp.IsZero() {
+		t.Fatalf("token request status: %+v", tr.Status)
+	}
+	_, err = c.CoreV1().ServiceAccounts("default").CreateToken(ctx, "robot", &authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{
+		ExpirationSeconds: ptr.To[int64](60)}}, metav1.CreateOptions{})
+	if !apierrors.IsInvalid(err) || !strings.Contains(err.Error(), "less than 10 minutes") {
+		t.Errorf("short token: %v", err)
+	}
+
+	// The token authenticates as the service account: without RBAC rules
+	// it is then forbidden, not unauthorized.
+	bearer := rest.AnonymousClientConfig(ts.config)
+	bearer.BearerToken = tr.Status.Token
+	bc, err := kubernetes.NewForConfig(bearer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = bc.CoreV1().Pods("default").List(ctx, metav1.ListOptions{})
+	if !apierrors.IsForbidden(err) || !strings.Contains(err.Error(), `"system:serviceaccount:default:robot"`) {
+		t.Fatalf("list with the token: %v, want Forbidden for the service account", err)
+	}
+	// Once the pod it is bound to is gone, the token no longer works.
+	if err := c.CoreV1().Pods("default").Delete(ctx, "robot-pod", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "token of a deleted pod rejected", func() (bool, error) {
+		_, err := bc.CoreV1().Pods("default").List(ctx, metav1.ListOptions{})
+		return apierrors.IsUnauthorized(err), err
+	})
+}
