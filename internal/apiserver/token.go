@@ -159,3 +159,27 @@ func (s *Server) Object(group, version, resourceName, namespace, name string) (r
 	}
 	return e.Object, true
 }
+
+// Objects returns the live objects of a resource in a namespace ("" = all)
+// from the watch cache.
+func (s *Server) Objects(group, version, resourceName, namespace string) []runtime.Object {
+	res, ok := s.lookup(group, version, resourceName)
+	if !ok {
+		return nil
+	}
+	entries, _, err := s.cache.List(res.bucket, res.keyPrefix(namespace))
+	if err != nil {
+		return nil
+	}
+	out := make([]runtime.Object, len(entries))
+	for i, e := range entries {
+		out[i] = e.Object
+	}
+	return out
+}
+
+// Ensure creates obj as a resource of gvr unless it exists; the server uses
+// it for what every cluster starts with (RBAC defaults, for one).
+func (s *Server) Ensure(ctx context.Context, gvr schema.GroupVersionResource, namespace string, obj runtime.Object) error {
+	return s.ensure(ctx, gvr.Group, gvr.Version, gvr.Resource, namespace, obj, writeOptions{fieldManager: "skiff", fieldValidation: "Ignore"})
+}

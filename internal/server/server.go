@@ -255,6 +255,9 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		s.closeEtcd()
 		return nil, err
 	}
+	// The RBAC authorizer reads the API server's own cache, which exists
+	// only once the server does.
+	rbac := &auth.RBAC{}
 	api, err := apiserver.New(apiserver.Config{
 		Store:         store,
 		Scheme:        scheme,
@@ -263,7 +266,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		OpenAPI:       spec,
 		Authenticator: auth.Union{auth.X509{}, &auth.TokenAuthenticator{Tokens: tokens}},
 		Tokens:        tokens,
-		Authorizer:    auth.Masters{},
+		Authorizer:    auth.Chain{auth.Masters{}, rbac},
 		ServiceCIDR:   serviceCIDR,
 		Metrics:       reg,
 		Extra: map[string]http.Handler{
@@ -283,6 +286,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s.api = api
+	rbac.Source = rbacSource{api}
 	tokens.Live = func(_ context.Context, ns, sa string, saUID types.UID, pod *auth.BoundObject) error {
 		obj, ok := api.Object("", "v1", "serviceaccounts", ns, sa)
 		if !ok || (saUID != "" && accessorUID(obj) != saUID) {
@@ -319,6 +323,10 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		}
 	})
 	if err := api.Bootstrap(ctx, apiserver.BootstrapConfig{AdvertiseAddress: cfg.AdvertiseAddress, Port: port}); err != nil {
+		s.Close()
+		return nil, err
+	}
+	if err := ensureRBACDefaults(ctx, api); err != nil {
 		s.Close()
 		return nil, err
 	}

@@ -8,6 +8,7 @@ import (
 
 	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
@@ -54,6 +55,34 @@ func TestServiceAccountToken(t *testing.T) {
 	_, err = bc.CoreV1().Pods("default").List(ctx, metav1.ListOptions{})
 	if !apierrors.IsForbidden(err) || !strings.Contains(err.Error(), `"system:serviceaccount:default:robot"`) {
 		t.Fatalf("list with the token: %v, want Forbidden for the service account", err)
+	}
+	// Discovery is open to every authenticated caller.
+	if _, err := bc.Discovery().ServerVersion(); err != nil {
+		t.Errorf("version with the token: %v", err)
+	}
+	if _, err := bc.Discovery().ServerGroups(); err != nil {
+		t.Errorf("discovery with the token: %v", err)
+	}
+	// A RoleBinding to the view ClusterRole lets it read pods there, and
+	// nothing more.
+	rb := &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "robot-view"},
+		RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "view"},
+		Subjects: []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: "robot"}}}
+	if _, err := c.RbacV1().RoleBindings("default").Create(ctx, rb, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "view binding takes effect", func() (bool, error) {
+		_, err := bc.CoreV1().Pods("default").List(ctx, metav1.ListOptions{})
+		return err == nil, err
+	})
+	if _, err := bc.CoreV1().Secrets("default").List(ctx, metav1.ListOptions{}); !apierrors.IsForbidden(err) {
+		t.Errorf("view role listing secrets: %v, want Forbidden", err)
+	}
+	if _, err := bc.CoreV1().Pods("kube-system").List(ctx, metav1.ListOptions{}); !apierrors.IsForbidden(err) {
+		t.Errorf("pods in another namespace: %v, want Forbidden", err)
+	}
+	if err := bc.CoreV1().ConfigMaps("default").Delete(ctx, "x", metav1.DeleteOptions{}); !apierrors.IsForbidden(err) {
+		t.Errorf("view role deleting: %v, want Forbidden", err)
 	}
 	// Once the pod it is bound to is gone, the token no longer works.
 	if err := c.CoreV1().Pods("default").Delete(ctx, "robot-pod", metav1.DeleteOptions{}); err != nil {

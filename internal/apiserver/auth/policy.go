@@ -1,0 +1,81 @@
+package auth
+
+import (
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// bootstrapLabels mark the roles the server creates, as upstream marks its own.
+var bootstrapLabels = map[string]string{"kubernetes.io/bootstrapping": "rbac-defaults"}
+
+var autoupdate = map[string]string{"rbac.authorization.kubernetes.io/autoupdate": "true"}
+
+func rule(verbs []string, groups []string, resources ...string) rbacv1.PolicyRule {
+	return rbacv1.PolicyRule{Verbs: verbs, APIGroups: groups, Resources: resources}
+}
+
+var (
+	readVerbs  = []string{"get", "list", "watch"}
+	writeVerbs = []string{"create", "delete", "deletecollection", "patch", "update"}
+	allVerbs   = append(append([]string{}, readVerbs...), writeVerbs...)
+)
+
+func clusterRole(name string, rules ...rbacv1.PolicyRule) *rbacv1.ClusterRole {
+	return &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: bootstrapLabels, Annotations: autoupdate}, Rules: rules}
+}
+
+func clusterRoleBinding(name, role string, subjects ...rbacv1.Subject) *rbacv1.ClusterRoleBinding {
+	return &rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: bootstrapLabels, Annotations: autoupdate},
+		RoleRef: rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: role}, Subjects: subjects}
+}
+
+func group(name string) rbacv1.Subject {
+	return rbacv1.Subject{Kind: rbacv1.GroupKind, APIGroup: rbacv1.GroupName, Name: name}
+}
+
+// BootstrapPolicy returns the ClusterRoles and ClusterRoleBindings every
+// cluster starts with, named as upstream names them: cluster-admin, the
+// user-facing admin/edit/view roles, and the discovery and public-info
+// roles every authenticated (or anonymous) caller holds.
+func BootstrapPolicy() ([]*rbacv1.ClusterRole, []*rbacv1.ClusterRoleBinding) {
+	workloads := []string{"apps", "batch", "autoscaling", "policy", "networking.k8s.io", "discovery.k8s.io", "coordination.k8s.io"}
+	view := []rbacv1.PolicyRule{
+		rule(readVerbs, []string{""}, "pods", "pods/log", "pods/status", "services", "services/status", "endpoints", "configmaps",
+			"persistentvolumeclaims", "persistentvolumeclaims/status", "replicationcontrollers", "replicationcontrollers/scale",
+			"replicationcontrollers/status", "serviceaccounts", "events", "limitranges", "resourcequotas", "resourcequotas/status",
+			"namespaces", "namespaces/status", "bindings", "podtemplates"),
+		rule(readVerbs, workloads, "*"),
+		rule(readVerbs, []string{"events.k8s.io"}, "events"),
+	}
+	edit := append([]rbacv1.PolicyRule{
+		rule(allVerbs, []string{""}, "pods", "pods/attach", "pods/exec", "pods/portforward", "pods/proxy", "pods/eviction",
+			"services", "services/proxy", "endpoints", "configmaps", "secrets", "persistentvolumeclaims", "replicationcontrollers",
+			"replicationcontrollers/scale", "serviceaccounts", "serviceaccounts/token", "events", "podtemplates"),
+		rule(allVerbs, workloads, "*"),
+	}, view...)
+	admin := append([]rbacv1.PolicyRule{
+		rule(allVerbs, []string{"rbac.authorization.k8s.io"}, "roles", "rolebindings"),
+		rule(allVerbs, []string{""}, "resourcequotas", "limitranges"),
+	}, edit...)
+	discovery := rbacv1.PolicyRule{Verbs: []string{"get"}, NonResourceURLs: []string{
+		"/api", "/api/*", "/apis", "/apis/*", "/healthz", "/livez", "/openapi", "/openapi/*", "/readyz", "/version", "/version/"}}
+	publicInfo := rbacv1.PolicyRule{Verbs: []string{"get"}, NonResourceURLs: []string{"/healthz", "/livez", "/readyz", "/version", "/version/"}}
+	roles := []*rbacv1.ClusterRole{
+		clusterRole("cluster-admin", rbacv1.PolicyRule{Verbs: []string{"*"}, APIGroups: []string{"*"}, Resources: []string{"*"}},
+			rbacv1.PolicyRule{Verbs: []string{"*"}, NonResourceURLs: []string{"*"}}),
+		clusterRole("admin", admin...),
+		clusterRole("edit", edit...),
+		clusterRole("view", view...),
+		clusterRole("system:discovery", discovery),
+		clusterRole("system:public-info-viewer", publicInfo),
+		clusterRole("system:basic-user", rule([]string{"create"}, []string{"authorization.k8s.io"}, "selfsubjectaccessreviews", "selfsubjectrulesreviews"),
+			rule([]string{"create"}, []string{"authentication.k8s.io"}, "selfsubjectreviews")),
+	}
+	bindings := []*rbacv1.ClusterRoleBinding{
+		clusterRoleBinding("cluster-admin", "cluster-admin", group("system:masters")),
+		clusterRoleBinding("system:discovery", "system:discovery", group("system:authenticated")),
+		clusterRoleBinding("system:basic-user", "system:basic-user", group("system:authenticated")),
+		clusterRoleBinding("system:public-info-viewer", "system:public-info-viewer", group("system:authenticated"), group("system:unauthenticated")),
+	}
+	return roles, bindings
+}

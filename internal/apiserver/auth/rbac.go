@@ -1,0 +1,178 @@
+package auth
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	rbacv1 "k8s.io/api/rbac/v1"
+
+	"skiff/internal/apiserver"
+)
+
+// RBACSource lists the RBAC objects the authorizer decides on. The API
+// server's watch cache implements it in-process.
+type RBACSource interface {
+	ClusterRole(name string) (*rbacv1.ClusterRole, bool)
+	Role(namespace, name string) (*rbacv1.Role, bool)
+	ClusterRoleBindings() []*rbacv1.ClusterRoleBinding
+	RoleBindings(namespace string) []*rbacv1.RoleBinding
+}
+
+// RBAC authorizes requests by Roles, ClusterRoles and their bindings, as
+// upstream's RBAC authorizer does: a request is allowed when any rule bound
+// to the user (directly, through a group, or as a service account) allows it.
+type RBAC struct {
+	Source RBACSource
+}
+
+var _ apiserver.Authorizer = (*RBAC)(nil)
+
+// Authorize implements apiserver.Authorizer.
+func (a *RBAC) Authorize(_ context.Context, attrs apiserver.Attributes) (bool, string, error) {
+	if attrs.User == nil {
+		return false, "", nil
+	}
+	for _, b := range a.Source.ClusterRoleBindings() {
+		if !subjectsMatch(b.Subjects, attrs.User, "") || b.RoleRef.Kind != "ClusterRole" {
+			continue
+		}
+		if cr, ok := a.Source.ClusterRole(b.RoleRef.Name); ok && rulesAllow(cr.Rules, attrs) {
+			return true, "", nil
+		}
+	}
+	if attrs.Namespace != "" {
+		for _, b := range a.Source.RoleBindings(attrs.Namespace) {
+			if !subjectsMatch(b.Subjects, attrs.User, b.Namespace) {
+				continue
+			}
+			var rules []rbacv1.PolicyRule
+			switch b.RoleRef.Kind {
+			case "ClusterRole":
+				if cr, ok := a.Source.ClusterRole(b.RoleRef.Name); ok {
+					rules = cr.Rules
+				}
+			case "Role":
+				if r, ok := a.Source.Role(b.Namespace, b.RoleRef.Name); ok {
+					rules = r.Rules
+				}
+			}
+			if rulesAllow(rules, attrs) {
+				return true, "", nil
+			}
+		}
+	}
+	return false, "", nil
+}
+
+// subjectsMatch reports whether any subject names the user; bindingNS is
+// the namespace service account subjects default to.
+func subjectsMatch(subjects []rbacv1.Subject, u *apiserver.User, bindingNS string) bool {
+	for _, s := range subjects {
+		switch s.Kind {
+		case rbacv1.UserKind:
+			if s.Name == u.Name {
+				return true
+			}
+		case rbacv1.GroupKind:
+			for _, g := range u.Groups {
+				if g == s.Name {
+					return true
+				}
+			}
+		case rbacv1.ServiceAccountKind:
+			ns := s.Namespace
+			if ns == "" {
+				ns = bindingNS
+			}
+			if u.Name == "system:serviceaccount:"+ns+":"+s.Name {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func rulesAllow(rules []rbacv1.PolicyRule, a apiserver.Attributes) bool {
+	for i := range rules {
+		if ruleAllows(&rules[i], a) {
+			return true
+		}
+	}
+	return false
+}
+
+func has(list []string, v string) bool {
+	for _, x := range list {
+		if x == v || x == rbacv1.VerbAll {
+			return true
+		}
+	}
+	return false
+}
+
+func ruleAllows(r *rbacv1.PolicyRule, a apiserver.Attributes) bool {
+	if !has(r.Verbs, a.Verb) {
+		return false
+	}
+	if !a.ResourceRequest {
+		for _, u := range r.NonResourceURLs {
+			if u == "*" || u == a.Path || (strings.HasSuffix(u, "*") && strings.HasPrefix(a.Path, strings.TrimSuffix(u, "*"))) {
+				return true
+			}
+		}
+		return false
+	}
+	if !has(r.APIGroups, a.APIGroup) {
+		return false
+	}
+	resource := a.Resource
+	if a.Subresource != "" {
+		resource += "/" + a.Subresource
+	}
+	matched := false
+	for _, res := range r.Resources {
+		if res == rbacv1.ResourceAll || res == resource || (a.Subresource != "" && res == "*/"+a.Subresource) {
+			matched = true
+			break
+		}
+	}
+	if !matched {
+		return false
+	}
+	if len(r.ResourceNames) == 0 {
+		return true
+	}
+	if a.Name == "" {
+		return false
+	}
+	for _, n := range r.ResourceNames {
+		if n == a.Name {
+			return true
+		}
+	}
+	return false
+}
+
+// Chain asks each authorizer in turn; the first that allows wins.
+type Chain []apiserver.Authorizer
+
+var _ apiserver.Authorizer = Chain(nil)
+
+// Authorize implements apiserver.Authorizer.
+func (c Chain) Authorize(ctx context.Context, a apiserver.Attributes) (bool, string, error) {
+	var reasons []string
+	for _, z := range c {
+		ok, reason, err := z.Authorize(ctx, a)
+		if err != nil {
+			return false, "", fmt.Errorf("authorize: %w", err)
+		}
+		if ok {
+			return true, "", nil
+		}
+		if reason != "" {
+			reasons = append(reasons, reason)
+		}
+	}
+	return false, strings.Join(reasons, "; "), nil
+}
