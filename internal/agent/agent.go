@@ -56,6 +56,10 @@ type Config struct {
 	Labels map[string]string
 	// ControlPlane labels the node node-role.kubernetes.io/control-plane.
 	ControlPlane bool
+	// ClusterDNS are the cluster DNS servers pods with dnsPolicy
+	// ClusterFirst use; ClusterDomain is the cluster's DNS domain.
+	ClusterDNS    []string
+	ClusterDomain string
 	// Capacity is the node's capacity; by default the host's CPUs, memory
 	// and 110 pods (ephemeral-storage when given).
 	Capacity corev1.ResourceList
@@ -137,6 +141,8 @@ type Agent struct {
 	lease       leaseState
 	runtimeName string
 	runtimeVer  string
+	// kernel and osImage are read once, for nodeInfo.
+	kernel, osImage string
 }
 
 // New validates cfg and returns an agent; nothing runs until Run (or
@@ -146,7 +152,10 @@ func New(cfg Config) (*Agent, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	a := &Agent{cfg: cfg, pool: cfg.Pool, log: cfg.Logger.With("node", cfg.NodeName), pods: map[types.UID]*podEntry{}}
+	a := &Agent{
+		cfg: cfg, pool: cfg.Pool, log: cfg.Logger.With("node", cfg.NodeName), pods: map[types.UID]*podEntry{},
+		kernel: kernelVersion(), osImage: osImage(),
+	}
 	if a.pool == nil {
 		a.pool, a.ownPool = NewPool(4), true
 	}
@@ -159,8 +168,19 @@ func (a *Agent) NodeName() string { return a.cfg.NodeName }
 // Run registers the node and runs the agent until ctx is done: its own
 // Pool when it has one, and its own watches unless Config.FeedPods.
 func (a *Agent) Run(ctx context.Context) error {
-	if err := a.Start(ctx); err != nil {
-		return err
+	// Like the kubelet, keep trying to register while the API server is
+	// not there yet.
+	for {
+		err := a.Start(ctx)
+		if err == nil {
+			break
+		}
+		a.log.Warn("register node", "err", err)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-a.cfg.Clock.After(retryAfter):
+		}
 	}
 	var wg sync.WaitGroup
 	if a.ownPool {
@@ -193,7 +213,9 @@ func (a *Agent) Start(ctx context.Context) error {
 	}
 	// Spread heartbeats of agents started together over the interval.
 	a.pool.addAfter(item{a: a, kind: itemLease}, jitter(a.cfg.LeaseRenewInterval))
-	a.pool.addAfter(item{a: a, kind: itemNode}, a.cfg.StatusInterval)
+	// The first status sync comes at once: it applies the pod CIDR, which
+	// the node may already have, so that pods get a network soon.
+	a.pool.add(item{a: a, kind: itemNode})
 	return nil
 }
 
@@ -240,11 +262,17 @@ func (a *Agent) PodUpdated(pod *corev1.Pod) {
 
 // PodDeleted tells the agent a pod is gone from the API: whatever of it
 // still runs is killed and removed.
-func (a *Agent) PodDeleted(uid types.UID) {
+func (a *Agent) PodDeleted(pod *corev1.Pod) {
+	uid := pod.UID
 	a.mu.Lock()
 	if e := a.pods[uid]; e != nil {
-		e.pod = nil
-		e.gone = true
+		if e.deleted {
+			// The agent deleted it after removing everything of it.
+			delete(a.pods, uid)
+		} else {
+			e.pod = nil
+			e.gone = true
+		}
 	}
 	a.mu.Unlock()
 	a.pool.add(item{a: a, kind: itemPod, key: string(uid)})
@@ -256,12 +284,19 @@ func (a *Agent) NodeUpdated(node *corev1.Node) {
 		return
 	}
 	a.mu.Lock()
-	changed := node.Spec.PodCIDR != a.podCIDR
+	changed := node.Spec.PodCIDR != a.podCIDR || node.Spec.PodCIDR != a.cidrApplied
 	a.podCIDR = node.Spec.PodCIDR
 	a.mu.Unlock()
 	if changed {
 		a.pool.add(item{a: a, kind: itemNode})
 	}
+}
+
+// networkReady reports whether pods can get a network: always for runtimes
+// that do not say, else once the runtime has the node's pod CIDR.
+func (a *Agent) networkReady() bool {
+	nr, ok := a.cfg.Runtime.(NetworkReporter)
+	return !ok || nr.NetworkReady()
 }
 
 type alwaysSucceeds struct{}

@@ -55,11 +55,11 @@ func (a *Agent) nodeStatus(now time.Time) corev1.NodeStatus {
 			cond(corev1.NodeMemoryPressure, corev1.ConditionFalse, "KubeletHasSufficientMemory", "kubelet has sufficient memory available"),
 			cond(corev1.NodeDiskPressure, corev1.ConditionFalse, "KubeletHasNoDiskPressure", "kubelet has no disk pressure"),
 			cond(corev1.NodePIDPressure, corev1.ConditionFalse, "KubeletHasSufficientPID", "kubelet has sufficient PID available"),
-			cond(corev1.NodeReady, corev1.ConditionTrue, "KubeletReady", "kubelet is posting ready status"),
+			a.readyCondition(cond),
 		},
 		NodeInfo: corev1.NodeSystemInfo{
-			KernelVersion:           kernelVersion(),
-			OSImage:                 osImage(),
+			KernelVersion:           a.kernel,
+			OSImage:                 a.osImage,
 			ContainerRuntimeVersion: rtName + "://" + rtVer,
 			KubeletVersion:          kubeletVersion(),
 			OperatingSystem:         goruntime.GOOS,
@@ -195,6 +195,7 @@ func (a *Agent) renewLease(ctx context.Context) error {
 		l.Spec.RenewTime = &now
 		l, err = leases.Update(ctx, l, metav1.UpdateOptions{})
 		if err == nil {
+			l.ManagedFields = nil // not needed to renew; thousands of sim nodes keep one each
 			a.mu.Lock()
 			a.lease.obj = l
 			a.mu.Unlock()
@@ -228,6 +229,7 @@ func (a *Agent) renewLease(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("renew lease: %w", err)
 	}
+	l.ManagedFields = nil
 	a.mu.Lock()
 	a.lease.obj = l
 	a.mu.Unlock()
@@ -237,4 +239,13 @@ func (a *Agent) renewLease(ctx context.Context) error {
 // jitter returns a random duration in [d/2, d).
 func jitter(d time.Duration) time.Duration {
 	return d/2 + rand.N(d/2+1)
+}
+
+// readyCondition is Ready, or NotReady while the pod network is not set up.
+func (a *Agent) readyCondition(cond func(corev1.NodeConditionType, corev1.ConditionStatus, string, string) corev1.NodeCondition) corev1.NodeCondition {
+	if !a.networkReady() {
+		return cond(corev1.NodeReady, corev1.ConditionFalse, "KubeletNotReady",
+			"container runtime network not ready: NetworkReady=false reason:NetworkPluginNotReady message:Network plugin returns error: cni plugin not initialized")
+	}
+	return cond(corev1.NodeReady, corev1.ConditionTrue, "KubeletReady", "kubelet is posting ready status")
 }

@@ -21,10 +21,11 @@ type probeRecord struct {
 	containerID string
 	// ok is the current conclusion: after successThreshold successes it
 	// turns true, after failureThreshold failures false.
-	ok                  bool
+	ok bool
+	// failed means failureThreshold was reached: a startup probe that
+	// failed asks for a restart, as a failed liveness probe does.
+	failed              bool
 	successes, failures int32
-	// scheduled means a probe item is queued for this record.
-	scheduled bool
 }
 
 // probeStates summarizes the probe records of a pod by container name.
@@ -52,12 +53,13 @@ func (a *Agent) probeStates(uid types.UID) map[string]ProbeState {
 		}
 		if r := check(probeStartup, c.StartupProbe); r != nil {
 			ps.Started = r.ok
+			ps.LivenessFailed = r.failed
 		}
 		if r := check(probeReadiness, c.ReadinessProbe); r != nil {
 			ps.Ready = r.ok
 		}
 		if r := check(probeLiveness, c.LivenessProbe); r != nil {
-			ps.LivenessFailed = !r.ok
+			ps.LivenessFailed = ps.LivenessFailed || !r.ok
 		}
 		if id == "" {
 			continue // no probe ran: the defaults apply to any instance
@@ -105,7 +107,7 @@ func (a *Agent) scheduleProbes(pod *corev1.Pod, obs Observed) {
 			if e.probes == nil {
 				e.probes = map[string]*probeRecord{}
 			}
-			e.probes[key] = &probeRecord{containerID: id, ok: t == probeLiveness, scheduled: true}
+			e.probes[key] = &probeRecord{containerID: id, ok: t == probeLiveness}
 			a.pool.addAfter(item{a: a, kind: itemProbe, key: string(pod.UID) + "/" + key}, time.Duration(p.InitialDelaySeconds)*time.Second)
 		}
 	}
@@ -161,21 +163,21 @@ func (a *Agent) runProbe(ctx context.Context, key string) {
 	cancel()
 	success := err == nil && res == ProbeSuccess
 	a.mu.Lock()
-	before := r.ok
+	before, failedBefore := r.ok, r.failed
 	if success {
 		r.successes++
 		r.failures = 0
 		if r.successes >= max(p.SuccessThreshold, 1) {
-			r.ok = true
+			r.ok, r.failed = true, false
 		}
 	} else {
 		r.failures++
 		r.successes = 0
 		if r.failures >= max(p.FailureThreshold, 1) {
-			r.ok = false
+			r.ok, r.failed = false, true
 		}
 	}
-	changed := before != r.ok
+	changed := before != r.ok || failedBefore != r.failed
 	current := e.probes[name+"/"+typ] == r
 	a.mu.Unlock()
 	if !current {

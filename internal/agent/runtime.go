@@ -56,6 +56,13 @@ type Runtime interface {
 	Subscribe(fn func(podUID types.UID))
 }
 
+// NetworkReporter is implemented by runtimes whose pod network needs the
+// node's pod CIDR first (CRI with CNI): until it reports ready the node is
+// NotReady and no pod sandbox is created, as upstream's kubelet does.
+type NetworkReporter interface {
+	NetworkReady() bool
+}
+
 // Streamer is the part of a runtime that serves kubectl exec, attach and
 // port-forward. The agent's streaming server (to come) proxies the API
 // server's pod subresources to it.

@@ -220,6 +220,10 @@ func containerStatus(pod *corev1.Pod, c *corev1.Container, insts []Container, ob
 			cs.State.Terminated = terminated(last, in.RuntimeName)
 		}
 	}
+	if specContainer(pod.Spec.InitContainers, c.Name) != nil && !isSidecar(c) {
+		// An init container is ready once it completed, as upstream.
+		cs.Ready = cs.State.Terminated != nil && cs.State.Terminated.ExitCode == 0
+	}
 	return cs
 }
 

@@ -21,11 +21,20 @@ type PodHandler interface {
 
 // WatchPods runs an informer on pods and one on nodes, filtered by the
 // field selectors, and delivers what they see to h until ctx is done.
-// Managed fields are dropped to keep the caches small.
+// Managed fields, and all of a Node but its name and spec, are dropped to
+// keep the caches small.
 func WatchPods(ctx context.Context, client kubernetes.Interface, podSelector, nodeSelector fields.Selector, h PodHandler) {
 	strip := func(obj any) (any, error) {
 		if m, ok := obj.(metav1.Object); ok {
 			m.SetManagedFields(nil)
+		}
+		return obj, nil
+	}
+	// Handlers only read a Node's name and spec: keep nothing else, so
+	// that thousands of simulated nodes share a small cache.
+	stripNode := func(obj any) (any, error) {
+		if n, ok := obj.(*corev1.Node); ok {
+			return &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: n.Name, UID: n.UID, ResourceVersion: n.ResourceVersion}, Spec: n.Spec}, nil
 		}
 		return obj, nil
 	}
@@ -48,7 +57,7 @@ func WatchPods(ctx context.Context, client kubernetes.Interface, podSelector, no
 	nodes := cache.NewSharedIndexInformer(cache.NewFilteredListWatchFromClient(client.CoreV1().RESTClient(), "nodes", metav1.NamespaceAll, func(o *metav1.ListOptions) {
 		o.FieldSelector = nodeSelector.String()
 	}), &corev1.Node{}, 0, cache.Indexers{})
-	_ = nodes.SetTransform(strip)
+	_ = nodes.SetTransform(stripNode)
 	_, _ = nodes.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    func(obj any) { h.NodeUpdated(obj.(*corev1.Node)) },
 		UpdateFunc: func(_, obj any) { h.NodeUpdated(obj.(*corev1.Node)) },
@@ -64,12 +73,7 @@ func (a *Agent) watch(ctx context.Context) {
 	WatchPods(ctx, a.cfg.Client,
 		fields.OneTermEqualSelector("spec.nodeName", a.cfg.NodeName),
 		fields.OneTermEqualSelector("metadata.name", a.cfg.NodeName),
-		agentHandler{a})
+		a)
 }
 
-// agentHandler adapts an Agent to PodHandler.
-type agentHandler struct{ a *Agent }
-
-func (h agentHandler) PodUpdated(pod *corev1.Pod)    { h.a.PodUpdated(pod) }
-func (h agentHandler) PodDeleted(pod *corev1.Pod)    { h.a.PodDeleted(pod.UID) }
-func (h agentHandler) NodeUpdated(node *corev1.Node) { h.a.NodeUpdated(node) }
+var _ PodHandler = (*Agent)(nil)

@@ -3,7 +3,6 @@ package agent
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -48,6 +47,11 @@ func (a *Agent) syncPod(ctx context.Context, uid types.UID) {
 	if deleted {
 		return
 	}
+	if pod != nil && !pod.Spec.HostNetwork && !a.networkReady() {
+		// No sandbox before the pod network exists; retry shortly.
+		a.pool.addAfter(item{a: a, kind: itemPod, key: string(uid)}, time.Second)
+		return
+	}
 	var obs Observed
 	var err error
 	for range maxSteps {
@@ -64,7 +68,7 @@ func (a *Agent) syncPod(ctx context.Context, uid types.UID) {
 		if err = a.apply(ctx, pod, plan.Actions); err != nil {
 			break
 		}
-		if e != nil && pod != nil && e.deleted {
+		if pod != nil && a.deletedByUs(uid) {
 			return
 		}
 	}
@@ -176,17 +180,7 @@ func (a *Agent) sandboxConfig(pod *corev1.Pod, attempt uint32) SandboxConfig {
 	if pod.Spec.Hostname != "" {
 		cfg.Hostname = pod.Spec.Hostname
 	}
-	if pod.Spec.DNSConfig != nil {
-		cfg.DNS.Servers = pod.Spec.DNSConfig.Nameservers
-		cfg.DNS.Searches = pod.Spec.DNSConfig.Searches
-		for _, o := range pod.Spec.DNSConfig.Options {
-			opt := o.Name
-			if o.Value != nil {
-				opt += ":" + *o.Value
-			}
-			cfg.DNS.Options = append(cfg.DNS.Options, opt)
-		}
-	}
+	cfg.DNS = podDNS(pod, a.cfg.ClusterDNS, a.cfg.ClusterDomain)
 	for _, c := range pod.Spec.Containers {
 		for _, p := range c.Ports {
 			if p.HostPort != 0 {
@@ -266,4 +260,12 @@ func (a *Agent) writeStatus(ctx context.Context, e *podEntry, pod *corev1.Pod, o
 	e.written = &st
 	a.mu.Unlock()
 	return nil
+}
+
+// deletedByUs reports whether the agent already deleted the pod from the API.
+func (a *Agent) deletedByUs(uid types.UID) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	e := a.pods[uid]
+	return e == nil || e.deleted
 }

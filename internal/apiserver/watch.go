@@ -378,9 +378,10 @@ func (e *watchEncoder) bookmark(rev int64, initialEnd bool) error {
 	if initialEnd {
 		m.SetAnnotations(map[string]string{metav1.InitialEventsAnnotationKey: "true"})
 	}
-	if e.t.as == "Table" {
-		// kubectl's table watch ignores bookmarks but must parse them.
-		return e.write(watch.Bookmark, obj)
+	switch e.t.as {
+	case "PartialObjectMetadata", "PartialObjectMetadataList":
+		// Metadata-only clients know no other kinds.
+		return e.write(watch.Bookmark, partialMetadata(obj))
 	}
 	return e.write(watch.Bookmark, obj)
 }

@@ -37,7 +37,7 @@ import (
 )
 
 // Components that --disable can switch off.
-var Components = []string{"scheduler", "controllers", "dns", "proxy"}
+var Components = []string{"scheduler", "controllers", "agent", "dns", "proxy"}
 
 // Config is the whole configuration of `skiff server`.
 type Config struct {
@@ -69,6 +69,9 @@ type Config struct {
 	DNSPort int
 	// DisableAgent runs no node agent on this host.
 	DisableAgent bool
+	// SimulateAgent runs this host's agent with the simulated runtime: its
+	// pods are reported running but no container runs.
+	SimulateAgent bool
 	// ContainerRuntimeEndpoint, when set, is an existing CRI socket the
 	// agent uses instead of starting containerd itself.
 	ContainerRuntimeEndpoint string
@@ -103,13 +106,10 @@ func (c *Config) setDefaults() {
 }
 
 func (c *Config) validate() error {
+	known := knownDisableNames(*c)
 	for _, d := range c.Disable {
-		known := false
-		for _, k := range Components {
-			known = known || d == k
-		}
-		if !known {
-			return fmt.Errorf("--disable %q: unknown component (known: %s)", d, strings.Join(Components, ", "))
+		if !known[d] {
+			return fmt.Errorf("--disable %q: unknown component or controller (components: %s)", d, strings.Join(Components, ", "))
 		}
 	}
 	if c.HTTPSPort < -1 || c.HTTPSPort > 65535 {

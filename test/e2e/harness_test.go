@@ -3,6 +3,8 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"io"
+	"sync"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -32,7 +34,28 @@ type cluster struct {
 	bin     string
 	dataDir string
 	cmd     *exec.Cmd
-	log     *bytes.Buffer
+	log     interface {
+		io.Writer
+		String() string
+	}
+}
+
+// lockedBuffer is a buffer the server process and the test share safely.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 // startCluster runs `skiff server` on free ports and waits until kubectl
@@ -40,7 +63,7 @@ type cluster struct {
 func startCluster(t *testing.T, extra ...string) *cluster {
 	t.Helper()
 	bin := binDir(t)
-	c := &cluster{bin: bin, dataDir: t.TempDir(), log: &bytes.Buffer{}}
+	c := &cluster{bin: bin, dataDir: t.TempDir(), log: &lockedBuffer{}}
 	args := append([]string{"server", "--data-dir", c.dataDir, "--https-port", "0", "--bind-address", "127.0.0.1",
 		"--etcd-client-url", "http://127.0.0.1:0", "--etcd-peer-url", "http://127.0.0.1:0", "--disable-agent"}, extra...)
 	c.cmd = exec.Command(filepath.Join(bin, "skiff"), args...)

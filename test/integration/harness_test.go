@@ -36,7 +36,10 @@ func startServer(t *testing.T, dataDir string, configure func(*server.Config)) *
 		EtcdClientURL: "http://127.0.0.1:0",
 		EtcdPeerURL:   "http://127.0.0.1:0",
 		DisableAgent:  true,
-		Logger:        testLogger(),
+		// These tests are about the API server: no scheduler or controllers
+		// acting on the objects they create.
+		Disable: []string{"scheduler", "controllers"},
+		Logger:  testLogger(),
 	}
 	if configure != nil {
 		configure(&cfg)

@@ -60,11 +60,15 @@ type Runtime struct {
 	log    *slog.Logger
 	mu     sync.Mutex
 	subs   []func(types.UID)
+	netOK  bool
 	sbCfg  map[string]*runtimeapi.PodSandboxConfig
 	exited map[string]*runtimeapi.ContainerStatus
 }
 
-var _ agent.Runtime = (*Runtime)(nil)
+var (
+	_ agent.Runtime         = (*Runtime)(nil)
+	_ agent.NetworkReporter = (*Runtime)(nil)
+)
 
 // New dials the CRI endpoint.
 func New(cfg Config) (*Runtime, error) {
@@ -112,7 +116,23 @@ func (r *Runtime) UpdatePodCIDR(ctx context.Context, cidr string) error {
 	}
 	_, err := r.rs.UpdateRuntimeConfig(ctx, &runtimeapi.UpdateRuntimeConfigRequest{
 		RuntimeConfig: &runtimeapi.RuntimeConfig{NetworkConfig: &runtimeapi.NetworkConfig{PodCidr: cidr}}})
+	if err == nil && cidr != "" {
+		r.mu.Lock()
+		r.netOK = true
+		r.mu.Unlock()
+	}
 	return err
+}
+
+// NetworkReady implements agent.NetworkReporter: true once the pod CIDR is
+// applied (or when an external runtime manages the network itself).
+func (r *Runtime) NetworkReady() bool {
+	if r.cfg.CNIConfDir == "" {
+		return true
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.netOK
 }
 
 // PodLogDir is where a pod's container logs live.
@@ -446,7 +466,9 @@ func (r *Runtime) Run(ctx context.Context) error {
 		changed := map[types.UID]bool{}
 		for _, c := range resp.Containers {
 			now[c.Id] = c.State
-			if prev, ok := last[c.Id]; ok && prev != c.State {
+			// A container first seen already exited (it ran briefly between
+			// two polls) is a change too.
+			if prev, ok := last[c.Id]; (ok && prev != c.State) || (!ok && c.State == runtimeapi.ContainerState_CONTAINER_EXITED) {
 				changed[types.UID(c.Labels[labelPodUID])] = true
 			}
 		}

@@ -27,14 +27,14 @@ import (
 	"skiff/internal/controller"
 )
 
-// DefaultWorkers are upstream's default concurrent syncs per controller;
+// defaultWorkers are upstream's default concurrent syncs per controller;
 // controllers not listed get one worker.
 var defaultWorkers = map[string]int{
 	"replicaset": 5, "replicationcontroller": 5, "deployment": 5,
 	"garbagecollector": 20, "namespace": 10, "serviceaccount": 1,
 	"root-ca-cert-publisher": 1, "endpoints": 5, "endpointslice": 5,
 	"endpointslicemirroring": 5, "statefulset": 5, "daemonset": 2, "job": 5,
-	"cronjob": 5, "resourcequota": 5, "horizontalpodautoscaler": 5,
+	"cronjob": 5, "resourcequota": 5, "horizontalpodautoscaling": 5,
 	"disruption": 5, "ttl-after-finished": 5,
 }
 
@@ -151,20 +151,30 @@ func (m *Manager) Enabled() []string {
 // returns nil when ctx is done and an error when the Lease is lost or a
 // controller fails to start.
 func (m *Manager) Run(ctx context.Context) error {
-	log := m.cfg.Logger.With("component", "controller-manager")
+	log := m.cfg.Logger
 	lock := &resourcelock.LeaseLock{
 		LeaseMeta:  metav1.ObjectMeta{Namespace: m.cfg.LeaseNamespace, Name: m.cfg.LeaseName},
 		Client:     m.client.CoordinationV1(),
 		LockConfig: resourcelock.ResourceLockConfig{Identity: m.cfg.Identity},
 	}
-	parent := ctx
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	// The elector runs on its own context, cancelled only once the
+	// controllers have stopped: releasing the Lease earlier would let
+	// another instance start while these still act.
+	leCtx, leCancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer leCancel()
 	var (
-		runErr  error
 		mu      sync.Mutex
+		runErr  error
 		leading bool
 	)
+	stopWatch := context.AfterFunc(ctx, func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if !leading {
+			leCancel()
+		}
+	})
+	defer stopWatch()
 	le, err := leaderelection.NewLeaderElector(leaderelection.LeaderElectionConfig{
 		Lock:            lock,
 		LeaseDuration:   m.cfg.LeaseDuration,
@@ -174,16 +184,23 @@ func (m *Manager) Run(ctx context.Context) error {
 		Name:            m.cfg.LeaseName,
 		Callbacks: leaderelection.LeaderCallbacks{
 			OnStartedLeading: func(lctx context.Context) {
+				defer leCancel()
 				mu.Lock()
 				leading = true
 				mu.Unlock()
-				log.Info("leading", "identity", m.cfg.Identity)
-				if err := m.runControllers(lctx, log); err != nil {
-					mu.Lock()
-					runErr = err
-					mu.Unlock()
+				if ctx.Err() != nil {
+					return
 				}
-				cancel()
+				log.Info("leading", "identity", m.cfg.Identity)
+				// Stop when the Lease is lost (lctx) or the caller stops (ctx).
+				rctx, rcancel := context.WithCancel(lctx)
+				stop := context.AfterFunc(ctx, rcancel)
+				err := m.runControllers(rctx, log)
+				stop()
+				rcancel()
+				mu.Lock()
+				runErr = err
+				mu.Unlock()
 			},
 			OnStoppedLeading: func() {},
 		},
@@ -191,21 +208,18 @@ func (m *Manager) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("run controller manager: %w", err)
 	}
-	le.Run(ctx)
+	le.Run(leCtx)
 	mu.Lock()
 	defer mu.Unlock()
-	if runErr != nil {
+	switch {
+	case runErr != nil:
 		return fmt.Errorf("run controller manager: %w", runErr)
+	case ctx.Err() != nil:
+		return nil
+	case leading:
+		return errors.New("run controller manager: lost the lease")
 	}
-	// le.Run returns when ctx is done or the Lease was lost; only the
-	// first is a clean stop, and the parent context tells which.
-	if parent.Err() == nil {
-		if leading {
-			return errors.New("run controller manager: lost the lease")
-		}
-		return errors.New("run controller manager: stopped before leading")
-	}
-	return nil
+	return errors.New("run controller manager: stopped before leading")
 }
 
 // runControllers builds, starts and runs every enabled controller until

@@ -1,6 +1,8 @@
 // Package reconcile holds the pieces every controller loop of skiff shares:
 // a rate-limited key queue with its worker loop, creation/deletion
-// expectations, slow-start batches and controllerRef adoption patches.
+// expectations, slow-start batches, controllerRef claims and adoption
+// patches, and a WriteTracker for controllers that create objects with
+// generateName and must not trust a cache that lags their own writes.
 //
 // The loop is the one STYLE.md describes:
 //

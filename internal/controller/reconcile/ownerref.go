@@ -2,7 +2,10 @@ package reconcile
 
 import (
 	"encoding/json"
+	"strings"
 
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
@@ -73,4 +76,14 @@ func ControllerRef(owner metav1.Object, apiVersion, kind string) metav1.OwnerRef
 		APIVersion: apiVersion, Kind: kind, Name: owner.GetName(), UID: owner.GetUID(),
 		Controller: &t, BlockOwnerDeletion: &t,
 	}
+}
+
+// NamespaceTerminating reports whether err rejects a create because its
+// namespace is being deleted; such creates are not retried.
+func NamespaceTerminating(err error) bool {
+	if apierrors.HasStatusCause(err, corev1.NamespaceTerminatingCause) {
+		return true
+	}
+	// Accept the bare message too, for servers that omit the cause.
+	return apierrors.IsForbidden(err) && strings.Contains(err.Error(), "because it is being terminated")
 }

@@ -71,10 +71,10 @@ func (q *Queue[T]) next(ctx context.Context, logger *slog.Logger, fn func(ctx co
 		q.q.Forget(key)
 	case ctx.Err() != nil:
 	case q.q.NumRequeues(key) < maxRetries:
-		logger.Debug("sync failed, retrying", "controller", q.name, "key", key, "err", err)
+		logger.Debug("sync failed, retrying", "queue", q.name, "key", key, "err", err)
 		q.q.AddRateLimited(key)
 	default:
-		logger.Warn("sync failed, dropping key", "controller", q.name, "key", key, "err", err)
+		logger.Warn("sync failed, dropping key", "queue", q.name, "key", key, "err", err)
 		q.q.Forget(key)
 	}
 	return true

@@ -40,8 +40,8 @@ func newReplicaSets(cc controller.Context) *replicaSets {
 	return &replicaSets{client: cc.Client, inf: cc.Informers.Apps().V1().ReplicaSets().Informer()}
 }
 
-func (k *replicaSets) apiVersion() string                   { return "apps/v1" }
-func (k *replicaSets) kindName() string                     { return "ReplicaSet" }
+func (k *replicaSets) apiVersion() string                  { return "apps/v1" }
+func (k *replicaSets) kindName() string                    { return "ReplicaSet" }
 func (k *replicaSets) informer() cache.SharedIndexInformer { return k.inf }
 
 func (k *replicaSets) get(ns, name string) (*appsv1.ReplicaSet, error) {
@@ -85,8 +85,8 @@ func newReplicationControllers(cc controller.Context) *replicationControllers {
 	return &replicationControllers{client: cc.Client, inf: cc.Informers.Core().V1().ReplicationControllers().Informer()}
 }
 
-func (k *replicationControllers) apiVersion() string                   { return "v1" }
-func (k *replicationControllers) kindName() string                     { return "ReplicationController" }
+func (k *replicationControllers) apiVersion() string                  { return "v1" }
+func (k *replicationControllers) kindName() string                    { return "ReplicationController" }
 func (k *replicationControllers) informer() cache.SharedIndexInformer { return k.inf }
 
 func (k *replicationControllers) get(ns, name string) (*appsv1.ReplicaSet, error) {

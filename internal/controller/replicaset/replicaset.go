@@ -273,7 +273,7 @@ func (c *Controller) manage(ctx context.Context, key string, rs *appsv1.ReplicaS
 		pod := c.podFromTemplate(rs)
 		created, err := reconcile.SlowStartBatch(n, reconcile.SlowStartInitialBatchSize, func() error {
 			_, err := c.client.CoreV1().Pods(rs.Namespace).Create(ctx, pod.DeepCopy(), metav1.CreateOptions{})
-			if err != nil && apierrors.HasStatusCause(err, corev1.NamespaceTerminatingCause) {
+			if err != nil && reconcile.NamespaceTerminating(err) {
 				return nil
 			}
 			return err

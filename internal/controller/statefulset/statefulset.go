@@ -2,6 +2,7 @@ package statefulset
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"sort"
@@ -13,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 	appslisters "k8s.io/client-go/listers/apps/v1"
 	corelisters "k8s.io/client-go/listers/core/v1"
@@ -129,7 +131,15 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 	}
 	var pods []*corev1.Pod
 	for _, p := range all {
-		if ref := metav1.GetControllerOf(p); ref != nil && ref.UID == set.UID {
+		ref := metav1.GetControllerOf(p)
+		if ref == nil && p.DeletionTimestamp == nil && ordinal(set, p) >= 0 {
+			// An orphan with one of our names: adopt it, as upstream does,
+			// or its name would block the ordinal forever.
+			if adopted, err := c.adopt(ctx, set, p); err == nil {
+				p, ref = adopted, metav1.GetControllerOf(adopted)
+			}
+		}
+		if ref != nil && ref.UID == set.UID {
 			pods = append(pods, p)
 		}
 	}
@@ -148,6 +158,22 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 		return err
 	}
 	return actErr
+}
+
+// adopt makes the set the controller of an orphan pod, with a patch that
+// fails if the pod changed meanwhile.
+func (c *Controller) adopt(ctx context.Context, set *appsv1.StatefulSet, p *corev1.Pod) (*corev1.Pod, error) {
+	ref := kit.NewControllerRef(set, kind.GroupVersion().String(), kind.Kind)
+	patch, err := json.Marshal(map[string]any{"metadata": map[string]any{
+		"ownerReferences": []metav1.OwnerReference{*ref}, "uid": p.UID, "resourceVersion": p.ResourceVersion}})
+	if err != nil {
+		return nil, err
+	}
+	out, err := c.client.CoreV1().Pods(p.Namespace).Patch(ctx, p.Name, types.StrategicMergePatchType, patch, metav1.PatchOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("adopt pod %s/%s: %w", p.Namespace, p.Name, err)
+	}
+	return out, nil
 }
 
 // revision pairs a ControllerRevision with its decoded template.

@@ -1,9 +1,6 @@
 package framework
 
-import (
-	"errors"
-	"sync"
-)
+import "errors"
 
 // ErrNotFound is returned by CycleState.Read for a key never written.
 var ErrNotFound = errors.New("not found")
@@ -18,11 +15,15 @@ type StateData interface {
 type StateKey string
 
 // CycleState carries data between the extension points of one scheduling
-// attempt. PreFilter and PreScore write; Filter and Score, which run in
-// parallel over nodes, only read.
+// attempt. PreFilter and PreScore write, one plugin at a time; Filter and
+// Score, which run in parallel over nodes, only read. That contract is
+// what lets Read go without a lock (a lock here was a measurable share of
+// the scheduler's CPU at 5,000 nodes).
 type CycleState struct {
-	mu   sync.RWMutex
 	data map[StateKey]StateData
+	// Nominated holds the pods preemption nominated, per node, as of this
+	// cycle; nil when there are none.
+	Nominated map[string][]*PodInfo
 	// SkipFilterPlugins and SkipScorePlugins name plugins whose PreFilter or
 	// PreScore returned Skip.
 	SkipFilterPlugins map[string]bool
@@ -36,8 +37,6 @@ func NewCycleState() *CycleState {
 
 // Read returns the value under key or ErrNotFound.
 func (c *CycleState) Read(key StateKey) (StateData, error) {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
 	if v, ok := c.data[key]; ok {
 		return v, nil
 	}
@@ -46,9 +45,7 @@ func (c *CycleState) Read(key StateKey) (StateData, error) {
 
 // Write stores val under key.
 func (c *CycleState) Write(key StateKey, val StateData) {
-	c.mu.Lock()
 	c.data[key] = val
-	c.mu.Unlock()
 }
 
 // Clone deep-copies the state (each value through its Clone).
@@ -57,12 +54,11 @@ func (c *CycleState) Clone() *CycleState {
 		return nil
 	}
 	out := NewCycleState()
-	c.mu.RLock()
-	defer c.mu.RUnlock()
 	for k, v := range c.data {
 		out.data[k] = v.Clone()
 	}
 	out.SkipFilterPlugins = c.SkipFilterPlugins
 	out.SkipScorePlugins = c.SkipScorePlugins
+	out.Nominated = c.Nominated
 	return out
 }

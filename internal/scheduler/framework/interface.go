@@ -139,8 +139,9 @@ type Handle interface {
 	// RunPreFilterExtensionAddPod and RemovePod update state for what-if runs.
 	RunPreFilterExtensionAddPod(ctx context.Context, state *CycleState, pod *v1.Pod, add *PodInfo, nodeInfo *NodeInfo) *Status
 	RunPreFilterExtensionRemovePod(ctx context.Context, state *CycleState, pod *v1.Pod, remove *PodInfo, nodeInfo *NodeInfo) *Status
-	// NominatedPodsForNode returns pods nominated to a node by preemption.
-	NominatedPodsForNode(nodeName string) []*PodInfo
+	// NominatedPodsForNode returns pods nominated to a node by preemption,
+	// as of the cycle whose state is given.
+	NominatedPodsForNode(state *CycleState, nodeName string) []*PodInfo
 }
 
 // Factory builds a plugin from its arguments (nil for defaults).

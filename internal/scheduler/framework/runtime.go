@@ -21,17 +21,33 @@ type PluginRef struct {
 	Weight int32
 }
 
-// Profile is the plugin set of one schedulerName, per extension point, in
-// the order they run.
+// PointSet adjusts one extension point: Disabled removes plugins that
+// MultiPoint put there ("*" removes them all), Enabled adds plugins (or
+// re-weights ones already there).
+type PointSet struct {
+	Enabled  []PluginRef
+	Disabled []string
+}
+
+// Extension point names, as in KubeSchedulerConfiguration.
+const (
+	PointQueueSort  = "QueueSort"
+	PointPreFilter  = "PreFilter"
+	PointFilter     = "Filter"
+	PointPostFilter = "PostFilter"
+	PointPreScore   = "PreScore"
+	PointScore      = "Score"
+	PointBind       = "Bind"
+)
+
+// Profile is the plugin set of one schedulerName.
 type Profile struct {
 	SchedulerName string
-	QueueSort     string
-	PreFilter     []string
-	Filter        []string
-	PostFilter    []string
-	PreScore      []string
-	Score         []PluginRef
-	Bind          []string
+	// MultiPoint plugins go to every extension point they implement, in
+	// this order.
+	MultiPoint []PluginRef
+	// Points adjusts single extension points, keyed by Point* names.
+	Points map[string]PointSet
 	// PluginArgs are the typed arguments per plugin name (nil: defaults).
 	PluginArgs map[string]runtime.Object
 	// PercentageOfNodesToScore overrides the global setting when not nil.
@@ -47,8 +63,6 @@ type Options struct {
 	Parallelism int
 	// Snapshot returns the current cycle's snapshot.
 	Snapshot func() SharedLister
-	// Nominated returns the pods nominated to a node; may be nil.
-	Nominated func(nodeName string) []*PodInfo
 }
 
 type weightedScore struct {
@@ -95,89 +109,94 @@ func NewFramework(registry Registry, p Profile, opts Options) (*Framework, error
 		built[name] = pl
 		return pl, nil
 	}
-	wrongPoint := func(name, point string) error {
-		return fmt.Errorf("profile %q: plugin %q does not implement %s", p.SchedulerName, name, point)
+	implements := func(pl Plugin, point string) bool {
+		switch point {
+		case PointQueueSort:
+			_, ok := pl.(QueueSortPlugin)
+			return ok
+		case PointPreFilter:
+			_, ok := pl.(PreFilterPlugin)
+			return ok
+		case PointFilter:
+			_, ok := pl.(FilterPlugin)
+			return ok
+		case PointPostFilter:
+			_, ok := pl.(PostFilterPlugin)
+			return ok
+		case PointPreScore:
+			_, ok := pl.(PreScorePlugin)
+			return ok
+		case PointScore:
+			_, ok := pl.(ScorePlugin)
+			return ok
+		case PointBind:
+			_, ok := pl.(BindPlugin)
+			return ok
+		}
+		return false
 	}
-	if p.QueueSort != "" {
-		pl, err := get(p.QueueSort)
-		if err != nil {
-			return nil, err
+	for _, point := range []string{PointQueueSort, PointPreFilter, PointFilter, PointPostFilter, PointPreScore, PointScore, PointBind} {
+		set := p.Points[point]
+		disabled := map[string]bool{}
+		for _, d := range set.Disabled {
+			disabled[d] = true
 		}
-		qs, ok := pl.(QueueSortPlugin)
-		if !ok {
-			return nil, wrongPoint(p.QueueSort, "QueueSort")
+		var refs []PluginRef
+		if !disabled["*"] {
+			for _, ref := range p.MultiPoint {
+				if disabled[ref.Name] {
+					continue
+				}
+				pl, err := get(ref.Name)
+				if err != nil {
+					return nil, err
+				}
+				if implements(pl, point) {
+					refs = append(refs, ref)
+				}
+			}
 		}
-		f.queueSort = qs
-	}
-	for _, name := range p.PreFilter {
-		pl, err := get(name)
-		if err != nil {
-			return nil, err
+		for _, ref := range set.Enabled {
+			replaced := false
+			for i := range refs {
+				if refs[i].Name == ref.Name {
+					refs[i] = ref
+					replaced = true
+				}
+			}
+			if !replaced {
+				refs = append(refs, ref)
+			}
 		}
-		x, ok := pl.(PreFilterPlugin)
-		if !ok {
-			return nil, wrongPoint(name, "PreFilter")
+		for _, ref := range refs {
+			pl, err := get(ref.Name)
+			if err != nil {
+				return nil, err
+			}
+			if !implements(pl, point) {
+				return nil, fmt.Errorf("profile %q: plugin %q does not implement %s", p.SchedulerName, ref.Name, point)
+			}
+			switch point {
+			case PointQueueSort:
+				f.queueSort = pl.(QueueSortPlugin)
+			case PointPreFilter:
+				f.preFilter = append(f.preFilter, pl.(PreFilterPlugin))
+			case PointFilter:
+				f.filter = append(f.filter, pl.(FilterPlugin))
+			case PointPostFilter:
+				f.postFilter = append(f.postFilter, pl.(PostFilterPlugin))
+			case PointPreScore:
+				f.preScore = append(f.preScore, pl.(PreScorePlugin))
+			case PointScore:
+				w := int64(ref.Weight)
+				if w == 0 {
+					w = 1
+				}
+				f.score = append(f.score, weightedScore{plugin: pl.(ScorePlugin), weight: w})
+			case PointBind:
+				f.bind = append(f.bind, pl.(BindPlugin))
+			}
 		}
-		f.preFilter = append(f.preFilter, x)
-	}
-	for _, name := range p.Filter {
-		pl, err := get(name)
-		if err != nil {
-			return nil, err
-		}
-		x, ok := pl.(FilterPlugin)
-		if !ok {
-			return nil, wrongPoint(name, "Filter")
-		}
-		f.filter = append(f.filter, x)
-	}
-	for _, name := range p.PostFilter {
-		pl, err := get(name)
-		if err != nil {
-			return nil, err
-		}
-		x, ok := pl.(PostFilterPlugin)
-		if !ok {
-			return nil, wrongPoint(name, "PostFilter")
-		}
-		f.postFilter = append(f.postFilter, x)
-	}
-	for _, name := range p.PreScore {
-		pl, err := get(name)
-		if err != nil {
-			return nil, err
-		}
-		x, ok := pl.(PreScorePlugin)
-		if !ok {
-			return nil, wrongPoint(name, "PreScore")
-		}
-		f.preScore = append(f.preScore, x)
-	}
-	for _, ref := range p.Score {
-		pl, err := get(ref.Name)
-		if err != nil {
-			return nil, err
-		}
-		x, ok := pl.(ScorePlugin)
-		if !ok {
-			return nil, wrongPoint(ref.Name, "Score")
-		}
-		w := int64(ref.Weight)
-		if w == 0 {
-			w = 1
-		}
-		f.score = append(f.score, weightedScore{plugin: x, weight: w})
-	}
-	for _, name := range p.Bind {
-		pl, err := get(name)
-		if err != nil {
-			return nil, err
-		}
-		x, ok := pl.(BindPlugin)
-		if !ok {
-			return nil, wrongPoint(name, "Bind")
-		}
-		f.bind = append(f.bind, x)
 	}
 	if len(f.bind) == 0 {
 		return nil, fmt.Errorf("profile %q: no bind plugin", p.SchedulerName)
@@ -222,12 +241,13 @@ func (f *Framework) SharedInformerFactory() informers.SharedInformerFactory { re
 // EventRecorder implements Handle.
 func (f *Framework) EventRecorder() record.EventRecorder { return f.opts.Recorder }
 
-// NominatedPodsForNode implements Handle.
-func (f *Framework) NominatedPodsForNode(nodeName string) []*PodInfo {
-	if f.opts.Nominated == nil {
+// NominatedPodsForNode implements Handle; the nominations are those the
+// scheduler put in the cycle state.
+func (f *Framework) NominatedPodsForNode(state *CycleState, nodeName string) []*PodInfo {
+	if state == nil || state.Nominated == nil {
 		return nil
 	}
-	return f.opts.Nominated(nodeName)
+	return state.Nominated[nodeName]
 }
 
 // Parallelize implements Handle: chunks of work spread over the workers.
@@ -329,7 +349,10 @@ func (f *Framework) RunFilterPlugins(ctx context.Context, state *CycleState, pod
 // already there, and then without them (as upstream does), so that a
 // preemptor's room is not taken by others.
 func (f *Framework) RunFilterPluginsWithNominatedPods(ctx context.Context, state *CycleState, pod *v1.Pod, ni *NodeInfo) *Status {
-	nominated := f.NominatedPodsForNode(ni.Node().Name)
+	if state.Nominated == nil {
+		return f.RunFilterPlugins(ctx, state, pod, ni)
+	}
+	nominated := state.Nominated[ni.Node().Name]
 	if len(nominated) == 0 {
 		return f.RunFilterPlugins(ctx, state, pod, ni)
 	}

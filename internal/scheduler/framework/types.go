@@ -16,6 +16,9 @@ type AffinityTerm struct {
 	Selector          labels.Selector
 	TopologyKey       string
 	NamespaceSelector labels.Selector
+	// HasNamespaceSelector is set when NamespaceSelector may match
+	// namespaces beyond Namespaces.
+	HasNamespaceSelector bool
 }
 
 // Matches reports whether pod (whose namespace has nsLabels) is selected.
@@ -43,6 +46,24 @@ type PodInfo struct {
 	Requests, NonZeroRequests Resource
 	// ParseError is set when the affinity terms could not be parsed.
 	ParseError error
+}
+
+// Clone implements StateData: a PodInfo is read-only once built.
+func (pi *PodInfo) Clone() StateData { return pi }
+
+// PodInfoKey is where the scheduler leaves the incoming pod's PodInfo in
+// the CycleState, so plugins need not recompute its requests.
+const PodInfoKey StateKey = "PodInfo"
+
+// PodInfoFor returns the incoming pod's PodInfo from the state, or parses
+// the pod when the state has none.
+func PodInfoFor(state *CycleState, pod *v1.Pod) *PodInfo {
+	if d, err := state.Read(PodInfoKey); err == nil {
+		if pi := d.(*PodInfo); pi.Pod.UID == pod.UID {
+			return pi
+		}
+	}
+	return NewPodInfo(pod)
 }
 
 // NewPodInfo parses pod.
@@ -150,7 +171,8 @@ func NewAffinityTerm(pod *v1.Pod, term *v1.PodAffinityTerm) (*AffinityTerm, erro
 	} else if len(term.Namespaces) == 0 {
 		ns.Insert(pod.Namespace)
 	}
-	return &AffinityTerm{Namespaces: ns, Selector: sel, TopologyKey: term.TopologyKey, NamespaceSelector: nsSel}, nil
+	return &AffinityTerm{Namespaces: ns, Selector: sel, TopologyKey: term.TopologyKey, NamespaceSelector: nsSel,
+		HasNamespaceSelector: term.NamespaceSelector != nil}, nil
 }
 
 // ImageStateSummary says how big an image is and how many nodes have it.
@@ -181,6 +203,11 @@ type NodeInfo struct {
 	Requested, NonZeroRequested Resource
 	// Allocatable is the node's allocatable.
 	Allocatable Resource
+	// labelCounts counts the node's live (not terminating) pods per
+	// namespace, label key and value, so that single-label selectors
+	// (the usual app=x of spread constraints and affinity terms) are
+	// counted per node without scanning its pods.
+	labelCounts map[labelKey]int32
 	// ImageStates maps image names on the node to their summary. Set by
 	// the snapshot.
 	ImageStates map[string]*ImageStateSummary
@@ -264,7 +291,57 @@ func removeFrom(list []*PodInfo, pod *v1.Pod) []*PodInfo {
 	return list
 }
 
+type labelKey struct{ ns, key, value string }
+
+// CountPods counts the node's live pods in namespace ns matching sel; it
+// uses the label index when sel is a single equality.
+func (n *NodeInfo) CountPods(ns string, sel labels.Selector) int64 {
+	if k, v, ok := SingleLabel(sel); ok {
+		return int64(n.labelCounts[labelKey{ns, k, v}])
+	}
+	var c int64
+	for _, pi := range n.Pods {
+		p := pi.Pod
+		if p.Namespace == ns && p.DeletionTimestamp == nil && sel.Matches(labels.Set(p.Labels)) {
+			c++
+		}
+	}
+	return c
+}
+
+// SingleLabel reports whether sel is exactly one "key = value" (or "key in
+// (value)") requirement, and returns it.
+func SingleLabel(sel labels.Selector) (key, value string, ok bool) {
+	reqs, selectable := sel.Requirements()
+	if !selectable || len(reqs) != 1 {
+		return "", "", false
+	}
+	r := reqs[0]
+	switch r.Operator() {
+	case selection.Equals, selection.DoubleEquals, selection.In:
+	default:
+		return "", "", false
+	}
+	vals := r.ValuesUnsorted()
+	if len(vals) != 1 {
+		return "", "", false
+	}
+	return r.Key(), vals[0], true
+}
+
 func (n *NodeInfo) update(pi *PodInfo, sign int64) {
+	if pi.Pod.DeletionTimestamp == nil && len(pi.Pod.Labels) > 0 {
+		if n.labelCounts == nil {
+			n.labelCounts = map[labelKey]int32{}
+		}
+		for k, v := range pi.Pod.Labels {
+			lk := labelKey{pi.Pod.Namespace, k, v}
+			n.labelCounts[lk] += int32(sign)
+			if n.labelCounts[lk] <= 0 {
+				delete(n.labelCounts, lk)
+			}
+		}
+	}
 	n.Requested.AddResource(&pi.Requests, sign)
 	n.NonZeroRequested.AddResource(&pi.NonZeroRequests, sign)
 	for _, c := range pi.Pod.Spec.Containers {
@@ -332,5 +409,11 @@ func (n *NodeInfo) Clone() *NodeInfo {
 	out.PodsWithAffinity = append([]*PodInfo(nil), n.PodsWithAffinity...)
 	out.PodsWithRequiredAntiAffinity = append([]*PodInfo(nil), n.PodsWithRequiredAntiAffinity...)
 	out.UsedPorts = append([]HostPort(nil), n.UsedPorts...)
+	if n.labelCounts != nil {
+		out.labelCounts = make(map[labelKey]int32, len(n.labelCounts))
+		for k, v := range n.labelCounts {
+			out.labelCounts[k] = v
+		}
+	}
 	return out
 }

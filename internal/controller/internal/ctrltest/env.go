@@ -15,7 +15,6 @@ import (
 	"k8s.io/client-go/metadata/metadatainformer"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
-	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/clock"
 
 	"skiff/internal/controller"
@@ -30,8 +29,8 @@ type Env struct {
 	Config *rest.Config
 }
 
-// Start starts a control plane with no built-in components and stops it
-// at cleanup.
+// Start starts a control plane without controllers, scheduler or agent,
+// and stops it at cleanup.
 func Start(t *testing.T) *Env {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -39,7 +38,8 @@ func Start(t *testing.T) *Env {
 	s, err := server.Start(ctx, server.Config{
 		DataDir: t.TempDir(), BindAddress: "127.0.0.1", HTTPSPort: -1,
 		EtcdClientURL: "http://127.0.0.1:0", EtcdPeerURL: "http://127.0.0.1:0",
-		DisableAgent: true, Logger: Logger(),
+		// The test runs the controller under test itself.
+		DisableAgent: true, Disable: []string{"controllers", "scheduler"}, Logger: Logger(),
 	})
 	if err != nil {
 		t.Fatalf("start server: %v", err)
@@ -63,18 +63,19 @@ func Logger() *slog.Logger {
 
 // Run builds a controller with ctor on a fresh informer factory, starts
 // the informers and the controller, and stops both at cleanup. clk may be
-// nil for the real clock.
-func (e *Env) Run(t *testing.T, ctor controller.Constructor, clk clock.WithTicker) {
+// nil for the real clock. It returns the controller's event recorder.
+func (e *Env) Run(t *testing.T, ctor controller.Constructor, clk clock.WithTicker) *Recorder {
 	t.Helper()
 	if clk == nil {
 		clk = clock.RealClock{}
 	}
+	rec := &Recorder{}
 	inf := informers.NewSharedInformerFactory(e.Client, 0)
 	md := metadata.NewForConfigOrDie(e.Config)
 	mdInf := metadatainformer.NewSharedInformerFactory(md, 0)
 	c, err := ctor(controller.Context{
 		Client: e.Client, Dynamic: dynamic.NewForConfigOrDie(e.Config), Metadata: md,
-		Informers: inf, MetadataInformers: mdInf, Events: &events.FakeRecorder{},
+		Informers: inf, MetadataInformers: mdInf, Events: rec,
 		Clock: clk, Logger: Logger(),
 	})
 	if err != nil {
@@ -95,6 +96,7 @@ func (e *Env) Run(t *testing.T, ctor controller.Constructor, clk clock.WithTicke
 		inf.Shutdown()
 		mdInf.Shutdown()
 	})
+	return rec
 }
 
 // Wait polls cond until it returns true, failing the test after a minute.

@@ -149,7 +149,16 @@ func (e *Env) Node(ctx context.Context, name string, labels map[string]string, t
 	if err != nil {
 		return nil, err
 	}
-	n.Status.Conditions = []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue,
-		LastHeartbeatTime: metav1.Now(), LastTransitionTime: metav1.Now()}}
-	return e.Client.CoreV1().Nodes().UpdateStatus(ctx, n, metav1.UpdateOptions{})
+	for {
+		n.Status.Conditions = []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue,
+			LastHeartbeatTime: metav1.Now(), LastTransitionTime: metav1.Now()}}
+		updated, err := e.Client.CoreV1().Nodes().UpdateStatus(ctx, n, metav1.UpdateOptions{})
+		if !apierrors.IsConflict(err) {
+			return updated, err
+		}
+		// A controller (pod CIDR, taints) changed the node meanwhile.
+		if n, err = e.Client.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{}); err != nil {
+			return nil, err
+		}
+	}
 }

@@ -21,13 +21,18 @@ type SyncFunc func(ctx context.Context, key string) error
 type Loop struct {
 	name   string
 	queue  workqueue.TypedRateLimitingInterface[string]
+	clock  clock.WithTicker
+	mu     sync.Mutex
+	timers map[string]time.Time // armed AddAfter wake-ups by key
 	sync   SyncFunc
 	logger *slog.Logger
 	synced []cache.InformerSynced
 }
 
 // NewLoop returns a loop named name that runs sync for every queued key.
-// clk drives delayed requeues (nil means the real clock).
+// clk drives AddAfter (nil means the real clock); retries after errors
+// always back off on the real clock, so a fake clock in a test times only
+// what the controller schedules itself.
 func NewLoop(name string, clk clock.WithTicker, logger *slog.Logger, sync SyncFunc) *Loop {
 	if clk == nil {
 		clk = clock.RealClock{}
@@ -37,9 +42,9 @@ func NewLoop(name string, clk clock.WithTicker, logger *slog.Logger, sync SyncFu
 	}
 	q := workqueue.NewTypedRateLimitingQueueWithConfig(
 		workqueue.DefaultTypedControllerRateLimiter[string](),
-		workqueue.TypedRateLimitingQueueConfig[string]{Name: name, Clock: clk},
+		workqueue.TypedRateLimitingQueueConfig[string]{Name: name},
 	)
-	return &Loop{name: name, queue: q, sync: sync, logger: logger.With("controller", name)}
+	return &Loop{name: name, queue: q, clock: clk, timers: map[string]time.Time{}, sync: sync, logger: logger.With("controller", name)}
 }
 
 // WaitFor adds informers whose caches must sync before workers start.
@@ -61,6 +66,24 @@ func (l *Loop) Add(key string) { l.queue.Add(key) }
 func (l *Loop) AddAfter(key string, d time.Duration) {
 	if d <= 0 {
 		l.queue.Add(key)
+		return
+	}
+	if de, ok := l.clock.(clock.WithDelayedExecution); ok {
+		at := l.clock.Now().Add(d)
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		if prev, ok := l.timers[key]; ok && !prev.After(at) {
+			return // an earlier wake-up is already armed
+		}
+		l.timers[key] = at
+		de.AfterFunc(d, func() {
+			l.mu.Lock()
+			if l.timers[key].Equal(at) {
+				delete(l.timers, key)
+			}
+			l.mu.Unlock()
+			l.queue.Add(key)
+		})
 		return
 	}
 	l.queue.AddAfter(key, d)

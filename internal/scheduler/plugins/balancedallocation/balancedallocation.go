@@ -51,7 +51,7 @@ func (s *preScoreState) Clone() framework.StateData { return s }
 // PreScore implements framework.PreScorePlugin: a pod that requests none of
 // the resources has nothing to balance.
 func (pl *BalancedAllocation) PreScore(_ context.Context, state *framework.CycleState, pod *v1.Pod, _ []*framework.NodeInfo) *framework.Status {
-	req, _ := framework.PodRequests(pod)
+	req := &framework.PodInfoFor(state, pod).Requests
 	reqs := make([]int64, len(pl.resources))
 	any := false
 	for i, r := range pl.resources {

@@ -55,7 +55,9 @@ func New(args runtime.Object, _ framework.Handle) (framework.Plugin, error) {
 // Name implements framework.Plugin.
 func (*NodeAffinity) Name() string { return Name }
 
-type preFilterState struct{ required nodeaffinity.RequiredNodeAffinity }
+type preFilterState struct {
+	required nodeaffinity.RequiredNodeAffinity
+}
 
 func (s *preFilterState) Clone() framework.StateData { return s }
 
@@ -116,7 +118,9 @@ func (pl *NodeAffinity) Filter(_ context.Context, state *framework.CycleState, p
 	return nil
 }
 
-type preScoreState struct{ preferred *nodeaffinity.PreferredSchedulingTerms }
+type preScoreState struct {
+	preferred *nodeaffinity.PreferredSchedulingTerms
+}
 
 func (s *preScoreState) Clone() framework.StateData { return s }
 

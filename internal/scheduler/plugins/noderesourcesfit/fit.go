@@ -106,8 +106,7 @@ func (s *preFilterState) Clone() framework.StateData { return s }
 
 // PreFilter implements framework.PreFilterPlugin.
 func (pl *Fit) PreFilter(_ context.Context, state *framework.CycleState, pod *v1.Pod, _ []*framework.NodeInfo) (*framework.PreFilterResult, *framework.Status) {
-	req, _ := framework.PodRequests(pod)
-	state.Write(preFilterKey, &preFilterState{req})
+	state.Write(preFilterKey, &preFilterState{framework.PodInfoFor(state, pod).Requests})
 	return nil, nil
 }
 
@@ -191,8 +190,8 @@ func (s *preScoreState) Clone() framework.StateData { return s }
 
 // PreScore implements framework.PreScorePlugin.
 func (pl *Fit) PreScore(_ context.Context, state *framework.CycleState, pod *v1.Pod, _ []*framework.NodeInfo) *framework.Status {
-	req, nz := framework.PodRequests(pod)
-	state.Write(preScoreKey, &preScoreState{requests: podScoreRequests(pl.resources, &req, &nz)})
+	pi := framework.PodInfoFor(state, pod)
+	state.Write(preScoreKey, &preScoreState{requests: podScoreRequests(pl.resources, &pi.Requests, &pi.NonZeroRequests)})
 	return nil
 }
 
@@ -222,8 +221,13 @@ func (pl *Fit) Score(_ context.Context, state *framework.CycleState, pod *v1.Pod
 		req, nz := framework.PodRequests(pod)
 		podReq = podScoreRequests(pl.resources, &req, &nz)
 	}
-	requested := make([]int64, len(pl.resources))
-	alloc := make([]int64, len(pl.resources))
+	// Small fixed buffers keep the per-node score allocation-free.
+	var reqBuf, allocBuf [8]int64
+	requested, alloc := reqBuf[:0], allocBuf[:0]
+	if len(pl.resources) > len(reqBuf) {
+		requested, alloc = make([]int64, 0, len(pl.resources)), make([]int64, 0, len(pl.resources))
+	}
+	requested, alloc = requested[:len(pl.resources)], alloc[:len(pl.resources)]
 	for i, r := range pl.resources {
 		name := v1.ResourceName(r.Name)
 		alloc[i] = ni.Allocatable.Get(name)

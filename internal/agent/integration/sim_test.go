@@ -1,0 +1,377 @@
+package integration
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"runtime"
+	"runtime/pprof"
+	"strings"
+	"testing"
+	"time"
+
+	coordv1 "k8s.io/api/coordination/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/utils/ptr"
+
+	"skiff/internal/agent"
+	"skiff/internal/agent/sim"
+	"skiff/internal/server"
+)
+
+// startServer starts an in-process control plane with no agent of its own.
+func startServer(t testing.TB) kubernetes.Interface {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	s, err := server.Start(ctx, server.Config{
+		DataDir: t.TempDir(), BindAddress: "127.0.0.1", HTTPSPort: -1,
+		EtcdClientURL: "http://127.0.0.1:0", EtcdPeerURL: "http://127.0.0.1:0",
+		DisableAgent: true, Disable: []string{"scheduler", "controllers"},
+		Logger: testLogger(),
+	})
+	if err != nil {
+		t.Fatalf("start server: %v", err)
+	}
+	t.Cleanup(s.Close)
+	rc, err := clientcmd.BuildConfigFromFlags("", s.AdminKubeconfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc.QPS = -1
+	c, err := kubernetes.NewForConfig(rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func testLogger() *slog.Logger {
+	if os.Getenv("SKIFF_TEST_LOG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+// runAgent runs one agent on the sim runtime, watching its own pods.
+func runAgent(t *testing.T, client kubernetes.Interface, name string, simCfg sim.Config) {
+	t.Helper()
+	rt, err := sim.New(simCfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := agent.New(agent.Config{
+		NodeName: name, Client: client, Runtime: rt, ControlPlane: true,
+		NodeIPs:            []string{"192.0.2.10"},
+		LeaseDuration:      2 * time.Second,
+		LeaseRenewInterval: 200 * time.Millisecond,
+		Logger:             testLogger(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("agent run: %v", err)
+		}
+	})
+}
+
+// waitFor polls cond until it holds or 30 s pass.
+func waitFor(t *testing.T, what string, cond func(ctx context.Context) (bool, error)) {
+	t.Helper()
+	err := wait.PollUntilContextTimeout(context.Background(), 20*time.Millisecond, 30*time.Second, true, cond)
+	if err != nil {
+		t.Fatalf("waiting for %s: %v", what, err)
+	}
+}
+
+func TestNodeRegistersAndHeartbeats(t *testing.T) {
+	client := startServer(t)
+	runAgent(t, client, "node-a", sim.Config{})
+	ctx := context.Background()
+	var node *corev1.Node
+	waitFor(t, "node registered", func(ctx context.Context) (bool, error) {
+		n, err := client.CoreV1().Nodes().Get(ctx, "node-a", metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			return false, nil
+		}
+		node = n
+		return err == nil && len(n.Status.Conditions) == 4, err
+	})
+	wantLabels := map[string]string{
+		"kubernetes.io/hostname": "node-a", "kubernetes.io/os": runtime.GOOS, "kubernetes.io/arch": runtime.GOARCH,
+		"node-role.kubernetes.io/control-plane": "",
+	}
+	for k, v := range wantLabels {
+		if got, ok := node.Labels[k]; !ok || got != v {
+			t.Errorf("label %s = %q (present %v), want %q", k, got, ok, v)
+		}
+	}
+	for _, c := range node.Status.Conditions {
+		want := corev1.ConditionFalse
+		if c.Type == corev1.NodeReady {
+			want = corev1.ConditionTrue
+			if c.Reason != "KubeletReady" || c.Message != "kubelet is posting ready status" {
+				t.Errorf("Ready condition reason %q message %q", c.Reason, c.Message)
+			}
+		}
+		if c.Status != want {
+			t.Errorf("condition %s = %s, want %s", c.Type, c.Status, want)
+		}
+	}
+	if got := node.Status.Allocatable.Pods().String(); got != "110" {
+		t.Errorf("allocatable pods = %s, want 110", got)
+	}
+	if node.Status.NodeInfo.ContainerRuntimeVersion != "sim://"+sim.Version || node.Status.NodeInfo.KubeletVersion == "" {
+		t.Errorf("nodeInfo = %+v", node.Status.NodeInfo)
+	}
+	if len(node.Status.Addresses) == 0 || node.Status.Addresses[0] != (corev1.NodeAddress{Type: corev1.NodeInternalIP, Address: "192.0.2.10"}) {
+		t.Errorf("addresses = %v", node.Status.Addresses)
+	}
+
+	var first *coordv1.Lease
+	waitFor(t, "lease created", func(ctx context.Context) (bool, error) {
+		l, err := client.CoordinationV1().Leases("kube-node-lease").Get(ctx, "node-a", metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			return false, nil
+		}
+		first = l
+		return err == nil, err
+	})
+	if ptr.Deref(first.Spec.HolderIdentity, "") != "node-a" || len(first.OwnerReferences) != 1 || first.OwnerReferences[0].UID != node.UID {
+		t.Errorf("lease holder %v owners %v", first.Spec.HolderIdentity, first.OwnerReferences)
+	}
+	waitFor(t, "lease renewed", func(ctx context.Context) (bool, error) {
+		l, err := client.CoordinationV1().Leases("kube-node-lease").Get(ctx, "node-a", metav1.GetOptions{})
+		return err == nil && l.Spec.RenewTime.After(first.Spec.RenewTime.Time), err
+	})
+	_ = ctx
+}
+
+func createPod(t *testing.T, client kubernetes.Interface, name, node string, policy corev1.RestartPolicy, annotations map[string]string) *corev1.Pod {
+	t.Helper()
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "default", Annotations: annotations},
+		Spec: corev1.PodSpec{
+			NodeName:       node,
+			RestartPolicy:  policy,
+			InitContainers: []corev1.Container{{Name: "init", Image: "busybox"}},
+			Containers:     []corev1.Container{{Name: "main", Image: "busybox", ReadinessProbe: &corev1.Probe{ProbeHandler: corev1.ProbeHandler{TCPSocket: &corev1.TCPSocketAction{Port: intstrFromInt(80)}}, PeriodSeconds: 1}}},
+		},
+	}
+	p, err := client.CoreV1().Pods("default").Create(context.Background(), pod, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatalf("create pod: %v", err)
+	}
+	return p
+}
+
+func podCondition(p *corev1.Pod, typ corev1.PodConditionType) corev1.ConditionStatus {
+	for _, c := range p.Status.Conditions {
+		if c.Type == typ {
+			return c.Status
+		}
+	}
+	return ""
+}
+
+func waitPod(t *testing.T, client kubernetes.Interface, name, what string, cond func(p *corev1.Pod) bool) *corev1.Pod {
+	t.Helper()
+	var pod *corev1.Pod
+	waitFor(t, "pod "+name+" "+what, func(ctx context.Context) (bool, error) {
+		p, err := client.CoreV1().Pods("default").Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return false, err
+		}
+		pod = p
+		return cond(p), nil
+	})
+	return pod
+}
+
+func TestPods(t *testing.T) {
+	client := startServer(t)
+	runAgent(t, client, "node-a", sim.Config{StartDelay: 50 * time.Millisecond, RunTime: 100 * time.Millisecond, FakeCIDR: "10.99.0.0/24"})
+
+	t.Run("Always pod goes Running and Ready", func(t *testing.T) {
+		createPod(t, client, "web", "node-a", corev1.RestartPolicyAlways, nil)
+		p := waitPod(t, client, "web", "Ready", func(p *corev1.Pod) bool {
+			return p.Status.Phase == corev1.PodRunning && podCondition(p, corev1.PodReady) == corev1.ConditionTrue
+		})
+		for _, typ := range []corev1.PodConditionType{corev1.PodReadyToStartContainers, corev1.PodInitialized, corev1.ContainersReady} {
+			if podCondition(p, typ) != corev1.ConditionTrue {
+				t.Errorf("condition %s = %q, want True", typ, podCondition(p, typ))
+			}
+		}
+		if !strings.HasPrefix(p.Status.PodIP, "10.99.0.") || p.Status.HostIP != "192.0.2.10" || p.Status.StartTime == nil || p.Status.QOSClass != corev1.PodQOSBestEffort {
+			t.Errorf("podIP %q hostIP %q startTime %v qos %q", p.Status.PodIP, p.Status.HostIP, p.Status.StartTime, p.Status.QOSClass)
+		}
+		cs := p.Status.ContainerStatuses
+		if len(cs) != 1 || cs[0].State.Running == nil || !cs[0].Ready || !strings.HasPrefix(cs[0].ContainerID, "sim://") || cs[0].ImageID == "" {
+			t.Errorf("container statuses = %+v", cs)
+		}
+		if ics := p.Status.InitContainerStatuses; len(ics) != 1 || ics[0].State.Terminated == nil || ics[0].State.Terminated.Reason != "Completed" {
+			t.Errorf("init container statuses = %+v", ics)
+		}
+	})
+
+	t.Run("Never pod ends Succeeded", func(t *testing.T) {
+		createPod(t, client, "job", "node-a", corev1.RestartPolicyNever, nil)
+		p := waitPod(t, client, "job", "Succeeded", func(p *corev1.Pod) bool { return p.Status.Phase == corev1.PodSucceeded })
+		if term := p.Status.ContainerStatuses[0].State.Terminated; term == nil || term.ExitCode != 0 || term.Reason != "Completed" {
+			t.Errorf("main container state = %+v", p.Status.ContainerStatuses[0].State)
+		}
+	})
+
+	t.Run("exit-code annotation fails the pod with that code", func(t *testing.T) {
+		createPod(t, client, "fail", "node-a", corev1.RestartPolicyNever, map[string]string{sim.AnnotationExitCode: "42"})
+		p := waitPod(t, client, "fail", "Failed", func(p *corev1.Pod) bool { return p.Status.Phase == corev1.PodFailed })
+		if term := p.Status.ContainerStatuses[0].State.Terminated; term == nil || term.ExitCode != 42 || term.Reason != "Error" {
+			t.Errorf("main container state = %+v", p.Status.ContainerStatuses[0].State)
+		}
+	})
+
+	t.Run("exit code under Always restarts with a count", func(t *testing.T) {
+		createPod(t, client, "crash", "node-a", corev1.RestartPolicyAlways, map[string]string{sim.AnnotationExitCode: "1"})
+		p := waitPod(t, client, "crash", "restarted", func(p *corev1.Pod) bool {
+			return len(p.Status.ContainerStatuses) == 1 && p.Status.ContainerStatuses[0].RestartCount >= 1
+		})
+		if p.Status.Phase != corev1.PodRunning {
+			t.Errorf("phase = %s, want Running", p.Status.Phase)
+		}
+		waitPod(t, client, "crash", "in CrashLoopBackOff", func(p *corev1.Pod) bool {
+			w := p.Status.ContainerStatuses[0].State.Waiting
+			return w != nil && w.Reason == "CrashLoopBackOff" && p.Status.ContainerStatuses[0].LastTerminationState.Terminated != nil
+		})
+	})
+
+	t.Run("deleting a pod removes it", func(t *testing.T) {
+		waitPod(t, client, "web", "Running", func(p *corev1.Pod) bool { return p.Status.Phase == corev1.PodRunning })
+		if err := client.CoreV1().Pods("default").Delete(context.Background(), "web", metav1.DeleteOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, "pod web gone", func(ctx context.Context) (bool, error) {
+			_, err := client.CoreV1().Pods("default").Get(ctx, "web", metav1.GetOptions{})
+			if apierrors.IsNotFound(err) {
+				return true, nil
+			}
+			return false, err
+		})
+	})
+}
+
+func TestClusterOf200Nodes(t *testing.T) {
+	client := startServer(t)
+	runCluster(t, client, 200)
+	waitFor(t, "200 nodes Ready with leases", func(ctx context.Context) (bool, error) {
+		return countReady(ctx, client) == 200, nil
+	})
+	// A pod bound to one of them runs.
+	createPod(t, client, "p", "sim-137", corev1.RestartPolicyAlways, nil)
+	waitPod(t, client, "p", "Ready", func(p *corev1.Pod) bool { return podCondition(p, corev1.PodReady) == corev1.ConditionTrue })
+}
+
+func runCluster(t testing.TB, client kubernetes.Interface, n int) {
+	t.Helper()
+	c, err := sim.NewCluster(sim.ClusterConfig{Client: client, Nodes: n, Logger: testLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+}
+
+func countReady(ctx context.Context, client kubernetes.Interface) int {
+	nodes, err := client.CoreV1().Nodes().List(ctx, metav1.ListOptions{LabelSelector: sim.LabelSimulated + "=true"})
+	if err != nil {
+		return -1
+	}
+	leases, err := client.CoordinationV1().Leases("kube-node-lease").List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return -1
+	}
+	if len(leases.Items) < len(nodes.Items) {
+		return 0
+	}
+	n := 0
+	for _, node := range nodes.Items {
+		for _, c := range node.Status.Conditions {
+			if c.Type == corev1.NodeReady && c.Status == corev1.ConditionTrue {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+// TestMemoryOfManyNodes measures one process holding many simulated nodes
+// (with the in-process API server, unless SKIFF_SIM_KUBECONFIG names
+// another). Run with SKIFF_SIM_NODES=5000.
+func TestMemoryOfManyNodes(t *testing.T) {
+	n := 0
+	fmt.Sscan(os.Getenv("SKIFF_SIM_NODES"), &n)
+	if n == 0 {
+		t.Skip("set SKIFF_SIM_NODES to measure")
+	}
+	var client kubernetes.Interface
+	if kc := os.Getenv("SKIFF_SIM_KUBECONFIG"); kc != "" {
+		// Measure the simulated nodes alone, against a server elsewhere.
+		rc, err := clientcmd.BuildConfigFromFlags("", kc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rc.QPS = -1
+		if client, err = kubernetes.NewForConfig(rc); err != nil {
+			t.Fatal(err)
+		}
+	} else {
+		client = startServer(t)
+	}
+	start := time.Now()
+	runCluster(t, client, n)
+	err := wait.PollUntilContextTimeout(context.Background(), time.Second, 10*time.Minute, true, func(ctx context.Context) (bool, error) {
+		return countReady(ctx, client) == n, nil
+	})
+	if err != nil {
+		t.Fatalf("waiting for %d nodes: %v", n, err)
+	}
+	t.Logf("%d nodes registered in %s", n, time.Since(start).Round(time.Millisecond))
+	runtime.GC()
+	if f := os.Getenv("SKIFF_SIM_HEAPPROFILE"); f != "" {
+		out, err := os.Create(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = pprof.WriteHeapProfile(out)
+		out.Close()
+	}
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	status, _ := os.ReadFile("/proc/self/status")
+	var rss string
+	for _, l := range strings.Split(string(status), "\n") {
+		if strings.HasPrefix(l, "VmRSS") || strings.HasPrefix(l, "VmHWM") {
+			rss += strings.Join(strings.Fields(l), " ") + "; "
+		}
+	}
+	t.Logf("%d simulated nodes (API server in process: %v): %sheap in use %d MiB, goroutines %d", n, os.Getenv("SKIFF_SIM_KUBECONFIG") == "", rss, ms.HeapInuse>>20, runtime.NumGoroutine())
+}
+
+func intstrFromInt(n int) intstr.IntOrString { return intstr.FromInt32(int32(n)) }

@@ -1,0 +1,189 @@
+package endpoints
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"maps"
+
+	corev1 "k8s.io/api/core/v1"
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/cache"
+
+	"skiff/internal/controller"
+	"skiff/internal/controller/reconcile"
+)
+
+// Controller maintains Endpoints from Services and pods.
+type Controller struct {
+	client    kubernetes.Interface
+	services  cache.SharedIndexInformer
+	pods      cache.SharedIndexInformer
+	endpoints cache.SharedIndexInformer
+	logger    *slog.Logger
+	queue     *reconcile.Queue[string]
+}
+
+var _ controller.Controller = (*Controller)(nil)
+
+// New is the Constructor of the endpoints controller.
+func New(cc controller.Context) (controller.Controller, error) {
+	c := &Controller{
+		client:    cc.Client,
+		services:  cc.Informers.Core().V1().Services().Informer(),
+		pods:      cc.Informers.Core().V1().Pods().Informer(),
+		endpoints: cc.Informers.Core().V1().Endpoints().Informer(),
+		logger:    cc.Logger,
+		queue:     reconcile.NewQueue[string]("endpoint"),
+	}
+	enqueue := func(obj any) {
+		if key := reconcile.KeyOf(obj); key != "" {
+			c.queue.Add(key)
+		}
+	}
+	if _, err := c.services.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc: enqueue, UpdateFunc: func(_, o any) { enqueue(o) }, DeleteFunc: enqueue,
+	}); err != nil {
+		return nil, fmt.Errorf("new endpoints controller: %w", err)
+	}
+	if _, err := c.endpoints.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		UpdateFunc: func(_, o any) { enqueue(o) }, DeleteFunc: enqueue,
+	}); err != nil {
+		return nil, fmt.Errorf("new endpoints controller: %w", err)
+	}
+	podChanged := func(obj any) {
+		if p, ok := reconcile.Tombstone(obj).(*corev1.Pod); ok {
+			c.enqueueServicesOf(p)
+		}
+	}
+	if _, err := c.pods.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc: podChanged,
+		UpdateFunc: func(o, n any) {
+			op, np := o.(*corev1.Pod), n.(*corev1.Pod)
+			if op.ResourceVersion == np.ResourceVersion {
+				return
+			}
+			podChanged(n)
+			if !maps.Equal(op.Labels, np.Labels) {
+				podChanged(o)
+			}
+		},
+		DeleteFunc: podChanged,
+	}); err != nil {
+		return nil, fmt.Errorf("new endpoints controller: %w", err)
+	}
+	return c, nil
+}
+
+// Run implements controller.Controller.
+func (c *Controller) Run(ctx context.Context, workers int) error {
+	c.queue.Run(ctx, workers, c.logger, c.sync)
+	return nil
+}
+
+func (c *Controller) enqueueServicesOf(p *corev1.Pod) {
+	objs, _ := c.services.GetIndexer().ByIndex(cache.NamespaceIndex, p.Namespace)
+	for _, o := range objs {
+		svc := o.(*corev1.Service)
+		if svc.Spec.Selector != nil && labels.SelectorFromValidatedSet(svc.Spec.Selector).Matches(labels.Set(p.Labels)) {
+			c.queue.Add(svc.Namespace + "/" + svc.Name)
+		}
+	}
+}
+
+func (c *Controller) sync(ctx context.Context, key string) error {
+	if key == "default/kubernetes" {
+		return nil
+	}
+	ns, name, err := cache.SplitMetaNamespaceKey(key)
+	if err != nil {
+		return nil
+	}
+	obj, ok, err := c.services.GetIndexer().GetByKey(key)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		// The Service is gone; so are its Endpoints.
+		if _, exists, _ := c.endpoints.GetIndexer().GetByKey(key); !exists {
+			return nil
+		}
+		err := c.client.CoreV1().Endpoints(ns).Delete(ctx, name, metav1.DeleteOptions{})
+		if err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("delete endpoints %s: %w", key, err)
+		}
+		return nil
+	}
+	svc := obj.(*corev1.Service)
+	if svc.Spec.Selector == nil || svc.Spec.Type == corev1.ServiceTypeExternalName {
+		return nil
+	}
+	sel := labels.SelectorFromValidatedSet(svc.Spec.Selector)
+	objs, err := c.pods.GetIndexer().ByIndex(cache.NamespaceIndex, ns)
+	if err != nil {
+		return err
+	}
+	var pods []*corev1.Pod
+	for _, o := range objs {
+		if p := o.(*corev1.Pod); sel.Matches(labels.Set(p.Labels)) {
+			pods = append(pods, p)
+		}
+	}
+	subsets := desiredSubsets(svc, pods)
+	lbls := maps.Clone(svc.Labels)
+	if lbls == nil {
+		lbls = map[string]string{}
+	}
+	if svc.Spec.ClusterIP == corev1.ClusterIPNone {
+		lbls[headlessLabel] = ""
+	} else {
+		delete(lbls, headlessLabel)
+	}
+	cur, exists, err := c.endpoints.GetIndexer().GetByKey(key)
+	if err != nil {
+		return err
+	}
+	if !exists {
+		ep := &corev1.Endpoints{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, Labels: lbls}, Subsets: subsets}
+		_, err := c.client.CoreV1().Endpoints(ns).Create(ctx, ep, metav1.CreateOptions{})
+		if err != nil && !apierrors.IsAlreadyExists(err) && !reconcile.NamespaceTerminating(err) {
+			return fmt.Errorf("create endpoints %s: %w", key, err)
+		}
+		return nil
+	}
+	ep := cur.(*corev1.Endpoints)
+	if apiequality.Semantic.DeepEqual(normalize(ep.Subsets), normalize(subsets)) && maps.Equal(ep.Labels, lbls) {
+		return nil
+	}
+	ep = ep.DeepCopy()
+	ep.Subsets, ep.Labels = subsets, lbls
+	if _, err := c.client.CoreV1().Endpoints(ns).Update(ctx, ep, metav1.UpdateOptions{}); err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("update endpoints %s: %w", key, err)
+	}
+	return nil
+}
+
+// normalize makes empty and nil compare equal.
+func normalize(s []corev1.EndpointSubset) []corev1.EndpointSubset {
+	if len(s) == 0 {
+		return nil
+	}
+	out := make([]corev1.EndpointSubset, len(s))
+	for i, x := range s {
+		if len(x.Addresses) == 0 {
+			x.Addresses = nil
+		}
+		if len(x.NotReadyAddresses) == 0 {
+			x.NotReadyAddresses = nil
+		}
+		if len(x.Ports) == 0 {
+			x.Ports = nil
+		}
+		out[i] = x
+	}
+	return out
+}

@@ -1,0 +1,122 @@
+package horizontalpodautoscaler_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+
+	"skiff/internal/controller/horizontalpodautoscaler"
+	"skiff/internal/controller/internal/ctrltest"
+)
+
+// fakeMetrics reports the same CPU usage for every pod once enabled.
+type fakeMetrics struct {
+	mu  sync.Mutex
+	cpu string // "" means no metrics API
+}
+
+func (f *fakeMetrics) set(cpu string) { f.mu.Lock(); f.cpu = cpu; f.mu.Unlock() }
+
+func (f *fakeMetrics) PodUsage(_ context.Context, _ string, _ labels.Selector) (map[string]corev1.ResourceList, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.cpu == "" {
+		return nil, errors.New("the server could not find the requested resource")
+	}
+	out := map[string]corev1.ResourceList{}
+	for _, n := range []string{"web-a", "web-b"} {
+		out[n] = corev1.ResourceList{corev1.ResourceCPU: resource.MustParse(f.cpu)}
+	}
+	return out, nil
+}
+
+func condition(h *autoscalingv2.HorizontalPodAutoscaler, t autoscalingv2.HorizontalPodAutoscalerConditionType) string {
+	for _, c := range h.Status.Conditions {
+		if c.Type == t {
+			return string(c.Status) + "/" + c.Reason
+		}
+	}
+	return ""
+}
+
+// TestScalesOnceMetricsExist: without a metrics API the autoscaler only
+// reports; once usage is at four times the target it scales up as far as
+// the default scale-up policy allows in one step.
+func TestScalesOnceMetricsExist(t *testing.T) {
+	env := ctrltest.Start(t)
+	ctx := context.Background()
+	if _, err := env.Node(ctx, "n1", nil); err != nil {
+		t.Fatal(err)
+	}
+	env.StartKubelet(t, "n1")
+	m := &fakeMetrics{}
+	env.Run(t, horizontalpodautoscaler.NewWithConfig(horizontalpodautoscaler.Config{Metrics: m, SyncPeriod: 100 * time.Millisecond}), nil)
+
+	lbl := map[string]string{"app": "web"}
+	two := int32(2)
+	req := corev1.ResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("100m")}}
+	if _, err := env.Client.AppsV1().Deployments("default").Create(ctx, &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Name: "web"},
+		Spec: appsv1.DeploymentSpec{Replicas: &two, Selector: &metav1.LabelSelector{MatchLabels: lbl},
+			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: lbl},
+				Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "x", Resources: req}}}}},
+	}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []string{"web-a", "web-b"} {
+		if _, err := env.Client.CoreV1().Pods("default").Create(ctx, &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Name: n, Labels: lbl},
+			Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "x", Resources: req}}},
+		}, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fifty := int32(50)
+	ten := int32(10)
+	if _, err := env.Client.AutoscalingV2().HorizontalPodAutoscalers("default").Create(ctx, &autoscalingv2.HorizontalPodAutoscaler{
+		ObjectMeta: metav1.ObjectMeta{Name: "web"},
+		Spec: autoscalingv2.HorizontalPodAutoscalerSpec{
+			ScaleTargetRef: autoscalingv2.CrossVersionObjectReference{APIVersion: "apps/v1", Kind: "Deployment", Name: "web"},
+			MinReplicas:    &two, MaxReplicas: ten,
+			Metrics: []autoscalingv2.MetricSpec{{Type: autoscalingv2.ResourceMetricSourceType, Resource: &autoscalingv2.ResourceMetricSource{
+				Name: corev1.ResourceCPU, Target: autoscalingv2.MetricTarget{Type: autoscalingv2.UtilizationMetricType, AverageUtilization: &fifty}}}},
+		},
+	}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	getHPA := func() *autoscalingv2.HorizontalPodAutoscaler {
+		h, err := env.Client.AutoscalingV2().HorizontalPodAutoscalers("default").Get(ctx, "web", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return h
+	}
+	ctrltest.Wait(t, "ScalingActive=False without metrics", func() (bool, error) {
+		return condition(getHPA(), autoscalingv2.ScalingActive) == "False/FailedGetResourceMetric", nil
+	})
+	if d, _ := env.Client.AppsV1().Deployments("default").Get(ctx, "web", metav1.GetOptions{}); *d.Spec.Replicas != 2 {
+		t.Fatalf("scaled without metrics to %d", *d.Spec.Replicas)
+	}
+
+	m.set("200m") // 200% of the request, four times the target
+	ctrltest.Wait(t, "the deployment to scale to 6", func() (bool, error) {
+		d, err := env.Client.AppsV1().Deployments("default").Get(ctx, "web", metav1.GetOptions{})
+		return err == nil && *d.Spec.Replicas == 6, err
+	})
+	ctrltest.Wait(t, "status to report the rescale", func() (bool, error) {
+		h := getHPA()
+		return h.Status.DesiredReplicas == 6 && h.Status.LastScaleTime != nil &&
+			condition(h, autoscalingv2.ScalingActive) == "True/ValidMetricFound" &&
+			condition(h, autoscalingv2.ScalingLimited) == "True/ScaleUpLimit" &&
+			len(h.Status.CurrentMetrics) == 1 && *h.Status.CurrentMetrics[0].Resource.Current.AverageUtilization == 200, nil
+	})
+}

@@ -1,0 +1,50 @@
+package horizontalpodautoscaler
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/client-go/kubernetes"
+	metricsv1beta1 "k8s.io/metrics/pkg/apis/metrics/v1beta1"
+)
+
+// MetricsSource reports pod resource usage.
+type MetricsSource interface {
+	// PodUsage returns the summed container usage of every pod that has
+	// metrics, by pod name. An error means no usable metrics API.
+	PodUsage(ctx context.Context, namespace string, selector labels.Selector) (map[string]corev1.ResourceList, error)
+}
+
+// apiSource reads the metrics.k8s.io/v1beta1 API through the API server.
+type apiSource struct{ client kubernetes.Interface }
+
+var _ MetricsSource = apiSource{}
+
+func (s apiSource) PodUsage(ctx context.Context, namespace string, selector labels.Selector) (map[string]corev1.ResourceList, error) {
+	raw, err := s.client.CoreV1().RESTClient().Get().
+		AbsPath("/apis/metrics.k8s.io/v1beta1/namespaces", namespace, "pods").
+		Param("labelSelector", selector.String()).DoRaw(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("get pod metrics in %s: %w", namespace, err)
+	}
+	var list metricsv1beta1.PodMetricsList
+	if err := json.Unmarshal(raw, &list); err != nil {
+		return nil, fmt.Errorf("decode pod metrics in %s: %w", namespace, err)
+	}
+	out := map[string]corev1.ResourceList{}
+	for _, pm := range list.Items {
+		sum := corev1.ResourceList{}
+		for _, c := range pm.Containers {
+			for k, v := range c.Usage {
+				q := sum[k]
+				q.Add(v)
+				sum[k] = q
+			}
+		}
+		out[pm.Name] = sum
+	}
+	return out, nil
+}

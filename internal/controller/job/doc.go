@@ -1,0 +1,20 @@
+// Package job runs Jobs: pods until spec.completions succeed (or, Indexed,
+// until every completion index has a succeeded pod), at most
+// spec.parallelism at once, with upstream's failure handling.
+//
+// Every pod carries the batch.kubernetes.io/job-tracking finalizer, so a
+// finished pod cannot vanish before it is counted. Counting is two-phase,
+// as upstream, so a crash between steps neither loses nor double-counts:
+//
+//	pod terminated -> UID in status.uncountedTerminatedPods (status write)
+//	               -> finalizer removed from the pod
+//	               -> UID moved into status.succeeded / status.failed
+//
+// Lifecycle of a Job's conditions (upstream 1.3x):
+//
+//	running --success--> SuccessCriteriaMet --pods gone--> Complete
+//	running --backoff/deadline/policy--> FailureTarget --pods gone--> Failed
+//	running <--spec.suspend--> Suspended
+//
+// After a failure the next pod waits 10 s, doubling per failure up to 6 min.
+package job

@@ -1,0 +1,183 @@
+package job_test
+
+import (
+	"context"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	testingclock "k8s.io/utils/clock/testing"
+
+	"skiff/internal/controller/internal/ctrltest"
+	"skiff/internal/controller/job"
+)
+
+func newJob(name string, mut func(*batchv1.Job)) *batchv1.Job {
+	j := &batchv1.Job{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "default"},
+		Spec: batchv1.JobSpec{Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{
+			RestartPolicy: corev1.RestartPolicyNever,
+			Containers:    []corev1.Container{{Name: "c", Image: "busybox"}},
+		}}},
+	}
+	mut(j)
+	return j
+}
+
+// runningPods lists the job's pods that the simulated kubelet runs.
+func runningPods(ctx context.Context, env *ctrltest.Env, name string) ([]corev1.Pod, error) {
+	list, err := env.Client.CoreV1().Pods("default").List(ctx, metav1.ListOptions{LabelSelector: batchv1.JobNameLabel + "=" + name})
+	if err != nil {
+		return nil, err
+	}
+	var out []corev1.Pod
+	for _, p := range list.Items {
+		if p.Status.Phase == corev1.PodRunning && p.DeletionTimestamp == nil {
+			out = append(out, p)
+		}
+	}
+	return out, nil
+}
+
+func conditions(j *batchv1.Job) []string {
+	var out []string
+	for _, c := range j.Status.Conditions {
+		if c.Status == corev1.ConditionTrue {
+			out = append(out, string(c.Type)+"/"+c.Reason)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// TestBackoffLimit fails every pod: with backoffLimit 2 the job gives up
+// after the third failure, each retry waiting out the backoff.
+func TestBackoffLimit(t *testing.T) {
+	env := ctrltest.Start(t)
+	ctx := context.Background()
+	if _, err := env.Node(ctx, "n1", nil); err != nil {
+		t.Fatal(err)
+	}
+	env.StartKubelet(t, "n1")
+	clk := testingclock.NewFakeClock(time.Now())
+	env.Run(t, job.New, clk)
+	two := int32(2)
+	if _, err := env.Client.BatchV1().Jobs("default").Create(ctx, newJob("fail", func(j *batchv1.Job) { j.Spec.BackoffLimit = &two }), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	getJob := func() *batchv1.Job {
+		j, err := env.Client.BatchV1().Jobs("default").Get(ctx, "fail", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return j
+	}
+	backoff := 10 * time.Second
+	for attempt := int32(1); attempt <= 3; attempt++ {
+		var pods []corev1.Pod
+		ctrltest.Wait(t, "a running pod", func() (bool, error) {
+			var err error
+			pods, err = runningPods(ctx, env, "fail")
+			return err == nil && len(pods) == 1, err
+		})
+		if err := env.Finish(ctx, "default", pods[0].Name, 1); err != nil {
+			t.Fatal(err)
+		}
+		ctrltest.Wait(t, "the failure to be counted", func() (bool, error) {
+			j := getJob()
+			return j.Status.Failed == attempt && j.Status.Active == 0, nil
+		})
+		if attempt < 3 {
+			// No replacement before the backoff has passed.
+			if pods, _ := runningPods(ctx, env, "fail"); len(pods) != 0 {
+				t.Fatalf("attempt %d: replacement started before the backoff", attempt)
+			}
+			clk.Step(backoff)
+			backoff *= 2
+		}
+	}
+	ctrltest.Wait(t, "the job to fail", func() (bool, error) {
+		return len(conditions(getJob())) == 2, nil
+	})
+	j := getJob()
+	want := []string{"Failed/BackoffLimitExceeded", "FailureTarget/BackoffLimitExceeded"}
+	if diff := cmp.Diff(want, conditions(j)); diff != "" {
+		t.Errorf("conditions (-want +got):\n%s", diff)
+	}
+	if j.Status.Failed != 3 || j.Status.Succeeded != 0 {
+		t.Errorf("failed=%d succeeded=%d, want 3 and 0", j.Status.Failed, j.Status.Succeeded)
+	}
+	list, err := env.Client.CoreV1().Pods("default").List(ctx, metav1.ListOptions{LabelSelector: batchv1.JobNameLabel + "=fail"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list.Items) != 3 {
+		t.Errorf("job created %d pods, want 3", len(list.Items))
+	}
+	for _, p := range list.Items {
+		if len(p.Finalizers) != 0 {
+			t.Errorf("pod %s keeps finalizers %v", p.Name, p.Finalizers)
+		}
+	}
+}
+
+// TestIndexed runs an Indexed job to completion.
+func TestIndexed(t *testing.T) {
+	env := ctrltest.Start(t)
+	ctx := context.Background()
+	if _, err := env.Node(ctx, "n1", nil); err != nil {
+		t.Fatal(err)
+	}
+	env.StartKubelet(t, "n1")
+	env.Run(t, job.New, nil)
+	three := int32(3)
+	mode := batchv1.IndexedCompletion
+	if _, err := env.Client.BatchV1().Jobs("default").Create(ctx, newJob("idx", func(j *batchv1.Job) {
+		j.Spec.Completions, j.Spec.Parallelism, j.Spec.CompletionMode = &three, &three, &mode
+	}), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	var pods []corev1.Pod
+	ctrltest.Wait(t, "three running pods", func() (bool, error) {
+		var err error
+		pods, err = runningPods(ctx, env, "idx")
+		return err == nil && len(pods) == 3, err
+	})
+	var got []string
+	for _, p := range pods {
+		got = append(got, p.Annotations[batchv1.JobCompletionIndexAnnotation]+" "+p.Spec.Hostname+" "+
+			p.Labels[batchv1.JobCompletionIndexAnnotation]+" "+p.Finalizers[0])
+		if err := env.Finish(ctx, "default", p.Name, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sort.Strings(got)
+	want := []string{
+		"0 idx-0 0 batch.kubernetes.io/job-tracking",
+		"1 idx-1 1 batch.kubernetes.io/job-tracking",
+		"2 idx-2 2 batch.kubernetes.io/job-tracking",
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("pod index, hostname, label, finalizer (-want +got):\n%s", diff)
+	}
+	var j *batchv1.Job
+	ctrltest.Wait(t, "the job to complete", func() (bool, error) {
+		var err error
+		j, err = env.Client.BatchV1().Jobs("default").Get(ctx, "idx", metav1.GetOptions{})
+		return err == nil && j.Status.CompletionTime != nil, err
+	})
+	type summary struct {
+		Succeeded  int32
+		Completed  string
+		Conditions []string
+	}
+	gotS := summary{j.Status.Succeeded, j.Status.CompletedIndexes, conditions(j)}
+	wantS := summary{3, "0-2", []string{"Complete/CompletionsReached", "SuccessCriteriaMet/CompletionsReached"}}
+	if diff := cmp.Diff(wantS, gotS); diff != "" {
+		t.Errorf("status (-want +got):\n%s", diff)
+	}
+}

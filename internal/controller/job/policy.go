@@ -1,0 +1,66 @@
+package job
+
+import (
+	"fmt"
+	"slices"
+	"time"
+
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+)
+
+// Backoff bounds, as upstream.
+const (
+	backoffBase = 10 * time.Second
+	backoffMax  = 6 * time.Minute
+)
+
+// backoff is the wait before the next pod after failures failed pods.
+func backoff(failures int32) time.Duration {
+	if failures <= 0 {
+		return 0
+	}
+	d := backoffBase
+	for i := int32(1); i < failures; i++ {
+		d *= 2
+		if d >= backoffMax {
+			return backoffMax
+		}
+	}
+	return d
+}
+
+// matchPodFailurePolicy returns the action of the first rule matching a
+// failed pod and a message for FailJob, or ok=false when none matches.
+func matchPodFailurePolicy(policy *batchv1.PodFailurePolicy, p *corev1.Pod) (action batchv1.PodFailurePolicyAction, msg string, ok bool) {
+	if policy == nil {
+		return "", "", false
+	}
+	for i, rule := range policy.Rules {
+		if r := rule.OnExitCodes; r != nil {
+			for _, st := range append(slices.Clone(p.Status.InitContainerStatuses), p.Status.ContainerStatuses...) {
+				if r.ContainerName != nil && *r.ContainerName != st.Name {
+					continue
+				}
+				term := st.State.Terminated
+				if term == nil || term.ExitCode == 0 {
+					continue
+				}
+				in := slices.Contains(r.Values, term.ExitCode)
+				if (r.Operator == batchv1.PodFailurePolicyOnExitCodesOpIn) == in {
+					return rule.Action, fmt.Sprintf("Container %s for pod %s/%s failed with exit code %d matching %s rule at index %d",
+						st.Name, p.Namespace, p.Name, term.ExitCode, rule.Action, i), true
+				}
+			}
+		}
+		for _, pat := range rule.OnPodConditions {
+			for _, c := range p.Status.Conditions {
+				if c.Type == pat.Type && c.Status == pat.Status {
+					return rule.Action, fmt.Sprintf("Pod %s/%s has condition %s matching %s rule at index %d",
+						p.Namespace, p.Name, c.Type, rule.Action, i), true
+				}
+			}
+		}
+	}
+	return "", "", false
+}

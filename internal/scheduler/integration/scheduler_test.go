@@ -1,0 +1,220 @@
+package integration
+
+import (
+	"context"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	v1 "k8s.io/api/core/v1"
+	schedulingv1 "k8s.io/api/scheduling/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"skiff/internal/scheduler"
+)
+
+func TestPlacement(t *testing.T) {
+	rc := startServer(t)
+	c := client(t, rc)
+	createNode(t, c, "small", "2", "4Gi", labels("zone", "a"))
+	createNode(t, c, "large", "8", "16Gi", labels("zone", "b"))
+	createNode(t, c, "gpu", "16", "32Gi", labels("zone", "c"), taint("dedicated", "gpu", v1.TaintEffectNoSchedule))
+	createNode(t, c, "cordoned", "16", "32Gi", labels("zone", "d"), func(n *v1.Node) { n.Spec.Unschedulable = true })
+	startScheduler(t, rc, scheduler.Config{DisableLeaderElection: true})
+
+	tolerateGPU := func(p *v1.Pod) *v1.Pod {
+		p.Spec.Tolerations = []v1.Toleration{{Key: "dedicated", Operator: v1.TolerationOpEqual, Value: "gpu", Effect: v1.TaintEffectNoSchedule}}
+		p.Spec.NodeSelector = map[string]string{"zone": "c"}
+		return p
+	}
+	affinity := func(zone string) func(*v1.Pod) *v1.Pod {
+		return func(p *v1.Pod) *v1.Pod {
+			p.Spec.Affinity = &v1.Affinity{NodeAffinity: &v1.NodeAffinity{
+				RequiredDuringSchedulingIgnoredDuringExecution: &v1.NodeSelector{NodeSelectorTerms: []v1.NodeSelectorTerm{{
+					MatchExpressions: []v1.NodeSelectorRequirement{{Key: "zone", Operator: v1.NodeSelectorOpIn, Values: []string{zone}}},
+				}}},
+			}}
+			return p
+		}
+	}
+	hostPort := func(p *v1.Pod) *v1.Pod {
+		p.Spec.Containers[0].Ports = []v1.ContainerPort{{ContainerPort: 80, HostPort: 8080}}
+		p.Spec.NodeSelector = map[string]string{"zone": "a"}
+		return p
+	}
+	tests := []struct {
+		name   string
+		cpu    string
+		mutate func(*v1.Pod) *v1.Pod
+		want   string
+	}{
+		{name: "fits-only-large", cpu: "3", want: "large"},
+		{name: "tolerates-gpu", cpu: "1", mutate: tolerateGPU, want: "gpu"},
+		{name: "affinity-zone-a", cpu: "100m", mutate: affinity("a"), want: "small"},
+		{name: "hostport-first", cpu: "100m", mutate: hostPort, want: "small"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := pod(tt.name, tt.cpu)
+			if tt.mutate != nil {
+				p = tt.mutate(p)
+			}
+			createPod(t, c, p)
+			if got := waitBound(t, c, tt.name); got != tt.want {
+				t.Errorf("pod %s bound to %s, want %s", tt.name, got, tt.want)
+			}
+			want := "Successfully assigned default/" + tt.name + " to " + tt.want
+			if diff := cmp.Diff(want, waitEvent(t, c, tt.name, "Scheduled", want)); diff != "" {
+				t.Errorf("Scheduled event (-want +got):\n%s", diff)
+			}
+		})
+	}
+	t.Run("hostport-conflict", func(t *testing.T) {
+		createPod(t, c, hostPort(pod("hostport-second", "100m")))
+		want := "0/4 nodes are available: 1 node(s) didn't have free ports for the requested pod ports, 1 node(s) didn't match Pod's node affinity/selector, 1 node(s) had untolerated taint {dedicated: gpu}, 1 node(s) were unschedulable. preemption: 0/4 nodes are available: 1 No preemption victims found for incoming pod, 3 Preemption is not helpful for scheduling."
+		got := waitUnschedulable(t, c, "hostport-second", want)
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("condition message (-want +got):\n%s", diff)
+		}
+	})
+}
+
+func TestFailureMessage(t *testing.T) {
+	rc := startServer(t)
+	c := client(t, rc)
+	for _, n := range []string{"a1", "a2"} {
+		createNode(t, c, n, "1", "4Gi")
+	}
+	for _, n := range []string{"g1", "g2", "g3"} {
+		createNode(t, c, n, "16", "32Gi", taint("dedicated", "gpu", v1.TaintEffectNoSchedule))
+	}
+	startScheduler(t, rc, scheduler.Config{DisableLeaderElection: true})
+	// A pod larger than a node's allocatable cannot be helped by preemption
+	// there (upstream reports such nodes as unresolvable too).
+	createPod(t, c, pod("big", "2"))
+	want := "0/5 nodes are available: 2 Insufficient cpu, 3 node(s) had untolerated taint {dedicated: gpu}. preemption: 0/5 nodes are available: 5 Preemption is not helpful for scheduling."
+	if diff := cmp.Diff(want, waitUnschedulable(t, c, "big", want)); diff != "" {
+		t.Errorf("PodScheduled message (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(want, waitEvent(t, c, "big", "FailedScheduling", want)); diff != "" {
+		t.Errorf("FailedScheduling event (-want +got):\n%s", diff)
+	}
+	// A node that fits makes the parked pod schedulable.
+	createNode(t, c, "late", "4", "8Gi")
+	if got := waitBound(t, c, "big"); got != "late" {
+		t.Errorf("big bound to %s, want late", got)
+	}
+}
+
+func TestAntiAffinityAndPreemption(t *testing.T) {
+	rc := startServer(t)
+	c := client(t, rc)
+	for _, n := range []string{"n1", "n2", "n3"} {
+		createNode(t, c, n, "2", "4Gi")
+	}
+	startScheduler(t, rc, scheduler.Config{DisableLeaderElection: true})
+	anti := func(name string) *v1.Pod {
+		p := pod(name, "100m")
+		p.Labels["app"] = "web"
+		p.Spec.Affinity = &v1.Affinity{PodAntiAffinity: &v1.PodAntiAffinity{
+			RequiredDuringSchedulingIgnoredDuringExecution: []v1.PodAffinityTerm{{
+				LabelSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}},
+				TopologyKey:   v1.LabelHostname,
+			}},
+		}}
+		return p
+	}
+	seen := map[string]bool{}
+	for _, name := range []string{"web-0", "web-1", "web-2"} {
+		createPod(t, c, anti(name))
+		node := waitBound(t, c, name)
+		if seen[node] {
+			t.Errorf("%s shares node %s with another replica", name, node)
+		}
+		seen[node] = true
+	}
+	createPod(t, c, anti("web-3"))
+	want := "0/3 nodes are available: 3 node(s) didn't satisfy existing pods anti-affinity rules. preemption: 0/3 nodes are available: 3 No preemption victims found for incoming pod."
+	if diff := cmp.Diff(want, waitUnschedulable(t, c, "web-3", want)); diff != "" {
+		t.Errorf("web-3 message (-want +got):\n%s", diff)
+	}
+
+	// Preemption: fill n1..n3 with low-priority pods, then a high-priority
+	// pod evicts one.
+	ctx := context.Background()
+	for _, pc := range []schedulingv1.PriorityClass{
+		{ObjectMeta: metav1.ObjectMeta{Name: "low"}, Value: 10},
+		{ObjectMeta: metav1.ObjectMeta{Name: "high"}, Value: 1000},
+	} {
+		if _, err := c.SchedulingV1().PriorityClasses().Create(ctx, &pc, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := c.CoreV1().Pods("default").Delete(ctx, "web-3", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"low-0", "low-1", "low-2"} {
+		p := pod(name, "1800m")
+		p.Spec.PriorityClassName = "low"
+		createPod(t, c, p)
+		waitBound(t, c, name)
+	}
+	hi := pod("high", "1500m")
+	hi.Spec.PriorityClassName = "high"
+	createPod(t, c, hi)
+	node := waitBound(t, c, "high")
+	pods, err := c.CoreV1().Pods("default").List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range pods.Items {
+		if p.Spec.NodeName == node && p.Spec.PriorityClassName == "low" {
+			t.Errorf("low-priority pod %s still on %s", p.Name, node)
+		}
+	}
+}
+
+func TestLeaderFailover(t *testing.T) {
+	rc := startServer(t)
+	c := client(t, rc)
+	createNode(t, c, "n1", "4", "8Gi")
+	run := func(id string) (*scheduler.Scheduler, context.CancelFunc, chan error) {
+		s, err := scheduler.New(scheduler.Config{
+			Rest: rc, Identity: id, Logger: logger(),
+			LeaseDuration: 2e9, RenewDeadline: 1e9, RetryPeriod: 2e8,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- s.Run(ctx) }()
+		return s, cancel, done
+	}
+	a, cancelA, doneA := run("a")
+	<-a.Leading()
+	b, cancelB, doneB := run("b")
+	t.Cleanup(func() { cancelB(); <-doneB })
+	createPod(t, c, pod("before", "100m"))
+	waitBound(t, c, "before")
+	lease, err := c.CoordinationV1().Leases("kube-system").Get(context.Background(), "kube-scheduler", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := *lease.Spec.HolderIdentity; got != "a" {
+		t.Errorf("lease holder %q, want a", got)
+	}
+	cancelA()
+	if err := <-doneA; err != nil {
+		t.Errorf("scheduler a: %v", err)
+	}
+	<-b.Leading()
+	createPod(t, c, pod("after", "100m"))
+	waitBound(t, c, "after")
+	lease, err = c.CoordinationV1().Leases("kube-system").Get(context.Background(), "kube-scheduler", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := *lease.Spec.HolderIdentity; got != "b" {
+		t.Errorf("lease holder after failover %q, want b", got)
+	}
+}

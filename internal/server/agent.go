@@ -1,0 +1,79 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+
+	"skiff/internal/agent"
+	"skiff/internal/agent/sim"
+)
+
+// agentComponent runs the node agent for this host, its pods as containers
+// of a containerd that skiff supervises (or the CRI endpoint configured),
+// or, with SimulateAgent, as pretend ones.
+func agentComponent(cfg Config) component {
+	name := nodeName()
+	return component{
+		name: "agent",
+		user: "system:node:" + name,
+		run: func(ctx context.Context, rc *rest.Config) error {
+			client, err := kubernetes.NewForConfig(rc)
+			if err != nil {
+				return fmt.Errorf("agent client: %w", err)
+			}
+			var rt agent.Runtime
+			var wg sync.WaitGroup
+			defer wg.Wait()
+			if cfg.SimulateAgent {
+				simRT, err := sim.New(sim.Config{})
+				if err != nil {
+					return err
+				}
+				rt = simRT
+				cfg.Logger.Warn("node agent runs with the simulated runtime: pods are reported running but no container runs", "node", name)
+			} else {
+				criRT, err := nodeRuntime(ctx, cfg, &wg)
+				if err != nil {
+					return fmt.Errorf("container runtime: %w", err)
+				}
+				defer criRT.Close()
+				rt = criRT
+			}
+			acfg := agent.Config{
+				NodeName:      name,
+				Client:        client,
+				Runtime:       rt,
+				ControlPlane:  true,
+				ClusterDomain: cfg.ClusterDomain,
+				Logger:        cfg.Logger.With("component", "agent"),
+			}
+			if cfg.ClusterDNS != "" {
+				acfg.ClusterDNS = []string{cfg.ClusterDNS}
+			}
+			if cfg.AdvertiseAddress != nil {
+				acfg.NodeIPs = []string{cfg.AdvertiseAddress.String()}
+			}
+			a, err := agent.New(acfg)
+			if err != nil {
+				return err
+			}
+			return a.Run(ctx)
+		},
+	}
+}
+
+// nodeName is this host's node name: its hostname, lowercased as node
+// names must be.
+func nodeName() string {
+	h, err := os.Hostname()
+	if err != nil || h == "" {
+		return "localhost"
+	}
+	return strings.ToLower(h)
+}

@@ -1,0 +1,25 @@
+package server
+
+import (
+	"context"
+
+	"k8s.io/client-go/rest"
+
+	"skiff/internal/scheduler"
+)
+
+// schedulerComponent runs the scheduler under the kube-scheduler Lease,
+// with the default profile.
+func schedulerComponent(cfg Config) component {
+	return component{
+		name: "scheduler",
+		user: "system:kube-scheduler",
+		run: func(ctx context.Context, rc *rest.Config) error {
+			s, err := scheduler.New(scheduler.Config{Rest: rc, Logger: cfg.Logger})
+			if err != nil {
+				return err
+			}
+			return s.Run(ctx)
+		},
+	}
+}

@@ -1,0 +1,153 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"skiff/internal/containerd/containerdtest"
+	"skiff/internal/images"
+)
+
+// busyboxApplets are the commands the test image offers.
+var busyboxApplets = []string{"sh", "httpd", "sleep", "echo", "cat", "ls", "env", "wget", "hostname", "false", "true", "nslookup", "timeout"}
+
+const testImage = "localhost/skiff/busybox:e2e"
+
+// startNode runs `skiff server` with its agent: containerd, CNI and real
+// containers on this host. Everything the run creates (pods, shims,
+// mounts, the bridge, the nftables table) is removed at cleanup.
+func startNode(t *testing.T) *cluster {
+	t.Helper()
+	containerdtest.Require(t, "/usr/lib/cni/bridge", "/bin/busybox", "nft")
+	bin := binDir(t)
+	dir := containerdtest.Dir(t)
+	// The test image is imported at start from the data dir's images folder.
+	busybox, err := os.ReadFile("/bin/busybox")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "images"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := images.Write(filepath.Join(dir, "images", "busybox.tar"), images.Busybox(testImage, busybox, busyboxApplets)); err != nil {
+		t.Fatal(err)
+	}
+	c := &cluster{bin: bin, dataDir: dir, log: &lockedBuffer{}}
+	c.cmd = exec.Command(filepath.Join(bin, "skiff"), "server", "--data-dir", dir, "--https-port", "0", "--bind-address", "127.0.0.1",
+		"--etcd-client-url", "http://127.0.0.1:0", "--etcd-peer-url", "http://127.0.0.1:0", "--log-level", "info")
+	c.cmd.Stdout, c.cmd.Stderr = c.log, c.log
+	if err := c.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.stopNode(t) })
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		out, err := c.kubectlErr("get", "nodes", "-o", "jsonpath={.items[*].status.conditions[?(@.type==\"Ready\")].status}")
+		if err == nil && strings.Contains(out, "True") {
+			return c
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("node not ready: %v %s\n%s", err, out, c.log.String())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// stopNode deletes every pod (so the agent stops their containers), stops
+// skiff, then removes what is left on the host.
+func (c *cluster) stopNode(t *testing.T) {
+	_, _ = c.kubectlErr("delete", "deployments,pods", "--all", "-A", "--grace-period=1", "--wait=true", "--timeout=60s")
+	_ = c.cmd.Process.Signal(os.Interrupt)
+	done := make(chan struct{})
+	go func() { _ = c.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		_ = c.cmd.Process.Kill()
+		<-done
+	}
+	// Shims outlive containerd by design; end the ones of this data dir.
+	out, _ := exec.Command("pgrep", "-f", "containerd-shim.*"+c.dataDir).Output()
+	for _, pid := range strings.Fields(string(out)) {
+		_ = exec.Command("kill", "-9", pid).Run()
+	}
+	_ = exec.Command("nft", "delete", "table", "ip", "skiff").Run()
+	_ = exec.Command("ip", "link", "del", "skiff0").Run()
+	if t.Failed() {
+		t.Logf("skiff server log:\n%s", c.log.String())
+	}
+}
+
+func TestPodsOnOneNode(t *testing.T) {
+	c := startNode(t)
+	manifest := fmt.Sprintf(`apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+spec:
+  replicas: 2
+  selector:
+    matchLabels: {app: web}
+  template:
+    metadata:
+      labels: {app: web}
+    spec:
+      containers:
+      - name: httpd
+        image: %s
+        command: ["sh", "-c", "echo hello from $(hostname) > /tmp/index.html && exec httpd -f -p 8080 -h /tmp"]
+        ports:
+        - containerPort: 8080
+`, testImage)
+	f := filepath.Join(t.TempDir(), "web.yaml")
+	if err := os.WriteFile(f, []byte(manifest), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c.kubectl(t, "apply", "-f", f)
+	out := c.kubectl(t, "rollout", "status", "deployment/web", "--timeout=120s")
+	mustContain(t, "rollout status", out, "successfully rolled out")
+	ips := strings.Fields(c.kubectl(t, "get", "pods", "-l", "app=web", "-o", "jsonpath={.items[*].status.podIP}"))
+	if len(ips) != 2 {
+		t.Fatalf("pod IPs %v", ips)
+	}
+	for _, ip := range ips {
+		if !strings.HasPrefix(ip, "10.42.") {
+			t.Errorf("pod IP %s outside the pod CIDR", ip)
+		}
+		resp, err := (&http.Client{Timeout: 5 * time.Second}).Get("http://" + ip + ":8080/")
+		if err != nil {
+			t.Errorf("pod %s does not answer: %v", ip, err)
+			continue
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if !strings.Contains(string(body), "hello from web-") {
+			t.Errorf("pod %s answered %q", ip, body)
+		}
+	}
+	out = c.kubectl(t, "get", "pods", "-o", "wide")
+	mustContain(t, "get pods", out, "Running", "1/1")
+
+	// A pod that exits with restartPolicy Never ends Failed with its code.
+	c.kubectl(t, "run", "fails", "--image="+testImage, "--restart=Never", "--command", "--", "sh", "-c", "exit 3")
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	for {
+		phase := c.kubectl(t, "get", "pod", "fails", "-o", "jsonpath={.status.phase} {.status.containerStatuses[0].state.terminated.exitCode}")
+		if strings.TrimSpace(phase) == "Failed 3" {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("pod fails: %q", phase)
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+}
