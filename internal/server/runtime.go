@@ -53,8 +53,9 @@ func nodeRuntime(ctx context.Context, cfg Config, wg *sync.WaitGroup) (*cri.Runt
 		Endpoint:   endpoint,
 		LogDir:     filepath.Join(cfg.DataDir, "pods"),
 		CNIConfDir: cniConfDir,
-		CNI:        network.CNIConfig{IPAMDir: filepath.Join(cfg.DataDir, "cni", "ipam"), Masquerade: true},
-		Logger:     cfg.Logger,
+		// The service proxy masquerades pod egress (not pod-to-pod traffic).
+		CNI:    network.CNIConfig{IPAMDir: filepath.Join(cfg.DataDir, "cni", "ipam")},
+		Logger: cfg.Logger,
 	})
 	if err != nil {
 		return nil, err

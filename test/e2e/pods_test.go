@@ -81,6 +81,7 @@ func (c *cluster) stopNode(t *testing.T) {
 	}
 	_ = exec.Command("nft", "delete", "table", "ip", "skiff").Run()
 	_ = exec.Command("ip", "link", "del", "skiff0").Run()
+	_ = exec.Command("ip", "route", "del", "unreachable", "10.42.0.0/16", "proto", "73").Run()
 	if t.Failed() {
 		t.Logf("skiff server log:\n%s", c.log.String())
 	}
