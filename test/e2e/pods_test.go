@@ -74,10 +74,11 @@ func (c *cluster) stopNode(t *testing.T) {
 		_ = c.cmd.Process.Kill()
 		<-done
 	}
-	// Shims outlive containerd by design; end the ones of this data dir.
+	// Shims and their containers outlive containerd by design; end the
+	// ones of this data dir, containers first.
 	out, _ := exec.Command("pgrep", "-f", "containerd-shim.*"+c.dataDir).Output()
 	for _, pid := range strings.Fields(string(out)) {
-		_ = exec.Command("kill", "-9", pid).Run()
+		killTree(pid)
 	}
 	_ = exec.Command("nft", "delete", "table", "ip", "skiff").Run()
 	_ = exec.Command("ip", "link", "del", "skiff0").Run()
@@ -151,4 +152,29 @@ spec:
 		}
 		time.Sleep(300 * time.Millisecond)
 	}
+}
+
+// killTree kills pid and every process below it, deepest first.
+func killTree(pid string) {
+	children := map[string][]string{}
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		// The parent PID is the second field after the command in parentheses.
+		f := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
+		if len(f) > 1 {
+			children[f[1]] = append(children[f[1]], e.Name())
+		}
+	}
+	var walk func(p string)
+	walk = func(p string) {
+		for _, c := range children[p] {
+			walk(c)
+		}
+		_ = exec.Command("kill", "-9", p).Run()
+	}
+	walk(pid)
 }
