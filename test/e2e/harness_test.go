@@ -4,11 +4,11 @@ import (
 	"bytes"
 	"context"
 	"io"
-	"sync"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
