@@ -53,6 +53,35 @@ func (s *Server) admitCreate(ctx context.Context, res *resource, obj runtime.Obj
 	return nil
 }
 
+// defaultTolerationSeconds is how long pods stay on a node that is not
+// ready or unreachable before they are evicted, unless they say otherwise.
+const defaultTolerationSeconds = 300
+
+// mutateCreate applies the mutating admission upstream enables by default:
+// pods tolerate not-ready and unreachable nodes for five minutes
+// (DefaultTolerationSeconds).
+func mutateCreate(obj runtime.Object) {
+	pod, ok := obj.(*corev1.Pod)
+	if !ok {
+		return
+	}
+	secs := int64(defaultTolerationSeconds)
+	for _, key := range []string{corev1.TaintNodeNotReady, corev1.TaintNodeUnreachable} {
+		has := false
+		for _, t := range pod.Spec.Tolerations {
+			if (t.Key == key || t.Key == "") && (t.Effect == corev1.TaintEffectNoExecute || t.Effect == "") {
+				has = true
+				break
+			}
+		}
+		if !has {
+			s := secs
+			pod.Spec.Tolerations = append(pod.Spec.Tolerations, corev1.Toleration{
+				Key: key, Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoExecute, TolerationSeconds: &s})
+		}
+	}
+}
+
 // admitDelete refuses to delete the namespaces the system needs.
 func admitDelete(res *resource, name string) error {
 	if res.gvr.Group == "" && res.gvr.Resource == "namespaces" && immortalNamespaces[name] {

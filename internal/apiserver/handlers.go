@@ -359,6 +359,7 @@ func (s *Server) create(ctx context.Context, res *resource, namespace string, ob
 	if res.Strategy.PrepareForCreate != nil {
 		res.Strategy.PrepareForCreate(obj)
 	}
+	mutateCreate(obj)
 	if res.Strategy.PrepareForCreateByUser != nil {
 		if u := userFrom(ctx); u != nil {
 			res.Strategy.PrepareForCreateByUser(obj, registry.UserInfo{Name: u.Name, UID: u.UID, Groups: u.Groups, Extra: u.Extra})
