@@ -21,7 +21,7 @@ import (
 
 func newBenchCommand() *cobra.Command {
 	cmd := &cobra.Command{Use: "bench", Short: "Measure skiff (or any Kubernetes API server)"}
-	cmd.AddCommand(newBenchAPICommand())
+	cmd.AddCommand(newBenchAPICommand(), newBenchSchedulerCommand())
 	return cmd
 }
 

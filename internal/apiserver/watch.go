@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"net/http"
 	"strconv"
@@ -94,9 +95,16 @@ func (s *Server) handleWatch(w http.ResponseWriter, r *http.Request, res *resour
 		}
 	}
 	if (rv == "" || sendInitial) && fromRev == 0 {
+		// A consistent start: the cache must have caught up with etcd, or
+		// the client is told to retry rather than handed a stale snapshot.
 		cur, err := s.cfg.Store.CurrentRevision(ctx)
-		if err == nil {
-			s.cache.WaitFresh(ctx, cur, freshnessTimeout)
+		if err != nil {
+			s.writeError(w, r, storeError(res, "", err))
+			return
+		}
+		if !s.cache.WaitFresh(ctx, cur, freshnessTimeout) {
+			s.writeError(w, r, apierrors.NewTimeoutError(fmt.Sprintf("Too large resource version: %d, current: %d", cur, s.cache.Revision()), 1))
+			return
 		}
 	}
 	var events <-chan watchcache.Event

@@ -6,6 +6,7 @@ import (
 	"net"
 	"path/filepath"
 	"strconv"
+	"time"
 
 	"k8s.io/client-go/rest"
 
@@ -85,11 +86,31 @@ func (s *Server) startComponents(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		s.wg.Go(func() {
-			if err := c.run(ctx, rc); err != nil && ctx.Err() == nil {
-				s.fail(fmt.Errorf("%s: %w", c.name, err))
-			}
-		})
+		s.wg.Go(func() { s.supervise(ctx, c, rc) })
 	}
 	return nil
+}
+
+// supervise runs a component until ctx is done, starting it again (after a
+// back-off) when it fails: a scheduler or controller manager that lost its
+// Lease, a node agent whose runtime went away. The server itself stays up.
+func (s *Server) supervise(ctx context.Context, c component, rc *rest.Config) {
+	backoff := time.Second
+	for {
+		started := time.Now()
+		err := c.run(ctx, rc)
+		if ctx.Err() != nil {
+			return
+		}
+		if time.Since(started) > time.Minute {
+			backoff = time.Second
+		}
+		s.cfg.Logger.Error("component stopped; restarting", "component", c.name, "err", err, "after", backoff)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 30*time.Second)
+	}
 }

@@ -69,6 +69,8 @@ type Config struct {
 	DNSPort int
 	// DisableAgent runs no node agent on this host.
 	DisableAgent bool
+	// SchedulerConfigFile is a KubeSchedulerConfiguration for the scheduler.
+	SchedulerConfigFile string
 	// SimulateAgent runs this host's agent with the simulated runtime: its
 	// pods are reported running but no container runs.
 	SimulateAgent bool

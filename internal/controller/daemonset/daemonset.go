@@ -214,7 +214,8 @@ type plan struct {
 	status appsv1.DaemonSetStatus
 }
 
-func (c *Controller) template(ds *appsv1.DaemonSet, hash string) *corev1.Pod {
+// podTemplate is the pod every node gets, before its node affinity.
+func podTemplate(ds *appsv1.DaemonSet, hash string) *corev1.Pod {
 	t := ds.Spec.Template.DeepCopy()
 	p := &corev1.Pod{ObjectMeta: t.ObjectMeta, Spec: t.Spec}
 	if p.Labels == nil {
@@ -241,7 +242,7 @@ func scaled(v *intstr.IntOrString, total int, def int) int {
 // returns the pods to create and delete and the status.
 func decide(ds *appsv1.DaemonSet, nodes []*corev1.Node, byNode map[string][]*corev1.Pod, hash string, clk clock.PassiveClock) plan {
 	var out plan
-	tmpl := (&Controller{}).template(ds, hash)
+	tmpl := podTemplate(ds, hash)
 	now := clk.Now()
 	st := appsv1.DaemonSetStatus{ObservedGeneration: ds.Generation, CollisionCount: ds.Status.CollisionCount, Conditions: ds.Status.Conditions}
 	rolling := ds.Spec.UpdateStrategy.Type != appsv1.OnDeleteDaemonSetStrategyType
@@ -395,7 +396,7 @@ func hasTerminating(ps []*corev1.Pod) bool {
 }
 
 func (c *Controller) apply(ctx context.Context, key string, ds *appsv1.DaemonSet, p plan, hash string) error {
-	tmpl := c.template(ds, hash)
+	tmpl := podTemplate(ds, hash)
 	ref := kit.NewControllerRef(ds, kind.GroupVersion().String(), kind.Kind)
 	_, createErr := kit.SlowStart(len(p.create), func(i int) error {
 		pod := tmpl.DeepCopy()

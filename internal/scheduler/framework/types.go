@@ -19,14 +19,46 @@ type AffinityTerm struct {
 	// HasNamespaceSelector is set when NamespaceSelector may match
 	// namespaces beyond Namespaces.
 	HasNamespaceSelector bool
+	// Query is Selector prepared for fast matching and counting.
+	Query LabelQuery
 }
 
 // Matches reports whether pod (whose namespace has nsLabels) is selected.
+// The label test comes first: it is the one that usually fails, and on a
+// pod's few labels it is cheaper than the namespace lookup.
 func (t *AffinityTerm) Matches(pod *v1.Pod, nsLabels labels.Set) bool {
-	if t.Namespaces.Has(pod.Namespace) || t.NamespaceSelector.Matches(nsLabels) {
-		return t.Selector.Matches(labels.Set(pod.Labels))
+	if !t.Query.Matches(pod.Labels) {
+		return false
 	}
-	return false
+	return t.Namespaces.Has(pod.Namespace) || t.NamespaceSelector.Matches(nsLabels)
+}
+
+// LabelQuery is a label selector with the common single "key = value"
+// case recognised once, so that matching and per-node counting avoid the
+// generic selector machinery.
+type LabelQuery struct {
+	Selector   labels.Selector
+	key, value string
+	single     bool
+}
+
+// NewLabelQuery prepares sel.
+func NewLabelQuery(sel labels.Selector) LabelQuery {
+	q := LabelQuery{Selector: sel}
+	q.key, q.value, q.single = SingleLabel(sel)
+	return q
+}
+
+// Single returns the key and value when the query is one equality.
+func (q LabelQuery) Single() (key, value string, ok bool) { return q.key, q.value, q.single }
+
+// Matches reports whether the labels satisfy the query.
+func (q LabelQuery) Matches(l map[string]string) bool {
+	if q.single {
+		v, ok := l[q.key]
+		return ok && v == q.value
+	}
+	return q.Selector.Matches(labels.Set(l))
 }
 
 // WeightedAffinityTerm is a preferred term with its weight.
@@ -172,7 +204,7 @@ func NewAffinityTerm(pod *v1.Pod, term *v1.PodAffinityTerm) (*AffinityTerm, erro
 		ns.Insert(pod.Namespace)
 	}
 	return &AffinityTerm{Namespaces: ns, Selector: sel, TopologyKey: term.TopologyKey, NamespaceSelector: nsSel,
-		HasNamespaceSelector: term.NamespaceSelector != nil}, nil
+		HasNamespaceSelector: term.NamespaceSelector != nil, Query: NewLabelQuery(sel)}, nil
 }
 
 // ImageStateSummary says how big an image is and how many nodes have it.
@@ -293,16 +325,19 @@ func removeFrom(list []*PodInfo, pod *v1.Pod) []*PodInfo {
 
 type labelKey struct{ ns, key, value string }
 
-// CountPods counts the node's live pods in namespace ns matching sel; it
-// uses the label index when sel is a single equality.
-func (n *NodeInfo) CountPods(ns string, sel labels.Selector) int64 {
-	if k, v, ok := SingleLabel(sel); ok {
-		return int64(n.labelCounts[labelKey{ns, k, v}])
+// CountPods counts the node's live pods in namespace ns matching q; it
+// uses the label index when q is a single equality.
+func (n *NodeInfo) CountPods(ns string, q LabelQuery) int64 {
+	if q.single {
+		if n.labelCounts == nil {
+			return 0
+		}
+		return int64(n.labelCounts[labelKey{ns, q.key, q.value}])
 	}
 	var c int64
 	for _, pi := range n.Pods {
 		p := pi.Pod
-		if p.Namespace == ns && p.DeletionTimestamp == nil && sel.Matches(labels.Set(p.Labels)) {
+		if p.Namespace == ns && p.DeletionTimestamp == nil && q.Selector.Matches(labels.Set(p.Labels)) {
 			c++
 		}
 	}

@@ -228,7 +228,7 @@ func (s *preFilterState) countable() bool {
 			if t.HasNamespaceSelector {
 				return false
 			}
-			if _, _, ok := framework.SingleLabel(t.Selector); !ok {
+			if _, _, ok := t.Query.Single(); !ok {
 				return false
 			}
 		}
@@ -239,7 +239,7 @@ func (s *preFilterState) countable() bool {
 func countTerm(ni *framework.NodeInfo, t *framework.AffinityTerm) int64 {
 	var c int64
 	for ns := range t.Namespaces {
-		c += ni.CountPods(ns, t.Selector)
+		c += ni.CountPods(ns, t.Query)
 	}
 	return c
 }

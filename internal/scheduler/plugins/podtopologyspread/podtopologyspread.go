@@ -92,7 +92,7 @@ func (*PodTopologySpread) Name() string { return Name }
 type constraint struct {
 	maxSkew       int32
 	key           string
-	selector      labels.Selector
+	selector      framework.LabelQuery
 	minDomains    int32
 	honorAffinity bool
 	honorTaints   bool
@@ -138,7 +138,7 @@ func (pl *PodTopologySpread) constraints(pod *v1.Pod, when v1.UnsatisfiableConst
 }
 
 func newConstraint(c v1.TopologySpreadConstraint, sel labels.Selector) constraint {
-	out := constraint{maxSkew: c.MaxSkew, key: c.TopologyKey, selector: sel, minDomains: 1, honorAffinity: true}
+	out := constraint{maxSkew: c.MaxSkew, key: c.TopologyKey, selector: framework.NewLabelQuery(sel), minDomains: 1, honorAffinity: true}
 	if c.MinDomains != nil {
 		out.minDomains = *c.MinDomains
 	}
@@ -339,7 +339,7 @@ func update(state *framework.CycleState, pod, changed *v1.Pod, node *v1.Node, de
 	}
 	for i := range s.constraints {
 		c := &s.constraints[i]
-		if includes(c, pod, s.required, node) && c.selector.Matches(labels.Set(changed.Labels)) {
+		if includes(c, pod, s.required, node) && c.selector.Matches(changed.Labels) {
 			s.counts[i][node.Labels[c.key]] += delta
 		}
 	}
@@ -354,7 +354,6 @@ func (pl *PodTopologySpread) Filter(_ context.Context, state *framework.CycleSta
 	}
 	s := d.(*preFilterState)
 	node := ni.Node()
-	podLabels := labels.Set(pod.Labels)
 	for i := range s.constraints {
 		c := &s.constraints[i]
 		v, ok := node.Labels[c.key]
@@ -362,7 +361,7 @@ func (pl *PodTopologySpread) Filter(_ context.Context, state *framework.CycleSta
 			return framework.NewStatus(framework.UnschedulableAndUnresolvable, ErrReasonNodeLabelNotMatch)
 		}
 		var self int64
-		if c.selector.Matches(podLabels) {
+		if c.selector.Matches(pod.Labels) {
 			self = 1
 		}
 		if skew := s.counts[i][v] + self - s.minMatch(i); skew > int64(c.maxSkew) {
