@@ -449,6 +449,15 @@ func TestAPI(t *testing.T) {
 		if got.Spec.RestartPolicy != corev1.RestartPolicyAlways || got.Spec.SchedulerName != "default-scheduler" {
 			t.Errorf("pod defaults: %+v", got.Spec)
 		}
+		var tolerated []string
+		for _, tol := range got.Spec.Tolerations {
+			if tol.TolerationSeconds != nil && *tol.TolerationSeconds == 300 && tol.Effect == corev1.TaintEffectNoExecute {
+				tolerated = append(tolerated, tol.Key)
+			}
+		}
+		if diff := cmp.Diff([]string{"node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable"}, tolerated); diff != "" {
+			t.Errorf("default tolerations (-want +got):\n%s", diff)
+		}
 		binding := &corev1.Binding{ObjectMeta: metav1.ObjectMeta{Name: "bound"}, Target: corev1.ObjectReference{Kind: "Node", Name: "node-1"}}
 		if err := c.CoreV1().Pods("default").Bind(ctx, binding, metav1.CreateOptions{}); err != nil {
 			t.Fatal(err)

@@ -48,7 +48,11 @@ func TestDeadNodeEviction(t *testing.T) {
 		return corev1.Toleration{Key: nodelifecycle.TaintUnreachable, Operator: corev1.TolerationOpExists,
 			Effect: corev1.TaintEffectNoExecute, TolerationSeconds: secs}
 	}
-	for _, p := range []*corev1.Pod{pod("plain"), pod("short", unreachable(&thirty)), pod("forever", unreachable(nil))} {
+	// The API server gives pods without their own a 300 s toleration (as
+	// upstream's DefaultTolerationSeconds admission does): "plain" opts
+	// out with zero seconds, so it leaves at once.
+	zero := int64(0)
+	for _, p := range []*corev1.Pod{pod("plain", unreachable(&zero)), pod("short", unreachable(&thirty)), pod("forever", unreachable(nil))} {
 		if _, err := env.Client.CoreV1().Pods("default").Create(ctx, p, metav1.CreateOptions{}); err != nil {
 			t.Fatal(err)
 		}
