@@ -86,7 +86,7 @@ func (s *Server) startComponents(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		s.wg.Go(func() { s.supervise(ctx, c, rc) })
+		s.compWG.Go(func() { s.supervise(ctx, c, rc) })
 	}
 	return nil
 }

@@ -125,21 +125,24 @@ func (c *Config) validate() error {
 
 // Server is a running skiff control plane.
 type Server struct {
-	cfg       Config
-	url       string
-	adminKC   string
-	caFile    string
-	etcd      *etcd.Server
-	etcdCl    *clientv3.Client
-	api       *apiserver.Server
-	store     storage.Store
-	port      int
-	cancel    context.CancelFunc
-	wg        sync.WaitGroup
-	errOnce   sync.Once
-	err       error
-	done      chan struct{}
-	StartedIn time.Duration
+	cfg     Config
+	url     string
+	adminKC string
+	caFile  string
+	etcd    *etcd.Server
+	etcdCl  *clientv3.Client
+	api     *apiserver.Server
+	store   storage.Store
+	port    int
+	cancel  context.CancelFunc
+	// stopComponents and compWG stop and wait for the components.
+	stopComponents context.CancelFunc
+	compWG         sync.WaitGroup
+	wg             sync.WaitGroup
+	errOnce        sync.Once
+	err            error
+	done           chan struct{}
+	StartedIn      time.Duration
 }
 
 // URL is the API server's HTTPS URL.
@@ -332,7 +335,9 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		s.Close()
 		return nil, err
 	}
-	if err := s.startComponents(runCtx); err != nil {
+	compCtx, stopComponents := context.WithCancel(runCtx)
+	s.stopComponents = stopComponents
+	if err := s.startComponents(compCtx); err != nil {
 		s.Close()
 		return nil, err
 	}
@@ -378,8 +383,14 @@ func (s *Server) Wait(ctx context.Context) error {
 	return s.err
 }
 
-// Close stops everything and waits for it.
+// Close stops everything and waits for it: the components first, while
+// the API server still answers them (they release their Leases), then the
+// API server and etcd.
 func (s *Server) Close() {
+	if s.stopComponents != nil {
+		s.stopComponents()
+		s.compWG.Wait()
+	}
 	if s.cancel != nil {
 		s.cancel()
 	}
