@@ -1,0 +1,37 @@
+package main
+
+import (
+	"github.com/spf13/cobra"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"skiff/internal/bench"
+)
+
+func newBenchPodsCommand() *cobra.Command {
+	var (
+		kubeconfig, image string
+		pods              int
+	)
+	cmd := &cobra.Command{
+		Use:   "pods",
+		Short: "Pod startup latency: creation to Running as seen through a watch",
+		Long: `Creates --pods pods at once on a running cluster (the image should already be on
+the node, e.g. imported with "skiff images import") and reports p50/p99 of the
+time from each pod's creation to the watch event showing it Running.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			rc, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+			if err != nil {
+				return err
+			}
+			_, err = bench.RunPods(cmd.Context(), bench.PodsConfig{Rest: rc, Pods: pods, Image: image}, cmd.OutOrStdout())
+			return err
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&kubeconfig, "kubeconfig", "/var/lib/skiff/admin.kubeconfig", "the cluster to measure")
+	f.StringVar(&image, "image", "", "image the pods run (must contain sleep)")
+	f.IntVar(&pods, "pods", 30, "pods to start")
+	_ = cmd.MarkFlagRequired("image")
+	return cmd
+}

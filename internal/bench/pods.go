@@ -1,0 +1,103 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+)
+
+// PodsConfig configures a pod startup benchmark.
+type PodsConfig struct {
+	Rest *rest.Config
+	// Pods is how many pods to start (default 30).
+	Pods int
+	// Image is the image every pod runs; it should be present on the node.
+	Image string
+	// Command keeps the container running (default sleep).
+	Command []string
+	// Namespace is created for the run and deleted afterwards.
+	Namespace string
+	// Timeout bounds the wait for every pod to run (default 5 min).
+	Timeout time.Duration
+}
+
+// RunPods creates cfg.Pods pods at once and reports, per pod, the time from
+// its creation to the watch event that shows it Running, as Kubernetes'
+// pod startup SLI measures it.
+func RunPods(ctx context.Context, cfg PodsConfig, out io.Writer) (Latencies, error) {
+	if cfg.Pods <= 0 {
+		cfg.Pods = 30
+	}
+	if len(cfg.Command) == 0 {
+		cfg.Command = []string{"sleep", "3600"}
+	}
+	if cfg.Namespace == "" {
+		cfg.Namespace = fmt.Sprintf("bench-pods-%d", time.Now().UnixNano())
+	}
+	if cfg.Timeout == 0 {
+		cfg.Timeout = 5 * time.Minute
+	}
+	c, err := kubernetes.NewForConfig(cfg.Rest)
+	if err != nil {
+		return Latencies{}, err
+	}
+	if _, err := c.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: cfg.Namespace}}, metav1.CreateOptions{}); err != nil {
+		return Latencies{}, fmt.Errorf("create namespace: %w", err)
+	}
+	defer c.CoreV1().Namespaces().Delete(context.WithoutCancel(ctx), cfg.Namespace, metav1.DeleteOptions{})
+	w, err := c.CoreV1().Pods(cfg.Namespace).Watch(ctx, metav1.ListOptions{})
+	if err != nil {
+		return Latencies{}, err
+	}
+	defer w.Stop()
+	var mu sync.Mutex
+	created := map[string]time.Time{}
+	start := time.Now()
+	for i := range cfg.Pods {
+		name := fmt.Sprintf("pod-%d", i)
+		pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: corev1.PodSpec{
+			TerminationGracePeriodSeconds: new(int64),
+			Containers: []corev1.Container{{Name: "c", Image: cfg.Image, Command: cfg.Command, ImagePullPolicy: corev1.PullIfNotPresent}}}}
+		mu.Lock()
+		created[name] = time.Now()
+		mu.Unlock()
+		if _, err := c.CoreV1().Pods(cfg.Namespace).Create(ctx, pod, metav1.CreateOptions{}); err != nil {
+			return Latencies{}, fmt.Errorf("create pod: %w", err)
+		}
+	}
+	var samples []time.Duration
+	seen := map[string]bool{}
+	deadline := time.After(cfg.Timeout)
+	for len(samples) < cfg.Pods {
+		select {
+		case ev, ok := <-w.ResultChan():
+			if !ok {
+				return Latencies{}, fmt.Errorf("watch closed after %d pods", len(samples))
+			}
+			p, isPod := ev.Object.(*corev1.Pod)
+			if !isPod || ev.Type == watch.Deleted || seen[p.Name] || p.Status.Phase != corev1.PodRunning {
+				continue
+			}
+			seen[p.Name] = true
+			mu.Lock()
+			samples = append(samples, time.Since(created[p.Name]))
+			mu.Unlock()
+		case <-deadline:
+			return Latencies{}, fmt.Errorf("only %d of %d pods running after %v", len(samples), cfg.Pods, cfg.Timeout)
+		}
+	}
+	l := summarise("startup", time.Since(start), samples)
+	if out != nil {
+		fmt.Fprintf(out, "pods      %d created at once; creation -> Running (watch): p50 %.0fms  p99 %.0fms  max %.0fms; all running after %.2fs\n",
+			cfg.Pods, ms(l.P50), ms(l.P99), ms(l.Max), l.Duration.Seconds())
+	}
+	return l, nil
+}
