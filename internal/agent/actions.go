@@ -60,6 +60,9 @@ type Observed struct {
 	// Probes holds probe outcomes by container name, for the container
 	// instance currently running.
 	Probes map[string]ProbeState
+	// Waiting holds, by container name, why the agent could not create a
+	// container on its last try (CreateContainerConfigError, ...).
+	Waiting map[string]corev1.ContainerStateWaiting
 }
 
 // ProbeState is what the probes of one running container concluded.

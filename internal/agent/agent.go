@@ -70,13 +70,23 @@ type Config struct {
 	LeaseRenewInterval time.Duration
 	StatusInterval     time.Duration
 	ResyncInterval     time.Duration
+	// RootDir is where the agent keeps pods' volumes
+	// (<RootDir>/pods/<uid>/volumes/<plugin>/<name>); empty turns volumes
+	// off, for runtimes that run nothing (sim).
+	RootDir string
 	// Clock is the time source; the real one by default.
 	Clock clock.Clock
 	// Logger logs the agent's errors; discarded when nil.
 	Logger *slog.Logger
+	// KubeletPort is where the agent's kubelet API (Server) listens,
+	// published in status.daemonEndpoints (default 10250).
+	KubeletPort int32
 }
 
 func (c *Config) setDefaults() {
+	if c.KubeletPort == 0 {
+		c.KubeletPort = 10250
+	}
 	if c.Prober == nil {
 		c.Prober = alwaysSucceeds{}
 	}
@@ -141,6 +151,8 @@ type Agent struct {
 	lease       leaseState
 	runtimeName string
 	runtimeVer  string
+	// tokens caches service account tokens of projected volumes.
+	tokens map[tokenKey]cachedToken
 	// kernel and osImage are read once, for nodeInfo.
 	kernel, osImage string
 }
@@ -153,7 +165,7 @@ func New(cfg Config) (*Agent, error) {
 		return nil, err
 	}
 	a := &Agent{
-		cfg: cfg, pool: cfg.Pool, log: cfg.Logger.With("node", cfg.NodeName), pods: map[types.UID]*podEntry{},
+		cfg: cfg, pool: cfg.Pool, log: cfg.Logger.With("node", cfg.NodeName), pods: map[types.UID]*podEntry{}, tokens: map[tokenKey]cachedToken{},
 		kernel: kernelVersion(), osImage: osImage(),
 	}
 	if a.pool == nil {

@@ -23,6 +23,14 @@
 //	      final status written -> runtime objects removed -> pod deleted
 //	      from the API with grace period 0
 //
+// Before its actions, a pod sync gets the ConfigMaps and Secrets the pod
+// refers to and, when Config.RootDir is set, materialises its volumes under
+// <RootDir>/pods/<uid>/volumes/<plugin>/<name> (configMap, secret,
+// downwardAPI and projected ones rewritten atomically on every sync, so
+// that updates reach running containers within a resync). Container env is
+// resolved then (resolveEnv, pure); what cannot be resolved shows as
+// CreateContainerConfigError. The pod's directory is removed with the pod.
+//
 // The caller builds the agent with New and runs it with Run. An agent
 // either watches its own pods (the default) or is fed by the caller through
 // PodUpdated, PodDeleted and NodeUpdated (Config.FeedPods), which is how

@@ -161,13 +161,25 @@ type ContainerConfig struct {
 	Attempt uint32
 	Image   string
 	// ImageRef is the pulled image's reference.
-	ImageRef    string
-	Command     []string
-	Args        []string
-	Env         []corev1.EnvVar
-	WorkingDir  string
+	ImageRef   string
+	Command    []string
+	Args       []string
+	Env        []corev1.EnvVar
+	WorkingDir string
+	// Mounts are the container's volumes, already on the host.
+	Mounts      []Mount
 	Labels      map[string]string
 	Annotations map[string]string
+}
+
+// Mount is one host path mounted into a container.
+type Mount struct {
+	// HostPath is the path on the host, SubPath already joined.
+	HostPath      string
+	ContainerPath string
+	ReadOnly      bool
+	// SubPath is the volumeMount's subPath, for information.
+	SubPath string
 }
 
 // SandboxState is the state of a sandbox.

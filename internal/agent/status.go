@@ -188,6 +188,9 @@ func containerStatus(pod *corev1.Pod, c *corev1.Container, insts []Container, ob
 			reason = "PodInitializing"
 		}
 		cs.State.Waiting = &corev1.ContainerStateWaiting{Reason: reason}
+		if w, ok := obs.Waiting[c.Name]; ok {
+			cs.State.Waiting = &w
+		}
 		return cs
 	}
 	last := insts[0]
@@ -219,6 +222,13 @@ func containerStatus(pod *corev1.Pod, c *corev1.Container, insts []Container, ob
 		} else {
 			cs.State.Terminated = terminated(last, in.RuntimeName)
 		}
+	}
+	if w, ok := obs.Waiting[c.Name]; ok && last.State == ContainerExited && !podDone {
+		// A restart could not be configured: say why, as upstream.
+		if cs.State.Terminated != nil {
+			cs.LastTerminationState = corev1.ContainerState{Terminated: cs.State.Terminated}
+		}
+		cs.State = corev1.ContainerState{Waiting: &w}
 	}
 	if specContainer(pod.Spec.InitContainers, c.Name) != nil && !isSidecar(c) {
 		// An init container is ready once it completed, as upstream.

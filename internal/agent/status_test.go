@@ -37,6 +37,16 @@ func TestComputeStatus(t *testing.T) {
 			states: map[string]string{"c": "waiting:ContainerCreating"},
 		},
 		{
+			name:   "env cannot be built: CreateContainerConfigError",
+			pod:    testPod("p").containers("c", "d").obj(),
+			obs:    Observed{Sandboxes: []Sandbox{sb}, Containers: []Container{running("d", 0)}, Waiting: map[string]corev1.ContainerStateWaiting{"c": {Reason: ReasonCreateContainerConfigError, Message: `configmap "x" not found`}}},
+			phase:  corev1.PodPending,
+			conds:  conds{corev1.PodReadyToStartContainers: "True", corev1.PodInitialized: "True", corev1.ContainersReady: "False:ContainersNotReady", corev1.PodReady: "False:ContainersNotReady"},
+			states: map[string]string{"c": "waiting:CreateContainerConfigError", "d": "running"},
+			ready:  map[string]bool{"d": true},
+			podIP:  "10.0.0.2",
+		},
+		{
 			name:   "init running: PodInitializing",
 			pod:    testPod("p").init("i").containers("c").obj(),
 			obs:    Observed{Sandboxes: []Sandbox{sb}, Containers: []Container{running("i", 0)}},

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -31,7 +32,23 @@ type podEntry struct {
 	written *corev1.PodStatus
 	// probes holds probe state by "container/type".
 	probes map[string]*probeRecord
+	// waiting holds why containers could not be created, by name.
+	waiting map[string]corev1.ContainerStateWaiting
 }
+
+// podSetup is what a pod sync prepared before starting containers: the
+// API objects its env and volumes refer to, and its volumes' host paths.
+type podSetup struct {
+	objects podObjects
+	volumes map[string]string
+	podIPs  []string
+	// configErrs counts containers that could not be configured.
+	configErrs int
+}
+
+// configErrRetry is when a container that could not be configured is
+// tried again.
+const configErrRetry = 5 * time.Second
 
 // syncPod brings one pod's runtime state towards its spec, then writes its
 // status when it changed.
@@ -54,6 +71,24 @@ func (a *Agent) syncPod(ctx context.Context, uid types.UID) {
 	}
 	var obs Observed
 	var err error
+	var ps podSetup
+	active := pod != nil && pod.DeletionTimestamp == nil && pod.Status.Phase != corev1.PodSucceeded && pod.Status.Phase != corev1.PodFailed
+	if active {
+		ps, err = a.preparePod(ctx, pod)
+		if err != nil {
+			// Upstream keeps the pod ContainerCreating until its volumes
+			// mount; the status below says so.
+			a.log.Warn("prepare pod", "pod", pod.Namespace+"/"+pod.Name, "err", err)
+			a.pool.addAfter(item{a: a, kind: itemPod, key: string(uid)}, configErrRetry)
+			if obs, err = a.observe(ctx, uid); err == nil {
+				_ = a.writeStatus(ctx, e, pod, obs)
+			}
+			if a.cfg.ResyncInterval > 0 {
+				a.pool.addAfter(item{a: a, kind: itemPod, key: string(uid)}, a.cfg.ResyncInterval)
+			}
+			return
+		}
+	}
 	for range maxSteps {
 		if obs, err = a.observe(ctx, uid); err != nil {
 			break
@@ -65,7 +100,14 @@ func (a *Agent) syncPod(ctx context.Context, uid types.UID) {
 		if len(plan.Actions) == 0 {
 			break
 		}
-		if err = a.apply(ctx, pod, plan.Actions); err != nil {
+		ps.podIPs = podIPsOf(pod, obs, a.cfg.NodeIPs)
+		ps.configErrs = 0
+		if err = a.apply(ctx, pod, &ps, plan.Actions); err != nil {
+			break
+		}
+		if ps.configErrs > 0 {
+			a.pool.addAfter(item{a: a, kind: itemPod, key: string(uid)}, configErrRetry)
+			obs, err = a.observe(ctx, uid)
 			break
 		}
 		if pod != nil && a.deletedByUs(uid) {
@@ -83,6 +125,9 @@ func (a *Agent) syncPod(ctx context.Context, uid types.UID) {
 				delete(a.pods, uid)
 			}
 			a.mu.Unlock()
+			if err := a.cleanupVolumes(uid); err != nil {
+				a.log.Warn("clean up pod", "uid", uid, "err", err)
+			}
 		}
 		return
 	}
@@ -109,11 +154,19 @@ func (a *Agent) observe(ctx context.Context, uid types.UID) (Observed, error) {
 		return obs, fmt.Errorf("list containers: %w", err)
 	}
 	obs.Probes = a.probeStates(uid)
+	a.mu.Lock()
+	if e := a.pods[uid]; e != nil && len(e.waiting) > 0 {
+		obs.Waiting = make(map[string]corev1.ContainerStateWaiting, len(e.waiting))
+		for k, v := range e.waiting {
+			obs.Waiting[k] = v
+		}
+	}
+	a.mu.Unlock()
 	return obs, nil
 }
 
 // apply carries out actions in order; it stops at the first error.
-func (a *Agent) apply(ctx context.Context, pod *corev1.Pod, acts []Action) error {
+func (a *Agent) apply(ctx context.Context, pod *corev1.Pod, ps *podSetup, acts []Action) error {
 	rt := a.cfg.Runtime
 	for _, act := range acts {
 		var err error
@@ -121,7 +174,16 @@ func (a *Agent) apply(ctx context.Context, pod *corev1.Pod, acts []Action) error
 		case CreateSandbox:
 			_, err = rt.RunPodSandbox(ctx, a.sandboxConfig(pod, act.Attempt))
 		case StartContainer:
-			err = a.startContainer(ctx, pod, act)
+			err = a.startContainer(ctx, pod, ps, act)
+			var ce *configError
+			if errors.As(err, &ce) {
+				// Other containers still start, as upstream.
+				a.setWaiting(pod.UID, act.Container, &corev1.ContainerStateWaiting{Reason: ReasonCreateContainerConfigError, Message: ce.Error()})
+				ps.configErrs++
+				err = nil
+			} else if err == nil {
+				a.setWaiting(pod.UID, act.Container, nil)
+			}
 		case KillContainer:
 			err = rt.StopContainer(ctx, act.ContainerID, act.Grace)
 		case StopSandbox:
@@ -193,13 +255,17 @@ func (a *Agent) sandboxConfig(pod *corev1.Pod, attempt uint32) SandboxConfig {
 
 // startContainer pulls the image per imagePullPolicy, then creates and
 // starts the container.
-func (a *Agent) startContainer(ctx context.Context, pod *corev1.Pod, act Action) error {
+func (a *Agent) startContainer(ctx context.Context, pod *corev1.Pod, ps *podSetup, act Action) error {
 	c := specContainer(pod.Spec.Containers, act.Container)
 	if c == nil {
 		c = specContainer(pod.Spec.InitContainers, act.Container)
 	}
 	if c == nil {
 		return fmt.Errorf("no container %q in the pod spec", act.Container)
+	}
+	env, err := resolveEnv(pod, c, envInput{Objects: ps.objects, PodIPs: ps.podIPs, HostIPs: a.cfg.NodeIPs, Allocatable: a.cfg.Capacity})
+	if err != nil {
+		return err
 	}
 	rt := a.cfg.Runtime
 	ref, err := rt.ImageStatus(ctx, c.Image)
@@ -217,7 +283,8 @@ func (a *Agent) startContainer(ctx context.Context, pod *corev1.Pod, act Action)
 	id, err := rt.CreateContainer(ctx, act.SandboxID, ContainerConfig{
 		Name: c.Name, Kind: act.ContainerKind, Attempt: act.Attempt,
 		Image: c.Image, ImageRef: ref,
-		Command: c.Command, Args: c.Args, Env: c.Env, WorkingDir: c.WorkingDir,
+		Command: expandCommand(c.Command, env), Args: expandCommand(c.Args, env), Env: env, WorkingDir: c.WorkingDir,
+		Mounts: containerMounts(pod, c, ps.volumes),
 		Labels: map[string]string{"io.kubernetes.pod.uid": string(pod.UID), "io.kubernetes.container.name": c.Name},
 	})
 	if err != nil {
@@ -268,4 +335,55 @@ func (a *Agent) deletedByUs(uid types.UID) bool {
 	defer a.mu.Unlock()
 	e := a.pods[uid]
 	return e == nil || e.deleted
+}
+
+// preparePod gets the API objects the pod refers to and sets up its
+// volumes (refreshing their content).
+func (a *Agent) preparePod(ctx context.Context, pod *corev1.Pod) (podSetup, error) {
+	var ps podSetup
+	var err error
+	if ps.objects, err = a.podObjectsFor(ctx, pod); err != nil {
+		return ps, err
+	}
+	if a.cfg.RootDir == "" {
+		return ps, nil
+	}
+	in := envInput{Objects: ps.objects, PodIPs: podIPsOf(pod, Observed{}, a.cfg.NodeIPs), HostIPs: a.cfg.NodeIPs, Allocatable: a.cfg.Capacity}
+	ps.volumes, err = a.setupVolumes(ctx, pod, in)
+	return ps, err
+}
+
+// podIPsOf is the pod's IPs: the node's with hostNetwork, else its latest
+// sandbox's, else the ones in its status.
+func podIPsOf(pod *corev1.Pod, obs Observed, nodeIPs []string) []string {
+	if pod.Spec.HostNetwork {
+		return nodeIPs
+	}
+	if sb := latestSandbox(obs.Sandboxes); sb != nil && len(sb.IPs) > 0 {
+		return sb.IPs
+	}
+	var ips []string
+	for _, ip := range pod.Status.PodIPs {
+		ips = append(ips, ip.IP)
+	}
+	return ips
+}
+
+// setWaiting records (or, with nil, clears) why a container could not be
+// created.
+func (a *Agent) setWaiting(uid types.UID, name string, w *corev1.ContainerStateWaiting) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	e := a.pods[uid]
+	if e == nil {
+		return
+	}
+	if w == nil {
+		delete(e.waiting, name)
+		return
+	}
+	if e.waiting == nil {
+		e.waiting = map[string]corev1.ContainerStateWaiting{}
+	}
+	e.waiting[name] = *w
 }

@@ -102,6 +102,9 @@ type Config struct {
 	OpenAPI OpenAPIRegistry
 	// Tokens, when set, issues service account tokens (serviceaccounts/token).
 	Tokens TokenIssuer
+	// KubeletTLS is the client TLS configuration toward node agents, for
+	// pods/log, exec, attach and portforward; nil refuses those.
+	KubeletTLS *tls.Config
 	// Metrics, when set, receives the API server's request metrics.
 	Metrics prometheus.Registerer
 	// Logger for request failures; nil discards.

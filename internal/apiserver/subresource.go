@@ -73,6 +73,12 @@ func (s *Server) serveSubresource(w http.ResponseWriter, r *http.Request, res *r
 		default:
 			s.writeError(w, r, apierrors.NewMethodNotSupported(res.groupResource(), info.verb))
 		}
+	case "log", "exec", "attach", "portforward":
+		if res.Resource.Resource != "pods" || res.GroupVersion.Group != "" {
+			s.writeError(w, r, apierrors.NewNotFound(res.groupResource(), info.name))
+			return
+		}
+		s.servePodStream(w, r, info)
 	case "token":
 		if info.verb != "create" || res.Resource.Resource != "serviceaccounts" {
 			s.writeError(w, r, apierrors.NewMethodNotSupported(res.groupResource(), info.verb))

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 
@@ -53,12 +54,33 @@ func agentComponent(cfg Config) component {
 				ClusterDomain: cfg.ClusterDomain,
 				Logger:        cfg.Logger.With("component", "agent"),
 			}
+			if !cfg.SimulateAgent {
+				// Pods' volumes live under the agent's data dir.
+				acfg.RootDir = filepath.Join(cfg.DataDir, "agent")
+			}
 			if cfg.ClusterDNS != "" {
 				acfg.ClusterDNS = []string{cfg.ClusterDNS}
 			}
 			if cfg.AdvertiseAddress != nil {
 				acfg.NodeIPs = []string{cfg.AdvertiseAddress.String()}
 			}
+			srv, err := agentServer(cfg, name, acfg.NodeIPs, client, rt)
+			if err != nil {
+				return err
+			}
+			port, err := srv.Listen()
+			if err != nil {
+				return err
+			}
+			acfg.KubeletPort = int32(port)
+			// The server stops with the agent, whichever way it returns.
+			sctx, cancel := context.WithCancel(ctx)
+			defer cancel()
+			wg.Go(func() {
+				if err := srv.Run(sctx); err != nil {
+					cfg.Logger.Error("agent server stopped", "err", err)
+				}
+			})
 			a, err := agent.New(acfg)
 			if err != nil {
 				return err

@@ -263,7 +263,14 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	// The RBAC authorizer reads the API server's own cache, which exists
 	// only once the server does.
 	rbac := &auth.RBAC{}
+	kubeletTLS, err := kubeletClientTLS(cfg.DataDir)
+	if err != nil {
+		ln.Close()
+		s.closeEtcd()
+		return nil, err
+	}
 	api, err := apiserver.New(apiserver.Config{
+		KubeletTLS:    kubeletTLS,
 		Store:         store,
 		Scheme:        scheme,
 		Resources:     resources,

@@ -178,3 +178,130 @@ func killTree(pid string) {
 	}
 	walk(pid)
 }
+
+// TestPodConfigAndVolumes checks env from a ConfigMap and a Secret, a
+// mounted ConfigMap that follows updates, the service account volume, and
+// CreateContainerConfigError for a missing ConfigMap.
+func TestPodConfigAndVolumes(t *testing.T) {
+	c := startNode(t)
+	manifest := fmt.Sprintf(`apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: app-config
+data:
+  GREETING: hello
+  page: v1
+---
+apiVersion: v1
+kind: Secret
+metadata:
+  name: app-secret
+stringData:
+  PASSWORD: s3cret
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: configured
+spec:
+  containers:
+  - name: web
+    image: %[1]s
+    command: ["sh", "-c", "env > /srv/env.txt && cat /var/run/secrets/kubernetes.io/serviceaccount/namespace > /srv/ns.txt && exec httpd -f -p 8080 -h /srv"]
+    env:
+    - name: PASS
+      valueFrom:
+        secretKeyRef: {name: app-secret, key: PASSWORD}
+    - name: MSG
+      value: "$(GREETING) from $(MY_POD)"
+    - name: MY_POD
+      valueFrom:
+        fieldRef: {fieldPath: metadata.name}
+    envFrom:
+    - configMapRef: {name: app-config}
+      prefix: CM_
+    - configMapRef: {name: app-config}
+    volumeMounts:
+    - name: cfg
+      mountPath: /srv/cfg
+  volumes:
+  - name: cfg
+    configMap: {name: app-config}
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: misconfigured
+spec:
+  containers:
+  - name: app
+    image: %[1]s
+    command: ["sleep", "3600"]
+    env:
+    - name: X
+      valueFrom:
+        configMapKeyRef: {name: nope, key: x}
+`, testImage)
+	f := filepath.Join(t.TempDir(), "config.yaml")
+	if err := os.WriteFile(f, []byte(manifest), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c.kubectl(t, "apply", "-f", f)
+	c.kubectl(t, "wait", "--for=condition=Ready", "pod/configured", "--timeout=120s")
+	ip := strings.TrimSpace(c.kubectl(t, "get", "pod", "configured", "-o", "jsonpath={.status.podIP}"))
+	get := func(path string) (string, error) {
+		resp, err := (&http.Client{Timeout: 5 * time.Second}).Get("http://" + ip + ":8080" + path)
+		if err != nil {
+			return "", err
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		if resp.StatusCode != http.StatusOK {
+			return "", fmt.Errorf("GET %s: %s", path, resp.Status)
+		}
+		return string(b), err
+	}
+	env, err := get("/env.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustContain(t, "env", env, "PASS=s3cret", "GREETING=hello", "CM_GREETING=hello", "CM_page=v1", "MSG=hello from $(MY_POD)")
+	if ns, err := get("/ns.txt"); err != nil || ns != "default" {
+		t.Errorf("service account namespace file = %q, %v", ns, err)
+	}
+	if page, err := get("/cfg/page"); err != nil || page != "v1" {
+		t.Fatalf("mounted page = %q, %v", page, err)
+	}
+
+	// The mounted file follows the ConfigMap, within the agent's resync.
+	// It is read through exec: pod IPs of other test clusters on this host
+	// may shadow this one's over time.
+	c.kubectl(t, "patch", "configmap", "app-config", "-p", `{"data":{"page":"v2"}}`)
+	deadline := time.Now().Add(90 * time.Second)
+	for {
+		page, err := c.kubectlErr("exec", "configured", "--", "cat", "/srv/cfg/page")
+		if err == nil && page == "v2" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("mounted page still %q (%v) after the update", page, err)
+		}
+		time.Sleep(time.Second)
+	}
+	out := c.kubectl(t, "get", "pod", "configured", "-o", "jsonpath={.status.containerStatuses[0].restartCount}")
+	if out != "0" {
+		t.Errorf("restartCount = %s, want 0", out)
+	}
+
+	deadline = time.Now().Add(60 * time.Second)
+	for {
+		out := c.kubectl(t, "get", "pod", "misconfigured", "-o", "jsonpath={.status.containerStatuses[0].state.waiting.reason}|{.status.containerStatuses[0].state.waiting.message}")
+		if out == `CreateContainerConfigError|configmap "nope" not found` {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("misconfigured pod waiting = %q", out)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}

@@ -300,6 +300,9 @@ func (r *Runtime) CreateContainer(ctx context.Context, sandboxID string, cfg age
 		LogPath:     filepath.Join(cfg.Name, fmt.Sprintf("%d.log", cfg.Attempt)),
 		Linux:       &runtimeapi.LinuxContainerConfig{SecurityContext: &runtimeapi.LinuxContainerSecurityContext{}},
 	}
+	for _, m := range cfg.Mounts {
+		cc.Mounts = append(cc.Mounts, &runtimeapi.Mount{ContainerPath: m.ContainerPath, HostPath: m.HostPath, Readonly: m.ReadOnly})
+	}
 	for _, e := range cfg.Env {
 		cc.Envs = append(cc.Envs, &runtimeapi.KeyValue{Key: e.Name, Value: []byte(e.Value)})
 	}
