@@ -97,6 +97,9 @@ func addServiceAccountVolume(pod *corev1.Pod) {
 	}
 	if pod.Spec.ServiceAccountName == "" {
 		pod.Spec.ServiceAccountName = "default"
+		// The deprecated alias follows, as defaulting would make it on the
+		// next update (which would then read as a spec change).
+		pod.Spec.DeprecatedServiceAccount = pod.Spec.ServiceAccountName
 	}
 	if pod.Spec.AutomountServiceAccountToken != nil && !*pod.Spec.AutomountServiceAccountToken {
 		return

@@ -65,7 +65,7 @@ func RunPods(ctx context.Context, cfg PodsConfig, out io.Writer) (Latencies, err
 		name := fmt.Sprintf("pod-%d", i)
 		pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: corev1.PodSpec{
 			TerminationGracePeriodSeconds: new(int64),
-			Containers: []corev1.Container{{Name: "c", Image: cfg.Image, Command: cfg.Command, ImagePullPolicy: corev1.PullIfNotPresent}}}}
+			Containers:                    []corev1.Container{{Name: "c", Image: cfg.Image, Command: cfg.Command, ImagePullPolicy: corev1.PullIfNotPresent}}}}
 		mu.Lock()
 		created[name] = time.Now()
 		mu.Unlock()

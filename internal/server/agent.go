@@ -12,6 +12,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"skiff/internal/agent"
+	"skiff/internal/agent/cri"
 	"skiff/internal/agent/sim"
 )
 
@@ -29,6 +30,7 @@ func agentComponent(cfg Config) component {
 				return fmt.Errorf("agent client: %w", err)
 			}
 			var rt agent.Runtime
+			var prober agent.Prober
 			var wg sync.WaitGroup
 			defer wg.Wait()
 			if cfg.SimulateAgent {
@@ -45,11 +47,13 @@ func agentComponent(cfg Config) component {
 				}
 				defer criRT.Close()
 				rt = criRT
+				prober = cri.NewProber(criRT)
 			}
 			acfg := agent.Config{
 				NodeName:      name,
 				Client:        client,
 				Runtime:       rt,
+				Prober:        prober,
 				ControlPlane:  true,
 				ClusterDomain: cfg.ClusterDomain,
 				Logger:        cfg.Logger.With("component", "agent"),

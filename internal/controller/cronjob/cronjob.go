@@ -21,7 +21,7 @@ import (
 	"k8s.io/utils/clock"
 
 	"skiff/internal/controller"
-	"skiff/internal/controller/internal/kit"
+	"skiff/internal/controller/reconcile"
 )
 
 // ScheduledTimestampAnnotation records on each Job the time it was
@@ -37,7 +37,7 @@ type Controller struct {
 	jobs     batchlisters.JobLister
 	events   events.EventRecorder
 	clock    clock.PassiveClock
-	loop     *kit.Loop
+	loop     *reconcile.Loop
 	logger   *slog.Logger
 }
 
@@ -49,11 +49,11 @@ func New(cc controller.Context) (controller.Controller, error) {
 	jobInf := cc.Informers.Batch().V1().Jobs()
 	c := &Controller{client: cc.Client, cronJobs: cjInf.Lister(), jobs: jobInf.Lister(), events: cc.Events,
 		clock: cc.Clock, logger: cc.Logger}
-	c.loop = kit.NewLoop("cronjob", cc.Clock, cc.Logger, c.sync)
-	if _, err := cjInf.Informer().AddEventHandler(kit.Handler(c.loop.Enqueue)); err != nil {
+	c.loop = reconcile.NewLoop("cronjob", cc.Clock, cc.Logger, c.sync)
+	if _, err := cjInf.Informer().AddEventHandler(reconcile.Handler(c.loop.Enqueue)); err != nil {
 		return nil, fmt.Errorf("cronjob: add handler: %w", err)
 	}
-	if _, err := jobInf.Informer().AddEventHandler(kit.Handler(func(o any) {
+	if _, err := jobInf.Informer().AddEventHandler(reconcile.Handler(func(o any) {
 		j, ok := o.(*batchv1.Job)
 		if !ok {
 			return
@@ -296,7 +296,7 @@ func newJob(cj *batchv1.CronJob, name string, scheduled time.Time) *batchv1.Job 
 	return &batchv1.Job{
 		ObjectMeta: metav1.ObjectMeta{
 			Name: name, Namespace: cj.Namespace, Labels: t.Labels, Annotations: ann,
-			OwnerReferences: []metav1.OwnerReference{*kit.NewControllerRef(cj, kind.GroupVersion().String(), kind.Kind)},
+			OwnerReferences: []metav1.OwnerReference{reconcile.ControllerRef(cj, kind.GroupVersion().String(), kind.Kind)},
 		},
 		Spec: t.Spec,
 	}

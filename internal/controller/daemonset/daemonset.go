@@ -23,7 +23,7 @@ import (
 	"k8s.io/utils/clock"
 
 	"skiff/internal/controller"
-	"skiff/internal/controller/internal/kit"
+	"skiff/internal/controller/reconcile"
 )
 
 // TemplateGenerationLabel carries the DaemonSet generation a pod was
@@ -41,8 +41,8 @@ type Controller struct {
 	revs   appslisters.ControllerRevisionLister
 	events events.EventRecorder
 	clock  clock.PassiveClock
-	expect *kit.Expectations
-	loop   *kit.Loop
+	expect *reconcile.Expectations
+	loop   *reconcile.Loop
 	logger *slog.Logger
 }
 
@@ -56,26 +56,17 @@ func New(cc controller.Context) (controller.Controller, error) {
 	revInf := cc.Informers.Apps().V1().ControllerRevisions()
 	c := &Controller{
 		client: cc.Client, dss: dsInf.Lister(), pods: podInf.Lister(), nodes: nodeInf.Lister(),
-		revs: revInf.Lister(), events: cc.Events, clock: cc.Clock, expect: kit.NewExpectations(cc.Clock),
+		revs: revInf.Lister(), events: cc.Events, clock: cc.Clock, expect: reconcile.NewExpectations(cc.Clock),
 		logger: cc.Logger,
 	}
-	c.loop = kit.NewLoop("daemonset", cc.Clock, cc.Logger, c.sync)
-	if _, err := dsInf.Informer().AddEventHandler(kit.Handler(c.loop.Enqueue)); err != nil {
+	c.loop = reconcile.NewLoop("daemonset", cc.Clock, cc.Logger, c.sync)
+	if _, err := dsInf.Informer().AddEventHandler(reconcile.Handler(c.loop.Enqueue)); err != nil {
 		return nil, fmt.Errorf("daemonset: add handler: %w", err)
 	}
-	if _, err := nodeInf.Informer().AddEventHandler(kit.Handler(func(any) { c.enqueueAll() })); err != nil {
+	if _, err := nodeInf.Informer().AddEventHandler(reconcile.Handler(func(any) { c.enqueueAll() })); err != nil {
 		return nil, fmt.Errorf("daemonset: add handler: %w", err)
 	}
-	if _, err := podInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc:    func(o any) { c.podEvent(o, false) },
-		UpdateFunc: func(_, o any) { c.podEvent(o, o.(*corev1.Pod).DeletionTimestamp != nil) },
-		DeleteFunc: func(o any) {
-			if t, ok := o.(cache.DeletedFinalStateUnknown); ok {
-				o = t.Obj
-			}
-			c.podEvent(o, true)
-		},
-	}); err != nil {
+	if _, err := podInf.Informer().AddEventHandler(c.loop.OwnedPodHandler(kind.Kind, c.expect)); err != nil {
 		return nil, fmt.Errorf("daemonset: add handler: %w", err)
 	}
 	c.loop.WaitFor(dsInf.Informer().HasSynced, podInf.Informer().HasSynced, nodeInf.Informer().HasSynced, revInf.Informer().HasSynced)
@@ -90,24 +81,6 @@ func (c *Controller) enqueueAll() {
 	for _, ds := range all {
 		c.loop.Enqueue(ds)
 	}
-}
-
-func (c *Controller) podEvent(o any, deleted bool) {
-	p, ok := o.(*corev1.Pod)
-	if !ok {
-		return
-	}
-	ref := metav1.GetControllerOf(p)
-	if ref == nil || ref.Kind != kind.Kind {
-		return
-	}
-	key := p.Namespace + "/" + ref.Name
-	if deleted {
-		c.expect.DeletionObserved(key, p.Name)
-	} else {
-		c.expect.CreationObserved(key, p.Name)
-	}
-	c.loop.Add(key)
 }
 
 func (c *Controller) sync(ctx context.Context, key string) error {
@@ -177,9 +150,9 @@ func (c *Controller) ensureRevision(ctx context.Context, ds *appsv1.DaemonSet) (
 			maxRev = max(maxRev, r.Revision)
 		}
 	}
-	kit.SortRevisions(owned)
+	reconcile.SortRevisions(owned)
 	for _, r := range owned {
-		if kit.EqualRevision(r, &ds.Spec.Template) {
+		if reconcile.EqualRevision(r, &ds.Spec.Template) {
 			if r.Revision < maxRev {
 				r = r.DeepCopy()
 				r.Revision = maxRev + 1
@@ -188,7 +161,7 @@ func (c *Controller) ensureRevision(ctx context.Context, ds *appsv1.DaemonSet) (
 			return r.Labels[appsv1.ControllerRevisionHashLabelKey], nil
 		}
 	}
-	r, err := kit.NewRevision(ds, kit.NewControllerRef(ds, kind.GroupVersion().String(), kind.Kind),
+	r, err := reconcile.NewRevision(ds, reconcile.ControllerRef(ds, kind.GroupVersion().String(), kind.Kind),
 		ds.Spec.Selector.MatchLabels, &ds.Spec.Template, maxRev+1, ds.Status.CollisionCount)
 	if err != nil {
 		return "", err
@@ -328,10 +301,10 @@ func decide(ds *appsv1.DaemonSet, nodes []*corev1.Node, byNode map[string][]*cor
 		if newPod != nil {
 			st.UpdatedNumberScheduled++
 		}
-		if kit.IsPodReady(shown) {
+		if reconcile.IsPodReady(shown) {
 			st.NumberReady++
 		}
-		avail := kit.IsPodAvailable(shown, ds.Spec.MinReadySeconds, now)
+		avail := reconcile.IsPodAvailable(shown, ds.Spec.MinReadySeconds, now)
 		if avail {
 			st.NumberAvailable++
 		} else {
@@ -339,7 +312,7 @@ func decide(ds *appsv1.DaemonSet, nodes []*corev1.Node, byNode map[string][]*cor
 		}
 		if newPod != nil && oldPod != nil {
 			surging++
-			if kit.IsPodAvailable(newPod, ds.Spec.MinReadySeconds, now) {
+			if reconcile.IsPodAvailable(newPod, ds.Spec.MinReadySeconds, now) {
 				out.delete = append(out.delete, oldPod) // surge finished on this node
 			}
 		} else if oldPod != nil && rolling {
@@ -358,7 +331,7 @@ func decide(ds *appsv1.DaemonSet, nodes []*corev1.Node, byNode map[string][]*cor
 	}
 	// Rolling update: unavailable old pods go first, they cost nothing.
 	for _, cand := range candidates {
-		if !kit.IsPodAvailable(cand.old, ds.Spec.MinReadySeconds, now) {
+		if !reconcile.IsPodAvailable(cand.old, ds.Spec.MinReadySeconds, now) {
 			if maxSurge > 0 {
 				out.create = append(out.create, cand.node)
 			} else {
@@ -367,7 +340,7 @@ func decide(ds *appsv1.DaemonSet, nodes []*corev1.Node, byNode map[string][]*cor
 		}
 	}
 	for _, cand := range candidates {
-		if !kit.IsPodAvailable(cand.old, ds.Spec.MinReadySeconds, now) {
+		if !reconcile.IsPodAvailable(cand.old, ds.Spec.MinReadySeconds, now) {
 			continue
 		}
 		if maxSurge > 0 {
@@ -397,13 +370,13 @@ func hasTerminating(ps []*corev1.Pod) bool {
 
 func (c *Controller) apply(ctx context.Context, key string, ds *appsv1.DaemonSet, p plan, hash string) error {
 	tmpl := podTemplate(ds, hash)
-	ref := kit.NewControllerRef(ds, kind.GroupVersion().String(), kind.Kind)
-	_, createErr := kit.SlowStart(len(p.create), func(i int) error {
+	ref := reconcile.ControllerRef(ds, kind.GroupVersion().String(), kind.Kind)
+	_, createErr := reconcile.SlowStart(len(p.create), func(i int) error {
 		pod := tmpl.DeepCopy()
 		pod.Name = ds.Name + "-" + utilrand.String(5)
 		pod.GenerateName = ds.Name + "-"
 		pod.Namespace = ds.Namespace
-		pod.OwnerReferences = []metav1.OwnerReference{*ref}
+		pod.OwnerReferences = []metav1.OwnerReference{ref}
 		withNodeAffinity(&pod.Spec, p.create[i])
 		c.expect.ExpectCreate(key, pod.Name)
 		if _, err := c.client.CoreV1().Pods(ds.Namespace).Create(ctx, pod, metav1.CreateOptions{}); err != nil {

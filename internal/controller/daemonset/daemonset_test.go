@@ -12,7 +12,7 @@ import (
 
 	"skiff/internal/controller/daemonset"
 	"skiff/internal/controller/internal/ctrltest"
-	"skiff/internal/controller/internal/kit"
+	"skiff/internal/controller/reconcile"
 )
 
 // podsByNode returns the nodes that run a ready, non-terminating pod of
@@ -24,7 +24,7 @@ func readyNodes(ctx context.Context, env *ctrltest.Env) ([]string, error) {
 	}
 	var out []string
 	for _, p := range list.Items {
-		if p.DeletionTimestamp == nil && kit.IsPodReady(&p) {
+		if p.DeletionTimestamp == nil && reconcile.IsPodReady(&p) {
 			out = append(out, p.Spec.NodeName)
 		}
 	}
@@ -193,7 +193,7 @@ func TestRollingUpdate(t *testing.T) {
 		readyOn := map[string]bool{}
 		newReady := 0
 		for _, q := range state {
-			if q.DeletionTimestamp == nil && kit.IsPodReady(q) {
+			if q.DeletionTimestamp == nil && reconcile.IsPodReady(q) {
 				readyOn[q.Spec.NodeName] = true
 				if q.Spec.Containers[0].Image == "agent:2" {
 					newReady++

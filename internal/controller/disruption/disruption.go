@@ -24,7 +24,7 @@ import (
 	"k8s.io/utils/clock"
 
 	"skiff/internal/controller"
-	"skiff/internal/controller/internal/kit"
+	"skiff/internal/controller/reconcile"
 )
 
 // Condition reasons, as upstream.
@@ -51,7 +51,7 @@ type Controller struct {
 	sets    appslisters.StatefulSetLister
 	rcs     corelisters.ReplicationControllerLister
 	clock   clock.PassiveClock
-	loop    *kit.Loop
+	loop    *reconcile.Loop
 	logger  *slog.Logger
 }
 
@@ -64,16 +64,16 @@ func New(cc controller.Context) (controller.Controller, error) {
 	rsInf, dInf, ssInf, rcInf := i.Apps().V1().ReplicaSets(), i.Apps().V1().Deployments(), i.Apps().V1().StatefulSets(), i.Core().V1().ReplicationControllers()
 	c := &Controller{client: cc.Client, pdbs: pdbInf.Lister(), pods: podInf.Lister(), rss: rsInf.Lister(),
 		deploys: dInf.Lister(), sets: ssInf.Lister(), rcs: rcInf.Lister(), clock: cc.Clock, logger: cc.Logger}
-	c.loop = kit.NewLoop("disruption", cc.Clock, cc.Logger, c.sync)
-	if _, err := pdbInf.Informer().AddEventHandler(kit.Handler(c.loop.Enqueue)); err != nil {
+	c.loop = reconcile.NewLoop("disruption", cc.Clock, cc.Logger, c.sync)
+	if _, err := pdbInf.Informer().AddEventHandler(reconcile.Handler(c.loop.Enqueue)); err != nil {
 		return nil, fmt.Errorf("disruption: add handler: %w", err)
 	}
-	if _, err := podInf.Informer().AddEventHandler(kit.Handler(c.podEvent)); err != nil {
+	if _, err := podInf.Informer().AddEventHandler(reconcile.Handler(c.podEvent)); err != nil {
 		return nil, fmt.Errorf("disruption: add handler: %w", err)
 	}
 	// Scale changes move expectedPods; requeue the namespace's budgets.
 	for _, inf := range []cache.SharedIndexInformer{rsInf.Informer(), dInf.Informer(), ssInf.Informer(), rcInf.Informer()} {
-		if _, err := inf.AddEventHandler(kit.Handler(c.namespaceEvent)); err != nil {
+		if _, err := inf.AddEventHandler(reconcile.Handler(c.namespaceEvent)); err != nil {
 			return nil, fmt.Errorf("disruption: add handler: %w", err)
 		}
 	}
@@ -216,7 +216,7 @@ func computeStatus(pdb *policyv1.PodDisruptionBudget, pods []*corev1.Pod, scale 
 		if _, gone := disrupted[p.Name]; gone || p.DeletionTimestamp != nil {
 			continue
 		}
-		if kit.IsPodReady(p) {
+		if reconcile.IsPodReady(p) {
 			st.CurrentHealthy++
 		}
 	}

@@ -55,25 +55,7 @@ func New(cc controller.Context) (controller.Controller, error) {
 	}); err != nil {
 		return nil, fmt.Errorf("new endpoints controller: %w", err)
 	}
-	podChanged := func(obj any) {
-		if p, ok := reconcile.Tombstone(obj).(*corev1.Pod); ok {
-			c.enqueueServicesOf(p)
-		}
-	}
-	if _, err := c.pods.AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc: podChanged,
-		UpdateFunc: func(o, n any) {
-			op, np := o.(*corev1.Pod), n.(*corev1.Pod)
-			if op.ResourceVersion == np.ResourceVersion {
-				return
-			}
-			podChanged(n)
-			if !maps.Equal(op.Labels, np.Labels) {
-				podChanged(o)
-			}
-		},
-		DeleteFunc: podChanged,
-	}); err != nil {
+	if _, err := c.pods.AddEventHandler(reconcile.ServicePodHandler(c.services.GetIndexer(), c.queue)); err != nil {
 		return nil, fmt.Errorf("new endpoints controller: %w", err)
 	}
 	return c, nil
@@ -83,16 +65,6 @@ func New(cc controller.Context) (controller.Controller, error) {
 func (c *Controller) Run(ctx context.Context, workers int) error {
 	c.queue.Run(ctx, workers, c.logger, c.sync)
 	return nil
-}
-
-func (c *Controller) enqueueServicesOf(p *corev1.Pod) {
-	objs, _ := c.services.GetIndexer().ByIndex(cache.NamespaceIndex, p.Namespace)
-	for _, o := range objs {
-		svc := o.(*corev1.Service)
-		if svc.Spec.Selector != nil && labels.SelectorFromValidatedSet(svc.Spec.Selector).Matches(labels.Set(p.Labels)) {
-			c.queue.Add(svc.Namespace + "/" + svc.Name)
-		}
-	}
 }
 
 func (c *Controller) sync(ctx context.Context, key string) error {

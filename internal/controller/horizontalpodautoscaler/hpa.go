@@ -24,7 +24,7 @@ import (
 	"k8s.io/utils/clock"
 
 	"skiff/internal/controller"
-	"skiff/internal/controller/internal/kit"
+	"skiff/internal/controller/reconcile"
 )
 
 // Config tunes the autoscaler; zero values take upstream's defaults.
@@ -45,7 +45,7 @@ type Controller struct {
 	pods   corelisters.PodLister
 	events events.EventRecorder
 	clock  clock.PassiveClock
-	loop   *kit.Loop
+	loop   *reconcile.Loop
 	logger *slog.Logger
 
 	mu     sync.Mutex
@@ -77,7 +77,7 @@ func NewWithConfig(cfg Config) controller.Constructor {
 		podInf := cc.Informers.Core().V1().Pods()
 		c := &Controller{cfg: cfg, client: cc.Client, hpas: hpaInf.Lister(), pods: podInf.Lister(), events: cc.Events,
 			clock: cc.Clock, logger: cc.Logger, recs: map[types.UID][]recommendation{}, scales: map[types.UID][]scaleEvent{}}
-		c.loop = kit.NewLoop("horizontalpodautoscaling", cc.Clock, cc.Logger, c.sync)
+		c.loop = reconcile.NewLoop("horizontalpodautoscaling", cc.Clock, cc.Logger, c.sync)
 		if _, err := hpaInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
 			AddFunc: c.loop.Enqueue,
 			UpdateFunc: func(old, cur any) {
@@ -312,7 +312,7 @@ func (c *Controller) computeReplicas(ctx context.Context, hpa *autoscalingv2.Hor
 			if ok {
 				q, ok = u[m.Resource.Name]
 			}
-			infos = append(infos, podInfo{ready: kit.IsPodReady(p), request: requestOf(p, m.Resource.Name), usage: q.MilliValue(), hasUsage: ok})
+			infos = append(infos, podInfo{ready: reconcile.IsPodReady(p), request: requestOf(p, m.Resource.Name), usage: q.MilliValue(), hasUsage: ok})
 		}
 		tol := c.cfg.Tolerance
 		n, util, avg, err := resourceReplicas(current, infos, m.Resource.Target, tol)

@@ -25,7 +25,7 @@ import (
 	"k8s.io/utils/clock"
 
 	"skiff/internal/controller"
-	"skiff/internal/controller/internal/kit"
+	"skiff/internal/controller/reconcile"
 )
 
 // Condition reasons and messages, as upstream.
@@ -49,8 +49,8 @@ type Controller struct {
 	pods   corelisters.PodLister
 	events events.EventRecorder
 	clock  clock.PassiveClock
-	expect *kit.Expectations
-	loop   *kit.Loop
+	expect *reconcile.Expectations
+	loop   *reconcile.Loop
 	logger *slog.Logger
 
 	mu sync.Mutex
@@ -68,23 +68,14 @@ func New(cc controller.Context) (controller.Controller, error) {
 	podInf := cc.Informers.Core().V1().Pods()
 	c := &Controller{
 		client: cc.Client, jobs: jobInf.Lister(), pods: podInf.Lister(), events: cc.Events,
-		clock: cc.Clock, expect: kit.NewExpectations(cc.Clock), logger: cc.Logger,
+		clock: cc.Clock, expect: reconcile.NewExpectations(cc.Clock), logger: cc.Logger,
 		lastFailure: map[types.UID]time.Time{},
 	}
-	c.loop = kit.NewLoop("job", cc.Clock, cc.Logger, c.sync)
-	if _, err := jobInf.Informer().AddEventHandler(kit.Handler(c.loop.Enqueue)); err != nil {
+	c.loop = reconcile.NewLoop("job", cc.Clock, cc.Logger, c.sync)
+	if _, err := jobInf.Informer().AddEventHandler(reconcile.Handler(c.loop.Enqueue)); err != nil {
 		return nil, fmt.Errorf("job: add handler: %w", err)
 	}
-	if _, err := podInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc:    func(o any) { c.podEvent(o, false) },
-		UpdateFunc: func(_, o any) { c.podEvent(o, o.(*corev1.Pod).DeletionTimestamp != nil) },
-		DeleteFunc: func(o any) {
-			if t, ok := o.(cache.DeletedFinalStateUnknown); ok {
-				o = t.Obj
-			}
-			c.podEvent(o, true)
-		},
-	}); err != nil {
+	if _, err := podInf.Informer().AddEventHandler(c.loop.OwnedPodHandler(kind.Kind, c.expect)); err != nil {
 		return nil, fmt.Errorf("job: add handler: %w", err)
 	}
 	c.loop.WaitFor(jobInf.Informer().HasSynced, podInf.Informer().HasSynced)
@@ -93,24 +84,6 @@ func New(cc controller.Context) (controller.Controller, error) {
 
 // Run runs workers until ctx is done.
 func (c *Controller) Run(ctx context.Context, workers int) error { return c.loop.Run(ctx, workers) }
-
-func (c *Controller) podEvent(o any, deleted bool) {
-	p, ok := o.(*corev1.Pod)
-	if !ok {
-		return
-	}
-	ref := metav1.GetControllerOf(p)
-	if ref == nil || ref.Kind != kind.Kind {
-		return
-	}
-	key := p.Namespace + "/" + ref.Name
-	if deleted {
-		c.expect.DeletionObserved(key, p.Name)
-	} else {
-		c.expect.CreationObserved(key, p.Name)
-	}
-	c.loop.Add(key)
-}
 
 func hasFinalizer(p *corev1.Pod) bool {
 	for _, f := range p.Finalizers {
@@ -327,11 +300,11 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 	var ready, terminating int32
 	for _, p := range pods {
 		switch {
-		case p.DeletionTimestamp != nil && !kit.IsPodTerminal(p):
+		case p.DeletionTimestamp != nil && !reconcile.IsPodTerminal(p):
 			terminating++
-		case kit.IsPodActive(p):
+		case reconcile.IsPodActive(p):
 			active = append(active, p)
-			if kit.IsPodReady(p) {
+			if reconcile.IsPodReady(p) {
 				ready++
 			}
 		}
@@ -495,7 +468,7 @@ func (c *Controller) manage(ctx context.Context, key string, job *batchv1.Job, s
 			return nil
 		}
 	}
-	_, err := kit.SlowStart(len(toCreate), func(i int) error {
+	_, err := reconcile.SlowStart(len(toCreate), func(i int) error {
 		return c.createPod(ctx, key, job, toCreate[i])
 	})
 	return err
@@ -506,7 +479,7 @@ func (c *Controller) manage(ctx context.Context, key string, job *batchv1.Job, s
 func newestFirst(pods []*corev1.Pod) []*corev1.Pod {
 	out := append([]*corev1.Pod(nil), pods...)
 	sort.SliceStable(out, func(i, j int) bool {
-		ri, rj := kit.IsPodReady(out[i]), kit.IsPodReady(out[j])
+		ri, rj := reconcile.IsPodReady(out[i]), reconcile.IsPodReady(out[j])
 		if ri != rj {
 			return !ri
 		}
@@ -526,7 +499,7 @@ func newPod(job *batchv1.Job, index int) *corev1.Pod {
 		ObjectMeta: metav1.ObjectMeta{
 			Name: prefix + utilrand.String(5), GenerateName: prefix, Namespace: job.Namespace,
 			Labels: t.Labels, Annotations: t.Annotations, Finalizers: []string{batchv1.JobTrackingFinalizer},
-			OwnerReferences: []metav1.OwnerReference{*kit.NewControllerRef(job, kind.GroupVersion().String(), kind.Kind)},
+			OwnerReferences: []metav1.OwnerReference{reconcile.ControllerRef(job, kind.GroupVersion().String(), kind.Kind)},
 		},
 		Spec: t.Spec,
 	}

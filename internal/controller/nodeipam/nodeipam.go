@@ -18,7 +18,7 @@ import (
 	"k8s.io/client-go/tools/events"
 
 	"skiff/internal/controller"
-	"skiff/internal/controller/internal/kit"
+	"skiff/internal/controller/reconcile"
 )
 
 // Config sets the address plan; zero values take skiff's defaults.
@@ -36,7 +36,7 @@ type Controller struct {
 	client kubernetes.Interface
 	nodes  corelisters.NodeLister
 	events events.EventRecorder
-	loop   *kit.Loop
+	loop   *reconcile.Loop
 	logger *slog.Logger
 
 	mu       sync.Mutex
@@ -66,8 +66,8 @@ func NewWithConfig(cfg Config) controller.Constructor {
 		nodeInf := cc.Informers.Core().V1().Nodes()
 		c := &Controller{cfg: cfg, client: cc.Client, nodes: nodeInf.Lister(), events: cc.Events,
 			logger: cc.Logger, inFlight: map[string]string{}}
-		c.loop = kit.NewLoop("nodeipam", cc.Clock, cc.Logger, c.sync)
-		if _, err := nodeInf.Informer().AddEventHandler(kit.Handler(c.loop.Enqueue)); err != nil {
+		c.loop = reconcile.NewLoop("nodeipam", cc.Clock, cc.Logger, c.sync)
+		if _, err := nodeInf.Informer().AddEventHandler(reconcile.Handler(c.loop.Enqueue)); err != nil {
 			return nil, fmt.Errorf("node ipam: add handler: %w", err)
 		}
 		c.loop.WaitFor(nodeInf.Informer().HasSynced)

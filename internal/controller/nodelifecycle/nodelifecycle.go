@@ -21,7 +21,7 @@ import (
 	"k8s.io/utils/clock"
 
 	"skiff/internal/controller"
-	"skiff/internal/controller/internal/kit"
+	"skiff/internal/controller/reconcile"
 )
 
 // LeaseNamespace holds the nodes' heartbeat Leases.
@@ -66,7 +66,7 @@ type Controller struct {
 	pods   cache.Indexer
 	events events.EventRecorder
 	clock  clock.PassiveClock
-	loop   *kit.Loop
+	loop   *reconcile.Loop
 	logger *slog.Logger
 
 	mu     sync.Mutex
@@ -100,18 +100,18 @@ func NewWithConfig(cfg Config) controller.Constructor {
 		c := &Controller{cfg: cfg, client: cc.Client, nodes: nodeInf.Lister(), leases: leaseInf.Lister(),
 			pods: podInf.Informer().GetIndexer(), events: cc.Events, clock: cc.Clock, logger: cc.Logger,
 			health: map[string]*health{}}
-		c.loop = kit.NewLoop("nodelifecycle", cc.Clock, cc.Logger, c.sync)
-		if _, err := nodeInf.Informer().AddEventHandler(kit.Handler(c.loop.Enqueue)); err != nil {
+		c.loop = reconcile.NewLoop("nodelifecycle", cc.Clock, cc.Logger, c.sync)
+		if _, err := nodeInf.Informer().AddEventHandler(reconcile.Handler(c.loop.Enqueue)); err != nil {
 			return nil, fmt.Errorf("node lifecycle: add handler: %w", err)
 		}
-		if _, err := leaseInf.Informer().AddEventHandler(kit.Handler(func(o any) {
+		if _, err := leaseInf.Informer().AddEventHandler(reconcile.Handler(func(o any) {
 			if l, ok := o.(*coordv1.Lease); ok && l.Namespace == LeaseNamespace {
 				c.loop.Add(l.Name)
 			}
 		})); err != nil {
 			return nil, fmt.Errorf("node lifecycle: add handler: %w", err)
 		}
-		if _, err := podInf.Informer().AddEventHandler(kit.Handler(func(o any) {
+		if _, err := podInf.Informer().AddEventHandler(reconcile.Handler(func(o any) {
 			if p, ok := o.(*corev1.Pod); ok && p.Spec.NodeName != "" {
 				c.loop.Add(p.Spec.NodeName)
 			}
@@ -262,7 +262,7 @@ func (c *Controller) evict(ctx context.Context, node *corev1.Node, now time.Time
 	var first error
 	for _, o := range objs {
 		p := o.(*corev1.Pod)
-		if p.DeletionTimestamp != nil || kit.IsPodTerminal(p) {
+		if p.DeletionTimestamp != nil || reconcile.IsPodTerminal(p) {
 			continue
 		}
 		at, ok := evictionTime(p, node.Spec.Taints, now)

@@ -17,7 +17,7 @@ import (
 	"k8s.io/utils/clock"
 
 	"skiff/internal/controller"
-	"skiff/internal/controller/internal/kit"
+	"skiff/internal/controller/reconcile"
 )
 
 // Config tunes the collector; zero values take upstream's defaults.
@@ -54,7 +54,7 @@ type Controller struct {
 	pods   corelisters.PodLister
 	nodes  corelisters.NodeLister
 	clock  clock.PassiveClock
-	loop   *kit.Loop
+	loop   *reconcile.Loop
 	logger *slog.Logger
 }
 
@@ -74,8 +74,8 @@ func NewWithConfig(cfg Config) controller.Constructor {
 		nodeInf := cc.Informers.Core().V1().Nodes()
 		c := &Controller{cfg: cfg, client: cc.Client, pods: podInf.Lister(), nodes: nodeInf.Lister(),
 			clock: cc.Clock, logger: cc.Logger}
-		c.loop = kit.NewLoop("podgc", cc.Clock, cc.Logger, c.sync)
-		kick := kit.Handler(func(any) { c.loop.Add(gcKey) })
+		c.loop = reconcile.NewLoop("podgc", cc.Clock, cc.Logger, c.sync)
+		kick := reconcile.Handler(func(any) { c.loop.Add(gcKey) })
 		if _, err := podInf.Informer().AddEventHandler(kick); err != nil {
 			return nil, fmt.Errorf("pod gc: add handler: %w", err)
 		}
@@ -109,7 +109,7 @@ func decide(pods []*corev1.Pod, nodeExists func(string) bool, threshold int) pla
 			p.orphanCheck = append(p.orphanCheck, pod)
 		case pod.Spec.NodeName == "" && pod.DeletionTimestamp != nil:
 			p.unscheduled = append(p.unscheduled, pod)
-		case kit.IsPodTerminal(pod):
+		case reconcile.IsPodTerminal(pod):
 			terminated = append(terminated, pod)
 		}
 	}
@@ -162,7 +162,7 @@ func (c *Controller) sync(ctx context.Context, _ string) error {
 // remove force-deletes a pod; with markFailed it first records why, as
 // upstream does for pods of vanished nodes.
 func (c *Controller) remove(ctx context.Context, pod *corev1.Pod, markFailed bool, msg string) error {
-	if markFailed && !kit.IsPodTerminal(pod) {
+	if markFailed && !reconcile.IsPodTerminal(pod) {
 		q := pod.DeepCopy()
 		q.Status.Phase = corev1.PodFailed
 		q.Status.Conditions = append(q.Status.Conditions, corev1.PodCondition{Type: corev1.DisruptionTarget,

@@ -2,32 +2,37 @@ package reconcile
 
 import "sync"
 
-// SlowStartInitialBatchSize is the first batch of SlowStartBatch.
-const SlowStartInitialBatchSize = 1
+// SlowStartInitialBatch is the first batch size of SlowStart, as upstream.
+const SlowStartInitialBatch = 1
 
-// SlowStartBatch calls fn count times in batches of doubling size (1, 2, 4,
-// ...), running each batch concurrently, and stops after the first batch
-// with an error. A quota or admission failure thus costs one call, not
-// count. It returns how many calls succeeded and the first error.
-func SlowStartBatch(count, initial int, fn func() error) (int, error) {
-	remaining := count
-	successes := 0
-	for size := min(remaining, initial); size > 0; size = min(2*size, remaining) {
-		errs := make(chan error, size)
+// SlowStart calls fn count times in batches of 1, 2, 4, ... run in
+// parallel, stopping after the first batch that has an error, so a
+// failing request (quota, admission) costs one call and not count. fn gets
+// the call's index. It returns how many calls succeeded and the first
+// error by index.
+func SlowStart(count int, fn func(i int) error) (int, error) {
+	done := 0
+	for batch := min(count, SlowStartInitialBatch); count > 0; batch = min(2*batch, count) {
+		errs := make([]error, batch)
 		var wg sync.WaitGroup
-		for range size {
-			wg.Go(func() {
-				if err := fn(); err != nil {
-					errs <- err
-				}
-			})
+		for j := range batch {
+			wg.Go(func() { errs[j] = fn(done + j) })
 		}
 		wg.Wait()
-		successes += size - len(errs)
-		if len(errs) > 0 {
-			return successes, <-errs
+		ok := 0
+		var first error
+		for _, err := range errs {
+			if err == nil {
+				ok++
+			} else if first == nil {
+				first = err
+			}
 		}
-		remaining -= size
+		done += batch
+		count -= batch
+		if first != nil {
+			return done - batch + ok, first
+		}
 	}
-	return successes, nil
+	return done, nil
 }

@@ -7,13 +7,19 @@ import (
 	"k8s.io/utils/clock"
 )
 
-// ExpectationsTimeout is how long unmet expectations block a sync before
-// they are assumed lost (a watch event that never came).
+// ExpectationsTimeout bounds how long a controller trusts expectations
+// whose watch events never arrived (a lost event must not wedge it).
 const ExpectationsTimeout = 5 * time.Minute
 
-// Expectations remembers, per controller key, how many creations and which
-// deletions the controller has issued but not yet seen in its informer, so
-// that a sync does not act twice on a stale cache.
+// Expectations remembers, per controller key, the creations and deletions
+// a controller issued but has not yet seen through its informer. A sync
+// that finds unsatisfied expectations must not create or delete again,
+// because its cache is behind its own writes.
+//
+// Creations are tracked either by count (ExpectCreations, for objects
+// created with generateName whose names are unknown up front) or by name
+// (ExpectCreate); deletions always by name. Names make observing
+// idempotent: a duplicate event cannot clear someone else's expectation.
 type Expectations struct {
 	clock clock.PassiveClock
 	mu    sync.Mutex
@@ -21,18 +27,24 @@ type Expectations struct {
 }
 
 type expectation struct {
-	adds    int
-	deletes map[string]bool
-	at      time.Time
+	// adds counts creations expected by count only.
+	adds     int
+	add, del map[string]bool
+	at       time.Time
 }
 
-// NewExpectations returns empty expectations timed by clk.
+// NewExpectations returns empty expectations timed by clk (nil means the
+// real clock).
 func NewExpectations(clk clock.PassiveClock) *Expectations {
+	if clk == nil {
+		clk = clock.RealClock{}
+	}
 	return &Expectations{clock: clk, m: map[string]*expectation{}}
 }
 
 // Satisfied reports whether the controller may act on key: all expected
-// events were observed, none were recorded, or they expired.
+// events were observed, none were recorded, or they expired. A satisfied
+// key is forgotten.
 func (e *Expectations) Satisfied(key string) bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -40,51 +52,92 @@ func (e *Expectations) Satisfied(key string) bool {
 	if !ok {
 		return true
 	}
-	if x.adds <= 0 && len(x.deletes) == 0 {
+	if x.adds <= 0 && len(x.add) == 0 && len(x.del) == 0 || e.clock.Since(x.at) > ExpectationsTimeout {
+		delete(e.m, key)
 		return true
 	}
-	return e.clock.Since(x.at) > ExpectationsTimeout
+	return false
 }
 
-// ExpectCreations records that n creations were issued for key.
+func newExpectation(at time.Time) *expectation {
+	return &expectation{add: map[string]bool{}, del: map[string]bool{}, at: at}
+}
+
+// get returns key's record, created if missing, with a refreshed time.
+func (e *Expectations) get(key string) *expectation {
+	x, ok := e.m[key]
+	if !ok {
+		x = newExpectation(e.clock.Now())
+		e.m[key] = x
+	}
+	x.at = e.clock.Now()
+	return x
+}
+
+// ExpectCreations replaces key's expectations with n creations whose
+// names are not known.
 func (e *Expectations) ExpectCreations(key string, n int) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.m[key] = &expectation{adds: n, deletes: map[string]bool{}, at: e.clock.Now()}
+	x := newExpectation(e.clock.Now())
+	x.adds = n
+	e.m[key] = x
 }
 
-// ExpectDeletions records that the objects named by podKeys are being deleted.
-func (e *Expectations) ExpectDeletions(key string, podKeys []string) {
+// ExpectDeletions replaces key's expectations with the deletion of the
+// objects named by names.
+func (e *Expectations) ExpectDeletions(key string, names []string) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	x := &expectation{deletes: map[string]bool{}, at: e.clock.Now()}
-	for _, k := range podKeys {
-		x.deletes[k] = true
+	x := newExpectation(e.clock.Now())
+	for _, n := range names {
+		x.del[n] = true
 	}
 	e.m[key] = x
 }
 
-// CreationObserved lowers the expected creations of key by one; also used
-// when a creation failed and will never be observed.
-func (e *Expectations) CreationObserved(key string) {
+// ExpectCreate adds the creation of name to key's expectations.
+func (e *Expectations) ExpectCreate(key, name string) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if x, ok := e.m[key]; ok {
+	e.get(key).add[name] = true
+}
+
+// ExpectDelete adds the deletion of name to key's expectations.
+func (e *Expectations) ExpectDelete(key, name string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.get(key).del[name] = true
+}
+
+// CreationObserved clears one creation for key (seen, or the request
+// failed and will never be seen): the one named name if it was expected by
+// name, otherwise one of the creations expected by count.
+func (e *Expectations) CreationObserved(key, name string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	x, ok := e.m[key]
+	switch {
+	case !ok:
+	case x.add[name]:
+		delete(x.add, name)
+	case x.adds > 0:
 		x.adds--
 	}
 }
 
-// DeletionObserved marks the deletion of podKey for key as seen.
-func (e *Expectations) DeletionObserved(key, podKey string) {
+// DeletionObserved clears the deletion of name for key (seen, or the
+// request failed).
+func (e *Expectations) DeletionObserved(key, name string) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if x, ok := e.m[key]; ok {
-		delete(x.deletes, podKey)
+		delete(x.del, name)
 	}
 }
 
-// Delete forgets key, when its owner is gone.
-func (e *Expectations) Delete(key string) {
+// Forget drops key (its owner was deleted).
+func (e *Expectations) Forget(key string) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	delete(e.m, key)

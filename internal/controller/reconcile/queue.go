@@ -9,6 +9,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/workqueue"
+	"k8s.io/utils/clock"
 )
 
 // maxRetries bounds how often one key is retried with backoff before it is
@@ -19,6 +20,14 @@ const maxRetries = 15
 type Queue[T comparable] struct {
 	name string
 	q    workqueue.TypedRateLimitingInterface[T]
+	// retryForever keeps retrying failed keys instead of dropping them
+	// after maxRetries, and logs every failure as a warning (Loop).
+	retryForever bool
+	// clock, when set, drives AddAfter so a fake clock in a test controls
+	// the wake-ups a controller schedules; nil leaves them to the queue.
+	clock  clock.WithTicker
+	mu     sync.Mutex
+	timers map[T]time.Time // armed AddAfter wake-ups by key
 }
 
 // NewQueue returns a queue named after its controller.
@@ -34,8 +43,34 @@ func NewQueue[T comparable](name string) *Queue[T] {
 // Add enqueues key now.
 func (q *Queue[T]) Add(key T) { q.q.Add(key) }
 
-// AddAfter enqueues key once d has passed.
-func (q *Queue[T]) AddAfter(key T, d time.Duration) { q.q.AddAfter(key, d) }
+// AddAfter enqueues key once d has passed, on the queue's clock if it has
+// one. Of several pending wake-ups for one key the earliest wins.
+func (q *Queue[T]) AddAfter(key T, d time.Duration) {
+	de, ok := q.clock.(clock.WithDelayedExecution)
+	if !ok {
+		q.q.AddAfter(key, d)
+		return
+	}
+	if d <= 0 {
+		q.q.Add(key)
+		return
+	}
+	at := q.clock.Now().Add(d)
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if prev, ok := q.timers[key]; ok && !prev.After(at) {
+		return // an earlier wake-up is already armed
+	}
+	q.timers[key] = at
+	de.AfterFunc(d, func() {
+		q.mu.Lock()
+		if q.timers[key].Equal(at) {
+			delete(q.timers, key)
+		}
+		q.mu.Unlock()
+		q.q.Add(key)
+	})
+}
 
 // Len is the number of keys waiting.
 func (q *Queue[T]) Len() int { return q.q.Len() }
@@ -69,6 +104,11 @@ func (q *Queue[T]) next(ctx context.Context, logger *slog.Logger, fn func(ctx co
 	switch {
 	case err == nil:
 		q.q.Forget(key)
+	case q.retryForever:
+		if ctx.Err() == nil {
+			logger.Warn("sync failed", "key", key, "err", err)
+		}
+		q.q.AddRateLimited(key)
 	case ctx.Err() != nil:
 	case q.q.NumRequeues(key) < maxRetries:
 		logger.Debug("sync failed, retrying", "queue", q.name, "key", key, "err", err)

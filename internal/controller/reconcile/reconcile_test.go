@@ -43,7 +43,7 @@ func TestClaim(t *testing.T) {
 	}
 }
 
-func TestSlowStartBatch(t *testing.T) {
+func TestSlowStartByCalls(t *testing.T) {
 	tests := []struct {
 		name      string
 		count     int
@@ -57,7 +57,7 @@ func TestSlowStartBatch(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var calls atomic.Int64
-			ok, err := SlowStartBatch(tt.count, 1, func() error {
+			ok, err := SlowStart(tt.count, func(int) error {
 				if calls.Add(1) > tt.failAfter {
 					return errors.New("boom")
 				}
@@ -73,15 +73,15 @@ func TestSlowStartBatch(t *testing.T) {
 	}
 }
 
-func TestExpectations(t *testing.T) {
+func TestExpectationsCounted(t *testing.T) {
 	clk := clocktesting.NewFakePassiveClock(time.Unix(0, 0))
 	e := NewExpectations(clk)
 	e.ExpectCreations("k", 2)
-	e.CreationObserved("k")
+	e.CreationObserved("k", "")
 	if e.Satisfied("k") {
 		t.Fatal("satisfied with one creation outstanding")
 	}
-	e.CreationObserved("k")
+	e.CreationObserved("k", "")
 	if !e.Satisfied("k") {
 		t.Fatal("not satisfied after both creations")
 	}

@@ -70,7 +70,7 @@ func newController(cc controller.Context, k kind, name string) (*Controller, err
 		},
 		DeleteFunc: func(obj any) {
 			key := reconcile.KeyOf(obj)
-			c.expectations.Delete(key)
+			c.expectations.Forget(key)
 			c.queue.Add(key)
 		},
 	})
@@ -132,7 +132,7 @@ func (c *Controller) addPod(obj any) {
 	if ref := metav1.GetControllerOfNoCopy(pod); ref != nil {
 		if rs := c.ownerOf(pod.Namespace, ref); rs != nil {
 			key := rs.Namespace + "/" + rs.Name
-			c.expectations.CreationObserved(key)
+			c.expectations.CreationObserved(key, pod.Name)
 			c.queue.Add(key)
 		}
 		return
@@ -185,7 +185,7 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 	}
 	rs, err := c.kind.get(ns, name)
 	if apierrors.IsNotFound(err) {
-		c.expectations.Delete(key)
+		c.expectations.Forget(key)
 		return nil
 	}
 	if err != nil {
@@ -271,7 +271,7 @@ func (c *Controller) manage(ctx context.Context, key string, rs *appsv1.ReplicaS
 		n := min(-diff, burstReplicas)
 		c.expectations.ExpectCreations(key, n)
 		pod := c.podFromTemplate(rs)
-		created, err := reconcile.SlowStartBatch(n, reconcile.SlowStartInitialBatchSize, func() error {
+		created, err := reconcile.SlowStart(n, func(int) error {
 			_, err := c.client.CoreV1().Pods(rs.Namespace).Create(ctx, pod.DeepCopy(), metav1.CreateOptions{})
 			if err != nil && reconcile.NamespaceTerminating(err) {
 				return nil
@@ -280,7 +280,7 @@ func (c *Controller) manage(ctx context.Context, key string, rs *appsv1.ReplicaS
 		})
 		// Creations never issued or failed will never be observed.
 		for range n - created {
-			c.expectations.CreationObserved(key)
+			c.expectations.CreationObserved(key, "")
 		}
 		if err != nil {
 			c.events.Eventf(rs, nil, corev1.EventTypeWarning, "FailedCreate", "Create", "Error creating: %v", err)

@@ -21,7 +21,7 @@ import (
 	"k8s.io/client-go/tools/cache"
 
 	"skiff/internal/controller"
-	"skiff/internal/controller/internal/kit"
+	"skiff/internal/controller/reconcile"
 )
 
 // resyncPeriod is how often every quota is recomputed without events.
@@ -35,7 +35,7 @@ type Controller struct {
 	services corelisters.ServiceLister
 	pvcs     corelisters.PersistentVolumeClaimLister
 	metaInf  metadatainformer.SharedInformerFactory
-	loop     *kit.Loop
+	loop     *reconcile.Loop
 	logger   *slog.Logger
 
 	mu      sync.Mutex
@@ -53,13 +53,13 @@ func New(cc controller.Context) (controller.Controller, error) {
 	c := &Controller{client: cc.Client, quotas: qInf.Lister(), pods: podInf.Lister(), services: svcInf.Lister(),
 		pvcs: pvcInf.Lister(), metaInf: cc.MetadataInformers, logger: cc.Logger,
 		counted: map[schema.GroupVersionResource]cache.SharedIndexInformer{}, gvrs: map[string]schema.GroupVersionResource{}}
-	c.loop = kit.NewLoop("resourcequota", cc.Clock, cc.Logger, c.sync)
-	if _, err := qInf.Informer().AddEventHandler(kit.Handler(c.loop.Enqueue)); err != nil {
+	c.loop = reconcile.NewLoop("resourcequota", cc.Clock, cc.Logger, c.sync)
+	if _, err := qInf.Informer().AddEventHandler(reconcile.Handler(c.loop.Enqueue)); err != nil {
 		return nil, fmt.Errorf("resourcequota: add handler: %w", err)
 	}
 	synced := []cache.InformerSynced{qInf.Informer().HasSynced}
 	for _, inf := range []cache.SharedIndexInformer{podInf.Informer(), svcInf.Informer(), pvcInf.Informer()} {
-		if _, err := inf.AddEventHandler(kit.Handler(c.namespaceEvent)); err != nil {
+		if _, err := inf.AddEventHandler(reconcile.Handler(c.namespaceEvent)); err != nil {
 			return nil, fmt.Errorf("resourcequota: add handler: %w", err)
 		}
 		synced = append(synced, inf.HasSynced)
@@ -89,7 +89,7 @@ func (c *Controller) countInformer(gvr schema.GroupVersionResource) cache.Shared
 		return inf
 	}
 	inf := c.metaInf.ForResource(gvr).Informer()
-	_, _ = inf.AddEventHandler(kit.Handler(c.namespaceEvent))
+	_, _ = inf.AddEventHandler(reconcile.Handler(c.namespaceEvent))
 	c.counted[gvr] = inf
 	if c.stop != nil {
 		c.metaInf.Start(c.stop)

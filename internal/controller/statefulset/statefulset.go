@@ -23,7 +23,7 @@ import (
 	"k8s.io/utils/clock"
 
 	"skiff/internal/controller"
-	"skiff/internal/controller/internal/kit"
+	"skiff/internal/controller/reconcile"
 )
 
 // Labels the controller puts on every pod, as upstream.
@@ -43,8 +43,8 @@ type Controller struct {
 	pvcs   corelisters.PersistentVolumeClaimLister
 	events events.EventRecorder
 	clock  clock.PassiveClock
-	expect *kit.Expectations
-	loop   *kit.Loop
+	expect *reconcile.Expectations
+	loop   *reconcile.Loop
 	logger *slog.Logger
 }
 
@@ -58,25 +58,14 @@ func New(cc controller.Context) (controller.Controller, error) {
 	pvcInf := cc.Informers.Core().V1().PersistentVolumeClaims()
 	c := &Controller{
 		client: cc.Client, sets: setInf.Lister(), pods: podInf.Lister(), revs: revInf.Lister(),
-		pvcs: pvcInf.Lister(), events: cc.Events, clock: cc.Clock, expect: kit.NewExpectations(cc.Clock),
+		pvcs: pvcInf.Lister(), events: cc.Events, clock: cc.Clock, expect: reconcile.NewExpectations(cc.Clock),
 		logger: cc.Logger,
 	}
-	c.loop = kit.NewLoop("statefulset", cc.Clock, cc.Logger, c.sync)
-	if _, err := setInf.Informer().AddEventHandler(kit.Handler(c.loop.Enqueue)); err != nil {
+	c.loop = reconcile.NewLoop("statefulset", cc.Clock, cc.Logger, c.sync)
+	if _, err := setInf.Informer().AddEventHandler(reconcile.Handler(c.loop.Enqueue)); err != nil {
 		return nil, fmt.Errorf("statefulset: add handler: %w", err)
 	}
-	if _, err := podInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc: func(o any) { c.podEvent(o, false) },
-		UpdateFunc: func(_, o any) {
-			c.podEvent(o, o.(*corev1.Pod).DeletionTimestamp != nil)
-		},
-		DeleteFunc: func(o any) {
-			if t, ok := o.(cache.DeletedFinalStateUnknown); ok {
-				o = t.Obj
-			}
-			c.podEvent(o, true)
-		},
-	}); err != nil {
+	if _, err := podInf.Informer().AddEventHandler(c.loop.OwnedPodHandler(kind.Kind, c.expect)); err != nil {
 		return nil, fmt.Errorf("statefulset: add handler: %w", err)
 	}
 	c.loop.WaitFor(setInf.Informer().HasSynced, podInf.Informer().HasSynced, revInf.Informer().HasSynced, pvcInf.Informer().HasSynced)
@@ -85,24 +74,6 @@ func New(cc controller.Context) (controller.Controller, error) {
 
 // Run runs workers until ctx is done.
 func (c *Controller) Run(ctx context.Context, workers int) error { return c.loop.Run(ctx, workers) }
-
-func (c *Controller) podEvent(o any, deleted bool) {
-	p, ok := o.(*corev1.Pod)
-	if !ok {
-		return
-	}
-	ref := metav1.GetControllerOf(p)
-	if ref == nil || ref.Kind != kind.Kind {
-		return
-	}
-	key := p.Namespace + "/" + ref.Name
-	if deleted {
-		c.expect.DeletionObserved(key, p.Name)
-	} else {
-		c.expect.CreationObserved(key, p.Name)
-	}
-	c.loop.Add(key)
-}
 
 func (c *Controller) sync(ctx context.Context, key string) error {
 	ns, name, err := cache.SplitMetaNamespaceKey(key)
@@ -163,9 +134,9 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 // adopt makes the set the controller of an orphan pod, with a patch that
 // fails if the pod changed meanwhile.
 func (c *Controller) adopt(ctx context.Context, set *appsv1.StatefulSet, p *corev1.Pod) (*corev1.Pod, error) {
-	ref := kit.NewControllerRef(set, kind.GroupVersion().String(), kind.Kind)
+	ref := reconcile.ControllerRef(set, kind.GroupVersion().String(), kind.Kind)
 	patch, err := json.Marshal(map[string]any{"metadata": map[string]any{
-		"ownerReferences": []metav1.OwnerReference{*ref}, "uid": p.UID, "resourceVersion": p.ResourceVersion}})
+		"ownerReferences": []metav1.OwnerReference{ref}, "uid": p.UID, "resourceVersion": p.ResourceVersion}})
 	if err != nil {
 		return nil, err
 	}
@@ -195,19 +166,19 @@ func (c *Controller) ensureRevisions(ctx context.Context, set *appsv1.StatefulSe
 			revs = append(revs, r)
 		}
 	}
-	kit.SortRevisions(revs)
+	reconcile.SortRevisions(revs)
 	var maxRev int64
 	for _, r := range revs {
 		maxRev = max(maxRev, r.Revision)
 	}
 	for _, r := range revs {
-		if kit.EqualRevision(r, &set.Spec.Template) {
+		if reconcile.EqualRevision(r, &set.Spec.Template) {
 			update.rev = r
 		}
 	}
 	if update.rev == nil {
 		for {
-			r, err := kit.NewRevision(set, kit.NewControllerRef(set, kind.GroupVersion().String(), kind.Kind),
+			r, err := reconcile.NewRevision(set, reconcile.ControllerRef(set, kind.GroupVersion().String(), kind.Kind),
 				set.Spec.Selector.MatchLabels, &set.Spec.Template, maxRev+1, set.Status.CollisionCount)
 			if err != nil {
 				return current, update, nil, err
@@ -215,7 +186,7 @@ func (c *Controller) ensureRevisions(ctx context.Context, set *appsv1.StatefulSe
 			created, err := c.client.AppsV1().ControllerRevisions(set.Namespace).Create(ctx, r, metav1.CreateOptions{})
 			if apierrors.IsAlreadyExists(err) {
 				existing, gerr := c.client.AppsV1().ControllerRevisions(set.Namespace).Get(ctx, r.Name, metav1.GetOptions{})
-				if gerr == nil && kit.EqualRevision(existing, &set.Spec.Template) {
+				if gerr == nil && reconcile.EqualRevision(existing, &set.Spec.Template) {
 					created, err = existing, nil
 				} else {
 					// A hash collision: bump the count and try another name.
@@ -247,7 +218,7 @@ func (c *Controller) ensureRevisions(ctx context.Context, set *appsv1.StatefulSe
 	current = update
 	for _, r := range revs {
 		if r.Name == set.Status.CurrentRevision {
-			t, err := kit.RevisionTemplate(r)
+			t, err := reconcile.RevisionTemplate(r)
 			if err == nil {
 				current = revision{rev: r, tmpl: t}
 			}
@@ -287,7 +258,7 @@ func revisionOf(p *corev1.Pod) string { return p.Labels[appsv1.ControllerRevisio
 
 func healthy(set *appsv1.StatefulSet, p *corev1.Pod, now clock.PassiveClock) bool {
 	return p.Status.Phase == corev1.PodRunning && p.DeletionTimestamp == nil &&
-		kit.IsPodAvailable(p, set.Spec.MinReadySeconds, now.Now())
+		reconcile.IsPodAvailable(p, set.Spec.MinReadySeconds, now.Now())
 }
 
 // manage creates, deletes and updates pods for one sync. It returns after
@@ -315,7 +286,7 @@ func (c *Controller) manage(ctx context.Context, key string, set *appsv1.Statefu
 	// Pass 1: replace failed pods, create missing ones.
 	for i, p := range slots {
 		ord := start + i
-		if p != nil && kit.IsPodTerminal(p) && p.DeletionTimestamp == nil {
+		if p != nil && reconcile.IsPodTerminal(p) && p.DeletionTimestamp == nil {
 			// A terminated stateful pod is recreated under the same name.
 			if err := c.deletePod(ctx, key, set, p); err != nil {
 				return err
@@ -423,7 +394,7 @@ func newPod(set *appsv1.StatefulSet, ord int, rev revision) *corev1.Pod {
 	p := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{
 			Name: name, Namespace: set.Namespace, Labels: t.Labels, Annotations: t.Annotations,
-			OwnerReferences: []metav1.OwnerReference{*kit.NewControllerRef(set, kind.GroupVersion().String(), kind.Kind)},
+			OwnerReferences: []metav1.OwnerReference{reconcile.ControllerRef(set, kind.GroupVersion().String(), kind.Kind)},
 		},
 		Spec: t.Spec,
 	}
@@ -612,9 +583,9 @@ func computeStatus(set *appsv1.StatefulSet, pods []*corev1.Pod, current, update 
 			continue
 		}
 		st.Replicas++
-		if kit.IsPodReady(p) && p.DeletionTimestamp == nil {
+		if reconcile.IsPodReady(p) && p.DeletionTimestamp == nil {
 			st.ReadyReplicas++
-			if kit.IsPodAvailable(p, set.Spec.MinReadySeconds, now.Now()) {
+			if reconcile.IsPodAvailable(p, set.Spec.MinReadySeconds, now.Now()) {
 				st.AvailableReplicas++
 			}
 		}

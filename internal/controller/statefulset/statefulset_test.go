@@ -13,7 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/watch"
 
 	"skiff/internal/controller/internal/ctrltest"
-	"skiff/internal/controller/internal/kit"
+	"skiff/internal/controller/reconcile"
 	"skiff/internal/controller/statefulset"
 )
 
@@ -79,7 +79,7 @@ func TestOrderedReady(t *testing.T) {
 			}
 			order = append(order, p.Name)
 		}
-		ready[p.Name] = kit.IsPodReady(p)
+		ready[p.Name] = reconcile.IsPodReady(p)
 	}
 	if diff := cmp.Diff([]string{"web-0", "web-1", "web-2"}, order); diff != "" {
 		t.Errorf("creation order (-want +got):\n%s", diff)

@@ -16,7 +16,7 @@ import (
 	"k8s.io/utils/clock"
 
 	"skiff/internal/controller"
-	"skiff/internal/controller/internal/kit"
+	"skiff/internal/controller/reconcile"
 )
 
 // Controller deletes expired finished Jobs.
@@ -24,7 +24,7 @@ type Controller struct {
 	client kubernetes.Interface
 	jobs   batchlisters.JobLister
 	clock  clock.PassiveClock
-	loop   *kit.Loop
+	loop   *reconcile.Loop
 	logger *slog.Logger
 }
 
@@ -34,7 +34,7 @@ var _ controller.Controller = (*Controller)(nil)
 func New(cc controller.Context) (controller.Controller, error) {
 	inf := cc.Informers.Batch().V1().Jobs()
 	c := &Controller{client: cc.Client, jobs: inf.Lister(), clock: cc.Clock, logger: cc.Logger}
-	c.loop = kit.NewLoop("ttl-after-finished", cc.Clock, cc.Logger, c.sync)
+	c.loop = reconcile.NewLoop("ttl-after-finished", cc.Clock, cc.Logger, c.sync)
 	if _, err := inf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    func(o any) { c.maybeEnqueue(o) },
 		UpdateFunc: func(_, o any) { c.maybeEnqueue(o) },

@@ -1,4 +1,4 @@
-package kit
+package reconcile
 
 import (
 	"encoding/json"
@@ -44,7 +44,7 @@ func RevisionTemplate(rev *appsv1.ControllerRevision) (*corev1.PodTemplateSpec, 
 // NewRevision builds a ControllerRevision for tmpl owned by owner, named
 // <owner>-<hash> and labelled with the owner's selector labels plus
 // controller-revision-hash.
-func NewRevision(owner metav1.Object, ownerRef *metav1.OwnerReference, selectorLabels map[string]string, tmpl *corev1.PodTemplateSpec, revision int64, collisionCount *int32) (*appsv1.ControllerRevision, error) {
+func NewRevision(owner metav1.Object, ownerRef metav1.OwnerReference, selectorLabels map[string]string, tmpl *corev1.PodTemplateSpec, revision int64, collisionCount *int32) (*appsv1.ControllerRevision, error) {
 	data, err := RevisionData(tmpl)
 	if err != nil {
 		return nil, err
@@ -58,7 +58,7 @@ func NewRevision(owner metav1.Object, ownerRef *metav1.OwnerReference, selectorL
 	return &appsv1.ControllerRevision{
 		ObjectMeta: metav1.ObjectMeta{
 			Name: owner.GetName() + "-" + hash, Namespace: owner.GetNamespace(), Labels: labels,
-			OwnerReferences: []metav1.OwnerReference{*ownerRef},
+			OwnerReferences: []metav1.OwnerReference{ownerRef},
 		},
 		Data:     runtime.RawExtension{Raw: data},
 		Revision: revision,

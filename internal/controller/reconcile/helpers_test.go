@@ -1,4 +1,4 @@
-package kit
+package reconcile
 
 import (
 	"context"
@@ -12,7 +12,7 @@ import (
 	testingclock "k8s.io/utils/clock/testing"
 )
 
-func TestSlowStart(t *testing.T) {
+func TestSlowStartByIndex(t *testing.T) {
 	boom := errors.New("boom")
 	tests := []struct {
 		name      string
@@ -45,7 +45,7 @@ func TestSlowStart(t *testing.T) {
 	}
 }
 
-func TestExpectations(t *testing.T) {
+func TestExpectationsNamed(t *testing.T) {
 	clk := testingclock.NewFakeClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	e := NewExpectations(clk)
 	e.ExpectCreate("k", "a")
@@ -57,7 +57,7 @@ func TestExpectations(t *testing.T) {
 	e.DeletionObserved("k", "b")
 	steps = append(steps, e.Satisfied("k"))
 	e.ExpectCreate("k", "c")
-	clk.Step(expectationsTimeout + time.Second)
+	clk.Step(ExpectationsTimeout + time.Second)
 	steps = append(steps, e.Satisfied("k"))
 	if diff := cmp.Diff([]bool{false, false, true, true}, steps); diff != "" {
 		t.Errorf("Satisfied after each step (-want +got):\n%s", diff)

@@ -1,4 +1,4 @@
-package kit
+package reconcile
 
 import (
 	"encoding/json"
@@ -8,7 +8,6 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/rand"
 )
 
@@ -50,21 +49,6 @@ func IsPodAvailable(p *corev1.Pod, minReadySeconds int32, now time.Time) bool {
 		return true
 	}
 	return !c.LastTransitionTime.IsZero() && c.LastTransitionTime.Add(time.Duration(minReadySeconds)*time.Second).Before(now)
-}
-
-// ControllerRef returns obj's controlling owner reference, or nil.
-func ControllerRef(obj metav1.Object) *metav1.OwnerReference {
-	return metav1.GetControllerOf(obj)
-}
-
-// NewControllerRef returns a controlling, owner-deletion-blocking
-// reference to owner of the given kind.
-func NewControllerRef(owner metav1.Object, apiVersion, kind string) *metav1.OwnerReference {
-	t := true
-	return &metav1.OwnerReference{
-		APIVersion: apiVersion, Kind: kind, Name: owner.GetName(), UID: owner.GetUID(),
-		Controller: &t, BlockOwnerDeletion: &t,
-	}
 }
 
 // HashObject returns a short, stable, DNS-safe hash of obj's JSON form
