@@ -40,6 +40,12 @@ func startNode(t *testing.T) *cluster {
 	if err := images.Write(filepath.Join(dir, "images", "busybox.tar"), images.Busybox(testImage, busybox, busyboxApplets)); err != nil {
 		t.Fatal(err)
 	}
+	// The proxy turns on route_localnet for NodePorts on 127.0.0.1; put
+	// the host's setting back afterwards.
+	const localnet = "/proc/sys/net/ipv4/conf/all/route_localnet"
+	if before, err := os.ReadFile(localnet); err == nil {
+		t.Cleanup(func() { _ = os.WriteFile(localnet, before, 0o644) })
+	}
 	c := &cluster{bin: bin, dataDir: dir, log: &lockedBuffer{}}
 	c.cmd = exec.Command(filepath.Join(bin, "skiff"), "server", "--data-dir", dir, "--https-port", "0", "--bind-address", "127.0.0.1",
 		"--etcd-client-url", "http://127.0.0.1:0", "--etcd-peer-url", "http://127.0.0.1:0", "--log-level", "info")
