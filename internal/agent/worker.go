@@ -176,9 +176,14 @@ func (a *Agent) apply(ctx context.Context, pod *corev1.Pod, ps *podSetup, acts [
 		case StartContainer:
 			err = a.startContainer(ctx, pod, ps, act)
 			var ce *configError
+			var pe *imagePullError
 			if errors.As(err, &ce) {
 				// Other containers still start, as upstream.
 				a.setWaiting(pod.UID, act.Container, &corev1.ContainerStateWaiting{Reason: ReasonCreateContainerConfigError, Message: ce.Error()})
+				ps.configErrs++
+				err = nil
+			} else if errors.As(err, &pe) {
+				a.setWaiting(pod.UID, act.Container, a.pullWaiting(pod.UID, act.Container, pe))
 				ps.configErrs++
 				err = nil
 			} else if err == nil {
@@ -274,10 +279,10 @@ func (a *Agent) startContainer(ctx context.Context, pod *corev1.Pod, ps *podSetu
 	}
 	if ref == "" || c.ImagePullPolicy == corev1.PullAlways {
 		if c.ImagePullPolicy == corev1.PullNever && ref == "" {
-			return fmt.Errorf("container image %q is not present with pull policy of Never", c.Image)
+			return &imagePullError{never: true, msg: fmt.Sprintf("Container image %q is not present with pull policy of Never", c.Image)}
 		}
 		if ref, err = rt.PullImage(ctx, c.Image, nil); err != nil {
-			return fmt.Errorf("pull image: %w", err)
+			return &imagePullError{image: c.Image, msg: err.Error()}
 		}
 	}
 	id, err := rt.CreateContainer(ctx, act.SandboxID, ContainerConfig{
@@ -386,4 +391,38 @@ func (a *Agent) setWaiting(uid types.UID, name string, w *corev1.ContainerStateW
 		e.waiting = map[string]corev1.ContainerStateWaiting{}
 	}
 	e.waiting[name] = *w
+}
+
+// Waiting reasons for images, as upstream's kubelet reports them.
+const (
+	ReasonErrImagePull      = "ErrImagePull"
+	ReasonImagePullBackOff  = "ImagePullBackOff"
+	ReasonErrImageNeverPull = "ErrImageNeverPull"
+)
+
+// imagePullError is an image that could not be pulled (or may not be).
+type imagePullError struct {
+	image string
+	never bool
+	msg   string
+}
+
+func (e *imagePullError) Error() string { return e.msg }
+
+// pullWaiting is the waiting state after a failed pull: ErrImagePull the
+// first time, ImagePullBackOff while it keeps failing.
+func (a *Agent) pullWaiting(uid types.UID, container string, pe *imagePullError) *corev1.ContainerStateWaiting {
+	if pe.never {
+		return &corev1.ContainerStateWaiting{Reason: ReasonErrImageNeverPull, Message: pe.msg}
+	}
+	a.mu.Lock()
+	var prev corev1.ContainerStateWaiting
+	if e := a.pods[uid]; e != nil {
+		prev = e.waiting[container]
+	}
+	a.mu.Unlock()
+	if prev.Reason == ReasonErrImagePull || prev.Reason == ReasonImagePullBackOff {
+		return &corev1.ContainerStateWaiting{Reason: ReasonImagePullBackOff, Message: fmt.Sprintf("Back-off pulling image %q: %s", pe.image, pe.msg)}
+	}
+	return &corev1.ContainerStateWaiting{Reason: ReasonErrImagePull, Message: pe.msg}
 }

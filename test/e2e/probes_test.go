@@ -52,6 +52,18 @@ spec:
 		out, _ := c.kubectlErr("get", "pod", "probed", "-o", "jsonpath={.status.containerStatuses[0].restartCount}")
 		return strings.TrimSpace(out) != "" && strings.TrimSpace(out) != "0", out
 	})
+
+	// An image that is not there: ErrImagePull, then ImagePullBackOff.
+	c.kubectl(t, "run", "noimage", "--image=localhost/skiff/absent:1", "--restart=Never")
+	waitUntil(t, 60*time.Second, "ErrImagePull or ImagePullBackOff", func() (bool, string) {
+		out, _ := c.kubectlErr("get", "pod", "noimage", "-o", "jsonpath={.status.containerStatuses[0].state.waiting.reason}")
+		r := strings.TrimSpace(out)
+		return r == "ErrImagePull" || r == "ImagePullBackOff", out
+	})
+	waitUntil(t, 60*time.Second, "ImagePullBackOff", func() (bool, string) {
+		out, _ := c.kubectlErr("get", "pod", "noimage")
+		return strings.Contains(out, "ImagePullBackOff"), out
+	})
 }
 
 // waitUntil polls cond until it holds or the timeout passes.
