@@ -234,15 +234,11 @@ func (s *Server) decodeBody(w http.ResponseWriter, r *http.Request, body []byte,
 	}
 	obj, got, err := dec.Decode(body, &gvk, into)
 	if err != nil {
-		if runtime.IsStrictDecodingError(err) && obj != nil {
-			if validation == "Strict" {
-				return nil, apierrors.NewBadRequest(err.Error())
-			}
-			for _, e := range strictErrors(err) {
-				w.Header().Add("Warning", fmt.Sprintf(`299 - %q`, e))
-			}
-		} else {
+		if !runtime.IsStrictDecodingError(err) || obj == nil {
 			return nil, apierrors.NewBadRequest(fmt.Sprintf("the object provided is unrecognized or malformed: %v", err))
+		}
+		if err := unknownFields(w, err, validation); err != nil {
+			return nil, err
 		}
 	}
 	if got != nil && (got.Group != gvk.Group || got.Version != gvk.Version) {
@@ -253,6 +249,33 @@ func (s *Server) decodeBody(w http.ResponseWriter, r *http.Request, body []byte,
 	}
 	setGVK(obj, gvk)
 	return obj, nil
+}
+
+// unknownFields applies fieldValidation to a strict decoding error: Strict
+// refuses the request, Warn adds a Warning header per unknown field.
+func unknownFields(w http.ResponseWriter, err error, validation string) error {
+	if validation == "Strict" {
+		return apierrors.NewBadRequest(err.Error())
+	}
+	for _, e := range strictErrors(err) {
+		w.Header().Add("Warning", fmt.Sprintf(`299 - %q`, e))
+	}
+	return nil
+}
+
+// decodeRequest reads the write options and the body of a request and
+// decodes the body as gvk (into, when given).
+func (s *Server) decodeRequest(w http.ResponseWriter, r *http.Request, gvk schema.GroupVersionKind, into runtime.Object) (runtime.Object, writeOptions, error) {
+	opts, err := parseWriteOptions(r)
+	if err != nil {
+		return nil, opts, err
+	}
+	body, err := readBody(r)
+	if err != nil {
+		return nil, opts, requestEntityTooLarge(err)
+	}
+	obj, err := s.decodeBody(w, r, body, gvk, into, opts.fieldValidation)
+	return obj, opts, err
 }
 
 func strictErrors(err error) []string {
@@ -285,17 +308,7 @@ func (s *Server) handleCreate(w http.ResponseWriter, r *http.Request, res *resou
 	if !ok {
 		return
 	}
-	opts, err := parseWriteOptions(r)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	body, err := readBody(r)
-	if err != nil {
-		s.writeError(w, r, requestEntityTooLarge(err))
-		return
-	}
-	obj, err := s.decodeBody(w, r, body, res.gvk, nil, opts.fieldValidation)
+	obj, opts, err := s.decodeRequest(w, r, res.gvk, nil)
 	if err == nil {
 		err = s.checkUnknownFields(w, res, obj, opts.fieldValidation)
 	}
@@ -436,21 +449,11 @@ func (s *Server) handleUpdate(w http.ResponseWriter, r *http.Request, res *resou
 	if !ok {
 		return
 	}
-	opts, err := parseWriteOptions(r)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	body, err := readBody(r)
-	if err != nil {
-		s.writeError(w, r, requestEntityTooLarge(err))
-		return
-	}
 	gvk := res.gvk
 	if sub != nil && sub.gvk != nil {
 		gvk = *sub.gvk
 	}
-	obj, err := s.decodeBody(w, r, body, gvk, nil, opts.fieldValidation)
+	obj, opts, err := s.decodeRequest(w, r, gvk, nil)
 	if err == nil && (sub == nil || sub.gvk == nil) {
 		err = s.checkUnknownFields(w, res, obj, opts.fieldValidation)
 	}

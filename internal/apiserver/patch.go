@@ -145,15 +145,11 @@ func (s *Server) handlePatch(w http.ResponseWriter, r *http.Request, res *resour
 		into := newObj()
 		obj, _, err := dec.Decode(patched, &gvk, into)
 		if err != nil {
-			if runtime.IsStrictDecodingError(err) && obj != nil {
-				if opts.fieldValidation == "Strict" {
-					return nil, apierrors.NewBadRequest(err.Error())
-				}
-				for _, e := range strictErrors(err) {
-					w.Header().Add("Warning", fmt.Sprintf(`299 - %q`, e))
-				}
-			} else {
+			if !runtime.IsStrictDecodingError(err) || obj == nil {
 				return nil, patchFailed(err)
+			}
+			if err := unknownFields(w, err, opts.fieldValidation); err != nil {
+				return nil, err
 			}
 		}
 		setGVK(obj, gvk)

@@ -155,18 +155,7 @@ func (s *Server) scaleOps(res *resource) *subresourceOps {
 // handleBinding assigns a pod to a node (pods/binding, or the bindings
 // resource), as the scheduler does.
 func (s *Server) handleBinding(w http.ResponseWriter, r *http.Request, res *resource, info requestInfo) {
-	opts, err := parseWriteOptions(r)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	body, err := readBody(r)
-	if err != nil {
-		s.writeError(w, r, requestEntityTooLarge(err))
-		return
-	}
-	gvk := corev1.SchemeGroupVersion.WithKind("Binding")
-	obj, err := s.decodeBody(w, r, body, gvk, &corev1.Binding{}, opts.fieldValidation)
+	obj, opts, err := s.decodeRequest(w, r, corev1.SchemeGroupVersion.WithKind("Binding"), &corev1.Binding{})
 	if err != nil {
 		s.writeError(w, r, err)
 		return

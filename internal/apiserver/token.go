@@ -48,18 +48,7 @@ func (s *Server) handleTokenRequest(w http.ResponseWriter, r *http.Request, res 
 		s.writeError(w, r, apierrors.NewMethodNotSupported(schema.GroupResource{Resource: "serviceaccounts/token"}, "create"))
 		return
 	}
-	opts, err := parseWriteOptions(r)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	body, err := readBody(r)
-	if err != nil {
-		s.writeError(w, r, requestEntityTooLarge(err))
-		return
-	}
-	gvk := authenticationv1.SchemeGroupVersion.WithKind("TokenRequest")
-	obj, err := s.decodeBody(w, r, body, gvk, &authenticationv1.TokenRequest{}, opts.fieldValidation)
+	obj, _, err := s.decodeRequest(w, r, authenticationv1.SchemeGroupVersion.WithKind("TokenRequest"), &authenticationv1.TokenRequest{})
 	if err != nil {
 		s.writeError(w, r, err)
 		return
