@@ -12,7 +12,7 @@ SKIFF_LDFLAGS = -X skiff/internal/version.Skiff=$(SKIFF_VERSION)
 DATA_DIR ?= /var/lib/skiff
 ARGS ?=
 
-.PHONY: all build run test conformance bench clean deps node-deps fmt vet
+.PHONY: all build run test conformance bench clean deps node-deps fmt vet helm
 
 # What a node needs from Debian: the container runtime, the CNI plugins,
 # nftables, and busybox-static for the test images.
@@ -35,6 +35,14 @@ build: deps
 	$(GO) build -ldflags "$(KUBECTL_LDFLAGS)" -o bin/skiff-kubectl ./cmd/skiff-kubectl
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w" -o bin/skiff-pause ./cmd/skiff-pause
 
+# Helm for the end-to-end tests (test/e2e/helm_test.go), from its own module
+# tools/helm so skiff itself never depends on it; rebuilt only when that
+# module's pins change.
+helm: bin/helm
+
+bin/helm: tools/helm/go.mod tools/helm/go.sum
+	cd tools/helm && $(GO) build -ldflags "-s -w" -o ../../bin/helm helm.sh/helm/v3/cmd/helm
+
 # Run skiff on this host with the admin kubeconfig in $(DATA_DIR).
 # Use it with: bin/skiff kubectl get nodes (or KUBECONFIG=$(DATA_DIR)/admin.kubeconfig kubectl ...).
 run: build node-deps
@@ -43,7 +51,7 @@ run: build node-deps
 # Every test: unit, integration (in-process API server on embedded etcd, a
 # three-member etcd cluster on loopback) and end to end (the real binaries
 # driven by the bundled kubectl).
-test: build node-deps vet
+test: build helm node-deps vet
 	SKIFF_BIN_DIR=$(CURDIR)/bin $(GO) test -count=1 -timeout 30m ./...
 
 vet:
