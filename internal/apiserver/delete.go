@@ -157,6 +157,9 @@ func (s *Server) delete(ctx context.Context, res *resource, namespace, name stri
 					fmt.Errorf("Precondition failed: ResourceVersion in precondition: %v, ResourceVersion in object meta: %v", *p.ResourceVersion, m.GetResourceVersion()))
 			}
 		}
+		if err := s.admitDeletion(ctx, res, namespace, name, obj, opts); err != nil {
+			return nil, 0, err
+		}
 		finalizers := m.GetFinalizers()
 		policy := propagation(opts)
 		switch policy {

@@ -21,6 +21,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/uuid"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
+	"skiff/internal/apiserver/admission"
 	"skiff/internal/apiserver/registry"
 	"skiff/internal/storage"
 )
@@ -44,6 +45,7 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, info requ
 		s.writeError(w, r, errNotAcceptable("only the following media types are accepted: application/json, application/yaml"))
 		return
 	}
+	r = r.WithContext(withWarnings(r.Context(), w))
 	if info.subresource != "" {
 		s.serveSubresource(w, r, res, info)
 		return
@@ -378,6 +380,17 @@ func (s *Server) create(ctx context.Context, res *resource, namespace string, ob
 			res.Strategy.PrepareForCreateByUser(obj, registry.UserInfo{Name: u.Name, UID: u.UID, Groups: u.Groups, Extra: u.Extra})
 		}
 	}
+	admit := admitRequest{res: res, op: admission.Create, namespace: m.GetNamespace(), dryRun: opts.dryRun, options: writeOptionsObject(admission.Create, opts)}
+	if !generated {
+		admit.name = m.GetName()
+	}
+	admit.obj = obj
+	obj, err := s.admitMutating(ctx, admit)
+	if err != nil {
+		return nil, 0, err
+	}
+	m = accessor(obj)
+	admit.obj = obj
 	errs := validateMeta(res, obj)
 	if res.Strategy.Validate != nil {
 		errs = append(errs, res.Strategy.Validate(obj)...)
@@ -386,6 +399,9 @@ func (s *Server) create(ctx context.Context, res *resource, namespace string, ob
 		return nil, 0, invalid(res, m.GetName(), errs)
 	}
 	if err := s.admitCreate(ctx, res, obj); err != nil {
+		return nil, 0, err
+	}
+	if err := s.admitValidating(ctx, admit); err != nil {
 		return nil, 0, err
 	}
 	undo, err := s.allocateCreate(ctx, res, obj, opts.dryRun)
@@ -547,6 +563,15 @@ func (s *Server) update(ctx context.Context, res *resource, info requestInfo, wa
 		if res.Strategy.Default != nil {
 			res.Strategy.Default(obj)
 		}
+		admit := admitRequest{res: res, sub: sub, op: admission.Update, namespace: info.namespace, name: info.name,
+			obj: obj, old: old, dryRun: opts.dryRun, options: writeOptionsObject(admission.Update, opts)}
+		if sub == nil || sub.name != "binding" {
+			if obj, err = s.admitMutating(ctx, admit); err != nil {
+				return nil, err
+			}
+			m = accessor(obj)
+			admit.obj = obj
+		}
 		var errs field.ErrorList
 		if su, ok := res.Strategy.SubresourceUpdates[subName(sub)]; ok {
 			if su.Prepare != nil {
@@ -589,6 +614,11 @@ func (s *Server) update(ctx context.Context, res *resource, info requestInfo, wa
 		}
 		if len(errs) > 0 {
 			return nil, invalid(res, info.name, errs)
+		}
+		if sub == nil || sub.name != "binding" {
+			if err := s.admitValidating(ctx, admit); err != nil {
+				return nil, err
+			}
 		}
 		if err := s.allocateUpdate(ctx, res, obj, old, opts.dryRun); err != nil {
 			return nil, err

@@ -3,6 +3,7 @@ package all
 
 import (
 	"skiff/internal/apiserver/registry"
+	"skiff/internal/apiserver/registry/admissionregistration"
 	"skiff/internal/apiserver/registry/apiextensions"
 	"skiff/internal/apiserver/registry/apps"
 	"skiff/internal/apiserver/registry/autoscaling"
@@ -35,6 +36,7 @@ func Resources() []registry.Resource {
 		policy.Resources(),
 		rbac.Resources(),
 		storageapi.Resources(),
+		admissionregistration.Resources(),
 		scheduling.Resources(),
 		coordination.Resources(),
 		nodeapi.Resources(),
