@@ -82,6 +82,9 @@ type Plan struct {
 	Actions []Action
 	// RequeueAfter asks for another sync after a back-off (0: none).
 	RequeueAfter time.Duration
+	// BackOff names the containers waiting for their restart back-off,
+	// for the BackOff event.
+	BackOff []string
 }
 
 // computeActions decides the next step for one pod. pod is nil when the
@@ -234,6 +237,7 @@ func restart(plan *Plan, sandboxID, name string, kind ContainerKind, last Contai
 		if plan.RequeueAfter == 0 || wait < plan.RequeueAfter {
 			plan.RequeueAfter = wait
 		}
+		plan.BackOff = append(plan.BackOff, name)
 		return
 	}
 	plan.Actions = append(plan.Actions, Action{Kind: StartContainer, SandboxID: sandboxID, Container: name, ContainerKind: kind, Attempt: last.Attempt + 1})

@@ -131,19 +131,19 @@ func TestComputeActions(t *testing.T) {
 			name: "second restart waits 10s (CrashLoopBackOff)",
 			pod:  testPod("p").containers("c").obj(),
 			obs:  Observed{Sandboxes: []Sandbox{sb}, Containers: []Container{exited("c", 1, 1, now.Add(-4*time.Second))}},
-			want: Plan{RequeueAfter: 6 * time.Second},
+			want: Plan{RequeueAfter: 6 * time.Second, BackOff: []string{"c"}},
 		},
 		{
 			name: "back-off doubles: attempt 3 waits 40s",
 			pod:  testPod("p").containers("c").obj(),
 			obs:  Observed{Sandboxes: []Sandbox{sb}, Containers: []Container{exited("c", 3, 1, now)}},
-			want: Plan{RequeueAfter: 40 * time.Second},
+			want: Plan{RequeueAfter: 40 * time.Second, BackOff: []string{"c"}},
 		},
 		{
 			name: "back-off is capped at 5 minutes",
 			pod:  testPod("p").containers("c").obj(),
 			obs:  Observed{Sandboxes: []Sandbox{sb}, Containers: []Container{exited("c", 20, 1, now)}},
-			want: Plan{RequeueAfter: 5 * time.Minute},
+			want: Plan{RequeueAfter: 5 * time.Minute, BackOff: []string{"c"}},
 		},
 		{
 			name: "back-off over: restart with the next attempt; old instances collected",

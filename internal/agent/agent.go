@@ -16,6 +16,8 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/record"
+	"k8s.io/client-go/util/flowcontrol"
 	"k8s.io/utils/clock"
 
 	"skiff/internal/version"
@@ -78,12 +80,26 @@ type Config struct {
 	Clock clock.Clock
 	// Logger logs the agent's errors; discarded when nil.
 	Logger *slog.Logger
+	// CgroupRoot is the cgroup below which the agent creates a cgroup
+	// per pod (CgroupRoot/burstable/pod<uid>, ...), e.g. /kubepods;
+	// empty leaves cgroups to the runtime (simulated nodes).
+	CgroupRoot string
+	// CgroupMount is where the cgroup filesystems are mounted
+	// (default /sys/fs/cgroup).
+	CgroupMount string
+	// Events turns on Kubernetes Events about pods (Pulled, Started,
+	// Killing, BackOff, ...) from component "kubelet". Off for simulated
+	// nodes, whose pods would flood the API with them.
+	Events bool
 	// KubeletPort is where the agent's kubelet API (Server) listens,
 	// published in status.daemonEndpoints (default 10250).
 	KubeletPort int32
 }
 
 func (c *Config) setDefaults() {
+	if c.CgroupMount == "" {
+		c.CgroupMount = "/sys/fs/cgroup"
+	}
 	if c.KubeletPort == 0 {
 		c.KubeletPort = 10250
 	}
@@ -155,6 +171,15 @@ type Agent struct {
 	tokens map[tokenKey]cachedToken
 	// kernel and osImage are read once, for nodeInfo.
 	kernel, osImage string
+
+	// broadcaster and recorder send events; nil without Config.Events.
+	broadcaster record.EventBroadcaster
+	recorder    record.EventRecorder
+	// cgroups writes pod cgroups; nil without Config.CgroupRoot.
+	cgroups *cgroupFS
+	// imageBackOff spaces failed pulls of an image for a pod: 10 s
+	// doubling to 5 min, as upstream.
+	imageBackOff *flowcontrol.Backoff
 }
 
 // New validates cfg and returns an agent; nothing runs until Run (or
@@ -171,6 +196,14 @@ func New(cfg Config) (*Agent, error) {
 	if a.pool == nil {
 		a.pool, a.ownPool = NewPool(4), true
 	}
+	if cfg.Events {
+		a.broadcaster, a.recorder = newEventBroadcaster(cfg.NodeName)
+	}
+	if cfg.CgroupRoot != "" {
+		a.cgroups = &cgroupFS{mount: cfg.CgroupMount}
+	}
+	a.imageBackOff = flowcontrol.NewBackOff(imageBackOffInitial, imageBackOffMax)
+	a.imageBackOff.Clock = cfg.Clock
 	return a, nil
 }
 
@@ -180,6 +213,9 @@ func (a *Agent) NodeName() string { return a.cfg.NodeName }
 // Run registers the node and runs the agent until ctx is done: its own
 // Pool when it has one, and its own watches unless Config.FeedPods.
 func (a *Agent) Run(ctx context.Context) error {
+	a.startEvents()
+	defer a.stopEvents()
+	defer a.removeEmptyCgroups()
 	// Like the kubelet, keep trying to register while the API server is
 	// not there yet.
 	for {

@@ -31,6 +31,17 @@
 // resolved then (resolveEnv, pure); what cannot be resolved shows as
 // CreateContainerConfigError. The pod's directory is removed with the pod.
 //
+// Before a sandbox, the agent creates the pod's cgroup when
+// Config.CgroupRoot is set (CgroupRoot[/burstable|/besteffort]/pod<uid>,
+// cgroupfs, limits from podCgroup) and removes it once the pod is gone.
+// Containers get their effective security context (containerSecurity,
+// verifyRunAsNonRoot) and resources (containerResources) computed purely;
+// postStart hooks run after a start (a failure kills the container),
+// preStop hooks before a stop, within the grace period. With
+// Config.Events the agent records upstream's kubelet events (Pulling,
+// Pulled, Created, Started, Killing, BackOff, Unhealthy, ...) through a
+// client-go EventBroadcaster, whose correlator aggregates repeats.
+//
 // The caller builds the agent with New and runs it with Run. An agent
 // either watches its own pods (the default) or is fed by the caller through
 // PodUpdated, PodDeleted and NodeUpdated (Config.FeedPods), which is how

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"time"
 
@@ -15,6 +16,17 @@ const (
 	probeLiveness  = "liveness"
 	probeStartup   = "startup"
 )
+
+// probeTitle names a probe type in Unhealthy events.
+func probeTitle(typ string) string {
+	switch typ {
+	case probeReadiness:
+		return "Readiness"
+	case probeLiveness:
+		return "Liveness"
+	}
+	return "Startup"
+}
 
 // probeRecord is the state of one probe of one container instance.
 type probeRecord struct {
@@ -162,6 +174,13 @@ func (a *Agent) runProbe(ctx context.Context, key string) {
 	res, err := a.cfg.Prober.Probe(pctx, pod, c, p, r.containerID)
 	cancel()
 	success := err == nil && res == ProbeSuccess
+	if !success {
+		detail := ""
+		if err != nil {
+			detail = err.Error()
+		}
+		a.containerEvent(pod, name, corev1.EventTypeWarning, EventUnhealthy, fmt.Sprintf("%s probe failed: %s", probeTitle(typ), detail))
+	}
 	a.mu.Lock()
 	before, failedBefore := r.ok, r.failed
 	if success {

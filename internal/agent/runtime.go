@@ -56,6 +56,22 @@ type Runtime interface {
 	Subscribe(fn func(podUID types.UID))
 }
 
+// ImageUserReporter is implemented by runtimes that know which user an
+// image runs as, so that runAsNonRoot can be enforced as upstream does.
+type ImageUserReporter interface {
+	// ImageUser returns the image's numeric uid, or its user name when
+	// that is not numeric; both unset means root.
+	ImageUser(ctx context.Context, image string) (uid *int64, username string, err error)
+}
+
+// HookRunner is implemented by probers that can also run lifecycle hooks
+// (exec and httpGet handlers; the agent sleeps by itself).
+type HookRunner interface {
+	// RunHook runs handler against the container and returns an error
+	// with the handler's output when it fails.
+	RunHook(ctx context.Context, pod *corev1.Pod, c *corev1.Container, handler *corev1.LifecycleHandler, containerID string) error
+}
+
 // NetworkReporter is implemented by runtimes whose pod network needs the
 // node's pod CIDR first (CRI with CNI): until it reports ready the node is
 // NotReady and no pod sandbox is created, as upstream's kubelet does.
@@ -119,10 +135,13 @@ type SandboxConfig struct {
 	HostNetwork bool
 	DNS         DNSConfig
 	Ports       []PortMapping
-	// CgroupParent is the pod's cgroup, created by the agent.
+	// CgroupParent is the pod's cgroup, created by the agent; empty
+	// leaves the choice to the runtime.
 	CgroupParent string
-	Labels       map[string]string
-	Annotations  map[string]string
+	// Security is the pod-level security context of the sandbox.
+	Security    SandboxSecurity
+	Labels      map[string]string
+	Annotations map[string]string
 	// RestartPolicy is the pod's. The CRI has no such field (the agent
 	// does the restarting); the sim runtime uses it to decide whether its
 	// pretend containers run to completion.
@@ -170,6 +189,76 @@ type ContainerConfig struct {
 	Mounts      []Mount
 	Labels      map[string]string
 	Annotations map[string]string
+	// Security is the container's effective security context.
+	Security ContainerSecurity
+	// Resources are the container's cgroup limits.
+	Resources ContainerResources
+}
+
+// Namespaces says which Linux namespaces a pod shares with the node or
+// among its containers.
+type Namespaces struct {
+	HostNetwork, HostPID, HostIPC bool
+	// SharePID gives the pod's containers one PID namespace
+	// (shareProcessNamespace); otherwise each container has its own.
+	SharePID bool
+}
+
+// SeccompProfile is a seccomp profile for a sandbox or container.
+type SeccompProfile struct {
+	// Type is RuntimeDefault, Unconfined or Localhost.
+	Type corev1.SeccompProfileType
+	// LocalhostPath is the profile file on the node, for Localhost.
+	LocalhostPath string
+}
+
+// SandboxSecurity is the pod-level security context of a sandbox, as
+// upstream's kubelet hands it to the CRI.
+type SandboxSecurity struct {
+	Namespaces
+	RunAsUser, RunAsGroup *int64
+	// SupplementalGroups has the pod's fsGroup first, then its
+	// supplementalGroups.
+	SupplementalGroups []int64
+	// Privileged is set when any container of the pod is privileged.
+	Privileged bool
+	Seccomp    SeccompProfile
+	Sysctls    map[string]string
+}
+
+// ContainerSecurity is the effective security context of a container:
+// its own settings over the pod's.
+type ContainerSecurity struct {
+	Namespaces
+	// RunAsUser is the uid to run as; nil leaves the image's user, and
+	// RunAsUsername names a non-numeric image user.
+	RunAsUser, RunAsGroup *int64
+	RunAsUsername         string
+	SupplementalGroups    []int64
+	Privileged            bool
+	ReadOnlyRootFS        bool
+	// NoNewPrivs is set when allowPrivilegeEscalation is false.
+	NoNewPrivs      bool
+	CapAdd, CapDrop []string
+	Seccomp         SeccompProfile
+	// MaskedPaths and ReadonlyPaths follow procMount: the defaults, or
+	// none (non-nil and empty) for Unmasked.
+	MaskedPaths, ReadonlyPaths []string
+}
+
+// ContainerResources are a container's cgroup settings, in the units of
+// the CRI's LinuxContainerResources.
+type ContainerResources struct {
+	// CPUShares come from the cpu request (2 at least).
+	CPUShares int64
+	// CPUQuota and CPUPeriod (microseconds) come from the cpu limit; a
+	// zero quota means none.
+	CPUQuota, CPUPeriod int64
+	// MemoryLimit in bytes; 0 means none.
+	MemoryLimit int64
+	// OOMScoreAdj follows the pod's QoS class, never below 0 on nodes
+	// whose runtime may not lower it.
+	OOMScoreAdj int64
 }
 
 // Mount is one host path mounted into a container.

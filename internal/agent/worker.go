@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path"
+	"path/filepath"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -79,6 +81,7 @@ func (a *Agent) syncPod(ctx context.Context, uid types.UID) {
 			// Upstream keeps the pod ContainerCreating until its volumes
 			// mount; the status below says so.
 			a.log.Warn("prepare pod", "pod", pod.Namespace+"/"+pod.Name, "err", err)
+			a.podEvent(pod, corev1.EventTypeWarning, EventFailedMount, err.Error())
 			a.pool.addAfter(item{a: a, kind: itemPod, key: string(uid)}, configErrRetry)
 			if obs, err = a.observe(ctx, uid); err == nil {
 				_ = a.writeStatus(ctx, e, pod, obs)
@@ -97,10 +100,15 @@ func (a *Agent) syncPod(ctx context.Context, uid types.UID) {
 		if plan.RequeueAfter > 0 {
 			a.pool.addAfter(item{a: a, kind: itemPod, key: string(uid)}, plan.RequeueAfter)
 		}
+		for _, name := range plan.BackOff {
+			a.containerEvent(pod, name, corev1.EventTypeWarning, EventBackOff, fmt.Sprintf("Back-off restarting failed container %s in pod %s", name, podRef(pod)))
+		}
 		if len(plan.Actions) == 0 {
 			break
 		}
-		ps.podIPs = podIPsOf(pod, obs, a.cfg.NodeIPs)
+		if pod != nil {
+			ps.podIPs = podIPsOf(pod, obs, a.cfg.NodeIPs)
+		}
 		ps.configErrs = 0
 		if err = a.apply(ctx, pod, &ps, plan.Actions); err != nil {
 			break
@@ -125,9 +133,7 @@ func (a *Agent) syncPod(ctx context.Context, uid types.UID) {
 				delete(a.pods, uid)
 			}
 			a.mu.Unlock()
-			if err := a.cleanupVolumes(uid); err != nil {
-				a.log.Warn("clean up pod", "uid", uid, "err", err)
-			}
+			a.cleanupPod(uid)
 		}
 		return
 	}
@@ -172,7 +178,7 @@ func (a *Agent) apply(ctx context.Context, pod *corev1.Pod, ps *podSetup, acts [
 		var err error
 		switch act.Kind {
 		case CreateSandbox:
-			_, err = rt.RunPodSandbox(ctx, a.sandboxConfig(pod, act.Attempt))
+			err = a.createSandbox(ctx, pod, act.Attempt)
 		case StartContainer:
 			err = a.startContainer(ctx, pod, ps, act)
 			var ce *configError
@@ -180,17 +186,26 @@ func (a *Agent) apply(ctx context.Context, pod *corev1.Pod, ps *podSetup, acts [
 			if errors.As(err, &ce) {
 				// Other containers still start, as upstream.
 				a.setWaiting(pod.UID, act.Container, &corev1.ContainerStateWaiting{Reason: ReasonCreateContainerConfigError, Message: ce.Error()})
+				a.containerEvent(pod, act.Container, corev1.EventTypeWarning, EventFailed, "Error: "+ce.Error())
 				ps.configErrs++
 				err = nil
 			} else if errors.As(err, &pe) {
-				a.setWaiting(pod.UID, act.Container, a.pullWaiting(pod.UID, act.Container, pe))
+				w := a.pullWaiting(pod.UID, act.Container, pe)
+				a.setWaiting(pod.UID, act.Container, w)
+				a.containerEvent(pod, act.Container, corev1.EventTypeWarning, EventFailed, "Error: "+w.Reason)
+				if pe.retryIn > 0 {
+					a.pool.addAfter(item{a: a, kind: itemPod, key: string(pod.UID)}, pe.retryIn)
+				}
 				ps.configErrs++
 				err = nil
 			} else if err == nil {
 				a.setWaiting(pod.UID, act.Container, nil)
+			} else {
+				a.containerEvent(pod, act.Container, corev1.EventTypeWarning, EventFailed, "Error: "+err.Error())
 			}
 		case KillContainer:
-			err = rt.StopContainer(ctx, act.ContainerID, act.Grace)
+			a.killingEvent(pod, act)
+			err = a.killContainer(ctx, pod, act)
 		case StopSandbox:
 			err = rt.StopPodSandbox(ctx, act.SandboxID)
 		case RemoveContainer:
@@ -231,7 +246,69 @@ func (a *Agent) deletePod(ctx context.Context, pod *corev1.Pod) error {
 		e.probes = nil
 	}
 	a.mu.Unlock()
+	// Nothing of the pod runs any more (its sandboxes were removed before
+	// this action): remove what the agent made for it now, since the
+	// watch's delete may already have come and gone.
+	a.cleanupPod(pod.UID)
 	return nil
+}
+
+// cleanupPod removes a pod's volumes and cgroup once nothing of it runs.
+func (a *Agent) cleanupPod(uid types.UID) {
+	if err := a.cleanupVolumes(uid); err != nil {
+		a.log.Warn("clean up pod", "uid", uid, "err", err)
+	}
+	if err := a.removePodCgroup(uid); err != nil {
+		a.log.Warn("remove pod cgroup", "uid", uid, "err", err)
+	}
+}
+
+// createSandbox creates the pod's cgroup, then runs its sandbox in it.
+func (a *Agent) createSandbox(ctx context.Context, pod *corev1.Pod, attempt uint32) error {
+	cfg := a.sandboxConfig(pod, attempt)
+	if attempt > 0 {
+		a.podEvent(pod, corev1.EventTypeNormal, EventSandboxChanged, "Pod sandbox changed, it will be killed and re-created.")
+	}
+	if a.cgroups != nil {
+		pc := podCgroup(a.cfg.CgroupRoot, pod)
+		if err := a.cgroups.ensure(pc); err != nil {
+			a.podEvent(pod, corev1.EventTypeWarning, EventFailedCreateSandbox, "Failed to create pod sandbox: "+err.Error())
+			return err
+		}
+		cfg.CgroupParent = pc.Path
+	}
+	if _, err := a.cfg.Runtime.RunPodSandbox(ctx, cfg); err != nil {
+		a.podEvent(pod, corev1.EventTypeWarning, EventFailedCreateSandbox, "Failed to create pod sandbox: "+err.Error())
+		return err
+	}
+	return nil
+}
+
+// removePodCgroup removes the cgroup of a pod that is gone.
+func (a *Agent) removePodCgroup(uid types.UID) error {
+	if a.cgroups == nil {
+		return nil
+	}
+	return a.cgroups.remove(podCgroupPaths(a.cfg.CgroupRoot, uid)...)
+}
+
+// removeEmptyCgroups removes the agent's QoS cgroups and root when no pod
+// cgroup is left in them, so that a stopped agent leaves nothing behind.
+func (a *Agent) removeEmptyCgroups() {
+	if a.cgroups == nil {
+		return
+	}
+	root := a.cfg.CgroupRoot
+	a.cgroups.removeIfEmpty(path.Join(root, cgroupBurstable), path.Join(root, cgroupBestEffort), root)
+}
+
+// killingEvent records why a container is being stopped.
+func (a *Agent) killingEvent(pod *corev1.Pod, act Action) {
+	msg := fmt.Sprintf("Stopping container %s", act.Container)
+	if act.Reason == "Unhealthy" {
+		msg = fmt.Sprintf("Container %s failed liveness probe, will be restarted", act.Container)
+	}
+	a.containerEvent(pod, act.Container, corev1.EventTypeNormal, EventKilling, msg)
 }
 
 func (a *Agent) sandboxConfig(pod *corev1.Pod, attempt uint32) SandboxConfig {
@@ -239,7 +316,7 @@ func (a *Agent) sandboxConfig(pod *corev1.Pod, attempt uint32) SandboxConfig {
 		PodUID: pod.UID, Name: pod.Name, Namespace: pod.Namespace, Attempt: attempt,
 		Hostname:      pod.Name,
 		HostNetwork:   pod.Spec.HostNetwork,
-		CgroupParent:  "/kubepods/pod" + string(pod.UID),
+		Security:      sandboxSecurity(pod),
 		Labels:        pod.Labels,
 		Annotations:   pod.Annotations,
 		RestartPolicy: pod.Spec.RestartPolicy,
@@ -259,7 +336,7 @@ func (a *Agent) sandboxConfig(pod *corev1.Pod, attempt uint32) SandboxConfig {
 }
 
 // startContainer pulls the image per imagePullPolicy, then creates and
-// starts the container.
+// starts the container and runs its postStart hook.
 func (a *Agent) startContainer(ctx context.Context, pod *corev1.Pod, ps *podSetup, act Action) error {
 	c := specContainer(pod.Spec.Containers, act.Container)
 	if c == nil {
@@ -272,30 +349,135 @@ func (a *Agent) startContainer(ctx context.Context, pod *corev1.Pod, ps *podSetu
 	if err != nil {
 		return err
 	}
-	rt := a.cfg.Runtime
-	ref, err := rt.ImageStatus(ctx, c.Image)
+	ref, err := a.ensureImage(ctx, pod, c)
 	if err != nil {
-		return fmt.Errorf("image status: %w", err)
+		return err
 	}
-	if ref == "" || c.ImagePullPolicy == corev1.PullAlways {
-		if c.ImagePullPolicy == corev1.PullNever && ref == "" {
-			return &imagePullError{never: true, msg: fmt.Sprintf("Container image %q is not present with pull policy of Never", c.Image)}
-		}
-		if ref, err = rt.PullImage(ctx, c.Image, nil); err != nil {
-			return &imagePullError{image: c.Image, msg: err.Error()}
+	img, err := a.imageUser(ctx, ref, c.Image)
+	if err != nil {
+		return err
+	}
+	if _, ok := a.cfg.Runtime.(ImageUserReporter); ok {
+		if err := verifyRunAsNonRoot(pod, c, img); err != nil {
+			return err
 		}
 	}
+	sec, err := containerSecurity(pod, c, img, filepath.Join(a.cfg.RootDir, "seccomp"))
+	if err != nil {
+		return err
+	}
+	var memCapacity int64
+	if m, ok := a.cfg.Capacity[corev1.ResourceMemory]; ok {
+		memCapacity = m.Value()
+	}
+	rt := a.cfg.Runtime
 	id, err := rt.CreateContainer(ctx, act.SandboxID, ContainerConfig{
 		Name: c.Name, Kind: act.ContainerKind, Attempt: act.Attempt,
 		Image: c.Image, ImageRef: ref,
 		Command: expandCommand(c.Command, env), Args: expandCommand(c.Args, env), Env: env, WorkingDir: c.WorkingDir,
-		Mounts: containerMounts(pod, c, ps.volumes),
-		Labels: map[string]string{"io.kubernetes.pod.uid": string(pod.UID), "io.kubernetes.container.name": c.Name},
+		Mounts:    containerMounts(pod, c, ps.volumes),
+		Labels:    map[string]string{"io.kubernetes.pod.uid": string(pod.UID), "io.kubernetes.container.name": c.Name},
+		Security:  sec,
+		Resources: containerResources(pod, c, memCapacity),
 	})
 	if err != nil {
 		return err
 	}
-	return rt.StartContainer(ctx, id)
+	a.containerEvent(pod, c.Name, corev1.EventTypeNormal, EventCreated, "Created container: "+c.Name)
+	if err := rt.StartContainer(ctx, id); err != nil {
+		return err
+	}
+	a.containerEvent(pod, c.Name, corev1.EventTypeNormal, EventStarted, "Started container "+c.Name)
+	if h := hookHandler(c, false); h != nil {
+		hookPod := pod
+		if pod.Status.PodIP == "" && len(ps.podIPs) > 0 {
+			// The pod's status does not have its new IP yet.
+			hookPod = pod.DeepCopy()
+			hookPod.Status.PodIP = ps.podIPs[0]
+		}
+		hctx, cancel := context.WithTimeout(ctx, postStartTimeout)
+		err := a.runHook(hctx, hookPod, c, h, id)
+		cancel()
+		if err != nil {
+			// The hook's output stays out of the event, as upstream, so
+			// that secrets do not leak into the API.
+			a.log.Info("postStart hook failed", "pod", pod.Namespace+"/"+pod.Name, "container", c.Name, "err", err)
+			a.containerEvent(pod, c.Name, corev1.EventTypeWarning, EventFailedPostStartHook, messagePostStartHookFailed)
+			a.containerEvent(pod, c.Name, corev1.EventTypeNormal, EventKilling, reasonFailedPostStartHook)
+			kill := Action{Kind: KillContainer, ContainerID: id, Container: c.Name, Grace: gracePeriod(pod)}
+			if err := a.killContainer(ctx, pod, kill); err != nil {
+				return fmt.Errorf("kill container %s after its postStart hook failed: %w", c.Name, err)
+			}
+		}
+	}
+	return nil
+}
+
+// Back-off between failed pulls of an image for a pod, as upstream: 10 s
+// doubling to 5 min.
+const (
+	imageBackOffInitial = 10 * time.Second
+	imageBackOffMax     = 5 * time.Minute
+)
+
+// postStartTimeout bounds a postStart hook, which holds a pod worker
+// while it runs. Upstream has no bound; a hung hook here ends after it.
+const postStartTimeout = 2 * time.Minute
+
+// ensureImage makes the container's image present per its pull policy,
+// spacing failed pulls with a back-off, and returns its reference; it
+// records the Pulling, Pulled and pull failure events.
+func (a *Agent) ensureImage(ctx context.Context, pod *corev1.Pod, c *corev1.Container) (string, error) {
+	rt := a.cfg.Runtime
+	ref, err := rt.ImageStatus(ctx, c.Image)
+	if err != nil {
+		return "", fmt.Errorf("image status: %w", err)
+	}
+	if ref != "" && c.ImagePullPolicy != corev1.PullAlways {
+		a.containerEvent(pod, c.Name, corev1.EventTypeNormal, EventPulled, fmt.Sprintf("Container image %q already present on machine", c.Image))
+		return ref, nil
+	}
+	if c.ImagePullPolicy == corev1.PullNever {
+		msg := fmt.Sprintf("Container image %q is not present with pull policy of Never", c.Image)
+		a.containerEvent(pod, c.Name, corev1.EventTypeWarning, EventErrImageNeverPull, msg)
+		return "", &imagePullError{never: true, msg: msg}
+	}
+	key := string(pod.UID) + "_" + c.Image
+	now := a.cfg.Clock.Now()
+	if a.imageBackOff.IsInBackOffSinceUpdate(key, now) {
+		a.containerEvent(pod, c.Name, corev1.EventTypeNormal, EventBackOff, fmt.Sprintf("Back-off pulling image %q", c.Image))
+		return "", &imagePullError{image: c.Image, backoff: true, retryIn: a.imageBackOff.Get(key)}
+	}
+	a.containerEvent(pod, c.Name, corev1.EventTypeNormal, EventPulling, fmt.Sprintf("Pulling image %q", c.Image))
+	if ref, err = rt.PullImage(ctx, c.Image, nil); err != nil {
+		a.containerEvent(pod, c.Name, corev1.EventTypeWarning, EventFailed, fmt.Sprintf("Failed to pull image %q: %v", c.Image, err))
+		a.imageBackOff.Next(key, now)
+		return "", &imagePullError{image: c.Image, msg: err.Error(), retryIn: a.imageBackOff.Get(key)}
+	}
+	took := a.cfg.Clock.Since(now)
+	a.containerEvent(pod, c.Name, corev1.EventTypeNormal, EventPulled, fmt.Sprintf("Successfully pulled image %q in %v (%v including waiting)", c.Image, took, took))
+	a.imageBackOff.GC()
+	return ref, nil
+}
+
+// imageUser asks the runtime who the image runs as; an image that names
+// no user runs as root, as upstream assumes.
+func (a *Agent) imageUser(ctx context.Context, ref, image string) (imageUser, error) {
+	r, ok := a.cfg.Runtime.(ImageUserReporter)
+	if !ok {
+		return imageUser{}, nil
+	}
+	if ref == "" {
+		ref = image
+	}
+	uid, name, err := r.ImageUser(ctx, ref)
+	if err != nil {
+		return imageUser{}, fmt.Errorf("image user: %w", err)
+	}
+	if uid == nil && name == "" {
+		uid = new(int64)
+	}
+	return imageUser{UID: uid, Username: name}, nil
 }
 
 // writeStatus computes the pod's status and writes it when it changed.
@@ -400,14 +582,23 @@ const (
 	ReasonErrImageNeverPull = "ErrImageNeverPull"
 )
 
-// imagePullError is an image that could not be pulled (or may not be).
+// imagePullError is an image that could not be pulled (or may not be,
+// or not yet: backoff).
 type imagePullError struct {
-	image string
-	never bool
-	msg   string
+	image   string
+	never   bool
+	backoff bool
+	msg     string
+	// retryIn is when a pull may be tried again.
+	retryIn time.Duration
 }
 
-func (e *imagePullError) Error() string { return e.msg }
+func (e *imagePullError) Error() string {
+	if e.backoff {
+		return fmt.Sprintf("back-off pulling image %q", e.image)
+	}
+	return e.msg
+}
 
 // pullWaiting is the waiting state after a failed pull: ErrImagePull the
 // first time, ImagePullBackOff while it keeps failing.
@@ -421,8 +612,14 @@ func (a *Agent) pullWaiting(uid types.UID, container string, pe *imagePullError)
 		prev = e.waiting[container]
 	}
 	a.mu.Unlock()
-	if prev.Reason == ReasonErrImagePull || prev.Reason == ReasonImagePullBackOff {
-		return &corev1.ContainerStateWaiting{Reason: ReasonImagePullBackOff, Message: fmt.Sprintf("Back-off pulling image %q: %s", pe.image, pe.msg)}
+	if !pe.backoff {
+		return &corev1.ContainerStateWaiting{Reason: ReasonErrImagePull, Message: pe.msg}
 	}
-	return &corev1.ContainerStateWaiting{Reason: ReasonErrImagePull, Message: pe.msg}
+	switch prev.Reason {
+	case ReasonImagePullBackOff:
+		return &prev
+	case ReasonErrImagePull:
+		return &corev1.ContainerStateWaiting{Reason: ReasonImagePullBackOff, Message: fmt.Sprintf("Back-off pulling image %q: %s: %s", pe.image, ReasonErrImagePull, prev.Message)}
+	}
+	return &corev1.ContainerStateWaiting{Reason: ReasonImagePullBackOff, Message: fmt.Sprintf("Back-off pulling image %q", pe.image)}
 }

@@ -99,7 +99,11 @@ func tarFiles(files []File) ([]byte, error) {
 	}
 	sort.Strings(dirList)
 	for _, d := range dirList {
-		if err := tw.WriteHeader(&tar.Header{Name: d + "/", Typeflag: tar.TypeDir, Mode: 0o755}); err != nil {
+		mode := int64(0o755)
+		if d == "tmp" {
+			mode = 0o1777 // anyone may write there, whatever runAsUser
+		}
+		if err := tw.WriteHeader(&tar.Header{Name: d + "/", Typeflag: tar.TypeDir, Mode: mode}); err != nil {
 			return nil, err
 		}
 	}
@@ -137,12 +141,21 @@ func Pause(ref string, pauseBinary []byte) Spec {
 	return Spec{Ref: ref, Files: []File{{Path: "pause", Mode: 0o755, Data: pauseBinary}}, Entrypoint: []string{"/pause"}}
 }
 
+// BusyboxBase are the applets every Busybox image links: what `kubectl
+// cp` runs in a container (tar, test, tail) and the everyday tools of a
+// debugging shell.
+func BusyboxBase() []string {
+	return []string{"sh", "tar", "test", "[", "tail", "head", "ls", "cat", "echo", "mkdir", "rm", "touch", "id", "dd", "sleep", "ps", "grep"}
+}
+
 // Busybox is a test image: busybox-static at /bin/busybox with a link for
-// every applet named (sh, httpd, wget, sleep, ...).
+// every applet named (sh, httpd, wget, sleep, ...) and for BusyboxBase.
 func Busybox(ref string, busybox []byte, applets []string) Spec {
 	files := []File{{Path: "bin/busybox", Mode: 0o755, Data: busybox}}
-	for _, a := range applets {
-		if a != "busybox" {
+	seen := map[string]bool{"busybox": true}
+	for _, a := range append(BusyboxBase(), applets...) {
+		if !seen[a] {
+			seen[a] = true
 			files = append(files, File{Path: "bin/" + a, Link: "busybox"})
 		}
 	}

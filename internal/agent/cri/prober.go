@@ -3,7 +3,9 @@ package cri
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -28,7 +30,10 @@ type Prober struct {
 	rt *Runtime
 }
 
-var _ agent.Prober = (*Prober)(nil)
+var (
+	_ agent.Prober     = (*Prober)(nil)
+	_ agent.HookRunner = (*Prober)(nil)
+)
 
 // NewProber returns a Prober that execs through rt.
 func NewProber(rt *Runtime) *Prober { return &Prober{rt: rt} }
@@ -90,13 +95,35 @@ func (p *Prober) Probe(ctx context.Context, pod *corev1.Pod, c *corev1.Container
 
 // httpProbe GETs the probe's URL; 200-399 succeeds, as upstream.
 func httpProbe(ctx context.Context, pod *corev1.Pod, c *corev1.Container, g *corev1.HTTPGetAction) (agent.ProbeResult, error) {
+	code, err := httpGet(ctx, pod, c, g, "kube-probe/1.37")
+	if err != nil {
+		var pe *portError
+		if errors.As(err, &pe) {
+			return agent.ProbeFailure, err
+		}
+		return agent.ProbeFailure, nil
+	}
+	if code >= 200 && code < 400 {
+		return agent.ProbeSuccess, nil
+	}
+	return agent.ProbeFailure, nil
+}
+
+// portError is a named port the container does not have.
+type portError struct{ err error }
+
+func (e *portError) Error() string { return e.err.Error() }
+
+// httpGet GETs an HTTPGetAction's URL (the pod's IP by default) and
+// returns the status code.
+func httpGet(ctx context.Context, pod *corev1.Pod, c *corev1.Container, g *corev1.HTTPGetAction, userAgent string) (int, error) {
 	host := g.Host
 	if host == "" {
 		host = pod.Status.PodIP
 	}
 	port, err := resolvePort(g.Port, c)
 	if err != nil {
-		return agent.ProbeFailure, err
+		return 0, &portError{err}
 	}
 	scheme := strings.ToLower(string(g.Scheme))
 	if scheme == "" {
@@ -113,9 +140,9 @@ func httpProbe(ctx context.Context, pod *corev1.Pod, c *corev1.Container, g *cor
 	full := u.String() + path
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, full, nil)
 	if err != nil {
-		return agent.ProbeFailure, err
+		return 0, err
 	}
-	req.Header.Set("User-Agent", "kube-probe/1.37")
+	req.Header.Set("User-Agent", userAgent)
 	req.Header.Set("Accept", "*/*")
 	for _, h := range g.HTTPHeaders {
 		if strings.EqualFold(h.Name, "Host") {
@@ -136,13 +163,38 @@ func httpProbe(ctx context.Context, pod *corev1.Pod, c *corev1.Container, g *cor
 	}
 	resp, err := client.Do(req)
 	if err != nil {
-		return agent.ProbeFailure, nil
+		return 0, err
 	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 10<<10))
 	resp.Body.Close()
-	if resp.StatusCode >= 200 && resp.StatusCode < 400 {
-		return agent.ProbeSuccess, nil
+	return resp.StatusCode, nil
+}
+
+// RunHook implements agent.HookRunner: exec through the CRI (a non-zero
+// exit fails, with the command's output), or GET over HTTP (only a
+// failed request fails, as upstream).
+func (p *Prober) RunHook(ctx context.Context, pod *corev1.Pod, c *corev1.Container, h *corev1.LifecycleHandler, containerID string) error {
+	switch {
+	case h.Exec != nil:
+		var timeout int64
+		if dl, ok := ctx.Deadline(); ok {
+			timeout = max(int64(time.Until(dl).Seconds()), 1)
+		}
+		resp, err := p.rt.rs.ExecSync(ctx, &runtimeapi.ExecSyncRequest{ContainerId: containerID, Cmd: h.Exec.Command, Timeout: timeout})
+		if err != nil {
+			return fmt.Errorf("exec hook: %w", err)
+		}
+		if resp.ExitCode != 0 {
+			return fmt.Errorf("exec hook %v exited with %d: %s", h.Exec.Command, resp.ExitCode, strings.TrimSpace(string(resp.Stdout)+string(resp.Stderr)))
+		}
+		return nil
+	case h.HTTPGet != nil:
+		if _, err := httpGet(ctx, pod, c, h.HTTPGet, "kube-lifecycle/1.37"); err != nil {
+			return fmt.Errorf("http lifecycle hook: %w", err)
+		}
+		return nil
 	}
-	return agent.ProbeFailure, nil
+	return fmt.Errorf("unsupported lifecycle handler")
 }
 
 // resolvePort turns a numeric or named port into a number.

@@ -66,8 +66,9 @@ type Runtime struct {
 }
 
 var (
-	_ agent.Runtime         = (*Runtime)(nil)
-	_ agent.NetworkReporter = (*Runtime)(nil)
+	_ agent.Runtime           = (*Runtime)(nil)
+	_ agent.NetworkReporter   = (*Runtime)(nil)
+	_ agent.ImageUserReporter = (*Runtime)(nil)
 )
 
 // New dials the CRI endpoint.
@@ -153,10 +154,9 @@ func sandboxConfig(r *Runtime, cfg agent.SandboxConfig) *runtimeapi.PodSandboxCo
 		Labels:       labels,
 		Annotations:  cfg.Annotations,
 		Linux: &runtimeapi.LinuxPodSandboxConfig{
-			CgroupParent: cfg.CgroupParent,
-			SecurityContext: &runtimeapi.LinuxSandboxSecurityContext{
-				NamespaceOptions: &runtimeapi.NamespaceOption{Network: runtimeapi.NamespaceMode_POD, Pid: runtimeapi.NamespaceMode_CONTAINER, Ipc: runtimeapi.NamespaceMode_POD},
-			},
+			CgroupParent:    cfg.CgroupParent,
+			SecurityContext: sandboxSecurityContext(cfg.Security),
+			Sysctls:         cfg.Security.Sysctls,
 		},
 	}
 	if cfg.HostNetwork {
@@ -298,7 +298,7 @@ func (r *Runtime) CreateContainer(ctx context.Context, sandboxID string, cfg age
 		Labels:      labels,
 		Annotations: cfg.Annotations,
 		LogPath:     filepath.Join(cfg.Name, fmt.Sprintf("%d.log", cfg.Attempt)),
-		Linux:       &runtimeapi.LinuxContainerConfig{SecurityContext: &runtimeapi.LinuxContainerSecurityContext{}},
+		Linux:       &runtimeapi.LinuxContainerConfig{SecurityContext: containerSecurityContext(cfg.Security), Resources: containerResources(cfg.Resources)},
 	}
 	for _, m := range cfg.Mounts {
 		cc.Mounts = append(cc.Mounts, &runtimeapi.Mount{ContainerPath: m.ContainerPath, HostPath: m.HostPath, Readonly: m.ReadOnly})
@@ -398,12 +398,37 @@ func (r *Runtime) status(ctx context.Context, id string, exited bool) (*runtimea
 	if err != nil {
 		return nil, notFound(err)
 	}
-	if exited {
+	if exited && settled(resp.Status, time.Now()) {
 		r.mu.Lock()
 		r.exited[id] = resp.Status
 		r.mu.Unlock()
 	}
 	return resp.Status, nil
+}
+
+// unsettled reports whether an exited container's status may still
+// change; statuses that settled are cached, so this costs a call only
+// for containers that exited moments ago with reason Error.
+func (r *Runtime) unsettled(ctx context.Context, id string) bool {
+	r.mu.Lock()
+	_, cached := r.exited[id]
+	r.mu.Unlock()
+	if cached {
+		return false
+	}
+	st, err := r.status(ctx, id, true)
+	return err == nil && !settled(st, time.Now())
+}
+
+// reasonSettleTime is how long after an exit containerd may still change
+// its reason: its OOM event can come after the exit event, turning Error
+// into OOMKilled.
+const reasonSettleTime = 5 * time.Second
+
+// settled reports whether an exited container's status will not change
+// any more.
+func settled(st *runtimeapi.ContainerStatus, now time.Time) bool {
+	return st.Reason != "Error" || now.Sub(time.Unix(0, st.FinishedAt)) > reasonSettleTime
 }
 
 // PullImage implements agent.Runtime.
@@ -439,6 +464,22 @@ func (r *Runtime) ImageStatus(ctx context.Context, image string) (string, error)
 	return resp.Image.Id, nil
 }
 
+// ImageUser implements agent.ImageUserReporter from the image's config.
+func (r *Runtime) ImageUser(ctx context.Context, image string) (*int64, string, error) {
+	resp, err := r.is.ImageStatus(ctx, &runtimeapi.ImageStatusRequest{Image: &runtimeapi.ImageSpec{Image: image}})
+	if err != nil {
+		return nil, "", fmt.Errorf("image status %s: %w", image, err)
+	}
+	if resp.Image == nil {
+		return nil, "", fmt.Errorf("image %s: %w", image, ErrNotFound)
+	}
+	if resp.Image.Uid != nil {
+		uid := resp.Image.Uid.Value
+		return &uid, "", nil
+	}
+	return nil, resp.Image.Username, nil
+}
+
 // Subscribe implements agent.Runtime.
 func (r *Runtime) Subscribe(fn func(podUID types.UID)) {
 	r.mu.Lock()
@@ -472,6 +513,11 @@ func (r *Runtime) Run(ctx context.Context) error {
 			// A container first seen already exited (it ran briefly between
 			// two polls) is a change too.
 			if prev, ok := last[c.Id]; (ok && prev != c.State) || (!ok && c.State == runtimeapi.ContainerState_CONTAINER_EXITED) {
+				changed[types.UID(c.Labels[labelPodUID])] = true
+				continue
+			}
+			if c.State == runtimeapi.ContainerState_CONTAINER_EXITED && r.unsettled(ctx, c.Id) {
+				// Look again until containerd's reason settles.
 				changed[types.UID(c.Labels[labelPodUID])] = true
 			}
 		}
