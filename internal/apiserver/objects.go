@@ -93,7 +93,9 @@ func (s *Server) prepareStatusUpdate(res *resource, obj, old runtime.Object) {
 	}
 	m, om := accessor(obj), accessor(old)
 	m.SetLabels(om.GetLabels())
-	m.SetAnnotations(om.GetAnnotations())
+	if !res.Strategy.StatusUpdatesAnnotations {
+		m.SetAnnotations(om.GetAnnotations())
+	}
 	m.SetFinalizers(om.GetFinalizers())
 	m.SetOwnerReferences(om.GetOwnerReferences())
 	m.SetGeneration(om.GetGeneration())

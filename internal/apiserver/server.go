@@ -22,6 +22,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/serializer/protobuf"
 	"k8s.io/apimachinery/pkg/util/managedfields"
 
+	"skiff/internal/apiserver/admission"
 	"skiff/internal/apiserver/registry"
 	"skiff/internal/apiserver/watchcache"
 	"skiff/internal/storage"
@@ -88,6 +89,9 @@ type Config struct {
 	// Extra handlers mounted on exact paths or prefixes (ending in "/"),
 	// e.g. OpenAPI and metrics; they run after authentication.
 	Extra map[string]http.Handler
+	// SelfAuthenticated handlers, on exact paths, run before authentication:
+	// they check their callers themselves (a node joining with a token).
+	SelfAuthenticated map[string]http.Handler
 	// Public are extra paths that anonymous callers may GET.
 	Public []string
 	// Ready reports whether the server should answer /readyz with ok; nil
@@ -132,6 +136,8 @@ type Server struct {
 	fields  *fieldManagers
 	metrics *metrics
 	mux     *http.ServeMux
+	// dynamic runs admission webhooks and ValidatingAdmissionPolicies.
+	dynamic *admission.Admission
 }
 
 // groupInfo is one API group and its versions, in preference order.
@@ -191,6 +197,11 @@ func New(cfg Config) (*Server, error) {
 		s.fields = &fieldManagers{newConverter: cfg.TypeConverter, scheme: cfg.Scheme, managers: map[string]*managedfields.FieldManager{}}
 	}
 	s.metrics = newMetrics(cfg.Metrics)
+	dyn, err := admission.New(admission.Config{Objects: cacheObjects{s}})
+	if err != nil {
+		return nil, err
+	}
+	s.dynamic = dyn
 	s.mux = s.buildMux()
 	return s, nil
 }

@@ -148,7 +148,7 @@ func (b *builder) base() {
 		"ct state new jump "+chainServiceEPCheck,
 		// route_localnet lets 127.0.0.0/8 be routed; refuse such packets
 		// from other hosts unless we DNATed them.
-		`iifname != "lo" ip daddr 127.0.0.0/8 ct status != dnat drop`)
+		`iifname != "lo" ip daddr 127.0.0.0/8 ct status ! dnat drop`)
 	baseChain("filter-forward", "filter", "forward", -110,
 		"ct state new jump "+chainServiceEPCheck,
 		"ct state new jump "+chainClusterIPsCheck)

@@ -20,7 +20,7 @@ import (
 // of a containerd that skiff supervises (or the CRI endpoint configured),
 // or, with SimulateAgent, as pretend ones.
 func agentComponent(cfg Config) component {
-	name := nodeName()
+	name := nodeName(cfg)
 	return component{
 		name: "agent",
 		user: "system:node:" + name,
@@ -54,13 +54,14 @@ func agentComponent(cfg Config) component {
 				Client:        client,
 				Runtime:       rt,
 				Prober:        prober,
-				ControlPlane:  true,
+				ControlPlane:  !cfg.agentOnly,
 				ClusterDomain: cfg.ClusterDomain,
 				Logger:        cfg.Logger.With("component", "agent"),
 			}
 			if !cfg.SimulateAgent {
 				// Pods' volumes live under the agent's data dir.
 				acfg.RootDir = filepath.Join(cfg.DataDir, "agent")
+				acfg.CgroupRoot, acfg.Events = "/kubepods", true
 			}
 			if cfg.ClusterDNS != "" {
 				acfg.ClusterDNS = []string{cfg.ClusterDNS}
@@ -94,9 +95,12 @@ func agentComponent(cfg Config) component {
 	}
 }
 
-// nodeName is this host's node name: its hostname, lowercased as node
-// names must be.
-func nodeName() string {
+// nodeName is this host's node name: the configured one, or its hostname,
+// lowercased as node names must be.
+func nodeName(cfg Config) string {
+	if cfg.NodeName != "" {
+		return cfg.NodeName
+	}
 	h, err := os.Hostname()
 	if err != nil || h == "" {
 		return "localhost"

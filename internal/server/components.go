@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net"
 	"path/filepath"
 	"strconv"
@@ -86,7 +87,7 @@ func (s *Server) startComponents(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		s.compWG.Go(func() { s.supervise(ctx, c, rc) })
+		s.compWG.Go(func() { supervise(ctx, s.cfg.Logger, c, rc) })
 	}
 	return nil
 }
@@ -94,7 +95,7 @@ func (s *Server) startComponents(ctx context.Context) error {
 // supervise runs a component until ctx is done, starting it again (after a
 // back-off) when it fails: a scheduler or controller manager that lost its
 // Lease, a node agent whose runtime went away. The server itself stays up.
-func (s *Server) supervise(ctx context.Context, c component, rc *rest.Config) {
+func supervise(ctx context.Context, log *slog.Logger, c component, rc *rest.Config) {
 	backoff := time.Second
 	for {
 		started := time.Now()
@@ -105,7 +106,7 @@ func (s *Server) supervise(ctx context.Context, c component, rc *rest.Config) {
 		if time.Since(started) > time.Minute {
 			backoff = time.Second
 		}
-		s.cfg.Logger.Error("component stopped; restarting", "component", c.name, "err", err, "after", backoff)
+		log.Error("component stopped; restarting", "component", c.name, "err", err, "after", backoff)
 		select {
 		case <-ctx.Done():
 			return

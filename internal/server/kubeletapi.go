@@ -2,8 +2,10 @@ package server
 
 import (
 	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"net"
+	"os"
 	"path/filepath"
 
 	"k8s.io/client-go/kubernetes"
@@ -40,18 +42,7 @@ func kubeletClientTLS(dataDir string) (*tls.Config, error) {
 // node's names and addresses; it admits only the API server's client
 // certificate.
 func agentServer(cfg Config, nodeName string, nodeIPs []string, client kubernetes.Interface, rt agent.Runtime) (*agent.Server, error) {
-	dir := filepath.Join(cfg.DataDir, "tls")
-	ca, err := pki.LoadOrCreateCA(dir)
-	if err != nil {
-		return nil, fmt.Errorf("agent server: ca: %w", err)
-	}
-	sans := pki.HostSANs().Merge(pki.SANs{DNSNames: []string{nodeName, "localhost"}, IPs: []net.IP{net.IPv4(127, 0, 0, 1)}})
-	for _, ip := range nodeIPs {
-		if p := net.ParseIP(ip); p != nil {
-			sans = sans.Merge(pki.SANs{IPs: []net.IP{p}})
-		}
-	}
-	certFile, keyFile, err := ca.IssueServing(dir, "serving-kubelet", sans)
+	certFile, keyFile, pool, err := kubeletServing(cfg, nodeName, nodeIPs)
 	if err != nil {
 		return nil, fmt.Errorf("agent server: %w", err)
 	}
@@ -64,7 +55,7 @@ func agentServer(cfg Config, nodeName string, nodeIPs []string, client kubernete
 		TLS: &tls.Config{
 			Certificates: []tls.Certificate{pair},
 			ClientAuth:   tls.RequireAndVerifyClientCert,
-			ClientCAs:    ca.Pool(),
+			ClientCAs:    pool,
 			MinVersion:   tls.VersionTLS12,
 		},
 		// Another node on this host (tests, skiff sim next to a server)
@@ -78,4 +69,35 @@ func agentServer(cfg Config, nodeName string, nodeIPs []string, client kubernete
 		LogDir:        filepath.Join(cfg.DataDir, "pods"),
 		Logger:        cfg.Logger.With("component", "agent-server"),
 	})
+}
+
+// kubeletServing returns the node's kubelet API serving certificate and
+// the CA pool its clients must chain to: the credentials the node joined
+// with, or (on a server, which holds the CA key) ones issued here.
+func kubeletServing(cfg Config, nodeName string, nodeIPs []string) (certFile, keyFile string, pool *x509.CertPool, err error) {
+	if c := cfg.nodeTLS; c != nil {
+		caPEM, err := os.ReadFile(c.caFile)
+		if err != nil {
+			return "", "", nil, err
+		}
+		pool = x509.NewCertPool()
+		pool.AppendCertsFromPEM(caPEM)
+		return c.servingCert, c.servingKey, pool, nil
+	}
+	dir := filepath.Join(cfg.DataDir, "tls")
+	ca, err := pki.LoadOrCreateCA(dir)
+	if err != nil {
+		return "", "", nil, fmt.Errorf("ca: %w", err)
+	}
+	sans := pki.HostSANs().Merge(pki.SANs{DNSNames: []string{nodeName, "localhost"}, IPs: []net.IP{net.IPv4(127, 0, 0, 1)}})
+	for _, ip := range nodeIPs {
+		if p := net.ParseIP(ip); p != nil {
+			sans = sans.Merge(pki.SANs{IPs: []net.IP{p}})
+		}
+	}
+	certFile, keyFile, err = ca.IssueServing(dir, "serving-kubelet", sans)
+	if err != nil {
+		return "", "", nil, err
+	}
+	return certFile, keyFile, ca.Pool(), nil
 }

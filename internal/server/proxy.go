@@ -23,7 +23,7 @@ var clusterCIDR = netip.MustParsePrefix("10.42.0.0/16")
 // nothing when the host runs no agent (DisableAgent): the host's ruleset
 // and routes are then left alone.
 func proxyComponent(cfg Config) component {
-	name := nodeName()
+	name := nodeName(cfg)
 	return component{name: "proxy", user: "system:kube-proxy", run: func(ctx context.Context, rc *rest.Config) error {
 		if cfg.DisableAgent {
 			<-ctx.Done()

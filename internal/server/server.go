@@ -79,6 +79,12 @@ type Config struct {
 	ContainerRuntimeEndpoint string
 	// Disable lists built-in components not to run (see Components).
 	Disable []string
+	// NodeName is this host's node name (default: its hostname).
+	NodeName string
+	// agentOnly marks the node-level components of `skiff agent`, which
+	// runs no control plane; nodeTLS then holds the credentials it joined with.
+	agentOnly bool
+	nodeTLS   *nodeCredentials
 	// Logger receives the server's logs; nil discards.
 	Logger *slog.Logger
 }
@@ -260,6 +266,12 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		s.closeEtcd()
 		return nil, err
 	}
+	join, err := setUpJoin(cfg)
+	if err != nil {
+		ln.Close()
+		s.closeEtcd()
+		return nil, err
+	}
 	// The RBAC authorizer reads the API server's own cache, which exists
 	// only once the server does.
 	rbac := &auth.RBAC{}
@@ -281,6 +293,8 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		Authorizer:    auth.Chain{auth.Masters{}, rbac},
 		ServiceCIDR:   serviceCIDR,
 		Metrics:       reg,
+		// Nodes join with the token in <data-dir>/node-token.
+		SelfAuthenticated: join,
 		Extra: map[string]http.Handler{
 			"/metrics":             promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
 			"/openapi/v2":          openapiHandler,

@@ -34,7 +34,10 @@ type cluster struct {
 	bin     string
 	dataDir string
 	cmd     *exec.Cmd
-	log     interface {
+	// netns, when set, is the network namespace the server runs in;
+	// kubectl runs there too.
+	netns string
+	log   interface {
 		io.Writer
 		String() string
 	}
@@ -102,6 +105,9 @@ func startCluster(t *testing.T, extra ...string) *cluster {
 // the cluster, so the bundled kubectl finds the admin kubeconfig by itself.
 func (c *cluster) kubectlCmd(ctx context.Context, args ...string) *exec.Cmd {
 	cmd := exec.CommandContext(ctx, filepath.Join(c.bin, "skiff"), append([]string{"kubectl"}, args...)...)
+	if c.netns != "" {
+		cmd = exec.CommandContext(ctx, "nsenter", append([]string{"--net=/run/netns/" + c.netns, filepath.Join(c.bin, "skiff"), "kubectl"}, args...)...)
+	}
 	env := []string{}
 	for _, e := range os.Environ() {
 		if !strings.HasPrefix(e, "KUBECONFIG=") {

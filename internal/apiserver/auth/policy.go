@@ -33,6 +33,37 @@ func group(name string) rbacv1.Subject {
 	return rbacv1.Subject{Kind: rbacv1.GroupKind, APIGroup: rbacv1.GroupName, Name: name}
 }
 
+func user(name string) rbacv1.Subject {
+	return rbacv1.Subject{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: name}
+}
+
+// nodeRules are what a node agent needs: its Node and Lease, the pods
+// bound to it (and their status, and mirror pods), what those pods mount
+// and their service account tokens, and events.
+func nodeRules() []rbacv1.PolicyRule {
+	return []rbacv1.PolicyRule{
+		rule([]string{"create"}, []string{"authentication.k8s.io"}, "tokenreviews"),
+		rule([]string{"create"}, []string{"authorization.k8s.io"}, "subjectaccessreviews", "localsubjectaccessreviews"),
+		rule(readVerbs, []string{""}, "services", "endpoints"),
+		rule([]string{"create", "get", "list", "watch", "update", "patch", "delete"}, []string{""}, "nodes"),
+		rule([]string{"patch", "update"}, []string{""}, "nodes/status"),
+		rule([]string{"create", "patch", "update"}, []string{"", "events.k8s.io"}, "events"),
+		rule([]string{"get", "list", "watch", "create", "delete"}, []string{""}, "pods"),
+		rule([]string{"update", "patch"}, []string{""}, "pods/status"),
+		rule([]string{"create"}, []string{""}, "pods/eviction"),
+		rule(readVerbs, []string{""}, "configmaps", "secrets"),
+		rule([]string{"get"}, []string{""}, "persistentvolumeclaims", "persistentvolumes"),
+		rule([]string{"update", "patch"}, []string{""}, "persistentvolumeclaims/status"),
+		rule([]string{"get"}, []string{""}, "serviceaccounts"),
+		rule([]string{"create"}, []string{""}, "serviceaccounts/token"),
+		rule(allVerbs, []string{"coordination.k8s.io"}, "leases"),
+		rule(readVerbs, []string{"discovery.k8s.io"}, "endpointslices"),
+		rule(readVerbs, []string{"storage.k8s.io"}, "volumeattachments", "csidrivers", "csinodes", "storageclasses"),
+		rule(readVerbs, []string{"node.k8s.io"}, "runtimeclasses"),
+		rule([]string{"create", "get", "list", "watch"}, []string{"certificates.k8s.io"}, "certificatesigningrequests"),
+	}
+}
+
 // BootstrapPolicy returns the ClusterRoles and ClusterRoleBindings every
 // cluster starts with, named as upstream names them: cluster-admin, the
 // user-facing admin/edit/view roles, and the discovery and public-info
@@ -68,6 +99,12 @@ func BootstrapPolicy() ([]*rbacv1.ClusterRole, []*rbacv1.ClusterRoleBinding) {
 		clusterRole("view", view...),
 		clusterRole("system:discovery", discovery),
 		clusterRole("system:public-info-viewer", publicInfo),
+		clusterRole("system:node", nodeRules()...),
+		clusterRole("system:node-proxier",
+			rule([]string{"list", "watch"}, []string{""}, "services", "endpoints"),
+			rule(readVerbs, []string{""}, "nodes"),
+			rule([]string{"list", "watch"}, []string{"discovery.k8s.io"}, "endpointslices"),
+			rule([]string{"create", "patch", "update"}, []string{"", "events.k8s.io"}, "events")),
 		clusterRole("system:basic-user", rule([]string{"create"}, []string{"authorization.k8s.io"}, "selfsubjectaccessreviews", "selfsubjectrulesreviews"),
 			rule([]string{"create"}, []string{"authentication.k8s.io"}, "selfsubjectreviews")),
 	}
@@ -75,6 +112,10 @@ func BootstrapPolicy() ([]*rbacv1.ClusterRole, []*rbacv1.ClusterRoleBinding) {
 		clusterRoleBinding("cluster-admin", "cluster-admin", group("system:masters")),
 		clusterRoleBinding("system:discovery", "system:discovery", group("system:authenticated")),
 		clusterRoleBinding("system:basic-user", "system:basic-user", group("system:authenticated")),
+		// skiff has no Node authorizer yet: nodes hold the system:node role
+		// through their group, as clusters did before that authorizer.
+		clusterRoleBinding("system:node", "system:node", group("system:nodes")),
+		clusterRoleBinding("system:node-proxier", "system:node-proxier", user("system:kube-proxy")),
 		clusterRoleBinding("system:public-info-viewer", "system:public-info-viewer", group("system:authenticated"), group("system:unauthenticated")),
 	}
 	return roles, bindings

@@ -120,6 +120,10 @@ type Strategy struct {
 	// When nil and the resource has a status subresource, the store keeps
 	// old's spec and takes only .status from the request.
 	PrepareForStatusUpdate func(obj, old runtime.Object)
+	// StatusUpdatesAnnotations lets /status change annotations, as
+	// upstream lets it for Deployments (whose controller records the
+	// revision there without bumping the generation).
+	StatusUpdatesAnnotations bool
 	// ValidateStatusUpdate checks an update through /status.
 	ValidateStatusUpdate func(obj, old runtime.Object) field.ErrorList
 

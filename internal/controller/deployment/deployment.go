@@ -356,7 +356,9 @@ func (c *Controller) setDeploymentRevision(ctx context.Context, d *appsv1.Deploy
 		cp.Annotations = map[string]string{}
 	}
 	cp.Annotations[revisionAnnotation] = rev
-	got, err := c.client.AppsV1().Deployments(d.Namespace).Update(ctx, cp, metav1.UpdateOptions{})
+	// Through /status, as upstream: the revision is not a change of the
+	// spec, so the generation stays.
+	got, err := c.client.AppsV1().Deployments(d.Namespace).UpdateStatus(ctx, cp, metav1.UpdateOptions{})
 	if err != nil {
 		return fmt.Errorf("update deployment revision %s/%s: %w", d.Namespace, d.Name, err)
 	}

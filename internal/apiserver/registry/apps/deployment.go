@@ -27,7 +27,8 @@ func deploymentResource() registry.Resource {
 		New:          func() runtime.Object { return &appsv1.Deployment{} },
 		NewList:      func() runtime.Object { return &appsv1.DeploymentList{} },
 		Strategy: registry.Strategy{
-			Default: func(obj runtime.Object) { defaultDeployment(obj.(*appsv1.Deployment)) },
+			StatusUpdatesAnnotations: true,
+			Default:                  func(obj runtime.Object) { defaultDeployment(obj.(*appsv1.Deployment)) },
 			PrepareForCreate: func(obj runtime.Object) {
 				obj.(*appsv1.Deployment).Status = appsv1.DeploymentStatus{}
 			},

@@ -1,0 +1,181 @@
+package pki
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/hex"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// joinTokenPrefix starts every join token, so that a token from somewhere
+// else is told apart at once.
+const joinTokenPrefix = "skiff1"
+
+const pemCertificateRequest = "CERTIFICATE REQUEST"
+
+// JoinToken is what a node presents to join the cluster: the SHA-256 of
+// the cluster CA's certificate (so the node can trust the server it talks
+// to before it has any certificate) and a secret only the servers know.
+type JoinToken struct {
+	CAHash string
+	Secret string
+}
+
+// String is the token as users pass it: skiff1::<ca-sha256>::<secret>.
+func (t JoinToken) String() string {
+	return joinTokenPrefix + "::" + t.CAHash + "::" + t.Secret
+}
+
+// ParseJoinToken reads a token made by String.
+func ParseJoinToken(s string) (JoinToken, error) {
+	parts := strings.Split(strings.TrimSpace(s), "::")
+	if len(parts) != 3 || parts[0] != joinTokenPrefix || len(parts[1]) != 64 || parts[2] == "" {
+		return JoinToken{}, errors.New("malformed join token: want skiff1::<ca-sha256>::<secret>")
+	}
+	if _, err := hex.DecodeString(parts[1]); err != nil {
+		return JoinToken{}, fmt.Errorf("malformed join token: CA hash: %w", err)
+	}
+	return JoinToken{CAHash: parts[1], Secret: parts[2]}, nil
+}
+
+// MatchesSecret says, in constant time, whether secret is the token's.
+func (t JoinToken) MatchesSecret(secret string) bool {
+	return subtle.ConstantTimeCompare([]byte(t.Secret), []byte(secret)) == 1
+}
+
+// CertHash is the hex SHA-256 of a DER certificate, as join tokens carry it.
+func CertHash(der []byte) string {
+	sum := sha256.Sum256(der)
+	return hex.EncodeToString(sum[:])
+}
+
+// LoadOrCreateJoinToken returns the cluster's join token, keeping its
+// secret in dir/join-token.secret (created on first use).
+func (ca *CA) LoadOrCreateJoinToken(dir string) (JoinToken, error) {
+	file := filepath.Join(dir, "join-token.secret")
+	secret, err := os.ReadFile(file)
+	if errors.Is(err, os.ErrNotExist) {
+		b := make([]byte, 24)
+		if _, err := rand.Read(b); err != nil {
+			return JoinToken{}, err
+		}
+		secret = []byte(hex.EncodeToString(b))
+		if err := writeFileAtomic(file, secret, 0o600); err != nil {
+			return JoinToken{}, err
+		}
+	} else if err != nil {
+		return JoinToken{}, err
+	}
+	return JoinToken{CAHash: CertHash(ca.Cert.Raw), Secret: strings.TrimSpace(string(secret))}, nil
+}
+
+// ClientCertFromCSR signs the public key of a PEM certificate request as a
+// client certificate for user and groups; what the request itself asks for
+// is ignored. It returns the certificate in PEM.
+func (ca *CA) ClientCertFromCSR(csrPEM []byte, user string, groups []string) ([]byte, error) {
+	if user == "" {
+		return nil, errors.New("empty user")
+	}
+	return ca.signCSR(csrPEM, leafSpec{commonName: user, orgs: groups, usage: x509.ExtKeyUsageClientAuth})
+}
+
+// ServingCertFromCSR signs the public key of a PEM certificate request as a
+// serving certificate for sans, named name.
+func (ca *CA) ServingCertFromCSR(csrPEM []byte, name string, sans SANs) ([]byte, error) {
+	return ca.signCSR(csrPEM, leafSpec{commonName: name, usage: x509.ExtKeyUsageServerAuth, sans: sans.Merge(SANs{})})
+}
+
+func (ca *CA) signCSR(csrPEM []byte, spec leafSpec) ([]byte, error) {
+	block, _ := pem.Decode(csrPEM)
+	if block == nil || block.Type != pemCertificateRequest {
+		return nil, errors.New("not a PEM certificate request")
+	}
+	csr, err := x509.ParseCertificateRequest(block.Bytes)
+	if err != nil {
+		return nil, err
+	}
+	if err := csr.CheckSignature(); err != nil {
+		return nil, fmt.Errorf("certificate request: %w", err)
+	}
+	der, err := ca.sign(spec, csr.PublicKey)
+	if err != nil {
+		return nil, err
+	}
+	return encodeCert(der), nil
+}
+
+// KeyAndCSR is a new private key (PEM) and a certificate request for it.
+type KeyAndCSR struct {
+	KeyPEM, CSRPEM []byte
+}
+
+// NewKeyAndCSR makes an ECDSA P-256 key and a request naming cn.
+func NewKeyAndCSR(cn string) (KeyAndCSR, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return KeyAndCSR{}, err
+	}
+	der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: pkix.Name{CommonName: cn}}, key)
+	if err != nil {
+		return KeyAndCSR{}, err
+	}
+	keyPEM, err := encodeKey(key)
+	if err != nil {
+		return KeyAndCSR{}, err
+	}
+	return KeyAndCSR{KeyPEM: keyPEM, CSRPEM: pem.EncodeToMemory(&pem.Block{Type: pemCertificateRequest, Bytes: der})}, nil
+}
+
+// WritePair stores a certificate and its key as dir/name.crt and
+// dir/name.key and returns their paths.
+func WritePair(dir, name string, certPEM, keyPEM []byte) (certFile, keyFile string, err error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", "", err
+	}
+	certFile, keyFile = filepath.Join(dir, name+".crt"), filepath.Join(dir, name+".key")
+	if err := writeFileAtomic(keyFile, keyPEM, 0o600); err != nil {
+		return "", "", err
+	}
+	if err := writeFileAtomic(certFile, certPEM, 0o644); err != nil {
+		return "", "", err
+	}
+	return certFile, keyFile, nil
+}
+
+// WriteCACert stores the cluster CA's certificate (no key) as dir/ca.crt.
+func WriteCACert(dir string, certPEM []byte) (string, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", err
+	}
+	f := filepath.Join(dir, "ca.crt")
+	return f, writeFileAtomic(f, certPEM, 0o644)
+}
+
+// PairValid says whether dir/name.{crt,key} exist, match, chain to the CA
+// certificate in caFile and have more than renewBefore left.
+func PairValid(caFile, certFile, keyFile string) bool {
+	caPEM, err := os.ReadFile(caFile)
+	if err != nil {
+		return false
+	}
+	caCert, err := parseCert(caPEM)
+	if err != nil {
+		return false
+	}
+	cert, key, _, err := readCertAndKey(certFile, keyFile)
+	if err != nil || !keyMatches(cert, key) || cert.CheckSignatureFrom(caCert) != nil {
+		return false
+	}
+	return time.Until(cert.NotAfter) > renewBefore
+}
