@@ -82,8 +82,23 @@ func (s *Server) Table() *Table { return s.table.Load() }
 
 // ServeDNS implements dns.Handler.
 func (s *Server) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
-	resp := s.answer(r, w.RemoteAddr().Network())
+	network := w.RemoteAddr().Network()
+	resp := s.answer(r, network)
+	resp.Truncate(replySize(r, network))
 	_ = w.WriteMsg(resp)
+}
+
+// replySize is the largest reply the client of r takes: 512 bytes over
+// UDP unless its EDNS0 record offers more (then the reply is cut and
+// marked truncated, and the client retries over TCP), 64 KiB over TCP.
+func replySize(r *dns.Msg, network string) int {
+	if network == "tcp" {
+		return dns.MaxMsgSize
+	}
+	if opt := r.IsEdns0(); opt != nil {
+		return max(int(opt.UDPSize()), dns.MinMsgSize)
+	}
+	return dns.MinMsgSize
 }
 
 func (s *Server) answer(r *dns.Msg, network string) *dns.Msg {
@@ -103,6 +118,10 @@ func (s *Server) answer(r *dns.Msg, network string) *dns.Msg {
 		m.Answer = answer
 		if rcode == dns.RcodeNameError || len(answer) == 0 {
 			m.Ns = []dns.RR{s.soa(t)}
+		}
+		if r.IsEdns0() != nil {
+			// RFC 6891: a request with OPT gets a reply with OPT.
+			m.SetEdns0(dns.DefaultMsgSize, false)
 		}
 		return m
 	}

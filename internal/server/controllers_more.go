@@ -11,6 +11,7 @@ import (
 	"skiff/internal/controller/nodelifecycle"
 	"skiff/internal/controller/podgc"
 	"skiff/internal/controller/resourcequota"
+	"skiff/internal/controller/servicelb"
 	"skiff/internal/controller/statefulset"
 	"skiff/internal/controller/ttlafterfinished"
 )
@@ -31,5 +32,6 @@ func moreControllerConstructors(cfg Config) map[string]controller.Constructor {
 		"ttl-after-finished":       ttlafterfinished.New,
 		"resourcequota":            resourcequota.New,
 		"horizontalpodautoscaling": horizontalpodautoscaler.New,
+		"servicelb":                servicelb.New,
 	}
 }

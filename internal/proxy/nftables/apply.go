@@ -123,6 +123,8 @@ func Incremental(tx *knftables.Transaction, prev, next *proxy.Ruleset) *knftable
 	prevMaps := index(prev.Maps, func(m proxy.Map) string { return m.Name })
 	nextSets := index(next.Sets, func(s proxy.Set) string { return s.Name })
 	nextMaps := index(next.Maps, func(m proxy.Map) string { return m.Name })
+	prevChains := positions(prev.Chains)
+	nextChains := positions(next.Chains)
 
 	// 1. Declare what is new, so rules and elements below can refer to it.
 	for _, s := range next.Sets {
@@ -136,14 +138,14 @@ func Incremental(tx *knftables.Transaction, prev, next *proxy.Ruleset) *knftable
 		}
 	}
 	for _, c := range next.Chains {
-		if _, ok := prev.Chain(c.Name); !ok {
+		if _, ok := prevChains[c.Name]; !ok {
 			tx.Add(chainObj(c))
 		}
 	}
 	// 2. Rewrite changed chains in place.
 	for _, c := range next.Chains {
-		old, existed := prev.Chain(c.Name)
-		if existed && slices.Equal(old.Rules, c.Rules) {
+		i, existed := prevChains[c.Name]
+		if existed && slices.Equal(prev.Chains[i].Rules, c.Rules) {
 			continue
 		}
 		if existed {
@@ -158,17 +160,16 @@ func Incremental(tx *knftables.Transaction, prev, next *proxy.Ruleset) *knftable
 		if s.Dynamic() {
 			continue
 		}
-		var old []string
-		if p, ok := prevSets[s.Name]; ok {
-			old = p.Elements
-		}
+		old := prevSets[s.Name].Elements
+		// Sets of addresses, not scans: a set can hold every ClusterIP.
+		have, want := members(old), members(s.Elements)
 		for _, e := range old {
-			if !slices.Contains(s.Elements, e) {
+			if !want[e] {
 				tx.Delete(&knftables.Element{Set: s.Name, Key: []string{e}})
 			}
 		}
 		for _, e := range s.Elements {
-			if !slices.Contains(old, e) {
+			if !have[e] {
 				tx.Add(&knftables.Element{Set: s.Name, Key: []string{e}})
 			}
 		}
@@ -199,7 +200,7 @@ func Incremental(tx *knftables.Transaction, prev, next *proxy.Ruleset) *knftable
 	// jump to each other (a service chain to its endpoint chains).
 	var stale []string
 	for _, c := range prev.Chains {
-		if _, ok := next.Chain(c.Name); !ok {
+		if _, ok := nextChains[c.Name]; !ok {
 			stale = append(stale, c.Name)
 			tx.Flush(&knftables.Chain{Name: c.Name})
 		}
@@ -219,6 +220,23 @@ func Incremental(tx *knftables.Transaction, prev, next *proxy.Ruleset) *knftable
 		}
 	}
 	return tx
+}
+
+// positions maps each chain's name to its index.
+func positions(chains []proxy.Chain) map[string]int {
+	out := make(map[string]int, len(chains))
+	for i, c := range chains {
+		out[c.Name] = i
+	}
+	return out
+}
+
+func members(elements []string) map[string]bool {
+	out := make(map[string]bool, len(elements))
+	for _, e := range elements {
+		out[e] = true
+	}
+	return out
 }
 
 func index[T any](items []T, key func(T) string) map[string]T {

@@ -10,4 +10,12 @@
 // set elements one by one and delete what went away. The table is never
 // flushed as a whole, so established connections keep their conntrack
 // entries and nothing is briefly unfiltered.
+//
+// An incremental transaction is as small as the change (5 operations when
+// one endpoint goes), but running it is not free of the table's size:
+// nft(8) reads the table's chains and sets from the kernel before it runs
+// any transaction that adds rules or elements or deletes chains. With
+// nftables 1.0.6 that is ~20 ms for 100 Services and ~70 ms for 1,000
+// Services with 10,000 endpoints (BenchmarkKernelSync). Only netlink
+// without nft(8), or an nft whose cache reads less, would remove it.
 package nftables
