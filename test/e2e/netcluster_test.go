@@ -32,8 +32,9 @@ type netNode struct {
 
 // netCluster is a cluster of network namespaces on this machine, joined by
 // a bridge the test creates. Nothing in it can reach the host's networks:
-// the namespaces have no default route and the bridge no address on the
-// host, so every packet stays among the addresses the test made.
+// the bridge has no address on the host and no uplink, and the nodes'
+// default gateway is an address nobody holds, so every packet stays among
+// the addresses the test made.
 type netCluster struct {
 	*cluster
 	bridge string
@@ -83,6 +84,9 @@ func startNetCluster(t *testing.T, agents int) *netCluster {
 		run(t, "ip", "-n", n.netns, "addr", "add", n.ip+"/24", "dev", "eth0")
 		run(t, "ip", "-n", n.netns, "link", "set", "eth0", "up")
 		run(t, "ip", "-n", n.netns, "link", "set", "lo", "up")
+		// Like a real node, each has a default gateway; here it is an
+		// address nobody holds on a bridge with no way out.
+		run(t, "ip", "-n", n.netns, "route", "add", "default", "via", netSubnet+"254")
 		if err := os.MkdirAll(filepath.Join(n.dataDir, "images"), 0o755); err != nil {
 			t.Fatal(err)
 		}

@@ -169,6 +169,21 @@ spec:
 		return len(pods) == 1 && len(lines) == 1 && lines[0] == pods[0] && strings.Count(out, "\n") == 10, out
 	})
 
+	// Hairpin: the last pod reaches itself through its own Service.
+	last := strings.Fields(nc.kubectl(t, "get", "pods", "-l", "app=web", "--field-selector=status.phase=Running", "-o", "jsonpath={.items[*].metadata.name}"))
+	if len(last) == 1 {
+		out, err := nc.kubectlErr("exec", last[0], "--", "timeout", "5", "wget", "-q", "-O-", "http://web/")
+		if err != nil || strings.TrimSpace(out) != last[0] {
+			t.Errorf("hairpin from %s through its Service: %q %v", last[0], out, err)
+		}
+	}
+	// A Service with no endpoints refuses connections at once.
+	nc.kubectl(t, "create", "service", "clusterip", "empty", "--tcp=80:8080")
+	waitUntil(t, 30*time.Second, "connection refused by a Service with no endpoints", func() (bool, string) {
+		out, _ := nc.kubectlErr("exec", client.name, "--", "timeout", "5", "wget", "-q", "-O-", "http://empty/")
+		return strings.Contains(out, "Connection refused"), out
+	})
+
 	// Deleting the Service removes its rules from every node.
 	nc.kubectl(t, "delete", "service", "web")
 	for _, n := range nc.nodes {
