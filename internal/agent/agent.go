@@ -45,8 +45,13 @@ type Config struct {
 	Runtime Runtime
 	// Prober runs probes; nil means every probe succeeds.
 	Prober Prober
-	// Pool runs the agent's work; nil gives the agent its own, run by Run.
+	// Pool runs the agent's work; nil gives the agent its own, run by Run,
+	// with Workers goroutines (4 when 0).
 	Pool *Pool
+	// Workers is how many pods (and heartbeats, probes) the agent's own
+	// pool works on at once. A real runtime blocks each pod's sync for as
+	// long as CRI calls take, so pods starting together need one each.
+	Workers int
 	// FeedPods means the caller delivers the node's pods and Node through
 	// PodUpdated, PodDeleted and NodeUpdated instead of the agent watching
 	// them itself.
@@ -94,6 +99,24 @@ type Config struct {
 	// KubeletPort is where the agent's kubelet API (Server) listens,
 	// published in status.daemonEndpoints (default 10250).
 	KubeletPort int32
+	// PodManifestPath is a folder of static pod manifests (*.yaml, *.yml,
+	// *.json), read every ManifestScanInterval (default
+	// DefaultManifestScanInterval); empty runs no static pods.
+	PodManifestPath      string
+	ManifestScanInterval time.Duration
+	// HousekeepingInterval is how often orphaned pods are swept and
+	// garbage collected (DefaultHousekeeping; < 0 turns it off, as for
+	// simulated nodes fed by a shared watch).
+	HousekeepingInterval time.Duration
+	// ImageGCHighPercent and ImageGCLowPercent bound the image
+	// filesystem's usage: above high, unused images are removed down to
+	// low (defaults 85 and 80). ImageMinimumGCAge spares images used more
+	// recently (default 2 min). PinnedImages are never removed (the
+	// sandbox image).
+	ImageGCHighPercent int
+	ImageGCLowPercent  int
+	ImageMinimumGCAge  time.Duration
+	PinnedImages       []string
 }
 
 func (c *Config) setDefaults() {
@@ -131,6 +154,26 @@ func (c *Config) setDefaults() {
 	if c.Clock == nil {
 		c.Clock = clock.RealClock{}
 	}
+	if c.ManifestScanInterval == 0 {
+		c.ManifestScanInterval = DefaultManifestScanInterval
+	}
+	if c.HousekeepingInterval == 0 {
+		c.HousekeepingInterval = DefaultHousekeeping
+		if c.FeedPods {
+			// Agents fed by a shared watch are simulated nodes by the
+			// thousand: a sweep's LIST per node would load the API.
+			c.HousekeepingInterval = -1
+		}
+	}
+	if c.ImageGCHighPercent == 0 {
+		c.ImageGCHighPercent = DefaultImageGCHighPercent
+	}
+	if c.ImageGCLowPercent == 0 {
+		c.ImageGCLowPercent = DefaultImageGCLowPercent
+	}
+	if c.ImageMinimumGCAge == 0 {
+		c.ImageMinimumGCAge = DefaultImageMinimumGCAge
+	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -146,6 +189,8 @@ func (c *Config) validate() error {
 		return errors.New("new agent: Runtime is required")
 	case c.LeaseRenewInterval >= c.LeaseDuration:
 		return fmt.Errorf("new agent: lease renew interval %s must be shorter than the lease duration %s", c.LeaseRenewInterval, c.LeaseDuration)
+	case c.ImageGCLowPercent < 0 || c.ImageGCLowPercent > c.ImageGCHighPercent || c.ImageGCHighPercent > 100:
+		return fmt.Errorf("new agent: image GC thresholds must be 0 <= low (%d) <= high (%d) <= 100", c.ImageGCLowPercent, c.ImageGCHighPercent)
 	}
 	return nil
 }
@@ -180,6 +225,11 @@ type Agent struct {
 	// imageBackOff spaces failed pulls of an image for a pod: 10 s
 	// doubling to 5 min, as upstream.
 	imageBackOff *flowcontrol.Backoff
+	// static holds the static pods' bookkeeping and their mirror pods.
+	static staticState
+	// imageLastUsed is when each image was last seen in use, for the
+	// image garbage collection.
+	imageLastUsed map[string]time.Time
 }
 
 // New validates cfg and returns an agent; nothing runs until Run (or
@@ -191,10 +241,10 @@ func New(cfg Config) (*Agent, error) {
 	}
 	a := &Agent{
 		cfg: cfg, pool: cfg.Pool, log: cfg.Logger.With("node", cfg.NodeName), pods: map[types.UID]*podEntry{}, tokens: map[tokenKey]cachedToken{},
-		kernel: kernelVersion(), osImage: osImage(),
+		kernel: kernelVersion(), osImage: osImage(), static: newStaticState(),
 	}
 	if a.pool == nil {
-		a.pool, a.ownPool = NewPool(4), true
+		a.pool, a.ownPool = NewPool(cfg.Workers), true
 	}
 	if cfg.Events {
 		a.broadcaster, a.recorder = newEventBroadcaster(cfg.NodeName)
@@ -264,6 +314,15 @@ func (a *Agent) Start(ctx context.Context) error {
 	// The first status sync comes at once: it applies the pod CIDR, which
 	// the node may already have, so that pods get a network soon.
 	a.pool.add(item{a: a, kind: itemNode})
+	// Static pods are read before the first sweep, which must know them.
+	a.scanManifests()
+	if a.cfg.PodManifestPath != "" {
+		a.pool.addAfter(item{a: a, kind: itemStatic, key: staticKeyScan}, a.cfg.ManifestScanInterval)
+	}
+	a.pool.add(item{a: a, kind: itemStatic, key: staticKeyMirrors})
+	if a.cfg.HousekeepingInterval > 0 {
+		a.pool.add(item{a: a, kind: itemHousekeeping})
+	}
 	return nil
 }
 
@@ -289,12 +348,21 @@ func (a *Agent) process(ctx context.Context, it item) {
 		a.syncPod(ctx, types.UID(it.key))
 	case itemProbe:
 		a.runProbe(ctx, it.key)
+	case itemStatic:
+		a.processStatic(ctx, it)
+	case itemHousekeeping:
+		a.housekeep(ctx)
+		a.pool.addAfter(it, a.cfg.HousekeepingInterval)
 	}
 }
 
 // PodUpdated delivers the current version of a pod bound to this node.
 func (a *Agent) PodUpdated(pod *corev1.Pod) {
 	if pod.Spec.NodeName != a.cfg.NodeName {
+		return
+	}
+	if isMirrorPod(pod) {
+		a.mirrorUpdated(pod)
 		return
 	}
 	a.mu.Lock()
@@ -311,6 +379,10 @@ func (a *Agent) PodUpdated(pod *corev1.Pod) {
 // PodDeleted tells the agent a pod is gone from the API: whatever of it
 // still runs is killed and removed.
 func (a *Agent) PodDeleted(pod *corev1.Pod) {
+	if isMirrorPod(pod) {
+		a.mirrorDeleted(pod)
+		return
+	}
 	uid := pod.UID
 	a.mu.Lock()
 	if e := a.pods[uid]; e != nil {

@@ -14,6 +14,7 @@ import (
 	"skiff/internal/agent"
 	"skiff/internal/agent/cri"
 	"skiff/internal/agent/sim"
+	"skiff/internal/containerd"
 )
 
 // agentComponent runs the node agent for this host, its pods as containers
@@ -50,18 +51,27 @@ func agentComponent(cfg Config) component {
 				prober = cri.NewProber(criRT)
 			}
 			acfg := agent.Config{
-				NodeName:      name,
-				Client:        client,
-				Runtime:       rt,
-				Prober:        prober,
-				ControlPlane:  !cfg.agentOnly,
-				ClusterDomain: cfg.ClusterDomain,
-				Logger:        cfg.Logger.With("component", "agent"),
+				NodeName:        name,
+				Client:          client,
+				Runtime:         rt,
+				Prober:          prober,
+				ControlPlane:    !cfg.agentOnly,
+				ClusterDomain:   cfg.ClusterDomain,
+				PodManifestPath: podManifestPath(cfg),
+				Logger:          cfg.Logger.With("component", "agent"),
+			}
+			if err := os.MkdirAll(acfg.PodManifestPath, 0o755); err != nil {
+				return fmt.Errorf("pod manifest folder: %w", err)
 			}
 			if !cfg.SimulateAgent {
 				// Pods' volumes live under the agent's data dir.
 				acfg.RootDir = filepath.Join(cfg.DataDir, "agent")
+				// Pods starting together are synced in parallel, as
+				// upstream's per-pod workers do.
+				acfg.Workers = 32
 				acfg.CgroupRoot, acfg.Events = "/kubepods", true
+				// The sandbox image is never garbage collected.
+				acfg.PinnedImages = []string{containerd.DefaultSandboxImage}
 			}
 			if cfg.ClusterDNS != "" {
 				acfg.ClusterDNS = []string{cfg.ClusterDNS}
@@ -93,6 +103,15 @@ func agentComponent(cfg Config) component {
 			return a.Run(ctx)
 		},
 	}
+}
+
+// podManifestPath is the agent's static pod folder: the configured one, or
+// <data-dir>/agent/pod-manifests (where k3s keeps its own).
+func podManifestPath(cfg Config) string {
+	if cfg.PodManifestPath != "" {
+		return cfg.PodManifestPath
+	}
+	return filepath.Join(cfg.DataDir, "agent", "pod-manifests")
 }
 
 // nodeName is this host's node name: the configured one, or its hostname,
