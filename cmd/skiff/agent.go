@@ -53,6 +53,7 @@ func newAgentCommand() *cobra.Command {
 	f.StringVar(&nodeIP, "node-ip", "", "the node's address (default: the first host address)")
 	f.StringVar(&cfg.ContainerRuntimeEndpoint, "container-runtime-endpoint", "", "an existing CRI socket to use instead of starting containerd")
 	f.BoolVar(&cfg.SimulateRuntime, "simulate-runtime", false, "pretend to run pods (no containers; for demos and tests)")
+	f.StringVar(&cfg.PodManifestPath, "pod-manifest-path", "", "folder of static pod manifests to run (default: <data-dir>/agent/pod-manifests)")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	return cmd
 }

@@ -74,6 +74,7 @@ func newServerCommand() *cobra.Command {
 	f.StringVar(&cfg.ClusterDomain, "cluster-domain", "cluster.local", "the cluster's DNS domain")
 	f.StringVar(&cfg.ClusterDNS, "cluster-dns", "10.43.0.10", "ClusterIP of the cluster DNS Service (kube-dns)")
 	f.StringVar(&cfg.NodeName, "node-name", "", "this host's node name (default: the hostname)")
+	f.StringVar(&cfg.PodManifestPath, "pod-manifest-path", "", "folder of static pod manifests the node agent runs (default: <data-dir>/agent/pod-manifests)")
 	f.BoolVar(&cfg.DisableAgent, "disable-agent", false, "run no node agent on this host")
 	f.StringVar(&cfg.SchedulerConfigFile, "scheduler-config", "", "a KubeSchedulerConfiguration file (profiles, plugins, weights)")
 	f.BoolVar(&cfg.SimulateAgent, "simulate-agent", false, "run this host's agent with the simulated runtime (no containers; for demos and scale tests)")

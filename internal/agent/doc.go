@@ -13,6 +13,10 @@
 //	        (computeActions, pure), apply them, compute the PodStatus
 //	        (computeStatus, pure) and write it when it changed
 //	probe   run one probe of one container and requeue it after its period
+//	static  read the static pod manifests (every ManifestScanInterval), then
+//	        create or delete mirror pods; or sync the mirror pods alone
+//	housekeeping  sweep orphaned pods, then collect garbage; at start and
+//	        every HousekeepingInterval
 //
 // A pod's lifecycle, as the pod worker drives it:
 //
@@ -41,6 +45,28 @@
 // Config.Events the agent records upstream's kubelet events (Pulling,
 // Pulled, Created, Started, Killing, BackOff, Unhealthy, ...) through a
 // client-go EventBroadcaster, whose correlator aggregates repeats.
+//
+// Static pods come from the files of Config.PodManifestPath
+// (staticPodFromManifest, planStatic; pure): each is named
+// <name>-<node>, gets a UID hashed from the node, the file and the pod, and
+// runs as an entry of the agent's pods like any other, its status kept on
+// the entry. A mirror pod in the API (annotation kubernetes.io/config.mirror
+// = that hash, owned by the Node) shows it: mirror pods from the watch are
+// never run; a deleted, stale or orphaned one is deleted and created again
+// (planMirrors), and the status is written to it. A removed or changed file
+// terminates the pod like a deletion; its replacement starts once it is
+// gone.
+//
+// Housekeeping finds orphans (orphans, pure): pods with a sandbox,
+// container or volumes folder on the node that are neither bound to it in
+// the API (a quorum LIST, so no cache needs to have synced) nor known to
+// the agent, as an agent that was down while they were deleted leaves them;
+// each is handed to a pod worker, which tears down what it does not know.
+// Then garbage collection, as upstream's kubelet: dead containers beyond
+// the newest per container and pod, old empty dead sandboxes
+// (containerGarbage), and, for runtimes that are an ImageManager, unused
+// images least recently used first when the image filesystem is above
+// ImageGCHighPercent, down to ImageGCLowPercent (imageGarbage).
 //
 // The caller builds the agent with New and runs it with Run. An agent
 // either watches its own pods (the default) or is fed by the caller through

@@ -16,6 +16,10 @@ const (
 	itemNode
 	itemPod
 	itemProbe
+	// itemStatic scans the static pod manifests or syncs mirror pods.
+	itemStatic
+	// itemHousekeeping sweeps orphaned pods and collects garbage.
+	itemHousekeeping
 )
 
 // item is one unit of work of one agent. Equal items queued twice run

@@ -18,6 +18,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 )
 
@@ -160,6 +161,10 @@ func (s *Server) pod(ctx context.Context, ns, name string) (*corev1.Pod, int, er
 	}
 	if s.cfg.NodeName != "" && p.Spec.NodeName != s.cfg.NodeName {
 		return nil, http.StatusNotFound, fmt.Errorf("pod %s/%s is not on node %s", ns, name, s.cfg.NodeName)
+	}
+	if hash := p.Annotations[corev1.MirrorPodAnnotationKey]; hash != "" {
+		// A mirror pod stands for a static pod, whose UID is its hash.
+		p.UID = types.UID(hash)
 	}
 	return p, 0, nil
 }

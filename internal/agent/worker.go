@@ -225,6 +225,9 @@ func (a *Agent) apply(ctx context.Context, pod *corev1.Pod, ps *podSetup, acts [
 // deletePod writes the pod's final status, then deletes it from the API
 // with grace period 0: the agent's last word on a pod being deleted.
 func (a *Agent) deletePod(ctx context.Context, pod *corev1.Pod) error {
+	if a.isStatic(pod.UID) {
+		return a.deleteStaticPod(ctx, pod)
+	}
 	a.mu.Lock()
 	e := a.pods[pod.UID]
 	a.mu.Unlock()
@@ -482,6 +485,9 @@ func (a *Agent) imageUser(ctx context.Context, ref, image string) (imageUser, er
 
 // writeStatus computes the pod's status and writes it when it changed.
 func (a *Agent) writeStatus(ctx context.Context, e *podEntry, pod *corev1.Pod, obs Observed) error {
+	if a.isStatic(pod.UID) {
+		return a.writeMirrorStatus(ctx, e, pod, obs)
+	}
 	a.mu.Lock()
 	rtName := a.runtimeName
 	written := e.written

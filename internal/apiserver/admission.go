@@ -23,10 +23,14 @@ import (
 var immortalNamespaces = map[string]bool{"default": true, "kube-system": true, "kube-public": true}
 
 // admitCreate refuses objects in namespaces that do not exist or are being
-// deleted, as upstream's NamespaceLifecycle admission does.
+// deleted, as upstream's NamespaceLifecycle admission does, and mirror pods
+// that refer to API objects (admitMirrorPod).
 func (s *Server) admitCreate(ctx context.Context, res *resource, obj runtime.Object) error {
 	if !res.Namespaced {
 		return nil
+	}
+	if err := admitMirrorPod(res, obj); err != nil {
+		return err
 	}
 	ns := accessor(obj).GetNamespace()
 	nsRes, ok := s.lookup("", "v1", "namespaces")

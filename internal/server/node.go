@@ -33,6 +33,9 @@ type AgentConfig struct {
 	ContainerRuntimeEndpoint string
 	// SimulateRuntime pretends to run pods (no containers).
 	SimulateRuntime bool
+	// PodManifestPath is the folder of static pod manifests (default
+	// <DataDir>/agent/pod-manifests).
+	PodManifestPath string
 	Logger          *slog.Logger
 }
 
@@ -63,7 +66,7 @@ func RunAgent(ctx context.Context, acfg AgentConfig) error {
 	}
 	cfg := Config{DataDir: acfg.DataDir, NodeName: acfg.NodeName, AdvertiseAddress: acfg.NodeIP,
 		ContainerRuntimeEndpoint: acfg.ContainerRuntimeEndpoint, SimulateAgent: acfg.SimulateRuntime,
-		Logger: acfg.Logger, agentOnly: true}
+		PodManifestPath: acfg.PodManifestPath, Logger: acfg.Logger, agentOnly: true}
 	cfg.setDefaults()
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("data dir: %w", err)

@@ -81,6 +81,9 @@ type Config struct {
 	Disable []string
 	// NodeName is this host's node name (default: its hostname).
 	NodeName string
+	// PodManifestPath is the agent's folder of static pod manifests
+	// (default <DataDir>/agent/pod-manifests, as k3s has it).
+	PodManifestPath string
 	// agentOnly marks the node-level components of `skiff agent`, which
 	// runs no control plane; nodeTLS then holds the credentials it joined with.
 	agentOnly bool

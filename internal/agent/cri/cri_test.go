@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -130,5 +131,31 @@ func TestRuntimeAgainstContainerd(t *testing.T) {
 	}
 	if sbs, _ := rt.ListPodSandboxes(ctx, "uid-1"); len(sbs) != 0 {
 		t.Errorf("sandboxes after remove: %+v", sbs)
+	}
+
+	// Images, for the image garbage collection.
+	imgs, err := rt.ListImages(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, img := range imgs {
+		found = found || img.ID == ref && img.Size > 0 && slices.Contains(img.Tags, "localhost/skiff/busybox:test")
+	}
+	if !found {
+		t.Errorf("images %+v: want %s tagged localhost/skiff/busybox:test", imgs, ref)
+	}
+	fs, err := rt.ImageFsStats(ctx)
+	if err != nil || fs.Capacity == 0 || fs.Available > fs.Capacity {
+		t.Errorf("image fs stats %+v, %v", fs, err)
+	}
+	if err := rt.RemoveImage(ctx, ref); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := rt.ImageStatus(ctx, "localhost/skiff/busybox:test"); err != nil || got != "" {
+		t.Errorf("image status after remove: %q %v", got, err)
+	}
+	if err := rt.RemoveImage(ctx, ref); err != nil {
+		t.Errorf("removing a removed image: %v", err)
 	}
 }
