@@ -81,7 +81,10 @@ func RunAgent(ctx context.Context, acfg AgentConfig) error {
 		return err
 	}
 	restFor := func(user, cert, key string) *rest.Config {
-		return &rest.Config{Host: acfg.Server, UserAgent: user,
+		// Upstream's kubelet defaults (kubeAPIQPS 50, kubeAPIBurst 100):
+		// client-go's own 5/10 would queue a node's pod starts behind
+		// each other's status writes and token requests.
+		return &rest.Config{Host: acfg.Server, UserAgent: user, QPS: 50, Burst: 100,
 			TLSClientConfig: rest.TLSClientConfig{CAFile: creds.caFile, CertFile: cert, KeyFile: key}}
 	}
 	type run struct {
