@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -97,39 +99,36 @@ func RunScheduler(ctx context.Context, cfg SchedulerConfig, out io.Writer) (Sche
 	bound := make([]time.Time, cfg.Pods)
 	var nbound atomic.Int64
 	allBound := make(chan struct{})
-	w, err := client.CoreV1().Pods(ns).Watch(ctx, metav1.ListOptions{})
+	var mu sync.Mutex
+	observe := func(p *v1.Pod) {
+		if p.Spec.NodeName == "" {
+			return
+		}
+		idx, ok := podIndex(p.Name)
+		if !ok || idx >= len(bound) {
+			return
+		}
+		now := time.Now()
+		mu.Lock()
+		first := bound[idx].IsZero()
+		if first {
+			bound[idx] = now
+		}
+		mu.Unlock()
+		if first && nbound.Add(1) == int64(len(bound)) {
+			close(allBound)
+		}
+	}
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	w, err := client.CoreV1().Pods(ns).Watch(watchCtx, metav1.ListOptions{})
 	if err != nil {
+		stopWatch()
 		return SchedulerResult{}, fmt.Errorf("bench scheduler: watch pods: %w", err)
 	}
-	defer w.Stop()
-	var mu sync.Mutex
-	go func() {
-		for ev := range w.ResultChan() {
-			if ev.Type != watch.Modified && ev.Type != watch.Added {
-				continue
-			}
-			p, ok := ev.Object.(*v1.Pod)
-			if !ok || p.Spec.NodeName == "" {
-				continue
-			}
-			var idx int
-			if _, err := fmt.Sscanf(p.Name, "pod-%d", &idx); err != nil || idx < 0 || idx >= len(bound) {
-				continue
-			}
-			now := time.Now()
-			mu.Lock()
-			first := bound[idx].IsZero()
-			if first {
-				bound[idx] = now
-			}
-			mu.Unlock()
-			if first && nbound.Add(1) == int64(len(bound)) {
-				close(allBound)
-				return
-			}
-		}
-	}()
-
+	var watching sync.WaitGroup
+	watching.Go(func() { followPods(watchCtx, client, ns, w, observe, out) })
+	defer watching.Wait()
+	defer stopWatch()
 	createStart := time.Now()
 	if err := parallel(ctx, cfg.Clients, cfg.Pods, func(i int) error {
 		p := benchPod(ns, i, cfg.Mix)
@@ -191,6 +190,58 @@ wait:
 	res.P99 = lat[min(len(lat)-1, len(lat)*99/100)]
 	res.Max = lat[len(lat)-1]
 	return res, nil
+}
+
+// followPods feeds every pod event to observe until ctx ends. A watch the
+// server closes (timeout, slow consumer) is replaced: a list catches up on
+// what was missed, and the new watch starts from the list.
+func followPods(ctx context.Context, client kubernetes.Interface, ns string, w watch.Interface, observe func(*v1.Pod), out io.Writer) {
+	for {
+		for ev := range w.ResultChan() {
+			if ev.Type != watch.Modified && ev.Type != watch.Added {
+				continue
+			}
+			if p, ok := ev.Object.(*v1.Pod); ok {
+				observe(p)
+			}
+		}
+		w.Stop()
+		if ctx.Err() != nil {
+			return
+		}
+		fmt.Fprintln(out, "  pod watch closed by the server; listing and watching again")
+		list, err := client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
+		if err != nil {
+			if ctx.Err() == nil {
+				fmt.Fprintf(out, "  list pods: %v\n", err)
+				time.Sleep(time.Second)
+			}
+			continue
+		}
+		for i := range list.Items {
+			observe(&list.Items[i])
+		}
+		w, err = client.CoreV1().Pods(ns).Watch(ctx, metav1.ListOptions{ResourceVersion: list.ResourceVersion})
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			fmt.Fprintf(out, "  watch pods: %v\n", err)
+			w = watch.NewEmptyWatch()
+			time.Sleep(time.Second)
+		}
+	}
+}
+
+// podIndex parses the i of "pod-i" without fmt's allocations: the watch
+// loop sees every binding of the run.
+func podIndex(name string) (int, bool) {
+	digits, ok := strings.CutPrefix(name, "pod-")
+	if !ok {
+		return 0, false
+	}
+	i, err := strconv.Atoi(digits)
+	return i, err == nil && i >= 0
 }
 
 func cleanupScheduler(client kubernetes.Interface, ns string) {

@@ -24,6 +24,9 @@ type Diagnosis struct {
 	PreFilterMsg string
 	// PostFilterMsg is what preemption had to say.
 	PostFilterMsg string
+	// Rejected counts the nodes filtered out when some node fitted (their
+	// statuses are then not kept in NodeToStatus).
+	Rejected int
 }
 
 // FitError is returned when no node fits a pod. Its message is the one
@@ -88,6 +91,9 @@ type algorithm struct {
 	nextStartNodeIndex       int
 	mu                       sync.Mutex
 	rnd                      *rand.Rand
+	// statuses is findNodesThatFit's per-node scratch, kept between cycles
+	// (one scheduling loop uses an algorithm) and left all nil after each.
+	statuses []*framework.Status
 }
 
 const minFeasibleNodesToFind = 100
@@ -130,9 +136,9 @@ func (a *algorithm) schedulePod(ctx context.Context, fwk *framework.Framework, s
 	if len(feasible) == 0 {
 		return ScheduleResult{}, &FitError{Pod: pod, NumAllNodes: len(all), Diagnosis: diag}
 	}
-	res := ScheduleResult{EvaluatedNodes: len(feasible) + len(diag.NodeToStatus), FeasibleNodes: len(feasible)}
+	res := ScheduleResult{EvaluatedNodes: len(feasible) + len(diag.NodeToStatus) + diag.Rejected, FeasibleNodes: len(feasible)}
 	if len(feasible) == 1 {
-		res.SuggestedHost = feasible[0].Node().Name
+		res.SuggestedHost = feasible[0].Name()
 		return res, nil
 	}
 	if s := fwk.RunPreScorePlugins(ctx, state, pod, feasible); !s.IsSuccess() {
@@ -211,12 +217,19 @@ func (a *algorithm) findNodesThatFit(ctx context.Context, fwk *framework.Framewo
 	}
 	start := a.nextStartNodeIndex % len(nodes)
 	feasible := make([]*framework.NodeInfo, want)
-	statuses := make([]*framework.Status, len(nodes))
+	if cap(a.statuses) < len(nodes) {
+		a.statuses = make([]*framework.Status, len(nodes))
+	}
+	statuses := a.statuses[:len(nodes)]
+	defer clear(statuses)
 	var found, processed atomic.Int32
+	// enough stops the search once want nodes fit: the cancelled context
+	// stops new chunks, the flag the rest of the current ones.
+	var enough atomic.Bool
 	fctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	fwk.Parallelize(fctx, len(nodes), func(i int) {
-		if fctx.Err() != nil {
+		if enough.Load() {
 			return
 		}
 		ni := nodes[(start+i)%len(nodes)]
@@ -225,11 +238,11 @@ func (a *algorithm) findNodesThatFit(ctx context.Context, fwk *framework.Framewo
 		if s.IsSuccess() {
 			n := found.Add(1)
 			if int(n) > want {
-				cancel()
 				return
 			}
 			feasible[n-1] = ni
 			if int(n) == want {
+				enough.Store(true)
 				cancel()
 			}
 			return
@@ -238,7 +251,10 @@ func (a *algorithm) findNodesThatFit(ctx context.Context, fwk *framework.Framewo
 	})
 	n := min(int(found.Load()), want)
 	feasible = feasible[:n]
+	a.nextStartNodeIndex = (start + int(processed.Load())) % len(nodes)
 	// Filters that hit an Error fail the attempt rather than the node.
+	// The per-node reasons matter only when nothing fits (the message,
+	// preemption); otherwise only their number is kept.
 	for i, s := range statuses {
 		if s == nil {
 			continue
@@ -246,9 +262,12 @@ func (a *algorithm) findNodesThatFit(ctx context.Context, fwk *framework.Framewo
 		if s.Code() == framework.Error {
 			return nil, diag, s.AsError()
 		}
-		diag.NodeToStatus[nodes[i].Node().Name] = s
+		if n > 0 {
+			diag.Rejected++
+			continue
+		}
+		diag.NodeToStatus[nodes[i].Name()] = s
 		diag.UnschedulablePlugins[s.Plugin()] = true
 	}
-	a.nextStartNodeIndex = (start + int(processed.Load())) % len(nodes)
 	return feasible, diag, nil
 }

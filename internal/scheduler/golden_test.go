@@ -52,7 +52,22 @@ type goldenCase struct {
 
 // TestGolden runs every testdata/*.yaml and compares the placement report
 // with testdata/*.golden (regenerate with -update).
-func TestGolden(t *testing.T) {
+func TestGolden(t *testing.T) { checkGolden(t, true) }
+
+// TestGoldenWithoutIndex checks that the plugins' full walks (used when
+// the snapshot offers no framework.TopologyIndex) place pods exactly as
+// the indexed paths do.
+func TestGoldenWithoutIndex(t *testing.T) {
+	if *update {
+		t.Skip("-update rewrites from TestGolden")
+	}
+	checkGolden(t, false)
+}
+
+// plainLister hides the snapshot's TopologyIndex.
+type plainLister struct{ framework.SharedLister }
+
+func checkGolden(t *testing.T, indexed bool) {
 	files, err := filepath.Glob("testdata/*.yaml")
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no testdata: %v", err)
@@ -71,7 +86,7 @@ func TestGolden(t *testing.T) {
 			var out strings.Builder
 			for _, c := range gf.Cases {
 				fmt.Fprintf(&out, "## %s\n", c.Name)
-				out.WriteString(runGoldenCase(t, gf.Config, c))
+				out.WriteString(runGoldenCase(t, gf.Config, c, indexed))
 				out.WriteString("\n")
 			}
 			golden := filepath.Join("testdata", name+".golden")
@@ -126,7 +141,7 @@ func fillPod(p *v1.Pod) *v1.Pod {
 	return p
 }
 
-func runGoldenCase(t *testing.T, cfg *configv1.KubeSchedulerConfiguration, c goldenCase) string {
+func runGoldenCase(t *testing.T, cfg *configv1.KubeSchedulerConfiguration, c goldenCase, indexed bool) string {
 	t.Helper()
 	ctx := context.Background()
 	client := fake.NewClientset()
@@ -167,7 +182,12 @@ func runGoldenCase(t *testing.T, cfg *configv1.KubeSchedulerConfiguration, c gol
 	}
 	fwk, err := framework.NewFramework(NewInTreeRegistry(), profiles[0], framework.Options{
 		Client: client, Informers: inf, Parallelism: 1,
-		Snapshot: func() framework.SharedLister { return snap },
+		Snapshot: func() framework.SharedLister {
+			if !indexed {
+				return plainLister{snap}
+			}
+			return snap
+		},
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -50,7 +50,10 @@ type Config struct {
 	LeaseDuration, RenewDeadline, RetryPeriod time.Duration
 	// Parallelism bounds Filter/Score workers (configuration, else 16).
 	Parallelism int
-	// MaxConcurrentBindings bounds bindings in flight (default 64).
+	// MaxConcurrentBindings bounds bindings in flight (default 64: enough
+	// for thousands of bindings per second, and below the API server's
+	// HTTP/2 stream limit, past which the client opens more TLS
+	// connections).
 	MaxConcurrentBindings int
 	// Logger receives the scheduler's logs; nil discards.
 	Logger *slog.Logger
@@ -92,8 +95,15 @@ func New(cfg Config) (*Scheduler, error) {
 		if cfg.Rest == nil {
 			return nil, errors.New("new scheduler: no API server configuration")
 		}
+		// Protobuf, as upstream's scheduler defaults to: bindings, events
+		// and the pod watch are cheaper to encode and decode on both ends.
+		rc := rest.CopyConfig(cfg.Rest)
+		if rc.ContentType == "" {
+			rc.ContentType = "application/vnd.kubernetes.protobuf"
+			rc.AcceptContentTypes = "application/vnd.kubernetes.protobuf,application/json"
+		}
 		var err error
-		client, err = kubernetes.NewForConfig(cfg.Rest)
+		client, err = kubernetes.NewForConfig(rc)
 		if err != nil {
 			return nil, fmt.Errorf("new scheduler: %w", err)
 		}
@@ -126,7 +136,7 @@ func New(cfg Config) (*Scheduler, error) {
 		s.cfg.Parallelism = int(*kcfg.Parallelism)
 	}
 	if s.cfg.MaxConcurrentBindings <= 0 {
-		s.cfg.MaxConcurrentBindings = 512
+		s.cfg.MaxConcurrentBindings = 64
 	}
 	s.bindSem = make(chan struct{}, s.cfg.MaxConcurrentBindings)
 	var pct int32

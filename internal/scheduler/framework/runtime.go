@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"math"
+	goruntime "runtime"
+	"sync"
 	"sync/atomic"
 
 	v1 "k8s.io/api/core/v1"
@@ -11,7 +13,6 @@ import (
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/record"
-	"k8s.io/client-go/util/workqueue"
 	corev1helpers "k8s.io/component-helpers/scheduling/corev1"
 )
 
@@ -82,6 +83,9 @@ type Framework struct {
 	preScore   []PreScorePlugin
 	score      []weightedScore
 	bind       []BindPlugin
+
+	// scoreBufs holds *[]NodeScore blocks for RunScorePlugins.
+	scoreBufs sync.Pool
 }
 
 var _ Handle = (*Framework)(nil)
@@ -250,20 +254,48 @@ func (f *Framework) NominatedPodsForNode(state *CycleState, nodeName string) []*
 	return state.Nominated[nodeName]
 }
 
-// Parallelize implements Handle: chunks of work spread over the workers.
+// Parallelize implements Handle: chunks of work (about sqrt(n) pieces
+// each, as upstream) handed out to at most Parallelism workers, and never
+// more workers than the Go runtime has processors (the work is CPU-bound;
+// extra goroutines only add switching). The caller is one of the workers.
+// Chunks not yet started when ctx ends are skipped.
 func (f *Framework) Parallelize(ctx context.Context, n int, work func(i int)) {
 	if n <= 0 {
 		return
 	}
-	workers := min(f.opts.Parallelism, n)
 	chunk := max(1, int(math.Sqrt(float64(n))))
-	if workers == 1 || n < 8 {
+	chunks := (n + chunk - 1) / chunk
+	workers := min(f.opts.Parallelism, goruntime.GOMAXPROCS(0), chunks)
+	if workers <= 1 || n < 8 {
 		for i := 0; i < n; i++ {
 			work(i)
 		}
 		return
 	}
-	workqueue.ParallelizeUntil(ctx, workers, n, work, workqueue.WithChunkSize(chunk))
+	done := ctx.Done()
+	var next atomic.Int64
+	run := func() {
+		for {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			c := int(next.Add(1) - 1)
+			if c >= chunks {
+				return
+			}
+			for i, end := c*chunk, min((c+1)*chunk, n); i < end; i++ {
+				work(i)
+			}
+		}
+	}
+	var wg sync.WaitGroup
+	for range workers - 1 {
+		wg.Go(run)
+	}
+	run()
+	wg.Wait()
 }
 
 // RunPreFilterPlugins runs every PreFilter. A rejection fails the pod on
@@ -295,6 +327,13 @@ func (f *Framework) RunPreFilterPlugins(ctx context.Context, state *CycleState, 
 		}
 	}
 	state.SkipFilterPlugins = skip
+	state.filters = make([]FilterPlugin, 0, len(f.filter))
+	for _, pl := range f.filter {
+		if !skip[pl.Name()] {
+			state.filters = append(state.filters, pl)
+		}
+	}
+	state.filtersReady = true
 	return result, nil
 }
 
@@ -330,6 +369,17 @@ func (f *Framework) RunPreFilterExtensionRemovePod(ctx context.Context, state *C
 
 // RunFilterPlugins implements Handle: the first rejection wins.
 func (f *Framework) RunFilterPlugins(ctx context.Context, state *CycleState, pod *v1.Pod, ni *NodeInfo) *Status {
+	if state.filtersReady {
+		for _, pl := range state.filters {
+			if s := pl.Filter(ctx, state, pod, ni); !s.IsSuccess() {
+				if !s.IsRejected() && s.Code() != Error {
+					continue
+				}
+				return s.WithPlugin(pl.Name())
+			}
+		}
+		return nil
+	}
 	for _, pl := range f.filter {
 		if state.SkipFilterPlugins[pl.Name()] {
 			continue
@@ -408,6 +458,13 @@ func (f *Framework) RunPreScorePlugins(ctx context.Context, state *CycleState, p
 		}
 	}
 	state.SkipScorePlugins = skip
+	state.scorers = make([]weightedScore, 0, len(f.score))
+	for _, ws := range f.score {
+		if !skip[ws.plugin.Name()] {
+			state.scorers = append(state.scorers, ws)
+		}
+	}
+	state.scorersReady = true
 	return nil
 }
 
@@ -421,53 +478,75 @@ type PluginScores struct {
 // normalises, weights and sums. It returns the totals and, per plugin, the
 // weighted scores (for tests and debugging).
 func (f *Framework) RunScorePlugins(ctx context.Context, state *CycleState, pod *v1.Pod, nodes []*NodeInfo) ([]NodeScore, []PluginScores, *Status) {
-	var active []weightedScore
-	for _, ws := range f.score {
-		if !state.SkipScorePlugins[ws.plugin.Name()] {
-			active = append(active, ws)
+	active := state.scorers
+	if !state.scorersReady {
+		for _, ws := range f.score {
+			if !state.SkipScorePlugins[ws.plugin.Name()] {
+				active = append(active, ws)
+			}
 		}
 	}
+	// One block for every plugin's raw scores and one for the weighted
+	// details: a cycle scores hundreds of nodes, and per-plugin slices were
+	// a good part of the scheduler's allocations.
+	n := len(nodes)
+	buf := f.scoreBuffer(len(active) * n)
+	defer f.scoreBufs.Put(buf)
+	raw := *buf
 	perPlugin := make([][]NodeScore, len(active))
 	for i := range active {
-		perPlugin[i] = make([]NodeScore, len(nodes))
+		perPlugin[i] = raw[i*n : (i+1)*n : (i+1)*n]
 	}
 	var failed atomic.Pointer[Status]
-	f.Parallelize(ctx, len(nodes), func(n int) {
-		name := nodes[n].Node().Name
+	f.Parallelize(ctx, n, func(j int) {
+		ni := nodes[j]
+		name := ni.Name()
 		for i, ws := range active {
-			sc, s := ws.plugin.Score(ctx, state, pod, nodes[n])
+			sc, s := ws.plugin.Score(ctx, state, pod, ni)
 			if !s.IsSuccess() {
 				failed.CompareAndSwap(nil, s.WithPlugin(ws.plugin.Name()))
 				return
 			}
-			perPlugin[i][n] = NodeScore{Name: name, Score: sc}
+			perPlugin[i][j] = NodeScore{Name: name, Score: sc}
 		}
 	})
 	if s := failed.Load(); s != nil {
 		return nil, nil, s
 	}
-	totals := make([]NodeScore, len(nodes))
-	for n := range nodes {
-		totals[n].Name = nodes[n].Node().Name
+	totals := make([]NodeScore, n)
+	for j := range nodes {
+		totals[j].Name = nodes[j].Name()
 	}
 	details := make([]PluginScores, len(active))
+	weighted := make([]int64, len(active)*n)
 	for i, ws := range active {
 		if ext := ws.plugin.ScoreExtensions(); ext != nil {
 			if s := ext.NormalizeScore(ctx, state, pod, perPlugin[i]); !s.IsSuccess() {
 				return nil, nil, s.WithPlugin(ws.plugin.Name())
 			}
 		}
-		details[i] = PluginScores{Plugin: ws.plugin.Name(), Scores: make([]int64, len(nodes))}
-		for n, sc := range perPlugin[i] {
+		details[i] = PluginScores{Plugin: ws.plugin.Name(), Scores: weighted[i*n : (i+1)*n : (i+1)*n]}
+		for j, sc := range perPlugin[i] {
 			if sc.Score > MaxNodeScore || sc.Score < MinNodeScore {
 				return nil, nil, NewStatus(Error, fmt.Sprintf("plugin %q returned score %d outside [0, 100]", ws.plugin.Name(), sc.Score))
 			}
 			w := sc.Score * ws.weight
-			totals[n].Score += w
-			details[i].Scores[n] = w
+			totals[j].Score += w
+			details[i].Scores[j] = w
 		}
 	}
 	return totals, details, nil
+}
+
+// scoreBuffer returns a recycled block for RunScorePlugins' raw
+// per-plugin scores, which never leave it (what it returns is copied).
+func (f *Framework) scoreBuffer(n int) *[]NodeScore {
+	if b, ok := f.scoreBufs.Get().(*[]NodeScore); ok && cap(*b) >= n {
+		*b = (*b)[:n]
+		return b
+	}
+	b := make([]NodeScore, n)
+	return &b
 }
 
 // RunBindPlugins binds with the first binder that does not Skip.

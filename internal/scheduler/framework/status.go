@@ -118,8 +118,11 @@ func (s *Status) Plugin() string {
 }
 
 // WithPlugin records the plugin that produced the status and returns s.
+// A status that already names the plugin is left untouched, so a plugin
+// may return one shared, prebuilt status (WithPlugin'd when built) from
+// Filters running in parallel.
 func (s *Status) WithPlugin(name string) *Status {
-	if s != nil {
+	if s != nil && s.plugin != name {
 		s.plugin = name
 	}
 	return s

@@ -105,6 +105,18 @@ func NewPodInfo(pod *v1.Pod) *PodInfo {
 	return pi
 }
 
+// NewPodInfoFrom parses pod, a newer version of prev's pod, reusing what
+// prev computed when the spec is the same (a bound pod confirming the
+// assumed one). prev is not modified: it may be in use by a snapshot.
+func NewPodInfoFrom(prev *PodInfo, pod *v1.Pod) *PodInfo {
+	if prev == nil {
+		return NewPodInfo(pod)
+	}
+	pi := *prev
+	pi.Update(pod)
+	return &pi
+}
+
 // Update re-parses pi for a new version of its pod.
 func (pi *PodInfo) Update(pod *v1.Pod) {
 	if pi.Pod != nil && pi.Pod.UID == pod.UID && pi.Pod.Generation == pod.Generation && pi.Pod.Spec.NodeName == pod.Spec.NodeName {
@@ -223,6 +235,12 @@ type HostPort struct {
 // NodeInfo is one node and what is placed on it.
 type NodeInfo struct {
 	node *v1.Node
+	// name, unschedulable and taints are copied from node when it is set,
+	// so that filters and scorers, which visit hundreds of nodes per pod,
+	// read them from the NodeInfo instead of the far larger Node object.
+	name          string
+	unschedulable bool
+	taints        []v1.Taint
 	// Pods are the pods bound or assumed to the node.
 	Pods []*PodInfo
 	// PodsWithAffinity have any pod affinity or anti-affinity.
@@ -245,6 +263,19 @@ type NodeInfo struct {
 	ImageStates map[string]*ImageStateSummary
 	// Generation changes whenever the NodeInfo does.
 	Generation int64
+	// scoringAffinity counts the pods whose terms can raise or lower
+	// another pod's InterPodAffinity score (required affinity, preferred
+	// affinity or anti-affinity); pods with only required anti-affinity,
+	// the common case, have none.
+	scoringAffinity int
+}
+
+// PodsWithScoringAffinity returns how many pods on the node have required
+// affinity or preferred (anti-)affinity terms.
+func (n *NodeInfo) PodsWithScoringAffinity() int { return n.scoringAffinity }
+
+func scoresAffinity(pi *PodInfo) bool {
+	return len(pi.RequiredAffinityTerms)+len(pi.PreferredAffinityTerms)+len(pi.PreferredAntiAffinityTerms) > 0
 }
 
 // NewNodeInfo returns a NodeInfo holding pods (and no node yet).
@@ -264,9 +295,21 @@ func (n *NodeInfo) Node() *v1.Node {
 	return n.node
 }
 
+// Name returns the node's name ("" if the node is not known yet).
+func (n *NodeInfo) Name() string { return n.name }
+
+// Unschedulable returns the node's spec.unschedulable.
+func (n *NodeInfo) Unschedulable() bool { return n.unschedulable }
+
+// Taints returns the node's spec.taints (read-only).
+func (n *NodeInfo) Taints() []v1.Taint { return n.taints }
+
 // SetNode sets the node object.
 func (n *NodeInfo) SetNode(node *v1.Node) {
 	n.node = node
+	n.name = node.Name
+	n.unschedulable = node.Spec.Unschedulable
+	n.taints = node.Spec.Taints
 	n.Allocatable = *NewResource(node.Status.Allocatable)
 }
 
@@ -278,6 +321,9 @@ func (n *NodeInfo) AddPodInfo(pi *PodInfo) {
 	}
 	if len(pi.RequiredAntiAffinityTerms) > 0 {
 		n.PodsWithRequiredAntiAffinity = append(n.PodsWithRequiredAntiAffinity, pi)
+	}
+	if scoresAffinity(pi) {
+		n.scoringAffinity++
 	}
 	n.update(pi, 1)
 }
@@ -297,14 +343,17 @@ func (n *NodeInfo) RemovePod(pod *v1.Pod) error {
 			n.Pods[i] = n.Pods[last]
 			n.Pods[last] = nil
 			n.Pods = n.Pods[:last]
+			if scoresAffinity(pi) {
+				n.scoringAffinity--
+			}
 			n.update(pi, -1)
 			return nil
 		}
 	}
-	return fmt.Errorf("remove pod %s/%s from node %s: not found", pod.Namespace, pod.Name, n.name())
+	return fmt.Errorf("remove pod %s/%s from node %s: not found", pod.Namespace, pod.Name, n.displayName())
 }
 
-func (n *NodeInfo) name() string {
+func (n *NodeInfo) displayName() string {
 	if n.node == nil {
 		return "<unknown>"
 	}
@@ -434,11 +483,15 @@ func (hp HostPort) Conflicts(used HostPort) bool {
 func (n *NodeInfo) Clone() *NodeInfo {
 	out := &NodeInfo{
 		node:             n.node,
+		name:             n.name,
+		unschedulable:    n.unschedulable,
+		taints:           n.taints,
 		Requested:        *n.Requested.Clone(),
 		NonZeroRequested: *n.NonZeroRequested.Clone(),
 		Allocatable:      *n.Allocatable.Clone(),
 		ImageStates:      n.ImageStates,
 		Generation:       n.Generation,
+		scoringAffinity:  n.scoringAffinity,
 	}
 	out.Pods = append([]*PodInfo(nil), n.Pods...)
 	out.PodsWithAffinity = append([]*PodInfo(nil), n.PodsWithAffinity...)

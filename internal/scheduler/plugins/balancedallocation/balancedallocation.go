@@ -73,7 +73,8 @@ func (pl *BalancedAllocation) Score(_ context.Context, state *framework.CycleSta
 		return 0, framework.AsStatus(err)
 	}
 	reqs := d.(*preScoreState).requests
-	fractions := make([]float64, 0, len(pl.resources))
+	var buf [4]float64
+	fractions := buf[:0]
 	for i, r := range pl.resources {
 		alloc := ni.Allocatable.Get(r)
 		if alloc == 0 {

@@ -9,6 +9,7 @@ import (
 	v1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/rest"
 
 	"skiff/internal/scheduler/framework"
 )
@@ -35,8 +36,21 @@ func (b *DefaultBinder) Bind(ctx context.Context, _ *framework.CycleState, pod *
 		ObjectMeta: metav1.ObjectMeta{Namespace: pod.Namespace, Name: pod.Name, UID: pod.UID},
 		Target:     v1.ObjectReference{Kind: "Node", Name: nodeName},
 	}
-	if err := b.h.ClientSet().CoreV1().Pods(pod.Namespace).Bind(ctx, binding, metav1.CreateOptions{}); err != nil {
+	if err := b.post(ctx, binding); err != nil {
 		return framework.AsStatus(fmt.Errorf("bind pod %s/%s to %s: %w", pod.Namespace, pod.Name, nodeName, err))
 	}
 	return nil
+}
+
+// post creates the binding. With a real client it builds the request
+// itself: the typed Bind encodes empty CreateOptions into query parameters
+// by reflection, a visible share of the scheduler's CPU at thousands of
+// bindings per second.
+func (b *DefaultBinder) post(ctx context.Context, binding *v1.Binding) error {
+	core := b.h.ClientSet().CoreV1()
+	if rc, ok := core.RESTClient().(*rest.RESTClient); ok && rc != nil {
+		return rc.Post().Namespace(binding.Namespace).Resource("pods").Name(binding.Name).
+			SubResource("binding").Body(binding).Do(ctx).Error()
+	}
+	return core.Pods(binding.Namespace).Bind(ctx, binding, metav1.CreateOptions{})
 }

@@ -7,6 +7,7 @@ package interpodaffinity
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	v1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
@@ -34,7 +35,10 @@ const (
 
 // InterPodAffinity is the plugin.
 type InterPodAffinity struct {
-	h                     framework.Handle
+	h framework.Handle
+	// errExisting and errAnti are Filter's usual rejections, built once
+	// and shared.
+	errExisting, errAnti  *framework.Status
 	hardPodAffinityWeight int32
 	nsLister              listersv1.NamespaceLister
 }
@@ -48,7 +52,9 @@ var (
 
 // New builds the plugin; args may be *configv1.InterPodAffinityArgs.
 func New(args runtime.Object, h framework.Handle) (framework.Plugin, error) {
-	pl := &InterPodAffinity{h: h, hardPodAffinityWeight: 1}
+	pl := &InterPodAffinity{h: h, hardPodAffinityWeight: 1,
+		errExisting: framework.NewStatus(framework.Unschedulable, ErrReasonExistingAntiAffinityRulesNotMatch).WithPlugin(Name),
+		errAnti:     framework.NewStatus(framework.Unschedulable, ErrReasonAntiAffinityRulesNotMatch).WithPlugin(Name)}
 	if a, ok := args.(*configv1.InterPodAffinityArgs); ok && a != nil && a.HardPodAffinityWeight != nil {
 		pl.hardPodAffinityWeight = *a.HardPodAffinityWeight
 	}
@@ -141,6 +147,18 @@ type preFilterState struct {
 	affinity, antiAffinity counts
 	podInfo                *framework.PodInfo
 	nsLabels               labels.Set
+	// existingKeys are the topology keys in existingAntiAffinity, so that
+	// Filter looks up one pair per key instead of one per node label.
+	existingKeys []string
+}
+
+func (s *preFilterState) updateKeys() {
+	s.existingKeys = nil
+	for p, n := range s.existingAntiAffinity {
+		if n > 0 && !slices.Contains(s.existingKeys, p.key) {
+			s.existingKeys = append(s.existingKeys, p.key)
+		}
+	}
 }
 
 func (s *preFilterState) Clone() framework.StateData {
@@ -150,6 +168,7 @@ func (s *preFilterState) Clone() framework.StateData {
 		antiAffinity:         s.antiAffinity.clone(),
 		podInfo:              s.podInfo,
 		nsLabels:             s.nsLabels,
+		existingKeys:         s.existingKeys,
 	}
 }
 
@@ -184,12 +203,19 @@ func (pl *InterPodAffinity) PreFilter(_ context.Context, state *framework.CycleS
 		existingAntiAffinity: counts{}, affinity: counts{}, antiAffinity: counts{},
 		podInfo: pi, nsLabels: pl.nsLabels(pod.Namespace),
 	}
+	idx, indexed := lister.(framework.TopologyIndex)
+	if indexed && len(withAnti) > 0 {
+		// Only nodes with a term that may select this pod.
+		withAnti = idx.NodesWithAntiAffinityFor(pod.Labels)
+	}
 	for _, ni := range withAnti {
 		for _, existing := range ni.PodsWithRequiredAntiAffinity {
 			s.addExisting(ni.Node(), existing, 1)
 		}
 	}
-	if len(pi.RequiredAffinityTerms) > 0 || len(pi.RequiredAntiAffinityTerms) > 0 {
+	if indexed && s.countable() {
+		s.addIndexedCounts(idx)
+	} else if len(pi.RequiredAffinityTerms) > 0 || len(pi.RequiredAntiAffinityTerms) > 0 {
 		for _, ni := range lister.List() {
 			if len(ni.Pods) == 0 {
 				continue
@@ -203,6 +229,7 @@ func (pl *InterPodAffinity) PreFilter(_ context.Context, state *framework.CycleS
 			}
 		}
 	}
+	s.updateKeys()
 	state.Write(preFilterKey, s)
 	return nil, nil
 }
@@ -261,6 +288,28 @@ func (s *preFilterState) addIncomingCounts(ni *framework.NodeInfo) {
 	}
 }
 
+// addIndexedCounts is addIncomingCounts over every node at once, from the
+// snapshot's index of pod labels: only nodes with matching pods are seen.
+func (s *preFilterState) addIndexedCounts(idx framework.TopologyIndex) {
+	pi := s.podInfo
+	add := func(c counts, t *framework.AffinityTerm) {
+		k, v, _ := t.Query.Single()
+		for ns := range t.Namespaces {
+			for ni, n := range idx.NodesWithPodLabel(ns, k, v) {
+				if d, ok := ni.Node().Labels[t.TopologyKey]; ok {
+					c[topologyPair{t.TopologyKey, d}] += int64(n)
+				}
+			}
+		}
+	}
+	if len(pi.RequiredAffinityTerms) == 1 {
+		add(s.affinity, &pi.RequiredAffinityTerms[0])
+	}
+	for i := range pi.RequiredAntiAffinityTerms {
+		add(s.antiAffinity, &pi.RequiredAntiAffinityTerms[i])
+	}
+}
+
 func (s *preFilterState) addIncoming(node *v1.Node, existing *v1.Pod, delta int64) {
 	pi := s.podInfo
 	if matchesAll(pi.RequiredAffinityTerms, existing, nil) {
@@ -294,6 +343,7 @@ func (pl *InterPodAffinity) updateWith(state *framework.CycleState, pi *framewor
 	s := d.(*preFilterState)
 	s.addExisting(ni.Node(), pi, delta)
 	s.addIncoming(ni.Node(), pi.Pod, delta)
+	s.updateKeys()
 	return nil
 }
 
@@ -306,15 +356,15 @@ func (pl *InterPodAffinity) Filter(_ context.Context, state *framework.CycleStat
 	s := d.(*preFilterState)
 	node := ni.Node()
 	if len(s.existingAntiAffinity) > 0 {
-		for k, v := range node.Labels {
-			if s.existingAntiAffinity[topologyPair{k, v}] > 0 {
-				return framework.NewStatus(framework.Unschedulable, ErrReasonExistingAntiAffinityRulesNotMatch)
+		for _, k := range s.existingKeys {
+			if v, ok := node.Labels[k]; ok && s.existingAntiAffinity[topologyPair{k, v}] > 0 {
+				return pl.errExisting
 			}
 		}
 	}
 	for _, t := range s.podInfo.RequiredAntiAffinityTerms {
 		if v, ok := node.Labels[t.TopologyKey]; ok && s.antiAffinity[topologyPair{t.TopologyKey, v}] > 0 {
-			return framework.NewStatus(framework.Unschedulable, ErrReasonAntiAffinityRulesNotMatch)
+			return pl.errAnti
 		}
 	}
 	if terms := s.podInfo.RequiredAffinityTerms; len(terms) > 0 {
@@ -382,6 +432,10 @@ func (pl *InterPodAffinity) PreScore(_ context.Context, state *framework.CycleSt
 		m[v] += w
 	}
 	for _, ni := range nodes {
+		if !hasPreferred && ni.PodsWithScoringAffinity() == 0 {
+			// Only the existing pods' terms could score, and none has any.
+			continue
+		}
 		node := ni.Node()
 		list := ni.PodsWithAffinity
 		if hasPreferred {

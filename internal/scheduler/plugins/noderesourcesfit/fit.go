@@ -29,7 +29,10 @@ type Fit struct {
 	ignored       map[string]bool
 	ignoredGroups []string
 	resources     []configv1.ResourceSpec
-	scorer        func(requested, allocatable []int64) int64
+	weights       []int64
+	strategy      configv1.ScoringStrategyType
+	// ratio is the RequestedToCapacityRatio shape, set for that strategy.
+	ratio func(utilization int64) int64
 }
 
 var (
@@ -69,28 +72,18 @@ func New(args runtime.Object, _ framework.Handle) (framework.Plugin, error) {
 			pl.resources[i].Weight = 1
 		}
 	}
-	weights := make([]int64, len(pl.resources))
+	pl.weights = make([]int64, len(pl.resources))
 	for i, r := range pl.resources {
-		weights[i] = r.Weight
+		pl.weights[i] = r.Weight
 	}
+	pl.strategy = strategy
 	switch strategy {
-	case configv1.LeastAllocated:
-		pl.scorer = func(req, alloc []int64) int64 { return weighted(weights, req, alloc, leastRequested) }
-	case configv1.MostAllocated:
-		pl.scorer = func(req, alloc []int64) int64 { return weighted(weights, req, alloc, mostRequested) }
+	case configv1.LeastAllocated, configv1.MostAllocated:
 	case configv1.RequestedToCapacityRatio:
 		if len(shape) == 0 {
 			return nil, fmt.Errorf("scoring strategy %s needs a shape", strategy)
 		}
-		f := brokenLinear(shape)
-		pl.scorer = func(req, alloc []int64) int64 {
-			return weighted(weights, req, alloc, func(r, a int64) int64 {
-				if a == 0 {
-					return 0
-				}
-				return f(min(r, a) * 100 / a)
-			})
-		}
+		pl.ratio = brokenLinear(shape)
 	default:
 		return nil, fmt.Errorf("unknown scoring strategy %q", strategy)
 	}
@@ -238,7 +231,24 @@ func (pl *Fit) Score(_ context.Context, state *framework.CycleState, pod *v1.Pod
 			requested[i] = ni.Requested.Get(name) + podReq[i]
 		}
 	}
-	return pl.scorer(requested, alloc), nil
+	return pl.score(requested, alloc), nil
+}
+
+// score applies the scoring strategy. It is a method rather than a stored
+// closure so that the per-node buffers stay on the stack.
+func (pl *Fit) score(requested, alloc []int64) int64 {
+	switch pl.strategy {
+	case configv1.MostAllocated:
+		return weighted(pl.weights, requested, alloc, mostRequested)
+	case configv1.RequestedToCapacityRatio:
+		return weighted(pl.weights, requested, alloc, func(r, a int64) int64 {
+			if a == 0 {
+				return 0
+			}
+			return pl.ratio(min(r, a) * 100 / a)
+		})
+	}
+	return weighted(pl.weights, requested, alloc, leastRequested)
 }
 
 // ScoreExtensions implements framework.ScorePlugin.

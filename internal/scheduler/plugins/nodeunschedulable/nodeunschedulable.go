@@ -34,8 +34,7 @@ var unschedulableTaint = v1.Taint{Key: v1.TaintNodeUnschedulable, Effect: v1.Tai
 
 // Filter implements framework.FilterPlugin.
 func (NodeUnschedulable) Filter(_ context.Context, _ *framework.CycleState, pod *v1.Pod, ni *framework.NodeInfo) *framework.Status {
-	node := ni.Node()
-	if !node.Spec.Unschedulable {
+	if !ni.Unschedulable() {
 		return nil
 	}
 	for i := range pod.Spec.Tolerations {

@@ -46,7 +46,9 @@ var systemDefaultConstraints = []v1.TopologySpreadConstraint{
 
 // PodTopologySpread is the plugin.
 type PodTopologySpread struct {
-	h        framework.Handle
+	h framework.Handle
+	// errSkew is Filter's usual rejection, built once and shared.
+	errSkew  *framework.Status
 	defaults []v1.TopologySpreadConstraint
 	services listersv1.ServiceLister
 	rcs      listersv1.ReplicationControllerLister
@@ -63,7 +65,8 @@ var (
 
 // New builds the plugin; args may be *configv1.PodTopologySpreadArgs.
 func New(args runtime.Object, h framework.Handle) (framework.Plugin, error) {
-	pl := &PodTopologySpread{h: h, defaults: systemDefaultConstraints}
+	pl := &PodTopologySpread{h: h, defaults: systemDefaultConstraints,
+		errSkew: framework.NewStatus(framework.Unschedulable, ErrReasonConstraintsNotMatch).WithPlugin(Name)}
 	if a, ok := args.(*configv1.PodTopologySpreadArgs); ok && a != nil && a.DefaultingType == configv1.ListDefaulting {
 		pl.defaults = a.DefaultConstraints
 		for _, c := range pl.defaults {
@@ -233,7 +236,12 @@ func hasAllKeys(node *v1.Node, cs []constraint) bool {
 // the given domains when domains is not nil). Nodes are counted in
 // parallel, then summed.
 func (pl *PodTopologySpread) count(ctx context.Context, pod *v1.Pod, cs []constraint, required nodeaffinity.RequiredNodeAffinity, domains []map[string]bool, out []map[string]int64) {
-	nodes := pl.h.SnapshotSharedLister().List()
+	lister := pl.h.SnapshotSharedLister()
+	if idx, ok := lister.(framework.TopologyIndex); ok && indexable(pod, cs) {
+		countIndexed(idx, pod, cs, domains, out)
+		return
+	}
+	nodes := lister.List()
 	k := len(cs)
 	perNode := make([]int64, len(nodes)*k)
 	eligible := make([]bool, len(nodes)*k)
@@ -265,15 +273,64 @@ func (pl *PodTopologySpread) count(ctx context.Context, pod *v1.Pod, cs []constr
 	}
 }
 
+// indexable reports whether count can use the snapshot's index: every
+// selector a single "key = value", and every node eligible for every
+// constraint as soon as it has the constraints' keys (no node affinity to
+// honour, no taints to honour).
+func indexable(pod *v1.Pod, cs []constraint) bool {
+	a := pod.Spec.Affinity
+	hasRequired := len(pod.Spec.NodeSelector) > 0 || (a != nil && a.NodeAffinity != nil && a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution != nil)
+	for i := range cs {
+		if _, _, ok := cs[i].selector.Single(); !ok || cs[i].honorTaints || (cs[i].honorAffinity && hasRequired) {
+			return false
+		}
+	}
+	return true
+}
+
+// countIndexed is count from the snapshot's index: the eligible domains
+// (when domains is nil, every one gets an entry, as the walk gives them),
+// then the pods of only the nodes that have matching ones.
+func countIndexed(idx framework.TopologyIndex, pod *v1.Pod, cs []constraint, domains []map[string]bool, out []map[string]int64) {
+	keys := make([]string, len(cs))
+	for i := range cs {
+		keys[i] = cs[i].key
+	}
+	for i := range cs {
+		if domains == nil {
+			for _, v := range idx.Domains(keys, cs[i].key) {
+				out[i][v] += 0
+			}
+		}
+		k, v, _ := cs[i].selector.Single()
+		for ni, c := range idx.NodesWithPodLabel(pod.Namespace, k, v) {
+			node := ni.Node()
+			if !hasAllKeys(node, cs) {
+				continue
+			}
+			d := node.Labels[cs[i].key]
+			if domains != nil && !domains[i][d] {
+				continue
+			}
+			out[i][d] += int64(c)
+		}
+	}
+}
+
 type preFilterState struct {
 	constraints []constraint
 	// counts[i] maps a domain of constraint i to its matching pods.
 	counts   []map[string]int64
 	required nodeaffinity.RequiredNodeAffinity
+	// mins[i] is minMatch(i), kept with the counts; self[i] is 1 when the
+	// incoming pod matches constraint i's selector. Filter, which runs per
+	// node, only reads them.
+	mins, self []int64
 }
 
 func (s *preFilterState) Clone() framework.StateData {
-	out := &preFilterState{constraints: s.constraints, required: s.required, counts: make([]map[string]int64, len(s.counts))}
+	out := &preFilterState{constraints: s.constraints, required: s.required, counts: make([]map[string]int64, len(s.counts)),
+		mins: append([]int64(nil), s.mins...), self: s.self}
 	for i, m := range s.counts {
 		out.counts[i] = make(map[string]int64, len(m))
 		for k, v := range m {
@@ -281,6 +338,13 @@ func (s *preFilterState) Clone() framework.StateData {
 		}
 	}
 	return out
+}
+
+func (s *preFilterState) updateMins() {
+	s.mins = s.mins[:0]
+	for i := range s.counts {
+		s.mins = append(s.mins, s.minMatch(i))
+	}
 }
 
 func (s *preFilterState) minMatch(i int) int64 {
@@ -311,6 +375,13 @@ func (pl *PodTopologySpread) PreFilter(ctx context.Context, state *framework.Cyc
 		s.counts[i] = map[string]int64{}
 	}
 	pl.count(ctx, pod, cs, s.required, nil, s.counts)
+	s.updateMins()
+	s.self = make([]int64, len(cs))
+	for i := range cs {
+		if cs[i].selector.Matches(pod.Labels) {
+			s.self[i] = 1
+		}
+	}
 	state.Write(preFilterKey, s)
 	return nil, nil
 }
@@ -343,6 +414,7 @@ func update(state *framework.CycleState, pod, changed *v1.Pod, node *v1.Node, de
 			s.counts[i][node.Labels[c.key]] += delta
 		}
 	}
+	s.updateMins()
 	return nil
 }
 
@@ -360,12 +432,8 @@ func (pl *PodTopologySpread) Filter(_ context.Context, state *framework.CycleSta
 		if !ok {
 			return framework.NewStatus(framework.UnschedulableAndUnresolvable, ErrReasonNodeLabelNotMatch)
 		}
-		var self int64
-		if c.selector.Matches(pod.Labels) {
-			self = 1
-		}
-		if skew := s.counts[i][v] + self - s.minMatch(i); skew > int64(c.maxSkew) {
-			return framework.NewStatus(framework.Unschedulable, ErrReasonConstraintsNotMatch)
+		if skew := s.counts[i][v] + s.self[i] - s.mins[i]; skew > int64(c.maxSkew) {
+			return pl.errSkew
 		}
 	}
 	return nil
@@ -393,7 +461,9 @@ func (pl *PodTopologySpread) PreScore(ctx context.Context, state *framework.Cycl
 	domains := make([]map[string]bool, len(cs))
 	for i := range cs {
 		s.counts[i] = map[string]int64{}
-		domains[i] = map[string]bool{}
+		// Sized for the worst case (a hostname key: one domain per node),
+		// so that the map is not regrown while filling.
+		domains[i] = make(map[string]bool, len(nodes))
 	}
 	for _, ni := range nodes {
 		node := ni.Node()
