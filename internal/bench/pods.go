@@ -45,7 +45,11 @@ func RunPods(ctx context.Context, cfg PodsConfig, out io.Writer) (Latencies, err
 	if cfg.Timeout == 0 {
 		cfg.Timeout = 5 * time.Minute
 	}
-	c, err := kubernetes.NewForConfig(cfg.Rest)
+	// The benchmark measures the cluster, not client-go's rate limiter:
+	// with its default 5 QPS the creates alone would take seconds.
+	rc := rest.CopyConfig(cfg.Rest)
+	rc.QPS, rc.Burst = -1, 0
+	c, err := kubernetes.NewForConfig(rc)
 	if err != nil {
 		return Latencies{}, err
 	}
@@ -58,38 +62,64 @@ func RunPods(ctx context.Context, cfg PodsConfig, out io.Writer) (Latencies, err
 		return Latencies{}, err
 	}
 	defer w.Stop()
-	var mu sync.Mutex
-	created := map[string]time.Time{}
-	start := time.Now()
-	for i := range cfg.Pods {
-		name := fmt.Sprintf("pod-%d", i)
-		pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: corev1.PodSpec{
-			TerminationGracePeriodSeconds: new(int64),
-			Containers:                    []corev1.Container{{Name: "c", Image: cfg.Image, Command: cfg.Command, ImagePullPolicy: corev1.PullIfNotPresent}}}}
-		mu.Lock()
-		created[name] = time.Now()
-		mu.Unlock()
-		if _, err := c.CoreV1().Pods(cfg.Namespace).Create(ctx, pod, metav1.CreateOptions{}); err != nil {
-			return Latencies{}, fmt.Errorf("create pod: %w", err)
-		}
+	// Events are timed as they arrive, while the pods are still being
+	// created, so a slow create never delays the reading of the watch.
+	type arrival struct {
+		name string
+		at   time.Time
 	}
-	var samples []time.Duration
-	seen := map[string]bool{}
-	deadline := time.After(cfg.Timeout)
-	for len(samples) < cfg.Pods {
-		select {
-		case ev, ok := <-w.ResultChan():
-			if !ok {
-				return Latencies{}, fmt.Errorf("watch closed after %d pods", len(samples))
-			}
+	running := make(chan arrival, cfg.Pods)
+	watchErr := make(chan error, 1)
+	go func() {
+		seen := map[string]bool{}
+		for ev := range w.ResultChan() {
 			p, isPod := ev.Object.(*corev1.Pod)
 			if !isPod || ev.Type == watch.Deleted || seen[p.Name] || p.Status.Phase != corev1.PodRunning {
 				continue
 			}
 			seen[p.Name] = true
+			running <- arrival{p.Name, time.Now()}
+			if len(seen) == cfg.Pods {
+				return
+			}
+		}
+		watchErr <- fmt.Errorf("watch closed after %d pods", len(seen))
+	}()
+	var mu sync.Mutex
+	created := map[string]time.Time{}
+	start := time.Now()
+	var wg sync.WaitGroup
+	createErr := make(chan error, cfg.Pods)
+	for i := range cfg.Pods {
+		name := fmt.Sprintf("pod-%d", i)
+		pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: corev1.PodSpec{
+			TerminationGracePeriodSeconds: new(int64),
+			Containers:                    []corev1.Container{{Name: "c", Image: cfg.Image, Command: cfg.Command, ImagePullPolicy: corev1.PullIfNotPresent}}}}
+		wg.Go(func() {
 			mu.Lock()
-			samples = append(samples, time.Since(created[p.Name]))
+			created[name] = time.Now()
 			mu.Unlock()
+			if _, err := c.CoreV1().Pods(cfg.Namespace).Create(ctx, pod, metav1.CreateOptions{}); err != nil {
+				createErr <- fmt.Errorf("create pod: %w", err)
+			}
+		})
+	}
+	wg.Wait()
+	select {
+	case err := <-createErr:
+		return Latencies{}, err
+	default:
+	}
+	var samples []time.Duration
+	deadline := time.After(cfg.Timeout)
+	for len(samples) < cfg.Pods {
+		select {
+		case a := <-running:
+			mu.Lock()
+			samples = append(samples, a.at.Sub(created[a.name]))
+			mu.Unlock()
+		case err := <-watchErr:
+			return Latencies{}, err
 		case <-deadline:
 			return Latencies{}, fmt.Errorf("only %d of %d pods running after %v", len(samples), cfg.Pods, cfg.Timeout)
 		}
