@@ -260,7 +260,9 @@ func (c *Cache) apply(ev storage.Event) {
 		b.objects.del(e.Key)
 	}
 	b.events = append(b.events, e)
-	if len(b.events) > c.cfg.Window {
+	// The window is trimmed back to its size once it has grown by a
+	// quarter: copying it on every event would cost Window moves each.
+	if len(b.events) > c.cfg.Window+c.cfg.Window/4 {
 		drop := len(b.events) - c.cfg.Window
 		b.complete = b.events[drop-1].Rev
 		b.events = append(b.events[:0:0], b.events[drop:]...)
