@@ -34,6 +34,8 @@ PKGS=(
   k8s.io/api/admissionregistration/v1
   k8s.io/api/authentication/v1
   k8s.io/api/authorization/v1
+  k8s.io/api/flowcontrol/v1
+  k8s.io/kube-aggregator/pkg/apis/apiregistration/v1
   k8s.io/apimachinery/pkg/apis/meta/v1
   k8s.io/apimachinery/pkg/runtime
   k8s.io/apimachinery/pkg/util/intstr

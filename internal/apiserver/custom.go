@@ -286,7 +286,7 @@ func openAPIDefs(rs []*resource) common.GetOpenAPIDefinitions {
 			}
 			withGVK(sch, r.gvk)
 			metaRef := ref(metav1.ObjectMeta{}.OpenAPIModelName())
-			sch.Properties["metadata"] = *spec.RefSchema(metaRef.String())
+			sch.Properties["metadata"] = *spec.RefSchema(metaRef.String()).WithDescription(metav1.PartialObjectMetadata{}.SwaggerDoc()["metadata"])
 			name := util.ToRESTFriendlyName(r.GroupVersion.Group + "/" + r.GroupVersion.Version + "." + r.Kind)
 			out[name] = common.OpenAPIDefinition{Schema: *sch, Dependencies: []string{metav1.ObjectMeta{}.OpenAPIModelName()}}
 		}
@@ -301,7 +301,7 @@ func withGVK(sch *spec.Schema, gvk schema.GroupVersionKind) {
 	}
 	for _, k := range []string{"apiVersion", "kind"} {
 		if _, ok := sch.Properties[k]; !ok {
-			sch.Properties[k] = *spec.StringProperty()
+			sch.Properties[k] = *spec.StringProperty().WithDescription(metav1.TypeMeta{}.SwaggerDoc()[k])
 		}
 	}
 	sch.AddExtension("x-kubernetes-group-version-kind", []interface{}{
@@ -438,12 +438,23 @@ func (c *customVersion) fieldManager(res *resource, subresource string) (*manage
 	return m, nil
 }
 
-// metadataSchema is the part of ObjectMeta that apply tracks field by field.
-const metadataSchema = `{"type":"object","x-kubernetes-preserve-unknown-fields":true,"properties":{
+// metadataSchema is ObjectMeta as apply sees it: every field is declared,
+// so that apply refuses unknown metadata fields ("field not declared in
+// schema") as upstream does.
+const metadataSchema = `{"type":"object","properties":{
 "name":{"type":"string"},"namespace":{"type":"string"},"generateName":{"type":"string"},
+"selfLink":{"type":"string"},"uid":{"type":"string"},"resourceVersion":{"type":"string"},
+"generation":{"type":"integer","format":"int64"},
+"creationTimestamp":{"type":"string","format":"date-time"},
+"deletionTimestamp":{"type":"string","format":"date-time"},
+"deletionGracePeriodSeconds":{"type":"integer","format":"int64"},
 "labels":{"type":"object","additionalProperties":{"type":"string"}},
 "annotations":{"type":"object","additionalProperties":{"type":"string"}},
-"finalizers":{"type":"array","items":{"type":"string"},"x-kubernetes-list-type":"set"}}}`
+"ownerReferences":{"type":"array","x-kubernetes-list-type":"map","x-kubernetes-list-map-keys":["uid"],"items":{"type":"object","properties":{
+"apiVersion":{"type":"string"},"kind":{"type":"string"},"name":{"type":"string"},"uid":{"type":"string"},
+"controller":{"type":"boolean"},"blockOwnerDeletion":{"type":"boolean"}}}},
+"finalizers":{"type":"array","items":{"type":"string"},"x-kubernetes-list-type":"set"},
+"managedFields":{"type":"array","items":{"type":"object","x-kubernetes-preserve-unknown-fields":true}}}}`
 
 func customTypeConverter(sch *apiextensions.Schema, gvk schema.GroupVersionKind) (managedfields.TypeConverter, error) {
 	s, err := sch.SpecSchema()

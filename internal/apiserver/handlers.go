@@ -58,6 +58,10 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, info requ
 		s.handleBinding(w, r, res, info)
 		return
 	}
+	if isReviewResource(res) {
+		s.handleReview(w, r, res, info)
+		return
+	}
 	switch info.verb {
 	case "get":
 		s.handleGet(w, r, res, info)
@@ -404,6 +408,9 @@ func (s *Server) create(ctx context.Context, res *resource, namespace string, ob
 	if err := s.admitValidating(ctx, admit); err != nil {
 		return nil, 0, err
 	}
+	if err := s.admitQuota(ctx, res, obj, opts.dryRun); err != nil {
+		return nil, 0, err
+	}
 	undo, err := s.allocateCreate(ctx, res, obj, opts.dryRun)
 	if err != nil {
 		return nil, 0, err
@@ -630,7 +637,7 @@ func (s *Server) update(ctx context.Context, res *resource, info requestInfo, wa
 		}
 		setGVK(obj, res.gvk)
 		// A deleted object whose last finalizer went away is gone now.
-		if m.GetDeletionTimestamp() != nil && len(m.GetFinalizers()) == 0 && deletionDue(m) {
+		if m.GetDeletionTimestamp() != nil && len(m.GetFinalizers()) == 0 && deletionDue(m) && !namespaceHeld(obj) {
 			if opts.dryRun {
 				return obj, nil
 			}
@@ -826,7 +833,7 @@ func (s *Server) listFromStore(ctx context.Context, res *resource, prefix string
 		}
 		page, err := s.cfg.Store.List(ctx, prefix, opts)
 		if errors.Is(err, storage.ErrCompacted) && lo.continueKey != "" {
-			return nil, 0, "", nil, apierrors.NewResourceExpired("The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter, or use the continue token in this response to retrieve the remainder of the results. Continuing with the provided token results in an inconsistent list - objects that were created, modified, or deleted between the time the first chunk was returned and now may show up in the list.")
+			return nil, 0, "", nil, expiredContinue(lo.continueKey)
 		}
 		if err != nil {
 			return nil, 0, "", nil, storeError(res, "", err)

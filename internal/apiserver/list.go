@@ -161,8 +161,25 @@ func decodeContinue(s string) (string, int64, error) {
 	if err := json.Unmarshal(data, &t); err != nil {
 		return "", 0, err
 	}
-	if t.APIVersion != "meta.k8s.io/v1" || t.ResourceVersion <= 0 || t.StartKey == "" {
+	if t.APIVersion != "meta.k8s.io/v1" || t.ResourceVersion == 0 || t.ResourceVersion < inconsistentRev || t.StartKey == "" {
 		return "", 0, fmt.Errorf("malformed token")
 	}
+	if t.ResourceVersion == inconsistentRev {
+		return t.StartKey, 0, nil
+	}
 	return t.StartKey, t.ResourceVersion, nil
+}
+
+// inconsistentRev is the revision of a continue token that resumes at the
+// latest revision: the token a 410 offers when the revision a list started
+// at has been compacted away. Upstream marks it the same way.
+const inconsistentRev = -1
+
+// expiredContinue is the 410 for a continue token whose revision has been
+// compacted away. It carries a token that resumes at key, at the latest
+// revision; the list it completes may be inconsistent, as the message says.
+func expiredContinue(key string) error {
+	err := apierrors.NewResourceExpired("The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter, or use the continue token in this response to retrieve the remainder of the results. Continuing with the provided token results in an inconsistent list - objects that were created, modified, or deleted between the time the first chunk was returned and now may show up in the list.")
+	err.ErrStatus.ListMeta.Continue = encodeContinue(key, inconsistentRev)
+	return err
 }

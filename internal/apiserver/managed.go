@@ -115,6 +115,10 @@ func (s *Server) handleApply(w http.ResponseWriter, r *http.Request, res *resour
 		s.writeError(w, r, apierrors.NewBadRequest(fmt.Sprintf("error decoding YAML: %v", err)))
 		return
 	}
+	if err := duplicateFields(w, patch, opts.fieldValidation); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	if applied.GetAPIVersion() != res.GroupVersion.String() || applied.GetKind() != res.Kind {
 		s.writeError(w, r, apierrors.NewBadRequest(fmt.Sprintf("the API version in the data (%s) does not match the expected API version (%s)", applied.GetAPIVersion(), res.GroupVersion)))
 		return
@@ -167,6 +171,24 @@ func (s *Server) handleApply(w http.ResponseWriter, r *http.Request, res *resour
 		return
 	}
 	s.writeRead(w, r, res, t, http.StatusOK, out)
+}
+
+// duplicateFields applies fieldValidation to keys an apply patch sets twice
+// in one map: an error with Strict, a Warning header with Warn.
+func duplicateFields(w http.ResponseWriter, patch []byte, validation string) error {
+	if validation == "Ignore" {
+		return nil
+	}
+	var probe map[string]interface{}
+	err := yaml.UnmarshalStrict(patch, &probe)
+	if err == nil {
+		return nil
+	}
+	if validation == "Strict" {
+		return apierrors.NewBadRequest("strict decoding error: " + err.Error())
+	}
+	w.Header().Add("Warning", fmt.Sprintf("299 - %q", err.Error()))
+	return nil
 }
 
 func applyError(err error) error {

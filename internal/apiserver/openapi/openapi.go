@@ -276,7 +276,27 @@ func (s *Spec) BuildV2() (*spec.Swagger, error) {
 	if err != nil {
 		return nil, fmt.Errorf("build openapi v2: %w", err)
 	}
+	for name, def := range doc.Definitions {
+		if v2Opaque(&def) {
+			doc.Definitions[name] = spec.Schema{
+				SchemaProps:      spec.SchemaProps{Type: []string{"object"}},
+				VendorExtensible: spec.VendorExtensible{Extensions: spec.Extensions{extGVK: def.Extensions[extGVK]}},
+			}
+		}
+	}
 	return doc, nil
+}
+
+// v2Opaque reports whether a kind's schema keeps unknown fields at its
+// root. v2 publishes such a kind as a bare object, as upstream does for
+// custom resources: kubectl's v2 validation would otherwise refuse every
+// field the schema does not list.
+func v2Opaque(def *spec.Schema) bool {
+	if _, ok := def.Extensions[extGVK]; !ok {
+		return false
+	}
+	preserve, ok := def.Extensions.GetBool("x-kubernetes-preserve-unknown-fields")
+	return ok && preserve
 }
 
 // Definitions returns every built-in definition the way v2 renders it:

@@ -158,10 +158,35 @@ func (c *Controller) discover() ([]resource, error, error) {
 }
 
 // deleteContent deletes everything in namespace and reports what remains.
+// Pods go first: the rest of the content is left alone until no pod
+// remains, so that no pod runs on without the objects it uses (upstream's
+// ordered namespace deletion).
 func (c *Controller) deleteContent(ctx context.Context, namespace string) progress {
 	p := progress{remaining: map[string]int{}, finalizers: map[string]int{}}
 	resources, discErr, parseErr := c.discover()
 	p.discoveryErr, p.parseErr = discErr, parseErr
+	var pods, rest []resource
+	for _, r := range resources {
+		if r.gvr == podsGVR {
+			pods = append(pods, r)
+		} else {
+			rest = append(rest, r)
+		}
+	}
+	c.deleteAll(ctx, namespace, pods, &p)
+	if len(p.remaining) > 0 || len(p.deleteErrs) > 0 {
+		return p
+	}
+	c.deleteAll(ctx, namespace, rest, &p)
+	return p
+}
+
+// podsGVR is the resource ordered deletion removes first.
+var podsGVR = schema.GroupVersionResource{Version: "v1", Resource: "pods"}
+
+// deleteAll deletes the objects of resources in namespace, several
+// resources at a time, and adds what remains to p.
+func (c *Controller) deleteAll(ctx context.Context, namespace string, resources []resource, p *progress) {
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, 8)
@@ -184,7 +209,6 @@ func (c *Controller) deleteContent(ctx context.Context, namespace string) progre
 		})
 	}
 	wg.Wait()
-	return p
 }
 
 func (c *Controller) deleteResource(ctx context.Context, namespace string, r resource) (int, map[string]int, error) {

@@ -54,7 +54,7 @@ func New(cc controller.Context) (controller.Controller, error) {
 		pvcs: pvcInf.Lister(), metaInf: cc.MetadataInformers, logger: cc.Logger,
 		counted: map[schema.GroupVersionResource]cache.SharedIndexInformer{}, gvrs: map[string]schema.GroupVersionResource{}}
 	c.loop = reconcile.NewLoop("resourcequota", cc.Clock, cc.Logger, c.sync)
-	if _, err := qInf.Informer().AddEventHandler(reconcile.Handler(c.loop.Enqueue)); err != nil {
+	if _, err := qInf.Informer().AddEventHandler(quotaHandler(c.loop.Enqueue)); err != nil {
 		return nil, fmt.Errorf("resourcequota: add handler: %w", err)
 	}
 	synced := []cache.InformerSynced{qInf.Informer().HasSynced}
@@ -89,12 +89,36 @@ func (c *Controller) countInformer(gvr schema.GroupVersionResource) cache.Shared
 		return inf
 	}
 	inf := c.metaInf.ForResource(gvr).Informer()
-	_, _ = inf.AddEventHandler(reconcile.Handler(c.namespaceEvent))
+	// Counts change only when objects come and go.
+	_, _ = inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    c.namespaceEvent,
+		DeleteFunc: func(obj any) { c.namespaceEvent(reconcile.Tombstone(obj)) },
+	})
 	c.counted[gvr] = inf
 	if c.stop != nil {
 		c.metaInf.Start(c.stop)
 	}
 	return inf
+}
+
+// quotaHandler enqueues new and deleted quotas, and updated ones whose
+// limits changed. An update of status.used alone is left alone, as
+// upstream leaves it: quota admission charges a quota before the object it
+// admitted is stored, and a recount then would miss that object and undo
+// the charge.
+func quotaHandler(enqueue func(obj any)) cache.ResourceEventHandlerFuncs {
+	h := reconcile.Handler(enqueue)
+	h.UpdateFunc = func(oldObj, newObj any) {
+		q, ok := newObj.(*corev1.ResourceQuota)
+		if !ok {
+			return
+		}
+		old, _ := oldObj.(*corev1.ResourceQuota)
+		if old == nil || !equality.Semantic.DeepEqual(q.Spec, old.Spec) || !equality.Semantic.DeepEqual(q.Spec.Hard, q.Status.Hard) {
+			enqueue(newObj)
+		}
+	}
+	return h
 }
 
 func (c *Controller) namespaceEvent(o any) {

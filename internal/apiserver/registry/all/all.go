@@ -5,6 +5,7 @@ import (
 	"skiff/internal/apiserver/registry"
 	"skiff/internal/apiserver/registry/admissionregistration"
 	"skiff/internal/apiserver/registry/apiextensions"
+	"skiff/internal/apiserver/registry/apiregistration"
 	"skiff/internal/apiserver/registry/apps"
 	"skiff/internal/apiserver/registry/autoscaling"
 	"skiff/internal/apiserver/registry/batch"
@@ -13,10 +14,12 @@ import (
 	"skiff/internal/apiserver/registry/core"
 	"skiff/internal/apiserver/registry/discovery"
 	"skiff/internal/apiserver/registry/events"
+	"skiff/internal/apiserver/registry/flowcontrol"
 	"skiff/internal/apiserver/registry/networking"
 	"skiff/internal/apiserver/registry/nodeapi"
 	"skiff/internal/apiserver/registry/policy"
 	"skiff/internal/apiserver/registry/rbac"
+	"skiff/internal/apiserver/registry/reviews"
 	"skiff/internal/apiserver/registry/scheduling"
 	"skiff/internal/apiserver/registry/storageapi"
 )
@@ -29,6 +32,8 @@ func Resources() []registry.Resource {
 		core.Resources(),
 		apps.Resources(),
 		events.Resources(),
+		reviews.AuthenticationResources(),
+		reviews.AuthorizationResources(),
 		autoscaling.Resources(),
 		batch.Resources(),
 		certificates.Resources(),
@@ -41,7 +46,9 @@ func Resources() []registry.Resource {
 		coordination.Resources(),
 		nodeapi.Resources(),
 		discovery.Resources(),
+		flowcontrol.Resources(),
 		apiextensions.Resources(),
+		apiregistration.Resources(),
 	} {
 		out = append(out, group...)
 	}

@@ -11,6 +11,7 @@ import (
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/validation/field"
@@ -81,7 +82,16 @@ func ResourcesFor(crd *apiextensionsv1.CustomResourceDefinition) ([]Version, err
 		r.ToStorage = func(obj runtime.Object) (runtime.Object, error) {
 			return withVersion(obj, storageGVR.GroupVersion()), nil
 		}
-		r.FromStorage = func(obj runtime.Object) (runtime.Object, error) { return withVersion(obj, gv), nil }
+		// Reads apply the schema's current defaults, as upstream does, so
+		// that a default added later shows on objects stored before it.
+		defaults := sch.HasDefaults()
+		r.FromStorage = func(obj runtime.Object) (runtime.Object, error) {
+			out := withVersion(obj, gv)
+			if defaults {
+				out = withDefaults(out, obj, sch)
+			}
+			return out, nil
+		}
 		status := v.Subresources != nil && v.Subresources.Status != nil
 		if status {
 			r.Subresources = append(r.Subresources, "status")
@@ -96,9 +106,32 @@ func ResourcesFor(crd *apiextensionsv1.CustomResourceDefinition) ([]Version, err
 			return nil, fmt.Errorf("resources for %s/%s: %w", crd.Name, v.Name, err)
 		}
 		r.Strategy.TableColumns, r.Strategy.TableRow = cols, row
+		if len(v.SelectableFields) > 0 {
+			r.Strategy.Fields = selectableFields(v.SelectableFields)
+		}
 		out = append(out, Version{Resource: r, Schema: sch, ListKind: crd.Spec.Names.ListKind})
 	}
 	return out, nil
+}
+
+// selectableFields returns the field selector values of a version's
+// selectableFields: each JSON path (".spec.color") is a field
+// ("spec.color") whose value is the scalar there, "" when absent.
+func selectableFields(sel []apiextensionsv1.SelectableField) func(runtime.Object) fields.Set {
+	return func(obj runtime.Object) fields.Set {
+		c := content(obj)
+		set := fields.Set{}
+		for _, f := range sel {
+			path := pathOf(f.JSONPath)
+			v, found, err := unstructured.NestedFieldNoCopy(c, path...)
+			value := ""
+			if found && err == nil && v != nil {
+				value = fmt.Sprint(v)
+			}
+			set[strings.Join(path, ".")] = value
+		}
+		return set
+	}
 }
 
 // withVersion returns obj at gv (None conversion): obj itself when it is
@@ -111,6 +144,20 @@ func withVersion(obj runtime.Object, gv schema.GroupVersion) runtime.Object {
 	out := u.DeepCopy()
 	out.SetAPIVersion(gv.String())
 	return out
+}
+
+// withDefaults returns out with sch's defaults applied, copying it first
+// when it is still the stored object (which must stay unchanged).
+func withDefaults(out, stored runtime.Object, sch *Schema) runtime.Object {
+	u, ok := out.(*unstructured.Unstructured)
+	if !ok {
+		return out
+	}
+	if out == stored {
+		u = u.DeepCopy()
+	}
+	sch.Default(u.Object)
+	return u
 }
 
 func content(obj runtime.Object) map[string]interface{} {

@@ -128,6 +128,30 @@ func pruneObject(obj map[string]interface{}, s *apiextensionsv1.JSONSchemaProps,
 	}
 }
 
+// HasDefaults reports whether any field of the schema has a default.
+func (s *Schema) HasDefaults() bool {
+	return hasDefaults(s.props)
+}
+
+func hasDefaults(s *apiextensionsv1.JSONSchemaProps) bool {
+	if s == nil {
+		return false
+	}
+	if s.Default != nil {
+		return true
+	}
+	for k := range s.Properties {
+		p := s.Properties[k]
+		if hasDefaults(&p) {
+			return true
+		}
+	}
+	if s.AdditionalProperties != nil && hasDefaults(s.AdditionalProperties.Schema) {
+		return true
+	}
+	return s.Items != nil && hasDefaults(s.Items.Schema)
+}
+
 // Default sets every absent field that has a default in the schema, from
 // the outside in, as upstream does.
 func (s *Schema) Default(obj map[string]interface{}) {

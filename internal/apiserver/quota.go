@@ -1,0 +1,281 @@
+package apiserver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	apiresource "k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/apimachinery/pkg/runtime"
+
+	"skiff/internal/storage"
+)
+
+// This file is ResourceQuota admission: a create that would take a
+// namespace past one of its quotas' hard limits is refused, and an admitted
+// create is charged to the quotas at once (status.used), so that creates
+// in quick succession cannot overrun a quota before the resource quota
+// controller recounts. The controller stays the source of truth: it
+// recomputes status.used from what exists, which also releases charges of
+// creates that failed after admission.
+
+// admitQuota checks obj, about to be created, against the quotas of its
+// namespace and charges it to them unless dryRun.
+func (s *Server) admitQuota(ctx context.Context, res *resource, obj runtime.Object, dryRun bool) error {
+	if !res.Namespaced || res.gvr.Group == "" && res.gvr.Resource == "resourcequotas" {
+		return nil
+	}
+	quotaRes, ok := s.lookup("", "v1", "resourcequotas")
+	if !ok {
+		return nil
+	}
+	ns := accessor(obj).GetNamespace()
+	for _, q := range (cacheObjects{s}).List(quotaRes.gvr, ns) {
+		quota, ok := q.(*corev1.ResourceQuota)
+		if !ok || len(quota.Spec.Hard) == 0 || quota.Spec.ScopeSelector != nil {
+			continue
+		}
+		if err := s.chargeQuota(ctx, quotaRes, res, quota.Name, obj, dryRun); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// chargeQuota adds obj's usage to one quota, re-reading it on conflicts.
+func (s *Server) chargeQuota(ctx context.Context, quotaRes, res *resource, name string, obj runtime.Object, dryRun bool) error {
+	key := quotaRes.key(accessor(obj).GetNamespace(), name)
+	for attempt := 0; attempt < 8; attempt++ {
+		kv, err := s.cfg.Store.Get(ctx, key)
+		if errors.Is(err, storage.ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			return storeError(quotaRes, name, err)
+		}
+		stored, err := s.decodeStored(kv.Key, kv.Value, kv.ModRevision)
+		if err != nil {
+			return apierrors.NewInternalError(err)
+		}
+		quota, ok := stored.DeepCopyObject().(*corev1.ResourceQuota)
+		if !ok {
+			return nil
+		}
+		used, err := quotaCharge(quota, res, obj)
+		if err != nil || used == nil || dryRun {
+			return err
+		}
+		quota.Status.Used = used
+		data, err := s.encodeStored(quotaRes, quota)
+		if err != nil {
+			return apierrors.NewInternalError(err)
+		}
+		_, _, err = s.cfg.Store.Update(ctx, key, data, kv.ModRevision)
+		if errors.Is(err, storage.ErrConflict) {
+			continue
+		}
+		if err != nil {
+			return storeError(quotaRes, name, err)
+		}
+		return nil
+	}
+	return apierrors.NewConflict(quotaRes.groupResource(), name, fmt.Errorf("too many concurrent updates to the quota"))
+}
+
+// quotaCharge returns the quota's status.used with obj added, or nil when
+// obj uses nothing the quota limits. It refuses obj (Forbidden) when that
+// would exceed a hard limit, or when a pod leaves out a request or limit
+// that the quota constrains. Usage the controller has not counted yet is
+// not enforced.
+func quotaCharge(quota *corev1.ResourceQuota, res *resource, obj runtime.Object) (corev1.ResourceList, error) {
+	if pod, ok := obj.(*corev1.Pod); ok && !podMatchesScopes(pod, quota.Spec.Scopes) {
+		return nil, nil
+	} else if !ok && len(quota.Spec.Scopes) > 0 {
+		return nil, nil
+	}
+	delta := objectUsage(res, obj)
+	forbidden := func(msg string) error {
+		return apierrors.NewForbidden(res.groupResource(), accessor(obj).GetName(), errors.New(msg))
+	}
+	if pod, ok := obj.(*corev1.Pod); ok {
+		if missing := missingPodResources(pod, quota.Spec.Hard); len(missing) > 0 {
+			return nil, forbidden(fmt.Sprintf("failed quota: %s: must specify %s", quota.Name, strings.Join(missing, ",")))
+		}
+	}
+	used := quota.Status.Used.DeepCopy()
+	var changed, exceeded []string
+	for name, add := range delta {
+		hard, limited := quota.Spec.Hard[name]
+		cur, counted := quota.Status.Used[name]
+		if !limited || !counted {
+			continue
+		}
+		next := cur.DeepCopy()
+		next.Add(add)
+		if next.Cmp(hard) > 0 {
+			exceeded = append(exceeded, string(name))
+		}
+		used[name] = next
+		changed = append(changed, string(name))
+	}
+	if len(exceeded) > 0 {
+		sort.Strings(exceeded)
+		var req, cur, lim []string
+		for _, n := range exceeded {
+			name := corev1.ResourceName(n)
+			q, u, h := delta[name], quota.Status.Used[name], quota.Spec.Hard[name]
+			req = append(req, n+"="+q.String())
+			cur = append(cur, n+"="+u.String())
+			lim = append(lim, n+"="+h.String())
+		}
+		return nil, forbidden(fmt.Sprintf("exceeded quota: %s, requested: %s, used: %s, limited: %s",
+			quota.Name, strings.Join(req, ","), strings.Join(cur, ","), strings.Join(lim, ",")))
+	}
+	if len(changed) == 0 {
+		return nil, nil
+	}
+	return used, nil
+}
+
+// objectUsage is what one object adds to a quota's usage: its object
+// count, and for pods their requests and limits.
+func objectUsage(res *resource, obj runtime.Object) corev1.ResourceList {
+	one := *apiresource.NewQuantity(1, apiresource.DecimalSI)
+	countName := "count/" + res.gvr.Resource
+	if res.gvr.Group != "" {
+		countName += "." + res.gvr.Group
+	}
+	usage := corev1.ResourceList{corev1.ResourceName(countName): one}
+	if res.gvr.Group != "" {
+		return usage
+	}
+	switch res.gvr.Resource {
+	case "configmaps", "secrets", "replicationcontrollers", "services", "persistentvolumeclaims":
+		usage[corev1.ResourceName(res.gvr.Resource)] = one
+	}
+	switch o := obj.(type) {
+	case *corev1.Pod:
+		usage[corev1.ResourcePods] = one
+		for name, q := range podTotals(o, false) {
+			usage[corev1.ResourceName("requests."+string(name))] = q
+			switch name {
+			case corev1.ResourceCPU, corev1.ResourceMemory, corev1.ResourceEphemeralStorage:
+				usage[name] = q
+			}
+		}
+		for name, q := range podTotals(o, true) {
+			usage[corev1.ResourceName("limits."+string(name))] = q
+		}
+	case *corev1.Service:
+		switch o.Spec.Type {
+		case corev1.ServiceTypeLoadBalancer:
+			usage[corev1.ResourceServicesLoadBalancers] = one
+			usage[corev1.ResourceServicesNodePorts] = *apiresource.NewQuantity(int64(len(o.Spec.Ports)), apiresource.DecimalSI)
+		case corev1.ServiceTypeNodePort:
+			usage[corev1.ResourceServicesNodePorts] = *apiresource.NewQuantity(int64(len(o.Spec.Ports)), apiresource.DecimalSI)
+		}
+	case *corev1.PersistentVolumeClaim:
+		if q, ok := o.Spec.Resources.Requests[corev1.ResourceStorage]; ok {
+			usage[corev1.ResourceRequestsStorage] = q
+		}
+	}
+	return usage
+}
+
+// podTotals is a pod's effective requests (or limits): the larger of its
+// containers' sum and its largest init container, plus overhead.
+func podTotals(p *corev1.Pod, limits bool) corev1.ResourceList {
+	pick := func(c *corev1.Container) corev1.ResourceList {
+		if limits {
+			return c.Resources.Limits
+		}
+		return c.Resources.Requests
+	}
+	sum := corev1.ResourceList{}
+	for i := range p.Spec.Containers {
+		for k, v := range pick(&p.Spec.Containers[i]) {
+			q := sum[k]
+			q.Add(v)
+			sum[k] = q
+		}
+	}
+	for i := range p.Spec.InitContainers {
+		for k, v := range pick(&p.Spec.InitContainers[i]) {
+			if q, ok := sum[k]; !ok || v.Cmp(q) > 0 {
+				sum[k] = v.DeepCopy()
+			}
+		}
+	}
+	for k, v := range p.Spec.Overhead {
+		q := sum[k]
+		q.Add(v)
+		sum[k] = q
+	}
+	return sum
+}
+
+// missingPodResources lists the compute resources a quota constrains that
+// some container of the pod does not request (or limit), as upstream's
+// quota admission insists on.
+func missingPodResources(p *corev1.Pod, hard corev1.ResourceList) []string {
+	var missing []string
+	check := func(name corev1.ResourceName, limits bool, base corev1.ResourceName) {
+		if _, ok := hard[name]; !ok {
+			return
+		}
+		for _, c := range append(append([]corev1.Container(nil), p.Spec.InitContainers...), p.Spec.Containers...) {
+			list := c.Resources.Requests
+			if limits {
+				list = c.Resources.Limits
+			}
+			if _, ok := list[base]; !ok {
+				missing = append(missing, string(name))
+				return
+			}
+		}
+	}
+	check(corev1.ResourceCPU, false, corev1.ResourceCPU)
+	check(corev1.ResourceRequestsCPU, false, corev1.ResourceCPU)
+	check(corev1.ResourceMemory, false, corev1.ResourceMemory)
+	check(corev1.ResourceRequestsMemory, false, corev1.ResourceMemory)
+	check(corev1.ResourceLimitsCPU, true, corev1.ResourceCPU)
+	check(corev1.ResourceLimitsMemory, true, corev1.ResourceMemory)
+	return missing
+}
+
+// podMatchesScopes reports whether a quota with these scopes covers p.
+func podMatchesScopes(p *corev1.Pod, scopes []corev1.ResourceQuotaScope) bool {
+	bestEffort := true
+	for _, c := range append(append([]corev1.Container(nil), p.Spec.InitContainers...), p.Spec.Containers...) {
+		if len(c.Resources.Requests) > 0 || len(c.Resources.Limits) > 0 {
+			bestEffort = false
+		}
+	}
+	for _, s := range scopes {
+		switch s {
+		case corev1.ResourceQuotaScopeTerminating:
+			if p.Spec.ActiveDeadlineSeconds == nil {
+				return false
+			}
+		case corev1.ResourceQuotaScopeNotTerminating:
+			if p.Spec.ActiveDeadlineSeconds != nil {
+				return false
+			}
+		case corev1.ResourceQuotaScopeBestEffort:
+			if !bestEffort {
+				return false
+			}
+		case corev1.ResourceQuotaScopeNotBestEffort:
+			if bestEffort {
+				return false
+			}
+		default:
+			return false
+		}
+	}
+	return true
+}
