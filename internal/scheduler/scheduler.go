@@ -226,7 +226,9 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	s.broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: s.client.CoreV1().Events("")})
 	defer s.broadcaster.Shutdown()
 	s.informers.Start(ctx.Done())
-	defer s.informers.Shutdown()
+	// The informers stop only once ctx is cancelled: cancel first (a lost
+	// Lease returns with the caller's ctx still live), then wait for them.
+	defer func() { cancel(); s.informers.Shutdown() }()
 	for typ, ok := range s.informers.WaitForCacheSync(ctx.Done()) {
 		if !ok {
 			cancel()

@@ -3,6 +3,7 @@ package integration
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	v1 "k8s.io/api/core/v1"
@@ -216,5 +217,49 @@ func TestLeaderFailover(t *testing.T) {
 	}
 	if got := *lease.Spec.HolderIdentity; got != "b" {
 		t.Errorf("lease holder after failover %q, want b", got)
+	}
+}
+
+// TestLostLeaseEndsRun: a scheduler whose Lease is taken over stops
+// scheduling and returns an error, so that its supervisor starts it again.
+func TestLostLeaseEndsRun(t *testing.T) {
+	rc := startServer(t)
+	c := client(t, rc)
+	createNode(t, c, "n1", "4", "8Gi")
+	s, err := scheduler.New(scheduler.Config{
+		Rest: rc, Identity: "a", Logger: logger(),
+		LeaseDuration: 2e9, RenewDeadline: 1e9, RetryPeriod: 2e8,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	<-s.Leading()
+	createPod(t, c, pod("before", "100m"))
+	waitBound(t, c, "before")
+	// Someone else holds the Lease now, for a long time.
+	leases := c.CoordinationV1().Leases("kube-system")
+	for {
+		lease, err := leases.Get(context.Background(), "kube-scheduler", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		other, long := "intruder", int32(3600)
+		lease.Spec.HolderIdentity, lease.Spec.LeaseDurationSeconds = &other, &long
+		lease.Spec.RenewTime = &metav1.MicroTime{Time: time.Now()}
+		if _, err := leases.Update(context.Background(), lease, metav1.UpdateOptions{}); err == nil {
+			break
+		}
+	}
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Fatal("Run returned nil after losing the Lease")
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("Run did not return after losing the Lease")
 	}
 }
