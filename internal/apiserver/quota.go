@@ -12,6 +12,7 @@ import (
 	apiresource "k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/runtime"
 
+	podquota "skiff/internal/quota"
 	"skiff/internal/storage"
 )
 
@@ -92,7 +93,7 @@ func (s *Server) chargeQuota(ctx context.Context, quotaRes, res *resource, name 
 // that the quota constrains. Usage the controller has not counted yet is
 // not enforced.
 func quotaCharge(quota *corev1.ResourceQuota, res *resource, obj runtime.Object) (corev1.ResourceList, error) {
-	if pod, ok := obj.(*corev1.Pod); ok && !podMatchesScopes(pod, quota.Spec.Scopes) {
+	if pod, ok := obj.(*corev1.Pod); ok && !podquota.PodMatchesScopes(pod, quota.Spec.Scopes) {
 		return nil, nil
 	} else if !ok && len(quota.Spec.Scopes) > 0 {
 		return nil, nil
@@ -160,14 +161,14 @@ func objectUsage(res *resource, obj runtime.Object) corev1.ResourceList {
 	switch o := obj.(type) {
 	case *corev1.Pod:
 		usage[corev1.ResourcePods] = one
-		for name, q := range podTotals(o, false) {
+		for name, q := range podquota.PodResources(o, false) {
 			usage[corev1.ResourceName("requests."+string(name))] = q
 			switch name {
 			case corev1.ResourceCPU, corev1.ResourceMemory, corev1.ResourceEphemeralStorage:
 				usage[name] = q
 			}
 		}
-		for name, q := range podTotals(o, true) {
+		for name, q := range podquota.PodResources(o, true) {
 			usage[corev1.ResourceName("limits."+string(name))] = q
 		}
 	case *corev1.Service:
@@ -186,41 +187,6 @@ func objectUsage(res *resource, obj runtime.Object) corev1.ResourceList {
 	return usage
 }
 
-// podTotals is a pod's effective requests (or limits): the larger of its
-// containers' sum and its largest init container, plus overhead.
-func podTotals(p *corev1.Pod, limits bool) corev1.ResourceList {
-	pick := func(c *corev1.Container) corev1.ResourceList {
-		if limits {
-			return c.Resources.Limits
-		}
-		return c.Resources.Requests
-	}
-	sum := corev1.ResourceList{}
-	for i := range p.Spec.Containers {
-		for k, v := range pick(&p.Spec.Containers[i]) {
-			q := sum[k]
-			q.Add(v)
-			sum[k] = q
-		}
-	}
-	for i := range p.Spec.InitContainers {
-		for k, v := range pick(&p.Spec.InitContainers[i]) {
-			if q, ok := sum[k]; !ok || v.Cmp(q) > 0 {
-				sum[k] = v.DeepCopy()
-			}
-		}
-	}
-	for k, v := range p.Spec.Overhead {
-		q := sum[k]
-		q.Add(v)
-		sum[k] = q
-	}
-	return sum
-}
-
-// missingPodResources lists the compute resources a quota constrains that
-// some container of the pod does not request (or limit), as upstream's
-// quota admission insists on.
 func missingPodResources(p *corev1.Pod, hard corev1.ResourceList) []string {
 	var missing []string
 	check := func(name corev1.ResourceName, limits bool, base corev1.ResourceName) {
@@ -245,37 +211,4 @@ func missingPodResources(p *corev1.Pod, hard corev1.ResourceList) []string {
 	check(corev1.ResourceLimitsCPU, true, corev1.ResourceCPU)
 	check(corev1.ResourceLimitsMemory, true, corev1.ResourceMemory)
 	return missing
-}
-
-// podMatchesScopes reports whether a quota with these scopes covers p.
-func podMatchesScopes(p *corev1.Pod, scopes []corev1.ResourceQuotaScope) bool {
-	bestEffort := true
-	for _, c := range append(append([]corev1.Container(nil), p.Spec.InitContainers...), p.Spec.Containers...) {
-		if len(c.Resources.Requests) > 0 || len(c.Resources.Limits) > 0 {
-			bestEffort = false
-		}
-	}
-	for _, s := range scopes {
-		switch s {
-		case corev1.ResourceQuotaScopeTerminating:
-			if p.Spec.ActiveDeadlineSeconds == nil {
-				return false
-			}
-		case corev1.ResourceQuotaScopeNotTerminating:
-			if p.Spec.ActiveDeadlineSeconds != nil {
-				return false
-			}
-		case corev1.ResourceQuotaScopeBestEffort:
-			if !bestEffort {
-				return false
-			}
-		case corev1.ResourceQuotaScopeNotBestEffort:
-			if bestEffort {
-				return false
-			}
-		default:
-			return false
-		}
-	}
-	return true
 }

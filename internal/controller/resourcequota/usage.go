@@ -5,72 +5,9 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
+
+	"skiff/internal/quota"
 )
-
-// podRequests returns a pod's effective requests or limits: the larger of
-// the containers' sum and the largest init container, plus overhead.
-func podResources(p *corev1.Pod, limits bool) corev1.ResourceList {
-	pick := func(c *corev1.Container) corev1.ResourceList {
-		if limits {
-			return c.Resources.Limits
-		}
-		return c.Resources.Requests
-	}
-	sum := corev1.ResourceList{}
-	for i := range p.Spec.Containers {
-		for k, v := range pick(&p.Spec.Containers[i]) {
-			q := sum[k]
-			q.Add(v)
-			sum[k] = q
-		}
-	}
-	for i := range p.Spec.InitContainers {
-		for k, v := range pick(&p.Spec.InitContainers[i]) {
-			if q, ok := sum[k]; !ok || v.Cmp(q) > 0 {
-				sum[k] = v.DeepCopy()
-			}
-		}
-	}
-	for k, v := range p.Spec.Overhead {
-		q := sum[k]
-		q.Add(v)
-		sum[k] = q
-	}
-	return sum
-}
-
-func isBestEffort(p *corev1.Pod) bool {
-	for _, c := range append(append([]corev1.Container(nil), p.Spec.InitContainers...), p.Spec.Containers...) {
-		if len(c.Resources.Requests) > 0 || len(c.Resources.Limits) > 0 {
-			return false
-		}
-	}
-	return true
-}
-
-func matchesScopes(p *corev1.Pod, scopes []corev1.ResourceQuotaScope) bool {
-	for _, s := range scopes {
-		switch s {
-		case corev1.ResourceQuotaScopeTerminating:
-			if p.Spec.ActiveDeadlineSeconds == nil {
-				return false
-			}
-		case corev1.ResourceQuotaScopeNotTerminating:
-			if p.Spec.ActiveDeadlineSeconds != nil {
-				return false
-			}
-		case corev1.ResourceQuotaScopeBestEffort:
-			if !isBestEffort(p) {
-				return false
-			}
-		case corev1.ResourceQuotaScopeNotBestEffort:
-			if isBestEffort(p) {
-				return false
-			}
-		}
-	}
-	return true
-}
 
 // objects is what a namespace holds, as the usage computation sees it.
 type objects struct {
@@ -87,14 +24,14 @@ func computeUsage(hard corev1.ResourceList, scopes []corev1.ResourceQuotaScope, 
 	used := corev1.ResourceList{}
 	var pods []*corev1.Pod
 	for _, p := range o.pods {
-		if p.Status.Phase != corev1.PodSucceeded && p.Status.Phase != corev1.PodFailed && matchesScopes(p, scopes) {
+		if p.Status.Phase != corev1.PodSucceeded && p.Status.Phase != corev1.PodFailed && quota.PodMatchesScopes(p, scopes) {
 			pods = append(pods, p)
 		}
 	}
 	podSum := func(limits bool, name corev1.ResourceName) resource.Quantity {
 		var q resource.Quantity
 		for _, p := range pods {
-			if v, ok := podResources(p, limits)[name]; ok {
+			if v, ok := quota.PodResources(p, limits)[name]; ok {
 				q.Add(v)
 			}
 		}
