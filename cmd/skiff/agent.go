@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"log/slog"
 	"net"
 	"os"
 	"strings"
@@ -24,11 +23,11 @@ func newAgentCommand() *cobra.Command {
 		Short: "Join a skiff cluster as a node: run pods through containerd and the service proxy",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			var lvl slog.Level
-			if err := lvl.UnmarshalText([]byte(logLevel)); err != nil {
-				return fmt.Errorf("--log-level: %w", err)
+			logger, err := newLogger(logLevel)
+			if err != nil {
+				return err
 			}
-			cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
+			cfg.Logger = logger
 			if nodeIP != "" {
 				if cfg.NodeIP = net.ParseIP(nodeIP); cfg.NodeIP == nil {
 					return fmt.Errorf("--node-ip %q: not an IP address", nodeIP)
