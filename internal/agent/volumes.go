@@ -375,6 +375,9 @@ func (a *Agent) setupVolumes(ctx context.Context, pod *corev1.Pod, in envInput) 
 			if err := setupEmptyDir(dir, v.EmptyDir); err != nil {
 				return nil, fmt.Errorf("volume %s: %w", v.Name, err)
 			}
+			if err := setVolumeOwnership(dir, pod.Spec.SecurityContext, false); err != nil {
+				return nil, fmt.Errorf("volume %s: fsGroup: %w", v.Name, err)
+			}
 			continue
 		}
 		files, err := volumeFiles(ctx, pod, v, in, a.serviceAccountToken)
@@ -384,6 +387,10 @@ func (a *Agent) setupVolumes(ctx context.Context, pod *corev1.Pod, in envInput) 
 		}
 		if err := writeAtomic(dir, files, a.cfg.Clock.Now()); err != nil {
 			return nil, fmt.Errorf("volume %s: %w", v.Name, err)
+		}
+		// Projected content is read-only to the pod, as upstream mounts it.
+		if err := setVolumeOwnership(dir, pod.Spec.SecurityContext, true); err != nil {
+			return nil, fmt.Errorf("volume %s: fsGroup: %w", v.Name, err)
 		}
 	}
 	return paths, nil

@@ -28,6 +28,11 @@ spec:
   - name: main
     image: %[1]s
     command: ["sleep", "3600"]
+    volumeMounts:
+    - {name: data, mountPath: /data}
+  volumes:
+  - name: data
+    emptyDir: {}
 ---
 apiVersion: v1
 kind: Pod
@@ -133,6 +138,18 @@ spec:
 		mustContain(t, "id", out, "uid=1000", "gid=3000", "2000")
 		if out := strings.TrimSpace(c.kubectl(t, "exec", "as-user", "--", "id", "-u")); out != "1000" {
 			t.Errorf("id -u = %q, want 1000", out)
+		}
+	})
+
+	t.Run("fsGroup owns the volumes", func(t *testing.T) {
+		// The emptyDir is the group's, with setgid: what the user writes
+		// there belongs to the group too.
+		out := c.kubectl(t, "exec", "as-user", "--", "sh", "-c", "touch /data/f && ls -ldn /data /data/f")
+		mustContain(t, "ls", out, "drwxrwsrwx", " 2000 ")
+		for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+			if f := strings.Fields(line); len(f) > 3 && f[3] != "2000" {
+				t.Errorf("group of %s is %s, want 2000", f[len(f)-1], f[3])
+			}
 		}
 	})
 
