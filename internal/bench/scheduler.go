@@ -304,7 +304,7 @@ func benchNode(i int) *v1.Node {
 			Capacity: rl, Allocatable: rl,
 			Conditions: []v1.NodeCondition{{Type: v1.NodeReady, Status: v1.ConditionTrue, Reason: "KubeletReady"}},
 			Images: []v1.ContainerImage{
-				{Names: []string{"registry.k8s.io/pause:3.10"}, SizeBytes: 700000},
+				{Names: []string{"skiff/pause:1"}, SizeBytes: 700000},
 			},
 		},
 	}
@@ -318,7 +318,7 @@ func benchPod(ns string, i int, mix string) *v1.Pod {
 	p := &v1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("pod-%d", i), Namespace: ns, Labels: map[string]string{"app": "bench"}},
 		Spec: v1.PodSpec{
-			Containers: []v1.Container{{Name: "c", Image: "registry.k8s.io/pause:3.10"}},
+			Containers: []v1.Container{{Name: "c", Image: "skiff/pause:1"}},
 		},
 	}
 	kind := 0

@@ -41,7 +41,7 @@ func BenchmarkSchedulePod(b *testing.B) {
 						v1.LabelHostname: name, v1.LabelTopologyZone: fmt.Sprintf("z%d", i%5),
 					}},
 					Status: v1.NodeStatus{Allocatable: rl, Capacity: rl,
-						Images: []v1.ContainerImage{{Names: []string{"registry.k8s.io/pause:3.10"}, SizeBytes: 700000}}},
+						Images: []v1.ContainerImage{{Names: []string{"skiff/pause:1"}, SizeBytes: 700000}}},
 				}
 				if i%10 == 9 {
 					n.Spec.Taints = []v1.Taint{{Key: "dedicated", Value: "infra", Effect: v1.TaintEffectNoSchedule}}
@@ -64,7 +64,7 @@ func BenchmarkSchedulePod(b *testing.B) {
 					ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("p%d", i), Namespace: "default", UID: types.UID(fmt.Sprint(i)),
 						Labels: map[string]string{"group": fmt.Sprintf("g%d", i/10)}},
 					Spec: v1.PodSpec{SchedulerName: DefaultSchedulerName, Containers: []v1.Container{{
-						Name: "c", Image: "registry.k8s.io/pause:3.10",
+						Name: "c", Image: "skiff/pause:1",
 						Resources: v1.ResourceRequirements{Requests: v1.ResourceList{
 							v1.ResourceCPU: resource.MustParse("100m"), v1.ResourceMemory: resource.MustParse("256Mi")}},
 					}}},

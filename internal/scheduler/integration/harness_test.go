@@ -121,7 +121,7 @@ func pod(name, cpu string) *v1.Pod {
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "default", Labels: map[string]string{}},
 		Spec: v1.PodSpec{
 			TerminationGracePeriodSeconds: new(int64),
-			Containers:                    []v1.Container{{Name: "c", Image: "registry.k8s.io/pause:3.10"}},
+			Containers:                    []v1.Container{{Name: "c", Image: "skiff/pause:1"}},
 		},
 	}
 	if cpu != "" {

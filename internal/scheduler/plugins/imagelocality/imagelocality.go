@@ -98,25 +98,18 @@ func Score(images []string, ni *framework.NodeInfo, totalNodes int) int64 {
 	return framework.MaxNodeScore * (sum - minThreshold) / (maxT - minThreshold)
 }
 
-// Normalize spells an image the way the node reports it: a registry host
-// (docker.io by default, library/ for single-name images) and a tag
-// (latest by default) unless pinned by digest.
+// Normalize spells an image as upstream's ImageLocality compares it: with
+// the default tag (latest) when it names none and is not pinned by digest.
+// Registries are not filled in: a pod should name its image the way the
+// node reports it.
 func Normalize(image string) string {
-	name := image
-	slash := strings.IndexByte(name, '/')
-	if slash < 0 {
-		name = "docker.io/library/" + name
-	} else if first := name[:slash]; !strings.ContainsAny(first, ".:") && first != "localhost" {
-		name = "docker.io/" + name
+	if strings.Contains(image, "@") {
+		return image
 	}
-	if strings.Contains(name, "@") {
-		return name
+	if strings.LastIndexByte(image, ':') <= strings.LastIndexByte(image, '/') {
+		return image + ":latest"
 	}
-	last := name[strings.LastIndexByte(name, '/')+1:]
-	if !strings.Contains(last, ":") {
-		name += ":latest"
-	}
-	return name
+	return image
 }
 
 // ScoreExtensions implements framework.ScorePlugin.

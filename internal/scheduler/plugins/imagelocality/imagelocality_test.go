@@ -4,14 +4,14 @@ import "testing"
 
 func TestNormalize(t *testing.T) {
 	tests := map[string]string{
-		"nginx":                         "docker.io/library/nginx:latest",
-		"nginx:1.25":                    "docker.io/library/nginx:1.25",
-		"bitnami/redis":                 "docker.io/bitnami/redis:latest",
-		"registry.k8s.io/pause:3.10":    "registry.k8s.io/pause:3.10",
-		"localhost:5000/app":            "localhost:5000/app:latest",
-		"quay.io/x/y@sha256:abc":        "quay.io/x/y@sha256:abc",
-		"localhost/app:v1":              "localhost/app:v1",
-		"my.registry:443/team/app:v2.1": "my.registry:443/team/app:v2.1",
+		"nginx":                          "nginx:latest",
+		"nginx:1.25":                     "nginx:1.25",
+		"team/redis":                     "team/redis:latest",
+		"registry.example/pause:3.10":    "registry.example/pause:3.10",
+		"localhost:5000/app":             "localhost:5000/app:latest",
+		"registry.example/x/y@sha256:ab": "registry.example/x/y@sha256:ab",
+		"localhost/app:v1":               "localhost/app:v1",
+		"my.registry:443/team/app:v2.1":  "my.registry:443/team/app:v2.1",
 	}
 	for in, want := range tests {
 		if got := Normalize(in); got != want {
