@@ -4,9 +4,13 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/url"
+	"reflect"
+	"strconv"
 	"sync"
 
 	authenticationv1 "k8s.io/api/authentication/v1"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -14,7 +18,7 @@ import (
 	"skiff/internal/apiserver/admission"
 )
 
-// This file connects create, update and delete to dynamic admission
+// This file connects create, update, delete and connect to dynamic admission
 // (webhooks and ValidatingAdmissionPolicies, package admission).
 
 // cacheObjects serves admission the objects of the watch cache.
@@ -226,4 +230,59 @@ func (s *Server) admitDeletion(ctx context.Context, res *resource, namespace, na
 		return err
 	}
 	return s.admitValidating(ctx, r)
+}
+
+// admitConnect runs dynamic admission on a CONNECT to a pod's exec,
+// attach or portforward subresource, as upstream does before it proxies:
+// the object admitted is the request's options (PodExecOptions, ...).
+func (s *Server) admitConnect(ctx context.Context, info requestInfo, q url.Values) error {
+	if s.dynamic == nil {
+		return nil
+	}
+	res, ok := s.lookup("", "v1", "pods")
+	if !ok {
+		return nil
+	}
+	opts := connectOptions(info.subresource, q)
+	if opts == nil {
+		return nil
+	}
+	a := s.attributes(ctx, admitRequest{res: res, op: admission.Connect, namespace: info.namespace, name: info.name, obj: opts})
+	a.SubResource = info.subresource
+	a.Kind = opts.GetObjectKind().GroupVersionKind()
+	_, warnings, err := s.dynamic.Mutate(ctx, a)
+	addWarnings(ctx, warnings)
+	if err != nil {
+		return err
+	}
+	warnings, err = s.dynamic.Validate(ctx, a)
+	addWarnings(ctx, warnings)
+	return err
+}
+
+// connectOptions decodes the options of a pod CONNECT from its query.
+func connectOptions(sub string, q url.Values) runtime.Object {
+	flag := func(k string) bool { v, _ := strconv.ParseBool(q.Get(k)); return v }
+	var obj runtime.Object
+	switch sub {
+	case "exec":
+		obj = &corev1.PodExecOptions{Stdin: flag("stdin"), Stdout: flag("stdout"), Stderr: flag("stderr"), TTY: flag("tty"),
+			Container: q.Get("container"), Command: q["command"]}
+	case "attach":
+		obj = &corev1.PodAttachOptions{Stdin: flag("stdin"), Stdout: flag("stdout"), Stderr: flag("stderr"), TTY: flag("tty"),
+			Container: q.Get("container")}
+	case "portforward":
+		pf := &corev1.PodPortForwardOptions{}
+		for _, p := range q["ports"] {
+			if n, err := strconv.ParseInt(p, 10, 32); err == nil {
+				pf.Ports = append(pf.Ports, int32(n))
+			}
+		}
+		obj = pf
+	default:
+		return nil
+	}
+	kind := reflect.TypeOf(obj).Elem().Name()
+	obj.GetObjectKind().SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind(kind))
+	return obj
 }

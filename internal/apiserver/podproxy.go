@@ -35,6 +35,12 @@ func (s *Server) servePodStream(w http.ResponseWriter, r *http.Request, info req
 		s.writeError(w, r, apierrors.NewMethodNotSupported(schema.GroupResource{Resource: "pods/" + info.subresource}, info.verb))
 		return
 	}
+	if info.subresource != "log" {
+		if err := s.admitConnect(r.Context(), info, r.URL.Query()); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+	}
 	if s.cfg.KubeletTLS == nil {
 		s.writeError(w, r, apierrors.NewServiceUnavailable("no client credentials configured for the node agents"))
 		return

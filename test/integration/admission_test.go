@@ -16,6 +16,7 @@ import (
 	admissionv1 "k8s.io/api/admission/v1"
 	arv1 "k8s.io/api/admissionregistration/v1"
 	autoscalingv1 "k8s.io/api/autoscaling/v1"
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -441,6 +442,38 @@ func TestAdmissionWebhooks(t *testing.T) {
 			t.Fatalf("protected configmap gone: %v", err)
 		}
 	})
+	t.Run("connect to a pod's attach is admitted with its options", func(t *testing.T) {
+		cfg := validatingWebhook("deny-attach.skiff.test", ws.clientConfig("/deny-all"), []arv1.RuleWithOperations{{
+			Operations: []arv1.OperationType{arv1.Connect},
+			Rule:       arv1.Rule{APIGroups: []string{""}, APIVersions: []string{"v1"}, Resources: []string{"pods/attach"}}}}, nil)
+		if _, err := vwc.Create(ctx, cfg, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		defer vwc.Delete(ctx, cfg.Name, metav1.DeleteOptions{})
+		var denyErr error
+		eventually(t, 5*time.Second, "the webhook to deny the attach", func() (bool, error) {
+			denyErr = c.CoreV1().RESTClient().Post().Namespace("default").Resource("pods").Name("attached").SubResource("attach").
+				Param("container", "c1").Param("stdin", "true").Param("stdout", "true").Do(ctx).Error()
+			return denyErr != nil && strings.Contains(denyErr.Error(), "nothing passes"), nil
+		})
+		if st := statusOf(t, denyErr); st.Code != http.StatusConflict ||
+			st.Message != `pods "attached" is forbidden: admission webhook "deny-attach.skiff.test" denied the request: nothing passes` {
+			t.Errorf("denial = %d %q", st.Code, st.Message)
+		}
+		req, ok := ws.lastRequest("attached")
+		if !ok {
+			t.Fatal("the webhook saw no request for the attach")
+		}
+		var opts corev1.PodAttachOptions
+		if err := json.Unmarshal(req.Object.Raw, &opts); err != nil {
+			t.Fatal(err)
+		}
+		if req.Operation != admissionv1.Connect || req.SubResource != "attach" || req.Kind.Kind != "PodAttachOptions" ||
+			opts.Kind != "PodAttachOptions" || !opts.Stdin || !opts.Stdout || opts.Stderr || opts.Container != "c1" {
+			t.Errorf("request = %s %s %v, options %+v", req.Operation, req.SubResource, req.Kind, opts)
+		}
+	})
+
 }
 
 func TestValidatingAdmissionPolicy(t *testing.T) {

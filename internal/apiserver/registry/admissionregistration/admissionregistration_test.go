@@ -33,6 +33,13 @@ func TestValidateWebhookConfiguration(t *testing.T) {
 		{name: "url and service", mut: func(w *arv1.ValidatingWebhook) {
 			w.ClientConfig.Service = &arv1.ServiceReference{Name: "s", Namespace: "n"}
 		}, want: []string{`webhooks[0].clientConfig: Required value: exactly one of url or service is required`}},
+		{name: "empty service path", mut: func(w *arv1.ValidatingWebhook) {
+			w.ClientConfig = arv1.WebhookClientConfig{Service: &arv1.ServiceReference{Name: "s", Namespace: "n", Path: ptr.To("")}}
+		}},
+		{name: "bad service paths", mut: func(w *arv1.ValidatingWebhook) {
+			w.ClientConfig = arv1.WebhookClientConfig{Service: &arv1.ServiceReference{Name: "s", Namespace: "n", Path: ptr.To("/a//B/")}}
+		}, want: []string{`webhooks[0].clientConfig.service.path: Invalid value: "/a//B/": segment[1] may not be empty`,
+			`webhooks[0].clientConfig.service.path: Invalid value: "/a//B/": segment[2]: a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')`}},
 		{name: "side effects", mut: func(w *arv1.ValidatingWebhook) { w.SideEffects = ptr.To(arv1.SideEffectClassSome) },
 			want: []string{`webhooks[0].sideEffects: Unsupported value: "Some": supported values: "None", "NoneOnDryRun"`}},
 		{name: "review versions", mut: func(w *arv1.ValidatingWebhook) { w.AdmissionReviewVersions = []string{"v2"} },

@@ -135,8 +135,35 @@ func validateClientConfig(cc arv1.WebhookClientConfig, p *field.Path) field.Erro
 				errs = append(errs, field.Invalid(sp.Child("port"), *s.Port, "port is not valid: "+msg))
 			}
 		}
-		if s.Path != nil && !strings.HasPrefix(*s.Path, "/") {
-			errs = append(errs, field.Invalid(sp.Child("path"), *s.Path, "must start with a '/'"))
+		if s.Path != nil {
+			errs = append(errs, validateServicePath(*s.Path, sp.Child("path"))...)
+		}
+	}
+	return errs
+}
+
+// validateServicePath checks a webhook service's path as upstream does:
+// empty and "/" are fine; otherwise it starts with a slash and each
+// segment is a non-empty DNS subdomain (one trailing slash allowed).
+func validateServicePath(path string, p *field.Path) field.ErrorList {
+	if path == "" || path == "/" {
+		return nil
+	}
+	if path == "//" {
+		return field.ErrorList{field.Invalid(p, path, "segment[0] may not be empty")}
+	}
+	var errs field.ErrorList
+	if !strings.HasPrefix(path, "/") {
+		errs = append(errs, field.Invalid(p, path, "must start with a '/'"))
+	}
+	rest := strings.TrimSuffix(path[1:], "/")
+	for i, seg := range strings.Split(rest, "/") {
+		if seg == "" {
+			errs = append(errs, field.Invalid(p, path, fmt.Sprintf("segment[%d] may not be empty", i)))
+			continue
+		}
+		for _, msg := range validation.IsDNS1123Subdomain(seg) {
+			errs = append(errs, field.Invalid(p, path, fmt.Sprintf("segment[%d]: %s", i, msg)))
 		}
 	}
 	return errs
