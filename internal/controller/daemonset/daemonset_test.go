@@ -9,6 +9,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/util/retry"
 
 	"skiff/internal/controller/daemonset"
 	"skiff/internal/controller/internal/ctrltest"
@@ -89,12 +90,17 @@ func TestFollowsNodes(t *testing.T) {
 	// unreachable taint is tolerated automatically.
 	taint := func(name string, taints ...corev1.Taint) {
 		t.Helper()
-		n, err := env.Client.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
+		// The node's heartbeats change it meanwhile: retry on conflicts.
+		err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+			n, err := env.Client.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
+			if err != nil {
+				return err
+			}
+			n.Spec.Taints = taints
+			_, err = env.Client.CoreV1().Nodes().Update(ctx, n, metav1.UpdateOptions{})
+			return err
+		})
 		if err != nil {
-			t.Fatal(err)
-		}
-		n.Spec.Taints = taints
-		if _, err := env.Client.CoreV1().Nodes().Update(ctx, n, metav1.UpdateOptions{}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -152,7 +158,7 @@ func TestRollingUpdate(t *testing.T) {
 	env.StartKubelet(t, "")
 	env.Run(t, daemonset.New, nil)
 	labels := map[string]string{"app": "agent"}
-	ds, err := env.Client.AppsV1().DaemonSets("default").Create(ctx, &appsv1.DaemonSet{
+	_, err := env.Client.AppsV1().DaemonSets("default").Create(ctx, &appsv1.DaemonSet{
 		ObjectMeta: metav1.ObjectMeta{Name: "agent", Namespace: "default"},
 		Spec: appsv1.DaemonSetSpec{
 			Selector: &metav1.LabelSelector{MatchLabels: labels},
@@ -172,9 +178,18 @@ func TestRollingUpdate(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer w.Stop()
-	ds, _ = env.Client.AppsV1().DaemonSets("default").Get(ctx, "agent", metav1.GetOptions{})
-	ds.Spec.Template.Spec.Containers[0].Image = "agent:2"
-	if _, err := env.Client.AppsV1().DaemonSets("default").Update(ctx, ds, metav1.UpdateOptions{}); err != nil {
+	// The controller writes the status meanwhile: retry on conflicts, as
+	// any client updating a live object must.
+	err = retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		ds, err := env.Client.AppsV1().DaemonSets("default").Get(ctx, "agent", metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		ds.Spec.Template.Spec.Containers[0].Image = "agent:2"
+		_, err = env.Client.AppsV1().DaemonSets("default").Update(ctx, ds, metav1.UpdateOptions{})
+		return err
+	})
+	if err != nil {
 		t.Fatal(err)
 	}
 	// Replay pod events: count nodes with a ready, non-terminating pod.

@@ -10,6 +10,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/util/retry"
 	"k8s.io/apimachinery/pkg/watch"
 
 	"skiff/internal/controller/internal/ctrltest"
@@ -57,7 +58,7 @@ func TestOrderedReady(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer w.Stop()
-	set, err := env.Client.AppsV1().StatefulSets("default").Create(ctx, newSet("web", 3, ""), metav1.CreateOptions{})
+	_, err = env.Client.AppsV1().StatefulSets("default").Create(ctx, newSet("web", 3, ""), metav1.CreateOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,12 +108,8 @@ func TestOrderedReady(t *testing.T) {
 	})
 
 	// Scale down to 1: web-2 goes before web-1.
-	set, _ = env.Client.AppsV1().StatefulSets("default").Get(ctx, "web", metav1.GetOptions{})
 	one := int32(1)
-	set.Spec.Replicas = &one
-	if _, err := env.Client.AppsV1().StatefulSets("default").Update(ctx, set, metav1.UpdateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	updateSet(t, env, "web", func(set *appsv1.StatefulSet) { set.Spec.Replicas = &one })
 	var deleted []string
 	for len(deleted) < 2 {
 		ev := <-w.ResultChan()
@@ -151,11 +148,7 @@ func TestRollingUpdatePartition(t *testing.T) {
 		first = s.Status.UpdateRevision
 		return err == nil && s.Status.ReadyReplicas == 3, err
 	})
-	s, _ = env.Client.AppsV1().StatefulSets("default").Get(ctx, "db", metav1.GetOptions{})
-	s.Spec.Template.Spec.Containers[0].Image = "busybox:2"
-	if _, err := env.Client.AppsV1().StatefulSets("default").Update(ctx, s, metav1.UpdateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	updateSet(t, env, "db", func(set *appsv1.StatefulSet) { set.Spec.Template.Spec.Containers[0].Image = "busybox:2" })
 	var st appsv1.StatefulSetStatus
 	ctrltest.Wait(t, "db-2 updated", func() (bool, error) {
 		s, err := env.Client.AppsV1().StatefulSets("default").Get(ctx, "db", metav1.GetOptions{})
@@ -179,5 +172,24 @@ func TestRollingUpdatePartition(t *testing.T) {
 	}
 	if st.CurrentRevision != first {
 		t.Errorf("currentRevision = %s, want the old %s while the partition holds", st.CurrentRevision, first)
+	}
+}
+
+// updateSet changes a StatefulSet in default, retrying on conflicts with
+// the controller's status writes.
+func updateSet(t *testing.T, env *ctrltest.Env, name string, change func(*appsv1.StatefulSet)) {
+	t.Helper()
+	sets := env.Client.AppsV1().StatefulSets("default")
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		set, err := sets.Get(context.Background(), name, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		change(set)
+		_, err = sets.Update(context.Background(), set, metav1.UpdateOptions{})
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }
