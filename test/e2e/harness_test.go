@@ -75,15 +75,7 @@ func startCluster(t *testing.T, extra ...string) *cluster {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		_ = c.cmd.Process.Signal(os.Interrupt)
-		done := make(chan struct{})
-		go func() { _ = c.cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			_ = c.cmd.Process.Kill()
-			<-done
-		}
+		stopProcess(c.cmd, 10*time.Second)
 		if t.Failed() {
 			t.Logf("skiff server log:\n%s", c.log.String())
 		}
@@ -151,5 +143,27 @@ func mustContain(t *testing.T, what, out string, wants ...string) {
 		if !strings.Contains(out, w) {
 			t.Errorf("%s: output lacks %q:\n%s", what, w, out)
 		}
+	}
+}
+
+// stopProcess interrupts cmd and waits for it, killing it after grace.
+func stopProcess(cmd *exec.Cmd, grace time.Duration) {
+	_ = cmd.Process.Signal(os.Interrupt)
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(grace):
+		_ = cmd.Process.Kill()
+		<-done
+	}
+}
+
+// killShims ends the containerd shims of a data dir and everything below
+// them: shims and their containers outlive containerd by design.
+func killShims(dataDir string) {
+	out, _ := exec.Command("pgrep", "-f", "containerd-shim.*"+dataDir).Output()
+	for _, pid := range strings.Fields(string(out)) {
+		killTree(pid)
 	}
 }

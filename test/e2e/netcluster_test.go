@@ -146,21 +146,10 @@ func (nc *netCluster) stop(t *testing.T) {
 		if n.cmd == nil || n.cmd.Process == nil {
 			continue
 		}
-		_ = n.cmd.Process.Signal(os.Interrupt)
-		done := make(chan struct{})
-		go func() { _ = n.cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(20 * time.Second):
-			_ = n.cmd.Process.Kill()
-			<-done
-		}
+		stopProcess(n.cmd, 20*time.Second)
 	}
 	for _, n := range nc.nodes {
-		out, _ := exec.Command("pgrep", "-f", "containerd-shim.*"+n.dataDir).Output()
-		for _, pid := range strings.Fields(string(out)) {
-			killTree(pid)
-		}
+		killShims(n.dataDir)
 		_ = exec.Command("ip", "netns", "del", n.netns).Run()
 		if t.Failed() {
 			t.Logf("%s (%s) log:\n%s", n.name, n.netns, n.log.String())

@@ -71,21 +71,8 @@ func startNode(t *testing.T) *cluster {
 // skiff, then removes what is left on the host.
 func (c *cluster) stopNode(t *testing.T) {
 	_, _ = c.kubectlErr("delete", "deployments,pods", "--all", "-A", "--grace-period=1", "--wait=true", "--timeout=60s")
-	_ = c.cmd.Process.Signal(os.Interrupt)
-	done := make(chan struct{})
-	go func() { _ = c.cmd.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(20 * time.Second):
-		_ = c.cmd.Process.Kill()
-		<-done
-	}
-	// Shims and their containers outlive containerd by design; end the
-	// ones of this data dir, containers first.
-	out, _ := exec.Command("pgrep", "-f", "containerd-shim.*"+c.dataDir).Output()
-	for _, pid := range strings.Fields(string(out)) {
-		killTree(pid)
-	}
+	stopProcess(c.cmd, 20*time.Second)
+	killShims(c.dataDir)
 	_ = exec.Command("nft", "delete", "table", "ip", "skiff").Run()
 	_ = exec.Command("ip", "link", "del", "skiff0").Run()
 	_ = exec.Command("ip", "route", "del", "unreachable", "10.42.0.0/16", "proto", "73").Run()
