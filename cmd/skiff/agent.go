@@ -40,6 +40,7 @@ func newAgentCommand() *cobra.Command {
 				}
 				cfg.Token = strings.TrimSpace(string(b))
 			}
+			releaseStartupPagesLater(cmd.Context(), logger)
 			return server.RunAgent(cmd.Context(), cfg)
 		},
 	}

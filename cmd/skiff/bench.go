@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"crypto/tls"
 	"fmt"
@@ -65,8 +64,7 @@ and after the load. With --kubeconfig, measures that API server's throughput onl
 				pid = proc.Process.Pid
 				kubeconfig = kc
 				fmt.Fprintf(out, "startup   launch -> /readyz ok: %v\n", startup.Round(time.Millisecond))
-				time.Sleep(settle)
-				fmt.Fprintf(out, "rss       idle after start: %s\n", rss(pid))
+				fmt.Fprintf(out, "rss       idle after start: %s\n", idleRSS(pid, settle))
 			}
 			rc, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
 			if err != nil {
@@ -77,8 +75,7 @@ and after the load. With --kubeconfig, measures that API server's throughput onl
 			}
 			if pid != 0 {
 				fmt.Fprintf(out, "rss       right after load: %s\n", rss(pid))
-				time.Sleep(settle)
-				fmt.Fprintf(out, "rss       idle after load: %s\n", rss(pid))
+				fmt.Fprintf(out, "rss       idle after load: %s\n", idleRSS(pid, settle))
 			}
 			return nil
 		},
@@ -89,7 +86,7 @@ and after the load. With --kubeconfig, measures that API server's throughput onl
 	f.IntVar(&clients, "clients", 50, "concurrent clients")
 	f.IntVar(&objects, "objects", 5000, "ConfigMaps to create")
 	f.IntVar(&rate, "rate", 0, "pace creates and gets to this many per second in all (0: as fast as the clients go)")
-	f.DurationVar(&settle, "settle", 5*time.Second, "how long the server idles before RSS is read")
+	f.DurationVar(&settle, "settle", 45*time.Second, "how long the server idles before RSS is read (then it is read once a second for 10s and the largest reading reported)")
 	return cmd
 }
 
@@ -129,23 +126,69 @@ func launchServer(ctx context.Context, dataDir string) (*exec.Cmd, time.Duration
 	return nil, 0, "", fmt.Errorf("server not ready within 60s")
 }
 
-// rss reads a process's resident set size from /proc.
-func rss(pid int) string {
-	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+// memory is a process's resident set from /proc/<pid>/status, in KiB.
+type memory struct{ rss, anon, file int64 }
+
+func (m memory) String() string {
+	return fmt.Sprintf("%.1f MiB (anonymous %.1f MiB, file-backed %.1f MiB)", float64(m.rss)/1024, float64(m.anon)/1024, float64(m.file)/1024)
+}
+
+// readMemory reads a process's resident set; ok is false if it is gone.
+func readMemory(pid int) (memory, bool) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
-		return "unknown"
+		return memory{}, false
 	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
-			fields := strings.Fields(v)
-			if len(fields) > 0 {
-				if kb, err := strconv.Atoi(fields[0]); err == nil {
-					return fmt.Sprintf("%.1f MiB", float64(kb)/1024)
-				}
-			}
+	var m memory
+	for _, line := range strings.Split(string(b), "\n") {
+		name, v, ok := strings.Cut(line, ":")
+		if !ok {
+			continue
+		}
+		fields := strings.Fields(v)
+		if len(fields) == 0 {
+			continue
+		}
+		kb, err := strconv.ParseInt(fields[0], 10, 64)
+		if err != nil {
+			continue
+		}
+		switch name {
+		case "VmRSS":
+			m.rss = kb
+		case "RssAnon":
+			m.anon = kb
+		case "RssFile":
+			m.file = kb
 		}
 	}
+	return m, m.rss > 0
+}
+
+// rss reads a process's resident set now.
+func rss(pid int) string {
+	if m, ok := readMemory(pid); ok {
+		return m.String()
+	}
 	return "unknown"
+}
+
+// idleRSS lets a process idle for settle, then reads its resident set once
+// a second for ten seconds and reports the largest reading.
+func idleRSS(pid int, settle time.Duration) string {
+	time.Sleep(settle)
+	var peak memory
+	for i := range 10 {
+		if i > 0 {
+			time.Sleep(time.Second)
+		}
+		m, ok := readMemory(pid)
+		if !ok {
+			return "unknown"
+		}
+		if m.rss > peak.rss {
+			peak = m
+		}
+	}
+	return peak.String()
 }

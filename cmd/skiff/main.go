@@ -9,8 +9,11 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
+
+	"skiff/internal/procmem"
 )
 
 func main() {
@@ -48,4 +51,26 @@ func newLogger(level string) (*slog.Logger, error) {
 		return nil, fmt.Errorf("--log-level: %w", err)
 	}
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl})), nil
+}
+
+// startupSettle is how long a long-running command runs before it lets go
+// of the code pages its start-up touched (procmem.ReleaseStartupPages).
+const startupSettle = 10 * time.Second
+
+// releaseStartupPagesLater releases the start-up pages once the command has
+// settled, unless ctx ends first.
+func releaseStartupPagesLater(ctx context.Context, log *slog.Logger) {
+	go func() {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(startupSettle):
+		}
+		released, err := procmem.ReleaseStartupPages()
+		if err != nil {
+			log.Warn("release start-up pages", "err", err)
+			return
+		}
+		log.Debug("released start-up pages", "MiB", released>>20)
+	}()
 }

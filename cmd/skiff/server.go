@@ -57,6 +57,7 @@ func newServerCommand() *cobra.Command {
 				return err
 			}
 			fmt.Fprintf(os.Stderr, "skiff server ready at %s in %s; kubeconfig: %s\n", s.URL(), s.StartedIn.Round(1e6), s.AdminKubeconfig())
+			releaseStartupPagesLater(ctx, logger)
 			return s.Wait(ctx)
 		},
 	}

@@ -104,24 +104,28 @@ func (s *Server) runCRDs(ctx context.Context) {
 // followCRDs applies CRD events until the watch ends (the cache reloads or
 // the watcher fell behind) or ctx is done.
 func (s *Server) followCRDs(ctx context.Context, crdRes *resource, w *watchcache.Watcher) {
+	var batch []watchcache.Event
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case e, ok := <-w.Events():
-			if !ok {
+		case <-w.Notify():
+			var open bool
+			if batch, open = w.Take(batch); !open {
 				return
 			}
-			crd, ok := crdOf(e.Object)
-			if !ok {
-				continue
+			for _, e := range batch {
+				crd, ok := crdOf(e.Object)
+				if !ok {
+					continue
+				}
+				if e.Type == watch.Deleted {
+					s.unregisterCRD(crd.Name)
+					s.resyncGroup(ctx, crdRes, crd.Spec.Group)
+					continue
+				}
+				s.syncCRD(ctx, crdRes, crd)
 			}
-			if e.Type == watch.Deleted {
-				s.unregisterCRD(crd.Name)
-				s.resyncGroup(ctx, crdRes, crd.Spec.Group)
-				continue
-			}
-			s.syncCRD(ctx, crdRes, crd)
 		}
 	}
 }

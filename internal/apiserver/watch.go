@@ -107,7 +107,7 @@ func (s *Server) handleWatch(w http.ResponseWriter, r *http.Request, res *resour
 			return
 		}
 	}
-	var events <-chan watchcache.Event
+	var events *watchcache.Queue
 	var initial []watchcache.Event
 	var startRev int64
 	var stop func()
@@ -120,7 +120,7 @@ func (s *Server) handleWatch(w http.ResponseWriter, r *http.Request, res *resour
 	cw, err := s.cache.Watch(res.bucket, prefix, cacheFrom)
 	switch {
 	case err == nil:
-		events, initial, startRev, stop = cw.Events(), cw.Initial(), cw.StartRevision(), cw.Stop
+		events, initial, startRev, stop = cw.Queue, cw.Initial(), cw.StartRevision(), cw.Stop
 		if !wantInitial && rv == "" {
 			initial = nil
 		}
@@ -177,33 +177,37 @@ func (s *Server) handleWatch(w http.ResponseWriter, r *http.Request, res *resour
 		defer ticker.Stop()
 		tick = ticker.C
 	}
+	var batch []watchcache.Event
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case e, ok := <-events:
-			if !ok {
+		case <-events.Notify():
+			var open bool
+			if batch, open = events.Take(batch); !open {
 				return
 			}
-			if e.Type == watch.Error {
-				_ = enc.encodeStatus(apierrors.NewResourceExpired("The resourceVersion for the provided watch is too old."))
-				return
+			for _, e := range batch {
+				if e.Type == watch.Error {
+					_ = enc.encodeStatus(apierrors.NewResourceExpired("The resourceVersion for the provided watch is too old."))
+					return
+				}
+				if e.Rev <= lastRev && e.Rev != 0 {
+					continue
+				}
+				lastRev = e.Rev
+				if !send(e) {
+					return
+				}
 			}
-			if e.Rev <= lastRev && e.Rev != 0 {
-				continue
-			}
-			lastRev = e.Rev
-			if !send(e) {
-				return
-			}
-			if len(events) == 0 && flusher != nil {
+			if flusher != nil {
 				flusher.Flush()
 			}
 		case <-tick:
 			if cr := s.cache.Revision(); cr > lastRev && cw != nil {
 				// Every change of this bucket up to cr has been delivered
 				// once the channel is drained.
-				if len(events) == 0 {
+				if events.Len() == 0 {
 					lastRev = cr
 				}
 			}
@@ -259,12 +263,16 @@ func filterEvent(res *resource, sel selectors, e watchcache.Event) (watchcache.E
 	return e, false
 }
 
+// watchStoreBuffer is how far a client may fall behind a watch served from
+// the store before it is cut off and resumes.
+const watchStoreBuffer = 1000
+
 // watchStore watches the store directly, for revisions the cache no longer holds.
-func (s *Server) watchStore(ctx context.Context, res *resource, prefix string, fromRev int64) (<-chan watchcache.Event, func()) {
+func (s *Server) watchStore(ctx context.Context, res *resource, prefix string, fromRev int64) (*watchcache.Queue, func()) {
 	wctx, cancel := context.WithCancel(ctx)
-	out := make(chan watchcache.Event, 100)
+	out := watchcache.NewQueue(watchStoreBuffer)
 	go func() {
-		defer close(out)
+		defer out.Close()
 		for ev := range s.cfg.Store.Watch(wctx, prefix, fromRev) {
 			var e watchcache.Event
 			if ev.Err != nil {
@@ -291,9 +299,7 @@ func (s *Server) watchStore(ctx context.Context, res *resource, prefix string, f
 					continue
 				}
 			}
-			select {
-			case out <- e:
-			case <-wctx.Done():
+			if !out.Push(e) {
 				return
 			}
 			if ev.Err != nil {

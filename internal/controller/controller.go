@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
@@ -44,3 +45,34 @@ type Context struct {
 
 // Constructor builds one controller from the shared context.
 type Constructor func(ctx Context) (Controller, error)
+
+// ObjectInformers hands out an informer for any resource, for controllers
+// that need only objects' metadata (the garbage collector, quota counts).
+// A resource the typed factory knows is watched through it, so that the
+// controllers share one watch and one cache of it, as upstream's
+// controller manager does; any other (custom resources) is watched as
+// metadata only.
+type ObjectInformers struct {
+	Typed    informers.SharedInformerFactory
+	Metadata metadatainformer.SharedInformerFactory
+}
+
+// ObjectInformers returns the context's informers for metadata-only use.
+func (cc Context) ObjectInformers() ObjectInformers {
+	return ObjectInformers{Typed: cc.Informers, Metadata: cc.MetadataInformers}
+}
+
+// ForResource returns the shared informer for gvr. Its objects implement
+// metav1.Object.
+func (f ObjectInformers) ForResource(gvr schema.GroupVersionResource) informers.GenericInformer {
+	if inf, err := f.Typed.ForResource(gvr); err == nil {
+		return inf
+	}
+	return f.Metadata.ForResource(gvr)
+}
+
+// Start starts the informers handed out since the last Start.
+func (f ObjectInformers) Start(stop <-chan struct{}) {
+	f.Typed.Start(stop)
+	f.Metadata.Start(stop)
+}

@@ -440,8 +440,7 @@ func (c *Cache) Watch(bucketPrefix, keyPrefix string, fromRev int64) (*Watcher, 
 	}
 	w := &Watcher{
 		keyPrefix: keyPrefix,
-		ch:        make(chan Event, c.cfg.WatcherBuffer),
-		done:      make(chan struct{}),
+		Queue:     NewQueue(c.cfg.WatcherBuffer),
 		cache:     c,
 		bucket:    b,
 	}
@@ -472,11 +471,12 @@ type Watcher struct {
 	keyPrefix string
 	initial   []Event
 	startRev  int64
-	ch        chan Event
-	done      chan struct{}
-	stopOnce  sync.Once
-	cache     *Cache
-	bucket    *bucket
+	// Queue delivers live changes. It is closed when the watcher falls
+	// too far behind or the cache reloads; the client should then resume
+	// from the last revision it saw.
+	*Queue
+	cache  *Cache
+	bucket *bucket
 }
 
 // Initial returns the events to send before those from Events: the
@@ -486,28 +486,15 @@ func (w *Watcher) Initial() []Event { return w.initial }
 // StartRevision is the revision the initial events bring the watcher to.
 func (w *Watcher) StartRevision() int64 { return w.startRev }
 
-// Events delivers live changes. It is closed when the watcher falls too far
-// behind or the cache reloads; the client should then resume from the last
-// revision it saw.
-func (w *Watcher) Events() <-chan Event { return w.ch }
-
 // deliver is called with the cache lock held.
 func (w *Watcher) deliver(e Event) bool {
 	if !strings.HasPrefix(e.Key, w.keyPrefix) {
 		return true
 	}
-	select {
-	case w.ch <- e:
-		return true
-	default:
-		w.stop()
-		return false
-	}
+	return w.Push(e)
 }
 
-func (w *Watcher) stop() {
-	w.stopOnce.Do(func() { close(w.ch); close(w.done) })
-}
+func (w *Watcher) stop() { w.Close() }
 
 // Stop ends the watch.
 func (w *Watcher) Stop() {

@@ -19,7 +19,6 @@ import (
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/discovery/cached/memory"
 	"k8s.io/client-go/metadata"
-	"k8s.io/client-go/metadata/metadatainformer"
 	"k8s.io/client-go/restmapper"
 	"k8s.io/client-go/tools/cache"
 
@@ -45,7 +44,7 @@ type Controller struct {
 	discovery discovery.DiscoveryInterface
 	mapper    *restmapper.DeferredDiscoveryRESTMapper
 	metadata  metadata.Interface
-	factory   metadatainformer.SharedInformerFactory
+	factory   controller.ObjectInformers
 	logger    *slog.Logger
 	graph     *graph
 	deletes   *reconcile.Queue[objectRef]
@@ -64,7 +63,7 @@ func New(cc controller.Context) (controller.Controller, error) {
 		discovery: disc,
 		mapper:    restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(disc)),
 		metadata:  cc.Metadata,
-		factory:   cc.MetadataInformers,
+		factory:   cc.ObjectInformers(),
 		logger:    cc.Logger,
 		graph:     newGraph(),
 		deletes:   reconcile.NewQueue[objectRef]("garbage_collector_attempt_to_delete"),

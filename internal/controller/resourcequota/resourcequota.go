@@ -17,7 +17,6 @@ import (
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	corelisters "k8s.io/client-go/listers/core/v1"
-	"k8s.io/client-go/metadata/metadatainformer"
 	"k8s.io/client-go/tools/cache"
 
 	"skiff/internal/controller"
@@ -34,7 +33,7 @@ type Controller struct {
 	pods     corelisters.PodLister
 	services corelisters.ServiceLister
 	pvcs     corelisters.PersistentVolumeClaimLister
-	metaInf  metadatainformer.SharedInformerFactory
+	metaInf  controller.ObjectInformers
 	loop     *reconcile.Loop
 	logger   *slog.Logger
 
@@ -51,7 +50,7 @@ func New(cc controller.Context) (controller.Controller, error) {
 	var i informers.SharedInformerFactory = cc.Informers
 	qInf, podInf, svcInf, pvcInf := i.Core().V1().ResourceQuotas(), i.Core().V1().Pods(), i.Core().V1().Services(), i.Core().V1().PersistentVolumeClaims()
 	c := &Controller{client: cc.Client, quotas: qInf.Lister(), pods: podInf.Lister(), services: svcInf.Lister(),
-		pvcs: pvcInf.Lister(), metaInf: cc.MetadataInformers, logger: cc.Logger,
+		pvcs: pvcInf.Lister(), metaInf: cc.ObjectInformers(), logger: cc.Logger,
 		counted: map[schema.GroupVersionResource]cache.SharedIndexInformer{}, gvrs: map[string]schema.GroupVersionResource{}}
 	c.loop = reconcile.NewLoop("resourcequota", cc.Clock, cc.Logger, c.sync)
 	if _, err := qInf.Informer().AddEventHandler(quotaHandler(c.loop.Enqueue)); err != nil {

@@ -1,0 +1,6 @@
+//go:build !linux
+
+package procmem
+
+// ReleaseStartupPages does nothing off Linux.
+func ReleaseStartupPages() (int64, error) { return 0, nil }
