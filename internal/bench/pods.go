@@ -8,6 +8,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
@@ -27,11 +28,17 @@ type PodsConfig struct {
 	Namespace string
 	// Timeout bounds the wait for every pod to run (default 5 min).
 	Timeout time.Duration
+	// Rate paces the creates at this many pods per second; zero creates
+	// them all at once. Upstream's single-node throughput test
+	// (clusterloader2's node-throughput) creates 5 per second.
+	Rate float64
 }
 
-// RunPods creates cfg.Pods pods at once and reports, per pod, the time from
-// its creation to the watch event that shows it Running, as Kubernetes'
-// pod startup SLI measures it.
+// RunPods creates cfg.Pods pods, at once or at cfg.Rate, and reports, per
+// pod, the time from its creation to the watch event that shows it
+// Running, as Kubernetes' pod startup SLI measures it. It then deletes the
+// pods and waits for them to be gone, so that a following run starts on a
+// quiet node.
 func RunPods(ctx context.Context, cfg PodsConfig, out io.Writer) (Latencies, error) {
 	if cfg.Pods <= 0 {
 		cfg.Pods = 30
@@ -56,7 +63,7 @@ func RunPods(ctx context.Context, cfg PodsConfig, out io.Writer) (Latencies, err
 	if _, err := c.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: cfg.Namespace}}, metav1.CreateOptions{}); err != nil {
 		return Latencies{}, fmt.Errorf("create namespace: %w", err)
 	}
-	defer c.CoreV1().Namespaces().Delete(context.WithoutCancel(ctx), cfg.Namespace, metav1.DeleteOptions{})
+	defer deleteNamespace(context.WithoutCancel(ctx), c, cfg.Namespace, cfg.Timeout)
 	w, err := c.CoreV1().Pods(cfg.Namespace).Watch(ctx, metav1.ListOptions{})
 	if err != nil {
 		return Latencies{}, err
@@ -95,6 +102,11 @@ func RunPods(ctx context.Context, cfg PodsConfig, out io.Writer) (Latencies, err
 		pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: corev1.PodSpec{
 			TerminationGracePeriodSeconds: new(int64),
 			Containers:                    []corev1.Container{{Name: "c", Image: cfg.Image, Command: cfg.Command, ImagePullPolicy: corev1.PullIfNotPresent}}}}
+		if cfg.Rate > 0 {
+			if wait := time.Until(start.Add(time.Duration(float64(i) / cfg.Rate * float64(time.Second)))); wait > 0 {
+				time.Sleep(wait)
+			}
+		}
 		wg.Go(func() {
 			mu.Lock()
 			created[name] = time.Now()
@@ -126,8 +138,27 @@ func RunPods(ctx context.Context, cfg PodsConfig, out io.Writer) (Latencies, err
 	}
 	l := summarise("startup", time.Since(start), samples)
 	if out != nil {
-		fmt.Fprintf(out, "pods      %d created at once; creation -> Running (watch): p50 %.0fms  p99 %.0fms  max %.0fms; all running after %.2fs\n",
-			cfg.Pods, ms(l.P50), ms(l.P99), ms(l.Max), l.Duration.Seconds())
+		how := "at once"
+		if cfg.Rate > 0 {
+			how = fmt.Sprintf("at %g/s", cfg.Rate)
+		}
+		fmt.Fprintf(out, "pods      %d created %s; creation -> Running (watch): p50 %.0fms  p99 %.0fms  max %.0fms; all running after %.2fs\n",
+			cfg.Pods, how, ms(l.P50), ms(l.P99), ms(l.Max), l.Duration.Seconds())
 	}
 	return l, nil
+}
+
+// deleteNamespace deletes the benchmark's namespace and waits, up to
+// timeout, until it is gone.
+func deleteNamespace(ctx context.Context, c kubernetes.Interface, ns string, timeout time.Duration) {
+	if err := c.CoreV1().Namespaces().Delete(ctx, ns, metav1.DeleteOptions{}); err != nil {
+		return
+	}
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		if _, err := c.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{}); apierrors.IsNotFound(err) {
+			return
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
 }

@@ -21,12 +21,19 @@ const pauseBinaryName = "skiff-pause"
 // cfg.ContainerRuntimeEndpoint names one to use), imports the pause image
 // and the data dir's images folder, and returns the CRI runtime. Goroutines
 // it starts are added to wg and end with ctx.
-func nodeRuntime(ctx context.Context, cfg Config, wg *sync.WaitGroup) (*cri.Runtime, error) {
+func nodeRuntime(ctx context.Context, cfg Config, wg *sync.WaitGroup) (_ *cri.Runtime, err error) {
+	// On failure, what was started stops, so that the caller's wg.Wait
+	// returns and the component can be restarted.
+	ctx, cancel := context.WithCancel(ctx)
+	defer func() {
+		if err != nil {
+			cancel()
+		}
+	}()
 	endpoint := cfg.ContainerRuntimeEndpoint
 	cniConfDir := ""
 	var sup *containerd.Supervisor
 	if endpoint == "" {
-		var err error
 		sup, err = containerd.New(containerd.Config{Dir: filepath.Join(cfg.DataDir, "containerd")}, cfg.Logger)
 		if err != nil {
 			return nil, err
