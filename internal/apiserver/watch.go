@@ -206,7 +206,7 @@ func (s *Server) handleWatch(w http.ResponseWriter, r *http.Request, res *resour
 		case <-tick:
 			if cr := s.cache.Revision(); cr > lastRev && cw != nil {
 				// Every change of this bucket up to cr has been delivered
-				// once the channel is drained.
+				// once the queue is drained.
 				if events.Len() == 0 {
 					lastRev = cr
 				}

@@ -179,7 +179,7 @@ func (c *Cache) load(ctx context.Context) (int64, error) {
 	}
 	for p, b := range c.buckets {
 		for w := range b.watchers {
-			w.stop()
+			w.Close()
 		}
 		objs := fresh[p]
 		if objs == nil {
@@ -386,7 +386,7 @@ func (c *Cache) RemoveBucket(prefix string) {
 		return
 	}
 	for w := range b.watchers {
-		w.stop()
+		w.Close()
 	}
 	delete(c.buckets, prefix)
 }
@@ -479,7 +479,7 @@ type Watcher struct {
 	bucket *bucket
 }
 
-// Initial returns the events to send before those from Events: the
+// Initial returns the events to send before those from the Queue: the
 // snapshot (fromRev 0) or the replay (fromRev > 0).
 func (w *Watcher) Initial() []Event { return w.initial }
 
@@ -494,14 +494,12 @@ func (w *Watcher) deliver(e Event) bool {
 	return w.Push(e)
 }
 
-func (w *Watcher) stop() { w.Close() }
-
 // Stop ends the watch.
 func (w *Watcher) Stop() {
 	w.cache.mu.Lock()
 	delete(w.bucket.watchers, w)
 	w.cache.mu.Unlock()
-	w.stop()
+	w.Close()
 }
 
 func (c *Cache) closeAll() {
@@ -509,7 +507,7 @@ func (c *Cache) closeAll() {
 	defer c.mu.Unlock()
 	for _, b := range c.buckets {
 		for w := range b.watchers {
-			w.stop()
+			w.Close()
 		}
 		b.watchers = map[*Watcher]struct{}{}
 	}
