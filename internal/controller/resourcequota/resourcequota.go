@@ -33,7 +33,7 @@ type Controller struct {
 	pods     corelisters.PodLister
 	services corelisters.ServiceLister
 	pvcs     corelisters.PersistentVolumeClaimLister
-	metaInf  controller.ObjectInformers
+	countInf controller.ObjectInformers
 	loop     *reconcile.Loop
 	logger   *slog.Logger
 
@@ -50,7 +50,7 @@ func New(cc controller.Context) (controller.Controller, error) {
 	var i informers.SharedInformerFactory = cc.Informers
 	qInf, podInf, svcInf, pvcInf := i.Core().V1().ResourceQuotas(), i.Core().V1().Pods(), i.Core().V1().Services(), i.Core().V1().PersistentVolumeClaims()
 	c := &Controller{client: cc.Client, quotas: qInf.Lister(), pods: podInf.Lister(), services: svcInf.Lister(),
-		pvcs: pvcInf.Lister(), metaInf: cc.ObjectInformers(), logger: cc.Logger,
+		pvcs: pvcInf.Lister(), countInf: cc.ObjectInformers(), logger: cc.Logger,
 		counted: map[schema.GroupVersionResource]cache.SharedIndexInformer{}, gvrs: map[string]schema.GroupVersionResource{}}
 	c.loop = reconcile.NewLoop("resourcequota", cc.Clock, cc.Logger, c.sync)
 	if _, err := qInf.Informer().AddEventHandler(quotaHandler(c.loop.Enqueue)); err != nil {
@@ -87,7 +87,7 @@ func (c *Controller) countInformer(gvr schema.GroupVersionResource) cache.Shared
 	if inf, ok := c.counted[gvr]; ok {
 		return inf
 	}
-	inf := c.metaInf.ForResource(gvr).Informer()
+	inf := c.countInf.ForResource(gvr).Informer()
 	// Counts change only when objects come and go.
 	_, _ = inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    c.namespaceEvent,
@@ -95,7 +95,7 @@ func (c *Controller) countInformer(gvr schema.GroupVersionResource) cache.Shared
 	})
 	c.counted[gvr] = inf
 	if c.stop != nil {
-		c.metaInf.Start(c.stop)
+		c.countInf.Start(c.stop)
 	}
 	return inf
 }
