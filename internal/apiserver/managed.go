@@ -4,13 +4,16 @@ import (
 	"fmt"
 	"net/http"
 	"sync"
+	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/managedfields"
 	"sigs.k8s.io/structured-merge-diff/v6/fieldpath"
+	"sigs.k8s.io/structured-merge-diff/v6/typed"
 	"sigs.k8s.io/yaml"
 )
 
@@ -22,7 +25,7 @@ type fieldManagers struct {
 
 	mu       sync.Mutex
 	conv     managedfields.TypeConverter
-	managers map[string]*managedfields.FieldManager
+	managers map[string]*fieldManager
 }
 
 // defaulter applies a resource's strategy defaults, which is what upstream's
@@ -36,6 +39,16 @@ func (d defaulter) Default(obj runtime.Object) {
 }
 
 func (f *fieldManagers) get(res *resource, subresource string) (*managedfields.FieldManager, error) {
+	m, err := f.lookup(res, subresource)
+	if err != nil {
+		return nil, err
+	}
+	return m.fm, nil
+}
+
+// lookup returns the field manager of res's kind and subresource, with the
+// converter and reset filter it was built from.
+func (f *fieldManagers) lookup(res *resource, subresource string) (*fieldManager, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.conv == nil {
@@ -49,22 +62,96 @@ func (f *fieldManagers) get(res *resource, subresource string) (*managedfields.F
 	if m, ok := f.managers[key]; ok {
 		return m, nil
 	}
+	m := &fieldManager{conv: f.conv, version: fieldpath.APIVersion(res.GroupVersion.String())}
 	var reset map[fieldpath.APIVersion]fieldpath.Filter
 	if res.HasSubresource("status") {
 		path := "status"
 		if subresource == "status" {
 			path = "spec"
 		}
-		reset = map[fieldpath.APIVersion]fieldpath.Filter{
-			fieldpath.APIVersion(res.GroupVersion.String()): fieldpath.NewExcludeSetFilter(fieldpath.NewSet(fieldpath.MakePathOrDie(path))),
-		}
+		m.reset = fieldpath.NewExcludeSetFilter(fieldpath.NewSet(fieldpath.MakePathOrDie(path)))
+		reset = map[fieldpath.APIVersion]fieldpath.Filter{m.version: m.reset}
 	}
-	m, err := managedfields.NewDefaultFieldManager(f.conv, f.scheme, defaulter{res}, f.scheme, res.gvk, res.GroupVersion, subresource, reset)
+	fm, err := managedfields.NewDefaultFieldManager(f.conv, f.scheme, defaulter{res}, f.scheme, res.gvk, res.GroupVersion, subresource, reset)
 	if err != nil {
+		return nil, fmt.Errorf("field manager for %s: %w", res.gvk, err)
+	}
+	m.fm = fm
+	empty := res.New()
+	setGVK(empty, res.gvk)
+	if m.empty, err = f.conv.ObjectToTyped(empty, typed.AllowDuplicates); err != nil {
 		return nil, fmt.Errorf("field manager for %s: %w", res.gvk, err)
 	}
 	f.managers[key] = m
 	return m, nil
+}
+
+// fieldManager is upstream's field manager for one kind and subresource,
+// with what createEntry needs to record a create without it.
+type fieldManager struct {
+	fm      *managedfields.FieldManager
+	conv    managedfields.TypeConverter
+	version fieldpath.APIVersion
+	reset   fieldpath.Filter // fields the main resource does not own (status), or nil
+	// empty is an object of the kind with nothing set but its apiVersion
+	// and kind: what a create is compared with.
+	empty *typed.TypedValue
+}
+
+// strippedFields are the fields no manager owns, as upstream strips them.
+var strippedFields = fieldpath.NewSet(
+	fieldpath.MakePathOrDie("apiVersion"),
+	fieldpath.MakePathOrDie("kind"),
+	fieldpath.MakePathOrDie("metadata"),
+	fieldpath.MakePathOrDie("metadata", "name"),
+	fieldpath.MakePathOrDie("metadata", "namespace"),
+	fieldpath.MakePathOrDie("metadata", "creationTimestamp"),
+	fieldpath.MakePathOrDie("metadata", "selfLink"),
+	fieldpath.MakePathOrDie("metadata", "uid"),
+	fieldpath.MakePathOrDie("metadata", "clusterName"),
+	fieldpath.MakePathOrDie("metadata", "generation"),
+	fieldpath.MakePathOrDie("metadata", "managedFields"),
+	fieldpath.MakePathOrDie("metadata", "resourceVersion"),
+)
+
+// createEntries computes the managedFields of a newly created obj that
+// carries none, as upstream's field manager does (one Update entry of
+// manager owning what differs from an empty object of the kind), without
+// the conversions and bookkeeping of its general update path, which cost
+// about as much again as the comparison itself. ok is false when obj
+// needs the full field manager.
+func (m *fieldManager) createEntries(obj runtime.Object, manager string) (entries []metav1.ManagedFieldsEntry, ok bool) {
+	tv, err := m.conv.ObjectToTyped(obj, typed.AllowDuplicates)
+	if err != nil {
+		return nil, false
+	}
+	cmp, err := m.empty.Compare(tv)
+	if err != nil {
+		return nil, false
+	}
+	set := cmp.Modified.Union(cmp.Added)
+	if m.reset != nil {
+		set = m.reset.Filter(set)
+	}
+	set = set.Difference(strippedFields)
+	if set.Empty() {
+		return nil, true
+	}
+	raw, err := set.ToJSON()
+	if err != nil {
+		return nil, false
+	}
+	if manager == "" {
+		manager = "unknown"
+	}
+	return []metav1.ManagedFieldsEntry{{
+		Manager:    manager,
+		Operation:  metav1.ManagedFieldsOperationUpdate,
+		APIVersion: string(m.version),
+		Time:       &metav1.Time{Time: time.Now().UTC()},
+		FieldsType: "FieldsV1",
+		FieldsV1:   &metav1.FieldsV1{Raw: raw},
+	}}, true
 }
 
 func (s *Server) trackCreate(res *resource, obj runtime.Object, manager string) error {
@@ -80,6 +167,14 @@ func (s *Server) trackUpdate(res *resource, obj, old runtime.Object, manager, su
 	if err != nil {
 		s.log.Error("managed fields unavailable", "kind", res.gvk, "err", err)
 		return nil
+	}
+	if old == nil && res.custom == nil && len(accessor(obj).GetManagedFields()) == 0 {
+		if m, err := s.fields.lookup(res, subresource); err == nil {
+			if entries, ok := m.createEntries(obj, manager); ok {
+				accessor(obj).SetManagedFields(entries)
+				return nil
+			}
+		}
 	}
 	if old == nil {
 		old = res.New()

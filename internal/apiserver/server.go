@@ -194,7 +194,7 @@ func New(cfg Config) (*Server, error) {
 		Logger:  cfg.Logger,
 	})
 	if cfg.TypeConverter != nil {
-		s.fields = &fieldManagers{newConverter: cfg.TypeConverter, scheme: cfg.Scheme, managers: map[string]*managedfields.FieldManager{}}
+		s.fields = &fieldManagers{newConverter: cfg.TypeConverter, scheme: cfg.Scheme, managers: map[string]*fieldManager{}}
 	}
 	s.metrics = newMetrics(cfg.Metrics)
 	dyn, err := admission.New(admission.Config{Objects: cacheObjects{s}})
