@@ -12,6 +12,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 
 	"skiff/internal/apiserver/openapi"
 	"skiff/internal/apiserver/registry"
@@ -21,13 +22,13 @@ import (
 	etcdstore "skiff/internal/storage/etcd"
 )
 
-// startCustomServer runs an API server with OpenAPI wired on store until
-// the test ends (or stop is called).
-func startCustomServer(t *testing.T, store storage.Store) (s *Server, stop func()) {
-	t.Helper()
+// builtinSpec returns the scheme, the built-in resources and their OpenAPI
+// spec.
+func builtinSpec(tb testing.TB) (*runtime.Scheme, []registry.Resource, *openapi.Spec) {
+	tb.Helper()
 	scheme, err := NewScheme()
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	resources := all.Resources()
 	ptrs := make([]*registry.Resource, len(resources))
@@ -36,10 +37,18 @@ func startCustomServer(t *testing.T, store storage.Store) (s *Server, stop func(
 	}
 	spec, err := openapi.New(openapi.Config{Scheme: scheme, Resources: ptrs, Version: "v1.37.2"})
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
+	return scheme, resources, spec
+}
+
+// startCustomServer runs an API server with OpenAPI wired on store until
+// the test ends (or stop is called).
+func startCustomServer(t *testing.T, store storage.Store) (s *Server, stop func()) {
+	t.Helper()
+	scheme, resources, spec := builtinSpec(t)
 	h := spec.Handler()
-	s, err = New(Config{Store: store, Scheme: scheme, Resources: resources, TypeConverter: spec.TypeConverter, OpenAPI: spec,
+	s, err := New(Config{Store: store, Scheme: scheme, Resources: resources, TypeConverter: spec.TypeConverter, OpenAPI: spec,
 		Extra: map[string]http.Handler{"/openapi/v2": h, "/openapi/v3": h, "/openapi/v3/": h}})
 	if err != nil {
 		t.Fatal(err)

@@ -12,9 +12,6 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/serializer"
 
-	"skiff/internal/apiserver/openapi"
-	"skiff/internal/apiserver/registry"
-	"skiff/internal/apiserver/registry/all"
 	etcdstore "skiff/internal/storage/etcd"
 )
 
@@ -22,19 +19,7 @@ import (
 // managedFields with the built-in schemas.
 func newFieldsServer(tb testing.TB) *Server {
 	tb.Helper()
-	scheme, err := NewScheme()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	resources := all.Resources()
-	ptrs := make([]*registry.Resource, len(resources))
-	for i := range resources {
-		ptrs[i] = &resources[i]
-	}
-	spec, err := openapi.New(openapi.Config{Scheme: scheme, Resources: ptrs, Version: "v1.37.2"})
-	if err != nil {
-		tb.Fatal(err)
-	}
+	scheme, resources, spec := builtinSpec(tb)
 	s, err := New(Config{Store: etcdstore.New(nil, etcdstore.Config{}), Scheme: scheme, Resources: resources, TypeConverter: spec.TypeConverter})
 	if err != nil {
 		tb.Fatal(err)
