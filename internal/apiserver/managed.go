@@ -87,7 +87,7 @@ func (f *fieldManagers) lookup(res *resource, subresource string) (*fieldManager
 }
 
 // fieldManager is upstream's field manager for one kind and subresource,
-// with what createEntry needs to record a create without it.
+// with what createEntries needs to record a create without it.
 type fieldManager struct {
 	fm      *managedfields.FieldManager
 	conv    managedfields.TypeConverter
