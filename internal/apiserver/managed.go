@@ -163,17 +163,23 @@ func (s *Server) trackUpdate(res *resource, obj, old runtime.Object, manager, su
 	if (s.fields == nil && res.custom == nil) || !trackedSubresource(subresource) {
 		return nil
 	}
-	fm, err := s.fieldManager(res, subresource)
+	// Built-in kinds come with what a create's fast path needs (m).
+	var fm *managedfields.FieldManager
+	var m *fieldManager
+	var err error
+	if res.custom != nil {
+		fm, err = res.custom.fieldManager(res, subresource)
+	} else if m, err = s.fields.lookup(res, subresource); err == nil {
+		fm = m.fm
+	}
 	if err != nil {
 		s.log.Error("managed fields unavailable", "kind", res.gvk, "err", err)
 		return nil
 	}
-	if old == nil && res.custom == nil && len(accessor(obj).GetManagedFields()) == 0 {
-		if m, err := s.fields.lookup(res, subresource); err == nil {
-			if entries, ok := m.createEntries(obj, manager); ok {
-				accessor(obj).SetManagedFields(entries)
-				return nil
-			}
+	if m != nil && old == nil && len(accessor(obj).GetManagedFields()) == 0 {
+		if entries, ok := m.createEntries(obj, manager); ok {
+			accessor(obj).SetManagedFields(entries)
+			return nil
 		}
 	}
 	if old == nil {
