@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/managedfields"
 	"sigs.k8s.io/structured-merge-diff/v6/fieldpath"
 	"sigs.k8s.io/structured-merge-diff/v6/typed"
+	"sigs.k8s.io/structured-merge-diff/v6/value"
 	"sigs.k8s.io/yaml"
 )
 
@@ -121,10 +122,16 @@ var strippedFields = fieldpath.NewSet(
 // about as much again as the comparison itself. ok is false when obj
 // needs the full field manager.
 func (m *fieldManager) createEntries(obj runtime.Object, manager string) (entries []metav1.ManagedFieldsEntry, ok bool) {
-	tv, err := m.conv.ObjectToTyped(obj, typed.AllowDuplicates)
+	// A built-in object is its own Go type, whose schema is generated from
+	// that type, so it is taken as conforming without the validation walk
+	// that would cost as much as the comparison. The comparison still
+	// reports what validation would find in a list item (a missing key
+	// field), and falls back on it.
+	v, err := value.NewValueReflect(obj)
 	if err != nil {
 		return nil, false
 	}
+	tv := typed.AsTypedUnvalidated(v, m.empty.Schema(), m.empty.TypeRef())
 	cmp, err := m.empty.Compare(tv)
 	if err != nil {
 		return nil, false

@@ -1,6 +1,7 @@
 package apiserver
 
 import (
+	"fmt"
 	"math/rand"
 	"testing"
 
@@ -28,20 +29,53 @@ func newFieldsServer(tb testing.TB) *Server {
 }
 
 // TestCreateEntriesMatchFieldManager checks the create fast path against
-// upstream's field manager: for random objects of every built-in kind, the
-// managedFields it records must be the ones the full pipeline computes
-// when it compares the object with an empty one.
+// upstream's field manager: for random objects of every built-in kind, and
+// for objects whose lists break their keys, the managedFields it records
+// must be the ones the full pipeline computes when it compares the object
+// with an empty one.
 func TestCreateEntriesMatchFieldManager(t *testing.T) {
 	s := newFieldsServer(t)
 	iterations := 40
 	if testing.Short() {
 		iterations = 10
 	}
-	fill := fuzzer.FuzzerFor(metafuzzer.Funcs, rand.NewSource(1), serializer.NewCodecFactory(s.cfg.Scheme)).NilChance(.3).NumElements(0, 3).MaxDepth(12)
 	var compared, fallbacks int
+	check := func(res *resource, m *fieldManager, obj runtime.Object, manager, what string) {
+		t.Helper()
+		var fast, slow []metav1.ManagedFieldsEntry
+		var ok bool
+		// Random bytes in raw JSON fields make the type converter
+		// panic. The fast path, which reads such a field only as a
+		// leaf, may get through where the full path panics, never
+		// the other way round.
+		fastPanicked := panics(func() { fast, ok = m.createEntries(obj.DeepCopyObject(), manager) })
+		if !ok && !fastPanicked {
+			fallbacks++
+			return
+		}
+		empty := res.New()
+		setGVK(empty, res.gvk)
+		slowPanicked := panics(func() { slow = accessor(m.fm.UpdateNoErrors(empty, obj.DeepCopyObject(), manager)).GetManagedFields() })
+		if fastPanicked || slowPanicked {
+			if fastPanicked && !slowPanicked {
+				t.Fatalf("%s %s: fast path panicked, field manager did not", res.gvk, what)
+			}
+			return
+		}
+		if diff := cmp.Diff(withoutTimes(t, slow), withoutTimes(t, fast)); diff != "" {
+			t.Fatalf("%s %s: managedFields differ from the field manager's (-full +fast):\n%s", res.gvk, what, diff)
+		}
+		compared++
+	}
+
+	fill := fuzzer.FuzzerFor(metafuzzer.Funcs, rand.NewSource(1), serializer.NewCodecFactory(s.cfg.Scheme)).NilChance(.3).NumElements(0, 3).MaxDepth(12)
+	var pods *resource
 	for _, res := range s.builtin {
 		if res.New == nil {
 			continue
+		}
+		if res.gvk == corev1.SchemeGroupVersion.WithKind("Pod") {
+			pods = res
 		}
 		m, err := s.fields.lookup(res, "")
 		if err != nil {
@@ -52,31 +86,32 @@ func TestCreateEntriesMatchFieldManager(t *testing.T) {
 			fill.Fill(obj)
 			setGVK(obj, res.gvk)
 			accessor(obj).SetManagedFields(nil)
-			manager := []string{"kubectl-create", "", "skiff-bench"}[i%3]
-
-			var fast, slow []metav1.ManagedFieldsEntry
-			var ok bool
-			// Random bytes in raw JSON fields make the type converter
-			// panic, in either path alike.
-			fastPanicked := panics(func() { fast, ok = m.createEntries(obj.DeepCopyObject(), manager) })
-			if !ok && !fastPanicked {
-				fallbacks++
-				continue
-			}
-			empty := res.New()
-			setGVK(empty, res.gvk)
-			slowPanicked := panics(func() { slow = accessor(m.fm.UpdateNoErrors(empty, obj.DeepCopyObject(), manager)).GetManagedFields() })
-			if fastPanicked || slowPanicked {
-				if fastPanicked != slowPanicked {
-					t.Fatalf("%s #%d: fast path panicked %v, field manager %v", res.gvk, i, fastPanicked, slowPanicked)
-				}
-				continue
-			}
-			if diff := cmp.Diff(withoutTimes(t, slow), withoutTimes(t, fast)); diff != "" {
-				t.Fatalf("%s #%d: managedFields differ from the field manager's (-full +fast):\n%s", res.gvk, i, diff)
-			}
-			compared++
+			check(res, m, obj, []string{"kubectl-create", "", "skiff-bench"}[i%3], fmt.Sprintf("#%d", i))
 		}
+	}
+
+	// Lists whose items repeat a key, or lack a key field, are what the
+	// validation the fast path skips would look at.
+	m, err := s.fields.lookup(pods, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pod := func(containers ...corev1.Container) *corev1.Pod {
+		p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "p", Labels: map[string]string{"app": "x"}}, Spec: corev1.PodSpec{Containers: containers}}
+		setGVK(p, pods.gvk)
+		return p
+	}
+	port := func(n int32, proto corev1.Protocol) corev1.ContainerPort {
+		return corev1.ContainerPort{ContainerPort: n, Protocol: proto}
+	}
+	for what, obj := range map[string]*corev1.Pod{
+		"duplicate container names": pod(corev1.Container{Name: "a", Image: "i"}, corev1.Container{Name: "a", Image: "j"}),
+		"duplicate ports":           pod(corev1.Container{Name: "a", Ports: []corev1.ContainerPort{port(80, "TCP"), port(80, "TCP")}}),
+		"port without protocol":     pod(corev1.Container{Name: "a", Ports: []corev1.ContainerPort{port(80, "")}}),
+		"container without name":    pod(corev1.Container{Image: "i"}),
+		"duplicate env names":       pod(corev1.Container{Name: "a", Env: []corev1.EnvVar{{Name: "A", Value: "1"}, {Name: "A", Value: "2"}}}),
+	} {
+		check(pods, m, obj, "kubectl-create", what)
 	}
 	t.Logf("%d objects compared, %d left to the full field manager", compared, fallbacks)
 	if compared == 0 {
