@@ -75,6 +75,9 @@ and after the load. With --kubeconfig, measures that API server's throughput onl
 			}
 			if pid != 0 {
 				fmt.Fprintf(out, "rss       right after load: %s\n", rss(pid))
+				if m, ok := readMemory(pid); ok {
+					fmt.Fprintf(out, "rss       peak since launch: %.1f MiB\n", float64(m.peak)/1024)
+				}
 				fmt.Fprintf(out, "rss       idle after load: %s\n", idleRSS(pid, settle))
 			}
 			return nil
@@ -126,8 +129,9 @@ func launchServer(ctx context.Context, dataDir string) (*exec.Cmd, time.Duration
 	return nil, 0, "", fmt.Errorf("server not ready within 60s")
 }
 
-// memory is a process's resident set from /proc/<pid>/status, in KiB.
-type memory struct{ rss, anon, file int64 }
+// memory is a process's resident set from /proc/<pid>/status, in KiB,
+// with the largest it has been (peak).
+type memory struct{ rss, anon, file, peak int64 }
 
 func (m memory) String() string {
 	return fmt.Sprintf("%.1f MiB (anonymous %.1f MiB, file-backed %.1f MiB)", float64(m.rss)/1024, float64(m.anon)/1024, float64(m.file)/1024)
@@ -160,6 +164,8 @@ func readMemory(pid int) (memory, bool) {
 			m.anon = kb
 		case "RssFile":
 			m.file = kb
+		case "VmHWM":
+			m.peak = kb
 		}
 	}
 	return m, m.rss > 0

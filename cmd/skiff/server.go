@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"skiff/internal/procmem"
 	"skiff/internal/server"
 )
 
@@ -58,6 +59,7 @@ func newServerCommand() *cobra.Command {
 			}
 			fmt.Fprintf(os.Stderr, "skiff server ready at %s in %s; kubeconfig: %s\n", s.URL(), s.StartedIn.Round(1e6), s.AdminKubeconfig())
 			releaseStartupPagesLater(ctx, logger)
+			go procmem.NewGCPacer(procmem.GCConfig{Logger: logger}).Run(ctx)
 			return s.Wait(ctx)
 		},
 	}

@@ -1,4 +1,5 @@
-// Package procmem trims what the process keeps resident.
+// Package procmem manages what the process keeps resident, and what memory
+// it trades for latency under load.
 //
 // A Go binary of skiff's size runs the init functions of some five hundred
 // packages before main. They are spread over the whole text, and the
@@ -7,4 +8,10 @@
 // read-only data is resident although little of it runs again.
 // ReleaseStartupPages lets those pages go: the kernel faults back, from the
 // page cache, whatever the running process still uses.
+//
+// A GCPacer lets the heap grow while the process allocates fast, so that
+// the garbage collector, whose marking competes with requests for the CPU
+// of a small machine, runs rarely under load; once the process is quiet it
+// restores GOGC and hands the memory back. Idle, it does nothing at all:
+// it wakes only when a collection ends.
 package procmem

@@ -1,0 +1,227 @@
+package procmem
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"runtime"
+	"runtime/debug"
+	"runtime/metrics"
+	"time"
+)
+
+// GCConfig tunes a GCPacer. Zero fields take the defaults.
+type GCConfig struct {
+	// Headroom is how far the heap may grow past the live heap while the
+	// process is busy. Default: a sixteenth of physical memory, between
+	// 64 MiB and 256 MiB.
+	Headroom uint64
+	// BusyRate is the allocation rate, in bytes per second, from which
+	// the process counts as busy. Default: 32 MiB/s, some hundred times
+	// what an idle server allocates.
+	BusyRate float64
+	// Quiet is how long the rate must stay under BusyRate before the
+	// heap goal comes down again. Default: 2s.
+	Quiet time.Duration
+	// Interval is how often a busy pacer samples the rate. Default: 250ms.
+	Interval time.Duration
+	// Logger receives the pacer's changes at debug level; nil means
+	// slog.Default().
+	Logger *slog.Logger
+}
+
+func (c GCConfig) withDefaults() GCConfig {
+	if c.Headroom == 0 {
+		c.Headroom = min(max(physicalMemory()/16, 64<<20), 256<<20)
+	}
+	if c.BusyRate == 0 {
+		c.BusyRate = 32 << 20
+	}
+	if c.Quiet == 0 {
+		c.Quiet = 2 * time.Second
+	}
+	if c.Interval == 0 {
+		c.Interval = 250 * time.Millisecond
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return c
+}
+
+// GCPacer raises the garbage collector's heap goal while the process
+// allocates fast, and lowers it again, handing the memory back to the
+// system, once the process is quiet.
+//
+// With GOGC's 100 the heap goal is twice the live heap. An API server's
+// live heap is small (15 to 40 MB), so under load it collects several
+// times a second, and on a small machine each cycle's marking takes the
+// CPU that requests in flight were using: latency peaks with every cycle.
+// While busy the pacer lets the heap grow Headroom past the live heap
+// instead, so cycles are rare; when quiet, GOGC is back to its value at
+// start and idle memory is what it was.
+//
+// An operator who sets GOGC keeps it: the pacer then does nothing.
+type GCPacer struct {
+	cfg  GCConfig
+	base int // GOGC outside busy periods
+}
+
+// NewGCPacer returns a pacer; Run starts it.
+func NewGCPacer(cfg GCConfig) *GCPacer {
+	return &GCPacer{cfg: cfg.withDefaults()}
+}
+
+// pacerState is what the pacer has decided so far, and what it decides
+// from: a pure function of the samples it is shown.
+type pacerState struct {
+	busy      bool
+	quietFrom time.Time // since when the rate has been under BusyRate while busy; zero if it is not
+	percent   int       // GOGC in force
+}
+
+// sample is one reading of the allocation counters.
+type sample struct {
+	at     time.Time
+	allocs uint64 // bytes allocated since start
+	live   uint64 // live heap at the end of the last cycle
+}
+
+// next decides, from the samples before and now, the GOGC to set (0: leave
+// it as it is) and whether the memory freed should go back to the system.
+func (s *pacerState) next(cfg GCConfig, base int, before, now sample) (percent int, release bool) {
+	elapsed := now.at.Sub(before.at).Seconds()
+	if elapsed <= 0 || now.allocs < before.allocs {
+		return 0, false
+	}
+	rate := float64(now.allocs-before.allocs) / elapsed
+	if rate >= cfg.BusyRate {
+		s.busy = true
+		s.quietFrom = time.Time{}
+		p := gcPercent(now.live, cfg.Headroom, base)
+		if p == s.percent {
+			return 0, false
+		}
+		s.percent = p
+		return p, false
+	}
+	if !s.busy {
+		return 0, false
+	}
+	if s.quietFrom.IsZero() {
+		s.quietFrom = before.at // the rate was low since then
+	}
+	if now.at.Sub(s.quietFrom) < cfg.Quiet {
+		return 0, false
+	}
+	s.busy = false
+	s.quietFrom = time.Time{}
+	s.percent = base
+	return base, true
+}
+
+// gcPercent is the GOGC that lets a heap of live bytes grow headroom bytes
+// before the next cycle, never below base.
+func gcPercent(live, headroom uint64, base int) int {
+	live = max(live, 4<<20) // the runtime's own floor for a heap goal
+	return max(base, int(headroom*100/live))
+}
+
+// Run paces the collector until ctx is done, then leaves GOGC as it found it.
+func (p *GCPacer) Run(ctx context.Context) error {
+	if _, set := os.LookupEnv("GOGC"); set {
+		<-ctx.Done()
+		return nil
+	}
+	p.base = debug.SetGCPercent(100)
+	debug.SetGCPercent(p.base)
+	if p.base < 0 {
+		<-ctx.Done()
+		return nil
+	}
+	defer debug.SetGCPercent(p.base)
+
+	// Each finished cycle is a chance to notice that the process is
+	// allocating fast; between cycles an idle pacer does nothing at all.
+	cycles := make(chan struct{}, 1)
+	notifyCycles(ctx, cycles)
+
+	state := pacerState{percent: p.base}
+	before := read()
+	var tick <-chan time.Time
+	var ticker *time.Ticker
+	defer func() {
+		if ticker != nil {
+			ticker.Stop()
+		}
+	}()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-cycles:
+		case <-tick:
+		}
+		now := read()
+		percent, release := state.next(p.cfg, p.base, before, now)
+		before = now
+		if percent != 0 {
+			debug.SetGCPercent(percent)
+			p.cfg.Logger.Debug("gc pacing", "busy", state.busy, "gogc", percent, "liveMiB", now.live>>20)
+		}
+		if release {
+			debug.FreeOSMemory()
+		}
+		switch {
+		case state.busy && ticker == nil:
+			ticker = time.NewTicker(p.cfg.Interval)
+			tick = ticker.C
+		case !state.busy && ticker != nil:
+			ticker.Stop()
+			ticker, tick = nil, nil
+		}
+	}
+}
+
+// notifyCycles sends on c (without blocking) after each garbage
+// collection, until ctx is done.
+func notifyCycles(ctx context.Context, c chan<- struct{}) {
+	// A sentinel is unreachable as soon as it is made; the cleanup the
+	// runtime runs for it after the next cycle reports the cycle and arms
+	// the next sentinel. It holds a pointer, so that it is not batched
+	// with other small allocations that could keep it alive.
+	type sentinel struct{ _ *byte }
+	var arm func()
+	arm = func() {
+		runtime.AddCleanup(&sentinel{}, func(struct{}) {
+			if ctx.Err() != nil {
+				return
+			}
+			select {
+			case c <- struct{}{}:
+			default:
+			}
+			arm()
+		}, struct{}{})
+	}
+	arm()
+}
+
+var sampleMetrics = []string{"/gc/heap/allocs:bytes", "/gc/heap/live:bytes"}
+
+// read samples the allocation counters.
+func read() sample {
+	m := make([]metrics.Sample, len(sampleMetrics))
+	for i, name := range sampleMetrics {
+		m[i].Name = name
+	}
+	metrics.Read(m)
+	s := sample{at: time.Now()}
+	if m[0].Value.Kind() == metrics.KindUint64 {
+		s.allocs = m[0].Value.Uint64()
+	}
+	if m[1].Value.Kind() == metrics.KindUint64 {
+		s.live = m[1].Value.Uint64()
+	}
+	return s
+}
