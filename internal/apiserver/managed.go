@@ -83,6 +83,7 @@ func (f *fieldManagers) lookup(res *resource, subresource string) (*fieldManager
 	if m.empty, err = f.conv.ObjectToTyped(empty, typed.AllowDuplicates); err != nil {
 		return nil, fmt.Errorf("field manager for %s: %w", res.gvk, err)
 	}
+	m.emptyValue = m.empty.AsValue().Unstructured()
 	f.managers[key] = m
 	return m, nil
 }
@@ -97,6 +98,8 @@ type fieldManager struct {
 	// empty is an object of the kind with nothing set but its apiVersion
 	// and kind: what a create is compared with.
 	empty *typed.TypedValue
+	// emptyValue is empty in its unstructured form.
+	emptyValue any
 }
 
 // strippedFields are the fields no manager owns, as upstream strips them.
@@ -122,21 +125,12 @@ var strippedFields = fieldpath.NewSet(
 // about as much again as the comparison itself. ok is false when obj
 // needs the full field manager.
 func (m *fieldManager) createEntries(obj runtime.Object, manager string) (entries []metav1.ManagedFieldsEntry, ok bool) {
-	// A built-in object is its own Go type, whose schema is generated from
-	// that type, so it is taken as conforming without the validation walk
-	// that would cost as much as the comparison. The comparison still
-	// reports what validation would find in a list item (a missing key
-	// field), and falls back on it.
-	v, err := value.NewValueReflect(obj)
+	set, err := m.createdFields(obj)
 	if err != nil {
-		return nil, false
+		if set, err = m.compareWithEmpty(obj); err != nil {
+			return nil, false
+		}
 	}
-	tv := typed.AsTypedUnvalidated(v, m.empty.Schema(), m.empty.TypeRef())
-	cmp, err := m.empty.Compare(tv)
-	if err != nil {
-		return nil, false
-	}
-	set := cmp.Modified.Union(cmp.Added)
 	if m.reset != nil {
 		set = m.reset.Filter(set)
 	}
@@ -159,6 +153,24 @@ func (m *fieldManager) createEntries(obj runtime.Object, manager string) (entrie
 		FieldsType: "FieldsV1",
 		FieldsV1:   &metav1.FieldsV1{Raw: raw},
 	}}, true
+}
+
+// compareWithEmpty is what differs between obj and an empty object of the
+// kind, by structured-merge-diff's comparison. A built-in object is its
+// own Go type, whose schema is generated from that type, so it is taken as
+// conforming without the validation walk, which would cost as much as the
+// comparison: the comparison still reports what validation would find in
+// a list item (a missing key field).
+func (m *fieldManager) compareWithEmpty(obj runtime.Object) (*fieldpath.Set, error) {
+	v, err := value.NewValueReflect(obj)
+	if err != nil {
+		return nil, err
+	}
+	cmp, err := m.empty.Compare(typed.AsTypedUnvalidated(v, m.empty.Schema(), m.empty.TypeRef()))
+	if err != nil {
+		return nil, err
+	}
+	return cmp.Modified.Union(cmp.Added), nil
 }
 
 func (s *Server) trackCreate(res *resource, obj runtime.Object, manager string) error {

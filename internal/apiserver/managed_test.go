@@ -12,6 +12,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/serializer"
+	"sigs.k8s.io/structured-merge-diff/v6/fieldpath"
 
 	etcdstore "skiff/internal/storage/etcd"
 )
@@ -39,9 +40,28 @@ func TestCreateEntriesMatchFieldManager(t *testing.T) {
 	if testing.Short() {
 		iterations = 10
 	}
-	var compared, fallbacks int
+	var compared, fallbacks, walked, unwalked int
 	check := func(res *resource, m *fieldManager, obj runtime.Object, manager, what string) {
 		t.Helper()
+		// The walk must find what the comparison finds, or leave the
+		// object to it.
+		var walk, bySMD *fieldpath.Set
+		var walkErr, cmpErr error
+		walkPanicked := panics(func() { walk, walkErr = m.createdFields(obj.DeepCopyObject()) })
+		cmpPanicked := panics(func() { bySMD, cmpErr = m.compareWithEmpty(obj.DeepCopyObject()) })
+		switch {
+		case walkPanicked && !cmpPanicked:
+			t.Fatalf("%s %s: the walk panicked, the comparison did not", res.gvk, what)
+		case walkPanicked || walkErr != nil:
+			unwalked++
+		case cmpPanicked || cmpErr != nil:
+			t.Fatalf("%s %s: the walk found %s where the comparison failed (panicked %v): %v", res.gvk, what, walk, cmpPanicked, cmpErr)
+		case !walk.Equals(bySMD):
+			t.Fatalf("%s %s: the walk found\n%s\nthe comparison\n%s", res.gvk, what, walk, bySMD)
+		default:
+			walked++
+		}
+
 		var fast, slow []metav1.ManagedFieldsEntry
 		var ok bool
 		// Random bytes in raw JSON fields make the type converter
@@ -113,7 +133,10 @@ func TestCreateEntriesMatchFieldManager(t *testing.T) {
 	} {
 		check(pods, m, obj, "kubectl-create", what)
 	}
-	t.Logf("%d objects compared, %d left to the full field manager", compared, fallbacks)
+	t.Logf("%d objects compared, %d left to the full field manager; %d walked, %d left to the comparison", compared, fallbacks, walked, unwalked)
+	if walked < unwalked {
+		t.Fatalf("the walk handled only %d objects of %d", walked, walked+unwalked)
+	}
 	if compared == 0 {
 		t.Fatal("no object took the fast path")
 	}
