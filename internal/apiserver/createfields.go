@@ -28,22 +28,40 @@ func (m *fieldManager) createdFields(obj any) (*fieldpath.Set, error) {
 	if rv.Kind() != reflect.Pointer || rv.IsNil() {
 		return nil, errUnsupported
 	}
-	w := createWalker{schema: m.empty.Schema(), set: fieldpath.NewSet(), path: make(fieldpath.Path, 0, 16)}
+	w := createWalker{schema: m.empty.Schema()}
 	n, err := w.node(rv, value.TypeReflectEntryOf(rv.Type()))
 	if err != nil {
 		return nil, err
 	}
-	if err := w.walk(m.empty.TypeRef(), m.emptyValue, true, n); err != nil {
+	root := &setFrame{set: fieldpath.NewSet()}
+	if err := w.walk(m.empty.TypeRef(), m.emptyValue, true, n, root); err != nil {
 		return nil, err
 	}
-	return w.set, nil
+	return root.set, nil
 }
 
 type createWalker struct {
 	schema *schema.Schema
-	set    *fieldpath.Set
-	path   fieldpath.Path
 }
+
+// setFrame is a node's place in the set being built: the set of the
+// paths below it, made when the first of them is inserted, so that a node
+// with nothing below it leaves no empty set behind.
+type setFrame struct {
+	parent *setFrame
+	pe     fieldpath.PathElement // the node's element in its parent
+	set    *fieldpath.Set
+}
+
+func (f *setFrame) children() *fieldpath.Set {
+	if f.set == nil {
+		f.set = f.parent.children().Children.Descend(f.pe)
+	}
+	return f.set
+}
+
+// insert adds the node's own path.
+func (f *setFrame) insert() { f.parent.children().Members.Insert(f.pe) }
 
 // rnode is one value of the object, as the comparison's reflection sees
 // it: dereferenced, and converted to its unstructured form if its type
@@ -143,9 +161,9 @@ func (n rnode) empty() bool {
 	return false
 }
 
-// walk visits n at w.path, of type tr, whose counterpart in the empty
-// object is lhs (hasLHS false if the empty object has nothing there).
-func (w *createWalker) walk(tr schema.TypeRef, lhs any, hasLHS bool, n rnode) error {
+// walk visits n, of type tr, at f, whose counterpart in the empty object
+// is lhs (hasLHS false if the empty object has nothing there).
+func (w *createWalker) walk(tr schema.TypeRef, lhs any, hasLHS bool, n rnode, f *setFrame) error {
 	a, ok := w.schema.Resolve(tr)
 	if !ok {
 		return errUnsupported
@@ -179,7 +197,7 @@ func (w *createWalker) walk(tr schema.TypeRef, lhs any, hasLHS bool, n rnode) er
 			break
 		}
 		if n.kind != kindNull {
-			if err := w.mapItems(a.Map, lm, n); err != nil {
+			if err := w.mapItems(a.Map, lm, n, f); err != nil {
 				return err
 			}
 		}
@@ -198,20 +216,22 @@ func (w *createWalker) walk(tr schema.TypeRef, lhs any, hasLHS bool, n rnode) er
 			leaf = true
 			break
 		}
-		if err := w.listItems(a.List, n); err != nil {
+		if err := w.listItems(a.List, n, f); err != nil {
 			return err
 		}
 	}
 	switch {
+	case f.parent == nil:
+		// The root is not a field.
 	case !hasLHS:
-		w.set.Insert(w.path)
+		f.insert()
 	case leaf:
 		eq, err := w.equal(lhs, n)
 		if err != nil {
 			return err
 		}
 		if !eq {
-			w.set.Insert(w.path)
+			f.insert()
 		}
 	}
 	return nil
@@ -262,34 +282,14 @@ func (w *createWalker) equal(lhs any, n rnode) (bool, error) {
 	return value.Equals(value.NewValueInterface(lhs), rv), nil
 }
 
-// child descends into pe for the duration of fn.
-func (w *createWalker) child(pe fieldpath.PathElement, fn func() error) error {
-	w.path = append(w.path, pe)
-	err := fn()
-	w.path = w.path[:len(w.path)-1]
-	return err
-}
-
-func (w *createWalker) mapItems(t *schema.Map, lhs map[string]any, n rnode) error {
-	visit := func(name *string, v reflect.Value, e *value.TypeReflectCacheEntry) error {
-		c, err := w.node(v, e)
-		if err != nil {
-			return err
-		}
-		tr := t.ElementType
-		if sf, ok := t.FindField(*name); ok {
-			tr = sf.Type
-		}
-		l, hasL := lhs[*name]
-		return w.child(fieldpath.PathElement{FieldName: name}, func() error { return w.walk(tr, l, hasL, c) })
-	}
+func (w *createWalker) mapItems(t *schema.Map, lhs map[string]any, n rnode, f *setFrame) error {
 	if n.kind == kindStruct {
-		for _, f := range value.TypeReflectEntryOf(n.v.Type()).OrderedFields() {
-			fv := f.GetFrom(n.v)
-			if f.CanOmit(fv) {
+		for _, fe := range value.TypeReflectEntryOf(n.v.Type()).OrderedFields() {
+			fv := fe.GetFrom(n.v)
+			if fe.CanOmit(fv) {
 				continue
 			}
-			if err := visit(&f.JsonName, fv, f.TypeEntry); err != nil {
+			if err := w.mapItem(t, lhs, &fe.JsonName, fv, fe.TypeEntry, f); err != nil {
 				return err
 			}
 		}
@@ -302,14 +302,27 @@ func (w *createWalker) mapItems(t *schema.Map, lhs map[string]any, n rnode) erro
 	it := n.v.MapRange()
 	for it.Next() {
 		name := it.Key().String()
-		if err := visit(&name, it.Value(), e); err != nil {
+		if err := w.mapItem(t, lhs, &name, it.Value(), e, f); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func (w *createWalker) listItems(t *schema.List, n rnode) error {
+func (w *createWalker) mapItem(t *schema.Map, lhs map[string]any, name *string, v reflect.Value, e *value.TypeReflectCacheEntry, f *setFrame) error {
+	c, err := w.node(v, e)
+	if err != nil {
+		return err
+	}
+	tr := t.ElementType
+	if sf, ok := t.FindField(*name); ok {
+		tr = sf.Type
+	}
+	l, hasL := lhs[*name]
+	return w.walk(tr, l, hasL, c, &setFrame{parent: f, pe: fieldpath.PathElement{FieldName: name}})
+}
+
+func (w *createWalker) listItems(t *schema.List, n rnode, f *setFrame) error {
 	if t.ElementRelationship != schema.Associative {
 		return errUnsupported
 	}
@@ -340,12 +353,12 @@ func (w *createWalker) listItems(t *schema.List, n rnode) error {
 		case 0:
 			continue // a repeated key, already recorded
 		case 1:
-			if err := w.child(pe, func() error { return w.walk(t.ElementType, nil, false, items[i]) }); err != nil {
+			if err := w.walk(t.ElementType, nil, false, items[i], &setFrame{parent: f, pe: pe}); err != nil {
 				return err
 			}
 		default:
 			// Items that repeat a key are recorded as the key alone.
-			w.set.Insert(append(w.path, pe))
+			f.children().Members.Insert(pe)
 		}
 		seen.Insert(pe, 0)
 	}

@@ -42,6 +42,7 @@ func (s *Server) isPublic(path string) bool {
 
 // ServeHTTP authenticates, authorizes and routes one request.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	growStack()
 	defer func() {
 		if p := recover(); p != nil {
 			if p == http.ErrAbortHandler {
@@ -257,3 +258,19 @@ func (s *Server) writeObject(w http.ResponseWriter, r *http.Request, t target, c
 		_, _ = w.Write(data)
 	}
 }
+
+// growStack makes the request's goroutine's stack as large as serving a
+// request needs, once, while the stack is still shallow. The HTTP/2 server
+// starts each request on a fresh goroutine with a small stack, which would
+// otherwise double two or three times deep in a handler (in the managed
+// fields walk, say), copying every frame each time: some 6% of the
+// server's CPU under a load of creates.
+//
+//go:noinline
+func growStack() byte {
+	var b [12 << 10]byte
+	return touchStack(&b)
+}
+
+//go:noinline
+func touchStack(b *[12 << 10]byte) byte { return b[len(b)-1] }
