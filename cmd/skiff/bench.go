@@ -16,6 +16,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"skiff/internal/bench"
+	"skiff/internal/procmem"
 )
 
 func newBenchCommand() *cobra.Command {
@@ -70,6 +71,12 @@ and after the load. With --kubeconfig, measures that API server's throughput onl
 			if err != nil {
 				return err
 			}
+			// The clients share this process: its collector is paced as
+			// the server's is, so that the load's own collections do not
+			// stall the requests it times.
+			pacing, stopPacing := context.WithCancel(ctx)
+			defer stopPacing()
+			go procmem.NewGCPacer(procmem.GCConfig{}).Run(pacing)
 			if _, err := bench.RunAPI(ctx, bench.APIConfig{Rest: rc, Clients: clients, Objects: objects, Rate: rate}, out); err != nil {
 				return err
 			}

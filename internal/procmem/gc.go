@@ -4,7 +4,6 @@ import (
 	"context"
 	"log/slog"
 	"os"
-	"runtime"
 	"runtime/debug"
 	"runtime/metrics"
 	"time"
@@ -23,7 +22,7 @@ type GCConfig struct {
 	// Quiet is how long the rate must stay under BusyRate before the
 	// heap goal comes down again. Default: 2s.
 	Quiet time.Duration
-	// Interval is how often a busy pacer samples the rate. Default: 250ms.
+	// Interval is how often the pacer samples the rate. Default: 100ms.
 	Interval time.Duration
 	// Logger receives the pacer's changes at debug level; nil means
 	// slog.Default().
@@ -41,7 +40,7 @@ func (c GCConfig) withDefaults() GCConfig {
 		c.Quiet = 2 * time.Second
 	}
 	if c.Interval == 0 {
-		c.Interval = 250 * time.Millisecond
+		c.Interval = 100 * time.Millisecond
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -141,26 +140,18 @@ func (p *GCPacer) Run(ctx context.Context) error {
 	}
 	defer debug.SetGCPercent(p.base)
 
-	// Each finished cycle is a chance to notice that the process is
-	// allocating fast; between cycles an idle pacer does nothing at all.
-	cycles := make(chan struct{}, 1)
-	notifyCycles(ctx, cycles)
-
+	// A tick is cheap (two counters read), and the collector's own cycles
+	// are no clock: after an idle spell the first cycle of a burst comes
+	// long after the one before, when the rate over the gap says nothing.
+	ticker := time.NewTicker(p.cfg.Interval)
+	defer ticker.Stop()
 	state := pacerState{percent: p.base}
 	before := read()
-	var tick <-chan time.Time
-	var ticker *time.Ticker
-	defer func() {
-		if ticker != nil {
-			ticker.Stop()
-		}
-	}()
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-cycles:
-		case <-tick:
+		case <-ticker.C:
 		}
 		now := read()
 		percent, release := state.next(p.cfg, p.base, before, now)
@@ -172,39 +163,7 @@ func (p *GCPacer) Run(ctx context.Context) error {
 		if release {
 			debug.FreeOSMemory()
 		}
-		switch {
-		case state.busy && ticker == nil:
-			ticker = time.NewTicker(p.cfg.Interval)
-			tick = ticker.C
-		case !state.busy && ticker != nil:
-			ticker.Stop()
-			ticker, tick = nil, nil
-		}
 	}
-}
-
-// notifyCycles sends on c (without blocking) after each garbage
-// collection, until ctx is done.
-func notifyCycles(ctx context.Context, c chan<- struct{}) {
-	// A sentinel is unreachable as soon as it is made; the cleanup the
-	// runtime runs for it after the next cycle reports the cycle and arms
-	// the next sentinel. It holds a pointer, so that it is not batched
-	// with other small allocations that could keep it alive.
-	type sentinel struct{ _ *byte }
-	var arm func()
-	arm = func() {
-		runtime.AddCleanup(&sentinel{}, func(struct{}) {
-			if ctx.Err() != nil {
-				return
-			}
-			select {
-			case c <- struct{}{}:
-			default:
-			}
-			arm()
-		}, struct{}{})
-	}
-	arm()
 }
 
 var sampleMetrics = []string{"/gc/heap/allocs:bytes", "/gc/heap/live:bytes"}
