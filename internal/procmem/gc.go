@@ -12,8 +12,9 @@ import (
 // GCConfig tunes a GCPacer. Zero fields take the defaults.
 type GCConfig struct {
 	// Headroom is how far the heap may grow past the live heap while the
-	// process is busy. Default: a sixteenth of physical memory, between
-	// 64 MiB and 256 MiB.
+	// process is busy. Default: a sixteenth of the memory it may use (the
+	// machine's RAM, or its cgroup's limit if lower), between 64 MiB and
+	// 256 MiB.
 	Headroom uint64
 	// BusyRate is the allocation rate, in bytes per second, from which
 	// the process counts as busy. Default: 32 MiB/s, some hundred times

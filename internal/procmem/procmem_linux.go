@@ -6,6 +6,8 @@ import (
 	"bufio"
 	"fmt"
 	"os"
+	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -98,11 +100,47 @@ func readSmaps(path string) ([]mapping, error) {
 	return out, sc.Err()
 }
 
-// physicalMemory is the machine's RAM in bytes, 0 if unknown.
+// physicalMemory is the memory this process may use, in bytes: the
+// machine's RAM, or its cgroup's limit if that is lower; 0 if unknown.
 func physicalMemory() uint64 {
 	var si unix.Sysinfo_t
 	if err := unix.Sysinfo(&si); err != nil {
 		return 0
 	}
-	return uint64(si.Totalram) * uint64(si.Unit)
+	ram := uint64(si.Totalram) * uint64(si.Unit)
+	cg, err := os.ReadFile("/proc/self/cgroup")
+	if err != nil {
+		return ram
+	}
+	for _, f := range cgroupLimitFiles(string(cg)) {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		// "max" (v2) does not parse, and v1's unlimited is a huge number.
+		if limit, err := strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64); err == nil && limit < ram {
+			ram = limit
+		}
+	}
+	return ram
+}
+
+// cgroupLimitFiles are the files holding the memory limits of the cgroups
+// that /proc/self/cgroup (its text) names: memory.max under the unified
+// hierarchy (v2), memory.limit_in_bytes under the memory controller (v1).
+func cgroupLimitFiles(procSelfCgroup string) []string {
+	var files []string
+	for _, line := range strings.Split(procSelfCgroup, "\n") {
+		parts := strings.SplitN(line, ":", 3)
+		if len(parts) != 3 {
+			continue
+		}
+		switch {
+		case parts[0] == "0" && parts[1] == "":
+			files = append(files, filepath.Join("/sys/fs/cgroup", parts[2], "memory.max"))
+		case slices.Contains(strings.Split(parts[1], ","), "memory"):
+			files = append(files, filepath.Join("/sys/fs/cgroup/memory", parts[2], "memory.limit_in_bytes"))
+		}
+	}
+	return files
 }

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
 )
 
 func rssFileKiB(t *testing.T) int64 {
@@ -71,5 +73,29 @@ func TestReadSmaps(t *testing.T) {
 	}
 	if !exe || !rss {
 		t.Fatalf("parsed %d mappings, file-backed %v, any resident %v", len(maps), exe, rss)
+	}
+}
+
+func TestCgroupLimitFiles(t *testing.T) {
+	tests := []struct {
+		name, cgroup string
+		want         []string
+	}{
+		{"unified", "0::/system.slice/skiff.service\n", []string{"/sys/fs/cgroup/system.slice/skiff.service/memory.max"}},
+		{"hybrid", "5:cpu,cpuacct:/\n4:memory:/lab/box\n0::/\n", []string{"/sys/fs/cgroup/memory/lab/box/memory.limit_in_bytes", "/sys/fs/cgroup/memory.max"}},
+		{"none", "", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if diff := cmp.Diff(tt.want, cgroupLimitFiles(tt.cgroup)); diff != "" {
+				t.Errorf("cgroupLimitFiles (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestPhysicalMemory(t *testing.T) {
+	if got := physicalMemory(); got == 0 {
+		t.Fatal("physicalMemory: 0")
 	}
 }
