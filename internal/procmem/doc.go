@@ -13,5 +13,6 @@
 // the garbage collector, whose marking competes with requests for the CPU
 // of a small machine, runs rarely under load; once the process is quiet it
 // restores GOGC and hands the memory back. It reads two of the runtime's
-// counters ten times a second, which costs next to nothing.
+// counters twenty times a second, which costs next to nothing, and soon
+// enough for a burst to find the heap goal raised before its first cycle.
 package procmem

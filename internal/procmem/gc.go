@@ -23,7 +23,7 @@ type GCConfig struct {
 	// Quiet is how long the rate must stay under BusyRate before the
 	// heap goal comes down again. Default: 2s.
 	Quiet time.Duration
-	// Interval is how often the pacer samples the rate. Default: 100ms.
+	// Interval is how often the pacer samples the rate. Default: 50ms.
 	Interval time.Duration
 	// Logger receives the pacer's changes at debug level; nil means
 	// slog.Default().
@@ -41,7 +41,7 @@ func (c GCConfig) withDefaults() GCConfig {
 		c.Quiet = 2 * time.Second
 	}
 	if c.Interval == 0 {
-		c.Interval = 100 * time.Millisecond
+		c.Interval = 50 * time.Millisecond
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
