@@ -264,20 +264,19 @@ func (w *createWalker) equal(lhs any, n rnode) (bool, error) {
 	switch {
 	case n.kind == kindNull:
 		rv = value.NewValueInterface(nil)
-	case n.v.CanAddr():
-		v, err := value.NewValueReflect(n.v.Addr().Interface())
-		if err != nil {
-			return false, errUnsupported
-		}
-		rv = v
 	default:
-		p := reflect.New(n.v.Type())
-		p.Elem().Set(n.v)
-		v, err := value.NewValueReflect(p.Interface())
-		if err != nil {
+		// The comparison's reflection wants a pointer: a map's element
+		// has no address, so it is copied.
+		v := n.v
+		if !v.CanAddr() {
+			c := reflect.New(v.Type()).Elem()
+			c.Set(v)
+			v = c
+		}
+		var err error
+		if rv, err = value.NewValueReflect(v.Addr().Interface()); err != nil {
 			return false, errUnsupported
 		}
-		rv = v
 	}
 	return value.Equals(value.NewValueInterface(lhs), rv), nil
 }

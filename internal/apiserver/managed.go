@@ -48,7 +48,8 @@ func (f *fieldManagers) get(res *resource, subresource string) (*managedfields.F
 }
 
 // lookup returns the field manager of res's kind and subresource, with the
-// converter and reset filter it was built from.
+// reset filter it was built from and the empty object a create is
+// compared with.
 func (f *fieldManagers) lookup(res *resource, subresource string) (*fieldManager, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -63,7 +64,7 @@ func (f *fieldManagers) lookup(res *resource, subresource string) (*fieldManager
 	if m, ok := f.managers[key]; ok {
 		return m, nil
 	}
-	m := &fieldManager{conv: f.conv, version: fieldpath.APIVersion(res.GroupVersion.String())}
+	m := &fieldManager{version: fieldpath.APIVersion(res.GroupVersion.String())}
 	var reset map[fieldpath.APIVersion]fieldpath.Filter
 	if res.HasSubresource("status") {
 		path := "status"
@@ -92,7 +93,6 @@ func (f *fieldManagers) lookup(res *resource, subresource string) (*fieldManager
 // with what createEntries needs to record a create without it.
 type fieldManager struct {
 	fm      *managedfields.FieldManager
-	conv    managedfields.TypeConverter
 	version fieldpath.APIVersion
 	reset   fieldpath.Filter // fields the main resource does not own (status), or nil
 	// empty is an object of the kind with nothing set but its apiVersion
@@ -120,10 +120,10 @@ var strippedFields = fieldpath.NewSet(
 
 // createEntries computes the managedFields of a newly created obj that
 // carries none, as upstream's field manager does (one Update entry of
-// manager owning what differs from an empty object of the kind), without
-// the conversions and bookkeeping of its general update path, which cost
-// about as much again as the comparison itself. ok is false when obj
-// needs the full field manager.
+// manager owning what differs from an empty object of the kind), found by
+// createdFields' walk or, where it stops, by the comparison, without the
+// conversions and bookkeeping of upstream's general update path. ok is
+// false when obj needs the full field manager.
 func (m *fieldManager) createEntries(obj runtime.Object, manager string) (entries []metav1.ManagedFieldsEntry, ok bool) {
 	set, err := m.createdFields(obj)
 	if err != nil {
