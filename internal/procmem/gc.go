@@ -63,8 +63,7 @@ func (c GCConfig) withDefaults() GCConfig {
 //
 // An operator who sets GOGC keeps it: the pacer then does nothing.
 type GCPacer struct {
-	cfg  GCConfig
-	base int // GOGC outside busy periods
+	cfg GCConfig
 }
 
 // NewGCPacer returns a pacer; Run starts it.
@@ -133,20 +132,20 @@ func (p *GCPacer) Run(ctx context.Context) error {
 		<-ctx.Done()
 		return nil
 	}
-	p.base = debug.SetGCPercent(100)
-	debug.SetGCPercent(p.base)
-	if p.base < 0 {
+	base := debug.SetGCPercent(100) // GOGC outside busy periods
+	debug.SetGCPercent(base)
+	if base < 0 {
 		<-ctx.Done()
 		return nil
 	}
-	defer debug.SetGCPercent(p.base)
+	defer debug.SetGCPercent(base)
 
 	// A tick is cheap (two counters read), and the collector's own cycles
 	// are no clock: after an idle spell the first cycle of a burst comes
 	// long after the one before, when the rate over the gap says nothing.
 	ticker := time.NewTicker(p.cfg.Interval)
 	defer ticker.Stop()
-	state := pacerState{percent: p.base}
+	state := pacerState{percent: base}
 	before := read()
 	for {
 		select {
@@ -155,7 +154,7 @@ func (p *GCPacer) Run(ctx context.Context) error {
 		case <-ticker.C:
 		}
 		now := read()
-		percent, release := state.next(p.cfg, p.base, before, now)
+		percent, release := state.next(p.cfg, base, before, now)
 		before = now
 		if percent != 0 {
 			debug.SetGCPercent(percent)
