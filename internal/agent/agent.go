@@ -81,6 +81,9 @@ type Config struct {
 	// (<RootDir>/pods/<uid>/volumes/<plugin>/<name>); empty turns volumes
 	// off, for runtimes that run nothing (sim).
 	RootDir string
+	// NodeHostsFile is the node's hosts file, which host-network pods
+	// see as theirs (default /etc/hosts).
+	NodeHostsFile string
 	// Clock is the time source; the real one by default.
 	Clock clock.Clock
 	// Logger logs the agent's errors; discarded when nil.

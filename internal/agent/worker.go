@@ -269,6 +269,12 @@ func (a *Agent) cleanupPod(uid types.UID) {
 // createSandbox creates the pod's cgroup, then runs its sandbox in it.
 func (a *Agent) createSandbox(ctx context.Context, pod *corev1.Pod, attempt uint32) error {
 	cfg := a.sandboxConfig(pod, attempt)
+	hostname, err := sandboxHostname(pod, a.cfg.ClusterDomain)
+	if err != nil {
+		a.podEvent(pod, corev1.EventTypeWarning, EventFailedCreateSandbox, "Failed to create pod sandbox: "+err.Error())
+		return err
+	}
+	cfg.Hostname = hostname
 	if attempt > 0 {
 		a.podEvent(pod, corev1.EventTypeNormal, EventSandboxChanged, "Pod sandbox changed, it will be killed and re-created.")
 	}
@@ -317,15 +323,11 @@ func (a *Agent) killingEvent(pod *corev1.Pod, act Action) {
 func (a *Agent) sandboxConfig(pod *corev1.Pod, attempt uint32) SandboxConfig {
 	cfg := SandboxConfig{
 		PodUID: pod.UID, Name: pod.Name, Namespace: pod.Namespace, Attempt: attempt,
-		Hostname:      pod.Name,
 		HostNetwork:   pod.Spec.HostNetwork,
 		Security:      sandboxSecurity(pod),
 		Labels:        pod.Labels,
 		Annotations:   pod.Annotations,
 		RestartPolicy: pod.Spec.RestartPolicy,
-	}
-	if pod.Spec.Hostname != "" {
-		cfg.Hostname = pod.Spec.Hostname
 	}
 	cfg.DNS = podDNS(pod, a.cfg.ClusterDNS, a.cfg.ClusterDomain)
 	for _, c := range pod.Spec.Containers {
@@ -373,12 +375,17 @@ func (a *Agent) startContainer(ctx context.Context, pod *corev1.Pod, ps *podSetu
 	if m, ok := a.cfg.Capacity[corev1.ResourceMemory]; ok {
 		memCapacity = m.Value()
 	}
+	mounts := containerMounts(pod, c, ps.volumes)
+	hosts, err := a.hostsMount(pod, c, ps.podIPs)
+	if err != nil {
+		return err
+	}
 	rt := a.cfg.Runtime
 	id, err := rt.CreateContainer(ctx, act.SandboxID, ContainerConfig{
 		Name: c.Name, Kind: act.ContainerKind, Attempt: act.Attempt,
 		Image: c.Image, ImageRef: ref,
 		Command: expandCommand(c.Command, env), Args: expandCommand(c.Args, env), Env: env, WorkingDir: c.WorkingDir,
-		Mounts:    containerMounts(pod, c, ps.volumes),
+		Mounts:    append(mounts, hosts...),
 		Labels:    map[string]string{"io.kubernetes.pod.uid": string(pod.UID), "io.kubernetes.container.name": c.Name},
 		Security:  sec,
 		Resources: containerResources(pod, c, memCapacity),
