@@ -1,6 +1,6 @@
 // The upstream conformance suite, built from the published Kubernetes module.
 // It lives in its own module so that skiff itself never depends on
-// k8s.io/kubernetes: see ../../../shared/notes/conformance.md and `make conformance`.
+// k8s.io/kubernetes: see test/conformance/run.sh and `make conformance`.
 module skiff/test/conformance
 
 go 1.24.0
