@@ -11,6 +11,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/intstr"
+
+	"skiff/internal/apiserver/allocator"
 )
 
 // BootstrapConfig says where the API server can be reached from pods.
@@ -37,7 +39,7 @@ func (s *Server) Bootstrap(ctx context.Context, cfg BootstrapConfig) error {
 		}
 	}
 	cidr := s.cfg.ServiceCIDR
-	first := addOffset(cidr.IP, 1).String()
+	first := allocator.FirstIP(cidr).String()
 	svc := &corev1.Service{
 		ObjectMeta: metav1.ObjectMeta{Name: "kubernetes", Namespace: "default",
 			Labels: map[string]string{"component": "apiserver", "provider": "kubernetes"}},

@@ -228,7 +228,7 @@ func (s *Server) delete(ctx context.Context, res *resource, namespace, name stri
 		if err != nil {
 			return nil, 0, storeError(res, name, err)
 		}
-		s.afterDelete(ctx, res, obj)
+		s.afterDelete(ctx, obj)
 		m.SetResourceVersion(strconv.FormatInt(rev, 10))
 		return obj, http.StatusOK, nil
 	}
@@ -317,4 +317,12 @@ func (s *Server) handleDeleteCollection(w http.ResponseWriter, r *http.Request, 
 		t.as = ""
 	}
 	s.writeList(w, r, res, t, deleted, s.cache.Revision(), "", nil)
+}
+
+// afterDelete releases what a deleted object held: a Service's ClusterIP
+// and NodePorts.
+func (s *Server) afterDelete(ctx context.Context, obj runtime.Object) {
+	if svc, ok := obj.(*corev1.Service); ok {
+		s.alloc.Release(ctx, svc)
+	}
 }

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	apivalidation "k8s.io/apimachinery/pkg/api/validation"
@@ -411,9 +412,11 @@ func (s *Server) create(ctx context.Context, res *resource, namespace string, ob
 	if err := s.admitQuota(ctx, res, obj, opts.dryRun); err != nil {
 		return nil, 0, err
 	}
-	undo, err := s.allocateCreate(ctx, res, obj, opts.dryRun)
-	if err != nil {
-		return nil, 0, err
+	undo := func() {}
+	if svc, ok := obj.(*corev1.Service); ok {
+		if undo, err = s.alloc.Create(ctx, svc, opts.dryRun); err != nil {
+			return nil, 0, err
+		}
 	}
 	if !opts.applied {
 		if err := s.trackCreate(res, obj, opts.fieldManager); err != nil {
@@ -570,9 +573,13 @@ func (s *Server) update(ctx context.Context, res *resource, info requestInfo, wa
 		if res.Strategy.Default != nil {
 			res.Strategy.Default(obj)
 		}
+		// Subresources that write the object itself (status, binding, ...)
+		// have their own rules; the main resource and scale share the
+		// strategy's.
+		su, isSub := res.Strategy.SubresourceUpdates[subName(sub)]
 		admit := admitRequest{res: res, sub: sub, op: admission.Update, namespace: info.namespace, name: info.name,
 			obj: obj, old: old, dryRun: opts.dryRun, options: writeOptionsObject(admission.Update, opts)}
-		if sub == nil || sub.name != "binding" {
+		if !su.SkipAdmission {
 			if obj, err = s.admitMutating(ctx, admit); err != nil {
 				return nil, err
 			}
@@ -580,7 +587,7 @@ func (s *Server) update(ctx context.Context, res *resource, info requestInfo, wa
 			admit.obj = obj
 		}
 		var errs field.ErrorList
-		if su, ok := res.Strategy.SubresourceUpdates[subName(sub)]; ok {
+		if isSub {
 			if su.Prepare != nil {
 				su.Prepare(obj, old)
 			}
@@ -588,23 +595,13 @@ func (s *Server) update(ctx context.Context, res *resource, info requestInfo, wa
 			if su.Validate != nil {
 				errs = append(errs, su.Validate(obj, old)...)
 			}
-		} else if sub != nil && sub.name == "binding" {
-			// The binding checked what it changes (nodeName, the
-			// PodScheduled condition, annotations) itself.
-			errs = apivalidation.ValidateObjectMetaAccessorUpdate(m, oldM, field.NewPath("metadata"))
-		} else if sub != nil && sub.name == "status" {
-			s.prepareStatusUpdate(res, obj, old)
-			errs = apivalidation.ValidateObjectMetaAccessorUpdate(m, oldM, field.NewPath("metadata"))
-			if res.Strategy.ValidateStatusUpdate != nil {
-				errs = append(errs, res.Strategy.ValidateStatusUpdate(obj, old)...)
-			}
 		} else {
 			if sub == nil && res.HasSubresource("status") {
 				if res.Strategy.PrepareForUpdate == nil {
 					copyStatus(obj, old)
 				}
 			}
-			if res.Strategy.PrepareForUpdate != nil && (sub == nil || sub.name != "binding") {
+			if res.Strategy.PrepareForUpdate != nil {
 				res.Strategy.PrepareForUpdate(obj, old)
 			}
 			if res.Strategy.TrackGeneration && m.GetGeneration() == oldM.GetGeneration() && specChanged(obj, old) {
@@ -622,13 +619,15 @@ func (s *Server) update(ctx context.Context, res *resource, info requestInfo, wa
 		if len(errs) > 0 {
 			return nil, invalid(res, info.name, errs)
 		}
-		if sub == nil || sub.name != "binding" {
+		if !su.SkipAdmission {
 			if err := s.admitValidating(ctx, admit); err != nil {
 				return nil, err
 			}
 		}
-		if err := s.allocateUpdate(ctx, res, obj, old, opts.dryRun); err != nil {
-			return nil, err
+		if svc, ok := obj.(*corev1.Service); ok {
+			if err := s.alloc.Update(ctx, svc, old.(*corev1.Service), opts.dryRun); err != nil {
+				return nil, err
+			}
 		}
 		if !opts.applied {
 			if err := s.trackUpdate(res, obj, old, opts.fieldManager, subName(sub)); err != nil {
@@ -648,7 +647,7 @@ func (s *Server) update(ctx context.Context, res *resource, info requestInfo, wa
 			if err != nil {
 				return nil, storeError(res, info.name, err)
 			}
-			s.afterDelete(ctx, res, obj)
+			s.afterDelete(ctx, obj)
 			m.SetResourceVersion(strconv.FormatInt(rev, 10))
 			return obj, nil
 		}

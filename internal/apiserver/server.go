@@ -23,6 +23,8 @@ import (
 	"k8s.io/apimachinery/pkg/util/managedfields"
 
 	"skiff/internal/apiserver/admission"
+	"skiff/internal/apiserver/allocator"
+	"skiff/internal/apiserver/fieldmanager"
 	"skiff/internal/apiserver/registry"
 	"skiff/internal/apiserver/watchcache"
 	"skiff/internal/storage"
@@ -133,7 +135,8 @@ type Server struct {
 	// custom holds the resources of each established CRD, by CRD name.
 	custom map[string]*customAPI
 
-	fields  *fieldManagers
+	fields  *fieldmanager.Managers
+	alloc   *allocator.Allocator
 	metrics *metrics
 	mux     *http.ServeMux
 	// dynamic runs admission webhooks and ValidatingAdmissionPolicies.
@@ -194,8 +197,17 @@ func New(cfg Config) (*Server, error) {
 		Logger:  cfg.Logger,
 	})
 	if cfg.TypeConverter != nil {
-		s.fields = &fieldManagers{newConverter: cfg.TypeConverter, scheme: cfg.Scheme, managers: map[string]*fieldManager{}}
+		fields, err := fieldmanager.New(fieldmanager.Config{TypeConverter: cfg.TypeConverter, Scheme: cfg.Scheme})
+		if err != nil {
+			return nil, err
+		}
+		s.fields = fields
 	}
+	alloc, err := allocator.New(allocator.Config{Store: cfg.Store, ServiceCIDR: cfg.ServiceCIDR, NodePortMin: cfg.NodePortMin, NodePortMax: cfg.NodePortMax})
+	if err != nil {
+		return nil, err
+	}
+	s.alloc = alloc
 	s.metrics = newMetrics(cfg.Metrics)
 	dyn, err := admission.New(admission.Config{Objects: cacheObjects{s}})
 	if err != nil {

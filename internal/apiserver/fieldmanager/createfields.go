@@ -1,4 +1,4 @@
-package apiserver
+package fieldmanager
 
 import (
 	"errors"
@@ -23,7 +23,7 @@ var errUnsupported = errors.New("created fields: not handled, compare instead")
 // cost. It returns errUnsupported for what it does not mirror: types the
 // schema deduces from the value, values of the wrong kind for the schema,
 // and list items whose keys cannot be read.
-func (m *fieldManager) createdFields(obj any) (*fieldpath.Set, error) {
+func (m *Manager) createdFields(obj any) (*fieldpath.Set, error) {
 	rv := reflect.ValueOf(obj)
 	if rv.Kind() != reflect.Pointer || rv.IsNil() {
 		return nil, errUnsupported

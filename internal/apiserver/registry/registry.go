@@ -34,9 +34,9 @@ type Resource struct {
 	// Verbs as discovery lists them; nil means AllVerbs.
 	Verbs []string
 	// Subresources served besides the main resource: "status", "scale", ...
-	// Subresources whose behaviour the generic store knows are "status" and
-	// "scale"; others are wired by the API server itself (binding, eviction,
-	// log, exec, ...).
+	// The generic store updates the object through those in
+	// Strategy.SubresourceUpdates and through "scale"; others are wired by
+	// the API server itself (eviction, log, exec, ...).
 	Subresources []string
 
 	// New returns an empty object of Kind; NewList an empty list.
@@ -82,7 +82,9 @@ func (r *Resource) HasSubresource(name string) bool {
 //
 //	create: Default -> PrepareForCreate -> Validate -> (store)
 //	update: Default -> PrepareForUpdate(new, old) -> ValidateUpdate(new, old) -> (store)
-//	status: Default -> PrepareForStatusUpdate(new, old) -> ValidateStatusUpdate(new, old) -> (store)
+//	status and other subresources in SubresourceUpdates:
+//	        Default -> SubresourceUpdates[sub].Prepare(new, old)
+//	                -> SubresourceUpdates[sub].Validate(new, old) -> (store)
 //
 // Metadata that every object shares (name, generateName, namespace, labels,
 // annotations, finalizers, ownerReferences, uid, resourceVersion,
@@ -115,18 +117,6 @@ type Strategy struct {
 	// may not be set on create) that an update must not run.
 	SkipValidateOnUpdate bool
 
-	// PrepareForStatusUpdate fixes up an update through /status: typically it
-	// copies everything but status (and metadata the store keeps) from old.
-	// When nil and the resource has a status subresource, the store keeps
-	// old's spec and takes only .status from the request.
-	PrepareForStatusUpdate func(obj, old runtime.Object)
-	// StatusUpdatesAnnotations lets /status change annotations, as
-	// upstream lets it for Deployments (whose controller records the
-	// revision there without bumping the generation).
-	StatusUpdatesAnnotations bool
-	// ValidateStatusUpdate checks an update through /status.
-	ValidateStatusUpdate func(obj, old runtime.Object) field.ErrorList
-
 	// TrackGeneration: metadata.generation starts at 1 and rises by one
 	// whenever anything but metadata and status changes, as upstream does for
 	// resources with a spec. When false, generation is left as upstream leaves
@@ -154,10 +144,14 @@ type Strategy struct {
 	// Scale, when set, serves the scale subresource.
 	Scale *ScaleAccess
 
-	// SubresourceUpdates holds the update behaviour of subresources other
-	// than status and scale that replace the whole object through PUT, such
-	// as certificatesigningrequests/approval. The store runs them like
-	// /status: Default -> Prepare(new, old) -> Validate(new, old) -> (store).
+	// SubresourceUpdates holds the update behaviour of the subresources
+	// that write the object itself, by name: "status" (StatusUpdate builds
+	// it; every resource with a status subresource has one), "binding"
+	// (pods), "finalize" (namespaces), "approval" (certificate signing
+	// requests). The store runs them instead of PrepareForUpdate and
+	// Validate/ValidateUpdate: Default -> Prepare(new, old) ->
+	// Validate(new, old) -> (store). Scale, which has its own kind, is
+	// served through Scale.
 	SubresourceUpdates map[string]SubresourceUpdate
 
 	// PrepareForCreateByUser, when set, runs after PrepareForCreate with the
@@ -172,6 +166,10 @@ type SubresourceUpdate struct {
 	Prepare func(obj, old runtime.Object)
 	// Validate checks the update; errors answer 422 Invalid.
 	Validate func(obj, old runtime.Object) field.ErrorList
+	// SkipAdmission leaves the update out of admission: pods/binding,
+	// whose pod update is the effect of the scheduler's Binding, not a
+	// write of the pod by its client.
+	SkipAdmission bool
 }
 
 // UserInfo names the authenticated user of a request.

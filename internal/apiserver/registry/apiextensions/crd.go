@@ -51,9 +51,13 @@ func crdResource() registry.Resource {
 					crd.Status.StoredVersions = append(append([]string(nil), crd.Status.StoredVersions...), v)
 				}
 			},
-			PrepareForStatusUpdate: func(obj, old runtime.Object) {
-				crd, o := obj.(*apiextensionsv1.CustomResourceDefinition), old.(*apiextensionsv1.CustomResourceDefinition)
-				crd.Spec = o.Spec
+			SubresourceUpdates: map[string]registry.SubresourceUpdate{
+				"status": registry.StatusUpdate(registry.Status{
+					Prepare: func(obj, old runtime.Object) {
+						crd, o := obj.(*apiextensionsv1.CustomResourceDefinition), old.(*apiextensionsv1.CustomResourceDefinition)
+						crd.Spec = o.Spec
+					},
+				}),
 			},
 			Validate: func(obj runtime.Object) field.ErrorList {
 				return ValidateCRD(obj.(*apiextensionsv1.CustomResourceDefinition))

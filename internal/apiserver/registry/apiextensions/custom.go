@@ -194,26 +194,30 @@ func strategyFor(sch *Schema, status bool) registry.Strategy {
 				u.SetGeneration(ou.GetGeneration() + 1)
 			}
 		},
-		PrepareForStatusUpdate: func(obj, old runtime.Object) {
-			c, o := content(obj), content(old)
-			for k := range c {
-				if k != "metadata" && k != "status" {
-					delete(c, k)
-				}
-			}
-			for k, v := range o {
-				if k != "metadata" && k != "status" {
-					c[k] = runtime.DeepCopyJSONValue(v)
-				}
-			}
+		SubresourceUpdates: map[string]registry.SubresourceUpdate{
+			"status": registry.StatusUpdate(registry.Status{
+				Prepare: func(obj, old runtime.Object) {
+					c, o := content(obj), content(old)
+					for k := range c {
+						if k != "metadata" && k != "status" {
+							delete(c, k)
+						}
+					}
+					for k, v := range o {
+						if k != "metadata" && k != "status" {
+							c[k] = runtime.DeepCopyJSONValue(v)
+						}
+					}
+				},
+				Validate: func(obj, old runtime.Object) field.ErrorList {
+					errs := sch.Validate(content(obj))
+					return append(errs, sch.ValidateTransitions(content(obj), content(old))...)
+				},
+			}),
 		},
 		Validate: func(obj runtime.Object) field.ErrorList { return sch.Validate(content(obj)) },
 		ValidateUpdate: func(obj, old runtime.Object) field.ErrorList {
 			return sch.ValidateTransitions(content(obj), content(old))
-		},
-		ValidateStatusUpdate: func(obj, old runtime.Object) field.ErrorList {
-			errs := sch.Validate(content(obj))
-			return append(errs, sch.ValidateTransitions(content(obj), content(old))...)
 		},
 		TrackGeneration: true,
 	}

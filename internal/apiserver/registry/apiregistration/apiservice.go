@@ -34,6 +34,7 @@ func apiServiceResource() registry.Resource {
 		New:          func() runtime.Object { return &apiregistrationv1.APIService{} },
 		NewList:      func() runtime.Object { return &apiregistrationv1.APIServiceList{} },
 		Strategy: registry.Strategy{
+			SubresourceUpdates: map[string]registry.SubresourceUpdate{"status": registry.StatusUpdate(registry.Status{})},
 			Default: func(obj runtime.Object) {
 				if s := obj.(*apiregistrationv1.APIService).Spec.Service; s != nil && s.Port == nil {
 					port := int32(443)

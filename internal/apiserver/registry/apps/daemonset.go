@@ -39,14 +39,18 @@ func daemonSetResource() registry.Resource {
 			ValidateUpdate: func(obj, old runtime.Object) field.ErrorList {
 				return apivalidation.ValidateImmutableField(obj.(*appsv1.DaemonSet).Spec.Selector, old.(*appsv1.DaemonSet).Spec.Selector, field.NewPath("spec", "selector"))
 			},
-			ValidateStatusUpdate: func(obj, old runtime.Object) field.ErrorList {
-				s := obj.(*appsv1.DaemonSet).Status
-				return statusNonNegative(field.NewPath("status"), map[string]int32{
-					"currentNumberScheduled": s.CurrentNumberScheduled, "numberMisscheduled": s.NumberMisscheduled,
-					"desiredNumberScheduled": s.DesiredNumberScheduled, "numberReady": s.NumberReady,
-					"updatedNumberScheduled": s.UpdatedNumberScheduled, "numberAvailable": s.NumberAvailable,
-					"numberUnavailable": s.NumberUnavailable,
-				})
+			SubresourceUpdates: map[string]registry.SubresourceUpdate{
+				"status": registry.StatusUpdate(registry.Status{
+					Validate: func(obj, old runtime.Object) field.ErrorList {
+						s := obj.(*appsv1.DaemonSet).Status
+						return statusNonNegative(field.NewPath("status"), map[string]int32{
+							"currentNumberScheduled": s.CurrentNumberScheduled, "numberMisscheduled": s.NumberMisscheduled,
+							"desiredNumberScheduled": s.DesiredNumberScheduled, "numberReady": s.NumberReady,
+							"updatedNumberScheduled": s.UpdatedNumberScheduled, "numberAvailable": s.NumberAvailable,
+							"numberUnavailable": s.NumberUnavailable,
+						})
+					},
+				}),
 			},
 			TrackGeneration: true,
 			TableColumns: []metav1.TableColumnDefinition{

@@ -27,8 +27,7 @@ func deploymentResource() registry.Resource {
 		New:          func() runtime.Object { return &appsv1.Deployment{} },
 		NewList:      func() runtime.Object { return &appsv1.DeploymentList{} },
 		Strategy: registry.Strategy{
-			StatusUpdatesAnnotations: true,
-			Default:                  func(obj runtime.Object) { defaultDeployment(obj.(*appsv1.Deployment)) },
+			Default: func(obj runtime.Object) { defaultDeployment(obj.(*appsv1.Deployment)) },
 			PrepareForCreate: func(obj runtime.Object) {
 				obj.(*appsv1.Deployment).Status = appsv1.DeploymentStatus{}
 			},
@@ -48,12 +47,17 @@ func deploymentResource() registry.Resource {
 			ValidateUpdate: func(obj, old runtime.Object) field.ErrorList {
 				return apivalidation.ValidateImmutableField(obj.(*appsv1.Deployment).Spec.Selector, old.(*appsv1.Deployment).Spec.Selector, field.NewPath("spec", "selector"))
 			},
-			ValidateStatusUpdate: func(obj, old runtime.Object) field.ErrorList {
-				s := obj.(*appsv1.Deployment).Status
-				return statusNonNegative(field.NewPath("status"), map[string]int32{
-					"replicas": s.Replicas, "updatedReplicas": s.UpdatedReplicas, "readyReplicas": s.ReadyReplicas,
-					"availableReplicas": s.AvailableReplicas, "unavailableReplicas": s.UnavailableReplicas,
-				})
+			SubresourceUpdates: map[string]registry.SubresourceUpdate{
+				"status": registry.StatusUpdate(registry.Status{
+					Validate: func(obj, old runtime.Object) field.ErrorList {
+						s := obj.(*appsv1.Deployment).Status
+						return statusNonNegative(field.NewPath("status"), map[string]int32{
+							"replicas": s.Replicas, "updatedReplicas": s.UpdatedReplicas, "readyReplicas": s.ReadyReplicas,
+							"availableReplicas": s.AvailableReplicas, "unavailableReplicas": s.UnavailableReplicas,
+						})
+					},
+					UpdatesAnnotations: true,
+				}),
 			},
 			TrackGeneration: true,
 			TableColumns: []metav1.TableColumnDefinition{

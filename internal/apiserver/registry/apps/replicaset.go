@@ -53,20 +53,24 @@ func replicaSetResource() registry.Resource {
 			ValidateUpdate: func(obj, old runtime.Object) field.ErrorList {
 				return apivalidation.ValidateImmutableField(obj.(*appsv1.ReplicaSet).Spec.Selector, old.(*appsv1.ReplicaSet).Spec.Selector, field.NewPath("spec", "selector"))
 			},
-			ValidateStatusUpdate: func(obj, old runtime.Object) field.ErrorList {
-				s := obj.(*appsv1.ReplicaSet).Status
-				p := field.NewPath("status")
-				errs := statusNonNegative(p, map[string]int32{
-					"replicas": s.Replicas, "fullyLabeledReplicas": s.FullyLabeledReplicas,
-					"readyReplicas": s.ReadyReplicas, "availableReplicas": s.AvailableReplicas,
-				})
-				if s.ReadyReplicas > s.Replicas {
-					errs = append(errs, field.Invalid(p.Child("readyReplicas"), s.ReadyReplicas, "cannot be greater than status.replicas"))
-				}
-				if s.AvailableReplicas > s.ReadyReplicas {
-					errs = append(errs, field.Invalid(p.Child("availableReplicas"), s.AvailableReplicas, "cannot be greater than readyReplicas"))
-				}
-				return errs
+			SubresourceUpdates: map[string]registry.SubresourceUpdate{
+				"status": registry.StatusUpdate(registry.Status{
+					Validate: func(obj, old runtime.Object) field.ErrorList {
+						s := obj.(*appsv1.ReplicaSet).Status
+						p := field.NewPath("status")
+						errs := statusNonNegative(p, map[string]int32{
+							"replicas": s.Replicas, "fullyLabeledReplicas": s.FullyLabeledReplicas,
+							"readyReplicas": s.ReadyReplicas, "availableReplicas": s.AvailableReplicas,
+						})
+						if s.ReadyReplicas > s.Replicas {
+							errs = append(errs, field.Invalid(p.Child("readyReplicas"), s.ReadyReplicas, "cannot be greater than status.replicas"))
+						}
+						if s.AvailableReplicas > s.ReadyReplicas {
+							errs = append(errs, field.Invalid(p.Child("availableReplicas"), s.AvailableReplicas, "cannot be greater than readyReplicas"))
+						}
+						return errs
+					},
+				}),
 			},
 			TrackGeneration: true,
 			TableColumns: []metav1.TableColumnDefinition{

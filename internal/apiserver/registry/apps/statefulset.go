@@ -41,12 +41,16 @@ func statefulSetResource() registry.Resource {
 				return validateStatefulSetSpec(&obj.(*appsv1.StatefulSet).Spec, field.NewPath("spec"))
 			},
 			ValidateUpdate: validateStatefulSetUpdate,
-			ValidateStatusUpdate: func(obj, old runtime.Object) field.ErrorList {
-				s := obj.(*appsv1.StatefulSet).Status
-				return statusNonNegative(field.NewPath("status"), map[string]int32{
-					"replicas": s.Replicas, "readyReplicas": s.ReadyReplicas, "currentReplicas": s.CurrentReplicas,
-					"updatedReplicas": s.UpdatedReplicas, "availableReplicas": s.AvailableReplicas,
-				})
+			SubresourceUpdates: map[string]registry.SubresourceUpdate{
+				"status": registry.StatusUpdate(registry.Status{
+					Validate: func(obj, old runtime.Object) field.ErrorList {
+						s := obj.(*appsv1.StatefulSet).Status
+						return statusNonNegative(field.NewPath("status"), map[string]int32{
+							"replicas": s.Replicas, "readyReplicas": s.ReadyReplicas, "currentReplicas": s.CurrentReplicas,
+							"updatedReplicas": s.UpdatedReplicas, "availableReplicas": s.AvailableReplicas,
+						})
+					},
+				}),
 			},
 			TrackGeneration: true,
 			TableColumns: []metav1.TableColumnDefinition{

@@ -58,17 +58,21 @@ func hpaV2Resource() registry.Resource {
 			Validate: func(obj runtime.Object) field.ErrorList {
 				return validateHPASpec(&obj.(*autoscalingv2.HorizontalPodAutoscaler).Spec, field.NewPath("spec"))
 			},
-			ValidateStatusUpdate: func(obj, old runtime.Object) field.ErrorList {
-				s := obj.(*autoscalingv2.HorizontalPodAutoscaler).Status
-				p := field.NewPath("status")
-				var errs field.ErrorList
-				if s.CurrentReplicas < 0 {
-					errs = append(errs, field.Invalid(p.Child("currentReplicas"), s.CurrentReplicas, "must be greater than or equal to 0"))
-				}
-				if s.DesiredReplicas < 0 {
-					errs = append(errs, field.Invalid(p.Child("desiredReplicas"), s.DesiredReplicas, "must be greater than or equal to 0"))
-				}
-				return errs
+			SubresourceUpdates: map[string]registry.SubresourceUpdate{
+				"status": registry.StatusUpdate(registry.Status{
+					Validate: func(obj, old runtime.Object) field.ErrorList {
+						s := obj.(*autoscalingv2.HorizontalPodAutoscaler).Status
+						p := field.NewPath("status")
+						var errs field.ErrorList
+						if s.CurrentReplicas < 0 {
+							errs = append(errs, field.Invalid(p.Child("currentReplicas"), s.CurrentReplicas, "must be greater than or equal to 0"))
+						}
+						if s.DesiredReplicas < 0 {
+							errs = append(errs, field.Invalid(p.Child("desiredReplicas"), s.DesiredReplicas, "must be greater than or equal to 0"))
+						}
+						return errs
+					},
+				}),
 			},
 			TrackGeneration: true,
 			TableColumns:    hpaTableColumns(),

@@ -48,6 +48,7 @@ func hpaV1Resource() registry.Resource {
 			return V2ToV1(h)
 		},
 		Strategy: registry.Strategy{
+			SubresourceUpdates: map[string]registry.SubresourceUpdate{"status": registry.StatusUpdate(registry.Status{})},
 			Default: func(obj runtime.Object) {
 				h := obj.(*autoscalingv1.HorizontalPodAutoscaler)
 				if h.Spec.MinReplicas == nil {

@@ -35,7 +35,8 @@ func cronJobResource() registry.Resource {
 		New:          func() runtime.Object { return &batchv1.CronJob{} },
 		NewList:      func() runtime.Object { return &batchv1.CronJobList{} },
 		Strategy: registry.Strategy{
-			Default: func(obj runtime.Object) { defaultCronJob(obj.(*batchv1.CronJob)) },
+			SubresourceUpdates: map[string]registry.SubresourceUpdate{"status": registry.StatusUpdate(registry.Status{})},
+			Default:            func(obj runtime.Object) { defaultCronJob(obj.(*batchv1.CronJob)) },
 			PrepareForCreate: func(obj runtime.Object) {
 				obj.(*batchv1.CronJob).Status = batchv1.CronJobStatus{}
 			},

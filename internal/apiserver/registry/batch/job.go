@@ -65,17 +65,21 @@ func jobResource() registry.Resource {
 				return append(errs, validateJobSpec(&job.Spec, true, field.NewPath("spec"))...)
 			},
 			ValidateUpdate: validateJobUpdate,
-			ValidateStatusUpdate: func(obj, old runtime.Object) field.ErrorList {
-				s := obj.(*batchv1.Job).Status
-				p := field.NewPath("status")
-				var errs field.ErrorList
-				errs = append(errs, apivalidation.ValidateNonnegativeField(int64(s.Active), p.Child("active"))...)
-				errs = append(errs, apivalidation.ValidateNonnegativeField(int64(s.Succeeded), p.Child("succeeded"))...)
-				errs = append(errs, apivalidation.ValidateNonnegativeField(int64(s.Failed), p.Child("failed"))...)
-				if s.Ready != nil {
-					errs = append(errs, apivalidation.ValidateNonnegativeField(int64(*s.Ready), p.Child("ready"))...)
-				}
-				return errs
+			SubresourceUpdates: map[string]registry.SubresourceUpdate{
+				"status": registry.StatusUpdate(registry.Status{
+					Validate: func(obj, old runtime.Object) field.ErrorList {
+						s := obj.(*batchv1.Job).Status
+						p := field.NewPath("status")
+						var errs field.ErrorList
+						errs = append(errs, apivalidation.ValidateNonnegativeField(int64(s.Active), p.Child("active"))...)
+						errs = append(errs, apivalidation.ValidateNonnegativeField(int64(s.Succeeded), p.Child("succeeded"))...)
+						errs = append(errs, apivalidation.ValidateNonnegativeField(int64(s.Failed), p.Child("failed"))...)
+						if s.Ready != nil {
+							errs = append(errs, apivalidation.ValidateNonnegativeField(int64(*s.Ready), p.Child("ready"))...)
+						}
+						return errs
+					},
+				}),
 			},
 			TrackGeneration: true,
 			TableColumns: []metav1.TableColumnDefinition{

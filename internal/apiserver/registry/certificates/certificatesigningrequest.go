@@ -48,13 +48,15 @@ func csrResource() registry.Resource {
 				csr.Status = o.Status
 			},
 			Validate: validateCSR,
-			PrepareForStatusUpdate: func(obj, old runtime.Object) {
-				csr, o := obj.(*certificatesv1.CertificateSigningRequest), old.(*certificatesv1.CertificateSigningRequest)
-				csr.Spec = o.Spec
-				csr.Status.Conditions = mergeConditions(o.Status.Conditions, csr.Status.Conditions, false)
-			},
-			ValidateStatusUpdate: validateStatusUpdate,
 			SubresourceUpdates: map[string]registry.SubresourceUpdate{
+				"status": registry.StatusUpdate(registry.Status{
+					Prepare: func(obj, old runtime.Object) {
+						csr, o := obj.(*certificatesv1.CertificateSigningRequest), old.(*certificatesv1.CertificateSigningRequest)
+						csr.Spec = o.Spec
+						csr.Status.Conditions = mergeConditions(o.Status.Conditions, csr.Status.Conditions, false)
+					},
+					Validate: validateStatusUpdate,
+				}),
 				"approval": {
 					Prepare: func(obj, old runtime.Object) {
 						csr, o := obj.(*certificatesv1.CertificateSigningRequest), old.(*certificatesv1.CertificateSigningRequest)

@@ -76,7 +76,7 @@ func TestCSR(t *testing.T) {
 	}
 	status := approve.DeepCopy()
 	status.Status.Conditions = nil
-	s.PrepareForStatusUpdate(status, approve)
+	s.SubresourceUpdates["status"].Prepare(status, approve)
 	if len(status.Status.Conditions) != 1 || status.Status.Conditions[0].Type != certificatesv1.CertificateApproved {
 		t.Errorf("status update dropped approval: %v", status.Status.Conditions)
 	}

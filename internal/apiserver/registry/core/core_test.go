@@ -307,7 +307,7 @@ func TestPodPrepare(t *testing.T) {
 	st := p.DeepCopy()
 	st.Status.Phase = corev1.PodRunning
 	st.Spec.NodeName = "elsewhere"
-	r.Strategy.PrepareForStatusUpdate(st, p)
+	r.Strategy.SubresourceUpdates["status"].Prepare(st, p)
 	if st.Status.Phase != corev1.PodRunning || st.Spec.NodeName != "" {
 		t.Errorf("status update: phase %s nodeName %q", st.Status.Phase, st.Spec.NodeName)
 	}

@@ -61,25 +61,28 @@ func namespaceResource() registry.Resource {
 			Validate: func(obj runtime.Object) field.ErrorList {
 				return validateNamespaceFinalizers(obj.(*corev1.Namespace))
 			},
-			PrepareForStatusUpdate: func(obj, old runtime.Object) {
-				ns, o := obj.(*corev1.Namespace), old.(*corev1.Namespace)
-				ns.Spec = o.Spec
-				setNamespaceNameLabel(ns)
-			},
-			// Upstream's namespace status strategy keeps only spec: a
-			// /status write may change annotations too.
-			StatusUpdatesAnnotations: true,
-			ValidateStatusUpdate: func(obj, old runtime.Object) field.ErrorList {
-				return validateNamespaceStatus(obj.(*corev1.Namespace))
-			},
-			SubresourceUpdates: map[string]registry.SubresourceUpdate{"finalize": {
-				Prepare: func(obj, old runtime.Object) {
-					PrepareNamespaceFinalize(obj.(*corev1.Namespace), old.(*corev1.Namespace))
-				},
-				Validate: func(obj, old runtime.Object) field.ErrorList {
-					return ValidateNamespaceFinalize(obj.(*corev1.Namespace), old.(*corev1.Namespace))
-				},
-			}},
+			SubresourceUpdates: map[string]registry.SubresourceUpdate{
+				"status": registry.StatusUpdate(registry.Status{
+					Prepare: func(obj, old runtime.Object) {
+						ns, o := obj.(*corev1.Namespace), old.(*corev1.Namespace)
+						ns.Spec = o.Spec
+						setNamespaceNameLabel(ns)
+					},
+					Validate: func(obj, old runtime.Object) field.ErrorList {
+						return validateNamespaceStatus(obj.(*corev1.Namespace))
+					},
+					// Upstream's namespace status strategy keeps only spec: a
+					// /status write may change annotations too.
+					UpdatesAnnotations: true,
+				}),
+				"finalize": {
+					Prepare: func(obj, old runtime.Object) {
+						PrepareNamespaceFinalize(obj.(*corev1.Namespace), old.(*corev1.Namespace))
+					},
+					Validate: func(obj, old runtime.Object) field.ErrorList {
+						return ValidateNamespaceFinalize(obj.(*corev1.Namespace), old.(*corev1.Namespace))
+					},
+				}},
 			TableColumns: []metav1.TableColumnDefinition{
 				registry.Column("Status", "string", "The status of the namespace", 0),
 				registry.Column("Age", "string", metav1.ObjectMeta{}.SwaggerDoc()["creationTimestamp"], 0),

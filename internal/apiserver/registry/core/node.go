@@ -48,7 +48,11 @@ func nodeResource() registry.Resource {
 			ValidateUpdate: func(obj, old runtime.Object) field.ErrorList {
 				return validateNodeUpdate(obj.(*corev1.Node), old.(*corev1.Node))
 			},
-			ValidateStatusUpdate: func(obj, old runtime.Object) field.ErrorList { return validateNode(obj.(*corev1.Node)) },
+			SubresourceUpdates: map[string]registry.SubresourceUpdate{
+				"status": registry.StatusUpdate(registry.Status{
+					Validate: func(obj, old runtime.Object) field.ErrorList { return validateNode(obj.(*corev1.Node)) },
+				}),
+			},
 			TableColumns: []metav1.TableColumnDefinition{
 				registry.Column("Status", "string", "The status of the node", 0),
 				registry.Column("Roles", "string", "The roles of the node", 0),

@@ -46,15 +46,19 @@ func persistentVolumeResource() registry.Resource {
 			ValidateUpdate: func(obj, old runtime.Object) field.ErrorList {
 				return validatePVUpdate(obj.(*corev1.PersistentVolume), old.(*corev1.PersistentVolume))
 			},
-			PrepareForStatusUpdate: func(obj, old runtime.Object) {
-				pv, o := obj.(*corev1.PersistentVolume), old.(*corev1.PersistentVolume)
-				pv.Spec = o.Spec
-				// Upstream stamps the phase transition unless the writer did.
-				if pv.Status.Phase != o.Status.Phase && (pv.Status.LastPhaseTransitionTime == nil ||
-					equality.Semantic.DeepEqual(pv.Status.LastPhaseTransitionTime, o.Status.LastPhaseTransitionTime)) {
-					now := metav1.Now()
-					pv.Status.LastPhaseTransitionTime = &now
-				}
+			SubresourceUpdates: map[string]registry.SubresourceUpdate{
+				"status": registry.StatusUpdate(registry.Status{
+					Prepare: func(obj, old runtime.Object) {
+						pv, o := obj.(*corev1.PersistentVolume), old.(*corev1.PersistentVolume)
+						pv.Spec = o.Spec
+						// Upstream stamps the phase transition unless the writer did.
+						if pv.Status.Phase != o.Status.Phase && (pv.Status.LastPhaseTransitionTime == nil ||
+							equality.Semantic.DeepEqual(pv.Status.LastPhaseTransitionTime, o.Status.LastPhaseTransitionTime)) {
+							now := metav1.Now()
+							pv.Status.LastPhaseTransitionTime = &now
+						}
+					},
+				}),
 			},
 			TableColumns: []metav1.TableColumnDefinition{
 				registry.Column("Capacity", "string", corev1.PersistentVolumeSpec{}.SwaggerDoc()["capacity"], 0),

@@ -45,14 +45,18 @@ func persistentVolumeClaimResource() registry.Resource {
 			ValidateUpdate: func(obj, old runtime.Object) field.ErrorList {
 				return validatePVCUpdate(obj.(*corev1.PersistentVolumeClaim), old.(*corev1.PersistentVolumeClaim))
 			},
-			ValidateStatusUpdate: func(obj, old runtime.Object) field.ErrorList {
-				pvc := obj.(*corev1.PersistentVolumeClaim)
-				p := field.NewPath("status", "capacity")
-				var errs field.ErrorList
-				for name, q := range pvc.Status.Capacity {
-					errs = append(errs, validateNonnegativeQuantity(q, p.Key(string(name)))...)
-				}
-				return errs
+			SubresourceUpdates: map[string]registry.SubresourceUpdate{
+				"status": registry.StatusUpdate(registry.Status{
+					Validate: func(obj, old runtime.Object) field.ErrorList {
+						pvc := obj.(*corev1.PersistentVolumeClaim)
+						p := field.NewPath("status", "capacity")
+						var errs field.ErrorList
+						for name, q := range pvc.Status.Capacity {
+							errs = append(errs, validateNonnegativeQuantity(q, p.Key(string(name)))...)
+						}
+						return errs
+					},
+				}),
 			},
 			TableColumns: []metav1.TableColumnDefinition{
 				registry.Column("Status", "string", corev1.PersistentVolumeClaimStatus{}.SwaggerDoc()["phase"], 0),

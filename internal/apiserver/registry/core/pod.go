@@ -43,10 +43,19 @@ func podResource() registry.Resource {
 			ValidateUpdate: func(obj, old runtime.Object) field.ErrorList {
 				return validatePodUpdate(obj.(*corev1.Pod), old.(*corev1.Pod))
 			},
-			SkipValidateOnUpdate:   true,
-			PrepareForStatusUpdate: func(obj, old runtime.Object) { preparePodStatusUpdate(obj.(*corev1.Pod), old.(*corev1.Pod)) },
-			ValidateStatusUpdate: func(obj, old runtime.Object) field.ErrorList {
-				return validatePodStatus(obj.(*corev1.Pod), field.NewPath("status"))
+			SkipValidateOnUpdate: true,
+			SubresourceUpdates: map[string]registry.SubresourceUpdate{
+				"status": registry.StatusUpdate(registry.Status{
+					Prepare: func(obj, old runtime.Object) { preparePodStatusUpdate(obj.(*corev1.Pod), old.(*corev1.Pod)) },
+					Validate: func(obj, old runtime.Object) field.ErrorList {
+						return validatePodStatus(obj.(*corev1.Pod), field.NewPath("status"))
+					},
+				}),
+				// The binding (pods/binding, or the bindings resource)
+				// writes spec.nodeName, the PodScheduled condition and
+				// annotations, having checked them itself; only metadata
+				// is validated.
+				"binding": {SkipAdmission: true},
 			},
 			// Since 1.33 the API server keeps metadata.generation on pods too.
 			TrackGeneration: true,

@@ -37,8 +37,12 @@ func replicationControllerResource() registry.Resource {
 			Validate: func(obj runtime.Object) field.ErrorList {
 				return validateRCSpec(&obj.(*corev1.ReplicationController).Spec, field.NewPath("spec"))
 			},
-			ValidateStatusUpdate: func(obj, old runtime.Object) field.ErrorList {
-				return validateRCStatus(&obj.(*corev1.ReplicationController).Status, field.NewPath("status"))
+			SubresourceUpdates: map[string]registry.SubresourceUpdate{
+				"status": registry.StatusUpdate(registry.Status{
+					Validate: func(obj, old runtime.Object) field.ErrorList {
+						return validateRCStatus(&obj.(*corev1.ReplicationController).Status, field.NewPath("status"))
+					},
+				}),
 			},
 			TrackGeneration: true,
 			TableColumns: []metav1.TableColumnDefinition{

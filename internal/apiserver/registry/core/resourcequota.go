@@ -35,11 +35,15 @@ func resourceQuotaResource() registry.Resource {
 				obj.(*corev1.ResourceQuota).Status = old.(*corev1.ResourceQuota).Status
 			},
 			Validate: func(obj runtime.Object) field.ErrorList { return validateResourceQuota(obj.(*corev1.ResourceQuota)) },
-			ValidateStatusUpdate: func(obj, old runtime.Object) field.ErrorList {
-				q := obj.(*corev1.ResourceQuota)
-				p := field.NewPath("status")
-				errs := validateResourceList(q.Status.Hard, p.Child("hard"), validateResourceName)
-				return append(errs, validateResourceList(q.Status.Used, p.Child("used"), validateResourceName)...)
+			SubresourceUpdates: map[string]registry.SubresourceUpdate{
+				"status": registry.StatusUpdate(registry.Status{
+					Validate: func(obj, old runtime.Object) field.ErrorList {
+						q := obj.(*corev1.ResourceQuota)
+						p := field.NewPath("status")
+						errs := validateResourceList(q.Status.Hard, p.Child("hard"), validateResourceName)
+						return append(errs, validateResourceList(q.Status.Used, p.Child("used"), validateResourceName)...)
+					},
+				}),
 			},
 			TableColumns: []metav1.TableColumnDefinition{
 				registry.Column("Age", "string", metav1.ObjectMeta{}.SwaggerDoc()["creationTimestamp"], 0),

@@ -46,8 +46,12 @@ func serviceResource() registry.Resource {
 			ValidateUpdate: func(obj, old runtime.Object) field.ErrorList {
 				return validateServiceUpdate(obj.(*corev1.Service), old.(*corev1.Service))
 			},
-			ValidateStatusUpdate: func(obj, old runtime.Object) field.ErrorList {
-				return validateLoadBalancerStatus(&obj.(*corev1.Service).Status.LoadBalancer, field.NewPath("status", "loadBalancer"))
+			SubresourceUpdates: map[string]registry.SubresourceUpdate{
+				"status": registry.StatusUpdate(registry.Status{
+					Validate: func(obj, old runtime.Object) field.ErrorList {
+						return validateLoadBalancerStatus(&obj.(*corev1.Service).Status.LoadBalancer, field.NewPath("status", "loadBalancer"))
+					},
+				}),
 			},
 			TableColumns: []metav1.TableColumnDefinition{
 				registry.Column("Type", "string", corev1.ServiceSpec{}.SwaggerDoc()["type"], 0),

@@ -30,8 +30,9 @@ func flowSchemaResource() registry.Resource {
 		New:          func() runtime.Object { return &flowcontrolv1.FlowSchema{} },
 		NewList:      func() runtime.Object { return &flowcontrolv1.FlowSchemaList{} },
 		Strategy: registry.Strategy{
-			Default:          defaultFlowSchema,
-			PrepareForCreate: func(obj runtime.Object) { obj.(*flowcontrolv1.FlowSchema).Status = flowcontrolv1.FlowSchemaStatus{} },
+			SubresourceUpdates: map[string]registry.SubresourceUpdate{"status": registry.StatusUpdate(registry.Status{})},
+			Default:            defaultFlowSchema,
+			PrepareForCreate:   func(obj runtime.Object) { obj.(*flowcontrolv1.FlowSchema).Status = flowcontrolv1.FlowSchemaStatus{} },
 			PrepareForUpdate: func(obj, old runtime.Object) {
 				obj.(*flowcontrolv1.FlowSchema).Status = old.(*flowcontrolv1.FlowSchema).Status
 			},
@@ -65,7 +66,8 @@ func priorityLevelResource() registry.Resource {
 		New:          func() runtime.Object { return &flowcontrolv1.PriorityLevelConfiguration{} },
 		NewList:      func() runtime.Object { return &flowcontrolv1.PriorityLevelConfigurationList{} },
 		Strategy: registry.Strategy{
-			Default: defaultPriorityLevel,
+			SubresourceUpdates: map[string]registry.SubresourceUpdate{"status": registry.StatusUpdate(registry.Status{})},
+			Default:            defaultPriorityLevel,
 			PrepareForCreate: func(obj runtime.Object) {
 				obj.(*flowcontrolv1.PriorityLevelConfiguration).Status = flowcontrolv1.PriorityLevelConfigurationStatus{}
 			},

@@ -40,17 +40,21 @@ func ingressResource() registry.Resource {
 			Validate: func(obj runtime.Object) field.ErrorList {
 				return validateIngressSpec(&obj.(*networkingv1.Ingress).Spec, field.NewPath("spec"))
 			},
-			ValidateStatusUpdate: func(obj, old runtime.Object) field.ErrorList {
-				var errs field.ErrorList
-				p := field.NewPath("status", "loadBalancer", "ingress")
-				for i, ing := range obj.(*networkingv1.Ingress).Status.LoadBalancer.Ingress {
-					if ing.IP != "" {
-						if _, err := netip.ParseAddr(ing.IP); err != nil {
-							errs = append(errs, field.Invalid(p.Index(i).Child("ip"), ing.IP, "must be a valid IP address"))
+			SubresourceUpdates: map[string]registry.SubresourceUpdate{
+				"status": registry.StatusUpdate(registry.Status{
+					Validate: func(obj, old runtime.Object) field.ErrorList {
+						var errs field.ErrorList
+						p := field.NewPath("status", "loadBalancer", "ingress")
+						for i, ing := range obj.(*networkingv1.Ingress).Status.LoadBalancer.Ingress {
+							if ing.IP != "" {
+								if _, err := netip.ParseAddr(ing.IP); err != nil {
+									errs = append(errs, field.Invalid(p.Index(i).Child("ip"), ing.IP, "must be a valid IP address"))
+								}
+							}
 						}
-					}
-				}
-				return errs
+						return errs
+					},
+				}),
 			},
 			TrackGeneration: true,
 			TableColumns: []metav1.TableColumnDefinition{

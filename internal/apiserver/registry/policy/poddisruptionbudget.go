@@ -42,17 +42,21 @@ func pdbResource() registry.Resource {
 			Validate: func(obj runtime.Object) field.ErrorList {
 				return validatePDBSpec(&obj.(*policyv1.PodDisruptionBudget).Spec, field.NewPath("spec"))
 			},
-			ValidateStatusUpdate: func(obj, old runtime.Object) field.ErrorList {
-				s := obj.(*policyv1.PodDisruptionBudget).Status
-				p := field.NewPath("status")
-				var errs field.ErrorList
-				for _, f := range []struct {
-					name  string
-					value int32
-				}{{"disruptionsAllowed", s.DisruptionsAllowed}, {"currentHealthy", s.CurrentHealthy}, {"desiredHealthy", s.DesiredHealthy}, {"expectedPods", s.ExpectedPods}} {
-					errs = append(errs, apivalidation.ValidateNonnegativeField(int64(f.value), p.Child(f.name))...)
-				}
-				return errs
+			SubresourceUpdates: map[string]registry.SubresourceUpdate{
+				"status": registry.StatusUpdate(registry.Status{
+					Validate: func(obj, old runtime.Object) field.ErrorList {
+						s := obj.(*policyv1.PodDisruptionBudget).Status
+						p := field.NewPath("status")
+						var errs field.ErrorList
+						for _, f := range []struct {
+							name  string
+							value int32
+						}{{"disruptionsAllowed", s.DisruptionsAllowed}, {"currentHealthy", s.CurrentHealthy}, {"desiredHealthy", s.DesiredHealthy}, {"expectedPods", s.ExpectedPods}} {
+							errs = append(errs, apivalidation.ValidateNonnegativeField(int64(f.value), p.Child(f.name))...)
+						}
+						return errs
+					},
+				}),
 			},
 			TrackGeneration: true,
 			TableColumns: []metav1.TableColumnDefinition{
