@@ -379,7 +379,6 @@ func (s *Server) create(ctx context.Context, res *resource, namespace string, ob
 	if res.Strategy.PrepareForCreate != nil {
 		res.Strategy.PrepareForCreate(obj)
 	}
-	mutateCreate(obj)
 	if res.Strategy.PrepareForCreateByUser != nil {
 		if u := userFrom(ctx); u != nil {
 			res.Strategy.PrepareForCreateByUser(obj, registry.UserInfo{Name: u.Name, UID: u.UID, Groups: u.Groups, Extra: u.Extra})
@@ -403,13 +402,7 @@ func (s *Server) create(ctx context.Context, res *resource, namespace string, ob
 	if len(errs) > 0 {
 		return nil, 0, invalid(res, m.GetName(), errs)
 	}
-	if err := s.admitCreate(ctx, res, obj); err != nil {
-		return nil, 0, err
-	}
 	if err := s.admitValidating(ctx, admit); err != nil {
-		return nil, 0, err
-	}
-	if err := s.admitQuota(ctx, res, obj, opts.dryRun); err != nil {
 		return nil, 0, err
 	}
 	undo := func() {}

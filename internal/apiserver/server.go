@@ -139,8 +139,9 @@ type Server struct {
 	alloc   *allocator.Allocator
 	metrics *metrics
 	mux     *http.ServeMux
-	// dynamic runs admission webhooks and ValidatingAdmissionPolicies.
-	dynamic *admission.Admission
+	// admission is the admission chain: built-in plugins, webhooks and
+	// ValidatingAdmissionPolicies.
+	admission *admission.Chain
 }
 
 // groupInfo is one API group and its versions, in preference order.
@@ -209,11 +210,11 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.alloc = alloc
 	s.metrics = newMetrics(cfg.Metrics)
-	dyn, err := admission.New(admission.Config{Objects: cacheObjects{s}})
+	chain, err := admission.New(admission.Config{Objects: cacheObjects{s}, Namespaces: admissionStore{s}, Quotas: admissionStore{s}})
 	if err != nil {
 		return nil, err
 	}
-	s.dynamic = dyn
+	s.admission = chain
 	s.mux = s.buildMux()
 	return s, nil
 }

@@ -1,7 +1,6 @@
 package admission
 
 import (
-	"context"
 	"errors"
 	"fmt"
 
@@ -62,58 +61,57 @@ type Objects interface {
 	ResourceFor(gvk schema.GroupVersionKind) (gvr schema.GroupVersionResource, namespaced, ok bool)
 }
 
-// Config configures dynamic admission.
+// Config configures the admission chain.
 type Config struct {
-	// Objects gives the configuration objects, namespaces, services and
-	// policy parameters.
+	// Objects gives the configuration objects, namespaces, services,
+	// quotas and policy parameters. Required.
 	Objects Objects
+	// Namespaces reads the namespace of a create (NamespaceLifecycle).
+	// Required.
+	Namespaces Namespaces
+	// Quotas charges creates to ResourceQuotas (ResourceQuota). Required.
+	Quotas Quotas
 }
 
-// Admission runs the dynamic admission plugins.
-type Admission struct {
-	objects  Objects
-	webhooks *webhooks
-	policies *policies
+func (c *Config) validate() error {
+	if c.Objects == nil || c.Namespaces == nil || c.Quotas == nil {
+		return errors.New("admission: Objects, Namespaces and Quotas are required")
+	}
+	return nil
 }
 
-// New returns an Admission for cfg.
-func New(cfg Config) (*Admission, error) {
-	if cfg.Objects == nil {
-		return nil, errors.New("admission: Objects is required")
+// New returns the chain the API server runs: the built-in plugins skiff
+// enables, the mutating webhooks last of the mutating phase, then the
+// validating webhooks, the policies and ResourceQuota, which charges
+// what passed everything else.
+//
+//	mutating:   NamespaceLifecycle (delete) ─► ServiceAccount ─► DefaultTolerationSeconds
+//	            ─► MutatingAdmissionWebhook
+//	validating: MirrorPod ─► NamespaceLifecycle (create) ─► ValidatingAdmissionWebhook
+//	            ─► ValidatingAdmissionPolicy ─► ResourceQuota
+//
+// Upstream evaluates ValidatingAdmissionPolicy before the validating
+// webhooks, and refuses mirror pods' references in ServiceAccount; skiff
+// keeps the order it has always had.
+func New(cfg Config) (*Chain, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
 	}
 	env, err := newCELPrograms()
 	if err != nil {
 		return nil, err
 	}
-	a := &Admission{objects: cfg.Objects}
-	a.webhooks = &webhooks{objects: cfg.Objects, cel: env, clients: newClients()}
-	a.policies = &policies{objects: cfg.Objects, cel: env}
-	return a, nil
-}
-
-// Mutate runs the mutating webhooks that match a and returns the object
-// they leave (a.Object itself when none changed it), the warnings they
-// sent, or the API error that refuses the request.
-func (a *Admission) Mutate(ctx context.Context, attrs *Attributes) (runtime.Object, []string, error) {
-	if exempt(attrs) {
-		return attrs.Object, nil, nil
-	}
-	return a.webhooks.mutate(ctx, attrs)
-}
-
-// Validate runs the validating webhooks and the validating admission
-// policies that match a. It returns warnings, and the API error that
-// refuses the request.
-func (a *Admission) Validate(ctx context.Context, attrs *Attributes) ([]string, error) {
-	if exempt(attrs) {
-		return nil, nil
-	}
-	warnings, err := a.webhooks.validate(ctx, attrs)
-	if err != nil {
-		return warnings, err
-	}
-	more, err := a.policies.validate(ctx, attrs)
-	return append(warnings, more...), err
+	hooks := &webhooks{objects: cfg.Objects, cel: env, clients: newClients()}
+	return newChain(
+		mirrorPod{},
+		namespaceLifecycle{namespaces: cfg.Namespaces},
+		serviceAccount{},
+		defaultTolerationSecondsPlugin{},
+		mutatingWebhook{hooks},
+		validatingWebhook{hooks},
+		validatingAdmissionPolicy{&policies{objects: cfg.Objects, cel: env}},
+		resourceQuota{objects: cfg.Objects, quotas: cfg.Quotas},
+	)
 }
 
 // exempt reports whether a addresses the admission configuration itself,

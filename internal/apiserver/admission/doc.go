@@ -1,20 +1,30 @@
-// Package admission runs dynamic admission for the API server: mutating
-// and validating webhooks (webhook.go) and ValidatingAdmissionPolicies
-// (policy.go), configured by admissionregistration.k8s.io/v1 objects that
-// it reads, on every request, from the API server's own watch cache
-// through the Objects interface, so configuration changes apply as soon as
-// the cache sees them.
+// Package admission is the API server's admission chain: one Plugin
+// interface, one file per built-in plugin, and the dynamic plugins
+// (mutating and validating webhooks, webhook.go; ValidatingAdmissionPolicies,
+// policy.go) in the same chain. New builds the chain in its fixed order.
 //
-// The API server calls it twice per write, as upstream does:
+// Plugins mutate (Mutator), validate (Validator) or both; the API server
+// calls the chain twice per write, as upstream does:
 //
-//	decode ─► defaults ─► Mutate (mutating webhooks, in order, each may
-//	          send a JSONPatch) ─► defaults again ─► validation
-//	       ─► Validate (validating webhooks in parallel, then policies)
+//	decode ─► defaults ─► Admit: the mutating phase (built-in plugins,
+//	          then mutating webhooks in order, each may send a JSONPatch)
+//	       ─► defaults again if a webhook replaced the object ─► validation
+//	       ─► Validate: the validating phase (built-in checks, validating
+//	          webhooks in parallel, policies, ResourceQuota last)
 //	       ─► storage
 //
-// Deletes pass Mutate (which can only deny) and Validate with the stored
-// object as oldObject. Requests on the admission configuration resources
-// themselves are exempt, so that a broken webhook can always be removed.
+// Deletes pass Admit (NamespaceLifecycle, and webhooks, which can only
+// deny) and Validate with the stored object as oldObject; CONNECTs to a
+// pod's exec, attach and portforward are admitted with their options as
+// the object.
+//
+// Plugins read objects through the Objects interface, from the API
+// server's own watch cache, so configuration changes (webhooks, policies,
+// quotas) apply as soon as the cache sees them; NamespaceLifecycle and
+// ResourceQuota read and write through the Namespaces and Quotas
+// interfaces the API server implements. Requests on the admission
+// configuration resources themselves are exempt from the dynamic
+// plugins, so that a broken webhook can always be removed.
 //
 // Not done: reinvocationPolicy IfNeeded (mutating webhooks run once, in
 // order), matchPolicy Equivalent across API versions (skiff serves one

@@ -33,6 +33,26 @@ type decision struct {
 	reason          metav1.StatusReason
 }
 
+// validatingAdmissionPolicy is upstream's ValidatingAdmissionPolicy
+// plugin: the CEL validations of ValidatingAdmissionPolicies, through
+// their bindings.
+type validatingAdmissionPolicy struct{ p *policies }
+
+var _ Validator = validatingAdmissionPolicy{}
+
+func (validatingAdmissionPolicy) Name() string { return "ValidatingAdmissionPolicy" }
+
+func (validatingAdmissionPolicy) Handles(Operation) bool { return true }
+
+func (v validatingAdmissionPolicy) Validate(ctx context.Context, a *Attributes) error {
+	if exempt(a) {
+		return nil
+	}
+	warnings, err := v.p.validate(ctx, a)
+	warn(ctx, warnings)
+	return err
+}
+
 // validate evaluates every policy that matches a through each of its
 // bindings that matches: Deny failures refuse the request (the first one
 // answers), Warn failures become warnings, Audit failures are dropped.

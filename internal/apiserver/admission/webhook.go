@@ -146,6 +146,50 @@ func (w *webhooks) shouldCall(h *hook, a *Attributes) (bool, error) {
 	return ok, nil
 }
 
+// mutatingWebhook is upstream's MutatingAdmissionWebhook plugin: the
+// webhooks of MutatingWebhookConfigurations, called one after another.
+type mutatingWebhook struct{ w *webhooks }
+
+var _ Mutator = mutatingWebhook{}
+
+func (mutatingWebhook) Name() string { return "MutatingAdmissionWebhook" }
+
+func (mutatingWebhook) Handles(Operation) bool { return true }
+
+// Admit replaces a.Object with the object the webhooks leave, when one of
+// them patched it.
+func (p mutatingWebhook) Admit(ctx context.Context, a *Attributes) error {
+	if exempt(a) {
+		return nil
+	}
+	out, warnings, err := p.w.mutate(ctx, a)
+	warn(ctx, warnings)
+	if err != nil {
+		return err
+	}
+	a.Object = out
+	return nil
+}
+
+// validatingWebhook is upstream's ValidatingAdmissionWebhook plugin: the
+// webhooks of ValidatingWebhookConfigurations, called in parallel.
+type validatingWebhook struct{ w *webhooks }
+
+var _ Validator = validatingWebhook{}
+
+func (validatingWebhook) Name() string { return "ValidatingAdmissionWebhook" }
+
+func (validatingWebhook) Handles(Operation) bool { return true }
+
+func (p validatingWebhook) Validate(ctx context.Context, a *Attributes) error {
+	if exempt(a) {
+		return nil
+	}
+	warnings, err := p.w.validate(ctx, a)
+	warn(ctx, warnings)
+	return err
+}
+
 // mutate calls the matching mutating webhooks one after another, each
 // seeing the object as the previous one left it.
 func (w *webhooks) mutate(ctx context.Context, a *Attributes) (runtime.Object, []string, error) {

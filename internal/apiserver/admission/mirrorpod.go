@@ -1,27 +1,35 @@
-package apiserver
+package admission
 
 import (
+	"context"
 	"errors"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/runtime"
 )
 
-// admitMirrorPod refuses mirror pods (the API's copies of a node's static
+// mirrorPod refuses mirror pods (the API's copies of a node's static
 // pods) that refer to API objects, as upstream's ServiceAccount admission
 // does: a static pod runs without the API, so it may not depend on
 // service accounts, secrets or config maps.
-func admitMirrorPod(res *resource, obj runtime.Object) error {
-	pod, ok := obj.(*corev1.Pod)
-	if !ok {
+type mirrorPod struct{}
+
+var _ Validator = mirrorPod{}
+
+func (mirrorPod) Name() string { return "MirrorPod" }
+
+func (mirrorPod) Handles(op Operation) bool { return op == Create }
+
+func (mirrorPod) Validate(_ context.Context, a *Attributes) error {
+	pod, ok := a.Object.(*corev1.Pod)
+	if !ok || a.Namespace == "" {
 		return nil
 	}
 	if _, mirror := pod.Annotations[corev1.MirrorPodAnnotationKey]; !mirror {
 		return nil
 	}
 	if msg := mirrorPodReference(pod); msg != "" {
-		return apierrors.NewForbidden(res.groupResource(), pod.Name, errors.New(msg))
+		return apierrors.NewForbidden(a.Resource.GroupResource(), pod.Name, errors.New(msg))
 	}
 	return nil
 }

@@ -1,4 +1,4 @@
-package apiserver
+package admission
 
 import (
 	"context"
@@ -9,98 +9,89 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	apiresource "k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	podquota "skiff/internal/quota"
-	"skiff/internal/storage"
 )
 
-// This file is ResourceQuota admission: a create that would take a
-// namespace past one of its quotas' hard limits is refused, and an admitted
-// create is charged to the quotas at once (status.used), so that creates
-// in quick succession cannot overrun a quota before the resource quota
-// controller recounts. The controller stays the source of truth: it
-// recomputes status.used from what exists, which also releases charges of
-// creates that failed after admission.
+// Quotas writes ResourceQuotas for the ResourceQuota plugin.
+type Quotas interface {
+	// UpdateQuota reads the stored quota namespace/name and passes a copy
+	// to update, then stores what update returns (nothing when it returns
+	// nil) if the quota has not changed meanwhile; on a conflict it reads
+	// again and retries, a few times. A quota that does not exist is
+	// skipped. Errors are API errors: update's own, or the store's.
+	UpdateQuota(ctx context.Context, namespace, name string, update func(*corev1.ResourceQuota) (*corev1.ResourceQuota, error)) error
+}
 
-// admitQuota checks obj, about to be created, against the quotas of its
-// namespace and charges it to them unless dryRun.
-func (s *Server) admitQuota(ctx context.Context, res *resource, obj runtime.Object, dryRun bool) error {
-	if !res.Namespaced || res.gvr.Group == "" && res.gvr.Resource == "resourcequotas" {
+var resourceQuotasGVR = corev1.SchemeGroupVersion.WithResource("resourcequotas")
+
+// resourceQuota is upstream's ResourceQuota admission: a create that
+// would take a namespace past one of its quotas' hard limits is refused,
+// and an admitted create is charged to the quotas at once (status.used),
+// so that creates in quick succession cannot overrun a quota before the
+// resource quota controller recounts. The controller stays the source of
+// truth: it recomputes status.used from what exists, which also releases
+// charges of creates that failed after admission. It is the last plugin,
+// so that only what every other plugin admitted is charged.
+type resourceQuota struct {
+	objects Objects
+	quotas  Quotas
+}
+
+var _ Validator = resourceQuota{}
+
+func (resourceQuota) Name() string { return "ResourceQuota" }
+
+func (resourceQuota) Handles(op Operation) bool { return op == Create }
+
+// Validate checks a.Object, about to be created, against the quotas of
+// its namespace and charges it to them unless the request is a dry run.
+func (p resourceQuota) Validate(ctx context.Context, a *Attributes) error {
+	if a.Namespace == "" || a.Resource.GroupResource() == resourceQuotasGVR.GroupResource() {
 		return nil
 	}
-	quotaRes, ok := s.lookup("", "v1", "resourcequotas")
-	if !ok {
-		return nil
-	}
-	ns := accessor(obj).GetNamespace()
-	for _, q := range (cacheObjects{s}).List(quotaRes.gvr, ns) {
+	for _, q := range p.objects.List(resourceQuotasGVR, a.Namespace) {
 		quota, ok := q.(*corev1.ResourceQuota)
 		if !ok || len(quota.Spec.Hard) == 0 || quota.Spec.ScopeSelector != nil {
 			continue
 		}
-		if err := s.chargeQuota(ctx, quotaRes, res, quota.Name, obj, dryRun); err != nil {
+		err := p.quotas.UpdateQuota(ctx, a.Namespace, quota.Name, func(quota *corev1.ResourceQuota) (*corev1.ResourceQuota, error) {
+			used, err := quotaCharge(quota, a.Resource, a.Object)
+			if err != nil || used == nil || a.DryRun {
+				return nil, err
+			}
+			quota.Status.Used = used
+			return quota, nil
+		})
+		if err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// chargeQuota adds obj's usage to one quota, re-reading it on conflicts.
-func (s *Server) chargeQuota(ctx context.Context, quotaRes, res *resource, name string, obj runtime.Object, dryRun bool) error {
-	key := quotaRes.key(accessor(obj).GetNamespace(), name)
-	for attempt := 0; attempt < 8; attempt++ {
-		kv, err := s.cfg.Store.Get(ctx, key)
-		if errors.Is(err, storage.ErrNotFound) {
-			return nil
-		}
-		if err != nil {
-			return storeError(quotaRes, name, err)
-		}
-		stored, err := s.decodeStored(kv.Key, kv.Value, kv.ModRevision)
-		if err != nil {
-			return apierrors.NewInternalError(err)
-		}
-		quota, ok := stored.DeepCopyObject().(*corev1.ResourceQuota)
-		if !ok {
-			return nil
-		}
-		used, err := quotaCharge(quota, res, obj)
-		if err != nil || used == nil || dryRun {
-			return err
-		}
-		quota.Status.Used = used
-		data, err := s.encodeStored(quotaRes, quota)
-		if err != nil {
-			return apierrors.NewInternalError(err)
-		}
-		_, _, err = s.cfg.Store.Update(ctx, key, data, kv.ModRevision)
-		if errors.Is(err, storage.ErrConflict) {
-			continue
-		}
-		if err != nil {
-			return storeError(quotaRes, name, err)
-		}
-		return nil
-	}
-	return apierrors.NewConflict(quotaRes.groupResource(), name, fmt.Errorf("too many concurrent updates to the quota"))
-}
-
-// quotaCharge returns the quota's status.used with obj added, or nil when
-// obj uses nothing the quota limits. It refuses obj (Forbidden) when that
-// would exceed a hard limit, or when a pod leaves out a request or limit
-// that the quota constrains. Usage the controller has not counted yet is
-// not enforced.
-func quotaCharge(quota *corev1.ResourceQuota, res *resource, obj runtime.Object) (corev1.ResourceList, error) {
+// quotaCharge returns the quota's status.used with obj (of resource gvr)
+// added, or nil when obj uses nothing the quota limits. It refuses obj
+// (Forbidden) when that would exceed a hard limit, or when a pod leaves
+// out a request or limit that the quota constrains. Usage the controller
+// has not counted yet is not enforced.
+func quotaCharge(quota *corev1.ResourceQuota, gvr schema.GroupVersionResource, obj runtime.Object) (corev1.ResourceList, error) {
 	if pod, ok := obj.(*corev1.Pod); ok && !podquota.PodMatchesScopes(pod, quota.Spec.Scopes) {
 		return nil, nil
 	} else if !ok && len(quota.Spec.Scopes) > 0 {
 		return nil, nil
 	}
-	delta := objectUsage(res, obj)
+	delta := objectUsage(gvr, obj)
 	forbidden := func(msg string) error {
-		return apierrors.NewForbidden(res.groupResource(), accessor(obj).GetName(), errors.New(msg))
+		name := ""
+		if m, err := meta.Accessor(obj); err == nil {
+			name = m.GetName()
+		}
+		return apierrors.NewForbidden(gvr.GroupResource(), name, errors.New(msg))
 	}
 	if pod, ok := obj.(*corev1.Pod); ok {
 		if missing := missingPodResources(pod, quota.Spec.Hard); len(missing) > 0 {
@@ -142,21 +133,21 @@ func quotaCharge(quota *corev1.ResourceQuota, res *resource, obj runtime.Object)
 	return used, nil
 }
 
-// objectUsage is what one object adds to a quota's usage: its object
-// count, and for pods their requests and limits.
-func objectUsage(res *resource, obj runtime.Object) corev1.ResourceList {
+// objectUsage is what one object of resource gvr adds to a quota's
+// usage: its object count, and for pods their requests and limits.
+func objectUsage(gvr schema.GroupVersionResource, obj runtime.Object) corev1.ResourceList {
 	one := *apiresource.NewQuantity(1, apiresource.DecimalSI)
-	countName := "count/" + res.gvr.Resource
-	if res.gvr.Group != "" {
-		countName += "." + res.gvr.Group
+	countName := "count/" + gvr.Resource
+	if gvr.Group != "" {
+		countName += "." + gvr.Group
 	}
 	usage := corev1.ResourceList{corev1.ResourceName(countName): one}
-	if res.gvr.Group != "" {
+	if gvr.Group != "" {
 		return usage
 	}
-	switch res.gvr.Resource {
+	switch gvr.Resource {
 	case "configmaps", "secrets", "replicationcontrollers", "services", "persistentvolumeclaims":
-		usage[corev1.ResourceName(res.gvr.Resource)] = one
+		usage[corev1.ResourceName(gvr.Resource)] = one
 	}
 	switch o := obj.(type) {
 	case *corev1.Pod:

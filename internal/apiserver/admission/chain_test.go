@@ -1,0 +1,230 @@
+package admission
+
+import (
+	"context"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	apiresource "k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+)
+
+// fakeCluster is what the chain reads and writes: namespaces and quotas,
+// and no admission configuration.
+type fakeCluster struct {
+	namespaces map[string]*corev1.Namespace
+	quotas     map[string]*corev1.ResourceQuota // by namespace/name
+}
+
+func (f *fakeCluster) List(gvr schema.GroupVersionResource, namespace string) []runtime.Object {
+	var out []runtime.Object
+	if gvr == resourceQuotasGVR {
+		for _, q := range f.quotas {
+			if q.Namespace == namespace {
+				out = append(out, q)
+			}
+		}
+	}
+	return out
+}
+
+func (f *fakeCluster) Get(gvr schema.GroupVersionResource, namespace, name string) (runtime.Object, bool) {
+	if gvr == namespacesGVR {
+		ns, ok := f.namespaces[name]
+		return ns, ok
+	}
+	return nil, false
+}
+
+func (f *fakeCluster) ResourceFor(schema.GroupVersionKind) (schema.GroupVersionResource, bool, bool) {
+	return schema.GroupVersionResource{}, false, false
+}
+
+func (f *fakeCluster) Namespace(_ context.Context, name string) (*corev1.Namespace, error) {
+	ns, ok := f.namespaces[name]
+	if !ok {
+		return nil, apierrors.NewNotFound(namespacesGVR.GroupResource(), name)
+	}
+	return ns, nil
+}
+
+func (f *fakeCluster) UpdateQuota(_ context.Context, namespace, name string, update func(*corev1.ResourceQuota) (*corev1.ResourceQuota, error)) error {
+	q, ok := f.quotas[namespace+"/"+name]
+	if !ok {
+		return nil
+	}
+	out, err := update(q.DeepCopy())
+	if err != nil || out == nil {
+		return err
+	}
+	f.quotas[namespace+"/"+name] = out
+	return nil
+}
+
+func newCluster() *fakeCluster {
+	now := metav1.Now()
+	return &fakeCluster{
+		namespaces: map[string]*corev1.Namespace{
+			"default": {ObjectMeta: metav1.ObjectMeta{Name: "default"}},
+			"limited": {ObjectMeta: metav1.ObjectMeta{Name: "limited"}},
+			"leaving": {ObjectMeta: metav1.ObjectMeta{Name: "leaving", DeletionTimestamp: &now}, Status: corev1.NamespaceStatus{Phase: corev1.NamespaceTerminating}},
+		},
+		quotas: map[string]*corev1.ResourceQuota{
+			"limited/q": {ObjectMeta: metav1.ObjectMeta{Namespace: "limited", Name: "q"},
+				Spec:   corev1.ResourceQuotaSpec{Hard: corev1.ResourceList{"count/configmaps": apiresource.MustParse("2")}},
+				Status: corev1.ResourceQuotaStatus{Used: corev1.ResourceList{"count/configmaps": apiresource.MustParse("1")}}},
+		},
+	}
+}
+
+func TestNewOrder(t *testing.T) {
+	c := newCluster()
+	chain, err := New(Config{Objects: c, Namespaces: c, Quotas: c})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"MirrorPod", "NamespaceLifecycle", "ServiceAccount", "DefaultTolerationSeconds",
+		"MutatingAdmissionWebhook", "ValidatingAdmissionWebhook", "ValidatingAdmissionPolicy", "ResourceQuota"}
+	if diff := cmp.Diff(want, chain.Plugins()); diff != "" {
+		t.Errorf("plugins (-want +got):\n%s", diff)
+	}
+	if _, err := New(Config{Objects: c}); err == nil {
+		t.Errorf("New without Namespaces and Quotas: no error")
+	}
+}
+
+var (
+	podsGVR       = corev1.SchemeGroupVersion.WithResource("pods")
+	configMapsGVR = corev1.SchemeGroupVersion.WithResource("configmaps")
+)
+
+func podIn(ns string, mirror bool) *corev1.Pod {
+	p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "p"},
+		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "i"}}}}
+	if mirror {
+		p.Annotations = map[string]string{corev1.MirrorPodAnnotationKey: "x"}
+		p.Spec.Volumes = []corev1.Volume{{Name: "s", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: "s"}}}}
+	}
+	return p
+}
+
+func configMapIn(ns string) *corev1.ConfigMap {
+	return &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "cm"}}
+}
+
+// TestBuiltinPlugins runs requests through both phases of the chain and
+// checks the answer (the status code, and the message of refusals).
+func TestBuiltinPlugins(t *testing.T) {
+	tests := []struct {
+		name     string
+		attrs    Attributes
+		wantCode int32
+		wantMsg  string
+		// wantUsed is the quota's count/configmaps after the request.
+		wantUsed string
+	}{
+		{name: "pod in an active namespace",
+			attrs: Attributes{Operation: Create, Resource: podsGVR, Namespace: "default", Object: podIn("default", false)}},
+		{name: "pod in a terminating namespace", wantCode: 403,
+			wantMsg: `pods "p" is forbidden: unable to create new content in namespace leaving because it is being terminated`,
+			attrs:   Attributes{Operation: Create, Resource: podsGVR, Namespace: "leaving", Object: podIn("leaving", false)}},
+		{name: "pod in a missing namespace", wantCode: 404, wantMsg: `namespaces "gone" not found`,
+			attrs: Attributes{Operation: Create, Resource: podsGVR, Namespace: "gone", Object: podIn("gone", false)}},
+		{name: "mirror pod refused before its namespace is looked at", wantCode: 403,
+			wantMsg: `pods "p" is forbidden: a mirror pod may not reference secrets`,
+			attrs:   Attributes{Operation: Create, Resource: podsGVR, Namespace: "leaving", Object: podIn("leaving", true)}},
+		{name: "system namespace deleted", wantCode: 403, wantMsg: `namespaces "kube-system" is forbidden: this namespace may not be deleted`,
+			attrs: Attributes{Operation: Delete, Resource: namespacesGVR, Name: "kube-system", OldObject: &corev1.Namespace{}}},
+		{name: "other namespace deleted",
+			attrs: Attributes{Operation: Delete, Resource: namespacesGVR, Name: "leaving", OldObject: &corev1.Namespace{}}},
+		{name: "within quota", wantUsed: "2",
+			attrs: Attributes{Operation: Create, Resource: configMapsGVR, Namespace: "limited", Object: configMapIn("limited")}},
+		{name: "dry run within quota", wantUsed: "1",
+			attrs: Attributes{Operation: Create, Resource: configMapsGVR, Namespace: "limited", Object: configMapIn("limited"), DryRun: true}},
+		{name: "update not charged", wantUsed: "1",
+			attrs: Attributes{Operation: Update, Resource: configMapsGVR, Namespace: "limited", Name: "cm", Object: configMapIn("limited"), OldObject: configMapIn("limited")}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := newCluster()
+			chain, err := New(Config{Objects: c, Namespaces: c, Quotas: c})
+			if err != nil {
+				t.Fatal(err)
+			}
+			a := tt.attrs
+			err = chain.Admit(context.Background(), &a)
+			if err == nil {
+				err = chain.Validate(context.Background(), &a)
+			}
+			var code int32
+			var msg string
+			if st, ok := err.(apierrors.APIStatus); ok {
+				code, msg = st.Status().Code, err.Error()
+			} else if err != nil {
+				t.Fatalf("not an API error: %v", err)
+			}
+			if diff := cmp.Diff([]any{tt.wantCode, tt.wantMsg}, []any{code, msg}); diff != "" {
+				t.Errorf("answer (-want +got):\n%s", diff)
+			}
+			if tt.wantUsed != "" {
+				used := c.quotas["limited/q"].Status.Used["count/configmaps"]
+				if got := used.String(); got != tt.wantUsed {
+					t.Errorf("quota used %s, want %s", got, tt.wantUsed)
+				}
+			}
+		})
+	}
+}
+
+// TestQuotaExceeded charges creates until the quota refuses one.
+func TestQuotaExceeded(t *testing.T) {
+	c := newCluster()
+	chain, err := New(Config{Objects: c, Namespaces: c, Quotas: c})
+	if err != nil {
+		t.Fatal(err)
+	}
+	create := func() error {
+		a := &Attributes{Operation: Create, Resource: configMapsGVR, Namespace: "limited", Object: configMapIn("limited")}
+		return chain.Validate(context.Background(), a)
+	}
+	if err := create(); err != nil {
+		t.Fatal(err)
+	}
+	err = create()
+	want := `configmaps "cm" is forbidden: exceeded quota: q, requested: count/configmaps=1, used: count/configmaps=2, limited: count/configmaps=2`
+	if err == nil || err.Error() != want || !apierrors.IsForbidden(err) {
+		t.Errorf("second create past the quota = %v, want %q", err, want)
+	}
+}
+
+// TestPodMutations checks what the mutating phase does to a new pod.
+func TestPodMutations(t *testing.T) {
+	c := newCluster()
+	chain, err := New(Config{Objects: c, Namespaces: c, Quotas: c})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pod := podIn("default", false)
+	a := &Attributes{Operation: Create, Resource: podsGVR, Namespace: "default", Object: pod}
+	if err := chain.Admit(context.Background(), a); err != nil {
+		t.Fatal(err)
+	}
+	if a.Object != runtime.Object(pod) {
+		t.Errorf("built-in plugins replaced the pod instead of changing it")
+	}
+	secs := int64(300)
+	want := []corev1.Toleration{
+		{Key: corev1.TaintNodeNotReady, Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoExecute, TolerationSeconds: &secs},
+		{Key: corev1.TaintNodeUnreachable, Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoExecute, TolerationSeconds: &secs},
+	}
+	if diff := cmp.Diff(want, pod.Spec.Tolerations); diff != "" {
+		t.Errorf("tolerations (-want +got):\n%s", diff)
+	}
+	if pod.Spec.ServiceAccountName != "default" || len(pod.Spec.Volumes) != 1 {
+		t.Errorf("service account %q, volumes %v: want default and the API access volume", pod.Spec.ServiceAccountName, pod.Spec.Volumes)
+	}
+}

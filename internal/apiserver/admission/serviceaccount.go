@@ -1,0 +1,89 @@
+package admission
+
+import (
+	"context"
+	"math/rand/v2"
+
+	corev1 "k8s.io/api/core/v1"
+)
+
+// serviceAccountMountPath is where pods find their API credentials.
+const serviceAccountMountPath = "/var/run/secrets/kubernetes.io/serviceaccount"
+
+// serviceAccount is the mutating half of upstream's ServiceAccount
+// admission (the refusal of mirror pods' references is mirrorPod).
+type serviceAccount struct{}
+
+var _ Mutator = serviceAccount{}
+
+func (serviceAccount) Name() string { return "ServiceAccount" }
+
+func (serviceAccount) Handles(op Operation) bool { return op == Create }
+
+func (serviceAccount) Admit(_ context.Context, a *Attributes) error {
+	if pod, ok := a.Object.(*corev1.Pod); ok {
+		addServiceAccountVolume(pod)
+	}
+	return nil
+}
+
+// addServiceAccountVolume does what upstream's ServiceAccount admission
+// does to a new pod: default its service account to "default" and, unless
+// it opts out, add the kube-api-access-<random> projected volume (a bound
+// token, the cluster CA and the namespace) mounted in every container.
+// Mirror pods are left alone, as upstream.
+func addServiceAccountVolume(pod *corev1.Pod) {
+	if _, mirror := pod.Annotations[corev1.MirrorPodAnnotationKey]; mirror {
+		return
+	}
+	if pod.Spec.ServiceAccountName == "" {
+		pod.Spec.ServiceAccountName = "default"
+		// The deprecated alias follows, as defaulting would make it on the
+		// next update (which would then read as a spec change).
+		pod.Spec.DeprecatedServiceAccount = pod.Spec.ServiceAccountName
+	}
+	if pod.Spec.AutomountServiceAccountToken != nil && !*pod.Spec.AutomountServiceAccountToken {
+		return
+	}
+	mounted := func(c *corev1.Container) bool {
+		for _, m := range c.VolumeMounts {
+			if m.MountPath == serviceAccountMountPath {
+				return true
+			}
+		}
+		return false
+	}
+	for _, cs := range [][]corev1.Container{pod.Spec.InitContainers, pod.Spec.Containers} {
+		for i := range cs {
+			if mounted(&cs[i]) {
+				return
+			}
+		}
+	}
+	const letters = "bcdfghjklmnpqrstvwxz2456789"
+	suffix := make([]byte, 5)
+	for i := range suffix {
+		suffix[i] = letters[rand.IntN(len(letters))]
+	}
+	name := "kube-api-access-" + string(suffix)
+	expiration, mode := int64(3607), int32(0o644)
+	pod.Spec.Volumes = append(pod.Spec.Volumes, corev1.Volume{Name: name, VolumeSource: corev1.VolumeSource{
+		Projected: &corev1.ProjectedVolumeSource{DefaultMode: &mode, Sources: []corev1.VolumeProjection{
+			{ServiceAccountToken: &corev1.ServiceAccountTokenProjection{ExpirationSeconds: &expiration, Path: "token"}},
+			{ConfigMap: &corev1.ConfigMapProjection{
+				LocalObjectReference: corev1.LocalObjectReference{Name: "kube-root-ca.crt"},
+				Items:                []corev1.KeyToPath{{Key: "ca.crt", Path: "ca.crt"}},
+			}},
+			{DownwardAPI: &corev1.DownwardAPIProjection{Items: []corev1.DownwardAPIVolumeFile{{
+				Path: "namespace", FieldRef: &corev1.ObjectFieldSelector{APIVersion: "v1", FieldPath: "metadata.namespace"},
+			}}}},
+		}},
+	}})
+	mount := corev1.VolumeMount{Name: name, ReadOnly: true, MountPath: serviceAccountMountPath}
+	for i := range pod.Spec.InitContainers {
+		pod.Spec.InitContainers[i].VolumeMounts = append(pod.Spec.InitContainers[i].VolumeMounts, mount)
+	}
+	for i := range pod.Spec.Containers {
+		pod.Spec.Containers[i].VolumeMounts = append(pod.Spec.Containers[i].VolumeMounts, mount)
+	}
+}
