@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"crypto/tls"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -79,7 +80,22 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 		s.mux.HandleFunc(p, s.serveStream)
 	}
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok")) })
+	s.mux.HandleFunc("GET /pods", s.servePods)
 	return s, nil
+}
+
+// servePods answers the pods bound to this node as a v1 PodList, as the
+// kubelet's /pods does (reached through the API server's nodes/proxy).
+func (s *Server) servePods(w http.ResponseWriter, r *http.Request) {
+	list, err := s.cfg.Client.CoreV1().Pods("").List(r.Context(), metav1.ListOptions{FieldSelector: "spec.nodeName=" + s.cfg.NodeName})
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	list.TypeMeta = metav1.TypeMeta{Kind: "PodList", APIVersion: "v1"}
+	list.ResourceVersion = ""
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(list)
 }
 
 // Handler serves the kubelet API without TLS or client checks (tests).

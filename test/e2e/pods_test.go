@@ -131,6 +131,26 @@ spec:
 	out = c.kubectl(t, "get", "pods", "-o", "wide")
 	mustContain(t, "get pods", out, "Running", "1/1")
 
+	// A pod whose name is longer than a hostname may be runs, with its
+	// name cut to 63 characters as its hostname, and every container
+	// sees a hosts file the agent manages: its address, its hostname and
+	// its host aliases.
+	long := "a-pod-whose-name-is-longer-than-the-sixty-three-characters-a-hostname-may-be"
+	hostname := strings.TrimRight(long[:63], "-.")
+	c.kubectl(t, "run", long, "--image="+testImage, "--restart=Never",
+		`--overrides={"spec":{"hostAliases":[{"ip":"10.9.8.7","hostnames":["alias.example"]}]}}`, "--command", "--", "sleep", "3600")
+	c.kubectl(t, "wait", "--for=condition=Ready", "pod/"+long, "--timeout=60s")
+	out = c.kubectl(t, "exec", long, "--", "hostname")
+	if strings.TrimSpace(out) != hostname {
+		t.Errorf("hostname of a long-named pod = %q, want %q", out, hostname)
+	}
+	ip := strings.TrimSpace(c.kubectl(t, "get", "pod", long, "-o", "jsonpath={.status.podIP}"))
+	out = c.kubectl(t, "exec", long, "--", "cat", "/etc/hosts")
+	if !strings.HasPrefix(out, "# Kubernetes-managed hosts file.\n") {
+		t.Errorf("/etc/hosts is not the managed one:\n%s", out)
+	}
+	mustContain(t, "/etc/hosts", out, ip+"\t"+hostname+"\n", "10.9.8.7\talias.example\n")
+
 	// A pod that exits with restartPolicy Never ends Failed with its code.
 	c.kubectl(t, "run", "fails", "--image="+testImage, "--restart=Never", "--command", "--", "sh", "-c", "exit 3")
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)

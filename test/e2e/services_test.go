@@ -128,6 +128,34 @@ spec:
 		}
 	}
 
+	// The proxy subresources, through the API server: a pod on each node
+	// (its first port when none is named), the Service by port number and
+	// by the port's name, and each node's agent API.
+	for node, web := range webPods {
+		for _, name := range []string{web[0].name, web[0].name + ":8080", "http:" + web[0].name + ":8080"} {
+			out, err := nc.kubectlErr("get", "--raw", "/api/v1/namespaces/default/pods/"+name+"/proxy/index.html")
+			if err != nil || strings.TrimSpace(out) != web[0].name {
+				t.Errorf("pods/%s/proxy on %s: %q %v", name, node, out, err)
+			}
+		}
+		out, err := nc.kubectlErr("get", "--raw", "/api/v1/nodes/"+node+"/proxy/pods")
+		if err != nil || !strings.Contains(out, `"kind":"PodList"`) || !strings.Contains(out, `"name":"`+web[0].name+`"`) {
+			t.Errorf("nodes/%s/proxy/pods: %.300q %v", node, out, err)
+		}
+		out, err = nc.kubectlErr("get", "--raw", "/api/v1/nodes/"+node+"/proxy/healthz")
+		if err != nil || strings.TrimSpace(out) != "ok" {
+			t.Errorf("nodes/%s/proxy/healthz: %q %v", node, out, err)
+		}
+	}
+	for _, name := range []string{"web", "web:80", "http:web:80"} {
+		out, err := nc.kubectlErr("get", "--raw", "/api/v1/namespaces/default/services/"+name+"/proxy/")
+		if err != nil || !strings.HasPrefix(strings.TrimSpace(out), "web-") {
+			t.Errorf("services/%s/proxy: %q %v", name, out, err)
+		}
+	}
+	out, err := nc.kubectlErr("get", "--raw", "/api/v1/namespaces/default/services/web:nope/proxy/")
+	mustContain(t, "services/web:nope/proxy", fmt.Sprint(out, err), `no service port "nope" found for service "web"`)
+
 	// NodePort on every node's address, reached from another node.
 	nodePort := strings.TrimSpace(nc.kubectl(t, "get", "service", "web-np", "-o", "jsonpath={.spec.ports[0].nodePort}"))
 	from := nc.nodes[len(nc.nodes)-1]
@@ -192,7 +220,7 @@ spec:
 			return err == nil && !strings.Contains(out, clusterIP+" "), out
 		})
 	}
-	out, err := nc.kubectlErr("exec", client.name, "--", "timeout", "5", "wget", "-q", "-O-", "http://"+clusterIP+"/")
+	out, err = nc.kubectlErr("exec", client.name, "--", "timeout", "5", "wget", "-q", "-O-", "http://"+clusterIP+"/")
 	if err == nil {
 		t.Errorf("the deleted Service still answers: %q", out)
 	}
