@@ -1,0 +1,91 @@
+package servertest
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"skiff/internal/server"
+)
+
+// startTimeout bounds a start; the server is usually up in well under a
+// second, a loaded test machine may take a few.
+const startTimeout = 30 * time.Second
+
+// Server is a running in-process control plane.
+type Server struct {
+	*server.Server
+	// DataDir is the server's data dir; pass it to another Start (after
+	// Close) to restart on the same data.
+	DataDir string
+	// Config is an admin client configuration, not rate limited. Copy it
+	// (rest.CopyConfig) before changing it.
+	Config *rest.Config
+	// Client is an admin client built from Config.
+	Client kubernetes.Interface
+}
+
+// Start starts a control plane with the defaults described in the package
+// documentation, changed by configure if it is not nil, and closes it when
+// the test ends.
+func Start(t testing.TB, configure func(*server.Config)) *Server {
+	t.Helper()
+	cfg := server.Config{
+		DataDir:       t.TempDir(),
+		BindAddress:   "127.0.0.1",
+		HTTPSPort:     -1,
+		EtcdClientURL: "http://127.0.0.1:0",
+		EtcdPeerURL:   "http://127.0.0.1:0",
+		DisableAgent:  true,
+		Disable:       []string{"scheduler", "controllers"},
+		Logger:        Logger(),
+	}
+	if configure != nil {
+		configure(&cfg)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
+	defer cancel()
+	s, err := server.Start(ctx, cfg)
+	if err != nil {
+		t.Fatalf("start server: %v", err)
+	}
+	t.Cleanup(s.Close)
+	rc, err := clientcmd.BuildConfigFromFlags("", s.AdminKubeconfig())
+	if err != nil {
+		t.Fatalf("load admin kubeconfig: %v", err)
+	}
+	rc.QPS, rc.Burst = -1, 1000
+	client, err := kubernetes.NewForConfig(rc)
+	if err != nil {
+		t.Fatalf("admin client: %v", err)
+	}
+	return &Server{Server: s, DataDir: cfg.DataDir, Config: rc, Client: client}
+}
+
+// Dynamic returns an admin dynamic client.
+func (s *Server) Dynamic(t testing.TB) dynamic.Interface {
+	t.Helper()
+	c, err := dynamic.NewForConfig(s.Config)
+	if err != nil {
+		t.Fatalf("dynamic client: %v", err)
+	}
+	return c
+}
+
+// ClientFor returns an admin client whose configuration configure changed
+// (a content type, a user agent, ...).
+func (s *Server) ClientFor(t testing.TB, configure func(*rest.Config)) kubernetes.Interface {
+	t.Helper()
+	rc := rest.CopyConfig(s.Config)
+	configure(rc)
+	c, err := kubernetes.NewForConfig(rc)
+	if err != nil {
+		t.Fatalf("client: %v", err)
+	}
+	return c
+}
