@@ -33,11 +33,13 @@ const (
 	private       = "privateRegistry"
 	dockerLibrary = "dockerLibraryRegistry"
 	cloudProvider = "cloudProviderGcpRegistry"
+	// gcAuthenticated is v1.34's only; v1.37 ignores the key.
+	gcAuthenticated = "gcAuthenticatedRegistry"
 )
 
-// repoList maps every registry key to a name under prefix. The private
-// and invalid registries get names that hold no image, as the specs that
-// use them expect pulls from them to fail.
+// repoList maps every registry key to a name under prefix. The private,
+// authenticated and invalid registries get names that hold no image, as
+// the specs that use them expect pulls from them to fail.
 func repoList(prefix string) map[string]string {
 	return map[string]string{
 		promoterE2e:   prefix + "/e2e-test-images",
@@ -49,6 +51,8 @@ func repoList(prefix string) map[string]string {
 		private:       prefix + "/k8s-authenticated-test",
 		dockerLibrary: prefix + "/library",
 		cloudProvider: prefix + "/cloud-provider-gcp",
+		// like the private registry, pulls from it are expected to fail
+		gcAuthenticated: prefix + "/authenticated-image-pulling",
 	}
 }
 
@@ -119,7 +123,6 @@ func catalog(version string) ([]entry, error) {
 	case "v1.34":
 		return []entry{
 			{promoterE2e, "agnhost", "2.56", agnhost, ""},
-			{promoterE2e, "agnhost", "2.55", agnhost, ""},
 			{promoterE2e, "busybox", "1.37.0-1", busybox, ""},
 			{promoterE2e, "httpd", "2.4.38-4", webServer, ""},
 			{promoterE2e, "httpd", "2.4.39-4", webServer, ""},

@@ -164,6 +164,7 @@ func TestRepoListYAML(t *testing.T) {
 buildImageRegistry: skiff.test/build-image
 cloudProviderGcpRegistry: skiff.test/cloud-provider-gcp
 dockerLibraryRegistry: skiff.test/library
+gcAuthenticatedRegistry: skiff.test/authenticated-image-pulling
 gcEtcdRegistry: skiff.test
 gcRegistry: skiff.test
 invalidRegistry: invalid.skiff.test/invalid
