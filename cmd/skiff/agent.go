@@ -8,12 +8,13 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"skiff/internal/server"
+	"skiff/internal/node"
 )
 
 func newAgentCommand() *cobra.Command {
 	var (
-		cfg       server.AgentConfig
+		join      node.JoinConfig
+		cfg       node.Config
 		nodeIP    string
 		tokenFile string
 		logLevel  string
@@ -27,9 +28,9 @@ func newAgentCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			cfg.Logger = logger
+			join.Logger, cfg.Logger = logger, logger
 			if nodeIP != "" {
-				if cfg.NodeIP = net.ParseIP(nodeIP); cfg.NodeIP == nil {
+				if join.NodeIP = net.ParseIP(nodeIP); join.NodeIP == nil {
 					return fmt.Errorf("--node-ip %q: not an IP address", nodeIP)
 				}
 			}
@@ -38,18 +39,37 @@ func newAgentCommand() *cobra.Command {
 				if err != nil {
 					return fmt.Errorf("--token-file: %w", err)
 				}
-				cfg.Token = strings.TrimSpace(string(b))
+				join.Token = strings.TrimSpace(string(b))
 			}
-			releaseStartupPagesLater(cmd.Context(), logger)
-			return server.RunAgent(cmd.Context(), cfg)
+			ctx := cmd.Context()
+			joined, err := node.Join(ctx, join)
+			if err != nil {
+				return err
+			}
+			cfg.DataDir, cfg.NodeName, cfg.NodeIP = join.DataDir, joined.NodeName, joined.NodeIP
+			cfg.ClusterDNS, cfg.ClusterDomain, cfg.ServiceCIDR = joined.ClusterDNS, joined.ClusterDomain, joined.ServiceCIDR
+			cfg.Credentials = joined.Credentials
+			// The cluster DNS runs on the servers; a simulated node has no
+			// network of its own to program.
+			cfg.Disable = []string{"dns"}
+			if cfg.SimulateRuntime {
+				cfg.Disable = append(cfg.Disable, "proxy")
+			}
+			n, err := node.New(cfg)
+			if err != nil {
+				return err
+			}
+			releaseStartupPagesLater(ctx, logger)
+			logger.Info("skiff agent running", "node", joined.NodeName, "server", join.Server)
+			return n.Run(ctx)
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&cfg.Server, "server", "", "URL of a skiff server, such as https://10.0.0.1:6443")
-	f.StringVar(&cfg.Token, "token", "", "the server's join token (the server's <data-dir>/node-token)")
+	f.StringVar(&join.Server, "server", "", "URL of a skiff server, such as https://10.0.0.1:6443")
+	f.StringVar(&join.Token, "token", "", "the server's join token (the server's <data-dir>/node-token)")
 	f.StringVar(&tokenFile, "token-file", "", "a file holding the join token")
-	f.StringVar(&cfg.DataDir, "data-dir", "/var/lib/skiff", "folder for the node's credentials, containerd and pods")
-	f.StringVar(&cfg.NodeName, "node-name", "", "node name (default: the hostname)")
+	f.StringVar(&join.DataDir, "data-dir", "/var/lib/skiff", "folder for the node's credentials, containerd and pods")
+	f.StringVar(&join.NodeName, "node-name", "", "node name (default: the hostname)")
 	f.StringVar(&nodeIP, "node-ip", "", "the node's address (default: the first host address)")
 	f.StringVar(&cfg.ContainerRuntimeEndpoint, "container-runtime-endpoint", "", "an existing CRI socket to use instead of starting containerd")
 	f.BoolVar(&cfg.SimulateRuntime, "simulate-runtime", false, "pretend to run pods (no containers; for demos and tests)")

@@ -1,11 +1,11 @@
-package server
+package node
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 
 	"k8s.io/client-go/kubernetes"
@@ -17,14 +17,17 @@ import (
 	"skiff/internal/containerd"
 )
 
-// agentComponent runs the node agent for this host, its pods as containers
-// of a containerd that skiff supervises (or the CRI endpoint configured),
-// or, with SimulateAgent, as pretend ones.
+// KubeletClientUser is the identity the API server presents to node
+// agents; the agents accept no other.
+const KubeletClientUser = "kube-apiserver-kubelet-client"
+
+// agentComponent runs the node agent, its pods as containers of a
+// containerd that skiff supervises (or the CRI endpoint configured), or,
+// with SimulateRuntime, as pretend ones.
 func agentComponent(cfg Config) component {
-	name := nodeName(cfg)
 	return component{
 		name: "agent",
-		user: "system:node:" + name,
+		user: AgentUser(cfg.NodeName),
 		run: func(ctx context.Context, rc *rest.Config) error {
 			client, err := kubernetes.NewForConfig(rc)
 			if err != nil {
@@ -34,13 +37,13 @@ func agentComponent(cfg Config) component {
 			var prober agent.Prober
 			var wg sync.WaitGroup
 			defer wg.Wait()
-			if cfg.SimulateAgent {
+			if cfg.SimulateRuntime {
 				simRT, err := sim.New(sim.Config{})
 				if err != nil {
 					return err
 				}
 				rt = simRT
-				cfg.Logger.Warn("node agent runs with the simulated runtime: pods are reported running but no container runs", "node", name)
+				cfg.Logger.Warn("node agent runs with the simulated runtime: pods are reported running but no container runs", "node", cfg.NodeName)
 			} else {
 				criRT, err := nodeRuntime(ctx, cfg, &wg)
 				if err != nil {
@@ -51,19 +54,20 @@ func agentComponent(cfg Config) component {
 				prober = cri.NewProber(criRT)
 			}
 			acfg := agent.Config{
-				NodeName:        name,
+				NodeName:        cfg.NodeName,
 				Client:          client,
 				Runtime:         rt,
 				Prober:          prober,
-				ControlPlane:    !cfg.agentOnly,
+				ControlPlane:    cfg.ControlPlane,
 				ClusterDomain:   cfg.ClusterDomain,
 				PodManifestPath: podManifestPath(cfg),
+				NodeIPs:         []string{cfg.NodeIP.String()},
 				Logger:          cfg.Logger.With("component", "agent"),
 			}
 			if err := os.MkdirAll(acfg.PodManifestPath, 0o755); err != nil {
 				return fmt.Errorf("pod manifest folder: %w", err)
 			}
-			if !cfg.SimulateAgent {
+			if !cfg.SimulateRuntime {
 				// Pods' volumes live under the agent's data dir.
 				acfg.RootDir = filepath.Join(cfg.DataDir, "agent")
 				// Pods starting together are synced in parallel, as
@@ -76,10 +80,7 @@ func agentComponent(cfg Config) component {
 			if cfg.ClusterDNS != "" {
 				acfg.ClusterDNS = []string{cfg.ClusterDNS}
 			}
-			if cfg.AdvertiseAddress != nil {
-				acfg.NodeIPs = []string{cfg.AdvertiseAddress.String()}
-			}
-			srv, err := agentServer(cfg, name, acfg.NodeIPs, client, rt)
+			srv, err := agentServer(cfg, acfg.NodeIPs, client, rt)
 			if err != nil {
 				return err
 			}
@@ -105,6 +106,39 @@ func agentComponent(cfg Config) component {
 	}
 }
 
+// agentServer builds this node's kubelet API (logs, exec, attach,
+// port-forward) with the serving certificate of the node's credentials; it
+// admits only the API server's client certificate.
+func agentServer(cfg Config, nodeIPs []string, client kubernetes.Interface, rt agent.Runtime) (*agent.Server, error) {
+	certFile, keyFile, pool, err := cfg.Credentials.KubeletServing(cfg.NodeName, nodeIPs)
+	if err != nil {
+		return nil, fmt.Errorf("agent server: %w", err)
+	}
+	pair, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		return nil, fmt.Errorf("agent server: %w", err)
+	}
+	streams, _ := rt.(agent.StreamURLs)
+	return agent.NewServer(agent.ServerConfig{
+		TLS: &tls.Config{
+			Certificates: []tls.Certificate{pair},
+			ClientAuth:   tls.RequireAndVerifyClientCert,
+			ClientCAs:    pool,
+			MinVersion:   tls.VersionTLS12,
+		},
+		// Another node on this host (tests, skiff sim next to a server)
+		// may hold 10250 already.
+		AnyPortIfBusy: true,
+		AllowedUsers:  []string{KubeletClientUser},
+		NodeName:      cfg.NodeName,
+		Client:        client,
+		Runtime:       rt,
+		Streams:       streams,
+		LogDir:        filepath.Join(cfg.DataDir, "pods"),
+		Logger:        cfg.Logger.With("component", "agent-server"),
+	})
+}
+
 // podManifestPath is the agent's static pod folder: the configured one, or
 // <data-dir>/agent/pod-manifests (where k3s keeps its own).
 func podManifestPath(cfg Config) string {
@@ -112,17 +146,4 @@ func podManifestPath(cfg Config) string {
 		return cfg.PodManifestPath
 	}
 	return filepath.Join(cfg.DataDir, "agent", "pod-manifests")
-}
-
-// nodeName is this host's node name: the configured one, or its hostname,
-// lowercased as node names must be.
-func nodeName(cfg Config) string {
-	if cfg.NodeName != "" {
-		return cfg.NodeName
-	}
-	h, err := os.Hostname()
-	if err != nil || h == "" {
-		return "localhost"
-	}
-	return strings.ToLower(h)
 }

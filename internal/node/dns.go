@@ -1,4 +1,4 @@
-package server
+package node
 
 import (
 	"context"
@@ -18,12 +18,12 @@ import (
 	"skiff/internal/dns"
 )
 
-// dnsComponent serves the cluster DNS on this host and publishes it as the
+// dnsComponent serves the cluster DNS on this node and publishes it as the
 // kube-dns Service in kube-system (ClusterIP cfg.ClusterDNS, port 53), whose
 // endpoint is the host's address and the DNS port.
 func dnsComponent(cfg Config) component {
-	advertise := cfg.AdvertiseAddress
-	return component{name: "dns", user: "system:skiff-dns", run: func(ctx context.Context, rc *rest.Config) error {
+	advertise := cfg.NodeIP
+	return component{name: "dns", user: DNSUser, run: func(ctx context.Context, rc *rest.Config) error {
 		client, err := kubernetes.NewForConfig(rc)
 		if err != nil {
 			return err

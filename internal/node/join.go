@@ -1,145 +1,186 @@
-package server
+package node
 
 import (
+	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
-	"sync"
+	"strings"
+	"time"
 
 	"k8s.io/client-go/rest"
 
+	"skiff/internal/network"
 	"skiff/internal/pki"
 )
 
-// AgentConfig is the configuration of `skiff agent`: a node that joins a
-// cluster run by `skiff server` elsewhere.
-type AgentConfig struct {
+// Paths of the join protocol, served by `skiff server` next to the
+// Kubernetes API. JoinCAPath is public (the node checks the answer against
+// the hash in its token); JoinPath needs the token's secret as a bearer
+// token.
+const (
+	JoinCAPath = "/skiff/v1/cacerts"
+	JoinPath   = "/skiff/v1/join"
+)
+
+// JoinRequest is what a node sends: its name and addresses, and one
+// certificate request per credential it needs.
+type JoinRequest struct {
+	NodeName string   `json:"nodeName"`
+	NodeIPs  []string `json:"nodeIPs,omitempty"`
+	// NodeCSR becomes the node's client certificate (system:node:<name>
+	// in system:nodes), ProxyCSR the service proxy's (system:kube-proxy),
+	// ServingCSR the serving certificate of the node's kubelet API.
+	NodeCSR    string `json:"nodeCSR"`
+	ProxyCSR   string `json:"proxyCSR"`
+	ServingCSR string `json:"servingCSR"`
+}
+
+// JoinResponse carries the signed certificates and the cluster's settings.
+type JoinResponse struct {
+	CA          string `json:"ca"`
+	NodeCert    string `json:"nodeCert"`
+	ProxyCert   string `json:"proxyCert"`
+	ServingCert string `json:"servingCert"`
+	// ClusterDNS, ClusterDomain and ServiceCIDR are the server's, so that
+	// nodes need no flags for them.
+	ClusterDNS    string `json:"clusterDNS"`
+	ClusterDomain string `json:"clusterDomain"`
+	ServiceCIDR   string `json:"serviceCIDR"`
+}
+
+// JoinConfig is how a node joins a cluster run by `skiff server` elsewhere.
+type JoinConfig struct {
 	// Server is the API server's URL, such as https://10.0.0.1:6443.
 	Server string
 	// Token is the server's join token (its <data-dir>/node-token).
 	Token string
-	// DataDir holds the node's credentials, containerd and pod files.
+	// DataDir keeps the node's credentials (default /var/lib/skiff).
 	DataDir string
 	// NodeName defaults to the hostname; NodeIP to the first host address.
 	NodeName string
 	NodeIP   net.IP
-	// ContainerRuntimeEndpoint, when set, is a CRI socket to use instead
-	// of a containerd that skiff starts.
-	ContainerRuntimeEndpoint string
-	// SimulateRuntime pretends to run pods (no containers).
-	SimulateRuntime bool
-	// PodManifestPath is the folder of static pod manifests (default
-	// <DataDir>/agent/pod-manifests).
-	PodManifestPath string
-	Logger          *slog.Logger
+	Logger   *slog.Logger
 }
 
-// nodeCredentials are the files a joined node holds.
-type nodeCredentials struct {
-	caFile                    string
-	nodeCert, nodeKey         string
-	proxyCert, proxyKey       string
-	servingCert, servingKey   string
-	clusterDNS, clusterDomain string
-	serviceCIDR               string
+// Joined is what a node got when it joined: its name and address, the
+// cluster's settings and its credentials.
+type Joined struct {
+	NodeName                               string
+	NodeIP                                 net.IP
+	ClusterDNS, ClusterDomain, ServiceCIDR string
+	Credentials                            Credentials
 }
 
-// RunAgent joins the cluster (once; the credentials are kept in the data
-// dir) and runs this host's node agent and service proxy until ctx is done.
-func RunAgent(ctx context.Context, acfg AgentConfig) error {
-	if acfg.DataDir == "" {
-		acfg.DataDir = "/var/lib/skiff"
+// joinedCredentials are the files a joined node holds.
+type joinedCredentials struct {
+	server                  string
+	caFile                  string
+	nodeUser                string
+	nodeCert, nodeKey       string
+	proxyCert, proxyKey     string
+	servingCert, servingKey string
+}
+
+var _ Credentials = (*joinedCredentials)(nil)
+
+func (c *joinedCredentials) RESTConfig(user string) (*rest.Config, error) {
+	var cert, key string
+	switch user {
+	case c.nodeUser:
+		cert, key = c.nodeCert, c.nodeKey
+	case ProxyUser:
+		cert, key = c.proxyCert, c.proxyKey
+	default:
+		return nil, fmt.Errorf("a joined node holds no credentials for %s", user)
 	}
-	if acfg.Logger == nil {
-		acfg.Logger = slog.New(slog.DiscardHandler)
-	}
-	if acfg.Server == "" {
-		return errors.New("--server is required")
-	}
-	if acfg.NodeIP == nil {
-		acfg.NodeIP = firstHostIP()
-	}
-	cfg := Config{DataDir: acfg.DataDir, NodeName: acfg.NodeName, AdvertiseAddress: acfg.NodeIP,
-		ContainerRuntimeEndpoint: acfg.ContainerRuntimeEndpoint, SimulateAgent: acfg.SimulateRuntime,
-		PodManifestPath: acfg.PodManifestPath, Logger: acfg.Logger, agentOnly: true}
-	cfg.setDefaults()
-	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-		return fmt.Errorf("data dir: %w", err)
-	}
-	creds, err := joinOnce(ctx, acfg, nodeName(cfg))
+	// Upstream's kubelet defaults (kubeAPIQPS 50, kubeAPIBurst 100):
+	// client-go's own 5/10 would queue a node's pod starts behind each
+	// other's status writes and token requests.
+	return &rest.Config{Host: c.server, UserAgent: user, QPS: 50, Burst: 100,
+		TLSClientConfig: rest.TLSClientConfig{CAFile: c.caFile, CertFile: cert, KeyFile: key}}, nil
+}
+
+func (c *joinedCredentials) KubeletServing(string, []string) (string, string, *x509.CertPool, error) {
+	caPEM, err := os.ReadFile(c.caFile)
 	if err != nil {
-		return err
+		return "", "", nil, err
 	}
-	cfg.nodeTLS = creds
-	cfg.ClusterDNS, cfg.ClusterDomain, cfg.ServiceCIDR = creds.clusterDNS, creds.clusterDomain, creds.serviceCIDR
-	if err := cfg.validate(); err != nil {
-		return err
-	}
-	restFor := func(user, cert, key string) *rest.Config {
-		// Upstream's kubelet defaults (kubeAPIQPS 50, kubeAPIBurst 100):
-		// client-go's own 5/10 would queue a node's pod starts behind
-		// each other's status writes and token requests.
-		return &rest.Config{Host: acfg.Server, UserAgent: user, QPS: 50, Burst: 100,
-			TLSClientConfig: rest.TLSClientConfig{CAFile: creds.caFile, CertFile: cert, KeyFile: key}}
-	}
-	type run struct {
-		comp component
-		rc   *rest.Config
-	}
-	runs := []run{{agentComponent(cfg), restFor("system:node:"+nodeName(cfg), creds.nodeCert, creds.nodeKey)}}
-	// A simulated node has no network of its own to program.
-	if !acfg.SimulateRuntime {
-		runs = append(runs, run{proxyComponent(cfg), restFor("system:kube-proxy", creds.proxyCert, creds.proxyKey)})
-	}
-	var wg sync.WaitGroup
-	for _, r := range runs {
-		wg.Go(func() { supervise(ctx, cfg.Logger, r.comp, r.rc) })
-	}
-	cfg.Logger.Info("skiff agent running", "node", nodeName(cfg), "server", acfg.Server)
-	wg.Wait()
-	return nil
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(caPEM)
+	return c.servingCert, c.servingKey, pool, nil
 }
 
-// joinSettings are the cluster settings a node got when it joined.
+// joinSettings are the cluster settings a node got when it joined, kept
+// in <data-dir>/join.json.
 type joinSettings struct {
 	ClusterDNS    string `json:"clusterDNS"`
 	ClusterDomain string `json:"clusterDomain"`
 	ServiceCIDR   string `json:"serviceCIDR"`
 }
 
-// joinOnce returns the node's credentials from its data dir, joining the
+// Join returns the node's credentials from its data dir, joining the
 // cluster first if they are missing or no longer valid.
-func joinOnce(ctx context.Context, acfg AgentConfig, name string) (*nodeCredentials, error) {
-	dir := filepath.Join(acfg.DataDir, "tls")
-	c := &nodeCredentials{
+func Join(ctx context.Context, cfg JoinConfig) (*Joined, error) {
+	if cfg.DataDir == "" {
+		cfg.DataDir = "/var/lib/skiff"
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Server == "" {
+		return nil, errors.New("--server is required")
+	}
+	if cfg.NodeIP == nil {
+		cfg.NodeIP = network.FirstHostIP()
+	}
+	if cfg.NodeName == "" {
+		cfg.NodeName = hostName()
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("data dir: %w", err)
+	}
+	name := cfg.NodeName
+	dir := filepath.Join(cfg.DataDir, "tls")
+	c := &joinedCredentials{
+		server:   cfg.Server,
 		caFile:   filepath.Join(dir, "ca.crt"),
+		nodeUser: AgentUser(name),
 		nodeCert: filepath.Join(dir, "node.crt"), nodeKey: filepath.Join(dir, "node.key"),
 		proxyCert: filepath.Join(dir, "proxy.crt"), proxyKey: filepath.Join(dir, "proxy.key"),
 		servingCert: filepath.Join(dir, "serving-kubelet.crt"), servingKey: filepath.Join(dir, "serving-kubelet.key"),
 	}
-	settingsFile := filepath.Join(acfg.DataDir, "join.json")
+	joined := func(s joinSettings) *Joined {
+		return &Joined{NodeName: name, NodeIP: cfg.NodeIP, Credentials: c,
+			ClusterDNS: s.ClusterDNS, ClusterDomain: s.ClusterDomain, ServiceCIDR: s.ServiceCIDR}
+	}
+	settingsFile := filepath.Join(cfg.DataDir, "join.json")
 	valid := pki.PairValid(c.caFile, c.nodeCert, c.nodeKey) && pki.PairValid(c.caFile, c.proxyCert, c.proxyKey) &&
 		pki.PairValid(c.caFile, c.servingCert, c.servingKey)
 	var settings joinSettings
 	if data, err := os.ReadFile(settingsFile); err == nil && valid && json.Unmarshal(data, &settings) == nil {
-		c.clusterDNS, c.clusterDomain, c.serviceCIDR = settings.ClusterDNS, settings.ClusterDomain, settings.ServiceCIDR
-		return c, nil
+		return joined(settings), nil
 	}
-	if acfg.Token == "" {
+	if cfg.Token == "" {
 		return nil, errors.New("this node has not joined yet: --token is required (the server's <data-dir>/node-token)")
 	}
-	token, err := pki.ParseJoinToken(acfg.Token)
+	token, err := pki.ParseJoinToken(cfg.Token)
 	if err != nil {
 		return nil, err
 	}
-	caPEM, err := fetchClusterCA(ctx, acfg.Server, token)
+	caPEM, err := FetchClusterCA(ctx, cfg.Server, token)
 	if err != nil {
-		return nil, fmt.Errorf("join %s: %w", acfg.Server, err)
+		return nil, fmt.Errorf("join %s: %w", cfg.Server, err)
 	}
 	var keys [3]pki.KeyAndCSR
 	for i := range keys {
@@ -147,12 +188,12 @@ func joinOnce(ctx context.Context, acfg AgentConfig, name string) (*nodeCredenti
 			return nil, err
 		}
 	}
-	resp, err := requestJoin(ctx, acfg.Server, token, caPEM, joinRequest{
-		NodeName: name, NodeIPs: []string{acfg.NodeIP.String()},
+	resp, err := RequestJoin(ctx, cfg.Server, token, caPEM, JoinRequest{
+		NodeName: name, NodeIPs: []string{cfg.NodeIP.String()},
 		NodeCSR: string(keys[0].CSRPEM), ProxyCSR: string(keys[1].CSRPEM), ServingCSR: string(keys[2].CSRPEM),
 	})
 	if err != nil {
-		return nil, fmt.Errorf("join %s: %w", acfg.Server, err)
+		return nil, fmt.Errorf("join %s: %w", cfg.Server, err)
 	}
 	if _, err := pki.WriteCACert(dir, caPEM); err != nil {
 		return nil, err
@@ -171,6 +212,77 @@ func joinOnce(ctx context.Context, acfg AgentConfig, name string) (*nodeCredenti
 	if err := os.WriteFile(settingsFile, data, 0o600); err != nil {
 		return nil, err
 	}
-	c.clusterDNS, c.clusterDomain, c.serviceCIDR = settings.ClusterDNS, settings.ClusterDomain, settings.ServiceCIDR
-	return c, nil
+	cfg.Logger.Info("joined the cluster", "node", name, "server", cfg.Server)
+	return joined(settings), nil
+}
+
+// FetchClusterCA reads the server's CA certificate without trusting the
+// server yet, and keeps it only if it has the hash the token names.
+func FetchClusterCA(ctx context.Context, serverURL string, token pki.JoinToken) ([]byte, error) {
+	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+		// The answer is checked against the token's hash below.
+		TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, //nolint:gosec
+	}}
+	defer client.CloseIdleConnections()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(serverURL, "/")+JoinCAPath, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("%s: %s", JoinCAPath, resp.Status)
+	}
+	block, _ := pem.Decode(body)
+	if block == nil || block.Type != "CERTIFICATE" {
+		return nil, errors.New("the server sent no CA certificate")
+	}
+	if got := pki.CertHash(block.Bytes); got != token.CAHash {
+		return nil, fmt.Errorf("the server's CA has hash %s, the join token names %s: wrong server or token", got, token.CAHash)
+	}
+	return body, nil
+}
+
+// RequestJoin sends req to the server, trusting only caPEM.
+func RequestJoin(ctx context.Context, serverURL string, token pki.JoinToken, caPEM []byte, req JoinRequest) (JoinResponse, error) {
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(caPEM)
+	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12},
+	}}
+	defer client.CloseIdleConnections()
+	body, err := json.Marshal(req)
+	if err != nil {
+		return JoinResponse{}, err
+	}
+	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(serverURL, "/")+JoinPath, bytes.NewReader(body))
+	if err != nil {
+		return JoinResponse{}, err
+	}
+	hreq.Header.Set("Authorization", "Bearer "+token.Secret)
+	hreq.Header.Set("Content-Type", "application/json")
+	resp, err := client.Do(hreq)
+	if err != nil {
+		return JoinResponse{}, err
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return JoinResponse{}, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return JoinResponse{}, fmt.Errorf("join refused: %s: %s", resp.Status, strings.TrimSpace(string(data)))
+	}
+	var out JoinResponse
+	if err := json.Unmarshal(data, &out); err != nil {
+		return JoinResponse{}, fmt.Errorf("join answer: %w", err)
+	}
+	return out, nil
 }

@@ -1,4 +1,4 @@
-package server
+package node
 
 import (
 	"context"
@@ -17,18 +17,12 @@ import (
 // the multi-node work brings its --cluster-cidr flag.
 var clusterCIDR = netip.MustParsePrefix("10.42.0.0/16")
 
-// proxyComponent runs the service proxy for this host: it programs the
+// proxyComponent runs the service proxy for this node: it programs the
 // nftables table "skiff" from Services and EndpointSlices, and the routes
-// to the other nodes' pod networks. It is part of the node, so it does
-// nothing when the host runs no agent (DisableAgent): the host's ruleset
-// and routes are then left alone.
+// to the other nodes' pod networks.
 func proxyComponent(cfg Config) component {
-	name := nodeName(cfg)
-	return component{name: "proxy", user: "system:kube-proxy", run: func(ctx context.Context, rc *rest.Config) error {
-		if cfg.DisableAgent {
-			<-ctx.Done()
-			return nil
-		}
+	name := cfg.NodeName
+	return component{name: "proxy", user: ProxyUser, run: func(ctx context.Context, rc *rest.Config) error {
 		serviceCIDR, err := netip.ParsePrefix(cfg.ServiceCIDR)
 		if err != nil {
 			return fmt.Errorf("proxy: service CIDR: %w", err)

@@ -3,20 +3,20 @@ package server
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"net"
 	"path/filepath"
+	"slices"
 	"strconv"
-	"time"
 
 	"k8s.io/client-go/rest"
 
 	"skiff/internal/pki"
+	"skiff/internal/scheduler"
 )
 
-// component is a built-in component `skiff server` runs next to the API
-// server. Each talks to the API server only through its own client over
-// loopback HTTPS, as it would from another process.
+// component is a control-plane component `skiff server` runs next to the
+// API server. Each talks to the API server only through its own client
+// over loopback HTTPS, as it would from another process.
 type component struct {
 	// name is what --disable names it by.
 	name string
@@ -26,25 +26,45 @@ type component struct {
 	run func(ctx context.Context, rc *rest.Config) error
 }
 
-// components lists the built-in components, in start order. Each lives in
-// its own file of this package (scheduler.go, controllers.go, ...).
+// components lists the enabled control-plane components, in start order.
 func (s *Server) components() []component {
 	var out []component
-	for _, c := range builtinComponents(s.cfg) {
-		if !s.disabled(c.name) {
+	for _, c := range []component{controllersComponent(s.cfg), schedulerComponent(s.cfg)} {
+		if !slices.Contains(s.cfg.Disable, c.name) {
 			out = append(out, c)
 		}
 	}
 	return out
 }
 
-func (s *Server) disabled(name string) bool {
-	for _, d := range s.cfg.Disable {
-		if d == name {
-			return true
-		}
+// knownDisableNames are what --disable accepts: components and single
+// controllers.
+func knownDisableNames(cfg Config) map[string]bool {
+	names := map[string]bool{}
+	for _, c := range Components {
+		names[c] = true
 	}
-	return false
+	for n := range controllerConstructors(cfg) {
+		names[n] = true
+	}
+	return names
+}
+
+// schedulerComponent runs the scheduler under the kube-scheduler Lease,
+// with the profiles of cfg.SchedulerConfigFile (a KubeSchedulerConfiguration)
+// or the default one.
+func schedulerComponent(cfg Config) component {
+	return component{
+		name: "scheduler",
+		user: "system:kube-scheduler",
+		run: func(ctx context.Context, rc *rest.Config) error {
+			s, err := scheduler.New(scheduler.Config{Rest: rc, ConfigFile: cfg.SchedulerConfigFile, Logger: cfg.Logger})
+			if err != nil {
+				return err
+			}
+			return s.Run(ctx)
+		},
+	}
 }
 
 // clientConfig returns a loopback client configuration for a component,
@@ -55,7 +75,7 @@ func (s *Server) clientConfig(user string) (*rest.Config, error) {
 	if err != nil {
 		return nil, err
 	}
-	// Until RBAC lands every component acts with full rights.
+	// Every component acts with full rights.
 	certFile, keyFile, err := ca.IssueClient(tlsDir, "client-"+sanitize(user), user, []string{"system:masters"})
 	if err != nil {
 		return nil, fmt.Errorf("client certificate for %s: %w", user, err)
@@ -78,40 +98,4 @@ func sanitize(s string) string {
 		}
 	}
 	return string(out)
-}
-
-// startComponents starts every enabled component in its own goroutine.
-func (s *Server) startComponents(ctx context.Context) error {
-	for _, c := range s.components() {
-		rc, err := s.clientConfig(c.user)
-		if err != nil {
-			return err
-		}
-		s.compWG.Go(func() { supervise(ctx, s.cfg.Logger, c, rc) })
-	}
-	return nil
-}
-
-// supervise runs a component until ctx is done, starting it again (after a
-// back-off) when it fails: a scheduler or controller manager that lost its
-// Lease, a node agent whose runtime went away. The server itself stays up.
-func supervise(ctx context.Context, log *slog.Logger, c component, rc *rest.Config) {
-	backoff := time.Second
-	for {
-		started := time.Now()
-		err := c.run(ctx, rc)
-		if ctx.Err() != nil {
-			return
-		}
-		if time.Since(started) > time.Minute {
-			backoff = time.Second
-		}
-		log.Error("component stopped; restarting", "component", c.name, "err", err, "after", backoff)
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(backoff):
-		}
-		backoff = min(2*backoff, 30*time.Second)
-	}
 }

@@ -3,22 +3,33 @@ package server
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"os"
 	"path/filepath"
 
 	"k8s.io/client-go/rest"
 
 	"skiff/internal/controller"
+	"skiff/internal/controller/cronjob"
+	"skiff/internal/controller/daemonset"
 	"skiff/internal/controller/deployment"
+	"skiff/internal/controller/disruption"
 	"skiff/internal/controller/endpoints"
 	"skiff/internal/controller/endpointslice"
 	"skiff/internal/controller/endpointslicemirroring"
 	"skiff/internal/controller/garbagecollector"
+	"skiff/internal/controller/horizontalpodautoscaler"
+	"skiff/internal/controller/job"
 	"skiff/internal/controller/manager"
 	"skiff/internal/controller/namespace"
+	"skiff/internal/controller/nodeipam"
+	"skiff/internal/controller/nodelifecycle"
+	"skiff/internal/controller/podgc"
 	"skiff/internal/controller/replicaset"
+	"skiff/internal/controller/resourcequota"
 	"skiff/internal/controller/serviceaccount"
+	"skiff/internal/controller/servicelb"
+	"skiff/internal/controller/statefulset"
+	"skiff/internal/controller/ttlafterfinished"
 )
 
 // controllersComponent runs the controller manager with every built-in
@@ -29,14 +40,7 @@ func controllersComponent(cfg Config) component {
 		name: "controllers",
 		user: "system:kube-controller-manager",
 		run: func(ctx context.Context, rc *rest.Config) error {
-			log := cfg.Logger
-			if log == nil {
-				log = slog.New(slog.DiscardHandler)
-			}
 			ctors := controllerConstructors(cfg)
-			for name, c := range moreControllerConstructors(cfg) {
-				ctors[name] = c
-			}
 			disabled := map[string]bool{}
 			for _, d := range cfg.Disable {
 				if _, ok := ctors[d]; ok {
@@ -47,7 +51,7 @@ func controllersComponent(cfg Config) component {
 				RESTConfig:  rc,
 				Controllers: ctors,
 				Disabled:    disabled,
-				Logger:      log.With("component", "controllers"),
+				Logger:      cfg.Logger.With("component", "controllers"),
 			})
 			if err != nil {
 				return err
@@ -57,8 +61,8 @@ func controllersComponent(cfg Config) component {
 	}
 }
 
-// controllerConstructors returns the workload, garbage collection,
-// namespace, service account and endpoints controllers by name.
+// controllerConstructors is the registry of built-in controllers, by
+// upstream's names (which --disable takes).
 func controllerConstructors(cfg Config) map[string]controller.Constructor {
 	// The CA is read when the controller is built, after the server has
 	// written it.
@@ -74,15 +78,27 @@ func controllerConstructors(cfg Config) map[string]controller.Constructor {
 		return ctor(cc)
 	}
 	return map[string]controller.Constructor{
-		"replicaset":             replicaset.NewReplicaSets,
-		"replicationcontroller":  replicaset.NewReplicationControllers,
-		"deployment":             deployment.New,
-		"garbagecollector":       garbagecollector.New,
-		"namespace":              namespace.New,
-		"serviceaccount":         serviceaccount.NewServiceAccounts,
-		"root-ca-cert-publisher": rootCA,
-		"endpoints":              endpoints.New,
-		"endpointslice":          endpointslice.New,
-		"endpointslicemirroring": endpointslicemirroring.New,
+		"replicaset":               replicaset.NewReplicaSets,
+		"replicationcontroller":    replicaset.NewReplicationControllers,
+		"deployment":               deployment.New,
+		"statefulset":              statefulset.New,
+		"daemonset":                daemonset.New,
+		"job":                      job.New,
+		"cronjob":                  cronjob.New,
+		"garbagecollector":         garbagecollector.New,
+		"namespace":                namespace.New,
+		"serviceaccount":           serviceaccount.NewServiceAccounts,
+		"root-ca-cert-publisher":   rootCA,
+		"endpoints":                endpoints.New,
+		"endpointslice":            endpointslice.New,
+		"endpointslicemirroring":   endpointslicemirroring.New,
+		"nodelifecycle":            nodelifecycle.New,
+		"podgc":                    podgc.New,
+		"nodeipam":                 nodeipam.New, // cluster CIDR 10.42.0.0/16, /24 per node
+		"disruption":               disruption.New,
+		"ttl-after-finished":       ttlafterfinished.New,
+		"resourcequota":            resourcequota.New,
+		"horizontalpodautoscaling": horizontalpodautoscaler.New,
+		"servicelb":                servicelb.New,
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -60,12 +61,16 @@ func startControllers(tb testing.TB) *controlPlane {
 	cp := &controlPlane{client: kubernetes.NewForConfigOrDie(rc), config: rc, dataDir: cfg.DataDir}
 	runCtx, stop := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
-	// Only this file's controllers run: the others (podgc, node
-	// lifecycle, ...) would act on the fake kubelet's node, which has no
-	// Node object or heartbeat.
+	// Only the controllers these tests are about run: the others (podgc,
+	// node lifecycle, ...) would act on the fake kubelet's node, which has
+	// no Node object or heartbeat.
+	tested := []string{"replicaset", "replicationcontroller", "deployment", "garbagecollector", "namespace",
+		"serviceaccount", "root-ca-cert-publisher", "endpoints", "endpointslice", "endpointslicemirroring"}
 	cfg.Disable = nil
-	for name := range moreControllerConstructors(cfg) {
-		cfg.Disable = append(cfg.Disable, name)
+	for name := range controllerConstructors(cfg) {
+		if !slices.Contains(tested, name) {
+			cfg.Disable = append(cfg.Disable, name)
+		}
 	}
 	wg.Go(func() {
 		if err := controllersComponent(cfg).run(runCtx, rest.CopyConfig(rc)); err != nil && runCtx.Err() == nil {

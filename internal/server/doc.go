@@ -1,8 +1,13 @@
-// Package server assembles `skiff server`: certificates, etcd (embedded or
-// external), the API server and, as they land, the built-in components, each
+// Package server assembles the control plane of `skiff server`:
+// certificates, etcd (embedded or external), the API server with the join
+// protocol nodes use, and the scheduler and controller manager, each
 // talking to the API server over loopback HTTPS like any other client.
+// Unless DisableAgent, it also runs this host's node (package node) with
+// credentials issued from its own CA.
 //
-// Start brings everything up and returns once /readyz would answer ok;
-// Wait blocks until the server stops. Tests start it in-process with free
-// ports and a temporary data dir.
+// Start runs named steps in order (listen, certificates and store, API
+// server, serve, bootstrap, components, node) and returns once the API
+// server is ready; if a step fails, Close stops what the earlier ones
+// started. Wait blocks until ctx is done or the server fails, then closes
+// it. Tests start a server with servertest.Start.
 package server

@@ -1,13 +1,7 @@
 package server
 
 import (
-	"bytes"
-	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
-	"encoding/pem"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -15,56 +9,22 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"time"
 
 	"k8s.io/apimachinery/pkg/util/validation"
 
+	"skiff/internal/node"
 	"skiff/internal/pki"
 )
-
-// Paths of the join protocol, served next to the Kubernetes API. /cacerts
-// is public (the node checks it against the hash in its token); /join
-// needs the token's secret as a bearer token.
-const (
-	joinCAPath = "/skiff/v1/cacerts"
-	joinPath   = "/skiff/v1/join"
-)
-
-// joinRequest is what a node sends: its name and addresses, and one
-// certificate request per credential it needs.
-type joinRequest struct {
-	NodeName string   `json:"nodeName"`
-	NodeIPs  []string `json:"nodeIPs,omitempty"`
-	// NodeCSR becomes the node's client certificate (system:node:<name>
-	// in system:nodes), ProxyCSR the service proxy's (system:kube-proxy),
-	// ServingCSR the serving certificate of the node's kubelet API.
-	NodeCSR    string `json:"nodeCSR"`
-	ProxyCSR   string `json:"proxyCSR"`
-	ServingCSR string `json:"servingCSR"`
-}
-
-// joinResponse carries the signed certificates and the cluster's settings.
-type joinResponse struct {
-	CA          string `json:"ca"`
-	NodeCert    string `json:"nodeCert"`
-	ProxyCert   string `json:"proxyCert"`
-	ServingCert string `json:"servingCert"`
-	// ClusterDNS, ClusterDomain and ServiceCIDR are the server's, so that
-	// nodes need no flags for them.
-	ClusterDNS    string `json:"clusterDNS"`
-	ClusterDomain string `json:"clusterDomain"`
-	ServiceCIDR   string `json:"serviceCIDR"`
-}
 
 // joinHandlers serves the join protocol for the cluster CA in dataDir/tls.
 func joinHandlers(cfg Config, ca *pki.CA, token pki.JoinToken) map[string]http.Handler {
 	caPEM := ca.CertPEM()
 	return map[string]http.Handler{
-		joinCAPath: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		node.JoinCAPath: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Content-Type", "application/x-pem-file")
 			_, _ = w.Write(caPEM)
 		}),
-		joinPath: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		node.JoinPath: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if r.Method != http.MethodPost {
 				http.Error(w, "POST only", http.StatusMethodNotAllowed)
 				return
@@ -74,7 +34,7 @@ func joinHandlers(cfg Config, ca *pki.CA, token pki.JoinToken) map[string]http.H
 				http.Error(w, "Unauthorized", http.StatusUnauthorized)
 				return
 			}
-			var req joinRequest
+			var req node.JoinRequest
 			if err := json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(&req); err != nil {
 				http.Error(w, "bad join request: "+err.Error(), http.StatusBadRequest)
 				return
@@ -93,19 +53,19 @@ func joinHandlers(cfg Config, ca *pki.CA, token pki.JoinToken) map[string]http.H
 }
 
 // signJoin checks a join request and signs its certificates.
-func signJoin(cfg Config, ca *pki.CA, req joinRequest) (joinResponse, error) {
+func signJoin(cfg Config, ca *pki.CA, req node.JoinRequest) (node.JoinResponse, error) {
 	if errs := validation.IsDNS1123Subdomain(req.NodeName); len(errs) > 0 {
-		return joinResponse{}, fmt.Errorf("nodeName %q: %s", req.NodeName, strings.Join(errs, "; "))
+		return node.JoinResponse{}, fmt.Errorf("nodeName %q: %s", req.NodeName, strings.Join(errs, "; "))
 	}
 	sans := pki.SANs{DNSNames: []string{req.NodeName, "localhost"}, IPs: []net.IP{net.IPv4(127, 0, 0, 1)}}
 	for _, s := range req.NodeIPs {
 		ip := net.ParseIP(s)
 		if ip == nil {
-			return joinResponse{}, fmt.Errorf("nodeIPs: %q is not an IP address", s)
+			return node.JoinResponse{}, fmt.Errorf("nodeIPs: %q is not an IP address", s)
 		}
 		sans.IPs = append(sans.IPs, ip)
 	}
-	var out joinResponse
+	var out node.JoinResponse
 	var err error
 	sign := func(dst *string, f func() ([]byte, error)) {
 		if err != nil {
@@ -125,78 +85,9 @@ func signJoin(cfg Config, ca *pki.CA, req joinRequest) (joinResponse, error) {
 		return ca.ServingCertFromCSR([]byte(req.ServingCSR), req.NodeName, sans)
 	})
 	if err != nil {
-		return joinResponse{}, err
+		return node.JoinResponse{}, err
 	}
 	out.ClusterDNS, out.ClusterDomain, out.ServiceCIDR = cfg.ClusterDNS, cfg.ClusterDomain, cfg.ServiceCIDR
-	return out, nil
-}
-
-// fetchClusterCA reads the server's CA certificate without trusting the
-// server yet, and keeps it only if it has the hash the token names.
-func fetchClusterCA(ctx context.Context, serverURL string, token pki.JoinToken) ([]byte, error) {
-	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
-		// The answer is checked against the token's hash below.
-		TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, //nolint:gosec
-	}}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(serverURL, "/")+joinCAPath, nil)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err != nil {
-		return nil, err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("%s: %s", joinCAPath, resp.Status)
-	}
-	block, _ := pem.Decode(body)
-	if block == nil || block.Type != "CERTIFICATE" {
-		return nil, errors.New("the server sent no CA certificate")
-	}
-	if got := pki.CertHash(block.Bytes); got != token.CAHash {
-		return nil, fmt.Errorf("the server's CA has hash %s, the join token names %s: wrong server or token", got, token.CAHash)
-	}
-	return body, nil
-}
-
-// requestJoin sends req to the server, trusting only caPEM.
-func requestJoin(ctx context.Context, serverURL string, token pki.JoinToken, caPEM []byte, req joinRequest) (joinResponse, error) {
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(caPEM)
-	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
-		TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12},
-	}}
-	body, err := json.Marshal(req)
-	if err != nil {
-		return joinResponse{}, err
-	}
-	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(serverURL, "/")+joinPath, bytes.NewReader(body))
-	if err != nil {
-		return joinResponse{}, err
-	}
-	hreq.Header.Set("Authorization", "Bearer "+token.Secret)
-	hreq.Header.Set("Content-Type", "application/json")
-	resp, err := client.Do(hreq)
-	if err != nil {
-		return joinResponse{}, err
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err != nil {
-		return joinResponse{}, err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return joinResponse{}, fmt.Errorf("join refused: %s: %s", resp.Status, strings.TrimSpace(string(data)))
-	}
-	var out joinResponse
-	if err := json.Unmarshal(data, &out); err != nil {
-		return joinResponse{}, fmt.Errorf("join answer: %w", err)
-	}
 	return out, nil
 }
 

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"skiff/internal/node"
 	"skiff/internal/pki"
 )
 
@@ -32,13 +33,13 @@ func TestJoin(t *testing.T) {
 	defer srv.Close()
 	ctx := context.Background()
 
-	caPEM, err := fetchClusterCA(ctx, srv.URL, token)
+	caPEM, err := node.FetchClusterCA(ctx, srv.URL, token)
 	if err != nil {
 		t.Fatalf("fetch CA: %v", err)
 	}
 	wrongHash := token
 	wrongHash.CAHash = strings.Repeat("0", 64)
-	if _, err := fetchClusterCA(ctx, srv.URL, wrongHash); err == nil || !strings.Contains(err.Error(), "wrong server or token") {
+	if _, err := node.FetchClusterCA(ctx, srv.URL, wrongHash); err == nil || !strings.Contains(err.Error(), "wrong server or token") {
 		t.Errorf("a token for another CA: %v", err)
 	}
 
@@ -48,13 +49,13 @@ func TestJoin(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	req := joinRequest{NodeName: "n1", NodeIPs: []string{"192.0.2.9"},
+	req := node.JoinRequest{NodeName: "n1", NodeIPs: []string{"192.0.2.9"},
 		NodeCSR: string(keys[0].CSRPEM), ProxyCSR: string(keys[1].CSRPEM), ServingCSR: string(keys[2].CSRPEM)}
-	// requestJoin trusts only the cluster CA; the test server's own
+	// node.RequestJoin trusts only the cluster CA; the test server's own
 	// certificate is not signed by it, so these calls go through a client
 	// that trusts the test server instead.
-	post := func(tok pki.JoinToken, r joinRequest) (joinResponse, error) {
-		return requestJoin(ctx, srv.URL, tok, pemOf(srv.Certificate()), r)
+	post := func(tok pki.JoinToken, r node.JoinRequest) (node.JoinResponse, error) {
+		return node.RequestJoin(ctx, srv.URL, tok, pemOf(srv.Certificate()), r)
 	}
 	bad := token
 	bad.Secret = "nope"

@@ -5,15 +5,13 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"k8s.io/apimachinery/pkg/api/meta"
-	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/types"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/http/pprof"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -23,6 +21,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 
 	"skiff/internal/apiserver"
 	"skiff/internal/apiserver/auth"
@@ -30,14 +31,17 @@ import (
 	"skiff/internal/apiserver/registry"
 	"skiff/internal/apiserver/registry/all"
 	"skiff/internal/etcd"
+	"skiff/internal/network"
+	"skiff/internal/node"
 	"skiff/internal/pki"
 	"skiff/internal/storage"
 	etcdstore "skiff/internal/storage/etcd"
 	"skiff/internal/version"
 )
 
-// Components that --disable can switch off.
-var Components = []string{"scheduler", "controllers", "agent", "dns", "proxy"}
+// Components are what --disable can switch off as a whole: the control
+// plane's and this host's node's (see node.Components).
+var Components = append([]string{"scheduler", "controllers"}, node.Components...)
 
 // Config is the whole configuration of `skiff server`.
 type Config struct {
@@ -67,7 +71,8 @@ type Config struct {
 	// DNSPort is the port the cluster DNS listens on at the host's
 	// address (53); the kube-dns Service forwards to it.
 	DNSPort int
-	// DisableAgent runs no node agent on this host.
+	// DisableAgent runs no node on this host: no agent, service proxy or
+	// cluster DNS (--disable-agent).
 	DisableAgent bool
 	// SchedulerConfigFile is a KubeSchedulerConfiguration for the scheduler.
 	SchedulerConfigFile string
@@ -84,10 +89,6 @@ type Config struct {
 	// PodManifestPath is the agent's folder of static pod manifests
 	// (default <DataDir>/agent/pod-manifests, as k3s has it).
 	PodManifestPath string
-	// agentOnly marks the node-level components of `skiff agent`, which
-	// runs no control plane; nodeTLS then holds the credentials it joined with.
-	agentOnly bool
-	nodeTLS   *nodeCredentials
 	// Logger receives the server's logs; nil discards.
 	Logger *slog.Logger
 }
@@ -138,20 +139,24 @@ type Server struct {
 	url     string
 	adminKC string
 	caFile  string
+	port    int
+	ln      net.Listener
+	serving *tls.Config
 	etcd    *etcd.Server
 	etcdCl  *clientv3.Client
-	api     *apiserver.Server
 	store   storage.Store
-	port    int
-	cancel  context.CancelFunc
-	// stopComponents and compWG stop and wait for the components.
+	api     *apiserver.Server
+	// cancel stops the API server and the store; wg waits for them.
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	// stopComponents stops the components and the node; compWG waits for
+	// them.
 	stopComponents context.CancelFunc
 	compWG         sync.WaitGroup
-	wg             sync.WaitGroup
 	errOnce        sync.Once
 	err            error
-	done           chan struct{}
-	StartedIn      time.Duration
+	// StartedIn is how long Start took.
+	StartedIn time.Duration
 }
 
 // URL is the API server's HTTPS URL.
@@ -166,7 +171,10 @@ func (s *Server) Store() storage.Store { return s.store }
 // API returns the in-process API server.
 func (s *Server) API() *apiserver.Server { return s.api }
 
-// Start brings the control plane up and returns once it is ready.
+// Start brings the control plane up, and this host's node unless
+// DisableAgent, and returns once the API server is ready. It runs the
+// steps in order; if one fails, Close stops what the earlier ones started.
+// ctx bounds the start only: Close (or Wait) stops the server.
 func Start(ctx context.Context, cfg Config) (*Server, error) {
 	begin := time.Now()
 	cfg.setDefaults()
@@ -174,75 +182,101 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, err
 	}
 	if cfg.AdvertiseAddress == nil {
-		cfg.AdvertiseAddress = firstHostIP()
+		cfg.AdvertiseAddress = network.FirstHostIP()
 	}
-	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-		return nil, fmt.Errorf("data dir: %w", err)
+	s := &Server{cfg: cfg}
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	compCtx, stopComponents := context.WithCancel(runCtx)
+	s.cancel, s.stopComponents = cancel, stopComponents
+	steps := []struct {
+		name string
+		run  func(ctx context.Context) error
+	}{
+		{"listen", s.listen},
+		{"certificates and store", s.setUpPKIAndStore},
+		{"api server", s.newAPIServer},
+		{"serve", func(ctx context.Context) error { return s.serve(ctx, runCtx) }},
+		{"bootstrap", s.bootstrap},
+		{"components", func(context.Context) error { return s.startComponents(compCtx) }},
+		{"node", func(context.Context) error { return s.startNode(compCtx) }},
 	}
-	_, serviceCIDR, _ := net.ParseCIDR(cfg.ServiceCIDR)
-	log := cfg.Logger
+	for _, step := range steps {
+		if err := step.run(ctx); err != nil {
+			s.Close()
+			return nil, err
+		}
+		cfg.Logger.Debug("start step done", "step", step.name, "after", time.Since(begin))
+	}
+	s.StartedIn = time.Since(begin)
+	cfg.Logger.Info("skiff server ready", "url", s.url, "kubeconfig", s.adminKC, "startup", s.StartedIn)
+	return s, nil
+}
 
-	// Listen first: a port of 0 must be known for the kubeconfig.
-	ln, err := net.Listen("tcp", net.JoinHostPort(cfg.BindAddress, strconv.Itoa(portOr(cfg.HTTPSPort, 6443))))
+// listen makes the data dir and listens on the API port first: a port of
+// 0 must be known for the kubeconfig.
+func (s *Server) listen(context.Context) error {
+	if err := os.MkdirAll(s.cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("data dir: %w", err)
+	}
+	ln, err := net.Listen("tcp", net.JoinHostPort(s.cfg.BindAddress, strconv.Itoa(portOr(s.cfg.HTTPSPort, 6443))))
 	if err != nil {
-		return nil, fmt.Errorf("listen: %w", err)
+		return fmt.Errorf("listen: %w", err)
 	}
-	port := ln.Addr().(*net.TCPAddr).Port
+	s.ln = ln
+	s.port = ln.Addr().(*net.TCPAddr).Port
+	s.url = "https://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(s.port))
+	return nil
+}
 
-	// Certificates and etcd do not depend on each other: start both at once.
-	type pkiResult struct {
-		tls     *tls.Config
-		adminKC string
-		caFile  string
-		err     error
+// setUpPKIAndStore makes the certificates and the admin kubeconfig while
+// etcd starts (or the external one is dialled): neither needs the other.
+func (s *Server) setUpPKIAndStore(ctx context.Context) error {
+	_, serviceCIDR, _ := net.ParseCIDR(s.cfg.ServiceCIDR)
+	var pkiErr error
+	var wg sync.WaitGroup
+	wg.Go(func() { s.serving, s.adminKC, s.caFile, pkiErr = setUpPKI(s.cfg, serviceCIDR, s.port) })
+	err := s.startStore(ctx)
+	wg.Wait()
+	if err != nil {
+		return fmt.Errorf("etcd: %w", err)
 	}
-	pkiCh := make(chan pkiResult, 1)
-	go func() {
-		t, kc, ca, err := setUpPKI(cfg, serviceCIDR, port)
-		pkiCh <- pkiResult{t, kc, ca, err}
-	}()
-	s := &Server{cfg: cfg, done: make(chan struct{})}
-	var store storage.Store
-	if len(cfg.EtcdServers) > 0 {
-		cl, err := etcdstore.Dial(cfg.EtcdServers, nil)
+	return pkiErr
+}
+
+func (s *Server) startStore(ctx context.Context) error {
+	if len(s.cfg.EtcdServers) > 0 {
+		cl, err := etcdstore.Dial(s.cfg.EtcdServers, nil)
 		if err != nil {
-			ln.Close()
-			<-pkiCh
-			return nil, fmt.Errorf("etcd: %w", err)
+			return err
 		}
 		s.etcdCl = cl
-		store = etcdstore.New(cl, etcdstore.Config{})
-	} else {
-		e, err := etcd.Start(ctx, etcd.Config{
-			DataDir:   filepath.Join(cfg.DataDir, "etcd"),
-			ClientURL: cfg.EtcdClientURL,
-			PeerURL:   cfg.EtcdPeerURL,
-			Logger:    log,
-		})
-		if err != nil {
-			ln.Close()
-			<-pkiCh
-			return nil, fmt.Errorf("etcd: %w", err)
-		}
-		s.etcd = e
-		store = etcdstore.New(e.Client(), etcdstore.Config{})
+		s.store = etcdstore.New(cl, etcdstore.Config{})
+		return nil
 	}
-	pr := <-pkiCh
-	if pr.err != nil {
-		ln.Close()
-		s.closeEtcd()
-		return nil, pr.err
+	e, err := etcd.Start(ctx, etcd.Config{
+		DataDir:   filepath.Join(s.cfg.DataDir, "etcd"),
+		ClientURL: s.cfg.EtcdClientURL,
+		PeerURL:   s.cfg.EtcdPeerURL,
+		Logger:    s.cfg.Logger,
+	})
+	if err != nil {
+		return err
 	}
-	s.adminKC, s.caFile = pr.adminKC, pr.caFile
-	s.port = port
-	host := "127.0.0.1"
-	s.url = "https://" + net.JoinHostPort(host, strconv.Itoa(port))
+	s.etcd = e
+	s.store = etcdstore.New(e.Client(), etcdstore.Config{})
+	return nil
+}
 
+// newAPIServer builds the API server: scheme, OpenAPI, metrics,
+// authentication (client certificates, service account tokens),
+// authorization (RBAC) and the join protocol.
+func (s *Server) newAPIServer(context.Context) error {
+	cfg := s.cfg
+	_, serviceCIDR, _ := net.ParseCIDR(cfg.ServiceCIDR)
 	scheme, err := apiserver.NewScheme()
 	if err != nil {
-		return nil, err
+		return err
 	}
-
 	resources := all.Resources()
 	ptrs := make([]*registry.Resource, len(resources))
 	for i := range resources {
@@ -250,43 +284,33 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	spec, err := openapi.New(openapi.Config{Scheme: scheme, Resources: ptrs, Version: version.Kubernetes})
 	if err != nil {
-		ln.Close()
-		s.closeEtcd()
-		return nil, err
+		return err
 	}
 	openapiHandler := spec.Handler()
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	saKey, err := pki.LoadOrCreateServiceAccountKey(filepath.Join(cfg.DataDir, "tls"))
 	if err != nil {
-		ln.Close()
-		s.closeEtcd()
-		return nil, fmt.Errorf("service account key: %w", err)
+		return fmt.Errorf("service account key: %w", err)
 	}
 	tokens, err := auth.NewTokens(saKey, "https://kubernetes.default.svc."+cfg.ClusterDomain)
 	if err != nil {
-		ln.Close()
-		s.closeEtcd()
-		return nil, err
+		return err
 	}
 	join, err := setUpJoin(cfg)
 	if err != nil {
-		ln.Close()
-		s.closeEtcd()
-		return nil, err
+		return err
 	}
 	// The RBAC authorizer reads the API server's own cache, which exists
 	// only once the server does.
 	rbac := &auth.RBAC{}
 	kubeletTLS, err := kubeletClientTLS(cfg.DataDir)
 	if err != nil {
-		ln.Close()
-		s.closeEtcd()
-		return nil, err
+		return err
 	}
 	api, err := apiserver.New(apiserver.Config{
 		KubeletTLS:    kubeletTLS,
-		Store:         store,
+		Store:         s.store,
 		Scheme:        scheme,
 		Resources:     resources,
 		TypeConverter: spec.TypeConverter,
@@ -307,12 +331,10 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 			"/debug/pprof/profile": http.HandlerFunc(pprof.Profile),
 			"/debug/pprof/trace":   http.HandlerFunc(pprof.Trace),
 		},
-		Logger: log,
+		Logger: cfg.Logger,
 	})
 	if err != nil {
-		ln.Close()
-		s.closeEtcd()
-		return nil, err
+		return err
 	}
 	s.api = api
 	rbac.Source = rbacSource{api}
@@ -329,45 +351,92 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		}
 		return nil
 	}
-	s.store = store
-	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	s.cancel = cancel
+	return nil
+}
+
+// serve runs the API server and the store until runCtx is done, and
+// serves HTTPS once the watch cache is ready.
+func (s *Server) serve(ctx, runCtx context.Context) error {
 	s.wg.Go(func() {
-		if err := api.Run(runCtx); err != nil {
+		if err := s.api.Run(runCtx); err != nil {
 			s.fail(err)
 		}
 	})
-	if st, ok := store.(interface{ Run(context.Context) error }); ok {
+	if st, ok := s.store.(interface{ Run(context.Context) error }); ok {
 		s.wg.Go(func() { _ = st.Run(runCtx) })
 	}
 	select {
-	case <-api.Cache().Ready():
+	case <-s.api.Cache().Ready():
 	case <-ctx.Done():
-		s.Close()
-		return nil, ctx.Err()
+		return ctx.Err()
 	}
+	ln := s.ln
+	s.ln = nil // Serve owns it now
 	s.wg.Go(func() {
-		if err := api.Serve(runCtx, ln, pr.tls); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := s.api.Serve(runCtx, ln, s.serving); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.fail(fmt.Errorf("serve: %w", err))
 		}
 	})
-	if err := api.Bootstrap(ctx, apiserver.BootstrapConfig{AdvertiseAddress: cfg.AdvertiseAddress, Port: port}); err != nil {
-		s.Close()
-		return nil, err
+	return nil
+}
+
+// bootstrap creates the built-in objects (namespaces, the kubernetes
+// Service, priority classes, ...) and the default RBAC roles.
+func (s *Server) bootstrap(ctx context.Context) error {
+	if err := s.api.Bootstrap(ctx, apiserver.BootstrapConfig{AdvertiseAddress: s.cfg.AdvertiseAddress, Port: s.port}); err != nil {
+		return err
 	}
-	if err := ensureRBACDefaults(ctx, api); err != nil {
-		s.Close()
-		return nil, err
+	return ensureRBACDefaults(ctx, s.api)
+}
+
+// startComponents starts every enabled control-plane component in its own
+// goroutine, restarted when it fails.
+func (s *Server) startComponents(ctx context.Context) error {
+	for _, c := range s.components() {
+		rc, err := s.clientConfig(c.user)
+		if err != nil {
+			return err
+		}
+		s.compWG.Go(func() {
+			node.Supervise(ctx, s.cfg.Logger, c.name, func(ctx context.Context) error { return c.run(ctx, rc) })
+		})
 	}
-	compCtx, stopComponents := context.WithCancel(runCtx)
-	s.stopComponents = stopComponents
-	if err := s.startComponents(compCtx); err != nil {
-		s.Close()
-		return nil, err
+	return nil
+}
+
+// startNode runs this host's node (unless DisableAgent), with credentials
+// from the cluster CA and the node components --disable leaves on.
+func (s *Server) startNode(ctx context.Context) error {
+	if s.cfg.DisableAgent {
+		return nil
 	}
-	s.StartedIn = time.Since(begin)
-	log.Info("skiff server ready", "url", s.url, "kubeconfig", s.adminKC, "startup", s.StartedIn)
-	return s, nil
+	var disable []string
+	for _, d := range s.cfg.Disable {
+		if slices.Contains(node.Components, d) {
+			disable = append(disable, d)
+		}
+	}
+	n, err := node.New(node.Config{
+		DataDir:                  s.cfg.DataDir,
+		NodeName:                 s.cfg.NodeName,
+		NodeIP:                   s.cfg.AdvertiseAddress,
+		ControlPlane:             true,
+		ServiceCIDR:              s.cfg.ServiceCIDR,
+		ClusterDomain:            s.cfg.ClusterDomain,
+		ClusterDNS:               s.cfg.ClusterDNS,
+		DNSPort:                  s.cfg.DNSPort,
+		ContainerRuntimeEndpoint: s.cfg.ContainerRuntimeEndpoint,
+		SimulateRuntime:          s.cfg.SimulateAgent,
+		PodManifestPath:          s.cfg.PodManifestPath,
+		Disable:                  disable,
+		Credentials:              nodeCredentials{s},
+		Logger:                   s.cfg.Logger,
+	})
+	if err != nil {
+		return err
+	}
+	s.compWG.Go(func() { _ = n.Run(ctx) })
+	return nil
 }
 
 func portOr(p, def int) int {
@@ -419,6 +488,10 @@ func (s *Server) Close() {
 		s.cancel()
 	}
 	s.wg.Wait()
+	if s.ln != nil {
+		_ = s.ln.Close()
+		s.ln = nil
+	}
 	s.closeEtcd()
 }
 
@@ -431,20 +504,6 @@ func (s *Server) closeEtcd() {
 		_ = s.etcdCl.Close()
 		s.etcdCl = nil
 	}
-}
-
-// firstHostIP is the first global unicast IPv4 address of this host, or
-// loopback when there is none.
-func firstHostIP() net.IP {
-	addrs, err := net.InterfaceAddrs()
-	if err == nil {
-		for _, a := range addrs {
-			if n, ok := a.(*net.IPNet); ok && n.IP.To4() != nil && n.IP.IsGlobalUnicast() {
-				return n.IP
-			}
-		}
-	}
-	return net.IPv4(127, 0, 0, 1)
 }
 
 // accessorUID is the UID of an object with metadata.
