@@ -86,22 +86,22 @@ func JobName(cronJob string, t time.Time) string {
 	return cronJob + "-" + strconv.FormatInt(t.Unix()/60, 10)
 }
 
-func (c *Controller) sync(ctx context.Context, key string) error {
+func (c *Controller) sync(ctx context.Context, key string) (reconcile.Result, error) {
 	ns, name, err := cache.SplitMetaNamespaceKey(key)
 	if err != nil {
-		return nil
+		return reconcile.Result{}, nil
 	}
 	cj, err := c.cronJobs.CronJobs(ns).Get(name)
 	if apierrors.IsNotFound(err) {
-		return nil
+		return reconcile.Result{}, nil
 	}
 	if err != nil {
-		return err
+		return reconcile.Result{}, err
 	}
 	cj = cj.DeepCopy()
 	all, err := c.jobs.Jobs(ns).List(labels.Everything())
 	if err != nil {
-		return err
+		return reconcile.Result{}, err
 	}
 	var owned []*batchv1.Job
 	for _, j := range all {
@@ -113,15 +113,15 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 	st := cj.Status.DeepCopy()
 	c.reconcileActive(cj, st, owned)
 	if err := c.cleanupHistory(ctx, cj, owned); err != nil {
-		return err
+		return reconcile.Result{}, err
 	}
 	if cj.DeletionTimestamp != nil || cj.Spec.Suspend != nil && *cj.Spec.Suspend {
-		return c.writeStatus(ctx, cj, st)
+		return reconcile.Result{}, c.writeStatus(ctx, cj, st)
 	}
 	sched, err := parseSchedule(cj.Spec.Schedule, cj.Spec.TimeZone)
 	if err != nil {
 		c.events.Eventf(cj, nil, corev1.EventTypeWarning, "UnparseableSchedule", "Schedule", "unparseable schedule: %q : %s", cj.Spec.Schedule, err)
-		return c.writeStatus(ctx, cj, st) // nothing to retry until the spec changes
+		return reconcile.Result{}, c.writeStatus(ctx, cj, st) // nothing to retry until the spec changes
 	}
 	earliest := cj.CreationTimestamp.Time
 	if st.LastScheduleTime != nil {
@@ -137,14 +137,15 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 		c.events.Eventf(cj, nil, corev1.EventTypeWarning, "TooManyMissedTimes", "Schedule",
 			"too many missed start times. Set or decrease .spec.startingDeadlineSeconds or check clock skew")
 	}
-	c.loop.AddAfter(key, next.Sub(now)+100*time.Millisecond)
+	// Wake up just after the next schedule time, whatever happens now.
+	res := reconcile.Result{RequeueAfter: next.Sub(now) + 100*time.Millisecond}
 	if !ok {
-		return c.writeStatus(ctx, cj, st)
+		return res, c.writeStatus(ctx, cj, st)
 	}
 	if d := cj.Spec.StartingDeadlineSeconds; d != nil && scheduled.Add(time.Duration(*d)*time.Second).Before(now) {
 		c.events.Eventf(cj, nil, corev1.EventTypeWarning, "MissedSchedule", "Schedule",
 			"Missed scheduled time to start a job: %s", scheduled.UTC().Format(time.RFC1123Z))
-		return c.writeStatus(ctx, cj, st)
+		return res, c.writeStatus(ctx, cj, st)
 	}
 	jobName := JobName(cj.Name, scheduled)
 	for _, j := range owned {
@@ -152,7 +153,7 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 			// Already started for this time (a retry after a lost status write).
 			t := metav1.NewTime(scheduled)
 			st.LastScheduleTime = &t
-			return c.writeStatus(ctx, cj, st)
+			return res, c.writeStatus(ctx, cj, st)
 		}
 	}
 	switch cj.Spec.ConcurrencyPolicy {
@@ -160,14 +161,14 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 		if len(st.Active) > 0 {
 			c.events.Eventf(cj, nil, corev1.EventTypeNormal, "JobAlreadyActive", "Schedule",
 				"Not starting job because prior execution is running and concurrency policy is Forbid")
-			return c.writeStatus(ctx, cj, st)
+			return res, c.writeStatus(ctx, cj, st)
 		}
 	case batchv1.ReplaceConcurrent:
 		for _, ref := range st.Active {
 			bg := metav1.DeletePropagationBackground
 			err := c.client.BatchV1().Jobs(ns).Delete(ctx, ref.Name, metav1.DeleteOptions{PropagationPolicy: &bg})
 			if err != nil && !apierrors.IsNotFound(err) {
-				return fmt.Errorf("delete job %s/%s: %w", ns, ref.Name, err)
+				return res, fmt.Errorf("delete job %s/%s: %w", ns, ref.Name, err)
 			}
 			c.events.Eventf(cj, nil, corev1.EventTypeNormal, "SuccessfulDelete", "Delete", "Deleted job %s", ref.Name)
 		}
@@ -179,7 +180,7 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 		created, err = c.client.BatchV1().Jobs(ns).Get(ctx, jobName, metav1.GetOptions{})
 		if err == nil {
 			if ref := metav1.GetControllerOf(created); ref == nil || ref.UID != cj.UID {
-				return fmt.Errorf("create job %s/%s: a job of that name exists and is not owned by the cronjob", ns, jobName)
+				return res, fmt.Errorf("create job %s/%s: a job of that name exists and is not owned by the cronjob", ns, jobName)
 			}
 		}
 	} else if err == nil {
@@ -187,14 +188,14 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 	}
 	if err != nil {
 		c.events.Eventf(cj, nil, corev1.EventTypeWarning, "FailedCreate", "Create", "Error creating job: %v", err)
-		return fmt.Errorf("create job %s/%s: %w", ns, jobName, err)
+		return res, fmt.Errorf("create job %s/%s: %w", ns, jobName, err)
 	}
 	if _, done := finished(created); !done && !inActive(st, created) {
 		st.Active = append(st.Active, jobRef(created))
 	}
 	t := metav1.NewTime(scheduled)
 	st.LastScheduleTime = &t
-	return c.writeStatus(ctx, cj, st)
+	return res, c.writeStatus(ctx, cj, st)
 }
 
 func inActive(st *batchv1.CronJobStatus, j *batchv1.Job) bool {

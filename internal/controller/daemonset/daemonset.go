@@ -83,30 +83,30 @@ func (c *Controller) enqueueAll() {
 	}
 }
 
-func (c *Controller) sync(ctx context.Context, key string) error {
+func (c *Controller) sync(ctx context.Context, key string) (reconcile.Result, error) {
 	ns, name, err := cache.SplitMetaNamespaceKey(key)
 	if err != nil {
-		return nil
+		return reconcile.Result{}, nil
 	}
 	ds, err := c.dss.DaemonSets(ns).Get(name)
 	if apierrors.IsNotFound(err) {
 		c.expect.Forget(key)
-		return nil
+		return reconcile.Result{}, nil
 	}
 	if err != nil {
-		return err
+		return reconcile.Result{}, err
 	}
 	if ds.DeletionTimestamp != nil {
-		return nil
+		return reconcile.Result{}, nil
 	}
 	ds = ds.DeepCopy()
 	sel, err := metav1.LabelSelectorAsSelector(ds.Spec.Selector)
 	if err != nil {
-		return nil
+		return reconcile.Result{}, nil
 	}
 	all, err := c.pods.Pods(ns).List(sel)
 	if err != nil {
-		return err
+		return reconcile.Result{}, err
 	}
 	byNode := map[string][]*corev1.Pod{}
 	for _, p := range all {
@@ -117,11 +117,11 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 	}
 	nodes, err := c.nodes.List(labels.Everything())
 	if err != nil {
-		return err
+		return reconcile.Result{}, err
 	}
 	hash, err := c.ensureRevision(ctx, ds)
 	if err != nil {
-		return err
+		return reconcile.Result{}, err
 	}
 	p := decide(ds, nodes, byNode, hash, c.clock)
 	var actErr error
@@ -129,9 +129,9 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 		actErr = c.apply(ctx, key, ds, p, hash)
 	}
 	if err := c.updateStatus(ctx, ds, p.status); err != nil {
-		return err
+		return reconcile.Result{}, err
 	}
-	return actErr
+	return reconcile.Result{}, actErr
 }
 
 // ensureRevision records the template as a ControllerRevision and returns

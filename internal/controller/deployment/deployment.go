@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -31,8 +30,7 @@ type Controller struct {
 	pods   cache.SharedIndexInformer
 	events events.EventRecorder
 	clock  clock.PassiveClock
-	logger *slog.Logger
-	queue  *reconcile.Queue[string]
+	loop   *reconcile.Loop
 }
 
 var _ controller.Controller = (*Controller)(nil)
@@ -46,12 +44,12 @@ func New(cc controller.Context) (controller.Controller, error) {
 		pods:   cc.Informers.Core().V1().Pods().Informer(),
 		events: cc.Events,
 		clock:  cc.Clock,
-		logger: cc.Logger,
-		queue:  reconcile.NewQueue[string]("deployment"),
 	}
+	c.loop = reconcile.NewLoop("deployment", cc.Clock, cc.Logger, c.sync)
+	c.loop.WaitFor(c.deps.HasSynced, c.rss.HasSynced, c.pods.HasSynced)
 	enqueue := func(obj any) {
 		if key := reconcile.KeyOf(obj); key != "" {
-			c.queue.Add(key)
+			c.loop.Add(key)
 		}
 	}
 	if _, err := c.deps.AddEventHandler(cache.ResourceEventHandlerFuncs{
@@ -95,8 +93,7 @@ func New(cc controller.Context) (controller.Controller, error) {
 
 // Run implements controller.Controller.
 func (c *Controller) Run(ctx context.Context, workers int) error {
-	c.queue.Run(ctx, workers, c.logger, c.sync)
-	return nil
+	return c.loop.Run(ctx, workers)
 }
 
 // rsChanged wakes the ReplicaSet's Deployment, or for an orphan every
@@ -108,7 +105,7 @@ func (c *Controller) rsChanged(obj any) {
 	}
 	if ref := metav1.GetControllerOfNoCopy(rs); ref != nil {
 		if ref.Kind == "Deployment" {
-			c.queue.Add(rs.Namespace + "/" + ref.Name)
+			c.loop.Add(rs.Namespace + "/" + ref.Name)
 		}
 		return
 	}
@@ -116,7 +113,7 @@ func (c *Controller) rsChanged(obj any) {
 	for _, o := range objs {
 		d := o.(*appsv1.Deployment)
 		if selectorOf(d).Matches(labels.Set(rs.Labels)) {
-			c.queue.Add(rs.Namespace + "/" + d.Name)
+			c.loop.Add(rs.Namespace + "/" + d.Name)
 		}
 	}
 }
@@ -129,10 +126,10 @@ func selectorOf(d *appsv1.Deployment) labels.Selector {
 	return sel
 }
 
-func (c *Controller) sync(ctx context.Context, key string) error {
+func (c *Controller) sync(ctx context.Context, key string) (reconcile.Result, error) {
 	obj, ok, err := c.deps.GetIndexer().GetByKey(key)
 	if err != nil || !ok {
-		return err
+		return reconcile.Result{}, err
 	}
 	d := obj.(*appsv1.Deployment).DeepCopy()
 	if sel := selectorOf(d); sel.Empty() {
@@ -140,26 +137,26 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 		if d.Status.ObservedGeneration < d.Generation {
 			d.Status.ObservedGeneration = d.Generation
 			_, err := c.client.AppsV1().Deployments(d.Namespace).UpdateStatus(ctx, d, metav1.UpdateOptions{})
-			return err
+			return reconcile.Result{}, err
 		}
-		return nil
+		return reconcile.Result{}, nil
 	}
 	rss, err := c.claimReplicaSets(ctx, d)
 	if err != nil {
-		return err
+		return reconcile.Result{}, err
 	}
 	if d.DeletionTimestamp != nil {
-		return c.syncStatusOnly(ctx, d, rss)
+		return reconcile.Result{}, c.syncStatusOnly(ctx, d, rss)
 	}
 	if err := c.checkPaused(ctx, d); err != nil {
-		return err
+		return reconcile.Result{}, err
 	}
 	if d.Spec.Paused {
-		return c.syncScale(ctx, d, rss)
+		return reconcile.Result{}, c.syncScale(ctx, d, rss)
 	}
 	newRS, old := findNewAndOld(d, rss)
 	if isScalingEvent(d, append(append([]*appsv1.ReplicaSet(nil), old...), nonNil(newRS)...)) {
-		return c.syncScale(ctx, d, rss)
+		return reconcile.Result{}, c.syncScale(ctx, d, rss)
 	}
 	if isRolling(d) {
 		return c.rolloutRolling(ctx, d, rss)
@@ -492,10 +489,10 @@ func (c *Controller) scale(ctx context.Context, d *appsv1.Deployment, newRS *app
 }
 
 // rolloutRolling does one step of a rolling update.
-func (c *Controller) rolloutRolling(ctx context.Context, d *appsv1.Deployment, rss []*appsv1.ReplicaSet) error {
+func (c *Controller) rolloutRolling(ctx context.Context, d *appsv1.Deployment, rss []*appsv1.ReplicaSet) (reconcile.Result, error) {
 	newRS, old, err := c.newReplicaSet(ctx, d, rss, true)
 	if err != nil {
-		return err
+		return reconcile.Result{}, err
 	}
 	all := append(append([]*appsv1.ReplicaSet(nil), old...), newRS)
 	// Scale up the new ReplicaSet within maxSurge.
@@ -507,7 +504,7 @@ func (c *Controller) rolloutRolling(ctx context.Context, d *appsv1.Deployment, r
 		newRS, scaled, err = c.scaleRS(ctx, d, newRS, newRSReplicas(d, all, newRS))
 	}
 	if err != nil {
-		return err
+		return reconcile.Result{}, err
 	}
 	all[len(all)-1] = newRS
 	if scaled {
@@ -522,7 +519,7 @@ func (c *Controller) rolloutRolling(ctx context.Context, d *appsv1.Deployment, r
 		}
 		got, s, err := c.scaleRS(ctx, d, rs, n)
 		if err != nil {
-			return err
+			return reconcile.Result{}, err
 		}
 		old[i], all[i] = got, got
 		scaled = scaled || s
@@ -533,17 +530,17 @@ func (c *Controller) rolloutRolling(ctx context.Context, d *appsv1.Deployment, r
 	st := calculateStatus(d, all, newRS, c.clock.Now())
 	if complete(d, &st) {
 		if err := c.prune(ctx, d, old); err != nil {
-			return err
+			return reconcile.Result{}, err
 		}
 	}
 	return c.syncRolloutStatus(ctx, d, all, newRS)
 }
 
 // rolloutRecreate kills every old pod before the new ReplicaSet scales up.
-func (c *Controller) rolloutRecreate(ctx context.Context, d *appsv1.Deployment, rss []*appsv1.ReplicaSet) error {
+func (c *Controller) rolloutRecreate(ctx context.Context, d *appsv1.Deployment, rss []*appsv1.ReplicaSet) (reconcile.Result, error) {
 	newRS, old, err := c.newReplicaSet(ctx, d, rss, false)
 	if err != nil {
-		return err
+		return reconcile.Result{}, err
 	}
 	scaled := false
 	for i, rs := range old {
@@ -552,7 +549,7 @@ func (c *Controller) rolloutRecreate(ctx context.Context, d *appsv1.Deployment, 
 		}
 		got, s, err := c.scaleRS(ctx, d, rs, 0)
 		if err != nil {
-			return err
+			return reconcile.Result{}, err
 		}
 		old[i] = got
 		scaled = scaled || s
@@ -564,19 +561,19 @@ func (c *Controller) rolloutRecreate(ctx context.Context, d *appsv1.Deployment, 
 	if newRS == nil {
 		newRS, old, err = c.newReplicaSet(ctx, d, rss, true)
 		if err != nil {
-			return err
+			return reconcile.Result{}, err
 		}
 	}
 	if rsReplicas(newRS) != replicas(d) {
 		if newRS, _, err = c.scaleRS(ctx, d, newRS, replicas(d)); err != nil {
-			return err
+			return reconcile.Result{}, err
 		}
 	}
 	all = append(append([]*appsv1.ReplicaSet(nil), old...), newRS)
 	st := calculateStatus(d, all, newRS, c.clock.Now())
 	if complete(d, &st) {
 		if err := c.prune(ctx, d, old); err != nil {
-			return err
+			return reconcile.Result{}, err
 		}
 	}
 	return c.syncRolloutStatus(ctx, d, all, newRS)
@@ -618,14 +615,14 @@ func (c *Controller) prune(ctx context.Context, d *appsv1.Deployment, old []*app
 }
 
 // syncRolloutStatus writes status with the Progressing condition and
-// schedules the deadline check.
-func (c *Controller) syncRolloutStatus(ctx context.Context, d *appsv1.Deployment, all []*appsv1.ReplicaSet, newRS *appsv1.ReplicaSet) error {
+// asks for a sync at the progress deadline.
+func (c *Controller) syncRolloutStatus(ctx context.Context, d *appsv1.Deployment, all []*appsv1.ReplicaSet, newRS *appsv1.ReplicaSet) (reconcile.Result, error) {
 	now := c.clock.Now()
 	st := rolloutStatus(d, all, newRS, now)
 	if !apiequality.Semantic.DeepEqual(st, d.Status) {
 		prev := getCondition(d.Status.DeepCopy(), appsv1.DeploymentProgressing)
 		if err := c.updateStatus(ctx, d, st); err != nil {
-			return err
+			return reconcile.Result{}, err
 		}
 		if cond := getCondition(&st, appsv1.DeploymentProgressing); cond != nil && cond.Reason == reasonTimedOut {
 			if prev == nil || prev.Reason != reasonTimedOut {
@@ -634,7 +631,7 @@ func (c *Controller) syncRolloutStatus(ctx context.Context, d *appsv1.Deployment
 		}
 	}
 	if after := requeueAfter(d, &st, now); after > 0 {
-		c.queue.AddAfter(d.Namespace+"/"+d.Name, min(after, time.Duration(*d.Spec.ProgressDeadlineSeconds)*time.Second+time.Second))
+		return reconcile.Result{RequeueAfter: min(after, time.Duration(*d.Spec.ProgressDeadlineSeconds)*time.Second+time.Second)}, nil
 	}
-	return nil
+	return reconcile.Result{}, nil
 }

@@ -9,7 +9,8 @@
 //	  RollingUpdate ────────► new up within maxSurge, old down within maxUnavailable
 //	  then: prune history (revisionHistoryLimit), write status and
 //	  conditions (Available, Progressing with progressDeadlineSeconds,
-//	  ReplicaFailure)
+//	  ReplicaFailure); a rollout in progress returns RequeueAfter for its
+//	  progress deadline
 //
 // The new ReplicaSet is the one whose pod template equals the Deployment's
 // (ignoring pod-template-hash); it carries the highest

@@ -109,41 +109,42 @@ func (c *Controller) namespaceEvent(o any) {
 	}
 }
 
-func (c *Controller) sync(ctx context.Context, key string) error {
+func (c *Controller) sync(ctx context.Context, key string) (reconcile.Result, error) {
 	ns, name, err := cache.SplitMetaNamespaceKey(key)
 	if err != nil {
-		return nil
+		return reconcile.Result{}, nil
 	}
 	pdb, err := c.pdbs.PodDisruptionBudgets(ns).Get(name)
 	if apierrors.IsNotFound(err) {
-		return nil
+		return reconcile.Result{}, nil
 	}
 	if err != nil {
-		return err
+		return reconcile.Result{}, err
 	}
 	pdb = pdb.DeepCopy()
 	var pods []*corev1.Pod
 	if sel, err := metav1.LabelSelectorAsSelector(pdb.Spec.Selector); err == nil && !sel.Empty() {
 		if pods, err = c.pods.Pods(ns).List(sel); err != nil {
-			return err
+			return reconcile.Result{}, err
 		}
 	}
 	now := c.clock.Now()
 	st, next, calcErr := computeStatus(pdb, pods, c.scaleOf, now)
+	var res reconcile.Result // look again when a disrupted pod entry expires
 	if !next.IsZero() {
-		c.loop.AddAfter(key, next.Sub(now))
+		res.RequeueAfter = next.Sub(now)
 	}
 	if equality.Semantic.DeepEqual(st, pdb.Status) {
-		return nil
+		return res, nil
 	}
 	pdb.Status = st
 	if _, err := c.client.PolicyV1().PodDisruptionBudgets(ns).UpdateStatus(ctx, pdb, metav1.UpdateOptions{}); err != nil && !apierrors.IsNotFound(err) {
-		return fmt.Errorf("update status of pdb %s/%s: %w", ns, name, err)
+		return res, fmt.Errorf("update status of pdb %s/%s: %w", ns, name, err)
 	}
 	if calcErr != nil && !errors.Is(calcErr, errNoController) {
-		return calcErr
+		return res, calcErr
 	}
-	return nil
+	return res, nil
 }
 
 // scaleOf returns the replicas of the controller a pod's controllerRef

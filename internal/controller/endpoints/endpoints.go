@@ -3,7 +3,6 @@ package endpoints
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"maps"
 
 	corev1 "k8s.io/api/core/v1"
@@ -24,8 +23,7 @@ type Controller struct {
 	services  cache.SharedIndexInformer
 	pods      cache.SharedIndexInformer
 	endpoints cache.SharedIndexInformer
-	logger    *slog.Logger
-	queue     *reconcile.Queue[string]
+	loop      *reconcile.Loop
 }
 
 var _ controller.Controller = (*Controller)(nil)
@@ -37,12 +35,12 @@ func New(cc controller.Context) (controller.Controller, error) {
 		services:  cc.Informers.Core().V1().Services().Informer(),
 		pods:      cc.Informers.Core().V1().Pods().Informer(),
 		endpoints: cc.Informers.Core().V1().Endpoints().Informer(),
-		logger:    cc.Logger,
-		queue:     reconcile.NewQueue[string]("endpoint"),
 	}
+	c.loop = reconcile.NewLoop("endpoint", cc.Clock, cc.Logger, c.sync)
+	c.loop.WaitFor(c.services.HasSynced, c.pods.HasSynced, c.endpoints.HasSynced)
 	enqueue := func(obj any) {
 		if key := reconcile.KeyOf(obj); key != "" {
-			c.queue.Add(key)
+			c.loop.Add(key)
 		}
 	}
 	if _, err := c.services.AddEventHandler(cache.ResourceEventHandlerFuncs{
@@ -55,7 +53,7 @@ func New(cc controller.Context) (controller.Controller, error) {
 	}); err != nil {
 		return nil, fmt.Errorf("new endpoints controller: %w", err)
 	}
-	if _, err := c.pods.AddEventHandler(reconcile.ServicePodHandler(c.services.GetIndexer(), c.queue)); err != nil {
+	if _, err := c.pods.AddEventHandler(reconcile.ServicePodHandler(c.services.GetIndexer(), c.loop)); err != nil {
 		return nil, fmt.Errorf("new endpoints controller: %w", err)
 	}
 	return c, nil
@@ -63,41 +61,40 @@ func New(cc controller.Context) (controller.Controller, error) {
 
 // Run implements controller.Controller.
 func (c *Controller) Run(ctx context.Context, workers int) error {
-	c.queue.Run(ctx, workers, c.logger, c.sync)
-	return nil
+	return c.loop.Run(ctx, workers)
 }
 
-func (c *Controller) sync(ctx context.Context, key string) error {
+func (c *Controller) sync(ctx context.Context, key string) (reconcile.Result, error) {
 	if key == "default/kubernetes" {
-		return nil
+		return reconcile.Result{}, nil
 	}
 	ns, name, err := cache.SplitMetaNamespaceKey(key)
 	if err != nil {
-		return nil
+		return reconcile.Result{}, nil
 	}
 	obj, ok, err := c.services.GetIndexer().GetByKey(key)
 	if err != nil {
-		return err
+		return reconcile.Result{}, err
 	}
 	if !ok {
 		// The Service is gone; so are its Endpoints.
 		if _, exists, _ := c.endpoints.GetIndexer().GetByKey(key); !exists {
-			return nil
+			return reconcile.Result{}, nil
 		}
 		err := c.client.CoreV1().Endpoints(ns).Delete(ctx, name, metav1.DeleteOptions{})
 		if err != nil && !apierrors.IsNotFound(err) {
-			return fmt.Errorf("delete endpoints %s: %w", key, err)
+			return reconcile.Result{}, fmt.Errorf("delete endpoints %s: %w", key, err)
 		}
-		return nil
+		return reconcile.Result{}, nil
 	}
 	svc := obj.(*corev1.Service)
 	if svc.Spec.Selector == nil || svc.Spec.Type == corev1.ServiceTypeExternalName {
-		return nil
+		return reconcile.Result{}, nil
 	}
 	sel := labels.SelectorFromValidatedSet(svc.Spec.Selector)
 	objs, err := c.pods.GetIndexer().ByIndex(cache.NamespaceIndex, ns)
 	if err != nil {
-		return err
+		return reconcile.Result{}, err
 	}
 	var pods []*corev1.Pod
 	for _, o := range objs {
@@ -117,26 +114,26 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 	}
 	cur, exists, err := c.endpoints.GetIndexer().GetByKey(key)
 	if err != nil {
-		return err
+		return reconcile.Result{}, err
 	}
 	if !exists {
 		ep := &corev1.Endpoints{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, Labels: lbls}, Subsets: subsets}
 		_, err := c.client.CoreV1().Endpoints(ns).Create(ctx, ep, metav1.CreateOptions{})
 		if err != nil && !apierrors.IsAlreadyExists(err) && !reconcile.NamespaceTerminating(err) {
-			return fmt.Errorf("create endpoints %s: %w", key, err)
+			return reconcile.Result{}, fmt.Errorf("create endpoints %s: %w", key, err)
 		}
-		return nil
+		return reconcile.Result{}, nil
 	}
 	ep := cur.(*corev1.Endpoints)
 	if apiequality.Semantic.DeepEqual(normalize(ep.Subsets), normalize(subsets)) && maps.Equal(ep.Labels, lbls) {
-		return nil
+		return reconcile.Result{}, nil
 	}
 	ep = ep.DeepCopy()
 	ep.Subsets, ep.Labels = subsets, lbls
 	if _, err := c.client.CoreV1().Endpoints(ns).Update(ctx, ep, metav1.UpdateOptions{}); err != nil && !apierrors.IsNotFound(err) {
-		return fmt.Errorf("update endpoints %s: %w", key, err)
+		return reconcile.Result{}, fmt.Errorf("update endpoints %s: %w", key, err)
 	}
-	return nil
+	return reconcile.Result{}, nil
 }
 
 // normalize makes empty and nil compare equal.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"maps"
 	"sort"
 
@@ -32,8 +31,7 @@ type Controller struct {
 	pods     cache.SharedIndexInformer
 	slices   cache.SharedIndexInformer
 	nodes    cache.SharedIndexInformer
-	logger   *slog.Logger
-	queue    *reconcile.Queue[string]
+	loop     *reconcile.Loop
 	tracker  *reconcile.WriteTracker
 }
 
@@ -47,13 +45,13 @@ func New(cc controller.Context) (controller.Controller, error) {
 		pods:     cc.Informers.Core().V1().Pods().Informer(),
 		slices:   cc.Informers.Discovery().V1().EndpointSlices().Informer(),
 		nodes:    cc.Informers.Core().V1().Nodes().Informer(),
-		logger:   cc.Logger,
-		queue:    reconcile.NewQueue[string]("endpoint_slice"),
 		tracker:  reconcile.NewWriteTracker(),
 	}
+	c.loop = reconcile.NewLoop("endpoint_slice", cc.Clock, cc.Logger, c.sync)
+	c.loop.WaitFor(c.services.HasSynced, c.pods.HasSynced, c.slices.HasSynced, c.nodes.HasSynced)
 	enqueue := func(obj any) {
 		if key := reconcile.KeyOf(obj); key != "" {
-			c.queue.Add(key)
+			c.loop.Add(key)
 		}
 	}
 	if _, err := c.services.AddEventHandler(cache.ResourceEventHandlerFuncs{
@@ -64,7 +62,7 @@ func New(cc controller.Context) (controller.Controller, error) {
 	sliceChanged := func(obj any) {
 		s, ok := reconcile.Tombstone(obj).(*discoveryv1.EndpointSlice)
 		if ok && s.Labels[discoveryv1.LabelManagedBy] == ControllerName && s.Labels[discoveryv1.LabelServiceName] != "" {
-			c.queue.Add(s.Namespace + "/" + s.Labels[discoveryv1.LabelServiceName])
+			c.loop.Add(s.Namespace + "/" + s.Labels[discoveryv1.LabelServiceName])
 		}
 	}
 	if _, err := c.slices.AddEventHandler(cache.ResourceEventHandlerFuncs{
@@ -72,7 +70,7 @@ func New(cc controller.Context) (controller.Controller, error) {
 	}); err != nil {
 		return nil, fmt.Errorf("new endpointslice controller: %w", err)
 	}
-	if _, err := c.pods.AddEventHandler(reconcile.ServicePodHandler(c.services.GetIndexer(), c.queue)); err != nil {
+	if _, err := c.pods.AddEventHandler(reconcile.ServicePodHandler(c.services.GetIndexer(), c.loop)); err != nil {
 		return nil, fmt.Errorf("new endpointslice controller: %w", err)
 	}
 	return c, nil
@@ -80,8 +78,7 @@ func New(cc controller.Context) (controller.Controller, error) {
 
 // Run implements controller.Controller.
 func (c *Controller) Run(ctx context.Context, workers int) error {
-	c.queue.Run(ctx, workers, c.logger, c.sync)
-	return nil
+	return c.loop.Run(ctx, workers)
 }
 
 func (c *Controller) zoneOf(node string) string {
@@ -92,31 +89,31 @@ func (c *Controller) zoneOf(node string) string {
 	return obj.(*corev1.Node).Labels[zoneLabel]
 }
 
-func (c *Controller) sync(ctx context.Context, key string) error {
+func (c *Controller) sync(ctx context.Context, key string) (reconcile.Result, error) {
 	ns, name, err := cache.SplitMetaNamespaceKey(key)
 	if err != nil {
-		return nil
+		return reconcile.Result{}, nil
 	}
 	obj, ok, err := c.services.GetIndexer().GetByKey(key)
 	if err != nil {
-		return err
+		return reconcile.Result{}, err
 	}
 	if !ok {
 		// Slices of a deleted Service go with it (owner references).
 		c.tracker.Forget(key)
-		return nil
+		return reconcile.Result{}, nil
 	}
 	svc := obj.(*corev1.Service)
 	if svc.Spec.Selector == nil || svc.Spec.Type == corev1.ServiceTypeExternalName || svc.DeletionTimestamp != nil {
-		return nil
+		return reconcile.Result{}, nil
 	}
 	if ns == "default" && name == "kubernetes" {
-		return nil
+		return reconcile.Result{}, nil
 	}
 	sel := labels.SelectorFromValidatedSet(svc.Spec.Selector)
 	objs, err := c.pods.GetIndexer().ByIndex(cache.NamespaceIndex, ns)
 	if err != nil {
-		return err
+		return reconcile.Result{}, err
 	}
 	var pods []*corev1.Pod
 	for _, o := range objs {
@@ -127,12 +124,12 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 	desired := desiredSlices(svc, pods, c.zoneOf)
 	existing, err := c.owned(svc)
 	if err != nil {
-		return err
+		return reconcile.Result{}, err
 	}
 	if c.tracker.Stale(key, versions(existing)) {
-		return errStaleCache
+		return reconcile.Result{}, errStaleCache
 	}
-	return c.apply(ctx, svc, desired, existing)
+	return reconcile.Result{}, c.apply(ctx, svc, desired, existing)
 }
 
 // owned returns the slices this controller manages for svc, by name.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"maps"
 	"net"
 	"sort"
@@ -43,8 +42,7 @@ type Controller struct {
 	endpoints cache.SharedIndexInformer
 	services  cache.SharedIndexInformer
 	slices    cache.SharedIndexInformer
-	logger    *slog.Logger
-	queue     *reconcile.Queue[string]
+	loop      *reconcile.Loop
 	tracker   *reconcile.WriteTracker
 }
 
@@ -57,13 +55,13 @@ func New(cc controller.Context) (controller.Controller, error) {
 		endpoints: cc.Informers.Core().V1().Endpoints().Informer(),
 		services:  cc.Informers.Core().V1().Services().Informer(),
 		slices:    cc.Informers.Discovery().V1().EndpointSlices().Informer(),
-		logger:    cc.Logger,
-		queue:     reconcile.NewQueue[string]("endpoint_slice_mirroring"),
 		tracker:   reconcile.NewWriteTracker(),
 	}
+	c.loop = reconcile.NewLoop("endpoint_slice_mirroring", cc.Clock, cc.Logger, c.sync)
+	c.loop.WaitFor(c.endpoints.HasSynced, c.services.HasSynced, c.slices.HasSynced)
 	enqueue := func(obj any) {
 		if key := reconcile.KeyOf(obj); key != "" {
-			c.queue.Add(key)
+			c.loop.Add(key)
 		}
 	}
 	handlers := cache.ResourceEventHandlerFuncs{AddFunc: enqueue, UpdateFunc: func(_, o any) { enqueue(o) }, DeleteFunc: enqueue}
@@ -76,7 +74,7 @@ func New(cc controller.Context) (controller.Controller, error) {
 	sliceChanged := func(obj any) {
 		s, ok := reconcile.Tombstone(obj).(*discoveryv1.EndpointSlice)
 		if ok && s.Labels[discoveryv1.LabelManagedBy] == ControllerName {
-			c.queue.Add(s.Namespace + "/" + s.Labels[discoveryv1.LabelServiceName])
+			c.loop.Add(s.Namespace + "/" + s.Labels[discoveryv1.LabelServiceName])
 		}
 	}
 	if _, err := c.slices.AddEventHandler(cache.ResourceEventHandlerFuncs{
@@ -89,8 +87,7 @@ func New(cc controller.Context) (controller.Controller, error) {
 
 // Run implements controller.Controller.
 func (c *Controller) Run(ctx context.Context, workers int) error {
-	c.queue.Run(ctx, workers, c.logger, c.sync)
-	return nil
+	return c.loop.Run(ctx, workers)
 }
 
 type sliceSpec struct {
@@ -185,21 +182,21 @@ func desiredSlices(ep *corev1.Endpoints) []sliceSpec {
 	return out
 }
 
-func (c *Controller) sync(ctx context.Context, key string) error {
+func (c *Controller) sync(ctx context.Context, key string) (reconcile.Result, error) {
 	ns, name, err := cache.SplitMetaNamespaceKey(key)
 	if err != nil {
-		return nil
+		return reconcile.Result{}, nil
 	}
 	existing, err := c.mirrored(ns, name)
 	if err != nil {
-		return err
+		return reconcile.Result{}, err
 	}
 	cached := make(map[string]string, len(existing))
 	for _, s := range existing {
 		cached[s.Name] = s.ResourceVersion
 	}
 	if c.tracker.Stale(key, cached) {
-		return errStaleCache
+		return reconcile.Result{}, errStaleCache
 	}
 	var desired []sliceSpec
 	var ep *corev1.Endpoints
@@ -208,7 +205,7 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 		ep = obj.(*corev1.Endpoints)
 		desired = desiredSlices(ep)
 	}
-	return c.apply(ctx, ns, name, ep, desired, existing)
+	return reconcile.Result{}, c.apply(ctx, ns, name, ep, desired, existing)
 }
 
 // shouldMirror reports whether the Endpoints named key are mirrored.

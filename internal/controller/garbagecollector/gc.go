@@ -47,8 +47,8 @@ type Controller struct {
 	factory   controller.ObjectInformers
 	logger    *slog.Logger
 	graph     *graph
-	deletes   *reconcile.Queue[objectRef]
-	orphans   *reconcile.Queue[objectRef]
+	deletes   *reconcile.TypedLoop[objectRef]
+	orphans   *reconcile.TypedLoop[objectRef]
 
 	mu       sync.Mutex
 	watching map[schema.GroupVersionResource]cache.SharedIndexInformer
@@ -59,17 +59,19 @@ var _ controller.Controller = (*Controller)(nil)
 // New is the Constructor of the garbage collector.
 func New(cc controller.Context) (controller.Controller, error) {
 	disc := cc.Client.Discovery()
-	return &Controller{
+	c := &Controller{
 		discovery: disc,
 		mapper:    restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(disc)),
 		metadata:  cc.Metadata,
 		factory:   cc.ObjectInformers(),
 		logger:    cc.Logger,
 		graph:     newGraph(),
-		deletes:   reconcile.NewQueue[objectRef]("garbage_collector_attempt_to_delete"),
-		orphans:   reconcile.NewQueue[objectRef]("garbage_collector_attempt_to_orphan"),
 		watching:  map[schema.GroupVersionResource]cache.SharedIndexInformer{},
-	}, nil
+	}
+	// Both loops start once Run has waited for the graph's first lists.
+	c.deletes = reconcile.NewTypedLoop("garbage_collector_attempt_to_delete", cc.Clock, cc.Logger, c.attemptToDelete)
+	c.orphans = reconcile.NewTypedLoop("garbage_collector_attempt_to_orphan", cc.Clock, cc.Logger, c.attemptToOrphan)
+	return c, nil
 }
 
 // Run implements controller.Controller. It watches every deletable
@@ -94,8 +96,9 @@ func (c *Controller) Run(ctx context.Context, workers int) error {
 		c.logger.Warn("garbage collector starting before all resources synced", "resources", len(synced))
 	}
 	var wg sync.WaitGroup
-	wg.Go(func() { c.deletes.Run(ctx, workers, c.logger, c.attemptToDelete) })
-	wg.Go(func() { c.orphans.Run(ctx, max(workers/4, 1), c.logger, c.attemptToOrphan) })
+	var deleteErr, orphanErr error
+	wg.Go(func() { deleteErr = c.deletes.Run(ctx, workers) })
+	wg.Go(func() { orphanErr = c.orphans.Run(ctx, max(workers/4, 1)) })
 	wg.Go(func() {
 		t := time.NewTicker(rediscoveryPeriod)
 		defer t.Stop()
@@ -112,7 +115,7 @@ func (c *Controller) Run(ctx context.Context, workers int) error {
 		}
 	})
 	wg.Wait()
-	return nil
+	return errors.Join(deleteErr, orphanErr)
 }
 
 // deletableResources lists the preferred version of every resource the
@@ -281,26 +284,26 @@ func (c *Controller) resolveOwner(ctx context.Context, namespace string, o metav
 	return ownerSolid, nil
 }
 
-func (c *Controller) attemptToDelete(ctx context.Context, ref objectRef) error {
+func (c *Controller) attemptToDelete(ctx context.Context, ref objectRef) (reconcile.Result, error) {
 	obj, err := c.getLive(ctx, ref)
 	if err != nil || obj == nil {
-		return err
+		return reconcile.Result{}, err
 	}
 	if deletingDependents(obj) {
-		return c.processDeletingDependents(ctx, ref, obj)
+		return reconcile.Result{}, c.processDeletingDependents(ctx, ref, obj)
 	}
 	if obj.DeletionTimestamp != nil {
-		return nil
+		return reconcile.Result{}, nil
 	}
 	owners := obj.OwnerReferences
 	if len(owners) == 0 {
-		return nil
+		return reconcile.Result{}, nil
 	}
 	var solid, dangling, waiting []metav1.OwnerReference
 	for _, o := range owners {
 		st, err := c.resolveOwner(ctx, obj.Namespace, o)
 		if err != nil {
-			return err
+			return reconcile.Result{}, err
 		}
 		switch st {
 		case ownerSolid:
@@ -314,14 +317,14 @@ func (c *Controller) attemptToDelete(ctx context.Context, ref objectRef) error {
 	switch {
 	case len(solid) > 0:
 		if len(dangling)+len(waiting) == 0 {
-			return nil
+			return reconcile.Result{}, nil
 		}
 		// Keep the object for its live owners; forget the others.
 		drop := map[types.UID]bool{}
 		for _, o := range append(dangling, waiting...) {
 			drop[o.UID] = true
 		}
-		return c.patchOwners(ctx, ref, obj, func(o metav1.OwnerReference) (metav1.OwnerReference, bool) { return o, !drop[o.UID] })
+		return reconcile.Result{}, c.patchOwners(ctx, ref, obj, func(o metav1.OwnerReference) (metav1.OwnerReference, bool) { return o, !drop[o.UID] })
 	case len(waiting) > 0 && len(c.graph.dependentsOf(ref.UID, false)) > 0:
 		// The owners wait for this object, which has dependents of its
 		// own: delete it in the foreground too, after unblocking the
@@ -338,9 +341,9 @@ func (c *Controller) attemptToDelete(ctx context.Context, ref objectRef) error {
 			return o, true
 		})
 		if err != nil {
-			return err
+			return reconcile.Result{}, err
 		}
-		return c.delete(ctx, ref, metav1.DeletePropagationForeground)
+		return reconcile.Result{}, c.delete(ctx, ref, metav1.DeletePropagationForeground)
 	}
 	policy := metav1.DeletePropagationBackground
 	switch {
@@ -349,7 +352,7 @@ func (c *Controller) attemptToDelete(ctx context.Context, ref objectRef) error {
 	case hasFinalizer(obj, metav1.FinalizerDeleteDependents):
 		policy = metav1.DeletePropagationForeground
 	}
-	return c.delete(ctx, ref, policy)
+	return reconcile.Result{}, c.delete(ctx, ref, policy)
 }
 
 func (c *Controller) delete(ctx context.Context, ref objectRef, policy metav1.DeletionPropagation) error {
@@ -378,13 +381,13 @@ func (c *Controller) processDeletingDependents(ctx context.Context, ref objectRe
 	return nil
 }
 
-func (c *Controller) attemptToOrphan(ctx context.Context, ref objectRef) error {
+func (c *Controller) attemptToOrphan(ctx context.Context, ref objectRef) (reconcile.Result, error) {
 	obj, err := c.getLive(ctx, ref)
 	if err != nil || obj == nil {
-		return err
+		return reconcile.Result{}, err
 	}
 	if obj.DeletionTimestamp == nil || !hasFinalizer(obj, metav1.FinalizerOrphanDependents) {
-		return nil
+		return reconcile.Result{}, nil
 	}
 	var errs []error
 	for _, d := range c.graph.dependentsOf(ref.UID, false) {
@@ -402,9 +405,9 @@ func (c *Controller) attemptToOrphan(ctx context.Context, ref objectRef) error {
 		}
 	}
 	if err := errors.Join(errs...); err != nil {
-		return fmt.Errorf("orphan dependents of %s/%s: %w", ref.Namespace, ref.Name, err)
+		return reconcile.Result{}, fmt.Errorf("orphan dependents of %s/%s: %w", ref.Namespace, ref.Name, err)
 	}
-	return c.removeFinalizer(ctx, ref, obj, metav1.FinalizerOrphanDependents)
+	return reconcile.Result{}, c.removeFinalizer(ctx, ref, obj, metav1.FinalizerOrphanDependents)
 }
 
 // patchOwners rewrites obj's ownerReferences through keep, guarded by its

@@ -144,19 +144,19 @@ func setCondition(st *autoscalingv2.HorizontalPodAutoscalerStatus, t autoscaling
 		Reason: reason, Message: msg, LastTransitionTime: metav1.NewTime(now)})
 }
 
-func (c *Controller) sync(ctx context.Context, key string) error {
+func (c *Controller) sync(ctx context.Context, key string) (reconcile.Result, error) {
 	ns, name, err := cache.SplitMetaNamespaceKey(key)
 	if err != nil {
-		return nil
+		return reconcile.Result{}, nil
 	}
 	hpa, err := c.hpas.HorizontalPodAutoscalers(ns).Get(name)
 	if apierrors.IsNotFound(err) {
-		return nil
+		return reconcile.Result{}, nil
 	}
 	if err != nil {
-		return err
+		return reconcile.Result{}, err
 	}
-	c.loop.AddAfter(key, c.cfg.SyncPeriod)
+	res := reconcile.Result{RequeueAfter: c.cfg.SyncPeriod} // every period, failed or not
 	hpa = hpa.DeepCopy()
 	now := c.clock.Now()
 	st := hpa.Status.DeepCopy()
@@ -178,7 +178,7 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 		setCondition(st, autoscalingv2.AbleToScale, corev1.ConditionFalse, "FailedGetScale",
 			fmt.Sprintf("the HPA controller was unable to get the target's current scale: %v", err), now)
 		c.events.Eventf(hpa, nil, corev1.EventTypeWarning, "FailedGetScale", "Scale", "%v", err)
-		return write()
+		return res, write()
 	}
 	setCondition(st, autoscalingv2.AbleToScale, corev1.ConditionTrue, "SucceededGetScale",
 		"the HPA controller was able to get the target's current scale", now)
@@ -192,7 +192,7 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 		st.DesiredReplicas = 0
 		setCondition(st, autoscalingv2.ScalingActive, corev1.ConditionFalse, "ScalingDisabled",
 			"scaling is disabled since the replica count of the target is zero", now)
-		return write()
+		return res, write()
 	}
 	proposed, metricName, statuses, metricErr := c.computeReplicas(ctx, hpa, scale, current)
 	if metricErr != nil {
@@ -201,7 +201,7 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 		c.events.Eventf(hpa, nil, corev1.EventTypeWarning, "FailedComputeMetricsReplicas", "Scale",
 			"invalid metrics, first error is: %v", metricErr)
 		st.CurrentMetrics = statuses
-		return write()
+		return res, write()
 	}
 	setCondition(st, autoscalingv2.ScalingActive, corev1.ConditionTrue, "ValidMetricFound",
 		fmt.Sprintf("the HPA was able to successfully calculate a replica count from %s", metricName), now)
@@ -229,7 +229,7 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 			setCondition(st, autoscalingv2.AbleToScale, corev1.ConditionFalse, "FailedUpdateScale",
 				fmt.Sprintf("the HPA controller was unable to update the target scale: %v", err), now)
 			c.events.Eventf(hpa, nil, corev1.EventTypeWarning, "FailedRescale", "Scale", "New size: %d; error: %v", desired, err)
-			return joinErr(write(), fmt.Errorf("rescale %s: %w", key, err))
+			return res, joinErr(write(), fmt.Errorf("rescale %s: %w", key, err))
 		}
 		c.mu.Lock()
 		c.scales[hpa.UID] = append(c.scales[hpa.UID], scaleEvent{at: now, delta: desired - current})
@@ -240,7 +240,7 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 		t := metav1.NewTime(now)
 		st.LastScaleTime = &t
 	}
-	return write()
+	return res, write()
 }
 
 func joinErr(a, b error) error {

@@ -156,27 +156,27 @@ func indexed(j *batchv1.Job) bool {
 	return j.Spec.CompletionMode != nil && *j.Spec.CompletionMode == batchv1.IndexedCompletion
 }
 
-func (c *Controller) sync(ctx context.Context, key string) error {
+func (c *Controller) sync(ctx context.Context, key string) (reconcile.Result, error) {
 	ns, name, err := cache.SplitMetaNamespaceKey(key)
 	if err != nil {
-		return nil
+		return reconcile.Result{}, nil
 	}
 	shared, err := c.jobs.Jobs(ns).Get(name)
 	if apierrors.IsNotFound(err) {
 		c.expect.Forget(key)
-		return nil
+		return reconcile.Result{}, nil
 	}
 	if err != nil {
-		return err
+		return reconcile.Result{}, err
 	}
 	job := shared.DeepCopy()
 	sel, err := metav1.LabelSelectorAsSelector(job.Spec.Selector)
 	if err != nil {
-		return nil
+		return reconcile.Result{}, nil
 	}
 	all, err := c.pods.Pods(ns).List(sel)
 	if err != nil {
-		return err
+		return reconcile.Result{}, err
 	}
 	var pods []*corev1.Pod
 	for _, p := range all {
@@ -188,7 +188,7 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 		c.mu.Lock()
 		delete(c.lastFailure, job.UID)
 		c.mu.Unlock()
-		return c.removeFinalizers(ctx, pods)
+		return reconcile.Result{}, c.removeFinalizers(ctx, pods)
 	}
 	now := c.clock.Now()
 	st := job.Status.DeepCopy()
@@ -236,7 +236,7 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 	if added {
 		updated, err := c.writeStatus(ctx, job, st)
 		if err != nil {
-			return err
+			return reconcile.Result{}, err
 		}
 		job = updated
 		st = job.Status.DeepCopy()
@@ -324,7 +324,7 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 		if satisfied {
 			actErr = c.deletePods(ctx, key, job, active)
 		}
-		return c.finish(ctx, job, st, relErr, actErr)
+		return reconcile.Result{}, c.finish(ctx, job, st, relErr, actErr)
 	}
 	if condition(job, batchv1.JobSuspended) != nil {
 		setCondition(st, batchv1.JobSuspended, corev1.ConditionFalse, "JobResumed", "Job resumed", now)
@@ -363,12 +363,12 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 				c.events.Eventf(job, nil, corev1.EventTypeNormal, "Completed", "Complete", "Job completed")
 			}
 		}
-		return c.finish(ctx, job, st, relErr, actErr)
+		return reconcile.Result{}, c.finish(ctx, job, st, relErr, actErr)
 	}
 	if satisfied {
 		actErr = c.manage(ctx, key, job, st, active, completed, now)
 	}
-	return c.finish(ctx, job, st, relErr, actErr)
+	return reconcile.Result{}, c.finish(ctx, job, st, relErr, actErr)
 }
 
 func findCondition(st *batchv1.JobStatus, t batchv1.JobConditionType) *batchv1.JobCondition {

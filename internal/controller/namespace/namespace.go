@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"sort"
 	"strings"
 	"sync"
@@ -33,8 +32,7 @@ type Controller struct {
 	metadata   metadata.Interface
 	namespaces cache.SharedIndexInformer
 	clock      clock.PassiveClock
-	logger     *slog.Logger
-	queue      *reconcile.Queue[string]
+	loop       *reconcile.Loop
 }
 
 var _ controller.Controller = (*Controller)(nil)
@@ -46,12 +44,12 @@ func New(cc controller.Context) (controller.Controller, error) {
 		metadata:   cc.Metadata,
 		namespaces: cc.Informers.Core().V1().Namespaces().Informer(),
 		clock:      cc.Clock,
-		logger:     cc.Logger,
-		queue:      reconcile.NewQueue[string]("namespace"),
 	}
+	c.loop = reconcile.NewLoop("namespace", cc.Clock, cc.Logger, c.sync)
+	c.loop.WaitFor(c.namespaces.HasSynced)
 	enqueue := func(obj any) {
 		if ns, ok := obj.(*corev1.Namespace); ok && ns.DeletionTimestamp != nil {
-			c.queue.Add(ns.Name)
+			c.loop.Add(ns.Name)
 		}
 	}
 	if _, err := c.namespaces.AddEventHandler(cache.ResourceEventHandlerFuncs{
@@ -64,8 +62,7 @@ func New(cc controller.Context) (controller.Controller, error) {
 
 // Run implements controller.Controller.
 func (c *Controller) Run(ctx context.Context, workers int) error {
-	c.queue.Run(ctx, workers, c.logger, c.sync)
-	return nil
+	return c.loop.Run(ctx, workers)
 }
 
 // resource is one namespaced resource to empty.
@@ -83,38 +80,37 @@ type progress struct {
 	finalizers   map[string]int // finalizer -> count
 }
 
-func (c *Controller) sync(ctx context.Context, name string) error {
+func (c *Controller) sync(ctx context.Context, name string) (reconcile.Result, error) {
 	obj, ok, err := c.namespaces.GetIndexer().GetByKey(name)
 	if err != nil || !ok {
-		return err
+		return reconcile.Result{}, err
 	}
 	ns := obj.(*corev1.Namespace)
 	if ns.DeletionTimestamp == nil {
-		return nil
+		return reconcile.Result{}, nil
 	}
 	// Read the live object: the cache may lag the finalize call.
 	ns, err = c.client.CoreV1().Namespaces().Get(ctx, name, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
-		return nil
+		return reconcile.Result{}, nil
 	}
 	if err != nil {
-		return fmt.Errorf("get namespace %s: %w", name, err)
+		return reconcile.Result{}, fmt.Errorf("get namespace %s: %w", name, err)
 	}
 	if !hasFinalizer(ns) {
-		return nil
+		return reconcile.Result{}, nil
 	}
 	p := c.deleteContent(ctx, name)
 	if err := c.updateConditions(ctx, ns, p, c.clock.Now()); err != nil {
-		return err
+		return reconcile.Result{}, err
 	}
 	if p.discoveryErr != nil || len(p.deleteErrs) > 0 {
-		return fmt.Errorf("delete content of namespace %s: %w", name, errors.Join(append(p.deleteErrs, p.discoveryErr)...))
+		return reconcile.Result{}, fmt.Errorf("delete content of namespace %s: %w", name, errors.Join(append(p.deleteErrs, p.discoveryErr)...))
 	}
 	if len(p.remaining) > 0 {
-		c.queue.AddAfter(name, requeueRemaining)
-		return nil
+		return reconcile.Result{RequeueAfter: requeueRemaining}, nil
 	}
-	return c.finalize(ctx, ns)
+	return reconcile.Result{}, c.finalize(ctx, ns)
 }
 
 func hasFinalizer(ns *corev1.Namespace) bool {

@@ -78,31 +78,31 @@ func NewWithConfig(cfg Config) controller.Constructor {
 // Run runs workers until ctx is done.
 func (c *Controller) Run(ctx context.Context, workers int) error { return c.loop.Run(ctx, workers) }
 
-func (c *Controller) sync(ctx context.Context, name string) error {
+func (c *Controller) sync(ctx context.Context, name string) (reconcile.Result, error) {
 	node, err := c.nodes.Get(name)
 	if apierrors.IsNotFound(err) {
 		c.mu.Lock()
 		delete(c.inFlight, name)
 		c.mu.Unlock()
-		return nil
+		return reconcile.Result{}, nil
 	}
 	if err != nil {
-		return err
+		return reconcile.Result{}, err
 	}
 	if node.Spec.PodCIDR != "" {
 		c.mu.Lock()
 		delete(c.inFlight, name)
 		c.mu.Unlock()
-		return nil
+		return reconcile.Result{}, nil
 	}
 	cidr, err := c.allocate(name)
 	if errors.Is(err, ErrFull) {
 		c.events.Eventf(node, nil, corev1.EventTypeNormal, "CIDRNotAvailable", "Allocate",
 			"Node %s status is now: CIDRNotAvailable", name)
-		return fmt.Errorf("allocate pod CIDR for node %s: %w", name, err)
+		return reconcile.Result{}, fmt.Errorf("allocate pod CIDR for node %s: %w", name, err)
 	}
 	if err != nil {
-		return err
+		return reconcile.Result{}, err
 	}
 	patch, _ := json.Marshal(map[string]any{"spec": map[string]any{"podCIDR": cidr, "podCIDRs": []string{cidr}}})
 	_, err = c.client.CoreV1().Nodes().Patch(ctx, name, types.StrategicMergePatchType, patch, metav1.PatchOptions{})
@@ -111,13 +111,13 @@ func (c *Controller) sync(ctx context.Context, name string) error {
 		delete(c.inFlight, name)
 		c.mu.Unlock()
 		if apierrors.IsNotFound(err) {
-			return nil
+			return reconcile.Result{}, nil
 		}
 		c.events.Eventf(node, nil, corev1.EventTypeWarning, "CIDRAssignmentFailed", "Allocate",
 			"Node %s status is now: CIDRAssignmentFailed", name)
-		return fmt.Errorf("set pod CIDR of node %s: %w", name, err)
+		return reconcile.Result{}, fmt.Errorf("set pod CIDR of node %s: %w", name, err)
 	}
-	return nil
+	return reconcile.Result{}, nil
 }
 
 // allocate picks the next free subnet under the lock, counting subnets

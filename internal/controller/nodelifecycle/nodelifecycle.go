@@ -126,31 +126,37 @@ func NewWithConfig(cfg Config) controller.Constructor {
 // Run runs workers until ctx is done.
 func (c *Controller) Run(ctx context.Context, workers int) error { return c.loop.Run(ctx, workers) }
 
-func (c *Controller) sync(ctx context.Context, name string) error {
+func (c *Controller) sync(ctx context.Context, name string) (reconcile.Result, error) {
 	node, err := c.nodes.Get(name)
 	if apierrors.IsNotFound(err) {
 		c.mu.Lock()
 		delete(c.health, name)
 		c.mu.Unlock()
-		return nil
+		return reconcile.Result{}, nil
 	}
 	if err != nil {
-		return err
+		return reconcile.Result{}, err
 	}
 	node = node.DeepCopy()
 	now := c.clock.Now()
-	if err := c.checkHeartbeat(ctx, node, now); err != nil {
-		return err
+	beatDue, err := c.checkHeartbeat(ctx, node, now)
+	if err != nil {
+		return reconcile.Result{}, err
 	}
+	res := reconcile.Result{RequeueAfter: beatDue}
 	if err := c.reconcileTaints(ctx, node, now); err != nil {
-		return err
+		return res, err
 	}
-	return c.evict(ctx, node, now)
+	evictDue, err := c.evict(ctx, node, now)
+	if evictDue > 0 && (res.RequeueAfter == 0 || evictDue < res.RequeueAfter) {
+		res.RequeueAfter = evictDue
+	}
+	return res, err
 }
 
 // checkHeartbeat marks the node Unknown once it has been silent for the
-// grace period, and otherwise requeues it for when it would be.
-func (c *Controller) checkHeartbeat(ctx context.Context, node *corev1.Node, now time.Time) error {
+// grace period, and otherwise returns how long until it would be.
+func (c *Controller) checkHeartbeat(ctx context.Context, node *corev1.Node, now time.Time) (time.Duration, error) {
 	var renew, beat time.Time
 	if l, err := c.leases.Leases(LeaseNamespace).Get(node.Name); err == nil && l.Spec.RenewTime != nil {
 		renew = l.Spec.RenewTime.Time
@@ -172,11 +178,10 @@ func (c *Controller) checkHeartbeat(ctx context.Context, node *corev1.Node, now 
 	c.mu.Unlock()
 	deadline := probe.Add(c.cfg.GracePeriod)
 	if now.Before(deadline) {
-		c.loop.AddAfter(node.Name, deadline.Sub(now)+time.Millisecond)
-		return nil
+		return deadline.Sub(now) + time.Millisecond, nil
 	}
 	if ready >= 0 && node.Status.Conditions[ready].Status == corev1.ConditionUnknown {
-		return nil
+		return 0, nil
 	}
 	reason, msg := "NodeStatusUnknown", "Kubelet stopped posting node status."
 	if ready < 0 {
@@ -203,11 +208,11 @@ func (c *Controller) checkHeartbeat(ctx context.Context, node *corev1.Node, now 
 	}
 	updated, err := c.client.CoreV1().Nodes().UpdateStatus(ctx, node, metav1.UpdateOptions{})
 	if err != nil {
-		return fmt.Errorf("mark node %s unknown: %w", node.Name, err)
+		return 0, fmt.Errorf("mark node %s unknown: %w", node.Name, err)
 	}
 	*node = *updated
 	c.events.Eventf(node, nil, corev1.EventTypeNormal, "NodeNotReady", "NodeNotReady", "Node %s status is now: NodeNotReady", node.Name)
-	return c.markPodsNotReady(ctx, node.Name)
+	return 0, c.markPodsNotReady(ctx, node.Name)
 }
 
 // markPodsNotReady sets Ready=False on the pods of an unreachable node,
@@ -252,11 +257,11 @@ func (c *Controller) reconcileTaints(ctx context.Context, node *corev1.Node, now
 }
 
 // evict deletes the pods that no longer tolerate the node's NoExecute
-// taints and requeues the node for the next one that will stop.
-func (c *Controller) evict(ctx context.Context, node *corev1.Node, now time.Time) error {
+// taints and returns how long until the next one will stop (0 for none).
+func (c *Controller) evict(ctx context.Context, node *corev1.Node, now time.Time) (time.Duration, error) {
 	objs, err := c.pods.ByIndex(podNodeIndex, node.Name)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	var next time.Time
 	var first error
@@ -279,10 +284,10 @@ func (c *Controller) evict(ctx context.Context, node *corev1.Node, now time.Time
 			first = err
 		}
 	}
-	if !next.IsZero() {
-		c.loop.AddAfter(node.Name, next.Sub(now))
+	if next.IsZero() {
+		return 0, first
 	}
-	return first
+	return next.Sub(now), first
 }
 
 func (c *Controller) evictPod(ctx context.Context, p *corev1.Pod, now time.Time) error {

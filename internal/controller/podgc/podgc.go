@@ -122,11 +122,12 @@ func decide(pods []*corev1.Pod, nodeExists func(string) bool, threshold int) pla
 	return p
 }
 
-func (c *Controller) sync(ctx context.Context, _ string) error {
-	defer c.loop.AddAfter(gcKey, c.cfg.Period)
+func (c *Controller) sync(ctx context.Context, _ string) (reconcile.Result, error) {
+	// The collector runs every Period, failed or not.
+	res := reconcile.Result{RequeueAfter: c.cfg.Period}
 	pods, err := c.pods.List(labels.Everything())
 	if err != nil {
-		return err
+		return res, err
 	}
 	p := decide(pods, func(n string) bool { _, err := c.nodes.Get(n); return err == nil }, c.cfg.TerminatedPodThreshold)
 	var first error
@@ -156,7 +157,7 @@ func (c *Controller) sync(ctx context.Context, _ string) error {
 	for _, pod := range p.unscheduled {
 		keep(c.remove(ctx, pod, false, ""))
 	}
-	return first
+	return res, first
 }
 
 // remove force-deletes a pod; with markFailed it first records why, as

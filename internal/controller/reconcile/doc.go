@@ -1,9 +1,10 @@
 // Package reconcile holds the pieces every controller loop of skiff shares:
 //
-//   - Queue, a rate-limited key queue with its workers, and Loop, a
-//     Queue bound to one sync function and the informers it waits for;
-//     Loop's AddAfter runs on the controller's clock, so a fake clock in a
-//     test drives the wake-ups a controller schedules itself;
+//   - Loop (TypedLoop for keys that are not "namespace/name"), the one
+//     work loop every controller runs: a rate-limited key queue, its
+//     workers, the sync function they call and the informers it waits
+//     for. Its wake-ups run on the controller's clock, so a fake clock in
+//     a test drives the delays a controller asks for;
 //   - event handlers that map informer events to keys (Handler,
 //     Loop.OwnedPodHandler, ServicePodHandler);
 //   - Expectations for creations (by count or by name) and deletions a
@@ -16,10 +17,11 @@
 //
 // The loop is the one STYLE.md describes:
 //
-//	informer event ──► Add(key) ──► worker ──► sync(ctx, key)
-//	                                   │ error
-//	                                   └──► AddRateLimited(key)
+//	informer event ──► Add(key) ──► worker ──► sync(ctx, key) (Result, error)
+//	                     ▲                        │ error: AddRateLimited(key), retried until it succeeds
+//	                     └── after RequeueAfter ──┘ Result{RequeueAfter: d}: AddAfter(key, d)
 //
-// Controllers build a Queue or Loop in their constructor, enqueue from
-// event handlers only, and run it from their Run method.
+// Controllers build a Loop in their constructor, enqueue from event
+// handlers only, and run it from their Run method. A sync never re-adds its
+// own key: it returns a Result, and the loop schedules it.
 package reconcile

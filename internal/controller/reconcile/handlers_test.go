@@ -13,7 +13,7 @@ import (
 )
 
 // drain returns the keys waiting in q, in order.
-func drain(q *Queue[string]) []string {
+func drain(q *Loop) []string {
 	var keys []string
 	for q.Len() > 0 {
 		k, _ := q.q.Get()
@@ -69,12 +69,12 @@ func TestOwnedPodHandler(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			l := NewLoop("test", nil, nil, func(context.Context, string) error { return nil })
+			l := NewLoop("test", nil, nil, func(context.Context, string) (Result, error) { return Result{}, nil })
 			e := NewExpectations(nil)
 			e.ExpectCreate("ns/owner", "c")
 			e.ExpectDelete("ns/owner", "d")
 			tt.event(l.OwnedPodHandler("DaemonSet", e))
-			if diff := cmp.Diff(tt.wantKeys, drain(l.Queue)); diff != "" {
+			if diff := cmp.Diff(tt.wantKeys, drain(l)); diff != "" {
 				t.Errorf("queued keys (-want +got):\n%s", diff)
 			}
 			// Only the remaining half of the expectation is left; observe it
@@ -116,7 +116,7 @@ func TestServicePodHandler(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			q := NewQueue[string]("test")
+			q := NewLoop("test", nil, nil, nil)
 			tt.event(ServicePodHandler(services, q))
 			if diff := cmp.Diff(tt.want, drain(q)); diff != "" {
 				t.Errorf("queued keys (-want +got):\n%s", diff)

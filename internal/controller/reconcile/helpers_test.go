@@ -6,6 +6,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
@@ -69,12 +70,12 @@ func TestLoopAddAfterUsesClock(t *testing.T) {
 	var mu sync.Mutex
 	var seen []string
 	synced := make(chan struct{}, 10)
-	l := NewLoop("test", clk, nil, func(_ context.Context, key string) error {
+	l := NewLoop("test", clk, nil, func(_ context.Context, key string) (Result, error) {
 		mu.Lock()
 		seen = append(seen, key)
 		mu.Unlock()
 		synced <- struct{}{}
-		return nil
+		return Result{}, nil
 	})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error)
@@ -95,4 +96,46 @@ func TestLoopAddAfterUsesClock(t *testing.T) {
 	if diff := cmp.Diff([]string{"now", "later"}, seen); diff != "" {
 		t.Errorf("synced keys (-want +got):\n%s", diff)
 	}
+}
+
+// TestLoopRetriesThenRequeues checks that a failing key is retried past the
+// fifteen attempts the bare workqueue pattern gives up after, and that a
+// sync's RequeueAfter brings the key back once that long has passed. The
+// bubble's fake time runs the real clock's backoff.
+func TestLoopRetriesThenRequeues(t *testing.T) {
+	const failures = 20
+	synctest.Test(t, func(t *testing.T) {
+		start := time.Now()
+		var at []time.Duration // when each sync ran, since start
+		l := NewLoop("test", nil, nil, func(_ context.Context, key string) (Result, error) {
+			at = append(at, time.Since(start))
+			switch n := len(at); {
+			case n <= failures:
+				return Result{}, errors.New("boom")
+			case n == failures+1:
+				return Result{RequeueAfter: time.Hour}, nil
+			}
+			return Result{}, nil
+		})
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan error)
+		go func() { done <- l.Run(ctx, 1) }()
+		l.Add("k")
+		time.Sleep(24 * time.Hour)
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		if len(at) != failures+2 {
+			t.Fatalf("synced %d times, want %d", len(at), failures+2)
+		}
+		if got := at[failures+1] - at[failures]; got != time.Hour {
+			t.Errorf("resynced %v after the RequeueAfter, want 1h", got)
+		}
+		for i := 1; i <= failures; i++ {
+			if at[i] <= at[i-1] {
+				t.Errorf("retry %d ran at %v, not after the previous attempt at %v", i, at[i], at[i-1])
+			}
+		}
+	})
 }

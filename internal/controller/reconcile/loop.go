@@ -4,47 +4,178 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
+	"k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/util/workqueue"
 	"k8s.io/utils/clock"
 )
 
-// SyncFunc reconciles the object named by key ("namespace/name" or
-// "name"). It must be idempotent; a returned error requeues the key with
-// rate limiting.
-type SyncFunc func(ctx context.Context, key string) error
-
-// Loop is a Queue of string keys bound to one sync function, a logger and
-// the informers it waits for: the whole work loop of a controller. Unlike a
-// bare Queue it retries a failing key for as long as it fails.
-type Loop struct {
-	*Queue[string]
-	sync   SyncFunc
-	logger *slog.Logger
-	synced []cache.InformerSynced
+// Result is what a sync asks of its loop once it has succeeded.
+type Result struct {
+	// RequeueAfter, when positive, syncs the key again once it has passed
+	// (on the loop's clock), even if no event arrives: a deadline, a TTL,
+	// a periodic resync. Zero means wait for the next event.
+	RequeueAfter time.Duration
 }
 
-// NewLoop returns a loop named name that runs sync for every queued key.
-// clk drives AddAfter (nil means the real clock); retries after errors
-// always back off on the real clock, so a fake clock in a test times only
-// what the controller schedules itself.
-func NewLoop(name string, clk clock.WithTicker, logger *slog.Logger, sync SyncFunc) *Loop {
+// SyncFunc reconciles the object named by key ("namespace/name" or "name"
+// for string keys). It must be idempotent and level-based: it re-reads
+// state rather than trusting the event that queued the key. A returned
+// error retries the key with rate limiting, for as long as it fails; the
+// Result says when to sync the key again otherwise.
+type SyncFunc[K comparable] func(ctx context.Context, key K) (Result, error)
+
+// TypedLoop is the whole work loop of a controller: a rate-limited,
+// de-duplicating queue of keys of type K, the sync function its workers
+// run, a logger and the informers it waits for. Most controllers key by
+// "namespace/name" and use Loop; the garbage collector keys by object
+// reference.
+//
+// A failing key is retried with client-go's default controller rate
+// limiter (per-key exponential backoff from 5ms to 1000s, and an overall
+// token bucket) until it succeeds or the loop stops; it is never dropped,
+// and every failure is logged. A sync that succeeds with a RequeueAfter is
+// queued again after that delay; the sync itself never re-adds its key.
+type TypedLoop[K comparable] struct {
+	name   string
+	q      workqueue.TypedRateLimitingInterface[K]
+	sync   SyncFunc[K]
+	logger *slog.Logger
+	synced []cache.InformerSynced
+
+	// clock drives AddAfter so that a fake clock in a test controls the
+	// wake-ups a controller schedules.
+	clock  clock.WithTicker
+	mu     sync.Mutex
+	timers map[K]time.Time // armed AddAfter wake-ups by key
+}
+
+// NewTypedLoop returns a loop named name that runs sync for every queued key.
+// clk drives AddAfter and RequeueAfter (nil means the real clock); retries
+// after errors always back off on the real clock, so a fake clock in a test
+// times only what the controller schedules itself. A nil logger discards.
+func NewTypedLoop[K comparable](name string, clk clock.WithTicker, logger *slog.Logger, sync SyncFunc[K]) *TypedLoop[K] {
 	if clk == nil {
 		clk = clock.RealClock{}
 	}
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	q := NewQueue[string](name)
-	q.retryForever = true
-	q.clock = clk
-	q.timers = map[string]time.Time{}
-	return &Loop{Queue: q, sync: sync, logger: logger.With("controller", name)}
+	return &TypedLoop[K]{
+		name: name,
+		q: workqueue.NewTypedRateLimitingQueueWithConfig(
+			workqueue.DefaultTypedControllerRateLimiter[K](),
+			workqueue.TypedRateLimitingQueueConfig[K]{Name: name}),
+		sync:   sync,
+		logger: logger.With("controller", name),
+		clock:  clk,
+		timers: map[K]time.Time{},
+	}
 }
 
 // WaitFor adds informers whose caches must sync before workers start.
-func (l *Loop) WaitFor(synced ...cache.InformerSynced) { l.synced = append(l.synced, synced...) }
+func (l *TypedLoop[K]) WaitFor(synced ...cache.InformerSynced) {
+	l.synced = append(l.synced, synced...)
+}
+
+// Add enqueues key now.
+func (l *TypedLoop[K]) Add(key K) { l.q.Add(key) }
+
+// AddAfter enqueues key once d has passed on the loop's clock. Of several
+// pending wake-ups for one key the earliest wins. Syncs do not call it for
+// their own key (they return a Result); event handlers may, to schedule a
+// key for later.
+func (l *TypedLoop[K]) AddAfter(key K, d time.Duration) {
+	de, ok := l.clock.(clock.WithDelayedExecution)
+	if !ok {
+		l.q.AddAfter(key, d)
+		return
+	}
+	if d <= 0 {
+		l.q.Add(key)
+		return
+	}
+	at := l.clock.Now().Add(d)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if prev, ok := l.timers[key]; ok && !prev.After(at) {
+		return // an earlier wake-up is already armed
+	}
+	l.timers[key] = at
+	de.AfterFunc(d, func() {
+		l.mu.Lock()
+		if l.timers[key].Equal(at) {
+			delete(l.timers, key)
+		}
+		l.mu.Unlock()
+		l.q.Add(key)
+	})
+}
+
+// Len is the number of keys waiting.
+func (l *TypedLoop[K]) Len() int { return l.q.Len() }
+
+// Run waits for the informer caches, runs workers goroutines (at least
+// one) and blocks until ctx is done; it returns after they have stopped.
+func (l *TypedLoop[K]) Run(ctx context.Context, workers int) error {
+	if !cache.WaitForCacheSync(ctx.Done(), l.synced...) {
+		l.q.ShutDown()
+		return fmt.Errorf("run %s: caches did not sync: %w", l.name, ctx.Err())
+	}
+	workers = max(workers, 1)
+	l.logger.Info("controller started", "workers", workers)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for l.next(ctx) {
+			}
+		})
+	}
+	<-ctx.Done()
+	l.q.ShutDown()
+	wg.Wait()
+	return nil
+}
+
+// next syncs one key and requeues it as its outcome asks; it returns false
+// once the queue is shut down.
+func (l *TypedLoop[K]) next(ctx context.Context) bool {
+	key, quit := l.q.Get()
+	if quit {
+		return false
+	}
+	defer l.q.Done(key)
+	res, err := l.sync(ctx, key)
+	if err != nil {
+		if ctx.Err() == nil {
+			l.logger.Warn("sync failed", "key", key, "err", err)
+		}
+		l.q.AddRateLimited(key)
+	} else {
+		l.q.Forget(key)
+	}
+	// A wake-up the sync asked for stands even when it failed: whichever
+	// of it and the retry comes first syncs the key.
+	if res.RequeueAfter > 0 {
+		l.AddAfter(key, res.RequeueAfter)
+	}
+	return true
+}
+
+// Loop is a TypedLoop keyed by "namespace/name" (or "name" for
+// cluster-scoped objects), the key informers use.
+type Loop struct {
+	*TypedLoop[string]
+}
+
+// NewLoop returns a loop named name keyed by namespace/name; see
+// NewTypedLoop.
+func NewLoop(name string, clk clock.WithTicker, logger *slog.Logger, sync SyncFunc[string]) *Loop {
+	return &Loop{NewTypedLoop(name, clk, logger, sync)}
+}
 
 // Enqueue queues obj's key; obj may be a tombstone.
 func (l *Loop) Enqueue(obj any) {
@@ -65,14 +196,21 @@ func Handler(fn func(obj any)) cache.ResourceEventHandlerFuncs {
 	}
 }
 
-// Run waits for the informer caches, runs workers goroutines and blocks
-// until ctx is done; it returns after they have stopped.
-func (l *Loop) Run(ctx context.Context, workers int) error {
-	if !cache.WaitForCacheSync(ctx.Done(), l.synced...) {
-		l.q.ShutDown()
-		return fmt.Errorf("run %s: caches did not sync: %w", l.name, ctx.Err())
+// KeyOf returns the namespace/name key of an informer object, including
+// tombstones, or "" when obj has no meta.
+func KeyOf(obj any) string {
+	key, err := cache.DeletionHandlingMetaNamespaceKeyFunc(obj)
+	if err != nil {
+		runtime.HandleError(err)
+		return ""
 	}
-	l.logger.Info("controller started", "workers", max(workers, 1))
-	l.Queue.Run(ctx, workers, l.logger, l.sync)
-	return nil
+	return key
+}
+
+// Tombstone unwraps a DeletedFinalStateUnknown into the object it holds.
+func Tombstone(obj any) any {
+	if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+		return t.Obj
+	}
+	return obj
 }

@@ -13,7 +13,7 @@ import (
 // (indexed by namespace) whose selector matches the pod. A label change
 // queues the Services matching the old labels too, since they lose the
 // pod; resyncs (same resourceVersion) queue nothing.
-func ServicePodHandler(services cache.Indexer, q *Queue[string]) cache.ResourceEventHandlerFuncs {
+func ServicePodHandler(services cache.Indexer, q *Loop) cache.ResourceEventHandlerFuncs {
 	podChanged := func(obj any) {
 		p, ok := Tombstone(obj).(*corev1.Pod)
 		if !ok {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"sync"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -34,8 +33,7 @@ type Controller struct {
 	pods         cache.SharedIndexInformer
 	events       events.EventRecorder
 	clock        clock.PassiveClock
-	logger       *slog.Logger
-	queue        *reconcile.Queue[string]
+	loop         *reconcile.Loop
 	expectations *reconcile.Expectations
 }
 
@@ -59,10 +57,10 @@ func newController(cc controller.Context, k kind, name string) (*Controller, err
 		pods:         cc.Informers.Core().V1().Pods().Informer(),
 		events:       cc.Events,
 		clock:        cc.Clock,
-		logger:       cc.Logger,
-		queue:        reconcile.NewQueue[string](name),
 		expectations: reconcile.NewExpectations(cc.Clock),
 	}
+	c.loop = reconcile.NewLoop(name, cc.Clock, cc.Logger, c.sync)
+	c.loop.WaitFor(k.informer().HasSynced, c.pods.HasSynced)
 	_, err := k.informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc: c.enqueueOwner,
 		UpdateFunc: func(_, obj any) {
@@ -71,7 +69,7 @@ func newController(cc controller.Context, k kind, name string) (*Controller, err
 		DeleteFunc: func(obj any) {
 			key := reconcile.KeyOf(obj)
 			c.expectations.Forget(key)
-			c.queue.Add(key)
+			c.loop.Add(key)
 		},
 	})
 	if err != nil {
@@ -90,13 +88,12 @@ func newController(cc controller.Context, k kind, name string) (*Controller, err
 
 // Run implements controller.Controller.
 func (c *Controller) Run(ctx context.Context, workers int) error {
-	c.queue.Run(ctx, workers, c.logger, c.sync)
-	return nil
+	return c.loop.Run(ctx, workers)
 }
 
 func (c *Controller) enqueueOwner(obj any) {
 	if key := reconcile.KeyOf(obj); key != "" {
-		c.queue.Add(key)
+		c.loop.Add(key)
 	}
 }
 
@@ -118,7 +115,7 @@ func (c *Controller) enqueueMatching(pod *corev1.Pod) {
 	owners, _ := c.kind.list(pod.Namespace)
 	for _, rs := range owners {
 		if selectorOf(rs).Matches(labels.Set(pod.Labels)) {
-			c.queue.Add(rs.Namespace + "/" + rs.Name)
+			c.loop.Add(rs.Namespace + "/" + rs.Name)
 		}
 	}
 }
@@ -133,7 +130,7 @@ func (c *Controller) addPod(obj any) {
 		if rs := c.ownerOf(pod.Namespace, ref); rs != nil {
 			key := rs.Namespace + "/" + rs.Name
 			c.expectations.CreationObserved(key, pod.Name)
-			c.queue.Add(key)
+			c.loop.Add(key)
 		}
 		return
 	}
@@ -152,12 +149,12 @@ func (c *Controller) updatePod(oldObj, newObj any) {
 	oldRef, ref := metav1.GetControllerOfNoCopy(oldPod), metav1.GetControllerOfNoCopy(pod)
 	if oldRef != nil && (ref == nil || oldRef.UID != ref.UID) {
 		if rs := c.ownerOf(oldPod.Namespace, oldRef); rs != nil {
-			c.queue.Add(rs.Namespace + "/" + rs.Name)
+			c.loop.Add(rs.Namespace + "/" + rs.Name)
 		}
 	}
 	if ref != nil {
 		if rs := c.ownerOf(pod.Namespace, ref); rs != nil {
-			c.queue.Add(rs.Namespace + "/" + rs.Name)
+			c.loop.Add(rs.Namespace + "/" + rs.Name)
 		}
 		return
 	}
@@ -174,27 +171,27 @@ func (c *Controller) deletePod(obj any) {
 	if rs := c.ownerOf(pod.Namespace, metav1.GetControllerOfNoCopy(pod)); rs != nil {
 		key := rs.Namespace + "/" + rs.Name
 		c.expectations.DeletionObserved(key, pod.Namespace+"/"+pod.Name)
-		c.queue.Add(key)
+		c.loop.Add(key)
 	}
 }
 
-func (c *Controller) sync(ctx context.Context, key string) error {
+func (c *Controller) sync(ctx context.Context, key string) (reconcile.Result, error) {
 	ns, name, err := cache.SplitMetaNamespaceKey(key)
 	if err != nil {
-		return nil
+		return reconcile.Result{}, nil
 	}
 	rs, err := c.kind.get(ns, name)
 	if apierrors.IsNotFound(err) {
 		c.expectations.Forget(key)
-		return nil
+		return reconcile.Result{}, nil
 	}
 	if err != nil {
-		return err
+		return reconcile.Result{}, err
 	}
 	satisfied := c.expectations.Satisfied(key)
 	active, err := c.claimPods(ctx, rs)
 	if err != nil {
-		return err
+		return reconcile.Result{}, err
 	}
 	var manageErr error
 	if satisfied && rs.DeletionTimestamp == nil {
@@ -204,15 +201,15 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 	st := calculateStatus(rs, active, manageErr, now)
 	if !apiequality.Semantic.DeepEqual(st, rs.Status) {
 		if err := c.kind.updateStatus(ctx, rs, st); err != nil && !apierrors.IsNotFound(err) {
-			return errors.Join(manageErr, fmt.Errorf("update %s status %s: %w", c.kind.kindName(), key, err))
+			return reconcile.Result{}, errors.Join(manageErr, fmt.Errorf("update %s status %s: %w", c.kind.kindName(), key, err))
 		}
 	}
-	if manageErr == nil {
-		if d := nextAvailableCheck(rs, active, now); d > 0 {
-			c.queue.AddAfter(key, d)
-		}
+	if manageErr != nil {
+		return reconcile.Result{}, manageErr
 	}
-	return manageErr
+	// A pod becomes available minReadySeconds after it turned ready, with
+	// no event to say so.
+	return reconcile.Result{RequeueAfter: nextAvailableCheck(rs, active, now)}, nil
 }
 
 // claimPods adopts matching orphans, releases owned pods that stopped

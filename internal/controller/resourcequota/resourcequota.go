@@ -163,31 +163,33 @@ func (c *Controller) resolve(rg string) (schema.GroupVersionResource, error) {
 	return gvr, nil
 }
 
-func (c *Controller) sync(ctx context.Context, key string) error {
+func (c *Controller) sync(ctx context.Context, key string) (reconcile.Result, error) {
 	ns, name, err := cache.SplitMetaNamespaceKey(key)
 	if err != nil {
-		return nil
+		return reconcile.Result{}, nil
 	}
 	q, err := c.quotas.ResourceQuotas(ns).Get(name)
 	if apierrors.IsNotFound(err) {
-		return nil
+		return reconcile.Result{}, nil
 	}
 	if err != nil {
-		return err
+		return reconcile.Result{}, err
 	}
-	c.loop.AddAfter(key, resyncPeriod)
+	// Recount every resyncPeriod even without events, whether or not this
+	// sync fails.
+	res := reconcile.Result{RequeueAfter: resyncPeriod}
 	sel := labels.Everything()
 	pods, err := c.pods.Pods(ns).List(sel)
 	if err != nil {
-		return err
+		return res, err
 	}
 	svcs, err := c.services.Services(ns).List(sel)
 	if err != nil {
-		return err
+		return res, err
 	}
 	pvcs, err := c.pvcs.PersistentVolumeClaims(ns).List(sel)
 	if err != nil {
-		return err
+		return res, err
 	}
 	var pending bool
 	var countErr error
@@ -211,15 +213,15 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 	}
 	used := computeUsage(q.Spec.Hard, q.Spec.Scopes, objects{pods: pods, services: svcs, pvcs: pvcs, count: count})
 	if pending {
-		c.loop.AddAfter(key, time.Second) // a new informer is still listing
+		res.RequeueAfter = time.Second // a new informer is still listing
 	}
 	st := corev1.ResourceQuotaStatus{Hard: q.Spec.Hard, Used: used}
 	if !equality.Semantic.DeepEqual(st, q.Status) {
 		q = q.DeepCopy()
 		q.Status = st
 		if _, err := c.client.CoreV1().ResourceQuotas(ns).UpdateStatus(ctx, q, metav1.UpdateOptions{}); err != nil && !apierrors.IsNotFound(err) {
-			return fmt.Errorf("update status of resourcequota %s: %w", key, err)
+			return res, fmt.Errorf("update status of resourcequota %s: %w", key, err)
 		}
 	}
-	return countErr
+	return res, countErr
 }

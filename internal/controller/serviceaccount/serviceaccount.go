@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -39,8 +38,7 @@ type ensurer struct {
 type Controller struct {
 	client     kubernetes.Interface
 	namespaces cache.SharedIndexInformer
-	logger     *slog.Logger
-	queue      *reconcile.Queue[string]
+	loop       *reconcile.Loop
 	e          ensurer
 }
 
@@ -50,13 +48,13 @@ func newController(cc controller.Context, e ensurer) (*Controller, error) {
 	c := &Controller{
 		client:     cc.Client,
 		namespaces: cc.Informers.Core().V1().Namespaces().Informer(),
-		logger:     cc.Logger,
-		queue:      reconcile.NewQueue[string](e.name),
 		e:          e,
 	}
+	c.loop = reconcile.NewLoop(e.name, cc.Clock, cc.Logger, c.sync)
+	c.loop.WaitFor(c.namespaces.HasSynced, e.inf.HasSynced)
 	byName := func(obj any) {
 		if m, err := metaOf(obj); err == nil {
-			c.queue.Add(m.GetName())
+			c.loop.Add(m.GetName())
 		}
 	}
 	if _, err := c.namespaces.AddEventHandler(cache.ResourceEventHandlerFuncs{
@@ -66,7 +64,7 @@ func newController(cc controller.Context, e ensurer) (*Controller, error) {
 	}
 	byNamespace := func(obj any) {
 		if m, err := metaOf(obj); err == nil {
-			c.queue.Add(m.GetNamespace())
+			c.loop.Add(m.GetNamespace())
 		}
 	}
 	if _, err := e.inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
@@ -87,28 +85,27 @@ func metaOf(obj any) (metav1.Object, error) {
 
 // Run implements controller.Controller.
 func (c *Controller) Run(ctx context.Context, workers int) error {
-	c.queue.Run(ctx, workers, c.logger, c.sync)
-	return nil
+	return c.loop.Run(ctx, workers)
 }
 
-func (c *Controller) sync(ctx context.Context, ns string) error {
+func (c *Controller) sync(ctx context.Context, ns string) (reconcile.Result, error) {
 	obj, ok, err := c.namespaces.GetIndexer().GetByKey(ns)
 	if err != nil || !ok {
-		return err
+		return reconcile.Result{}, err
 	}
 	n := obj.(*corev1.Namespace)
 	if n.DeletionTimestamp != nil || n.Status.Phase == corev1.NamespaceTerminating {
-		return nil
+		return reconcile.Result{}, nil
 	}
 	cur, _, err := c.e.inf.GetIndexer().GetByKey(ns + "/" + c.e.name)
 	if err != nil {
-		return err
+		return reconcile.Result{}, err
 	}
 	err = c.e.ensure(ctx, ns, cur)
 	if apierrors.IsAlreadyExists(err) || reconcile.NamespaceTerminating(err) || apierrors.IsForbidden(err) && n.DeletionTimestamp != nil {
-		return nil
+		return reconcile.Result{}, nil
 	}
-	return err
+	return reconcile.Result{}, err
 }
 
 // NewServiceAccounts is the Constructor of the "serviceaccount" controller.

@@ -75,35 +75,35 @@ func (c *Controller) enqueueLoadBalancers() {
 	}
 }
 
-func (c *Controller) sync(ctx context.Context, key string) error {
+func (c *Controller) sync(ctx context.Context, key string) (reconcile.Result, error) {
 	ns, name, err := cache.SplitMetaNamespaceKey(key)
 	if err != nil {
-		return nil
+		return reconcile.Result{}, nil
 	}
 	svc, err := c.services.Services(ns).Get(name)
 	if apierrors.IsNotFound(err) {
-		return nil
+		return reconcile.Result{}, nil
 	}
 	if err != nil {
-		return err
+		return reconcile.Result{}, err
 	}
 	if !Manages(svc) {
-		return nil
+		return reconcile.Result{}, nil
 	}
 	nodes, err := c.nodes.List(labels.Everything())
 	if err != nil {
-		return err
+		return reconcile.Result{}, err
 	}
 	want := Desired(svc, nodes)
 	if Equal(want, svc.Status.LoadBalancer.Ingress) {
-		return nil
+		return reconcile.Result{}, nil
 	}
 	if !WantsLoadBalancer(svc) {
 		if err := c.writeIngress(ctx, svc, nil); err != nil {
-			return err
+			return reconcile.Result{}, err
 		}
 		c.events.Eventf(svc, nil, corev1.EventTypeNormal, "DeletedLoadBalancer", "Delete", "Deleted load balancer")
-		return nil
+		return reconcile.Result{}, nil
 	}
 	c.events.Eventf(svc, nil, corev1.EventTypeNormal, "EnsuringLoadBalancer", "Ensure", "Ensuring load balancer")
 	if len(want) == 0 {
@@ -112,14 +112,14 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 	}
 	if err := c.writeIngress(ctx, svc, want); err != nil {
 		if apierrors.IsConflict(err) {
-			return err // a newer Service is on its way; sync it again
+			return reconcile.Result{}, err // a newer Service is on its way; sync it again
 		}
 		c.events.Eventf(svc, nil, corev1.EventTypeWarning, "SyncLoadBalancerFailed", "Ensure",
 			"Error syncing load balancer: %v", err)
-		return err
+		return reconcile.Result{}, err
 	}
 	c.events.Eventf(svc, nil, corev1.EventTypeNormal, "EnsuredLoadBalancer", "Ensure", "Ensured load balancer")
-	return nil
+	return reconcile.Result{}, nil
 }
 
 // writeIngress replaces svc's status.loadBalancer.ingress through the

@@ -75,30 +75,30 @@ func New(cc controller.Context) (controller.Controller, error) {
 // Run runs workers until ctx is done.
 func (c *Controller) Run(ctx context.Context, workers int) error { return c.loop.Run(ctx, workers) }
 
-func (c *Controller) sync(ctx context.Context, key string) error {
+func (c *Controller) sync(ctx context.Context, key string) (reconcile.Result, error) {
 	ns, name, err := cache.SplitMetaNamespaceKey(key)
 	if err != nil {
-		return nil
+		return reconcile.Result{}, nil
 	}
 	set, err := c.sets.StatefulSets(ns).Get(name)
 	if apierrors.IsNotFound(err) {
 		c.expect.Forget(key)
-		return nil
+		return reconcile.Result{}, nil
 	}
 	if err != nil {
-		return err
+		return reconcile.Result{}, err
 	}
 	if set.DeletionTimestamp != nil {
-		return nil
+		return reconcile.Result{}, nil
 	}
 	set = set.DeepCopy()
 	sel, err := metav1.LabelSelectorAsSelector(set.Spec.Selector)
 	if err != nil {
-		return nil // invalid selector: validation should have refused it
+		return reconcile.Result{}, nil // invalid selector: validation should have refused it
 	}
 	all, err := c.pods.Pods(ns).List(sel)
 	if err != nil {
-		return err
+		return reconcile.Result{}, err
 	}
 	var pods []*corev1.Pod
 	for _, p := range all {
@@ -116,19 +116,19 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 	}
 	current, update, revs, err := c.ensureRevisions(ctx, set, pods)
 	if err != nil {
-		return err
+		return reconcile.Result{}, err
 	}
 	var actErr error
 	if c.expect.Satisfied(key) {
 		actErr = c.manage(ctx, key, set, pods, current, update)
 	}
 	if err := c.updateStatus(ctx, set, pods, current, update); err != nil {
-		return err
+		return reconcile.Result{}, err
 	}
 	if err := c.truncateHistory(ctx, set, pods, revs, current, update); err != nil {
-		return err
+		return reconcile.Result{}, err
 	}
-	return actErr
+	return reconcile.Result{}, actErr
 }
 
 // adopt makes the set the controller of an orphan pod, with a patch that

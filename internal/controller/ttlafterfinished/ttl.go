@@ -78,48 +78,46 @@ func expiry(j *batchv1.Job) (time.Time, bool) {
 	return t.Add(time.Duration(*j.Spec.TTLSecondsAfterFinished) * time.Second), true
 }
 
-func (c *Controller) sync(ctx context.Context, key string) error {
+func (c *Controller) sync(ctx context.Context, key string) (reconcile.Result, error) {
 	ns, name, err := cache.SplitMetaNamespaceKey(key)
 	if err != nil {
-		return nil
+		return reconcile.Result{}, nil
 	}
 	j, err := c.jobs.Jobs(ns).Get(name)
 	if apierrors.IsNotFound(err) {
-		return nil
+		return reconcile.Result{}, nil
 	}
 	if err != nil {
-		return err
+		return reconcile.Result{}, err
 	}
 	at, ok := expiry(j)
 	now := c.clock.Now()
 	if !ok {
-		return nil
+		return reconcile.Result{}, nil
 	}
 	if now.Before(at) {
-		c.loop.AddAfter(key, at.Sub(now))
-		return nil
+		return reconcile.Result{RequeueAfter: at.Sub(now)}, nil
 	}
 	// The cache may be stale: confirm with a fresh read before deleting.
 	fresh, err := c.client.BatchV1().Jobs(ns).Get(ctx, name, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
-		return nil
+		return reconcile.Result{}, nil
 	}
 	if err != nil {
-		return fmt.Errorf("get job %s: %w", key, err)
+		return reconcile.Result{}, fmt.Errorf("get job %s: %w", key, err)
 	}
 	if at, ok = expiry(fresh); !ok {
-		return nil
+		return reconcile.Result{}, nil
 	}
 	if now.Before(at) {
-		c.loop.AddAfter(key, at.Sub(now))
-		return nil
+		return reconcile.Result{RequeueAfter: at.Sub(now)}, nil
 	}
 	bg := metav1.DeletePropagationForeground
 	err = c.client.BatchV1().Jobs(ns).Delete(ctx, name, metav1.DeleteOptions{
 		PropagationPolicy: &bg, Preconditions: &metav1.Preconditions{UID: &fresh.UID, ResourceVersion: &fresh.ResourceVersion}})
 	if err != nil && !apierrors.IsNotFound(err) {
-		return fmt.Errorf("delete expired job %s: %w", key, err)
+		return reconcile.Result{}, fmt.Errorf("delete expired job %s: %w", key, err)
 	}
 	c.logger.Info("deleted finished job after its ttl", "job", key)
-	return nil
+	return reconcile.Result{}, nil
 }
