@@ -18,4 +18,15 @@
 // goes, so handlers read it without locks. Custom objects are
 // *unstructured.Unstructured, stored as JSON under
 // /registry/<group>/<plural>/, and never offered as protobuf.
+//
+// Its children do one job each and never import it: registry/ describes
+// the resources (strategies, including the updates of subresources such
+// as status and binding), admission/ is the admission chain (built-in
+// plugins, webhooks, policies) that create, update, delete and connect
+// run, allocator/ hands out Services' ClusterIPs and NodePorts,
+// fieldmanager/ records the managedFields of built-in kinds, watchcache/
+// serves LIST and WATCH, auth/ authenticates and authorizes, openapi/
+// serves the schemas. Where a child needs the server (admission reading
+// namespaces and charging quotas), the child defines the interface and
+// the server implements it.
 package apiserver

@@ -12,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
+	"skiff/internal/apiserver/auth"
 	"skiff/internal/apiserver/registry/reviews"
 )
 
@@ -80,7 +81,7 @@ func (s *Server) review(r *http.Request, res *resource, info requestInfo, obj ru
 		if errs := validateAccessSpec(o.Spec.ResourceAttributes, o.Spec.NonResourceAttributes); len(errs) > 0 {
 			return nil, invalid(res, o.Name, errs)
 		}
-		u := &User{Name: o.Spec.User, UID: o.Spec.UID, Groups: o.Spec.Groups, Extra: extraOf(o.Spec.Extra)}
+		u := &auth.User{Name: o.Spec.User, UID: o.Spec.UID, Groups: o.Spec.Groups, Extra: extraOf(o.Spec.Extra)}
 		o.Status = s.reviewAccess(r, u, o.Spec.ResourceAttributes, o.Spec.NonResourceAttributes)
 		return o, nil
 	case *authorizationv1.LocalSubjectAccessReview:
@@ -97,7 +98,7 @@ func (s *Server) review(r *http.Request, res *resource, info requestInfo, obj ru
 			return nil, invalid(res, o.Name, errs)
 		}
 		o.Namespace = info.namespace
-		u := &User{Name: o.Spec.User, UID: o.Spec.UID, Groups: o.Spec.Groups, Extra: extraOf(o.Spec.Extra)}
+		u := &auth.User{Name: o.Spec.User, UID: o.Spec.UID, Groups: o.Spec.Groups, Extra: extraOf(o.Spec.Extra)}
 		o.Status = s.reviewAccess(r, u, o.Spec.ResourceAttributes, o.Spec.NonResourceAttributes)
 		return o, nil
 	case *authorizationv1.SelfSubjectAccessReview:
@@ -105,7 +106,7 @@ func (s *Server) review(r *http.Request, res *resource, info requestInfo, obj ru
 			return nil, invalid(res, o.Name, errs)
 		}
 		if caller == nil {
-			caller = &User{Name: "system:anonymous", Groups: []string{"system:unauthenticated"}}
+			caller = &auth.User{Name: "system:anonymous", Groups: []string{"system:unauthenticated"}}
 		}
 		o.Status = s.reviewAccess(r, caller, o.Spec.ResourceAttributes, o.Spec.NonResourceAttributes)
 		return o, nil
@@ -134,11 +135,11 @@ func (s *Server) reviewToken(r *http.Request, token string) authenticationv1.Tok
 }
 
 // reviewAccess asks the authorizer whether u may do what the attributes say.
-func (s *Server) reviewAccess(r *http.Request, u *User, ra *authorizationv1.ResourceAttributes, nra *authorizationv1.NonResourceAttributes) authorizationv1.SubjectAccessReviewStatus {
+func (s *Server) reviewAccess(r *http.Request, u *auth.User, ra *authorizationv1.ResourceAttributes, nra *authorizationv1.NonResourceAttributes) authorizationv1.SubjectAccessReviewStatus {
 	if s.cfg.Authorizer == nil {
 		return authorizationv1.SubjectAccessReviewStatus{Allowed: true, Reason: "no authorizer configured"}
 	}
-	a := Attributes{User: u}
+	a := auth.Attributes{User: u}
 	if ra != nil {
 		a.ResourceRequest = true
 		a.Verb, a.Namespace, a.APIGroup, a.APIVersion = ra.Verb, ra.Namespace, ra.Group, ra.Version
@@ -166,7 +167,7 @@ func validateAccessSpec(ra *authorizationv1.ResourceAttributes, nra *authorizati
 	return nil
 }
 
-func userInfoOf(u *User) authenticationv1.UserInfo {
+func userInfoOf(u *auth.User) authenticationv1.UserInfo {
 	info := authenticationv1.UserInfo{Username: u.Name, UID: u.UID, Groups: u.Groups}
 	if len(u.Extra) > 0 {
 		info.Extra = map[string]authenticationv1.ExtraValue{}

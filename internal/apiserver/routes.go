@@ -11,14 +11,15 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 
+	"skiff/internal/apiserver/auth"
 	"skiff/internal/version"
 )
 
 type userKey struct{}
 
 // userFrom returns the authenticated user of a request context.
-func userFrom(ctx context.Context) *User {
-	u, _ := ctx.Value(userKey{}).(*User)
+func userFrom(ctx context.Context) *auth.User {
+	u, _ := ctx.Value(userKey{}).(*auth.User)
 	return u
 }
 
@@ -56,7 +57,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.ServeHTTP(w, r)
 		return
 	}
-	var user *User
+	var user *auth.User
 	if s.cfg.Authenticator != nil {
 		u, ok, err := s.cfg.Authenticator.Authenticate(r)
 		switch {
@@ -66,12 +67,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		case ok:
 			user = u
 		default:
-			user = &User{Name: "system:anonymous", Groups: []string{"system:unauthenticated"}}
+			user = &auth.User{Name: "system:anonymous", Groups: []string{"system:unauthenticated"}}
 		}
 	}
 	info := parseRequestInfo(r)
 	if s.cfg.Authorizer != nil && user != nil && !(user.Name == "system:anonymous" && s.isPublic(r.URL.Path)) {
-		attrs := Attributes{User: user, Verb: info.verb, Namespace: info.namespace, APIGroup: info.group,
+		attrs := auth.Attributes{User: user, Verb: info.verb, Namespace: info.namespace, APIGroup: info.group,
 			APIVersion: info.version, Resource: info.resource, Subresource: info.subresource, Name: info.name,
 			ResourceRequest: info.isResource && info.resource != ""}
 		if !attrs.ResourceRequest {
@@ -95,7 +96,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // forbidden builds upstream's 403 message.
-func forbidden(a Attributes, reason string) error {
+func forbidden(a auth.Attributes, reason string) error {
 	var msg string
 	if a.ResourceRequest {
 		res := a.Resource
@@ -120,7 +121,7 @@ func forbidden(a Attributes, reason string) error {
 	}}
 }
 
-func resourceLabel(a Attributes) string {
+func resourceLabel(a auth.Attributes) string {
 	if !a.ResourceRequest {
 		return "forbidden"
 	}

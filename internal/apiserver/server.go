@@ -24,6 +24,7 @@ import (
 
 	"skiff/internal/apiserver/admission"
 	"skiff/internal/apiserver/allocator"
+	"skiff/internal/apiserver/auth"
 	"skiff/internal/apiserver/fieldmanager"
 	"skiff/internal/apiserver/registry"
 	"skiff/internal/apiserver/watchcache"
@@ -39,37 +40,20 @@ type GVK = schema.GroupVersionKind
 type Authenticator interface {
 	// Authenticate returns the user, false if the request carries no
 	// credentials this authenticator understands, or an error for bad ones.
-	Authenticate(r *http.Request) (*User, bool, error)
+	Authenticate(r *http.Request) (*auth.User, bool, error)
 }
 
-// User is an authenticated caller.
-type User struct {
-	Name   string
-	UID    string
-	Groups []string
-	Extra  map[string][]string
-}
-
-// Attributes describe a request for authorization.
-type Attributes struct {
-	User        *User
-	Verb        string
-	Namespace   string
-	APIGroup    string
-	APIVersion  string
-	Resource    string
-	Subresource string
-	Name        string
-	// Path is set for non-resource requests.
-	Path string
-	// ResourceRequest is false for /healthz, /version and the like.
-	ResourceRequest bool
-}
+// The auth package provides them.
+var (
+	_ Authenticator = auth.Authenticator(nil)
+	_ Authorizer    = auth.Authorizer(nil)
+	_ TokenIssuer   = (*auth.Tokens)(nil)
+)
 
 // Authorizer decides whether a request may proceed.
 type Authorizer interface {
 	// Authorize returns whether a is allowed and, when not, why.
-	Authorize(ctx context.Context, a Attributes) (allowed bool, reason string, err error)
+	Authorize(ctx context.Context, a auth.Attributes) (allowed bool, reason string, err error)
 }
 
 // Config configures the API server.

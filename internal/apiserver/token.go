@@ -12,28 +12,18 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	"skiff/internal/apiserver/auth"
 )
 
 // TokenIssuer signs service account tokens (serviceaccounts/token).
 type TokenIssuer interface {
-	// IssueToken returns a signed token and when it expires.
-	IssueToken(req TokenRequest) (string, time.Time, error)
+	// Issue returns a signed token and when it expires.
+	Issue(req auth.TokenRequest) (string, time.Time, error)
 	// DefaultAudiences are the audiences of a request that names none:
 	// the API server's own.
 	DefaultAudiences() []string
-}
-
-// TokenRequest is what a token is issued for.
-type TokenRequest struct {
-	Namespace, ServiceAccount string
-	ServiceAccountUID         types.UID
-	Audiences                 []string
-	Expiration                time.Duration
-	// Pod and Node bind the token to a pod (and its node) when set.
-	PodName, NodeName string
-	PodUID, NodeUID   types.UID
 }
 
 // Token lifetimes upstream allows.
@@ -75,7 +65,7 @@ func (s *Server) handleTokenRequest(w http.ResponseWriter, r *http.Request, res 
 		s.writeError(w, r, apierrors.NewInvalid(schema.GroupKind{Group: "authentication.k8s.io", Kind: "TokenRequest"}, info.name, errs))
 		return
 	}
-	req := TokenRequest{Namespace: info.namespace, ServiceAccount: info.name, ServiceAccountUID: sa.UID,
+	req := auth.TokenRequest{Namespace: info.namespace, ServiceAccount: info.name, ServiceAccountUID: sa.UID,
 		Audiences: tr.Spec.Audiences, Expiration: exp}
 	if len(req.Audiences) == 0 {
 		req.Audiences = s.cfg.Tokens.DefaultAudiences()
@@ -86,7 +76,7 @@ func (s *Server) handleTokenRequest(w http.ResponseWriter, r *http.Request, res 
 			return
 		}
 	}
-	token, expires, err := s.cfg.Tokens.IssueToken(req)
+	token, expires, err := s.cfg.Tokens.Issue(req)
 	if err != nil {
 		s.writeError(w, r, apierrors.NewInternalError(err))
 		return
@@ -103,7 +93,7 @@ func (s *Server) handleTokenRequest(w http.ResponseWriter, r *http.Request, res 
 }
 
 // bindToken checks the object a token is bound to and records it.
-func (s *Server) bindToken(ctx context.Context, namespace string, ref *authenticationv1.BoundObjectReference, req *TokenRequest) error {
+func (s *Server) bindToken(ctx context.Context, namespace string, ref *authenticationv1.BoundObjectReference, req *auth.TokenRequest) error {
 	path := field.NewPath("spec", "boundObjectRef")
 	switch ref.Kind {
 	case "Pod":
@@ -119,12 +109,12 @@ func (s *Server) bindToken(ctx context.Context, namespace string, ref *authentic
 		if pod.Spec.ServiceAccountName != "" && pod.Spec.ServiceAccountName != req.ServiceAccount {
 			return apierrors.NewBadRequest(fmt.Sprintf("cannot bind token for serviceaccount %q to pod running with different serviceaccount name.", req.ServiceAccount))
 		}
-		req.PodName, req.PodUID = pod.Name, pod.UID
+		req.BoundPod = &auth.BoundObject{Name: pod.Name, UID: pod.UID}
 		if pod.Spec.NodeName != "" {
-			req.NodeName = pod.Spec.NodeName
+			req.BoundNode = &auth.BoundObject{Name: pod.Spec.NodeName}
 			nodes, _ := s.lookup("", "v1", "nodes")
 			if e, ok := s.cache.Get(nodes.bucket, nodes.key("", pod.Spec.NodeName)); ok {
-				req.NodeUID = accessor(e.Object).GetUID()
+				req.BoundNode.UID = accessor(e.Object).GetUID()
 			}
 		}
 		return nil

@@ -3,8 +3,6 @@ package auth
 import (
 	"context"
 	"net/http"
-
-	"skiff/internal/apiserver"
 )
 
 // Groups every authenticated user belongs to, and the superuser group.
@@ -13,14 +11,53 @@ const (
 	GroupMasters       = "system:masters"
 )
 
+// User is an authenticated caller.
+type User struct {
+	Name   string
+	UID    string
+	Groups []string
+	Extra  map[string][]string
+}
+
+// Attributes describe a request for authorization.
+type Attributes struct {
+	User        *User
+	Verb        string
+	Namespace   string
+	APIGroup    string
+	APIVersion  string
+	Resource    string
+	Subresource string
+	Name        string
+	// Path is set for non-resource requests.
+	Path string
+	// ResourceRequest is false for /healthz, /version and the like.
+	ResourceRequest bool
+}
+
+// Authenticator says who sent a request; the API server's
+// Config.Authenticator is one.
+type Authenticator interface {
+	// Authenticate returns the user, false if the request carries no
+	// credentials this authenticator understands, or an error for bad ones.
+	Authenticate(r *http.Request) (*User, bool, error)
+}
+
+// Authorizer decides whether a request may proceed; the API server's
+// Config.Authorizer is one.
+type Authorizer interface {
+	// Authorize returns whether a is allowed and, when not, why.
+	Authorize(ctx context.Context, a Attributes) (allowed bool, reason string, err error)
+}
+
 // X509 authenticates by the client certificate the TLS layer verified
 // against the client CA.
 type X509 struct{}
 
-var _ apiserver.Authenticator = X509{}
+var _ Authenticator = X509{}
 
-// Authenticate implements apiserver.Authenticator.
-func (X509) Authenticate(r *http.Request) (*apiserver.User, bool, error) {
+// Authenticate implements the API server's Authenticator.
+func (X509) Authenticate(r *http.Request) (*User, bool, error) {
 	if r.TLS == nil || len(r.TLS.VerifiedChains) == 0 || len(r.TLS.VerifiedChains[0]) == 0 {
 		return nil, false, nil
 	}
@@ -30,17 +67,17 @@ func (X509) Authenticate(r *http.Request) (*apiserver.User, bool, error) {
 	}
 	groups := append([]string(nil), cert.Subject.Organization...)
 	groups = append(groups, GroupAuthenticated)
-	return &apiserver.User{Name: cert.Subject.CommonName, Groups: groups}, true, nil
+	return &User{Name: cert.Subject.CommonName, Groups: groups}, true, nil
 }
 
 // Union tries each authenticator in order; the first that recognises the
 // credentials decides.
-type Union []apiserver.Authenticator
+type Union []Authenticator
 
-var _ apiserver.Authenticator = Union(nil)
+var _ Authenticator = Union(nil)
 
-// Authenticate implements apiserver.Authenticator.
-func (u Union) Authenticate(r *http.Request) (*apiserver.User, bool, error) {
+// Authenticate implements the API server's Authenticator.
+func (u Union) Authenticate(r *http.Request) (*User, bool, error) {
 	for _, a := range u {
 		user, ok, err := a.Authenticate(r)
 		if err != nil || ok {
@@ -54,10 +91,10 @@ func (u Union) Authenticate(r *http.Request) (*apiserver.User, bool, error) {
 // nothing; it stands until RBAC is installed before it.
 type Masters struct{}
 
-var _ apiserver.Authorizer = Masters{}
+var _ Authorizer = Masters{}
 
-// Authorize implements apiserver.Authorizer.
-func (Masters) Authorize(_ context.Context, a apiserver.Attributes) (bool, string, error) {
+// Authorize implements the API server's Authorizer.
+func (Masters) Authorize(_ context.Context, a Attributes) (bool, string, error) {
 	if a.User != nil {
 		for _, g := range a.User.Groups {
 			if g == GroupMasters {

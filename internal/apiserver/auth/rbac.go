@@ -6,8 +6,6 @@ import (
 	"strings"
 
 	rbacv1 "k8s.io/api/rbac/v1"
-
-	"skiff/internal/apiserver"
 )
 
 // RBACSource lists the RBAC objects the authorizer decides on. The API
@@ -26,10 +24,10 @@ type RBAC struct {
 	Source RBACSource
 }
 
-var _ apiserver.Authorizer = (*RBAC)(nil)
+var _ Authorizer = (*RBAC)(nil)
 
-// Authorize implements apiserver.Authorizer.
-func (a *RBAC) Authorize(_ context.Context, attrs apiserver.Attributes) (bool, string, error) {
+// Authorize implements the API server's Authorizer.
+func (a *RBAC) Authorize(_ context.Context, attrs Attributes) (bool, string, error) {
 	if attrs.User == nil {
 		return false, "", nil
 	}
@@ -67,7 +65,7 @@ func (a *RBAC) Authorize(_ context.Context, attrs apiserver.Attributes) (bool, s
 
 // subjectsMatch reports whether any subject names the user; bindingNS is
 // the namespace service account subjects default to.
-func subjectsMatch(subjects []rbacv1.Subject, u *apiserver.User, bindingNS string) bool {
+func subjectsMatch(subjects []rbacv1.Subject, u *User, bindingNS string) bool {
 	for _, s := range subjects {
 		switch s.Kind {
 		case rbacv1.UserKind:
@@ -93,7 +91,7 @@ func subjectsMatch(subjects []rbacv1.Subject, u *apiserver.User, bindingNS strin
 	return false
 }
 
-func rulesAllow(rules []rbacv1.PolicyRule, a apiserver.Attributes) bool {
+func rulesAllow(rules []rbacv1.PolicyRule, a Attributes) bool {
 	for i := range rules {
 		if ruleAllows(&rules[i], a) {
 			return true
@@ -111,7 +109,7 @@ func has(list []string, v string) bool {
 	return false
 }
 
-func ruleAllows(r *rbacv1.PolicyRule, a apiserver.Attributes) bool {
+func ruleAllows(r *rbacv1.PolicyRule, a Attributes) bool {
 	if !has(r.Verbs, a.Verb) {
 		return false
 	}
@@ -155,12 +153,12 @@ func ruleAllows(r *rbacv1.PolicyRule, a apiserver.Attributes) bool {
 }
 
 // Chain asks each authorizer in turn; the first that allows wins.
-type Chain []apiserver.Authorizer
+type Chain []Authorizer
 
-var _ apiserver.Authorizer = Chain(nil)
+var _ Authorizer = Chain(nil)
 
-// Authorize implements apiserver.Authorizer.
-func (c Chain) Authorize(ctx context.Context, a apiserver.Attributes) (bool, string, error) {
+// Authorize implements the API server's Authorizer.
+func (c Chain) Authorize(ctx context.Context, a Attributes) (bool, string, error) {
 	var reasons []string
 	for _, z := range c {
 		ok, reason, err := z.Authorize(ctx, a)

@@ -6,8 +6,6 @@ import (
 
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-
-	"skiff/internal/apiserver"
 )
 
 type fakeSource struct {
@@ -52,16 +50,16 @@ func TestRBAC(t *testing.T) {
 			Subjects: []rbacv1.Subject{{Kind: rbacv1.GroupKind, Name: "devs"}}},
 	}
 	a := &RBAC{Source: src}
-	alice := &apiserver.User{Name: "alice", Groups: []string{GroupAuthenticated}}
-	bot := &apiserver.User{Name: "system:serviceaccount:team:bot", Groups: []string{GroupAuthenticated}}
-	dev := &apiserver.User{Name: "dan", Groups: []string{"devs", GroupAuthenticated}}
-	admin := &apiserver.User{Name: "root", Groups: []string{GroupMasters}}
-	res := func(u *apiserver.User, verb, ns, group, resource, sub, name string) apiserver.Attributes {
-		return apiserver.Attributes{User: u, Verb: verb, Namespace: ns, APIGroup: group, Resource: resource, Subresource: sub, Name: name, ResourceRequest: true}
+	alice := &User{Name: "alice", Groups: []string{GroupAuthenticated}}
+	bot := &User{Name: "system:serviceaccount:team:bot", Groups: []string{GroupAuthenticated}}
+	dev := &User{Name: "dan", Groups: []string{"devs", GroupAuthenticated}}
+	admin := &User{Name: "root", Groups: []string{GroupMasters}}
+	res := func(u *User, verb, ns, group, resource, sub, name string) Attributes {
+		return Attributes{User: u, Verb: verb, Namespace: ns, APIGroup: group, Resource: resource, Subresource: sub, Name: name, ResourceRequest: true}
 	}
 	tests := []struct {
 		name string
-		a    apiserver.Attributes
+		a    Attributes
 		want bool
 	}{
 		{"named configmap", res(alice, "get", "team", "", "configmaps", "", "app-config"), true},
@@ -74,8 +72,8 @@ func TestRBAC(t *testing.T) {
 		{"group through edit", res(dev, "create", "team", "apps", "deployments", "", ""), true},
 		{"edit cannot touch roles", res(dev, "create", "team", "rbac.authorization.k8s.io", "roles", "", ""), false},
 		{"masters through cluster-admin", res(admin, "delete", "", "", "nodes", "", "n1"), true},
-		{"discovery for everyone", apiserver.Attributes{User: alice, Verb: "get", Path: "/apis/apps/v1"}, true},
-		{"no other paths", apiserver.Attributes{User: alice, Verb: "get", Path: "/metrics"}, false},
+		{"discovery for everyone", Attributes{User: alice, Verb: "get", Path: "/apis/apps/v1"}, true},
+		{"no other paths", Attributes{User: alice, Verb: "get", Path: "/metrics"}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -17,8 +17,6 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/types"
-
-	"skiff/internal/apiserver"
 )
 
 // Service account token claims, as upstream's bound tokens carry them.
@@ -196,10 +194,10 @@ type TokenAuthenticator struct {
 	Audiences []string
 }
 
-var _ apiserver.Authenticator = (*TokenAuthenticator)(nil)
+var _ Authenticator = (*TokenAuthenticator)(nil)
 
-// Authenticate implements apiserver.Authenticator.
-func (a *TokenAuthenticator) Authenticate(r *http.Request) (*apiserver.User, bool, error) {
+// Authenticate implements the API server's Authenticator.
+func (a *TokenAuthenticator) Authenticate(r *http.Request) (*User, bool, error) {
 	h := r.Header.Get("Authorization")
 	token, ok := strings.CutPrefix(h, "Bearer ")
 	if !ok || token == "" {
@@ -222,7 +220,7 @@ func (a *TokenAuthenticator) Authenticate(r *http.Request) (*apiserver.User, boo
 			return nil, false, fmt.Errorf("invalid bearer token: %w", err)
 		}
 	}
-	u := &apiserver.User{
+	u := &User{
 		Name:   c.Subject,
 		UID:    string(c.K8s.ServiceAccount.UID),
 		Groups: []string{"system:serviceaccounts", "system:serviceaccounts:" + c.K8s.Namespace, GroupAuthenticated},
@@ -238,20 +236,6 @@ func (a *TokenAuthenticator) Authenticate(r *http.Request) (*apiserver.User, boo
 	return u, true, nil
 }
 
-var _ apiserver.TokenIssuer = (*Tokens)(nil)
-
-// IssueToken implements apiserver.TokenIssuer.
-func (t *Tokens) IssueToken(req apiserver.TokenRequest) (string, time.Time, error) {
-	tr := TokenRequest{Namespace: req.Namespace, ServiceAccount: req.ServiceAccount, ServiceAccountUID: req.ServiceAccountUID,
-		Audiences: req.Audiences, Expiration: req.Expiration}
-	if req.PodName != "" {
-		tr.BoundPod = &BoundObject{Name: req.PodName, UID: req.PodUID}
-	}
-	if req.NodeName != "" {
-		tr.BoundNode = &BoundObject{Name: req.NodeName, UID: req.NodeUID}
-	}
-	return t.Issue(tr)
-}
-
-// DefaultAudiences implements apiserver.TokenIssuer: the issuer itself.
+// DefaultAudiences are the audiences of a token request that names none:
+// the issuer itself.
 func (t *Tokens) DefaultAudiences() []string { return []string{t.issuer} }
