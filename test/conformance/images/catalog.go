@@ -154,16 +154,24 @@ type Inputs struct {
 	Agnhost, SampleAPIServer, Etcd, Pause []byte
 	// Cert and Key are the PEM files agnhost porter serves TLS with.
 	Cert, Key []byte
+	// Sh is the /bin/sh of the images that carry our nc (Debian's dash),
+	// with the shared libraries it loads. busybox-static's ash runs its
+	// own applets before anything on PATH, so `sh -c '... | nc -u ...'`
+	// would get busybox's nc, which lacks -u, -v and -t.
+	Sh     []byte
+	ShLibs []images.File
 }
 
 // inputs names the programs an image kind is made of.
 func (k kind) inputs() []string {
 	switch k {
 	case agnhost, updateDemo:
-		return []string{"agnhost", "tools", "busybox"}
+		return []string{"agnhost", "tools", "busybox", "sh"}
 	case busybox:
 		return []string{"busybox"}
-	case webServer, dnsTools, noNewPrivs:
+	case dnsTools:
+		return []string{"tools", "busybox", "sh"}
+	case webServer, noNewPrivs:
 		return []string{"tools", "busybox"}
 	case sampleAPIServer:
 		return []string{"sample-apiserver"}
@@ -178,7 +186,7 @@ func (k kind) inputs() []string {
 // missing names the programs of an image kind that in lacks.
 func (k kind) missing(in Inputs) []string {
 	have := map[string][]byte{"agnhost": in.Agnhost, "tools": in.Tools, "busybox": in.Busybox,
-		"sample-apiserver": in.SampleAPIServer, "etcd": in.Etcd, "pause": in.Pause}
+		"sample-apiserver": in.SampleAPIServer, "etcd": in.Etcd, "pause": in.Pause, "sh": in.Sh}
 	var out []string
 	for _, n := range k.inputs() {
 		if len(have[n]) == 0 {
@@ -229,6 +237,11 @@ func (e entry) spec(ref string, in Inputs) images.Spec {
 		add("etc/passwd", 0o644, []byte(p))
 		add("etc/group", 0o644, []byte(g))
 	}
+	// posixShell makes /bin/sh a shell that finds commands on PATH.
+	posixShell := func() {
+		add("bin/sh", 0o755, in.Sh)
+		files = append(files, in.ShLibs...)
+	}
 	// tools installs e2etools under /usr/bin with a link per tool; they
 	// come before /bin in PATH, so nc is OpenBSD's flavour, not busybox's.
 	tools := func(names ...string) {
@@ -244,8 +257,9 @@ func (e entry) spec(ref string, in Inputs) images.Spec {
 	switch e.kind {
 	case agnhost, updateDemo:
 		// bash is not in busybox: its ash stands in for the few specs that
-		// start /bin/bash.
-		shell(map[string]bool{"nc": true})
+		// start /bin/bash (where busybox's applets win over PATH).
+		shell(map[string]bool{"nc": true, "sh": true})
+		posixShell()
 		link("bin/bash", "busybox")
 		users(agnhostPasswd, agnhostGroup)
 		tools("dig", "getent", "curl", "nc")
@@ -275,7 +289,8 @@ func (e entry) spec(ref string, in Inputs) images.Spec {
 		add(docroot+"/index.html", 0o644, []byte(fmt.Sprintf("<html><body><h1>%s</h1><p>skiff's static web server, standing in for %s %s.</p></body></html>\n", e.name, e.name, e.tag)))
 		s.Cmd = []string{"/usr/bin/serve", "-dir", "/" + docroot, "-listen", ":80"}
 	case dnsTools:
-		shell(map[string]bool{"nc": true})
+		shell(map[string]bool{"nc": true, "sh": true})
+		posixShell()
 		users(passwd, group)
 		tools("dig", "getent", "curl", "nc")
 		s.Cmd = []string{"sh"}

@@ -26,6 +26,7 @@ func fakeInputs(t *testing.T) Inputs {
 		Busybox: []byte("busybox"), Applets: []string{"sh", "cat", "nc", "hostname", "busybox"},
 		Tools: []byte("e2etools"), Agnhost: []byte("agnhost"), SampleAPIServer: []byte("sample-apiserver"),
 		Etcd: []byte("etcd"), Pause: []byte("pause"), Cert: cert, Key: key,
+		Sh: []byte("dash"), ShLibs: []images.File{{Path: "lib/x86_64-linux-gnu/libc.so.6", Mode: 0o755, Data: []byte("libc")}},
 	}
 }
 
@@ -102,8 +103,11 @@ func TestWriteImages(t *testing.T) {
 		files, entrypoint, cmd := layerFiles(t, path, ref)
 		got[ref] = append(append(files, "ENTRYPOINT "+strings.Join(entrypoint, " ")), "CMD "+strings.Join(cmd, " "))
 	}
-	shell := []string{"bin/busybox 755", "bin/cat -> busybox", "bin/hostname -> busybox", "bin/sh -> busybox",
+	base := []string{"bin/busybox 755", "bin/cat -> busybox", "bin/hostname -> busybox",
 		"etc/group 644", "etc/nsswitch.conf 644", "etc/os-release 644", "etc/passwd 644", "tmp/.keep 644"}
+	shell := append([]string{"bin/sh -> busybox"}, base...)
+	// The images with our nc have a shell that looks commands up on PATH.
+	dash := append([]string{"bin/sh 755", "lib/x86_64-linux-gnu/libc.so.6 755"}, base...)
 	with := func(lists ...[]string) []string {
 		var out []string
 		for _, l := range lists {
@@ -120,14 +124,14 @@ func TestWriteImages(t *testing.T) {
 		"usr/bin/getent -> e2etools", "usr/bin/nc -> e2etools"}
 	busyboxNc := []string{"bin/nc -> busybox"}
 	want := map[string][]string{
-		"skiff.test/e2e-test-images/agnhost:2.66.1":          with(shell, marker, agnhostFiles, []string{"ENTRYPOINT /agnhost", "CMD pause"}),
-		"skiff.test/e2e-test-images/agnhost:2.55":            with(shell, marker, agnhostFiles, []string{"ENTRYPOINT /agnhost", "CMD pause"}),
+		"skiff.test/e2e-test-images/agnhost:2.66.1":          with(dash, marker, agnhostFiles, []string{"ENTRYPOINT /agnhost", "CMD pause"}),
+		"skiff.test/e2e-test-images/agnhost:2.55":            with(dash, marker, agnhostFiles, []string{"ENTRYPOINT /agnhost", "CMD pause"}),
 		"skiff.test/e2e-test-images/busybox:1.37.0-2":        with(shell, marker, busyboxNc, []string{"ENTRYPOINT ", "CMD sh"}),
 		"skiff.test/e2e-test-images/nginx:1.27.0-2":          with(shell, marker, busyboxNc, []string{"usr/bin/e2etools 755", "usr/bin/serve -> e2etools", "usr/share/nginx/html/index.html 644"}, []string{"ENTRYPOINT ", "CMD /usr/bin/serve -dir /usr/share/nginx/html -listen :80"}),
 		"skiff.test/e2e-test-images/nginx:1.28.0-2":          with(shell, marker, busyboxNc, []string{"usr/bin/e2etools 755", "usr/bin/serve -> e2etools", "usr/share/nginx/html/index.html 644"}, []string{"ENTRYPOINT ", "CMD /usr/bin/serve -dir /usr/share/nginx/html -listen :80"}),
-		"skiff.test/e2e-test-images/kitten:1.8":              with(shell, marker, agnhostFiles, []string{"data.json 644", "kitten.jpg 644"}, []string{"ENTRYPOINT /agnhost", "CMD test-webserver"}),
-		"skiff.test/e2e-test-images/nautilus:1.8":            with(shell, marker, agnhostFiles, []string{"data.json 644", "nautilus.jpg 644"}, []string{"ENTRYPOINT /agnhost", "CMD test-webserver"}),
-		"skiff.test/e2e-test-images/glibc-dns-testing:2.1.1": with(shell, marker, dnsFiles, []string{"ENTRYPOINT ", "CMD sh"}),
+		"skiff.test/e2e-test-images/kitten:1.8":              with(dash, marker, agnhostFiles, []string{"data.json 644", "kitten.jpg 644"}, []string{"ENTRYPOINT /agnhost", "CMD test-webserver"}),
+		"skiff.test/e2e-test-images/nautilus:1.8":            with(dash, marker, agnhostFiles, []string{"data.json 644", "nautilus.jpg 644"}, []string{"ENTRYPOINT /agnhost", "CMD test-webserver"}),
+		"skiff.test/e2e-test-images/glibc-dns-testing:2.1.1": with(dash, marker, dnsFiles, []string{"ENTRYPOINT ", "CMD sh"}),
 		"skiff.test/e2e-test-images/sample-apiserver:1.29.2": with(marker, []string{"etc/group 644", "etc/passwd 644", "sample-apiserver 755", "tmp/.keep 644"}, []string{"ENTRYPOINT /sample-apiserver", "CMD "}),
 		"skiff.test/e2e-test-images/nonewprivs:1.4":          with(shell, marker, busyboxNc, []string{"usr/local/bin/nnp 4755"}, []string{"ENTRYPOINT ", "CMD nnp"}),
 		"skiff.test/etcd:3.7.0-0":                            with(marker, []string{"etc/group 644", "etc/passwd 644", "tmp/.keep 644", "usr/local/bin/etcd 755", "var/lib/etcd/.keep 644"}, []string{"ENTRYPOINT ", "CMD /usr/local/bin/etcd"}),

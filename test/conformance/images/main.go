@@ -12,7 +12,9 @@
 // API server are built from the suite's own module (see
 // test/conformance/images.sh), etcd from cmd/etcd, the shell tools from
 // Debian's busybox-static, and what busybox lacks (dig, getent, curl, nc,
-// a web server) from cmd/e2etools. An image whose program was not given is
+// a web server) from cmd/e2etools. The images holding our nc use Debian's
+// dash, with its libraries, as /bin/sh, because busybox-static's shell
+// prefers its own applets to PATH. An image whose program was not given is
 // skipped with a warning. A tarball newer than every file it is made of is
 // kept, so a second run rewrites nothing.
 package main
@@ -46,6 +48,7 @@ func run() error {
 	apiserverPath := flag.String("sample-apiserver", "", "sample API server binary, built from the suite's module")
 	etcdPath := flag.String("etcd", "", "etcd binary (cmd/etcd)")
 	pausePath := flag.String("pause", "", "skiff-pause binary")
+	shPath := flag.String("sh", "/bin/dash", "dynamically linked POSIX shell for the images with our nc; its libraries come along")
 	force := flag.Bool("force", false, "rewrite tarballs that are up to date")
 	flag.Parse()
 	if *out == "" {
@@ -60,10 +63,10 @@ func run() error {
 	}
 
 	paths := map[string]string{"busybox": *busyboxPath, "tools": *toolsPath, "agnhost": *agnhostPath,
-		"sample-apiserver": *apiserverPath, "etcd": *etcdPath, "pause": *pausePath}
+		"sample-apiserver": *apiserverPath, "etcd": *etcdPath, "pause": *pausePath, "sh": *shPath}
 	var in Inputs
 	read := map[string]*[]byte{"busybox": &in.Busybox, "tools": &in.Tools, "agnhost": &in.Agnhost,
-		"sample-apiserver": &in.SampleAPIServer, "etcd": &in.Etcd, "pause": &in.Pause}
+		"sample-apiserver": &in.SampleAPIServer, "etcd": &in.Etcd, "pause": &in.Pause, "sh": &in.Sh}
 	for name, p := range paths {
 		if p == "" {
 			continue
@@ -76,6 +79,11 @@ func run() error {
 	}
 	if len(in.Busybox) > 0 {
 		if in.Applets, err = applets(*busyboxPath); err != nil {
+			return err
+		}
+	}
+	if len(in.Sh) > 0 {
+		if in.ShLibs, err = sharedLibs(*shPath); err != nil {
 			return err
 		}
 	}
@@ -113,6 +121,30 @@ func applets(busybox string) ([]string, error) {
 		return nil, fmt.Errorf("%s --list: %w", busybox, err)
 	}
 	return strings.Fields(string(out)), nil
+}
+
+// sharedLibs reads the shared libraries a program loads, as ldd lists
+// them, as image files at the same paths.
+func sharedLibs(program string) ([]images.File, error) {
+	out, err := exec.Command("ldd", program).Output()
+	if err != nil {
+		return nil, fmt.Errorf("ldd %s: %w", program, err)
+	}
+	var files []images.File
+	for _, line := range strings.Split(string(out), "\n") {
+		for _, f := range strings.Fields(line) {
+			if !strings.HasPrefix(f, "/") {
+				continue
+			}
+			data, err := os.ReadFile(f)
+			if err != nil {
+				return nil, err
+			}
+			files = append(files, images.File{Path: strings.TrimPrefix(f, "/"), Mode: 0o755, Data: data})
+			break
+		}
+	}
+	return files, nil
 }
 
 // inputsOf lists the files an image kind is made of.
