@@ -256,11 +256,12 @@ func (e entry) spec(ref string, in Inputs) images.Spec {
 	s := images.Spec{Ref: ref}
 	switch e.kind {
 	case agnhost, updateDemo:
-		// bash is not in busybox: its ash stands in for the few specs that
-		// start /bin/bash (where busybox's applets win over PATH).
 		shell(map[string]bool{"nc": true, "sh": true})
 		posixShell()
-		link("bin/bash", "busybox")
+		// No bash here (busybox-static has no bash applet either): dash
+		// stands in for the few specs that start /bin/bash with POSIX
+		// scripts.
+		link("bin/bash", "sh")
 		users(agnhostPasswd, agnhostGroup)
 		tools("dig", "getent", "curl", "nc")
 		add("agnhost", 0o755, in.Agnhost)

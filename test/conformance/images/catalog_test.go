@@ -117,7 +117,7 @@ func TestWriteImages(t *testing.T) {
 		return out
 	}
 	marker := []string{"etc/skiff-test-image 644"}
-	agnhostFiles := []string{"agnhost 755", "agnhost-2 -> agnhost", "bin/bash -> busybox", "localhost.crt 644", "localhost.key 600",
+	agnhostFiles := []string{"agnhost 755", "agnhost-2 -> agnhost", "bin/bash -> sh", "localhost.crt 644", "localhost.key 600",
 		"uploads/.keep 644", "usr/bin/curl -> e2etools", "usr/bin/dig -> e2etools", "usr/bin/e2etools 755",
 		"usr/bin/getent -> e2etools", "usr/bin/nc -> e2etools"}
 	dnsFiles := []string{"usr/bin/curl -> e2etools", "usr/bin/dig -> e2etools", "usr/bin/e2etools 755",
