@@ -57,9 +57,12 @@ test: build helm node-deps vet
 vet:
 	$(GO) vet ./...
 
-# Upstream's conformance suite (its own module, test/conformance), against a
-# fresh skiff server; not part of `make test` (a cold build alone takes 10+ minutes).
-conformance: build
+# Upstream's [Conformance] specs (the suite of the version skiff serves, from
+# its own module under test/conformance) against a fresh two-node cluster with
+# real pods, then a summary per SIG; not part of `make test` (a cold build of
+# the suite alone takes 10+ minutes). FOCUS, SKIP, VERSION=v1.34, PHASES and
+# PROCS narrow or change a run (see test/conformance/run.sh).
+conformance: build node-deps
 	test/conformance/run.sh
 
 bench: build

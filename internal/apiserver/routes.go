@@ -158,6 +158,29 @@ func (s *Server) buildMux() *http.ServeMux {
 	mux.HandleFunc("/version", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, version.Info())
 	})
+	if d, ok := s.cfg.Tokens.(IssuerDiscovery); ok {
+		serveDoc := func(path, contentType string, doc func() ([]byte, error)) {
+			h := func(w http.ResponseWriter, r *http.Request) {
+				if r.Method != http.MethodGet && r.Method != http.MethodHead {
+					s.writeError(w, r, apierrors.NewMethodNotSupported(schemaGroupResourceNone, r.Method))
+					return
+				}
+				data, err := doc()
+				if err != nil {
+					s.writeError(w, r, apierrors.NewInternalError(err))
+					return
+				}
+				w.Header().Set("Content-Type", contentType)
+				// Public documents that change only with the signing key.
+				w.Header().Set("Cache-Control", "public, max-age=3600")
+				_, _ = w.Write(data)
+			}
+			mux.HandleFunc(path, h)
+			mux.HandleFunc(path+"/", h)
+		}
+		serveDoc(auth.OpenIDConfigurationPath, "application/json", d.OpenIDConfiguration)
+		serveDoc(auth.JWKSPath, "application/jwk-set+json", d.JWKS)
+	}
 	mux.HandleFunc("/api", s.serveAPIVersions)
 	mux.HandleFunc("/api/", s.serveAPIVersions)
 	mux.HandleFunc("/apis", s.serveAPIGroupList)

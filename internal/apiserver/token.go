@@ -26,6 +26,17 @@ type TokenIssuer interface {
 	DefaultAudiences() []string
 }
 
+// IssuerDiscovery is what a TokenIssuer offers that outside parties can
+// check its tokens with: the OpenID Connect discovery document and the
+// JSON Web Key Set it points to, served at auth.OpenIDConfigurationPath
+// and auth.JWKSPath.
+type IssuerDiscovery interface {
+	OpenIDConfiguration() ([]byte, error)
+	JWKS() ([]byte, error)
+}
+
+var _ IssuerDiscovery = (*auth.Tokens)(nil)
+
 // Token lifetimes upstream allows.
 const (
 	minTokenExpiration     = 10 * time.Minute

@@ -99,6 +99,8 @@ func BootstrapPolicy() ([]*rbacv1.ClusterRole, []*rbacv1.ClusterRoleBinding) {
 		clusterRole("view", view...),
 		clusterRole("system:discovery", discovery),
 		clusterRole("system:public-info-viewer", publicInfo),
+		clusterRole("system:service-account-issuer-discovery", rbacv1.PolicyRule{Verbs: []string{"get"}, NonResourceURLs: []string{
+			OpenIDConfigurationPath, OpenIDConfigurationPath + "/", JWKSPath, JWKSPath + "/"}}),
 		clusterRole("system:node", nodeRules()...),
 		clusterRole("system:node-proxier",
 			rule([]string{"list", "watch"}, []string{""}, "services", "endpoints"),
@@ -117,6 +119,7 @@ func BootstrapPolicy() ([]*rbacv1.ClusterRole, []*rbacv1.ClusterRoleBinding) {
 		clusterRoleBinding("system:node", "system:node", group("system:nodes")),
 		clusterRoleBinding("system:node-proxier", "system:node-proxier", user("system:kube-proxy")),
 		clusterRoleBinding("system:public-info-viewer", "system:public-info-viewer", group("system:authenticated"), group("system:unauthenticated")),
+		clusterRoleBinding("system:service-account-issuer-discovery", "system:service-account-issuer-discovery", group("system:serviceaccounts")),
 	}
 	return roles, bindings
 }
