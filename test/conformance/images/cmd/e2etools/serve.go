@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"os"
 	"os/signal"
 	"strings"
 	"syscall"
@@ -30,7 +29,6 @@ func runServe(e env, args []string) int {
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	srv := &http.Server{Handler: http.FileServer(http.Dir(*dir)), ReadHeaderTimeout: 10 * time.Second}
 	var lns []net.Listener
 	for _, addr := range strings.Split(*listen, ",") {
 		ln, err := net.Listen("tcp", addr)
@@ -40,23 +38,37 @@ func runServe(e env, args []string) int {
 		}
 		lns = append(lns, ln)
 	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT, syscall.SIGQUIT)
+	defer stop()
+	if err := serve(ctx, *dir, lns); err != nil {
+		fmt.Fprintf(e.stderr, "serve: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+// serve serves dir on every listener until ctx is done, then shuts down.
+func serve(ctx context.Context, dir string, lns []net.Listener) error {
+	srv := &http.Server{Handler: http.FileServer(http.Dir(dir)), ReadHeaderTimeout: 10 * time.Second}
 	errs := make(chan error, len(lns))
 	for _, ln := range lns {
 		go func() { errs <- srv.Serve(ln) }()
 	}
-	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGQUIT)
+	var err error
+	pending := len(lns)
 	select {
-	case <-sigs:
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		srv.Shutdown(ctx)
-		return 0
-	case err := <-errs:
-		if errors.Is(err, http.ErrServerClosed) {
-			return 0
-		}
-		fmt.Fprintf(e.stderr, "serve: %v\n", err)
-		return 1
+	case <-ctx.Done():
+	case err = <-errs:
+		pending--
 	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = srv.Shutdown(shutdownCtx)
+	for ; pending > 0; pending-- {
+		<-errs // every Serve has returned
+	}
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	return err
 }
