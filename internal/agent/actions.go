@@ -95,22 +95,22 @@ func computeActions(pod *corev1.Pod, obs Observed, now time.Time) Plan {
 		return teardown(pod, obs)
 	}
 	if pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed {
-		return Plan{Actions: stopAll(obs, gracePeriod(pod), "Terminated")}
+		return Plan{Actions: stopAll(pod, obs, gracePeriod(pod), "Terminated")}
 	}
 	byName := containersByName(obs.Containers)
 	if finished(pod, byName) {
 		// Every container ran to completion and will not restart: the pod
 		// is done, stop its sidecars and its sandbox, and never recreate.
-		return Plan{Actions: stopAll(obs, gracePeriod(pod), "Completed")}
+		return Plan{Actions: stopAll(pod, obs, gracePeriod(pod), "Completed")}
 	}
 	sb := latestSandbox(obs.Sandboxes)
 	if sb == nil || sb.State != SandboxReady {
 		if sb != nil && pod.Spec.RestartPolicy == corev1.RestartPolicyNever && len(obs.Containers) > 0 {
 			// The sandbox died under containers that must not restart:
 			// leave the pod to its status (Failed).
-			return Plan{Actions: stopAll(obs, 0, "SandboxChanged")}
+			return Plan{Actions: stopAll(nil, obs, 0, "SandboxChanged")}
 		}
-		if acts := stopAll(obs, 0, "SandboxChanged"); len(acts) > 0 {
+		if acts := stopAll(nil, obs, 0, "SandboxChanged"); len(acts) > 0 {
 			return Plan{Actions: acts}
 		}
 		attempt := uint32(0)
@@ -157,7 +157,7 @@ func computeActions(pod *corev1.Pod, obs Observed, now time.Time) Plan {
 				done = false
 				if !sidecar && pod.Spec.RestartPolicy == corev1.RestartPolicyNever {
 					// A failed init container fails the pod.
-					return Plan{Actions: stopAll(obs, gracePeriod(pod), "InitFailed")}
+					return Plan{Actions: stopAll(pod, obs, gracePeriod(pod), "InitFailed")}
 				}
 				restart(&plan, sb.ID, c.Name, kind, last, now)
 			}
@@ -283,7 +283,7 @@ func teardown(pod *corev1.Pod, obs Observed) Plan {
 			grace = time.Duration(*pod.DeletionGracePeriodSeconds) * time.Second
 		}
 	}
-	if acts := stopAll(obs, grace, "Killing"); len(acts) > 0 {
+	if acts := stopAll(pod, obs, grace, "Killing"); len(acts) > 0 {
 		return Plan{Actions: acts}
 	}
 	var plan Plan
@@ -297,12 +297,37 @@ func teardown(pod *corev1.Pod, obs Observed) Plan {
 }
 
 // stopAll kills every running container, then stops every ready sandbox.
-func stopAll(obs Observed, grace time.Duration, reason string) []Action {
-	var acts []Action
-	for _, c := range obs.Containers {
-		if c.State == ContainerRunning || c.State == ContainerCreated || c.State == ContainerUnknown {
-			acts = append(acts, Action{Kind: KillContainer, ContainerID: c.ID, Container: c.Name, Grace: grace, Reason: reason})
+// As upstream, a pod's sidecars (restartable init containers) outlive its
+// other containers, whose preStop hooks may still need them, and stop one
+// at a time in the reverse of their order; without the pod (gone from the
+// API, or a dead sandbox) everything stops at once.
+func stopAll(pod *corev1.Pod, obs Observed, grace time.Duration, reason string) []Action {
+	sidecars := map[string]int{}
+	if pod != nil {
+		for i := range pod.Spec.InitContainers {
+			if isSidecar(&pod.Spec.InitContainers[i]) {
+				sidecars[pod.Spec.InitContainers[i].Name] = i
+			}
 		}
+	}
+	var acts []Action
+	last := -1
+	var lastSidecar Action
+	for _, c := range obs.Containers {
+		if c.State != ContainerRunning && c.State != ContainerCreated && c.State != ContainerUnknown {
+			continue
+		}
+		kill := Action{Kind: KillContainer, ContainerID: c.ID, Container: c.Name, Grace: grace, Reason: reason}
+		if i, ok := sidecars[c.Name]; ok {
+			if i > last {
+				last, lastSidecar = i, kill
+			}
+			continue
+		}
+		acts = append(acts, kill)
+	}
+	if len(acts) == 0 && last >= 0 {
+		acts = append(acts, lastSidecar)
 	}
 	if len(acts) > 0 {
 		return acts

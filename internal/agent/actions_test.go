@@ -123,6 +123,24 @@ func TestComputeActions(t *testing.T) {
 			want: Plan{Actions: []Action{kill(running("s", 0), 30*time.Second, "Completed")}},
 		},
 		{
+			name: "deleted pod: its containers stop before its sidecars, whose preStop hooks they may need",
+			pod:  testPod("p").sidecar("s1").sidecar("s2").containers("c1", "c2").deleting(15).obj(),
+			obs:  Observed{Sandboxes: []Sandbox{sb}, Containers: []Container{running("s1", 0), running("s2", 0), running("c1", 0), running("c2", 0)}},
+			want: Plan{Actions: []Action{kill(running("c1", 0), 15*time.Second, "Killing"), kill(running("c2", 0), 15*time.Second, "Killing")}},
+		},
+		{
+			name: "deleted pod: then its sidecars, the last declared first",
+			pod:  testPod("p").sidecar("s1").sidecar("s2").containers("c1").deleting(15).obj(),
+			obs:  Observed{Sandboxes: []Sandbox{sb}, Containers: []Container{running("s1", 0), running("s2", 0), exited("c1", 0, 0, now)}},
+			want: Plan{Actions: []Action{kill(running("s2", 0), 15*time.Second, "Killing")}},
+		},
+		{
+			name: "deleted pod: the first sidecar last",
+			pod:  testPod("p").sidecar("s1").sidecar("s2").containers("c1").deleting(15).obj(),
+			obs:  Observed{Sandboxes: []Sandbox{sb}, Containers: []Container{running("s1", 0), exited("s2", 0, 0, now), exited("c1", 0, 0, now)}},
+			want: Plan{Actions: []Action{kill(running("s1", 0), 15*time.Second, "Killing")}},
+		},
+		{
 			name: "finished pod with a stopped sandbox: no new sandbox",
 			pod:  testPod("p").containers("c").restart(corev1.RestartPolicyNever).obj(),
 			obs:  Observed{Sandboxes: []Sandbox{{ID: "sb0", State: SandboxNotReady}}, Containers: []Container{exited("c", 0, 0, now)}},
