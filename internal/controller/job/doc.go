@@ -17,4 +17,11 @@
 //	running <--spec.suspend--> Suspended
 //
 // After a failure the next pod waits 10 s, doubling per failure up to 6 min.
+//
+// A sync decides in pure functions (plan.go) and writes in job.go:
+// decideTracking picks the pods to record as uncounted and release, the
+// shell stores that and removes their finalizers, then decide (from what
+// was released, the last failure's time and the expectations) returns a
+// plan of events, pod deletions and creations, the new status and when to
+// look again (active deadline, backoff), which apply performs.
 package job

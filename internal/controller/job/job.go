@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"sort"
 	"strconv"
 	"sync"
 	"time"
@@ -191,193 +190,55 @@ func (c *Controller) sync(ctx context.Context, key string) (reconcile.Result, er
 		return reconcile.Result{}, c.removeFinalizers(ctx, pods)
 	}
 	now := c.clock.Now()
-	st := job.Status.DeepCopy()
-	if st.UncountedTerminatedPods == nil {
-		st.UncountedTerminatedPods = &batchv1.UncountedTerminatedPods{}
-	}
 
-	// Phase 1: record newly terminated pods as uncounted, then release them.
-	uncounted := map[types.UID]bool{}
-	for _, u := range st.UncountedTerminatedPods.Succeeded {
-		uncounted[u] = true
-	}
-	for _, u := range st.UncountedTerminatedPods.Failed {
-		uncounted[u] = true
-	}
-	var release []*corev1.Pod
-	var failJobMsg string
-	added := false
-	for _, p := range pods {
-		if !hasFinalizer(p) || !isTerminated(p) {
-			continue
-		}
-		release = append(release, p)
-		if uncounted[p.UID] {
-			continue
-		}
-		if p.Status.Phase == corev1.PodSucceeded {
-			st.UncountedTerminatedPods.Succeeded = append(st.UncountedTerminatedPods.Succeeded, p.UID)
-			added = true
-			continue
-		}
-		action, msg, matched := matchPodFailurePolicy(job.Spec.PodFailurePolicy, p)
-		if matched && action == batchv1.PodFailurePolicyActionIgnore {
-			continue // released without counting
-		}
-		if matched && action == batchv1.PodFailurePolicyActionFailJob && failJobMsg == "" {
-			failJobMsg = msg
-		}
-		st.UncountedTerminatedPods.Failed = append(st.UncountedTerminatedPods.Failed, p.UID)
-		added = true
-	}
-	if failJobMsg != "" && condition(job, batchv1.JobFailureTarget) == nil {
-		setCondition(st, batchv1.JobFailureTarget, corev1.ConditionTrue, ReasonPodFailurePolicy, failJobMsg, now)
-	}
-	if added {
+	// Step 1: record newly terminated pods as uncounted, then release them.
+	tp := decideTracking(job, pods, now)
+	st := tp.status
+	if tp.write {
 		updated, err := c.writeStatus(ctx, job, st)
 		if err != nil {
 			return reconcile.Result{}, err
 		}
-		job = updated
-		st = job.Status.DeepCopy()
+		job, st = updated, updated.Status.DeepCopy()
 	}
 	released := map[types.UID]bool{}
 	var relErr error
-	for _, p := range release {
+	for _, p := range tp.release {
 		if err := c.dropFinalizer(ctx, p); err != nil {
 			relErr = err
 			continue
 		}
 		released[p.UID] = true
 	}
-	// Phase 2: count what is released (or gone).
-	byUID := map[types.UID]*corev1.Pod{}
-	for _, p := range pods {
-		byUID[p.UID] = p
-	}
-	isCounted := func(u types.UID) bool {
-		p, ok := byUID[u]
-		return !ok || released[u] || !hasFinalizer(p)
-	}
-	completed := parseIndexes(st.CompletedIndexes)
-	var keepS, keepF []types.UID
-	newFailures := int32(0)
-	for _, u := range st.UncountedTerminatedPods.Succeeded {
-		if !isCounted(u) {
-			keepS = append(keepS, u)
-			continue
-		}
-		if p, ok := byUID[u]; ok && indexed(job) {
-			if i := completionIndex(p); i >= 0 && job.Spec.Completions != nil && i < int(*job.Spec.Completions) && !completed[i] {
-				completed[i] = true
-				st.Succeeded++
-			}
-		} else {
-			st.Succeeded++
-		}
-	}
-	for _, u := range st.UncountedTerminatedPods.Failed {
-		if !isCounted(u) {
-			keepF = append(keepF, u)
-			continue
-		}
-		st.Failed++
-		newFailures++
-	}
-	st.UncountedTerminatedPods = &batchv1.UncountedTerminatedPods{Succeeded: keepS, Failed: keepF}
-	if indexed(job) {
-		st.CompletedIndexes = formatIndexes(completed)
-	}
-	if newFailures > 0 {
-		c.mu.Lock()
-		c.lastFailure[job.UID] = now
-		c.mu.Unlock()
-	}
 
-	// Observe the pods that still run.
-	var active []*corev1.Pod
-	st.Active, st.Terminating = 0, nil
-	var ready, terminating int32
-	for _, p := range pods {
-		switch {
-		case p.DeletionTimestamp != nil && !reconcile.IsPodTerminal(p):
-			terminating++
-		case reconcile.IsPodActive(p):
-			active = append(active, p)
-			if reconcile.IsPodReady(p) {
-				ready++
-			}
-		}
-	}
-	st.Active, st.Ready, st.Terminating = int32(len(active)), &ready, &terminating
-
-	// Suspension.
-	suspended := job.Spec.Suspend != nil && *job.Spec.Suspend
-	var actErr error
-	satisfied := c.expect.Satisfied(key)
-	if suspended {
-		if condition(job, batchv1.JobSuspended) == nil {
-			setCondition(st, batchv1.JobSuspended, corev1.ConditionTrue, "JobSuspended", "Job suspended", now)
-			c.events.Eventf(job, nil, corev1.EventTypeNormal, "Suspended", "Suspend", "Job suspended")
-		}
-		st.StartTime = nil
-		if satisfied {
-			actErr = c.deletePods(ctx, key, job, active)
-		}
-		return reconcile.Result{}, c.finish(ctx, job, st, relErr, actErr)
-	}
-	if condition(job, batchv1.JobSuspended) != nil {
-		setCondition(st, batchv1.JobSuspended, corev1.ConditionFalse, "JobResumed", "Job resumed", now)
-		c.events.Eventf(job, nil, corev1.EventTypeNormal, "Resumed", "Resume", "Job resumed")
-	}
-	if st.StartTime == nil {
-		t := metav1.NewTime(now)
-		st.StartTime = &t
-	}
-
-	// Decide whether the job reached its end.
-	done := findCondition(st, batchv1.JobFailureTarget) != nil || findCondition(st, batchv1.JobSuccessCriteriaMet) != nil
-	if !done {
-		if reason, msg := failure(job, st, now); reason != "" {
-			setCondition(st, batchv1.JobFailureTarget, corev1.ConditionTrue, reason, msg, now)
-			c.events.Eventf(job, nil, corev1.EventTypeWarning, reason, "Fail", msg)
-			done = true
-		} else if succeeded(job, st) {
-			setCondition(st, batchv1.JobSuccessCriteriaMet, corev1.ConditionTrue, ReasonCompletionsReached, msgCompletions, now)
-			done = true
-		} else if d := job.Spec.ActiveDeadlineSeconds; d != nil {
-			c.loop.AddAfter(key, st.StartTime.Add(time.Duration(*d)*time.Second).Sub(now))
-		}
-	}
-	if done {
-		if satisfied {
-			actErr = c.deletePods(ctx, key, job, active)
-		}
-		if len(active) == 0 && terminating == 0 && len(keepS)+len(keepF) == 0 {
-			if ft := findCondition(st, batchv1.JobFailureTarget); ft != nil {
-				setCondition(st, batchv1.JobFailed, corev1.ConditionTrue, ft.Reason, ft.Message, now)
-			} else {
-				setCondition(st, batchv1.JobComplete, corev1.ConditionTrue, ReasonCompletionsReached, msgCompletions, now)
-				t := metav1.NewTime(now)
-				st.CompletionTime = &t
-				c.events.Eventf(job, nil, corev1.EventTypeNormal, "Completed", "Complete", "Job completed")
-			}
-		}
-		return reconcile.Result{}, c.finish(ctx, job, st, relErr, actErr)
-	}
-	if satisfied {
-		actErr = c.manage(ctx, key, job, st, active, completed, now)
-	}
-	return reconcile.Result{}, c.finish(ctx, job, st, relErr, actErr)
+	// Step 2: count, then act on what the counts say.
+	c.mu.Lock()
+	last := c.lastFailure[job.UID]
+	c.mu.Unlock()
+	p := decide(observed{job: job, status: st, pods: pods, released: released, lastFailure: last,
+		expectationsMet: c.expect.Satisfied(key)}, now)
+	return reconcile.Result{RequeueAfter: p.requeueAfter}, c.apply(ctx, key, job, p, relErr)
 }
 
-func findCondition(st *batchv1.JobStatus, t batchv1.JobConditionType) *batchv1.JobCondition {
-	for i, c := range st.Conditions {
-		if c.Type == t && c.Status == corev1.ConditionTrue {
-			return &st.Conditions[i]
-		}
+// apply performs the second step's plan and writes the status, whatever
+// else failed; it returns the first error, the status write's first and
+// relErr (from releasing finalizers) next.
+func (c *Controller) apply(ctx context.Context, key string, job *batchv1.Job, p plan, relErr error) error {
+	if !p.lastFailure.IsZero() {
+		c.mu.Lock()
+		c.lastFailure[job.UID] = p.lastFailure
+		c.mu.Unlock()
 	}
-	return nil
+	for _, e := range p.events {
+		c.events.Eventf(job, nil, e.eventType, e.reason, e.action, "%s", e.note)
+	}
+	actErr := c.deletePods(ctx, key, job, p.deletes)
+	if actErr == nil {
+		_, actErr = reconcile.SlowStart(len(p.creates), func(i int) error {
+			return c.createPod(ctx, key, job, p.creates[i])
+		})
+	}
+	return c.finish(ctx, job, p.status, relErr, actErr)
 }
 
 func joinErr(errs ...error) error {
@@ -387,105 +248,6 @@ func joinErr(errs ...error) error {
 		}
 	}
 	return nil
-}
-
-// failure returns the FailureTarget reason and message, if any.
-func failure(job *batchv1.Job, st *batchv1.JobStatus, now time.Time) (string, string) {
-	if job.Spec.BackoffLimit != nil && st.Failed > *job.Spec.BackoffLimit {
-		return ReasonBackoffLimitExceeded, msgBackoffLimit
-	}
-	if d := job.Spec.ActiveDeadlineSeconds; d != nil && st.StartTime != nil &&
-		!now.Before(st.StartTime.Add(time.Duration(*d)*time.Second)) {
-		return ReasonDeadlineExceeded, msgDeadline
-	}
-	return "", ""
-}
-
-// succeeded reports whether the job met its completions.
-func succeeded(job *batchv1.Job, st *batchv1.JobStatus) bool {
-	if job.Spec.Completions == nil {
-		return st.Succeeded > 0 && st.Active == 0
-	}
-	return st.Succeeded >= *job.Spec.Completions
-}
-
-// manage creates or deletes pods toward the wanted number of active pods.
-func (c *Controller) manage(ctx context.Context, key string, job *batchv1.Job, st *batchv1.JobStatus, active []*corev1.Pod, completed map[int]bool, now time.Time) error {
-	parallelism := int32(1)
-	if job.Spec.Parallelism != nil {
-		parallelism = *job.Spec.Parallelism
-	}
-	var toCreate []int // completion indexes, -1 for NonIndexed
-	var toDelete []*corev1.Pod
-	if indexed(job) {
-		running := map[int]bool{}
-		for _, p := range active {
-			i := completionIndex(p)
-			if i < 0 || i >= int(*job.Spec.Completions) || running[i] || completed[i] {
-				toDelete = append(toDelete, p) // duplicate, out of range or done
-				continue
-			}
-			running[i] = true
-		}
-		room := int(parallelism) - len(running)
-		for i := 0; i < int(*job.Spec.Completions) && room > 0; i++ {
-			if !completed[i] && !running[i] {
-				toCreate = append(toCreate, i)
-				room--
-			}
-		}
-		if room < 0 {
-			toDelete = append(toDelete, newestFirst(active)[:-room]...)
-		}
-	} else {
-		want := parallelism
-		if job.Spec.Completions != nil {
-			want = min(want, *job.Spec.Completions-st.Succeeded)
-		} else if st.Succeeded > 0 {
-			want = 0 // a work queue job: no new pods once one succeeded
-		}
-		want = max(want, 0)
-		diff := int(want) - len(active)
-		for range diff {
-			toCreate = append(toCreate, -1)
-		}
-		if diff < 0 {
-			toDelete = newestFirst(active)[:-diff]
-		}
-	}
-	if err := c.deletePods(ctx, key, job, toDelete); err != nil {
-		return err
-	}
-	if len(toCreate) == 0 {
-		return nil
-	}
-	c.mu.Lock()
-	last, failedBefore := c.lastFailure[job.UID]
-	c.mu.Unlock()
-	if failedBefore {
-		if wait := last.Add(backoff(st.Failed)).Sub(now); wait > 0 {
-			c.loop.AddAfter(key, wait)
-			return nil
-		}
-	}
-	_, err := reconcile.SlowStart(len(toCreate), func(i int) error {
-		return c.createPod(ctx, key, job, toCreate[i])
-	})
-	return err
-}
-
-// newestFirst sorts pods so that the ones to delete first lead: not ready,
-// then newest.
-func newestFirst(pods []*corev1.Pod) []*corev1.Pod {
-	out := append([]*corev1.Pod(nil), pods...)
-	sort.SliceStable(out, func(i, j int) bool {
-		ri, rj := reconcile.IsPodReady(out[i]), reconcile.IsPodReady(out[j])
-		if ri != rj {
-			return !ri
-		}
-		return out[j].CreationTimestamp.Before(&out[i].CreationTimestamp)
-	})
-	return out
 }
 
 // newPod builds a pod from the job template; index < 0 for NonIndexed.
