@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"io"
 	"time"
 
@@ -9,11 +10,19 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 )
 
+// ErrNotFound is wrapped by a Runtime's errors about a sandbox, container
+// or image it does not know: creating a container in an unknown sandbox,
+// starting an unknown container, the user of an absent image.
+var ErrNotFound = errors.New("not found")
+
 // Runtime is what the agent needs from a container runtime. It follows
 // the CRI's RuntimeService and ImageService, so that agent/cri is a thin
 // translation, and agent/sim only pretends. Every method is safe for
 // concurrent use. Methods that stop or remove are idempotent: an unknown
-// ID is not an error.
+// ID, or one stopped or removed already, is not an error. A method that
+// needs an existing sandbox or container returns an error wrapping
+// ErrNotFound when there is none. runtimetest.Run checks an
+// implementation against this contract.
 type Runtime interface {
 	// Version names the runtime for the Node's nodeInfo, e.g.
 	// ("containerd", "1.6.20").

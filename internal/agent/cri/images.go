@@ -30,7 +30,7 @@ func (r *Runtime) ListImages(ctx context.Context) ([]agent.Image, error) {
 // RemoveImage implements agent.ImageManager.
 func (r *Runtime) RemoveImage(ctx context.Context, id string) error {
 	_, err := r.is.RemoveImage(ctx, &runtimeapi.RemoveImageRequest{Image: &runtimeapi.ImageSpec{Image: id}})
-	if err := notFound(err); err != nil && !errors.Is(err, ErrNotFound) {
+	if err := idempotent(err); err != nil {
 		return fmt.Errorf("remove image %s: %w", id, err)
 	}
 	return nil

@@ -30,9 +30,6 @@ const (
 	labelContainerKind = "skiff.dev/container-kind"
 )
 
-// ErrNotFound is returned for sandboxes and containers the runtime does not know.
-var ErrNotFound = errors.New("cri: not found")
-
 // Config configures a Runtime.
 type Config struct {
 	// Endpoint is the CRI socket path (unix).
@@ -192,7 +189,7 @@ func (r *Runtime) RunPodSandbox(ctx context.Context, cfg agent.SandboxConfig) (s
 // StopPodSandbox implements agent.Runtime.
 func (r *Runtime) StopPodSandbox(ctx context.Context, id string) error {
 	_, err := r.rs.StopPodSandbox(ctx, &runtimeapi.StopPodSandboxRequest{PodSandboxId: id})
-	return notFound(err)
+	return idempotent(err)
 }
 
 // RemovePodSandbox implements agent.Runtime.
@@ -201,12 +198,22 @@ func (r *Runtime) RemovePodSandbox(ctx context.Context, id string) error {
 	r.mu.Lock()
 	delete(r.sbCfg, id)
 	r.mu.Unlock()
-	return notFound(err)
+	return idempotent(err)
 }
 
+// notFound translates the CRI's NotFound into agent.ErrNotFound.
 func notFound(err error) error {
 	if status.Code(err) == codes.NotFound {
-		return fmt.Errorf("%w: %v", ErrNotFound, err)
+		return fmt.Errorf("%w: %v", agent.ErrNotFound, err)
+	}
+	return err
+}
+
+// idempotent drops the CRI's NotFound: stopping or removing what is gone
+// already succeeds (the agent.Runtime contract).
+func idempotent(err error) error {
+	if status.Code(err) == codes.NotFound {
+		return nil
 	}
 	return err
 }
@@ -317,7 +324,7 @@ func (r *Runtime) CreateContainer(ctx context.Context, sandboxID string, cfg age
 func (r *Runtime) StartContainer(ctx context.Context, id string) error {
 	_, err := r.rs.StartContainer(ctx, &runtimeapi.StartContainerRequest{ContainerId: id})
 	if err != nil {
-		return fmt.Errorf("start container: %w", err)
+		return fmt.Errorf("start container: %w", notFound(err))
 	}
 	return nil
 }
@@ -325,7 +332,7 @@ func (r *Runtime) StartContainer(ctx context.Context, id string) error {
 // StopContainer implements agent.Runtime.
 func (r *Runtime) StopContainer(ctx context.Context, id string, grace time.Duration) error {
 	_, err := r.rs.StopContainer(ctx, &runtimeapi.StopContainerRequest{ContainerId: id, Timeout: int64(grace.Seconds())})
-	return notFound(err)
+	return idempotent(err)
 }
 
 // RemoveContainer implements agent.Runtime.
@@ -334,7 +341,7 @@ func (r *Runtime) RemoveContainer(ctx context.Context, id string) error {
 	r.mu.Lock()
 	delete(r.exited, id)
 	r.mu.Unlock()
-	return notFound(err)
+	return idempotent(err)
 }
 
 // ListContainers implements agent.Runtime.
@@ -471,7 +478,7 @@ func (r *Runtime) ImageUser(ctx context.Context, image string) (*int64, string, 
 		return nil, "", fmt.Errorf("image status %s: %w", image, err)
 	}
 	if resp.Image == nil {
-		return nil, "", fmt.Errorf("image %s: %w", image, ErrNotFound)
+		return nil, "", fmt.Errorf("image %s: %w", image, agent.ErrNotFound)
 	}
 	if resp.Image.Uid != nil {
 		uid := resp.Image.Uid.Value

@@ -51,6 +51,8 @@ type Runtime struct {
 	sandboxes  map[string]*sandbox
 	containers map[string]*container
 	byPod      map[types.UID]*podRecord
+	// pullFaults are the errors FailPulls injected, by image.
+	pullFaults map[string]error
 }
 
 type podRecord struct {
@@ -82,6 +84,7 @@ func New(cfg Config) (*Runtime, error) {
 		sandboxes:  map[string]*sandbox{},
 		containers: map[string]*container{},
 		byPod:      map[types.UID]*podRecord{},
+		pullFaults: map[string]error{},
 	}
 	if err := r.UpdatePodCIDR(context.Background(), ""); err != nil {
 		return nil, fmt.Errorf("new sim runtime: %w", err)
@@ -266,7 +269,10 @@ func (r *Runtime) CreateContainer(_ context.Context, sandboxID string, cfg agent
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	sb := r.sandboxes[sandboxID]
-	if sb == nil || sb.State != agent.SandboxReady {
+	if sb == nil {
+		return "", fmt.Errorf("create container %s: sandbox %s: %w", cfg.Name, sandboxID, agent.ErrNotFound)
+	}
+	if sb.State != agent.SandboxReady {
 		return "", fmt.Errorf("create container %s: sandbox %s is not ready", cfg.Name, sandboxID)
 	}
 	c := &container{Container: agent.Container{
@@ -287,7 +293,7 @@ func (r *Runtime) StartContainer(_ context.Context, id string) error {
 	defer r.mu.Unlock()
 	c := r.containers[id]
 	if c == nil {
-		return fmt.Errorf("start container %s: not found", id)
+		return fmt.Errorf("start container %s: %w", id, agent.ErrNotFound)
 	}
 	if c.State != agent.ContainerCreated {
 		return fmt.Errorf("start container %s: not in created state", id)
@@ -412,13 +418,27 @@ func (r *Runtime) ListContainers(_ context.Context, podUID types.UID) ([]agent.C
 	return out, nil
 }
 
-// PullImage implements agent.Runtime: every image is there.
+// PullImage implements agent.Runtime: every image is there, unless
+// FailPulls made its pulls fail.
 func (r *Runtime) PullImage(_ context.Context, image string, _ []agent.ImageAuth) (string, error) {
+	r.mu.Lock()
+	err := r.pullFaults[image]
+	r.mu.Unlock()
+	if err != nil {
+		return "", fmt.Errorf("pull image %s: %w", image, err)
+	}
 	return imageRef(image), nil
 }
 
-// ImageStatus implements agent.Runtime: every image is there.
+// ImageStatus implements agent.Runtime: every image is there, except one
+// whose pulls FailPulls made fail.
 func (r *Runtime) ImageStatus(_ context.Context, image string) (string, error) {
+	r.mu.Lock()
+	err := r.pullFaults[image]
+	r.mu.Unlock()
+	if err != nil {
+		return "", nil
+	}
 	return imageRef(image), nil
 }
 
