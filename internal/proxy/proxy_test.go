@@ -3,23 +3,18 @@ package proxy_test
 import (
 	"context"
 	"errors"
-	"log/slog"
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	v1 "k8s.io/api/core/v1"
-	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/wait"
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/clientcmd"
-	"k8s.io/utils/ptr"
 
 	"skiff/internal/proxy"
-	"skiff/internal/server"
+	"skiff/internal/server/servertest"
+	"skiff/internal/testobj"
 )
 
 // recorder is an Applier and RouteSyncer that keeps what it was given.
@@ -58,20 +53,17 @@ func (r *recorder) SyncRoutes(_ context.Context, nodes []*v1.Node) error {
 // waitFor polls cond against the latest ruleset until it holds.
 func (r *recorder) waitFor(t *testing.T, what string, cond func(rs *proxy.Ruleset, nodes []string) bool) {
 	t.Helper()
-	err := wait.PollUntilContextTimeout(context.Background(), 10*time.Millisecond, 30*time.Second, true, func(context.Context) (bool, error) {
+	servertest.Wait(t, what, func(context.Context) (bool, error) {
 		r.mu.Lock()
 		defer r.mu.Unlock()
-		return r.last != nil && cond(r.last, r.nodes), nil
-	})
-	if err != nil {
-		r.mu.Lock()
-		defer r.mu.Unlock()
-		text := "<none>"
-		if r.last != nil {
-			text = r.last.Render()
+		if r.last == nil {
+			return false, errors.New("no ruleset applied yet")
 		}
-		t.Fatalf("waiting for %s: %v; last ruleset:\n%s", what, err, text)
-	}
+		if cond(r.last, r.nodes) {
+			return true, nil
+		}
+		return false, fmt.Errorf("last ruleset:\n%s", r.last.Render())
+	})
 }
 
 func hasElement(rs *proxy.Ruleset, m, keyPrefix string) bool {
@@ -98,23 +90,10 @@ func hasSetElement(rs *proxy.Ruleset, set, el string) bool {
 func TestProxyFollowsAPIServer(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	s, err := server.Start(ctx, server.Config{
-		DataDir: t.TempDir(), BindAddress: "127.0.0.1", HTTPSPort: -1,
-		EtcdClientURL: "http://127.0.0.1:0", EtcdPeerURL: "http://127.0.0.1:0",
-		DisableAgent: true, Disable: []string{"scheduler", "controllers"},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	rc, err := clientcmd.BuildConfigFromFlags("", s.AdminKubeconfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	client := kubernetes.NewForConfigOrDie(rc)
+	client := servertest.Start(t, nil).Client
 
 	rec := &recorder{fail: 2} // the loop must retry
-	p, err := proxy.New(proxy.Config{Client: client, NodeName: "node-a", Applier: rec, Routes: rec, Logger: slog.New(slog.DiscardHandler)})
+	p, err := proxy.New(proxy.Config{Client: client, NodeName: "node-a", Applier: rec, Routes: rec, Logger: servertest.Logger()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,7 +106,7 @@ func TestProxyFollowsAPIServer(t *testing.T) {
 		}
 	}()
 
-	node, err := client.CoreV1().Nodes().Create(ctx, &v1.Node{ObjectMeta: metav1.ObjectMeta{Name: "node-a"}}, metav1.CreateOptions{})
+	node, err := client.CoreV1().Nodes().Create(ctx, testobj.Node("node-a").Obj(), metav1.CreateOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,14 +118,7 @@ func TestProxyFollowsAPIServer(t *testing.T) {
 		return hasSetElement(rs, "nodeport-ips", "192.168.77.10") && slices.Contains(nodes, "node-a")
 	})
 
-	svc := &v1.Service{
-		ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "default"},
-		Spec: v1.ServiceSpec{
-			Type:      v1.ServiceTypeClusterIP,
-			ClusterIP: "10.43.0.99",
-			Ports:     []v1.ServicePort{{Name: "http", Port: 80, Protocol: v1.ProtocolTCP}},
-		},
-	}
+	svc := testobj.Service("web").Selector().Type(v1.ServiceTypeClusterIP).ClusterIP("10.43.0.99").Port("http", 80, 80).Obj()
 	if _, err := client.CoreV1().Services("default").Create(ctx, svc, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
@@ -154,12 +126,7 @@ func TestProxyFollowsAPIServer(t *testing.T) {
 		return hasElement(rs, "no-endpoint-services", "10.43.0.99 . tcp . 80")
 	})
 
-	es := &discoveryv1.EndpointSlice{
-		ObjectMeta:  metav1.ObjectMeta{Name: "web-1", Namespace: "default", Labels: map[string]string{discoveryv1.LabelServiceName: "web"}},
-		AddressType: discoveryv1.AddressTypeIPv4,
-		Ports:       []discoveryv1.EndpointPort{{Name: ptr.To("http"), Port: ptr.To[int32](8080), Protocol: ptr.To(v1.ProtocolTCP)}},
-		Endpoints:   []discoveryv1.Endpoint{{Addresses: []string{"10.42.0.7"}, NodeName: ptr.To("node-a")}},
-	}
+	es := testobj.EndpointSlice("web-1", "web").Port("http", 8080).Endpoint("10.42.0.7", "node-a").Obj()
 	if _, err := client.DiscoveryV1().EndpointSlices("default").Create(ctx, es, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}

@@ -63,6 +63,13 @@ func Pod(name string) *PodBuilder {
 // Namespace sets the namespace.
 func (b *PodBuilder) Namespace(ns string) *PodBuilder { b.p.Namespace = ns; return b }
 
+// Grace sets the termination grace period. A pod's is 0 unless set: the
+// API server then deletes it at once, with no node to wait for.
+func (b *PodBuilder) Grace(seconds int64) *PodBuilder {
+	b.p.Spec.TerminationGracePeriodSeconds = &seconds
+	return b
+}
+
 // Node binds the pod to a node (spec.nodeName).
 func (b *PodBuilder) Node(name string) *PodBuilder { b.p.Spec.NodeName = name; return b }
 
@@ -188,6 +195,9 @@ func (b *NodeBuilder) Taint(key, value string, effect corev1.TaintEffect) *NodeB
 	b.n.Spec.Taints = append(b.n.Spec.Taints, corev1.Taint{Key: key, Value: value, Effect: effect})
 	return b
 }
+
+// Unschedulable cordons the node.
+func (b *NodeBuilder) Unschedulable() *NodeBuilder { b.n.Spec.Unschedulable = true; return b }
 
 // InternalIP adds an InternalIP address.
 func (b *NodeBuilder) InternalIP(ip string) *NodeBuilder {

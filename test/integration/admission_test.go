@@ -11,7 +11,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	admissionv1 "k8s.io/api/admission/v1"
 	arv1 "k8s.io/api/admissionregistration/v1"
@@ -26,6 +25,8 @@ import (
 	"k8s.io/utils/ptr"
 
 	"skiff/internal/pki"
+
+	"skiff/internal/server/servertest"
 )
 
 // webhookServer is an HTTPS admission webhook on loopback with its own CA.
@@ -187,9 +188,9 @@ func statusOf(t *testing.T, err error) metav1.Status {
 }
 
 func TestAdmissionWebhooks(t *testing.T) {
-	ts := startServer(t, "", nil)
+	ts := servertest.Start(t, nil)
 	warns := &warnings{}
-	rc := rest.CopyConfig(ts.config)
+	rc := rest.CopyConfig(ts.Config)
 	rc.WarningHandler = warns
 	c, err := kubernetes.NewForConfig(rc)
 	if err != nil {
@@ -243,7 +244,7 @@ func TestAdmissionWebhooks(t *testing.T) {
 		defer vwc.Delete(ctx, cfg.Name, metav1.DeleteOptions{})
 		cms := c.CoreV1().ConfigMaps("vwh-on")
 		var denyErr error
-		eventually(t, 5*time.Second, "the webhook to deny", func() (bool, error) {
+		servertest.Wait(t, "the webhook to deny", func(context.Context) (bool, error) {
 			_, denyErr = cms.Create(ctx, configMap("bad", map[string]string{"deny": "yes"}), metav1.CreateOptions{})
 			if denyErr == nil {
 				_ = cms.Delete(ctx, "bad", metav1.DeleteOptions{})
@@ -317,7 +318,7 @@ func TestAdmissionWebhooks(t *testing.T) {
 		}
 		defer mwc.Delete(ctx, cfg.Name, metav1.DeleteOptions{})
 		cms := c.CoreV1().ConfigMaps("mwh")
-		eventually(t, 5*time.Second, "the webhook to mutate", func() (bool, error) {
+		servertest.Wait(t, "the webhook to mutate", func(context.Context) (bool, error) {
 			got, err := cms.Create(ctx, configMap("probe", nil), metav1.CreateOptions{})
 			if err != nil {
 				return false, err
@@ -382,7 +383,7 @@ func TestAdmissionWebhooks(t *testing.T) {
 			t.Fatal(err)
 		}
 		var failErr error
-		eventually(t, 5*time.Second, "failurePolicy Fail to apply", func() (bool, error) {
+		servertest.Wait(t, "failurePolicy Fail to apply", func(context.Context) (bool, error) {
 			_, failErr = cms.Create(ctx, configMap("failed", nil), metav1.CreateOptions{})
 			if failErr == nil {
 				_ = cms.Delete(ctx, "failed", metav1.DeleteOptions{})
@@ -418,7 +419,7 @@ func TestAdmissionWebhooks(t *testing.T) {
 		}
 		defer vwc.Delete(ctx, cfg.Name, metav1.DeleteOptions{})
 		var denyErr error
-		eventually(t, 5*time.Second, "the matchCondition to deny", func() (bool, error) {
+		servertest.Wait(t, "the matchCondition to deny", func(context.Context) (bool, error) {
 			_, denyErr = cms.Create(ctx, configMap("blocked-1", nil), metav1.CreateOptions{})
 			if denyErr == nil {
 				_ = cms.Delete(ctx, "blocked-1", metav1.DeleteOptions{})
@@ -451,7 +452,7 @@ func TestAdmissionWebhooks(t *testing.T) {
 		}
 		defer vwc.Delete(ctx, cfg.Name, metav1.DeleteOptions{})
 		var denyErr error
-		eventually(t, 5*time.Second, "the webhook to deny the attach", func() (bool, error) {
+		servertest.Wait(t, "the webhook to deny the attach", func(context.Context) (bool, error) {
 			denyErr = c.CoreV1().RESTClient().Post().Namespace("default").Resource("pods").Name("attached").SubResource("attach").
 				Param("container", "c1").Param("stdin", "true").Param("stdout", "true").Do(ctx).Error()
 			return denyErr != nil && strings.Contains(denyErr.Error(), "nothing passes"), nil
@@ -477,9 +478,9 @@ func TestAdmissionWebhooks(t *testing.T) {
 }
 
 func TestValidatingAdmissionPolicy(t *testing.T) {
-	ts := startServer(t, "", nil)
+	ts := servertest.Start(t, nil)
 	warns := &warnings{}
-	rc := rest.CopyConfig(ts.config)
+	rc := rest.CopyConfig(ts.Config)
 	rc.WarningHandler = warns
 	c, err := kubernetes.NewForConfig(rc)
 	if err != nil {
@@ -519,7 +520,7 @@ func TestValidatingAdmissionPolicy(t *testing.T) {
 	}
 	deps := c.AppsV1().Deployments("default")
 	var denyErr error
-	eventually(t, 5*time.Second, "the policy to deny", func() (bool, error) {
+	servertest.Wait(t, "the policy to deny", func(context.Context) (bool, error) {
 		_, denyErr = deps.Create(ctx, deployment("big", 6), metav1.CreateOptions{})
 		if denyErr == nil {
 			_ = deps.Delete(ctx, "big", metav1.DeleteOptions{})
@@ -585,7 +586,7 @@ func TestValidatingAdmissionPolicy(t *testing.T) {
 	}
 	wantWarning := "Validation failed for ValidatingAdmissionPolicy 'param-replicas.skiff.test' with binding 'param-warn': too many replicas for the params"
 	n := 0
-	eventually(t, 5*time.Second, "the Warn binding", func() (bool, error) {
+	servertest.Wait(t, "the Warn binding", func(context.Context) (bool, error) {
 		n++
 		name := "warned-" + string(rune('a'+n%26))
 		if _, err := deps.Create(ctx, deployment(name, 4), metav1.CreateOptions{}); err != nil {
@@ -602,7 +603,7 @@ func TestValidatingAdmissionPolicy(t *testing.T) {
 	if _, err := bindings.Update(ctx, warnBinding, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 5*time.Second, "the Deny binding", func() (bool, error) {
+	servertest.Wait(t, "the Deny binding", func(context.Context) (bool, error) {
 		_, denyErr = deps.Create(ctx, deployment("four", 4), metav1.CreateOptions{})
 		if denyErr == nil {
 			_ = deps.Delete(ctx, "four", metav1.DeleteOptions{})
@@ -617,7 +618,7 @@ func TestValidatingAdmissionPolicy(t *testing.T) {
 	if err := c.CoreV1().ConfigMaps("default").Delete(ctx, "limits", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 5*time.Second, "missing params to deny", func() (bool, error) {
+	servertest.Wait(t, "missing params to deny", func(context.Context) (bool, error) {
 		_, err := deps.Create(ctx, deployment("one", 1), metav1.CreateOptions{})
 		if err == nil {
 			_ = deps.Delete(ctx, "one", metav1.DeleteOptions{})

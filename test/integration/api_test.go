@@ -21,6 +21,8 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/rest"
+
+	"skiff/internal/server/servertest"
 )
 
 func ns(name string) *corev1.Namespace {
@@ -47,8 +49,8 @@ func deployment(name string, replicas int32) *appsv1.Deployment {
 }
 
 func TestAPI(t *testing.T) {
-	ts := startServer(t, "", nil)
-	c := ts.client(t)
+	ts := servertest.Start(t, nil)
+	c := ts.Client
 	ctx := context.Background()
 
 	t.Run("system namespaces and the kubernetes service exist", func(t *testing.T) {
@@ -498,7 +500,7 @@ func TestAPI(t *testing.T) {
 	})
 
 	t.Run("protobuf client", func(t *testing.T) {
-		pc := ts.protobufClient(t)
+		pc := ts.ClientFor(t, protobuf)
 		got, err := pc.CoreV1().ConfigMaps("default").Create(ctx, configMap("proto", map[string]string{"via": "pb"}), metav1.CreateOptions{})
 		if err != nil {
 			t.Fatal(err)
@@ -532,7 +534,7 @@ func TestAPI(t *testing.T) {
 	})
 
 	t.Run("dynamic client and server-side apply", func(t *testing.T) {
-		dc := ts.dynamic(t)
+		dc := ts.Dynamic(t)
 		gvr := schema.GroupVersionResource{Group: "apps", Version: "v1", Resource: "deployments"}
 		obj := &unstructured.Unstructured{Object: map[string]interface{}{
 			"apiVersion": "apps/v1", "kind": "Deployment",
@@ -586,9 +588,9 @@ func rawClient(t *testing.T, cfg *rest.Config, anonymous bool) *http.Client {
 }
 
 func TestBadInput(t *testing.T) {
-	ts := startServer(t, "", nil)
-	admin := rawClient(t, ts.config, false)
-	anon := rawClient(t, ts.config, true)
+	ts := servertest.Start(t, nil)
+	admin := rawClient(t, ts.Config, false)
+	anon := rawClient(t, ts.Config, true)
 	base := ts.URL()
 	do := func(c *http.Client, method, path, ctype string, body []byte) (int, metav1.Status) {
 		t.Helper()
@@ -647,7 +649,7 @@ func TestBadInput(t *testing.T) {
 		}
 	}
 	// The server still answers after all that.
-	if _, err := ts.client(t).CoreV1().Namespaces().Get(context.Background(), "default", metav1.GetOptions{}); err != nil {
+	if _, err := ts.Client.CoreV1().Namespaces().Get(context.Background(), "default", metav1.GetOptions{}); err != nil {
 		t.Fatalf("server unhealthy after bad input: %v", err)
 	}
 }

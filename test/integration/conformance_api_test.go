@@ -23,12 +23,13 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"skiff/internal/server"
+	"skiff/internal/server/servertest"
 )
 
 // hasResource reports whether discovery lists resource in group version gv.
-func hasResource(t *testing.T, ts *testServer, gv, resource string) bool {
+func hasResource(t *testing.T, ts *servertest.Server, gv, resource string) bool {
 	t.Helper()
-	list, err := ts.client(t).Discovery().ServerResourcesForGroupVersion(gv)
+	list, err := ts.Client.Discovery().ServerResourcesForGroupVersion(gv)
 	if err != nil {
 		t.Fatalf("discover %s: %v", gv, err)
 	}
@@ -43,8 +44,8 @@ func hasResource(t *testing.T, ts *testServer, gv, resource string) bool {
 // TestReviews covers the authentication.k8s.io and authorization.k8s.io
 // review resources, answered by the server's authenticator and authorizer.
 func TestReviews(t *testing.T) {
-	ts := startServer(t, "", nil)
-	c := ts.protobufClient(t)
+	ts := servertest.Start(t, nil)
+	c := ts.ClientFor(t, protobuf)
 	ctx := context.Background()
 	for gv, r := range map[string]string{"authentication.k8s.io/v1": "tokenreviews", "authorization.k8s.io/v1": "selfsubjectaccessreviews"} {
 		if !hasResource(t, ts, gv, r) {
@@ -117,8 +118,8 @@ func TestReviews(t *testing.T) {
 // TestFlowControlAndAPIServices covers the flowcontrol.apiserver.k8s.io and
 // apiregistration.k8s.io resources: stored, defaulted, validated, with status.
 func TestFlowControlAndAPIServices(t *testing.T) {
-	ts := startServer(t, "", nil)
-	c := ts.protobufClient(t)
+	ts := servertest.Start(t, nil)
+	c := ts.ClientFor(t, protobuf)
 	ctx := context.Background()
 	for gv, r := range map[string]string{"flowcontrol.apiserver.k8s.io/v1": "flowschemas/status", "apiregistration.k8s.io/v1": "apiservices"} {
 		if !hasResource(t, ts, gv, r) {
@@ -169,7 +170,7 @@ func TestFlowControlAndAPIServices(t *testing.T) {
 		t.Fatalf("bad priority level type: want Invalid, got %v", err)
 	}
 
-	apiservices := ts.dynamic(t).Resource(schema.GroupVersionResource{Group: "apiregistration.k8s.io", Version: "v1", Resource: "apiservices"})
+	apiservices := ts.Dynamic(t).Resource(schema.GroupVersionResource{Group: "apiregistration.k8s.io", Version: "v1", Resource: "apiservices"})
 	svc := func(name, group, version string) *unstructured.Unstructured {
 		return &unstructured.Unstructured{Object: map[string]any{
 			"apiVersion": "apiregistration.k8s.io/v1", "kind": "APIService",
@@ -193,8 +194,8 @@ func TestFlowControlAndAPIServices(t *testing.T) {
 // TestQuotaAdmission covers ResourceQuota admission: creates are charged to
 // the quotas at once and refused past a hard limit.
 func TestQuotaAdmission(t *testing.T) {
-	ts := startServer(t, "", nil)
-	c := ts.protobufClient(t)
+	ts := servertest.Start(t, nil)
+	c := ts.ClientFor(t, protobuf)
 	ctx := context.Background()
 	ns := "default"
 	q, err := c.CoreV1().ResourceQuotas(ns).Create(ctx, &corev1.ResourceQuota{
@@ -255,15 +256,15 @@ func TestQuotaAdmission(t *testing.T) {
 // on objects stored before it, and apply refuses duplicate keys and unknown
 // metadata fields under fieldValidation=Strict.
 func TestCustomResourceReadsAndApply(t *testing.T) {
-	ts := startServer(t, "", nil)
+	ts := servertest.Start(t, nil)
 	ctx := context.Background()
-	dyn := ts.dynamic(t)
-	cs := ts.client(t)
+	dyn := ts.Dynamic(t)
+	cs := ts.Client
 	if _, err := dyn.Resource(crdGVR).Create(ctx, toUnstructured(t, widgetCRD()), metav1.CreateOptions{}); err != nil {
 		t.Fatalf("create crd: %v", err)
 	}
 	widgets := dyn.Resource(schema.GroupVersionResource{Group: "example.com", Version: "v1", Resource: "widgets"}).Namespace("default")
-	eventually(t, 10*time.Second, "widgets served", func() (bool, error) {
+	servertest.Wait(t, "widgets served", func(context.Context) (bool, error) {
 		_, err := widgets.List(ctx, metav1.ListOptions{})
 		return err == nil, err
 	})
@@ -274,7 +275,7 @@ func TestCustomResourceReadsAndApply(t *testing.T) {
 	if _, err := dyn.Resource(crdGVR).Patch(ctx, "widgets.example.com", types.JSONPatchType, patch, metav1.PatchOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 10*time.Second, "the new default on read", func() (bool, error) {
+	servertest.Wait(t, "the new default on read", func(context.Context) (bool, error) {
 		w, err := widgets.Get(ctx, "w1", metav1.GetOptions{})
 		if err != nil {
 			return false, err
@@ -313,7 +314,7 @@ func TestCustomResourceReadsAndApply(t *testing.T) {
 // resource whose schema keeps unknown fields at its root: as a bare object,
 // so that kubectl's v2 validation accepts any field.
 func TestOpenAPIV2OpaqueCustomResource(t *testing.T) {
-	ts := startServer(t, "", nil)
+	ts := servertest.Start(t, nil)
 	ctx := context.Background()
 	crd := widgetCRD()
 	crd.Name, crd.Spec.Group = "widgets.opaque.example.com", "opaque.example.com"
@@ -322,12 +323,12 @@ func TestOpenAPIV2OpaqueCustomResource(t *testing.T) {
 	crd.Spec.Versions[0].AdditionalPrinterColumns = nil
 	preserve := true
 	crd.Spec.Versions[0].Schema.OpenAPIV3Schema = &apiextensionsv1.JSONSchemaProps{Type: "object", XPreserveUnknownFields: &preserve}
-	if _, err := ts.dynamic(t).Resource(crdGVR).Create(ctx, toUnstructured(t, crd), metav1.CreateOptions{}); err != nil {
+	if _, err := ts.Dynamic(t).Resource(crdGVR).Create(ctx, toUnstructured(t, crd), metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	const name = "com.example.opaque.v1.Widget"
-	eventually(t, 10*time.Second, "the definition in /openapi/v2", func() (bool, error) {
-		raw, err := ts.client(t).Discovery().RESTClient().Get().AbsPath("/openapi/v2").SetHeader("Accept", "application/json").DoRaw(ctx)
+	servertest.Wait(t, "the definition in /openapi/v2", func(context.Context) (bool, error) {
+		raw, err := ts.Client.Discovery().RESTClient().Get().AbsPath("/openapi/v2").SetHeader("Accept", "application/json").DoRaw(ctx)
 		if err != nil {
 			return false, err
 		}
@@ -352,8 +353,8 @@ func TestOpenAPIV2OpaqueCustomResource(t *testing.T) {
 // has been compacted away: the 410 carries a token that lists the rest, at
 // the latest revision.
 func TestListContinueAfterCompaction(t *testing.T) {
-	ts := startServer(t, "", nil)
-	c := ts.protobufClient(t)
+	ts := servertest.Start(t, nil)
+	c := ts.ClientFor(t, protobuf)
 	ctx := context.Background()
 	const total = 10
 	for i := 0; i < total; i++ {
@@ -417,8 +418,8 @@ func TestListContinueAfterCompaction(t *testing.T) {
 // namespace whose content is held by a finalizer stays, Terminating, with
 // conditions saying why, until the finalizer goes.
 func TestNamespaceDeletionWaitsForContent(t *testing.T) {
-	ts := startServer(t, "", func(cfg *server.Config) { cfg.Disable = []string{"scheduler"} })
-	c := ts.client(t)
+	ts := servertest.Start(t, func(cfg *server.Config) { cfg.Disable = []string{"scheduler"} })
+	c := ts.Client
 	ctx := context.Background()
 	if _, err := c.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "held"}}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
@@ -440,8 +441,8 @@ func TestNamespaceDeletionWaitsForContent(t *testing.T) {
 	if err := c.CoreV1().Namespaces().Delete(ctx, "held", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	condition := func(typ corev1.NamespaceConditionType) func() (bool, error) {
-		return func() (bool, error) {
+	condition := func(typ corev1.NamespaceConditionType) func(context.Context) (bool, error) {
+		return func(context.Context) (bool, error) {
 			ns, err := c.CoreV1().Namespaces().Get(ctx, "held", metav1.GetOptions{})
 			if err != nil {
 				return false, err
@@ -454,7 +455,7 @@ func TestNamespaceDeletionWaitsForContent(t *testing.T) {
 			return false, nil
 		}
 	}
-	eventually(t, 20*time.Second, "the namespace to report the held pod", condition(corev1.NamespaceFinalizersRemaining))
+	servertest.Wait(t, "the namespace to report the held pod", condition(corev1.NamespaceFinalizersRemaining))
 	p, err := c.CoreV1().Pods("held").Get(ctx, "p", metav1.GetOptions{})
 	if err != nil || p.DeletionTimestamp == nil {
 		t.Fatalf("the held pod should be there, being deleted: %v, %v", p, err)
@@ -469,7 +470,7 @@ func TestNamespaceDeletionWaitsForContent(t *testing.T) {
 	if _, err := c.CoreV1().Pods("held").Update(ctx, p, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 20*time.Second, "the plain configmap to go", func() (bool, error) {
+	servertest.Wait(t, "the plain configmap to go", func(context.Context) (bool, error) {
 		_, err := c.CoreV1().ConfigMaps("held").Get(ctx, "plain", metav1.GetOptions{})
 		return apierrors.IsNotFound(err), nil
 	})
@@ -484,7 +485,7 @@ func TestNamespaceDeletionWaitsForContent(t *testing.T) {
 	if _, err := c.CoreV1().ConfigMaps("held").Update(ctx, held, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 30*time.Second, "the namespace to go", func() (bool, error) {
+	servertest.Wait(t, "the namespace to go", func(context.Context) (bool, error) {
 		ns, err := c.CoreV1().Namespaces().Get(ctx, "held", metav1.GetOptions{})
 		if err == nil {
 			return false, fmt.Errorf("still there: spec.finalizers %v, conditions %v", ns.Spec.Finalizers, ns.Status.Conditions)
@@ -496,9 +497,9 @@ func TestNamespaceDeletionWaitsForContent(t *testing.T) {
 // TestCustomResourceSelectableFields covers field selectors on the
 // selectableFields of a CRD version, for list and watch.
 func TestCustomResourceSelectableFields(t *testing.T) {
-	ts := startServer(t, "", nil)
+	ts := servertest.Start(t, nil)
 	ctx := context.Background()
-	dyn := ts.dynamic(t)
+	dyn := ts.Dynamic(t)
 	crd := widgetCRD()
 	for i := range crd.Spec.Versions {
 		crd.Spec.Versions[i].SelectableFields = []apiextensionsv1.SelectableField{{JSONPath: ".spec.color"}, {JSONPath: ".spec.size"}}
@@ -507,7 +508,7 @@ func TestCustomResourceSelectableFields(t *testing.T) {
 		t.Fatal(err)
 	}
 	widgets := dyn.Resource(schema.GroupVersionResource{Group: "example.com", Version: "v1", Resource: "widgets"}).Namespace("default")
-	eventually(t, 10*time.Second, "widgets served", func() (bool, error) {
+	servertest.Wait(t, "widgets served", func(context.Context) (bool, error) {
 		_, err := widgets.List(ctx, metav1.ListOptions{})
 		return err == nil, err
 	})
@@ -545,8 +546,8 @@ func TestCustomResourceSelectableFields(t *testing.T) {
 // TestNamespaceStatusPatch covers namespaces/status: like upstream's, it
 // keeps spec but takes annotations along with status.
 func TestNamespaceStatusPatch(t *testing.T) {
-	ts := startServer(t, "", nil)
-	c := ts.protobufClient(t)
+	ts := servertest.Start(t, nil)
+	c := ts.ClientFor(t, protobuf)
 	ctx := context.Background()
 	patch := []byte(`{"metadata":{"annotations":{"patched":"yes"}},"spec":{"finalizers":[]},"status":{"conditions":[{"type":"StatusPatch","status":"True","reason":"E2E"}]}}`)
 	ns, err := c.CoreV1().Namespaces().Patch(ctx, "default", types.MergePatchType, patch, metav1.PatchOptions{}, "status")

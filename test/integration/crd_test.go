@@ -8,7 +8,6 @@ import (
 	"sort"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/google/go-cmp/cmp"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
@@ -22,6 +21,8 @@ import (
 	"k8s.io/client-go/dynamic/dynamicinformer"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/utils/ptr"
+
+	"skiff/internal/server/servertest"
 )
 
 var (
@@ -114,15 +115,15 @@ func causes(err error) []string {
 }
 
 func TestCustomResources(t *testing.T) {
-	ts := startServer(t, "", nil)
+	ts := servertest.Start(t, nil)
 	ctx := context.Background()
-	dyn := ts.dynamic(t)
-	cs := ts.client(t)
+	dyn := ts.Dynamic(t)
+	cs := ts.Client
 
 	if _, err := dyn.Resource(crdGVR).Create(ctx, toUnstructured(t, widgetCRD()), metav1.CreateOptions{}); err != nil {
 		t.Fatalf("create crd: %v", err)
 	}
-	eventually(t, 10*time.Second, "widgets in discovery", func() (bool, error) {
+	servertest.Wait(t, "widgets in discovery", func(context.Context) (bool, error) {
 		list, err := cs.Discovery().ServerResourcesForGroupVersion("example.com/v1")
 		if err != nil {
 			return false, err
@@ -134,7 +135,7 @@ func TestCustomResources(t *testing.T) {
 		}
 		return false, nil
 	})
-	eventually(t, 10*time.Second, "crd established", func() (bool, error) {
+	servertest.Wait(t, "crd established", func(context.Context) (bool, error) {
 		u, err := dyn.Resource(crdGVR).Get(ctx, "widgets.example.com", metav1.GetOptions{})
 		if err != nil {
 			return false, err
@@ -187,7 +188,7 @@ func TestCustomResources(t *testing.T) {
 		t.Errorf("strict create with an unknown field: got %v, want 400 naming spec.bogus", err)
 	}
 
-	eventually(t, 10*time.Second, "informer sees w1", func() (bool, error) {
+	servertest.Wait(t, "informer sees w1", func(context.Context) (bool, error) {
 		_, exists, err := informer.GetStore().GetByKey("default/w1")
 		return exists, err
 	})
@@ -330,9 +331,9 @@ func TestCustomResources(t *testing.T) {
 	}
 
 	// kubectl's Table.
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, ts.config.Host+"/apis/example.com/v1/namespaces/default/widgets", nil)
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, ts.Config.Host+"/apis/example.com/v1/namespaces/default/widgets", nil)
 	req.Header.Set("Accept", "application/json;as=Table;v=v1;g=meta.k8s.io")
-	resp, err := rawClient(t, ts.config, false).Do(req)
+	resp, err := rawClient(t, ts.Config, false).Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -371,11 +372,11 @@ func TestCustomResources(t *testing.T) {
 	if err := dyn.Resource(crdGVR).Delete(ctx, "widgets.example.com", metav1.DeleteOptions{}); err != nil {
 		t.Fatalf("delete crd: %v", err)
 	}
-	eventually(t, 10*time.Second, "crd gone", func() (bool, error) {
+	servertest.Wait(t, "crd gone", func(context.Context) (bool, error) {
 		_, err := dyn.Resource(crdGVR).Get(ctx, "widgets.example.com", metav1.GetOptions{})
 		return apierrors.IsNotFound(err), nil
 	})
-	eventually(t, 10*time.Second, "widgets unserved", func() (bool, error) {
+	servertest.Wait(t, "widgets unserved", func(context.Context) (bool, error) {
 		_, err := cs.Discovery().ServerResourcesForGroupVersion("example.com/v1")
 		return apierrors.IsNotFound(err), nil
 	})
@@ -383,7 +384,7 @@ func TestCustomResources(t *testing.T) {
 	if _, err := dyn.Resource(crdGVR).Create(ctx, toUnstructured(t, widgetCRD()), metav1.CreateOptions{}); err != nil {
 		t.Fatalf("recreate crd: %v", err)
 	}
-	eventually(t, 10*time.Second, "widgets served again, empty", func() (bool, error) {
+	servertest.Wait(t, "widgets served again, empty", func(context.Context) (bool, error) {
 		l, err := widgets.List(ctx, metav1.ListOptions{})
 		if err != nil {
 			return false, nil

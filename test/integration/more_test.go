@@ -18,11 +18,12 @@ import (
 
 	"skiff/internal/etcd/etcdtest"
 	"skiff/internal/server"
+	"skiff/internal/server/servertest"
 )
 
 func TestWatchListAndBookmarks(t *testing.T) {
-	ts := startServer(t, "", nil)
-	c := ts.client(t)
+	ts := servertest.Start(t, nil)
+	c := ts.Client
 	ctx := context.Background()
 	for _, n := range []string{"x", "y"} {
 		if _, err := c.CoreV1().ConfigMaps("default").Create(ctx, configMap(n, nil), metav1.CreateOptions{}); err != nil {
@@ -60,8 +61,8 @@ func TestWatchListAndBookmarks(t *testing.T) {
 }
 
 func TestVersionsSharingStorage(t *testing.T) {
-	ts := startServer(t, "", nil)
-	c := ts.client(t)
+	ts := servertest.Start(t, nil)
+	c := ts.Client
 	ctx := context.Background()
 
 	// An HPA written through autoscaling/v1 reads back through v2.
@@ -112,11 +113,11 @@ func TestVersionsSharingStorage(t *testing.T) {
 }
 
 func TestMetrics(t *testing.T) {
-	ts := startServer(t, "", nil)
-	if _, err := ts.client(t).CoreV1().Namespaces().List(context.Background(), metav1.ListOptions{}); err != nil {
+	ts := servertest.Start(t, nil)
+	if _, err := ts.Client.CoreV1().Namespaces().List(context.Background(), metav1.ListOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	resp, err := rawClient(t, ts.config, false).Get(ts.URL() + "/metrics")
+	resp, err := rawClient(t, ts.Config, false).Get(ts.URL() + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,7 +129,7 @@ func TestMetrics(t *testing.T) {
 			t.Errorf("/metrics lacks %s", want)
 		}
 	}
-	anon, err := rawClient(t, ts.config, true).Get(ts.URL() + "/metrics")
+	anon, err := rawClient(t, ts.Config, true).Get(ts.URL() + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,15 +147,15 @@ func TestExternalEtcd(t *testing.T) {
 	for _, m := range cluster.Members {
 		urls = append(urls, m.ClientURL())
 	}
-	ts := startServer(t, "", func(cfg *server.Config) { cfg.EtcdServers = urls })
-	c := ts.client(t)
+	ts := servertest.Start(t, func(cfg *server.Config) { cfg.EtcdServers = urls })
+	c := ts.Client
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	if _, err := c.CoreV1().ConfigMaps("default").Create(ctx, configMap("ha", nil), metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	cluster.Stop(0)
-	eventually(t, 30*time.Second, "writes with one etcd member down", func() (bool, error) {
+	servertest.Wait(t, "writes with one etcd member down", func(context.Context) (bool, error) {
 		_, err := c.CoreV1().ConfigMaps("default").Create(ctx, configMap("after-stop", nil), metav1.CreateOptions{})
 		return err == nil, err
 	})
@@ -164,8 +165,8 @@ func TestExternalEtcd(t *testing.T) {
 }
 
 func TestDiscovery(t *testing.T) {
-	ts := startServer(t, "", nil)
-	c := ts.client(t)
+	ts := servertest.Start(t, nil)
+	c := ts.Client
 	// client-go asks for aggregated discovery first.
 	_, lists, err := c.Discovery().ServerGroupsAndResources()
 	if err != nil {
@@ -195,7 +196,7 @@ func TestDiscovery(t *testing.T) {
 	}
 	req, _ := http.NewRequest("GET", ts.URL()+"/apis", nil)
 	req.Header.Set("Accept", "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json")
-	resp, err := rawClient(t, ts.config, false).Do(req)
+	resp, err := rawClient(t, ts.Config, false).Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

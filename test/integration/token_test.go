@@ -4,7 +4,6 @@ import (
 	"context"
 	"strings"
 	"testing"
-	"time"
 
 	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -14,11 +13,13 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
+
+	"skiff/internal/server/servertest"
 )
 
 func TestServiceAccountToken(t *testing.T) {
-	ts := startServer(t, "", nil)
-	c := ts.client(t)
+	ts := servertest.Start(t, nil)
+	c := ts.Client
 	ctx := context.Background()
 	if _, err := c.CoreV1().ServiceAccounts("default").Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "robot"}}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
@@ -46,7 +47,7 @@ func TestServiceAccountToken(t *testing.T) {
 
 	// The token authenticates as the service account: without RBAC rules
 	// it is then forbidden, not unauthorized.
-	bearer := rest.AnonymousClientConfig(ts.config)
+	bearer := rest.AnonymousClientConfig(ts.Config)
 	bearer.BearerToken = tr.Status.Token
 	bc, err := kubernetes.NewForConfig(bearer)
 	if err != nil {
@@ -63,6 +64,23 @@ func TestServiceAccountToken(t *testing.T) {
 	if _, err := bc.Discovery().ServerGroups(); err != nil {
 		t.Errorf("discovery with the token: %v", err)
 	}
+	// Service accounts may read the issuer's discovery documents, which
+	// point at the key the token verifies with.
+	raw, err := bc.Discovery().RESTClient().Get().AbsPath("/.well-known/openid-configuration").DoRaw(ctx)
+	if err != nil || !strings.Contains(string(raw), `"jwks_uri":"https://kubernetes.default.svc.cluster.local/openid/v1/jwks"`) {
+		t.Errorf("OIDC discovery with the token: %s %v", raw, err)
+	}
+	raw, err = bc.Discovery().RESTClient().Get().AbsPath("/openid/v1/jwks").DoRaw(ctx)
+	if err != nil || !strings.Contains(string(raw), `"alg":"ES256"`) {
+		t.Errorf("JWKS with the token: %s %v", raw, err)
+	}
+	anon, err := kubernetes.NewForConfig(rest.AnonymousClientConfig(ts.Config))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := anon.Discovery().RESTClient().Get().AbsPath("/openid/v1/jwks").DoRaw(ctx); !apierrors.IsForbidden(err) && !apierrors.IsUnauthorized(err) {
+		t.Errorf("JWKS without credentials: %v, want it refused", err)
+	}
 	// A RoleBinding to the view ClusterRole lets it read pods there, and
 	// nothing more.
 	rb := &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "robot-view"},
@@ -71,7 +89,7 @@ func TestServiceAccountToken(t *testing.T) {
 	if _, err := c.RbacV1().RoleBindings("default").Create(ctx, rb, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 10*time.Second, "view binding takes effect", func() (bool, error) {
+	servertest.Wait(t, "view binding takes effect", func(context.Context) (bool, error) {
 		_, err := bc.CoreV1().Pods("default").List(ctx, metav1.ListOptions{})
 		return err == nil, err
 	})
@@ -88,7 +106,7 @@ func TestServiceAccountToken(t *testing.T) {
 	if err := c.CoreV1().Pods("default").Delete(ctx, "robot-pod", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 10*time.Second, "token of a deleted pod rejected", func() (bool, error) {
+	servertest.Wait(t, "token of a deleted pod rejected", func(context.Context) (bool, error) {
 		_, err := bc.CoreV1().Pods("default").List(ctx, metav1.ListOptions{})
 		return apierrors.IsUnauthorized(err), err
 	})

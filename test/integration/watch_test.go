@@ -14,6 +14,9 @@ import (
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/tools/cache"
+
+	"skiff/internal/server"
+	"skiff/internal/server/servertest"
 )
 
 // nextEvents reads n events from w.
@@ -48,8 +51,8 @@ func describe(evs []watch.Event) []string {
 }
 
 func TestWatch(t *testing.T) {
-	ts := startServer(t, "", nil)
-	c := ts.client(t)
+	ts := servertest.Start(t, nil)
+	c := ts.Client
 	ctx := context.Background()
 	if _, err := c.CoreV1().Namespaces().Create(ctx, ns("w"), metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
@@ -121,7 +124,7 @@ func TestWatch(t *testing.T) {
 		if _, err := c.CoreV1().ConfigMaps("w").Create(ctx, configMap("inf", nil), metav1.CreateOptions{}); err != nil {
 			t.Fatal(err)
 		}
-		eventually(t, 10*time.Second, "informer add", func() (bool, error) {
+		servertest.Wait(t, "informer add", func(context.Context) (bool, error) {
 			mu.Lock()
 			defer mu.Unlock()
 			return seen["inf"] == "add" && seen["a"] != "", nil
@@ -129,7 +132,7 @@ func TestWatch(t *testing.T) {
 		if err := c.CoreV1().ConfigMaps("w").Delete(ctx, "inf", metav1.DeleteOptions{}); err != nil {
 			t.Fatal(err)
 		}
-		eventually(t, 10*time.Second, "informer delete", func() (bool, error) {
+		servertest.Wait(t, "informer delete", func(context.Context) (bool, error) {
 			mu.Lock()
 			defer mu.Unlock()
 			return seen["inf"] == "delete", nil
@@ -142,8 +145,8 @@ func TestWatch(t *testing.T) {
 // later change exactly once.
 func TestWatchAcrossRestart(t *testing.T) {
 	dir := t.TempDir()
-	ts := startServer(t, dir, nil)
-	c := ts.client(t)
+	ts := servertest.Start(t, func(cfg *server.Config) { cfg.DataDir = dir })
+	c := ts.Client
 	ctx := context.Background()
 	// A resourceVersion from before the restart that the new server's
 	// cache does not reach back to: resuming from it is served from etcd.
@@ -159,8 +162,8 @@ func TestWatchAcrossRestart(t *testing.T) {
 	last := cm.ResourceVersion
 	ts.Close()
 
-	ts2 := startServer(t, dir, nil)
-	c2 := ts2.client(t)
+	ts2 := servertest.Start(t, func(cfg *server.Config) { cfg.DataDir = dir })
+	c2 := ts2.Client
 	got, err := c2.CoreV1().ConfigMaps("default").Get(ctx, "before", metav1.GetOptions{})
 	if err != nil {
 		t.Fatalf("object lost across restart: %v", err)

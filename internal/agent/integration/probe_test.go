@@ -9,6 +9,7 @@ import (
 
 	"skiff/internal/agent"
 	"skiff/internal/agent/sim"
+	"skiff/internal/server/servertest"
 )
 
 // failingLiveness fails every liveness probe and passes the others.
@@ -22,12 +23,12 @@ func (failingLiveness) Probe(_ context.Context, _ *corev1.Pod, c *corev1.Contain
 }
 
 func TestLivenessFailureRestartsTheContainer(t *testing.T) {
-	client := startServer(t)
+	client := servertest.Start(t, nil).Client
 	rt, err := sim.New(sim.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := agent.New(agent.Config{NodeName: "node-p", Client: client, Runtime: rt, Prober: failingLiveness{}, NodeIPs: []string{"192.0.2.11"}, Logger: testLogger()})
+	a, err := agent.New(agent.Config{NodeName: "node-p", Client: client, Runtime: rt, Prober: failingLiveness{}, NodeIPs: []string{"192.0.2.11"}, Logger: servertest.Logger()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,8 +2,8 @@ package integration
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"log/slog"
 	"os"
 	"runtime"
 	"runtime/pprof"
@@ -15,7 +15,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
@@ -23,45 +22,15 @@ import (
 
 	"skiff/internal/agent"
 	"skiff/internal/agent/sim"
-	"skiff/internal/server"
+	"skiff/internal/server/servertest"
+	"skiff/internal/testobj"
 )
 
-// startServer starts an in-process control plane with no agent of its own.
-func startServer(t testing.TB) kubernetes.Interface {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	s, err := server.Start(ctx, server.Config{
-		DataDir: t.TempDir(), BindAddress: "127.0.0.1", HTTPSPort: -1,
-		EtcdClientURL: "http://127.0.0.1:0", EtcdPeerURL: "http://127.0.0.1:0",
-		DisableAgent: true, Disable: []string{"scheduler", "controllers"},
-		Logger: testLogger(),
-	})
-	if err != nil {
-		t.Fatalf("start server: %v", err)
-	}
-	t.Cleanup(s.Close)
-	rc, err := clientcmd.BuildConfigFromFlags("", s.AdminKubeconfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	rc.QPS = -1
-	c, err := kubernetes.NewForConfig(rc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
-}
+func TestMain(m *testing.M) { servertest.Main(m) }
 
-func testLogger() *slog.Logger {
-	if os.Getenv("SKIFF_TEST_LOG") != "" {
-		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
-	return slog.New(slog.DiscardHandler)
-}
-
-// runAgent runs one agent on the sim runtime, watching its own pods.
-func runAgent(t *testing.T, client kubernetes.Interface, name string, simCfg sim.Config) {
+// runAgent runs one agent on the sim runtime, watching its own pods, and
+// returns the runtime (to inject faults).
+func runAgent(t *testing.T, client kubernetes.Interface, name string, simCfg sim.Config) *sim.Runtime {
 	t.Helper()
 	rt, err := sim.New(simCfg)
 	if err != nil {
@@ -72,7 +41,7 @@ func runAgent(t *testing.T, client kubernetes.Interface, name string, simCfg sim
 		NodeIPs:            []string{"192.0.2.10"},
 		LeaseDuration:      2 * time.Second,
 		LeaseRenewInterval: 200 * time.Millisecond,
-		Logger:             testLogger(),
+		Logger:             servertest.Logger(),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -86,23 +55,15 @@ func runAgent(t *testing.T, client kubernetes.Interface, name string, simCfg sim
 			t.Errorf("agent run: %v", err)
 		}
 	})
-}
-
-// waitFor polls cond until it holds or 30 s pass.
-func waitFor(t *testing.T, what string, cond func(ctx context.Context) (bool, error)) {
-	t.Helper()
-	err := wait.PollUntilContextTimeout(context.Background(), 20*time.Millisecond, 30*time.Second, true, cond)
-	if err != nil {
-		t.Fatalf("waiting for %s: %v", what, err)
-	}
+	return rt
 }
 
 func TestNodeRegistersAndHeartbeats(t *testing.T) {
-	client := startServer(t)
+	client := servertest.Start(t, nil).Client
 	runAgent(t, client, "node-a", sim.Config{})
 	ctx := context.Background()
 	var node *corev1.Node
-	waitFor(t, "node registered", func(ctx context.Context) (bool, error) {
+	servertest.Wait(t, "node registered", func(ctx context.Context) (bool, error) {
 		n, err := client.CoreV1().Nodes().Get(ctx, "node-a", metav1.GetOptions{})
 		if apierrors.IsNotFound(err) {
 			return false, nil
@@ -142,7 +103,7 @@ func TestNodeRegistersAndHeartbeats(t *testing.T) {
 	}
 
 	var first *coordv1.Lease
-	waitFor(t, "lease created", func(ctx context.Context) (bool, error) {
+	servertest.Wait(t, "lease created", func(ctx context.Context) (bool, error) {
 		l, err := client.CoordinationV1().Leases("kube-node-lease").Get(ctx, "node-a", metav1.GetOptions{})
 		if apierrors.IsNotFound(err) {
 			return false, nil
@@ -153,25 +114,24 @@ func TestNodeRegistersAndHeartbeats(t *testing.T) {
 	if ptr.Deref(first.Spec.HolderIdentity, "") != "node-a" || len(first.OwnerReferences) != 1 || first.OwnerReferences[0].UID != node.UID {
 		t.Errorf("lease holder %v owners %v", first.Spec.HolderIdentity, first.OwnerReferences)
 	}
-	waitFor(t, "lease renewed", func(ctx context.Context) (bool, error) {
+	servertest.Wait(t, "lease renewed", func(ctx context.Context) (bool, error) {
 		l, err := client.CoordinationV1().Leases("kube-node-lease").Get(ctx, "node-a", metav1.GetOptions{})
 		return err == nil && l.Spec.RenewTime.After(first.Spec.RenewTime.Time), err
 	})
 	_ = ctx
 }
 
-func createPod(t *testing.T, client kubernetes.Interface, name, node string, policy corev1.RestartPolicy, annotations map[string]string) *corev1.Pod {
+// busyboxPod is a pod on the node with an init container and a container
+// with a TCP readiness probe, both of image busybox, and the API server's
+// default grace period: its deletion waits for the agent.
+func busyboxPod(name, node string) *testobj.PodBuilder {
+	return testobj.Pod(name).Node(node).Grace(corev1.DefaultTerminationGracePeriodSeconds).
+		Containers("main").Image("busybox").ReadinessTCP(80).InitContainer("init", "busybox")
+}
+
+func createPod(t *testing.T, client kubernetes.Interface, pod *corev1.Pod) *corev1.Pod {
 	t.Helper()
-	pod := &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "default", Annotations: annotations},
-		Spec: corev1.PodSpec{
-			NodeName:       node,
-			RestartPolicy:  policy,
-			InitContainers: []corev1.Container{{Name: "init", Image: "busybox"}},
-			Containers:     []corev1.Container{{Name: "main", Image: "busybox", ReadinessProbe: &corev1.Probe{ProbeHandler: corev1.ProbeHandler{TCPSocket: &corev1.TCPSocketAction{Port: intstrFromInt(80)}}, PeriodSeconds: 1}}},
-		},
-	}
-	p, err := client.CoreV1().Pods("default").Create(context.Background(), pod, metav1.CreateOptions{})
+	p, err := client.CoreV1().Pods(pod.Namespace).Create(context.Background(), pod, metav1.CreateOptions{})
 	if err != nil {
 		t.Fatalf("create pod: %v", err)
 	}
@@ -190,7 +150,7 @@ func podCondition(p *corev1.Pod, typ corev1.PodConditionType) corev1.ConditionSt
 func waitPod(t *testing.T, client kubernetes.Interface, name, what string, cond func(p *corev1.Pod) bool) *corev1.Pod {
 	t.Helper()
 	var pod *corev1.Pod
-	waitFor(t, "pod "+name+" "+what, func(ctx context.Context) (bool, error) {
+	servertest.Wait(t, "pod "+name+" "+what, func(ctx context.Context) (bool, error) {
 		p, err := client.CoreV1().Pods("default").Get(ctx, name, metav1.GetOptions{})
 		if err != nil {
 			return false, err
@@ -202,11 +162,11 @@ func waitPod(t *testing.T, client kubernetes.Interface, name, what string, cond 
 }
 
 func TestPods(t *testing.T) {
-	client := startServer(t)
+	client := servertest.Start(t, nil).Client
 	runAgent(t, client, "node-a", sim.Config{StartDelay: 50 * time.Millisecond, RunTime: 100 * time.Millisecond, FakeCIDR: "10.99.0.0/24"})
 
 	t.Run("Always pod goes Running and Ready", func(t *testing.T) {
-		createPod(t, client, "web", "node-a", corev1.RestartPolicyAlways, nil)
+		createPod(t, client, busyboxPod("web", "node-a").RestartPolicy(corev1.RestartPolicyAlways).Obj())
 		p := waitPod(t, client, "web", "Ready", func(p *corev1.Pod) bool {
 			return p.Status.Phase == corev1.PodRunning && podCondition(p, corev1.PodReady) == corev1.ConditionTrue
 		})
@@ -228,7 +188,7 @@ func TestPods(t *testing.T) {
 	})
 
 	t.Run("Never pod ends Succeeded", func(t *testing.T) {
-		createPod(t, client, "job", "node-a", corev1.RestartPolicyNever, nil)
+		createPod(t, client, busyboxPod("job", "node-a").RestartPolicy(corev1.RestartPolicyNever).Obj())
 		p := waitPod(t, client, "job", "Succeeded", func(p *corev1.Pod) bool { return p.Status.Phase == corev1.PodSucceeded })
 		if term := p.Status.ContainerStatuses[0].State.Terminated; term == nil || term.ExitCode != 0 || term.Reason != "Completed" {
 			t.Errorf("main container state = %+v", p.Status.ContainerStatuses[0].State)
@@ -236,7 +196,7 @@ func TestPods(t *testing.T) {
 	})
 
 	t.Run("exit-code annotation fails the pod with that code", func(t *testing.T) {
-		createPod(t, client, "fail", "node-a", corev1.RestartPolicyNever, map[string]string{sim.AnnotationExitCode: "42"})
+		createPod(t, client, busyboxPod("fail", "node-a").RestartPolicy(corev1.RestartPolicyNever).Annotations(sim.AnnotationExitCode, "42").Obj())
 		p := waitPod(t, client, "fail", "Failed", func(p *corev1.Pod) bool { return p.Status.Phase == corev1.PodFailed })
 		if term := p.Status.ContainerStatuses[0].State.Terminated; term == nil || term.ExitCode != 42 || term.Reason != "Error" {
 			t.Errorf("main container state = %+v", p.Status.ContainerStatuses[0].State)
@@ -244,7 +204,7 @@ func TestPods(t *testing.T) {
 	})
 
 	t.Run("exit code under Always restarts with a count", func(t *testing.T) {
-		createPod(t, client, "crash", "node-a", corev1.RestartPolicyAlways, map[string]string{sim.AnnotationExitCode: "1"})
+		createPod(t, client, busyboxPod("crash", "node-a").RestartPolicy(corev1.RestartPolicyAlways).Annotations(sim.AnnotationExitCode, "1").Obj())
 		p := waitPod(t, client, "crash", "restarted", func(p *corev1.Pod) bool {
 			return len(p.Status.ContainerStatuses) == 1 && p.Status.ContainerStatuses[0].RestartCount >= 1
 		})
@@ -262,7 +222,7 @@ func TestPods(t *testing.T) {
 		if err := client.CoreV1().Pods("default").Delete(context.Background(), "web", metav1.DeleteOptions{}); err != nil {
 			t.Fatal(err)
 		}
-		waitFor(t, "pod web gone", func(ctx context.Context) (bool, error) {
+		servertest.Wait(t, "pod web gone", func(ctx context.Context) (bool, error) {
 			_, err := client.CoreV1().Pods("default").Get(ctx, "web", metav1.GetOptions{})
 			if apierrors.IsNotFound(err) {
 				return true, nil
@@ -272,20 +232,60 @@ func TestPods(t *testing.T) {
 	})
 }
 
+// TestRuntimeFaults checks what a user sees when the runtime fails: a
+// container whose image cannot be pulled waits in ErrImagePull or
+// ImagePullBackOff and runs once the pull works, and a pod whose sandbox
+// dies gets a new one and runs again in new containers.
+func TestRuntimeFaults(t *testing.T) {
+	client := servertest.Start(t, nil).Client
+	rt := runAgent(t, client, "node-f", sim.Config{})
+	ready := func(p *corev1.Pod) bool {
+		return p.Status.Phase == corev1.PodRunning && podCondition(p, corev1.PodReady) == corev1.ConditionTrue
+	}
+
+	t.Run("failed pulls", func(t *testing.T) {
+		const image = "registry.example/app:1"
+		rt.FailPulls(image, errors.New("registry unreachable"))
+		createPod(t, client, busyboxPod("unpulled", "node-f").RestartPolicy(corev1.RestartPolicyAlways).Image(image).Obj())
+		waitPod(t, client, "unpulled", "waiting for its image", func(p *corev1.Pod) bool {
+			cs := p.Status.ContainerStatuses
+			if len(cs) != 1 || cs[0].State.Waiting == nil {
+				return false
+			}
+			r := cs[0].State.Waiting.Reason
+			return r == "ErrImagePull" || r == "ImagePullBackOff"
+		})
+		rt.FailPulls(image, nil)
+		waitPod(t, client, "unpulled", "Ready once the image pulls", ready)
+	})
+
+	t.Run("crashed sandbox", func(t *testing.T) {
+		createPod(t, client, busyboxPod("crashed", "node-f").RestartPolicy(corev1.RestartPolicyAlways).Obj())
+		p := waitPod(t, client, "crashed", "Ready", ready)
+		before := p.Status.ContainerStatuses[0].ContainerID
+		if n := rt.CrashSandbox(p.UID); n != 1 {
+			t.Fatalf("CrashSandbox crashed %d sandboxes, want 1", n)
+		}
+		waitPod(t, client, "crashed", "Ready in a new container", func(p *corev1.Pod) bool {
+			return ready(p) && p.Status.ContainerStatuses[0].ContainerID != before
+		})
+	})
+}
+
 func TestClusterOf200Nodes(t *testing.T) {
-	client := startServer(t)
+	client := servertest.Start(t, nil).Client
 	runCluster(t, client, 200)
-	waitFor(t, "200 nodes Ready with leases", func(ctx context.Context) (bool, error) {
+	servertest.Wait(t, "200 nodes Ready with leases", func(ctx context.Context) (bool, error) {
 		return countReady(ctx, client) == 200, nil
 	})
 	// A pod bound to one of them runs.
-	createPod(t, client, "p", "sim-137", corev1.RestartPolicyAlways, nil)
+	createPod(t, client, busyboxPod("p", "sim-137").RestartPolicy(corev1.RestartPolicyAlways).Obj())
 	waitPod(t, client, "p", "Ready", func(p *corev1.Pod) bool { return podCondition(p, corev1.PodReady) == corev1.ConditionTrue })
 }
 
 func runCluster(t testing.TB, client kubernetes.Interface, n int) {
 	t.Helper()
-	c, err := sim.NewCluster(sim.ClusterConfig{Client: client, Nodes: n, Logger: testLogger()})
+	c, err := sim.NewCluster(sim.ClusterConfig{Client: client, Nodes: n, Logger: servertest.Logger()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -342,7 +342,7 @@ func TestMemoryOfManyNodes(t *testing.T) {
 			t.Fatal(err)
 		}
 	} else {
-		client = startServer(t)
+		client = servertest.Start(t, nil).Client
 	}
 	start := time.Now()
 	runCluster(t, client, n)
@@ -373,5 +373,3 @@ func TestMemoryOfManyNodes(t *testing.T) {
 	}
 	t.Logf("%d simulated nodes (API server in process: %v): %sheap in use %d MiB, goroutines %d", n, os.Getenv("SKIFF_SIM_KUBECONFIG") == "", rss, ms.HeapInuse>>20, runtime.NumGoroutine())
 }
-
-func intstrFromInt(n int) intstr.IntOrString { return intstr.FromInt32(int32(n)) }

@@ -16,6 +16,7 @@ import (
 
 	"skiff/internal/agent"
 	"skiff/internal/agent/sim"
+	"skiff/internal/server/servertest"
 )
 
 // startSimAgent runs one agent on rt until the returned stop is called
@@ -29,7 +30,7 @@ func startSimAgent(t *testing.T, client kubernetes.Interface, name string, rt *s
 		LeaseRenewInterval:   200 * time.Millisecond,
 		PodManifestPath:      manifests,
 		ManifestScanInterval: 100 * time.Millisecond,
-		Logger:               testLogger(),
+		Logger:               servertest.Logger(),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -94,7 +95,7 @@ func podsOf(t *testing.T, rt *sim.Runtime, uid types.UID) ([]agent.Sandbox, []ag
 // shows it (Running, owned by the Node), comes back when deleted while the
 // pod keeps running, follows a changed manifest, and goes with the file.
 func TestStaticPods(t *testing.T) {
-	client := startServer(t)
+	client := servertest.Start(t, nil).Client
 	dir := filepath.Join(t.TempDir(), "manifests")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
@@ -107,7 +108,7 @@ func TestStaticPods(t *testing.T) {
 	startSimAgent(t, client, "node-s", rt, dir)
 	pods := client.CoreV1().Pods("kube-system")
 	var mirror *corev1.Pod
-	waitFor(t, "mirror pod Running", func(ctx context.Context) (bool, error) {
+	servertest.Wait(t, "mirror pod Running", func(ctx context.Context) (bool, error) {
 		p, err := pods.Get(ctx, "web-node-s", metav1.GetOptions{})
 		if apierrors.IsNotFound(err) {
 			return false, nil
@@ -136,7 +137,7 @@ func TestStaticPods(t *testing.T) {
 	if err := pods.Delete(context.Background(), "web-node-s", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "mirror pod back", func(ctx context.Context) (bool, error) {
+	servertest.Wait(t, "mirror pod back", func(ctx context.Context) (bool, error) {
 		p, err := pods.Get(ctx, "web-node-s", metav1.GetOptions{})
 		if apierrors.IsNotFound(err) {
 			return false, nil
@@ -152,7 +153,7 @@ func TestStaticPods(t *testing.T) {
 	// pod's sandbox gone.
 	writeManifest(t, dir, "2")
 	var newHash string
-	waitFor(t, "mirror pod of the new manifest Running", func(ctx context.Context) (bool, error) {
+	servertest.Wait(t, "mirror pod of the new manifest Running", func(ctx context.Context) (bool, error) {
 		p, err := pods.Get(ctx, "web-node-s", metav1.GetOptions{})
 		if apierrors.IsNotFound(err) {
 			return false, nil
@@ -160,7 +161,7 @@ func TestStaticPods(t *testing.T) {
 		newHash = p.Annotations[corev1.MirrorPodAnnotationKey]
 		return err == nil && newHash != hash && p.Spec.Containers[0].Image == "busybox:2" && p.Status.Phase == corev1.PodRunning, err
 	})
-	waitFor(t, "old static pod removed", func(context.Context) (bool, error) {
+	servertest.Wait(t, "old static pod removed", func(context.Context) (bool, error) {
 		sbs, cs := podsOf(t, rt, staticUID)
 		return len(sbs) == 0 && len(cs) == 0, nil
 	})
@@ -169,14 +170,14 @@ func TestStaticPods(t *testing.T) {
 	if err := os.Remove(filepath.Join(dir, "web.yaml")); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "mirror pod gone", func(ctx context.Context) (bool, error) {
+	servertest.Wait(t, "mirror pod gone", func(ctx context.Context) (bool, error) {
 		_, err := pods.Get(ctx, "web-node-s", metav1.GetOptions{})
 		if apierrors.IsNotFound(err) {
 			return true, nil
 		}
 		return false, err
 	})
-	waitFor(t, "static pod removed", func(context.Context) (bool, error) {
+	servertest.Wait(t, "static pod removed", func(context.Context) (bool, error) {
 		sbs, cs := podsOf(t, rt, types.UID(newHash))
 		return len(sbs) == 0 && len(cs) == 0, nil
 	})
@@ -186,7 +187,7 @@ func TestStaticPods(t *testing.T) {
 // refer to API objects, and admits plain ones untouched by the service
 // account admission.
 func TestMirrorPodAdmission(t *testing.T) {
-	client := startServer(t)
+	client := servertest.Start(t, nil).Client
 	pods := client.CoreV1().Pods("default")
 	mk := func(name string, mutate func(*corev1.Pod)) *corev1.Pod {
 		p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Annotations: map[string]string{corev1.MirrorPodAnnotationKey: "h"}},
@@ -223,14 +224,14 @@ func TestMirrorPodAdmission(t *testing.T) {
 // from the API while it was down: the new agent removes what the pod left
 // in the runtime, and leaves the pod that still exists alone.
 func TestOrphanSweep(t *testing.T) {
-	client := startServer(t)
+	client := servertest.Start(t, nil).Client
 	rt, err := sim.New(sim.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	stop := startSimAgent(t, client, "node-o", rt, "")
-	gone := createPod(t, client, "gone", "node-o", corev1.RestartPolicyAlways, nil)
-	kept := createPod(t, client, "kept", "node-o", corev1.RestartPolicyAlways, nil)
+	gone := createPod(t, client, busyboxPod("gone", "node-o").RestartPolicy(corev1.RestartPolicyAlways).Obj())
+	kept := createPod(t, client, busyboxPod("kept", "node-o").RestartPolicy(corev1.RestartPolicyAlways).Obj())
 	for _, name := range []string{"gone", "kept"} {
 		waitPod(t, client, name, "Running", func(p *corev1.Pod) bool { return p.Status.Phase == corev1.PodRunning })
 	}
@@ -240,7 +241,7 @@ func TestOrphanSweep(t *testing.T) {
 	}
 	keptSbs, _ := podsOf(t, rt, kept.UID)
 	startSimAgent(t, client, "node-o", rt, "")
-	waitFor(t, "the deleted pod's sandbox removed", func(context.Context) (bool, error) {
+	servertest.Wait(t, "the deleted pod's sandbox removed", func(context.Context) (bool, error) {
 		sbs, cs := podsOf(t, rt, gone.UID)
 		return len(sbs) == 0 && len(cs) == 0, nil
 	})

@@ -11,6 +11,7 @@ import (
 
 	"skiff/internal/bench"
 	"skiff/internal/scheduler"
+	"skiff/internal/server/servertest"
 )
 
 // TestBenchScheduler runs the scheduler benchmark in process when
@@ -32,7 +33,7 @@ func TestBenchScheduler(t *testing.T) {
 	}
 	nodes, _ := strconv.Atoi(parts[0])
 	pods, _ := strconv.Atoi(parts[1])
-	rc := startServer(t)
+	rc := servertest.Start(t, nil).Config
 	cfg := bench.SchedulerConfig{Rest: rc, Nodes: nodes, Pods: pods, Mix: parts[2]}
 	cfg.StartScheduler = func(ctx context.Context) (func(), error) {
 		src := rest.CopyConfig(rc)

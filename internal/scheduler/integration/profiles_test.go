@@ -10,15 +10,17 @@ import (
 	"k8s.io/apimachinery/pkg/fields"
 
 	"skiff/internal/scheduler"
+	"skiff/internal/server/servertest"
+	"skiff/internal/testobj"
 )
 
 func TestProfilesAndSpread(t *testing.T) {
-	rc := startServer(t)
-	c := client(t, rc)
+	srv := servertest.Start(t, nil)
+	rc, c := srv.Config, srv.Client
 	ctx := context.Background()
-	createNode(t, c, "a1", "4", "8Gi", labels(v1.LabelTopologyZone, "a"))
-	createNode(t, c, "a2", "4", "8Gi", labels(v1.LabelTopologyZone, "a"))
-	createNode(t, c, "b1", "4", "8Gi", labels(v1.LabelTopologyZone, "b"))
+	createNode(t, c, testobj.Node("a1").Capacity("4", "8Gi").Ready().Labels(v1.LabelTopologyZone, "a").Obj())
+	createNode(t, c, testobj.Node("a2").Capacity("4", "8Gi").Ready().Labels(v1.LabelTopologyZone, "a").Obj())
+	createNode(t, c, testobj.Node("b1").Capacity("4", "8Gi").Ready().Labels(v1.LabelTopologyZone, "b").Obj())
 	cfg, err := scheduler.ParseConfig([]byte(`
 apiVersion: kubescheduler.config.k8s.io/v1
 kind: KubeSchedulerConfiguration
@@ -41,8 +43,7 @@ profiles:
 	t.Run("spread across zones", func(t *testing.T) {
 		perZone := map[string]int{}
 		for _, name := range []string{"s0", "s1", "s2", "s3"} {
-			p := pod(name, "100m")
-			p.Labels["app"] = "spread"
+			p := testobj.Pod(name).Req("cpu", "100m").Labels("app", "spread").Obj()
 			p.Spec.TopologySpreadConstraints = []v1.TopologySpreadConstraint{{
 				MaxSkew: 1, TopologyKey: v1.LabelTopologyZone, WhenUnsatisfiable: v1.DoNotSchedule,
 				LabelSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "spread"}},
@@ -57,14 +58,14 @@ profiles:
 	})
 
 	t.Run("profiles by schedulerName", func(t *testing.T) {
-		stranger := pod("stranger", "100m")
+		stranger := testobj.Pod("stranger").Req("cpu", "100m").Obj()
 		stranger.Spec.SchedulerName = "someone-else"
 		createPod(t, c, stranger)
 		// packer packs onto the node that already has the most requested.
-		big := pod("filler", "3")
+		big := testobj.Pod("filler").Req("cpu", "3").Obj()
 		createPod(t, c, big)
 		full := waitBound(t, c, "filler")
-		packed := pod("packed", "500m")
+		packed := testobj.Pod("packed").Req("cpu", "500m").Obj()
 		packed.Spec.SchedulerName = "packer"
 		createPod(t, c, packed)
 		if got := waitBound(t, c, "packed"); got != full {

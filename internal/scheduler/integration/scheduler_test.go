@@ -11,15 +11,17 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"skiff/internal/scheduler"
+	"skiff/internal/server/servertest"
+	"skiff/internal/testobj"
 )
 
 func TestPlacement(t *testing.T) {
-	rc := startServer(t)
-	c := client(t, rc)
-	createNode(t, c, "small", "2", "4Gi", labels("zone", "a"))
-	createNode(t, c, "large", "8", "16Gi", labels("zone", "b"))
-	createNode(t, c, "gpu", "16", "32Gi", labels("zone", "c"), taint("dedicated", "gpu", v1.TaintEffectNoSchedule))
-	createNode(t, c, "cordoned", "16", "32Gi", labels("zone", "d"), func(n *v1.Node) { n.Spec.Unschedulable = true })
+	srv := servertest.Start(t, nil)
+	rc, c := srv.Config, srv.Client
+	createNode(t, c, testobj.Node("small").Capacity("2", "4Gi").Ready().Labels("zone", "a").Obj())
+	createNode(t, c, testobj.Node("large").Capacity("8", "16Gi").Ready().Labels("zone", "b").Obj())
+	createNode(t, c, testobj.Node("gpu").Capacity("16", "32Gi").Ready().Labels("zone", "c").Taint("dedicated", "gpu", v1.TaintEffectNoSchedule).Obj())
+	createNode(t, c, testobj.Node("cordoned").Capacity("16", "32Gi").Ready().Labels("zone", "d").Unschedulable().Obj())
 	startScheduler(t, rc, scheduler.Config{DisableLeaderElection: true})
 
 	tolerateGPU := func(p *v1.Pod) *v1.Pod {
@@ -55,7 +57,7 @@ func TestPlacement(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p := pod(tt.name, tt.cpu)
+			p := testobj.Pod(tt.name).Req("cpu", tt.cpu).Obj()
 			if tt.mutate != nil {
 				p = tt.mutate(p)
 			}
@@ -70,7 +72,7 @@ func TestPlacement(t *testing.T) {
 		})
 	}
 	t.Run("hostport-conflict", func(t *testing.T) {
-		createPod(t, c, hostPort(pod("hostport-second", "100m")))
+		createPod(t, c, hostPort(testobj.Pod("hostport-second").Req("cpu", "100m").Obj()))
 		want := "0/4 nodes are available: 1 node(s) didn't have free ports for the requested pod ports, 1 node(s) didn't match Pod's node affinity/selector, 1 node(s) had untolerated taint {dedicated: gpu}, 1 node(s) were unschedulable. preemption: 0/4 nodes are available: 1 No preemption victims found for incoming pod, 3 Preemption is not helpful for scheduling."
 		got := waitUnschedulable(t, c, "hostport-second", want)
 		if diff := cmp.Diff(want, got); diff != "" {
@@ -80,18 +82,18 @@ func TestPlacement(t *testing.T) {
 }
 
 func TestFailureMessage(t *testing.T) {
-	rc := startServer(t)
-	c := client(t, rc)
+	srv := servertest.Start(t, nil)
+	rc, c := srv.Config, srv.Client
 	for _, n := range []string{"a1", "a2"} {
-		createNode(t, c, n, "1", "4Gi")
+		createNode(t, c, testobj.Node(n).Capacity("1", "4Gi").Ready().Obj())
 	}
 	for _, n := range []string{"g1", "g2", "g3"} {
-		createNode(t, c, n, "16", "32Gi", taint("dedicated", "gpu", v1.TaintEffectNoSchedule))
+		createNode(t, c, testobj.Node(n).Capacity("16", "32Gi").Ready().Taint("dedicated", "gpu", v1.TaintEffectNoSchedule).Obj())
 	}
 	startScheduler(t, rc, scheduler.Config{DisableLeaderElection: true})
 	// A pod larger than a node's allocatable cannot be helped by preemption
 	// there (upstream reports such nodes as unresolvable too).
-	createPod(t, c, pod("big", "2"))
+	createPod(t, c, testobj.Pod("big").Req("cpu", "2").Obj())
 	want := "0/5 nodes are available: 2 Insufficient cpu, 3 node(s) had untolerated taint {dedicated: gpu}. preemption: 0/5 nodes are available: 5 Preemption is not helpful for scheduling."
 	if diff := cmp.Diff(want, waitUnschedulable(t, c, "big", want)); diff != "" {
 		t.Errorf("PodScheduled message (-want +got):\n%s", diff)
@@ -100,22 +102,21 @@ func TestFailureMessage(t *testing.T) {
 		t.Errorf("FailedScheduling event (-want +got):\n%s", diff)
 	}
 	// A node that fits makes the parked pod schedulable.
-	createNode(t, c, "late", "4", "8Gi")
+	createNode(t, c, testobj.Node("late").Capacity("4", "8Gi").Ready().Obj())
 	if got := waitBound(t, c, "big"); got != "late" {
 		t.Errorf("big bound to %s, want late", got)
 	}
 }
 
 func TestAntiAffinityAndPreemption(t *testing.T) {
-	rc := startServer(t)
-	c := client(t, rc)
+	srv := servertest.Start(t, nil)
+	rc, c := srv.Config, srv.Client
 	for _, n := range []string{"n1", "n2", "n3"} {
-		createNode(t, c, n, "2", "4Gi")
+		createNode(t, c, testobj.Node(n).Capacity("2", "4Gi").Ready().Obj())
 	}
 	startScheduler(t, rc, scheduler.Config{DisableLeaderElection: true})
 	anti := func(name string) *v1.Pod {
-		p := pod(name, "100m")
-		p.Labels["app"] = "web"
+		p := testobj.Pod(name).Req("cpu", "100m").Labels("app", "web").Obj()
 		p.Spec.Affinity = &v1.Affinity{PodAntiAffinity: &v1.PodAntiAffinity{
 			RequiredDuringSchedulingIgnoredDuringExecution: []v1.PodAffinityTerm{{
 				LabelSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}},
@@ -154,12 +155,12 @@ func TestAntiAffinityAndPreemption(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, name := range []string{"low-0", "low-1", "low-2"} {
-		p := pod(name, "1800m")
+		p := testobj.Pod(name).Req("cpu", "1800m").Obj()
 		p.Spec.PriorityClassName = "low"
 		createPod(t, c, p)
 		waitBound(t, c, name)
 	}
-	hi := pod("high", "1500m")
+	hi := testobj.Pod("high").Req("cpu", "1500m").Obj()
 	hi.Spec.PriorityClassName = "high"
 	createPod(t, c, hi)
 	node := waitBound(t, c, "high")
@@ -175,12 +176,12 @@ func TestAntiAffinityAndPreemption(t *testing.T) {
 }
 
 func TestLeaderFailover(t *testing.T) {
-	rc := startServer(t)
-	c := client(t, rc)
-	createNode(t, c, "n1", "4", "8Gi")
+	srv := servertest.Start(t, nil)
+	rc, c := srv.Config, srv.Client
+	createNode(t, c, testobj.Node("n1").Capacity("4", "8Gi").Ready().Obj())
 	run := func(id string) (*scheduler.Scheduler, context.CancelFunc, chan error) {
 		s, err := scheduler.New(scheduler.Config{
-			Rest: rc, Identity: id, Logger: logger(),
+			Rest: rc, Identity: id, Logger: servertest.Logger(),
 			LeaseDuration: 2e9, RenewDeadline: 1e9, RetryPeriod: 2e8,
 		})
 		if err != nil {
@@ -195,7 +196,7 @@ func TestLeaderFailover(t *testing.T) {
 	<-a.Leading()
 	b, cancelB, doneB := run("b")
 	t.Cleanup(func() { cancelB(); <-doneB })
-	createPod(t, c, pod("before", "100m"))
+	createPod(t, c, testobj.Pod("before").Req("cpu", "100m").Obj())
 	waitBound(t, c, "before")
 	lease, err := c.CoordinationV1().Leases("kube-system").Get(context.Background(), "kube-scheduler", metav1.GetOptions{})
 	if err != nil {
@@ -209,7 +210,7 @@ func TestLeaderFailover(t *testing.T) {
 		t.Errorf("scheduler a: %v", err)
 	}
 	<-b.Leading()
-	createPod(t, c, pod("after", "100m"))
+	createPod(t, c, testobj.Pod("after").Req("cpu", "100m").Obj())
 	waitBound(t, c, "after")
 	lease, err = c.CoordinationV1().Leases("kube-system").Get(context.Background(), "kube-scheduler", metav1.GetOptions{})
 	if err != nil {
@@ -223,11 +224,11 @@ func TestLeaderFailover(t *testing.T) {
 // TestLostLeaseEndsRun: a scheduler whose Lease is taken over stops
 // scheduling and returns an error, so that its supervisor starts it again.
 func TestLostLeaseEndsRun(t *testing.T) {
-	rc := startServer(t)
-	c := client(t, rc)
-	createNode(t, c, "n1", "4", "8Gi")
+	srv := servertest.Start(t, nil)
+	rc, c := srv.Config, srv.Client
+	createNode(t, c, testobj.Node("n1").Capacity("4", "8Gi").Ready().Obj())
 	s, err := scheduler.New(scheduler.Config{
-		Rest: rc, Identity: "a", Logger: logger(),
+		Rest: rc, Identity: "a", Logger: servertest.Logger(),
 		LeaseDuration: 2e9, RenewDeadline: 1e9, RetryPeriod: 2e8,
 	})
 	if err != nil {
@@ -238,7 +239,7 @@ func TestLostLeaseEndsRun(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- s.Run(ctx) }()
 	<-s.Leading()
-	createPod(t, c, pod("before", "100m"))
+	createPod(t, c, testobj.Pod("before").Req("cpu", "100m").Obj())
 	waitBound(t, c, "before")
 	// Someone else holds the Lease now, for a long time.
 	leases := c.CoordinationV1().Leases("kube-system")
