@@ -39,12 +39,12 @@ func (s *Server) components() []component {
 
 // knownDisableNames are what --disable accepts: components and single
 // controllers.
-func knownDisableNames(cfg Config) map[string]bool {
+func knownDisableNames() map[string]bool {
 	names := map[string]bool{}
 	for _, c := range Components {
 		names[c] = true
 	}
-	for n := range controllerConstructors(cfg) {
+	for _, n := range ControllerNames() {
 		names[n] = true
 	}
 	return names

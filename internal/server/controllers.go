@@ -3,8 +3,10 @@ package server
 import (
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 
 	"k8s.io/client-go/rest"
 
@@ -59,6 +61,12 @@ func controllersComponent(cfg Config) component {
 			return m.Run(ctx)
 		},
 	}
+}
+
+// ControllerNames are the built-in controllers' names, sorted: what
+// --disable takes besides Components.
+func ControllerNames() []string {
+	return slices.Sorted(maps.Keys(controllerConstructors(Config{})))
 }
 
 // controllerConstructors is the registry of built-in controllers, by

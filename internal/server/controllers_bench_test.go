@@ -1,4 +1,4 @@
-package server
+package server_test
 
 import (
 	"context"
@@ -17,6 +17,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/tools/cache"
+
+	"skiff/internal/server/servertest"
 )
 
 // BenchmarkDeploymentScale scales a Deployment from 0 to 3000 replicas
@@ -93,7 +95,7 @@ func BenchmarkDeploymentScale(b *testing.B) {
 		if _, err := cp.client.AppsV1().Deployments("bench").Create(ctx, d, metav1.CreateOptions{}); err != nil {
 			b.Fatal(err)
 		}
-		waitFor(b, "empty rollout", func() (bool, error) {
+		servertest.Wait(b, "empty rollout", func(context.Context) (bool, error) {
 			got, err := cp.client.AppsV1().Deployments("bench").Get(ctx, "big", metav1.GetOptions{})
 			return err == nil && got.Status.ObservedGeneration == got.Generation, err
 		})

@@ -1,15 +1,13 @@
-package server
+package server_test
 
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/google/go-cmp/cmp"
 	appsv1 "k8s.io/api/apps/v1"
@@ -24,85 +22,37 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
 	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 	"k8s.io/kubectl/pkg/polymorphichelpers"
+
+	"skiff/internal/server"
+	"skiff/internal/server/servertest"
 )
 
-// controlPlane is an in-process API server with the controllers of
-// controllersComponent running against it.
+// controlPlane is an in-process API server with the controllers these
+// tests are about running against it.
 type controlPlane struct {
 	client  kubernetes.Interface
 	config  *rest.Config
 	dataDir string
 }
 
-// startControllers starts a control plane without other components and
-// runs the controller manager on it until tb ends.
+// startControllers starts a control plane that runs only the controllers
+// these tests are about: the others (podgc, node lifecycle, ...) would act
+// on the fake kubelet's node, which has no Node object or heartbeat.
 func startControllers(tb testing.TB) *controlPlane {
 	tb.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	cfg := Config{
-		DataDir: tb.TempDir(), BindAddress: "127.0.0.1", HTTPSPort: -1,
-		EtcdClientURL: "http://127.0.0.1:0", EtcdPeerURL: "http://127.0.0.1:0",
-		DisableAgent: true, Disable: Components, Logger: testLog(),
-	}
-	s, err := Start(ctx, cfg)
-	if err != nil {
-		tb.Fatalf("start server: %v", err)
-	}
-	tb.Cleanup(s.Close)
-	rc, err := clientcmd.BuildConfigFromFlags("", s.AdminKubeconfig())
-	if err != nil {
-		tb.Fatalf("load kubeconfig: %v", err)
-	}
-	rc.QPS, rc.Burst = -1, 0
-	cp := &controlPlane{client: kubernetes.NewForConfigOrDie(rc), config: rc, dataDir: cfg.DataDir}
-	runCtx, stop := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	// Only the controllers these tests are about run: the others (podgc,
-	// node lifecycle, ...) would act on the fake kubelet's node, which has
-	// no Node object or heartbeat.
 	tested := []string{"replicaset", "replicationcontroller", "deployment", "garbagecollector", "namespace",
 		"serviceaccount", "root-ca-cert-publisher", "endpoints", "endpointslice", "endpointslicemirroring"}
-	cfg.Disable = nil
-	for name := range controllerConstructors(cfg) {
-		if !slices.Contains(tested, name) {
-			cfg.Disable = append(cfg.Disable, name)
-		}
-	}
-	wg.Go(func() {
-		if err := controllersComponent(cfg).run(runCtx, rest.CopyConfig(rc)); err != nil && runCtx.Err() == nil {
-			tb.Errorf("run controllers: %v", err)
+	s := servertest.Start(tb, func(cfg *server.Config) {
+		cfg.Disable = []string{"scheduler"}
+		for _, name := range server.ControllerNames() {
+			if !slices.Contains(tested, name) {
+				cfg.Disable = append(cfg.Disable, name)
+			}
 		}
 	})
-	tb.Cleanup(func() { stop(); wg.Wait() })
-	return cp
-}
-
-func testLog() *slog.Logger {
-	if os.Getenv("SKIFF_TEST_LOG") != "" {
-		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
-	return slog.New(slog.DiscardHandler)
-}
-
-// waitFor polls cond until it holds, failing after a minute. It waits
-// for a condition, never for a time.
-func waitFor(tb testing.TB, what string, cond func() (bool, error)) {
-	tb.Helper()
-	deadline := time.Now().Add(time.Minute)
-	var last error
-	for time.Now().Before(deadline) {
-		ok, err := cond()
-		if ok {
-			return
-		}
-		last = err
-		time.Sleep(25 * time.Millisecond)
-	}
-	tb.Fatalf("timed out waiting for %s (last error: %v)", what, last)
+	return &controlPlane{client: s.Client, config: s.Config, dataDir: s.DataDir}
 }
 
 func ignoreGone(err error) error {
@@ -148,7 +98,7 @@ func rolloutDone(d *appsv1.Deployment) (bool, string, error) {
 func waitRollout(t *testing.T, c kubernetes.Interface, ns, name string) *appsv1.Deployment {
 	t.Helper()
 	var d *appsv1.Deployment
-	waitFor(t, "rollout of "+name, func() (bool, error) {
+	servertest.Wait(t, "rollout of "+name, func(context.Context) (bool, error) {
 		var err error
 		d, err = c.AppsV1().Deployments(ns).Get(context.Background(), name, metav1.GetOptions{})
 		if err != nil {
@@ -350,7 +300,7 @@ func TestReplicaSetAdoptsAndReleases(t *testing.T) {
 		}
 		return out, len(pods.Items), nil
 	}
-	waitFor(t, "adoption of the orphan", func() (bool, error) {
+	servertest.Wait(t, "adoption of the orphan", func(context.Context) (bool, error) {
 		o, total, err := owned()
 		return err == nil && o["orphan"] && len(o) == 2 && total == 2, fmt.Errorf("owned %v of %d", o, total)
 	})
@@ -359,7 +309,7 @@ func TestReplicaSetAdoptsAndReleases(t *testing.T) {
 	if _, err := cp.client.CoreV1().Pods(ns).Patch(ctx, "orphan", types.StrategicMergePatchType, patch, metav1.PatchOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "release and replacement", func() (bool, error) {
+	servertest.Wait(t, "release and replacement", func(context.Context) (bool, error) {
 		o, total, err := owned()
 		if err != nil {
 			return false, err
@@ -370,7 +320,7 @@ func TestReplicaSetAdoptsAndReleases(t *testing.T) {
 		}
 		return len(p.OwnerReferences) == 0 && len(o) == 2 && !o["orphan"] && total == 3, fmt.Errorf("owned %v of %d, orphan refs %v", o, total, p.OwnerReferences)
 	})
-	waitFor(t, "ReplicaSet status", func() (bool, error) {
+	servertest.Wait(t, "ReplicaSet status", func(context.Context) (bool, error) {
 		got, err := cp.client.AppsV1().ReplicaSets(ns).Get(ctx, "rs", metav1.GetOptions{})
 		return err == nil && got.Status.Replicas == 2 && got.Status.FullyLabeledReplicas == 2 && got.Status.ObservedGeneration == got.Generation, err
 	})
@@ -412,7 +362,7 @@ func TestGarbageCollector(t *testing.T) {
 		if err := cms.Delete(ctx, owner.Name, metav1.DeleteOptions{PropagationPolicy: &fg}); err != nil {
 			t.Fatal(err)
 		}
-		waitFor(t, "dependents deleted while the owner waits", func() (bool, error) {
+		servertest.Wait(t, "dependents deleted while the owner waits", func(context.Context) (bool, error) {
 			freeExists, _ := exists("fg-free")
 			_, h := exists("fg-held")
 			ownerExists, _ := exists("fg-owner")
@@ -423,7 +373,7 @@ func TestGarbageCollector(t *testing.T) {
 		if _, err := cms.Patch(ctx, held.Name, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
 			t.Fatal(err)
 		}
-		waitFor(t, "owner deleted after its last dependent", func() (bool, error) {
+		servertest.Wait(t, "owner deleted after its last dependent", func(context.Context) (bool, error) {
 			ok, _ := exists("fg-owner")
 			return !ok, nil
 		})
@@ -436,7 +386,7 @@ func TestGarbageCollector(t *testing.T) {
 		if err := cms.Delete(ctx, owner.Name, metav1.DeleteOptions{PropagationPolicy: &orphan}); err != nil {
 			t.Fatal(err)
 		}
-		waitFor(t, "owner gone", func() (bool, error) {
+		servertest.Wait(t, "owner gone", func(context.Context) (bool, error) {
 			ok, _ := exists("or-owner")
 			return !ok, nil
 		})
@@ -453,7 +403,7 @@ func TestGarbageCollector(t *testing.T) {
 		if err := cms.Delete(ctx, owner.Name, metav1.DeleteOptions{}); err != nil {
 			t.Fatal(err)
 		}
-		waitFor(t, "dependents of a deleted and a missing owner deleted", func() (bool, error) {
+		servertest.Wait(t, "dependents of a deleted and a missing owner deleted", func(context.Context) (bool, error) {
 			a, _ := exists("bg-dep")
 			b, _ := exists("dangling")
 			return !a && !b, nil
@@ -471,7 +421,7 @@ func TestNamespaceLifecycle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "default ServiceAccount and kube-root-ca.crt", func() (bool, error) {
+	servertest.Wait(t, "default ServiceAccount and kube-root-ca.crt", func(context.Context) (bool, error) {
 		if _, err := cp.client.CoreV1().ServiceAccounts(ns).Get(ctx, "default", metav1.GetOptions{}); err != nil {
 			return false, err
 		}
@@ -493,7 +443,7 @@ func TestNamespaceLifecycle(t *testing.T) {
 	if err := cp.client.CoreV1().Namespaces().Delete(ctx, ns, metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "namespace removed", func() (bool, error) {
+	servertest.Wait(t, "namespace removed", func(context.Context) (bool, error) {
 		_, err := cp.client.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{})
 		return apierrors.IsNotFound(err), err
 	})
@@ -568,7 +518,7 @@ func TestEndpointsFollowReadiness(t *testing.T) {
 	}
 	expect := func(what string, want endpointsView) {
 		t.Helper()
-		waitFor(t, what, func() (bool, error) {
+		servertest.Wait(t, what, func(context.Context) (bool, error) {
 			ep, sl, err := view()
 			if err != nil {
 				return false, err
@@ -595,7 +545,7 @@ func TestEndpointsFollowReadiness(t *testing.T) {
 	if _, err := cp.client.CoreV1().Endpoints(ns).Create(ctx, custom, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "mirrored slice", func() (bool, error) {
+	servertest.Wait(t, "mirrored slice", func(context.Context) (bool, error) {
 		l, err := cp.client.DiscoveryV1().EndpointSlices(ns).List(ctx, metav1.ListOptions{LabelSelector: "kubernetes.io/service-name=ext,endpointslice.kubernetes.io/managed-by=endpointslicemirroring-controller.k8s.io"})
 		if err != nil || len(l.Items) != 1 {
 			return false, err

@@ -1,4 +1,4 @@
-package server
+package server_test
 
 import (
 	"context"
@@ -11,6 +11,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
+
+	"skiff/internal/server/servertest"
 )
 
 func TestReplicationController(t *testing.T) {
@@ -28,7 +30,7 @@ func TestReplicationController(t *testing.T) {
 	if _, err := cp.client.CoreV1().ReplicationControllers(ns).Create(ctx, rc, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "two ready pods owned by the ReplicationController", func() (bool, error) {
+	servertest.Wait(t, "two ready pods owned by the ReplicationController", func(context.Context) (bool, error) {
 		got, err := cp.client.CoreV1().ReplicationControllers(ns).Get(ctx, "legacy", metav1.GetOptions{})
 		if err != nil {
 			return false, err
@@ -137,7 +139,7 @@ func TestDeploymentRecreatePauseAndDeadline(t *testing.T) {
 	if _, err := cp.client.AppsV1().Deployments(ns).Patch(ctx, "db", types.StrategicMergePatchType, patch, metav1.PatchOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "paused deployment observed", func() (bool, error) {
+	servertest.Wait(t, "paused deployment observed", func(context.Context) (bool, error) {
 		got, err := cp.client.AppsV1().Deployments(ns).Get(ctx, "db", metav1.GetOptions{})
 		if err != nil {
 			return false, err
@@ -160,7 +162,7 @@ func TestDeploymentRecreatePauseAndDeadline(t *testing.T) {
 	if _, err := cp.client.AppsV1().Deployments(ns).Patch(ctx, "db", types.StrategicMergePatchType, patch, metav1.PatchOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "ProgressDeadlineExceeded", func() (bool, error) {
+	servertest.Wait(t, "ProgressDeadlineExceeded", func(context.Context) (bool, error) {
 		got, err := cp.client.AppsV1().Deployments(ns).Get(ctx, "db", metav1.GetOptions{})
 		if err != nil {
 			return false, err

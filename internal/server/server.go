@@ -118,7 +118,7 @@ func (c *Config) setDefaults() {
 }
 
 func (c *Config) validate() error {
-	known := knownDisableNames(*c)
+	known := knownDisableNames()
 	for _, d := range c.Disable {
 		if !known[d] {
 			return fmt.Errorf("--disable %q: unknown component or controller (components: %s)", d, strings.Join(Components, ", "))
