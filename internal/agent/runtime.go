@@ -89,8 +89,8 @@ type NetworkReporter interface {
 }
 
 // Streamer is the part of a runtime that serves kubectl exec, attach and
-// port-forward. The agent's streaming server (to come) proxies the API
-// server's pod subresources to it.
+// port-forward; the agent's server (Server) proxies the API server's pod
+// subresources to it.
 type Streamer interface {
 	// Exec runs cmd in a container, wiring the streams; resize carries
 	// terminal size changes when tty is set.
@@ -112,8 +112,8 @@ type Streams struct {
 // TerminalSize is a TTY's width and height in characters.
 type TerminalSize struct{ Width, Height uint16 }
 
-// Prober runs one probe against one container. The sim runtime's prober
-// always succeeds; the CRI one will exec, dial and GET.
+// Prober runs one probe against one container: agent/cri's execs, dials
+// and GETs; with none, every probe succeeds (simulated nodes).
 type Prober interface {
 	Probe(ctx context.Context, pod *corev1.Pod, c *corev1.Container, probe *corev1.Probe, containerID string) (ProbeResult, error)
 }
