@@ -26,6 +26,9 @@ func (e *configError) Error() string { return e.msg }
 type podObjects struct {
 	ConfigMaps map[string]*corev1.ConfigMap
 	Secrets    map[string]*corev1.Secret
+	// Services are those whose addresses the pod's containers get in
+	// their environment (see serviceEnv).
+	Services []*corev1.Service
 }
 
 func (o podObjects) configMap(name string) (*corev1.ConfigMap, error) {
@@ -100,8 +103,12 @@ func resolveEnv(pod *corev1.Pod, c *corev1.Container, in envInput) ([]corev1.Env
 			}
 		}
 	}
+	services := serviceEnv(pod, in.Objects.Services)
 	lookup := func(name string) (string, bool) {
-		v, ok := vars[name]
+		if v, ok := vars[name]; ok {
+			return v, ok
+		}
+		v, ok := services[name]
 		return v, ok
 	}
 	for _, e := range c.Env {
@@ -113,9 +120,16 @@ func resolveEnv(pod *corev1.Pod, c *corev1.Container, in envInput) ([]corev1.Env
 			set(e.Name, v)
 		}
 	}
-	out := make([]corev1.EnvVar, 0, len(order))
+	out := make([]corev1.EnvVar, 0, len(order)+len(services))
 	for _, k := range order {
 		out = append(out, corev1.EnvVar{Name: k, Value: vars[k]})
+	}
+	// The Services' variables come last, unless the container set one
+	// of the same name itself.
+	for _, k := range sortedEnvKeys(services) {
+		if _, ok := vars[k]; !ok {
+			out = append(out, corev1.EnvVar{Name: k, Value: services[k]})
+		}
 	}
 	return out, nil
 }

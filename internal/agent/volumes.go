@@ -558,7 +558,39 @@ func (a *Agent) podObjectsFor(ctx context.Context, pod *corev1.Pod) (podObjects,
 		}
 		objs.Secrets[n] = s
 	}
+	if a.cfg.RootDir != "" {
+		// Only processes read an environment: simulated nodes skip this.
+		svcs, err := a.podServices(ctx, pod)
+		if err != nil {
+			return objs, err
+		}
+		objs.Services = svcs
+	}
 	return objs, nil
+}
+
+// podServices are the Services of the pod's namespace (when its service
+// links are on) and the API server's, for serviceEnv.
+func (a *Agent) podServices(ctx context.Context, pod *corev1.Pod) ([]*corev1.Service, error) {
+	var out []*corev1.Service
+	master, err := a.cfg.Client.CoreV1().Services(metav1.NamespaceDefault).Get(ctx, masterService, metav1.GetOptions{})
+	switch {
+	case err == nil:
+		out = append(out, master)
+	case !apierrors.IsNotFound(err):
+		return nil, fmt.Errorf("get service %s: %w", masterService, err)
+	}
+	if pod.Spec.EnableServiceLinks != nil && !*pod.Spec.EnableServiceLinks {
+		return out, nil
+	}
+	list, err := a.cfg.Client.CoreV1().Services(pod.Namespace).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("list services: %w", err)
+	}
+	for i := range list.Items {
+		out = append(out, &list.Items[i])
+	}
+	return out, nil
 }
 
 // referencedObjects lists the ConfigMap and Secret names a pod's env
