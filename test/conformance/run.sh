@@ -20,6 +20,7 @@
 #   PHASES    "parallel serial" (default), or one of them
 #   PROCS     ginkgo processes in the parallel phase (default 6)
 #   OUT       output folder (default: _conformance/ in the repo)
+#   SKIFF     the skiff binary the cluster runs (default: bin/skiff)
 #   KUBECONFIG  run against that cluster instead of starting one (its nodes
 #             must have the images imported)
 set -euo pipefail
@@ -31,6 +32,7 @@ FOCUS=${FOCUS:-'\[Conformance\]'}
 SKIP=${SKIP:-}
 PHASES=${PHASES:-parallel serial}
 PROCS=${PROCS:-6}
+SKIFF=${SKIFF:-$root/bin/skiff}
 export GOTOOLCHAIN=local
 
 case "$VERSION" in
@@ -64,7 +66,7 @@ export KUBE_TEST_REPO_LIST="$images/repo-list.yaml"
 
 run_in=()
 if [ -z "${KUBECONFIG:-}" ]; then
-  [ -x "$root/bin/skiff" ] || { echo "bin/skiff missing: run make build" >&2; exit 2; }
+  [ -x "$SKIFF" ] || { echo "bin/skiff missing: run make build" >&2; exit 2; }
   id=$(head -c2 /dev/urandom | od -An -tx1 | tr -d ' \n')
   bridge="skcf${id}br"
   subnet=192.168.233
@@ -113,12 +115,12 @@ if [ -z "${KUBECONFIG:-}" ]; then
   done
   run_in=(nsenter --net=/run/netns/skcf-$id-0)
   server_ip=$subnet.10
-  nsenter --net=/run/netns/skcf-$id-0 "$root/bin/skiff" server --data-dir "$work/node0" --node-name conformance-0 \
+  nsenter --net=/run/netns/skcf-$id-0 "$SKIFF" server --data-dir "$work/node0" --node-name conformance-0 \
     --https-port 6443 --bind-address 0.0.0.0 --advertise-address "$server_ip" \
     --etcd-client-url http://127.0.0.1:0 --etcd-peer-url http://127.0.0.1:0 --log-level warn >"$work/server.log" 2>&1 &
   pids+=($!)
   for _ in $(seq 300); do [ -s "$work/node0/node-token" ] && break; sleep 0.1; done
-  nsenter --net=/run/netns/skcf-$id-1 "$root/bin/skiff" agent --server "https://$server_ip:6443" \
+  nsenter --net=/run/netns/skcf-$id-1 "$SKIFF" agent --server "https://$server_ip:6443" \
     --token-file "$work/node0/node-token" --data-dir "$work/node1" --node-name conformance-1 \
     --node-ip "$subnet.11" --log-level warn >"$work/agent.log" 2>&1 &
   pids+=($!)
@@ -126,7 +128,7 @@ if [ -z "${KUBECONFIG:-}" ]; then
   echo "waiting for two Ready nodes (logs in $work)"
   ready=
   for _ in $(seq 240); do
-    n=$("${run_in[@]}" "$root/bin/skiff" kubectl get nodes -o \
+    n=$("${run_in[@]}" "$SKIFF" kubectl get nodes -o \
       'jsonpath={range .items[*]}{.status.conditions[?(@.type=="Ready")].status}{"\n"}{end}' 2>/dev/null | grep -c True || true)
     [ "$n" = 2 ] && { ready=1; break; }
     sleep 0.5

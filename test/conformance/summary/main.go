@@ -48,7 +48,9 @@ type junitCase struct {
 	Time    float64   `xml:"time,attr"`
 	Failure *struct{} `xml:"failure"`
 	Error   *struct{} `xml:"error"`
-	Skipped *struct{} `xml:"skipped"`
+	Skipped *struct {
+		Message string `xml:"message,attr"`
+	} `xml:"skipped"`
 }
 
 // outcome is one spec's result.
@@ -100,19 +102,25 @@ func readPhase(name, path string) (phase, error) {
 		for _, suite := range s.Suites {
 			p.wall += time.Duration(suite.Time * float64(time.Second))
 			for _, c := range suite.Cases {
+				isFailure := c.Failure != nil || c.Error != nil || c.Status == "failed" || c.Status == "panicked" || c.Status == "timedout"
 				// ginkgo reports its suite-level nodes ([BeforeSuite],
-				// [SynchronizedAfterSuite], ...) as cases too.
-				if strings.HasPrefix(c.Name, "[") && !sigRE.MatchString(c.Name) {
-					if c.Failure == nil && c.Error == nil {
-						continue
-					}
+				// [ReportAfterSuite], ...) as cases too: they count only
+				// when they fail.
+				if !strings.HasPrefix(c.Name, "[It] ") && !isFailure {
+					continue
+				}
+				// Specs the run's focus and skip filtered out are
+				// reported skipped with the bare message "skipped"; a
+				// spec that skipped itself says why.
+				if c.Skipped != nil && c.Skipped.Message == "skipped" {
+					continue
 				}
 				sp := spec{name: c.Name, sig: "other"}
 				if m := sigRE.FindStringSubmatch(c.Name); m != nil {
 					sp.sig = m[1]
 				}
 				switch {
-				case c.Failure != nil || c.Error != nil || c.Status == "failed" || c.Status == "panicked" || c.Status == "timedout":
+				case isFailure:
 					sp.result = failed
 				case c.Skipped != nil || c.Status == "skipped" || c.Status == "pending":
 					sp.result = skipped

@@ -13,12 +13,16 @@ const report = `<?xml version="1.0" encoding="UTF-8"?>
 <testsuites tests="5" failures="1">
   <testsuite name="Kubernetes e2e suite" tests="5" time="125.5">
     <testcase name="[SynchronizedBeforeSuite]" status="passed" time="1"></testcase>
-    <testcase name="[sig-node] Pods should get a host IP [NodeConformance] [Conformance]" status="passed" time="3"></testcase>
-    <testcase name="[sig-network] Services should serve a basic endpoint from pods  [Conformance]" status="failed" time="60">
+    <testcase name="[ReportAfterSuite] [sig-testing] Log Check" status="passed" time="0"></testcase>
+    <testcase name="[It] [sig-node] Pods should get a host IP [NodeConformance] [Conformance]" status="passed" time="3"></testcase>
+    <testcase name="[It] [sig-network] Services should serve a basic endpoint from pods  [Conformance]" status="failed" time="60">
       <failure message="timed out" type="failed">boom</failure>
     </testcase>
-    <testcase name="[sig-network] DNS should provide DNS for services  [Conformance]" status="passed" time="9"></testcase>
-    <testcase name="[sig-apps] Job should run a job to completion [Conformance]" status="skipped" time="0">
+    <testcase name="[It] [sig-network] DNS should provide DNS for services  [Conformance]" status="passed" time="9"></testcase>
+    <testcase name="[It] [sig-apps] Job should run a job to completion [Conformance]" status="skipped" time="0">
+      <skipped message="skipped - Only supported for providers [gce]"></skipped>
+    </testcase>
+    <testcase name="[It] [sig-apps] Job filtered out by the focus [Conformance]" status="skipped" time="0">
       <skipped message="skipped"></skipped>
     </testcase>
   </testsuite>
@@ -47,7 +51,7 @@ func TestSummary(t *testing.T) {
 | **all** | 2 | 1 | 1 |
 
 failed specs (1):
-  [sig-network] Services should serve a basic endpoint from pods  [Conformance]
+  [It] [sig-network] Services should serve a basic endpoint from pods  [Conformance]
 `
 	if diff := cmp.Diff(want, out.String()); diff != "" {
 		t.Errorf("summary (-want +got):\n%s", diff)
