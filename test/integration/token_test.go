@@ -64,6 +64,23 @@ func TestServiceAccountToken(t *testing.T) {
 	if _, err := bc.Discovery().ServerGroups(); err != nil {
 		t.Errorf("discovery with the token: %v", err)
 	}
+	// Service accounts may read the issuer's discovery documents, which
+	// point at the key the token verifies with.
+	raw, err := bc.Discovery().RESTClient().Get().AbsPath("/.well-known/openid-configuration").DoRaw(ctx)
+	if err != nil || !strings.Contains(string(raw), `"jwks_uri":"https://kubernetes.default.svc.cluster.local/openid/v1/jwks"`) {
+		t.Errorf("OIDC discovery with the token: %s %v", raw, err)
+	}
+	raw, err = bc.Discovery().RESTClient().Get().AbsPath("/openid/v1/jwks").DoRaw(ctx)
+	if err != nil || !strings.Contains(string(raw), `"alg":"ES256"`) {
+		t.Errorf("JWKS with the token: %s %v", raw, err)
+	}
+	anon, err := kubernetes.NewForConfig(rest.AnonymousClientConfig(ts.Config))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := anon.Discovery().RESTClient().Get().AbsPath("/openid/v1/jwks").DoRaw(ctx); !apierrors.IsForbidden(err) && !apierrors.IsUnauthorized(err) {
+		t.Errorf("JWKS without credentials: %v, want it refused", err)
+	}
 	// A RoleBinding to the view ClusterRole lets it read pods there, and
 	// nothing more.
 	rb := &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "robot-view"},
