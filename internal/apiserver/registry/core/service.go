@@ -3,6 +3,7 @@ package core
 import (
 	"fmt"
 	"net"
+	"slices"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -156,6 +157,61 @@ func prepareServiceUpdate(svc, old *corev1.Service) {
 		svc.Spec.Type == corev1.ServiceTypeLoadBalancer && svc.Spec.ExternalTrafficPolicy == corev1.ServiceExternalTrafficPolicyLocal {
 		svc.Spec.HealthCheckNodePort = old.Spec.HealthCheckNodePort
 	}
+	dropTypeDependentFields(svc, old)
+}
+
+// dropTypeDependentFields clears, as upstream does, what the Service's old
+// type needed and its new type forbids, when the update left those fields
+// as they were: a user changing ClusterIP to ExternalName sends the cluster
+// IPs back unchanged and expects them gone, not a 422.
+func dropTypeDependentFields(svc, old *corev1.Service) {
+	s, o := &svc.Spec, &old.Spec
+	if needsClusterIP(old) && !needsClusterIP(svc) && s.ClusterIP == o.ClusterIP && slices.Equal(s.ClusterIPs, o.ClusterIPs) {
+		s.ClusterIP, s.ClusterIPs, s.IPFamilies, s.IPFamilyPolicy = "", nil, nil, nil
+	}
+	if needsNodePorts(old) && !needsNodePorts(svc) && sameNodePorts(s.Ports, o.Ports) {
+		for i := range s.Ports {
+			s.Ports[i].NodePort = 0
+		}
+	}
+	lb := func(sp *corev1.ServiceSpec) bool { return sp.Type == corev1.ServiceTypeLoadBalancer }
+	if lb(o) && !lb(s) {
+		if s.HealthCheckNodePort == o.HealthCheckNodePort {
+			s.HealthCheckNodePort = 0
+		}
+		if ptrEqual(s.AllocateLoadBalancerNodePorts, o.AllocateLoadBalancerNodePorts) {
+			s.AllocateLoadBalancerNodePorts = nil
+		}
+		if ptrEqual(s.LoadBalancerClass, o.LoadBalancerClass) {
+			s.LoadBalancerClass = nil
+		}
+	}
+	external := func(sp *corev1.ServiceSpec) bool {
+		return sp.Type == corev1.ServiceTypeNodePort || sp.Type == corev1.ServiceTypeLoadBalancer
+	}
+	if external(o) && !external(s) && s.ExternalTrafficPolicy == o.ExternalTrafficPolicy {
+		s.ExternalTrafficPolicy = ""
+	}
+	if needsClusterIP(old) && !needsClusterIP(svc) && ptrEqual(s.InternalTrafficPolicy, o.InternalTrafficPolicy) {
+		s.InternalTrafficPolicy = nil
+	}
+}
+
+// sameNodePorts reports whether two port lists carry the same node ports.
+func sameNodePorts(a, b []corev1.ServicePort) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i].NodePort != b[i].NodePort {
+			return false
+		}
+	}
+	return true
+}
+
+func ptrEqual[T comparable](a, b *T) bool {
+	return a == nil && b == nil || a != nil && b != nil && *a == *b
 }
 
 func validateService(svc *corev1.Service) field.ErrorList {
