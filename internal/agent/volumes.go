@@ -8,6 +8,8 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
+	"sort"
 	"strings"
 	"syscall"
 	"time"
@@ -459,7 +461,9 @@ func (a *Agent) cleanupVolumes(uid types.UID) error {
 
 // containerMounts are the runtime mounts of a container's volumeMounts.
 // Volumes built from API objects are always mounted read-only, as upstream.
-func containerMounts(pod *corev1.Pod, c *corev1.Container, paths map[string]string) []Mount {
+// A subPathExpr is expanded over the container's environment; like a
+// subPath it must stay inside its volume. It is pure.
+func containerMounts(pod *corev1.Pod, c *corev1.Container, paths map[string]string, env []corev1.EnvVar) ([]Mount, error) {
 	var out []Mount
 	for _, vm := range c.VolumeMounts {
 		host, ok := paths[vm.Name]
@@ -473,12 +477,78 @@ func containerMounts(pod *corev1.Pod, c *corev1.Container, paths map[string]stri
 				ro = true
 			}
 		}
-		if vm.SubPath != "" {
-			host = filepath.Join(host, vm.SubPath)
+		sub := vm.SubPath
+		if vm.SubPathExpr != "" {
+			var err error
+			if sub, err = expandSubPath(vm.SubPathExpr, env); err != nil {
+				return nil, &configError{msg: fmt.Sprintf("failed to prepare subPath for volumeMount %q of container %q: %v", vm.Name, c.Name, err)}
+			}
 		}
-		out = append(out, Mount{HostPath: host, ContainerPath: vm.MountPath, ReadOnly: ro, SubPath: vm.SubPath})
+		if sub != "" {
+			if filepath.IsAbs(sub) {
+				return nil, &configError{msg: fmt.Sprintf("error SubPath `%s` must not be an absolute path", sub)}
+			}
+			for _, part := range strings.Split(filepath.ToSlash(sub), "/") {
+				if part == ".." {
+					return nil, &configError{msg: fmt.Sprintf("unable to provision SubPath `%s`: must not contain '..'", sub)}
+				}
+			}
+			host = filepath.Join(host, sub)
+		}
+		out = append(out, Mount{HostPath: host, ContainerPath: vm.MountPath, ReadOnly: ro, SubPath: sub})
 	}
-	return out
+	return out, nil
+}
+
+// expandSubPath expands a subPathExpr's $(VAR) references over env, as
+// upstream: a reference to a variable that is unset or empty is an error.
+func expandSubPath(expr string, env []corev1.EnvVar) (string, error) {
+	vars := make(map[string]string, len(env))
+	for _, e := range env {
+		vars[e.Name] = e.Value
+	}
+	var missing []string
+	out := expandVars(expr, func(name string) (string, bool) {
+		v, ok := vars[name]
+		if !ok || v == "" {
+			if !slices.Contains(missing, name) {
+				missing = append(missing, name)
+			}
+		}
+		return v, true
+	})
+	if len(missing) > 0 {
+		sort.Strings(missing)
+		return "", fmt.Errorf("missing value for %s", strings.Join(missing, ", "))
+	}
+	return out, nil
+}
+
+// ensureSubPaths creates the subPath folders that do not exist yet, with
+// their volume's permissions, before the runtime would create them as
+// root-only folders.
+func ensureSubPaths(mounts []Mount) error {
+	for _, m := range mounts {
+		if m.SubPath == "" {
+			continue
+		}
+		if _, err := os.Lstat(m.HostPath); err == nil || !os.IsNotExist(err) {
+			continue
+		}
+		root := strings.TrimSuffix(m.HostPath, string(filepath.Separator)+filepath.Clean(m.SubPath))
+		perm := os.FileMode(0o755)
+		if fi, err := os.Stat(root); err == nil {
+			perm = fi.Mode().Perm()
+		}
+		if err := os.MkdirAll(m.HostPath, perm); err != nil {
+			return fmt.Errorf("create subPath %s: %w", m.SubPath, err)
+		}
+		// MkdirAll's mode passes through the umask.
+		if err := os.Chmod(m.HostPath, perm); err != nil {
+			return fmt.Errorf("create subPath %s: %w", m.SubPath, err)
+		}
+	}
+	return nil
 }
 
 // tokenKey identifies one cached service account token.

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"net"
 	"os"
 	"path/filepath"
@@ -248,8 +249,63 @@ func TestContainerMounts(t *testing.T) {
 		{HostPath: "/root/pods/u/volumes/kubernetes.io~empty-dir/scratch/x", ContainerPath: "/data", SubPath: "x"},
 		{HostPath: "/root/pods/u/volumes/kubernetes.io~empty-dir/scratch", ContainerPath: "/ro", ReadOnly: true},
 	}
-	if d := cmp.Diff(want, containerMounts(pod, &pod.Spec.Containers[0], paths)); d != "" {
+	got, err := containerMounts(pod, &pod.Spec.Containers[0], paths, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := cmp.Diff(want, got); d != "" {
 		t.Errorf("mounts (-want +got):\n%s", d)
+	}
+}
+
+func TestSubPathExpr(t *testing.T) {
+	env := []corev1.EnvVar{{Name: "POD_NAME", Value: "foo"}, {Name: "ANNOTATION", Value: "mypath"}, {Name: "EMPTY"}}
+	paths := map[string]string{"w": "/v/w"}
+	tests := []struct {
+		name, expr, subPath string
+		wantPath, wantErr   string
+	}{
+		{name: "expanded", expr: "$(ANNOTATION)/$(POD_NAME)", wantPath: "/v/w/mypath/foo"},
+		{name: "plain subPath", subPath: "a/b", wantPath: "/v/w/a/b"},
+		{name: "unset variable", expr: "$(MISSING)/$(POD_NAME)", wantErr: `failed to prepare subPath for volumeMount "w" of container "c": missing value for MISSING`},
+		{name: "empty variable", expr: "$(EMPTY)/x", wantErr: "missing value for EMPTY"},
+		{name: "absolute", subPath: "/etc", wantErr: "must not be an absolute path"},
+		{name: "back steps", expr: "$(POD_NAME)/../..", wantErr: "must not contain '..'"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			pod := testPod("p").containers("c").obj()
+			pod.Spec.Containers[0].VolumeMounts = []corev1.VolumeMount{{Name: "w", MountPath: "/m", SubPath: tt.subPath, SubPathExpr: tt.expr}}
+			got, err := containerMounts(pod, &pod.Spec.Containers[0], paths, env)
+			if tt.wantErr != "" {
+				var ce *configError
+				if !errors.As(err, &ce) || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("error %v, want a configuration error with %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil || len(got) != 1 || got[0].HostPath != tt.wantPath {
+				t.Fatalf("mounts %+v, %v; want host path %s", got, err, tt.wantPath)
+			}
+		})
+	}
+}
+
+func TestEnsureSubPaths(t *testing.T) {
+	vol := filepath.Join(t.TempDir(), "vol")
+	if err := os.Mkdir(vol, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(vol, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	m := Mount{HostPath: filepath.Join(vol, "a/b"), SubPath: "a/b"}
+	if err := ensureSubPaths([]Mount{m}); err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(m.HostPath)
+	if err != nil || !fi.IsDir() || fi.Mode().Perm() != 0o777 {
+		t.Fatalf("subPath folder %v %v, want a folder with the volume's mode 0777", fi, err)
 	}
 }
 

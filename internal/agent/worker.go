@@ -375,7 +375,15 @@ func (a *Agent) startContainer(ctx context.Context, pod *corev1.Pod, ps *podSetu
 	if m, ok := a.cfg.Capacity[corev1.ResourceMemory]; ok {
 		memCapacity = m.Value()
 	}
-	mounts := containerMounts(pod, c, ps.volumes)
+	mounts, err := containerMounts(pod, c, ps.volumes, env)
+	if err != nil {
+		return err
+	}
+	if a.cfg.RootDir != "" {
+		if err := ensureSubPaths(mounts); err != nil {
+			return err
+		}
+	}
 	hosts, err := a.hostsMount(pod, c, ps.podIPs)
 	if err != nil {
 		return err
