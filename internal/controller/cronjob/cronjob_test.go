@@ -12,10 +12,12 @@ import (
 	testingclock "k8s.io/utils/clock/testing"
 
 	"skiff/internal/controller/cronjob"
-	"skiff/internal/controller/internal/ctrltest"
+	"skiff/internal/server/servertest"
 )
 
-func jobNames(ctx context.Context, t *testing.T, env *ctrltest.Env) []string {
+func TestMain(m *testing.M) { servertest.Main(m) }
+
+func jobNames(ctx context.Context, t *testing.T, env *servertest.Server) []string {
 	t.Helper()
 	list, err := env.Client.BatchV1().Jobs("default").List(ctx, metav1.ListOptions{})
 	if err != nil {
@@ -35,10 +37,10 @@ func jobNames(ctx context.Context, t *testing.T, env *ctrltest.Env) []string {
 // slot while a Job runs, and a finished Job updates lastSuccessfulTime
 // and lets the held slot start late.
 func TestFiresOnSchedule(t *testing.T) {
-	env := ctrltest.Start(t)
+	env := servertest.Start(t, nil)
 	ctx := context.Background()
 	clk := testingclock.NewFakeClock(time.Now())
-	rec := env.Run(t, cronjob.New, clk)
+	rec := env.RunController(t, cronjob.New, clk)
 
 	cj, err := env.Client.BatchV1().CronJobs("default").Create(ctx, &batchv1.CronJob{
 		ObjectMeta: metav1.ObjectMeta{Name: "tick", Namespace: "default"},
@@ -63,7 +65,7 @@ func TestFiresOnSchedule(t *testing.T) {
 
 	clk.SetTime(slot1.Add(time.Second))
 	want1 := cronjob.JobName("tick", slot1)
-	ctrltest.Wait(t, "the first job", func() (bool, error) {
+	servertest.Wait(t, "the first job", func(context.Context) (bool, error) {
 		cj, err := env.Client.BatchV1().CronJobs("default").Get(ctx, "tick", metav1.GetOptions{})
 		return err == nil && len(cj.Status.Active) == 1 && cj.Status.LastScheduleTime != nil, err
 	})
@@ -81,7 +83,7 @@ func TestFiresOnSchedule(t *testing.T) {
 	// The second slot comes while the first Job runs: Forbid skips it.
 	slot2 := slot1.Add(5 * time.Minute)
 	clk.SetTime(slot2.Add(time.Second))
-	ctrltest.Wait(t, "the second slot to be skipped", func() (bool, error) {
+	servertest.Wait(t, "the second slot to be skipped", func(context.Context) (bool, error) {
 		return rec.Has("JobAlreadyActive"), nil
 	})
 	if diff := cmp.Diff([]string{want1}, jobNames(ctx, t, env)); diff != "" {
@@ -103,7 +105,7 @@ func TestFiresOnSchedule(t *testing.T) {
 	// The skipped slot is still unmet and no start deadline is set, so it
 	// starts late now that Forbid allows it, as upstream does.
 	want2 := cronjob.JobName("tick", slot2)
-	ctrltest.Wait(t, "lastSuccessfulTime and the late job", func() (bool, error) {
+	servertest.Wait(t, "lastSuccessfulTime and the late job", func(context.Context) (bool, error) {
 		cj, err := env.Client.BatchV1().CronJobs("default").Get(ctx, "tick", metav1.GetOptions{})
 		return err == nil && cj.Status.LastSuccessfulTime != nil && len(cj.Status.Active) == 1 &&
 			cj.Status.Active[0].Name == want2, err

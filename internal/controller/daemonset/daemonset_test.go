@@ -12,13 +12,16 @@ import (
 	"k8s.io/client-go/util/retry"
 
 	"skiff/internal/controller/daemonset"
-	"skiff/internal/controller/internal/ctrltest"
 	"skiff/internal/controller/reconcile"
+	"skiff/internal/server/servertest"
+	"skiff/internal/testobj"
 )
+
+func TestMain(m *testing.M) { servertest.Main(m) }
 
 // podsByNode returns the nodes that run a ready, non-terminating pod of
 // the DaemonSet, sorted.
-func readyNodes(ctx context.Context, env *ctrltest.Env) ([]string, error) {
+func readyNodes(ctx context.Context, env *servertest.Server) ([]string, error) {
 	list, err := env.Client.CoreV1().Pods("default").List(ctx, metav1.ListOptions{LabelSelector: "app=agent"})
 	if err != nil {
 		return nil, err
@@ -34,16 +37,16 @@ func readyNodes(ctx context.Context, env *ctrltest.Env) ([]string, error) {
 }
 
 func TestFollowsNodes(t *testing.T) {
-	env := ctrltest.Start(t)
+	env := servertest.Start(t, nil)
 	ctx := context.Background()
-	if _, err := env.Node(ctx, "n1", map[string]string{"role": "worker"}); err != nil {
+	if _, err := env.CreateNode(ctx, testobj.Node("n1").Labels("role", "worker").Capacity("4", "8Gi").Ready().Obj()); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := env.Node(ctx, "master", map[string]string{"role": "master"}); err != nil {
+	if _, err := env.CreateNode(ctx, testobj.Node("master").Labels("role", "master").Capacity("4", "8Gi").Ready().Obj()); err != nil {
 		t.Fatal(err)
 	}
 	env.StartKubelet(t, "")
-	env.Run(t, daemonset.New, nil)
+	env.RunController(t, daemonset.New, nil)
 
 	labels := map[string]string{"app": "agent"}
 	ds := &appsv1.DaemonSet{
@@ -65,7 +68,7 @@ func TestFollowsNodes(t *testing.T) {
 	waitNodes := func(what string, want []string) {
 		t.Helper()
 		var got []string
-		ctrltest.Wait(t, what, func() (bool, error) {
+		servertest.Wait(t, what, func(context.Context) (bool, error) {
 			var err error
 			got, err = readyNodes(ctx, env)
 			return err == nil && cmp.Equal(want, got), err
@@ -73,11 +76,11 @@ func TestFollowsNodes(t *testing.T) {
 	}
 	waitNodes("a pod on the one worker", []string{"n1"})
 
-	if _, err := env.Node(ctx, "n2", map[string]string{"role": "worker"}); err != nil {
+	if _, err := env.CreateNode(ctx, testobj.Node("n2").Labels("role", "worker").Capacity("4", "8Gi").Ready().Obj()); err != nil {
 		t.Fatal(err)
 	}
 	waitNodes("a pod on the joining worker", []string{"n1", "n2"})
-	ctrltest.Wait(t, "status for two nodes", func() (bool, error) {
+	servertest.Wait(t, "status for two nodes", func(context.Context) (bool, error) {
 		d, err := env.Client.AppsV1().DaemonSets("default").Get(ctx, "agent", metav1.GetOptions{})
 		if err != nil {
 			return false, err
@@ -107,7 +110,7 @@ func TestFollowsNodes(t *testing.T) {
 	taint("n2", corev1.Taint{Key: "dedicated", Value: "db", Effect: corev1.TaintEffectNoExecute})
 	taint("n1", corev1.Taint{Key: daemonset.TaintNodeUnreachable, Effect: corev1.TaintEffectNoExecute})
 	waitNodes("the pod to leave the tainted node", []string{"n1"})
-	ctrltest.Wait(t, "desired count to drop", func() (bool, error) {
+	servertest.Wait(t, "desired count to drop", func(context.Context) (bool, error) {
 		d, err := env.Client.AppsV1().DaemonSets("default").Get(ctx, "agent", metav1.GetOptions{})
 		return err == nil && d.Status.DesiredNumberScheduled == 1 && d.Status.NumberMisscheduled == 0, err
 	})
@@ -121,7 +124,7 @@ func TestFollowsNodes(t *testing.T) {
 	waitNodes("the pod of a removed node to go", []string{"n2"})
 
 	var list *corev1.PodList
-	ctrltest.Wait(t, "the removed node's pod to be gone", func() (bool, error) {
+	servertest.Wait(t, "the removed node's pod to be gone", func(context.Context) (bool, error) {
 		var err error
 		list, err = env.Client.CoreV1().Pods("default").List(ctx, metav1.ListOptions{LabelSelector: "app=agent"})
 		return err == nil && len(list.Items) == 1, err
@@ -147,16 +150,16 @@ func TestFollowsNodes(t *testing.T) {
 // with maxUnavailable=1 no more than one node is ever without a ready pod,
 // and every node ends on the new template.
 func TestRollingUpdate(t *testing.T) {
-	env := ctrltest.Start(t)
+	env := servertest.Start(t, nil)
 	ctx := context.Background()
 	nodes := []string{"n1", "n2", "n3"}
 	for _, n := range nodes {
-		if _, err := env.Node(ctx, n, nil); err != nil {
+		if _, err := env.CreateNode(ctx, testobj.Node(n).Capacity("4", "8Gi").Ready().Obj()); err != nil {
 			t.Fatal(err)
 		}
 	}
 	env.StartKubelet(t, "")
-	env.Run(t, daemonset.New, nil)
+	env.RunController(t, daemonset.New, nil)
 	labels := map[string]string{"app": "agent"}
 	_, err := env.Client.AppsV1().DaemonSets("default").Create(ctx, &appsv1.DaemonSet{
 		ObjectMeta: metav1.ObjectMeta{Name: "agent", Namespace: "default"},
@@ -169,7 +172,7 @@ func TestRollingUpdate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctrltest.Wait(t, "three ready pods", func() (bool, error) {
+	servertest.Wait(t, "three ready pods", func(context.Context) (bool, error) {
 		got, err := readyNodes(ctx, env)
 		return err == nil && cmp.Equal(nodes, got), err
 	})
@@ -222,7 +225,7 @@ func TestRollingUpdate(t *testing.T) {
 			break
 		}
 	}
-	ctrltest.Wait(t, "status to show the update", func() (bool, error) {
+	servertest.Wait(t, "status to show the update", func(context.Context) (bool, error) {
 		d, err := env.Client.AppsV1().DaemonSets("default").Get(ctx, "agent", metav1.GetOptions{})
 		return err == nil && d.Status.UpdatedNumberScheduled == 3 && d.Status.NumberAvailable == 3 && d.Status.ObservedGeneration == d.Generation, err
 	})

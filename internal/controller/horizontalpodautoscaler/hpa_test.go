@@ -15,8 +15,11 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 
 	"skiff/internal/controller/horizontalpodautoscaler"
-	"skiff/internal/controller/internal/ctrltest"
+	"skiff/internal/server/servertest"
+	"skiff/internal/testobj"
 )
+
+func TestMain(m *testing.M) { servertest.Main(m) }
 
 // fakeMetrics reports the same CPU usage for every pod once enabled.
 type fakeMetrics struct {
@@ -52,14 +55,14 @@ func condition(h *autoscalingv2.HorizontalPodAutoscaler, t autoscalingv2.Horizon
 // reports; once usage is at four times the target it scales up as far as
 // the default scale-up policy allows in one step.
 func TestScalesOnceMetricsExist(t *testing.T) {
-	env := ctrltest.Start(t)
+	env := servertest.Start(t, nil)
 	ctx := context.Background()
-	if _, err := env.Node(ctx, "n1", nil); err != nil {
+	if _, err := env.CreateNode(ctx, testobj.Node("n1").Capacity("4", "8Gi").Ready().Obj()); err != nil {
 		t.Fatal(err)
 	}
 	env.StartKubelet(t, "n1")
 	m := &fakeMetrics{}
-	env.Run(t, horizontalpodautoscaler.NewWithConfig(horizontalpodautoscaler.Config{Metrics: m, SyncPeriod: 100 * time.Millisecond}), nil)
+	env.RunController(t, horizontalpodautoscaler.NewWithConfig(horizontalpodautoscaler.Config{Metrics: m, SyncPeriod: 100 * time.Millisecond}), nil)
 
 	lbl := map[string]string{"app": "web"}
 	two := int32(2)
@@ -100,7 +103,7 @@ func TestScalesOnceMetricsExist(t *testing.T) {
 		}
 		return h
 	}
-	ctrltest.Wait(t, "ScalingActive=False without metrics", func() (bool, error) {
+	servertest.Wait(t, "ScalingActive=False without metrics", func(context.Context) (bool, error) {
 		return condition(getHPA(), autoscalingv2.ScalingActive) == "False/FailedGetResourceMetric", nil
 	})
 	if d, _ := env.Client.AppsV1().Deployments("default").Get(ctx, "web", metav1.GetOptions{}); *d.Spec.Replicas != 2 {
@@ -108,11 +111,11 @@ func TestScalesOnceMetricsExist(t *testing.T) {
 	}
 
 	m.set("200m") // 200% of the request, four times the target
-	ctrltest.Wait(t, "the deployment to scale to 6", func() (bool, error) {
+	servertest.Wait(t, "the deployment to scale to 6", func(context.Context) (bool, error) {
 		d, err := env.Client.AppsV1().Deployments("default").Get(ctx, "web", metav1.GetOptions{})
 		return err == nil && *d.Spec.Replicas == 6, err
 	})
-	ctrltest.Wait(t, "status to report the rescale", func() (bool, error) {
+	servertest.Wait(t, "status to report the rescale", func(context.Context) (bool, error) {
 		h := getHPA()
 		return h.Status.DesiredReplicas == 6 && h.Status.LastScaleTime != nil &&
 			condition(h, autoscalingv2.ScalingActive) == "True/ValidMetricFound" &&

@@ -12,9 +12,12 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	testingclock "k8s.io/utils/clock/testing"
 
-	"skiff/internal/controller/internal/ctrltest"
 	"skiff/internal/controller/job"
+	"skiff/internal/server/servertest"
+	"skiff/internal/testobj"
 )
+
+func TestMain(m *testing.M) { servertest.Main(m) }
 
 func newJob(name string, mut func(*batchv1.Job)) *batchv1.Job {
 	j := &batchv1.Job{
@@ -29,7 +32,7 @@ func newJob(name string, mut func(*batchv1.Job)) *batchv1.Job {
 }
 
 // runningPods lists the job's pods that the simulated kubelet runs.
-func runningPods(ctx context.Context, env *ctrltest.Env, name string) ([]corev1.Pod, error) {
+func runningPods(ctx context.Context, env *servertest.Server, name string) ([]corev1.Pod, error) {
 	list, err := env.Client.CoreV1().Pods("default").List(ctx, metav1.ListOptions{LabelSelector: batchv1.JobNameLabel + "=" + name})
 	if err != nil {
 		return nil, err
@@ -57,14 +60,14 @@ func conditions(j *batchv1.Job) []string {
 // TestBackoffLimit fails every pod: with backoffLimit 2 the job gives up
 // after the third failure, each retry waiting out the backoff.
 func TestBackoffLimit(t *testing.T) {
-	env := ctrltest.Start(t)
+	env := servertest.Start(t, nil)
 	ctx := context.Background()
-	if _, err := env.Node(ctx, "n1", nil); err != nil {
+	if _, err := env.CreateNode(ctx, testobj.Node("n1").Capacity("4", "8Gi").Ready().Obj()); err != nil {
 		t.Fatal(err)
 	}
 	env.StartKubelet(t, "n1")
 	clk := testingclock.NewFakeClock(time.Now())
-	env.Run(t, job.New, clk)
+	env.RunController(t, job.New, clk)
 	two := int32(2)
 	if _, err := env.Client.BatchV1().Jobs("default").Create(ctx, newJob("fail", func(j *batchv1.Job) { j.Spec.BackoffLimit = &two }), metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
@@ -79,15 +82,15 @@ func TestBackoffLimit(t *testing.T) {
 	backoff := 10 * time.Second
 	for attempt := int32(1); attempt <= 3; attempt++ {
 		var pods []corev1.Pod
-		ctrltest.Wait(t, "a running pod", func() (bool, error) {
+		servertest.Wait(t, "a running pod", func(context.Context) (bool, error) {
 			var err error
 			pods, err = runningPods(ctx, env, "fail")
 			return err == nil && len(pods) == 1, err
 		})
-		if err := env.Finish(ctx, "default", pods[0].Name, 1); err != nil {
+		if err := env.FinishPod(ctx, "default", pods[0].Name, 1); err != nil {
 			t.Fatal(err)
 		}
-		ctrltest.Wait(t, "the failure to be counted", func() (bool, error) {
+		servertest.Wait(t, "the failure to be counted", func(context.Context) (bool, error) {
 			j := getJob()
 			return j.Status.Failed == attempt && j.Status.Active == 0, nil
 		})
@@ -100,7 +103,7 @@ func TestBackoffLimit(t *testing.T) {
 			backoff *= 2
 		}
 	}
-	ctrltest.Wait(t, "the job to fail", func() (bool, error) {
+	servertest.Wait(t, "the job to fail", func(context.Context) (bool, error) {
 		return len(conditions(getJob())) == 2, nil
 	})
 	j := getJob()
@@ -127,13 +130,13 @@ func TestBackoffLimit(t *testing.T) {
 
 // TestIndexed runs an Indexed job to completion.
 func TestIndexed(t *testing.T) {
-	env := ctrltest.Start(t)
+	env := servertest.Start(t, nil)
 	ctx := context.Background()
-	if _, err := env.Node(ctx, "n1", nil); err != nil {
+	if _, err := env.CreateNode(ctx, testobj.Node("n1").Capacity("4", "8Gi").Ready().Obj()); err != nil {
 		t.Fatal(err)
 	}
 	env.StartKubelet(t, "n1")
-	env.Run(t, job.New, nil)
+	env.RunController(t, job.New, nil)
 	three := int32(3)
 	mode := batchv1.IndexedCompletion
 	if _, err := env.Client.BatchV1().Jobs("default").Create(ctx, newJob("idx", func(j *batchv1.Job) {
@@ -142,7 +145,7 @@ func TestIndexed(t *testing.T) {
 		t.Fatal(err)
 	}
 	var pods []corev1.Pod
-	ctrltest.Wait(t, "three running pods", func() (bool, error) {
+	servertest.Wait(t, "three running pods", func(context.Context) (bool, error) {
 		var err error
 		pods, err = runningPods(ctx, env, "idx")
 		return err == nil && len(pods) == 3, err
@@ -151,7 +154,7 @@ func TestIndexed(t *testing.T) {
 	for _, p := range pods {
 		got = append(got, p.Annotations[batchv1.JobCompletionIndexAnnotation]+" "+p.Spec.Hostname+" "+
 			p.Labels[batchv1.JobCompletionIndexAnnotation]+" "+p.Finalizers[0])
-		if err := env.Finish(ctx, "default", p.Name, 0); err != nil {
+		if err := env.FinishPod(ctx, "default", p.Name, 0); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -165,7 +168,7 @@ func TestIndexed(t *testing.T) {
 		t.Errorf("pod index, hostname, label, finalizer (-want +got):\n%s", diff)
 	}
 	var j *batchv1.Job
-	ctrltest.Wait(t, "the job to complete", func() (bool, error) {
+	servertest.Wait(t, "the job to complete", func(context.Context) (bool, error) {
 		var err error
 		j, err = env.Client.BatchV1().Jobs("default").Get(ctx, "idx", metav1.GetOptions{})
 		return err == nil && j.Status.CompletionTime != nil, err

@@ -7,12 +7,17 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
 
 	"skiff/internal/controller"
 	"skiff/internal/controller/manager"
 	"skiff/internal/server"
+	"skiff/internal/server/servertest"
+	"skiff/internal/testobj"
 )
 
 // probe is a controller that records which manager runs it.
@@ -76,19 +81,8 @@ func TestNewValidates(t *testing.T) {
 func TestOneLeaderActs(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	s, err := server.Start(ctx, server.Config{
-		DataDir: t.TempDir(), BindAddress: "127.0.0.1", HTTPSPort: -1,
-		EtcdClientURL: "http://127.0.0.1:0", EtcdPeerURL: "http://127.0.0.1:0",
-		DisableAgent: true, Disable: server.Components,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	rc, err := clientcmd.BuildConfigFromFlags("", s.AdminKubeconfig())
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := servertest.Start(t, func(cfg *server.Config) { cfg.Disable = server.Components })
+	rc := rest.CopyConfig(s.Config)
 	p := &probe{running: map[string]bool{}, started: make(chan string, 2)}
 	start := func(identity string) (stop func()) {
 		m, err := manager.New(manager.Config{
@@ -124,4 +118,56 @@ func TestOneLeaderActs(t *testing.T) {
 	if p.max != 1 {
 		t.Errorf("%d managers ran controllers at once, want 1", p.max)
 	}
+}
+
+// TestControllersRunInServer checks the wiring: a full control plane (its
+// controller manager and scheduler included) runs a StatefulSet, a
+// DaemonSet and a Job to running pods, and gives the node a pod CIDR.
+// This package has no goroutine-leak check (servertest.Main): a server running its
+// controller manager leaves client-go's client certificate rotation
+// goroutines behind.
+func TestControllersRunInServer(t *testing.T) {
+	e := servertest.Start(t, func(cfg *server.Config) { cfg.Disable = nil })
+	c := context.Background()
+	if _, err := e.CreateNode(c, testobj.Node("n1").Capacity("4", "8Gi").Ready().Obj()); err != nil {
+		t.Fatal(err)
+	}
+	e.StartKubelet(t, "")
+	two := int32(2)
+	tmpl := func(l map[string]string, restart corev1.RestartPolicy) corev1.PodTemplateSpec {
+		return corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: l},
+			Spec: corev1.PodSpec{RestartPolicy: restart, Containers: []corev1.Container{{Name: "c", Image: "x"}}}}
+	}
+	sel := func(l map[string]string) *metav1.LabelSelector { return &metav1.LabelSelector{MatchLabels: l} }
+	if _, err := e.Client.AppsV1().StatefulSets("default").Create(c, &appsv1.StatefulSet{ObjectMeta: metav1.ObjectMeta{Name: "w"},
+		Spec: appsv1.StatefulSetSpec{Replicas: &two, Selector: sel(map[string]string{"app": "w"}), Template: tmpl(map[string]string{"app": "w"}, "")}},
+		metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Client.AppsV1().DaemonSets("default").Create(c, &appsv1.DaemonSet{ObjectMeta: metav1.ObjectMeta{Name: "d"},
+		Spec: appsv1.DaemonSetSpec{Selector: sel(map[string]string{"app": "d"}), Template: tmpl(map[string]string{"app": "d"}, "")}},
+		metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Client.BatchV1().Jobs("default").Create(c, &batchv1.Job{ObjectMeta: metav1.ObjectMeta{Name: "j"},
+		Spec: batchv1.JobSpec{Template: tmpl(nil, corev1.RestartPolicyNever)}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	servertest.Wait(t, "four running pods", func(context.Context) (bool, error) {
+		ps, err := e.Client.CoreV1().Pods("default").List(c, metav1.ListOptions{})
+		if err != nil {
+			return false, err
+		}
+		n := 0
+		for _, p := range ps.Items {
+			if p.Status.Phase == corev1.PodRunning {
+				n++
+			}
+		}
+		return n == 4, nil
+	})
+	servertest.Wait(t, "a pod CIDR on the node", func(context.Context) (bool, error) {
+		n, err := e.Client.CoreV1().Nodes().Get(c, "n1", metav1.GetOptions{})
+		return err == nil && n.Spec.PodCIDR != "", err
+	})
 }

@@ -8,26 +8,29 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"skiff/internal/controller/internal/ctrltest"
 	"skiff/internal/controller/nodeipam"
+	"skiff/internal/server/servertest"
+	"skiff/internal/testobj"
 )
+
+func TestMain(m *testing.M) { servertest.Main(m) }
 
 // TestNoOverlap joins nodes concurrently with the controller and checks
 // that every node gets a distinct /24 of the cluster CIDR, and that a
 // deleted node's subnet is handed out again.
 func TestNoOverlap(t *testing.T) {
-	env := ctrltest.Start(t)
+	env := servertest.Start(t, nil)
 	ctx := context.Background()
-	env.Run(t, nodeipam.NewWithConfig(nodeipam.Config{ClusterCIDR: "10.42.0.0/16"}), nil)
+	env.RunController(t, nodeipam.NewWithConfig(nodeipam.Config{ClusterCIDR: "10.42.0.0/16"}), nil)
 	const n = 20
 	for i := range n {
-		if _, err := env.Node(ctx, fmt.Sprintf("n%d", i), nil); err != nil {
+		if _, err := env.CreateNode(ctx, testobj.Node(fmt.Sprintf("n%d", i)).Capacity("4", "8Gi").Ready().Obj()); err != nil {
 			t.Fatal(err)
 		}
 	}
 	cluster := netip.MustParsePrefix("10.42.0.0/16")
 	var cidrs map[string]string
-	ctrltest.Wait(t, "every node to have a pod CIDR", func() (bool, error) {
+	servertest.Wait(t, "every node to have a pod CIDR", func(context.Context) (bool, error) {
 		list, err := env.Client.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
 		if err != nil {
 			return false, err
@@ -60,14 +63,14 @@ func TestNoOverlap(t *testing.T) {
 	if err := env.Client.CoreV1().Nodes().Delete(ctx, "n3", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	ctrltest.Wait(t, "n3 to be gone", func() (bool, error) {
+	servertest.Wait(t, "n3 to be gone", func(context.Context) (bool, error) {
 		_, err := env.Client.CoreV1().Nodes().Get(ctx, "n3", metav1.GetOptions{})
 		return err != nil, nil
 	})
-	if _, err := env.Node(ctx, "late", nil); err != nil {
+	if _, err := env.CreateNode(ctx, testobj.Node("late").Capacity("4", "8Gi").Ready().Obj()); err != nil {
 		t.Fatal(err)
 	}
-	ctrltest.Wait(t, "the new node to reuse the freed subnet", func() (bool, error) {
+	servertest.Wait(t, "the new node to reuse the freed subnet", func(context.Context) (bool, error) {
 		node, err := env.Client.CoreV1().Nodes().Get(ctx, "late", metav1.GetOptions{})
 		return err == nil && node.Spec.PodCIDR == freed, err
 	})

@@ -13,9 +13,12 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	testingclock "k8s.io/utils/clock/testing"
 
-	"skiff/internal/controller/internal/ctrltest"
 	"skiff/internal/controller/nodelifecycle"
+	"skiff/internal/server/servertest"
+	"skiff/internal/testobj"
 )
+
+func TestMain(m *testing.M) { servertest.Main(m) }
 
 func pod(name string, tols ...corev1.Toleration) *corev1.Pod {
 	return &corev1.Pod{
@@ -29,10 +32,10 @@ func pod(name string, tols ...corev1.Toleration) *corev1.Pod {
 // it turns Unknown and tainted unreachable, and its pods leave as their
 // tolerations allow.
 func TestDeadNodeEviction(t *testing.T) {
-	env := ctrltest.Start(t)
+	env := servertest.Start(t, nil)
 	ctx := context.Background()
 	clk := testingclock.NewFakeClock(time.Now())
-	if _, err := env.Node(ctx, "n1", nil); err != nil {
+	if _, err := env.CreateNode(ctx, testobj.Node("n1").Capacity("4", "8Gi").Ready().Obj()); err != nil {
 		t.Fatal(err)
 	}
 	renew := metav1.NewMicroTime(time.Now())
@@ -57,15 +60,15 @@ func TestDeadNodeEviction(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	env.Run(t, nodelifecycle.NewWithConfig(nodelifecycle.Config{GracePeriod: 5 * time.Second}), clk)
+	env.RunController(t, nodelifecycle.NewWithConfig(nodelifecycle.Config{GracePeriod: 5 * time.Second}), clk)
 
-	ctrltest.Wait(t, "the controller to arm the grace timer", func() (bool, error) { return clk.HasWaiters(), nil })
+	servertest.Wait(t, "the controller to arm the grace timer", func(context.Context) (bool, error) { return clk.HasWaiters(), nil })
 	if n, _ := env.Client.CoreV1().Nodes().Get(ctx, "n1", metav1.GetOptions{}); len(n.Spec.Taints) != 0 {
 		t.Fatalf("healthy node tainted: %v", n.Spec.Taints)
 	}
 	clk.Step(6 * time.Second)
 
-	ctrltest.Wait(t, "the node to be Unknown and tainted", func() (bool, error) {
+	servertest.Wait(t, "the node to be Unknown and tainted", func(context.Context) (bool, error) {
 		n, err := env.Client.CoreV1().Nodes().Get(ctx, "n1", metav1.GetOptions{})
 		if err != nil {
 			return false, err
@@ -85,7 +88,7 @@ func TestDeadNodeEviction(t *testing.T) {
 		}
 		return err == nil && p.DeletionTimestamp != nil, err
 	}
-	ctrltest.Wait(t, "the intolerant pod to be evicted", func() (bool, error) { return gone("plain") })
+	servertest.Wait(t, "the intolerant pod to be evicted", func(context.Context) (bool, error) { return gone("plain") })
 	for _, name := range []string{"short", "forever"} {
 		if g, err := gone(name); g || err != nil {
 			t.Fatalf("pod %s evicted before its toleration ran out (err %v)", name, err)
@@ -102,7 +105,7 @@ func TestDeadNodeEviction(t *testing.T) {
 	}
 
 	clk.Step(31 * time.Second)
-	ctrltest.Wait(t, "the pod with tolerationSeconds=30 to be evicted", func() (bool, error) { return gone("short") })
+	servertest.Wait(t, "the pod with tolerationSeconds=30 to be evicted", func(context.Context) (bool, error) { return gone("short") })
 	if g, err := gone("forever"); g || err != nil {
 		t.Errorf("pod tolerating forever was evicted (err %v)", err)
 	}

@@ -9,16 +9,19 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"skiff/internal/controller/internal/ctrltest"
 	"skiff/internal/controller/podgc"
+	"skiff/internal/server/servertest"
+	"skiff/internal/testobj"
 )
+
+func TestMain(m *testing.M) { servertest.Main(m) }
 
 // TestOrphansRemoved deletes a node: its pods go, the other node's stay.
 func TestOrphansRemoved(t *testing.T) {
-	env := ctrltest.Start(t)
+	env := servertest.Start(t, nil)
 	ctx := context.Background()
 	for _, n := range []string{"n1", "n2"} {
-		if _, err := env.Node(ctx, n, nil); err != nil {
+		if _, err := env.CreateNode(ctx, testobj.Node(n).Capacity("4", "8Gi").Ready().Obj()); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -30,11 +33,11 @@ func TestOrphansRemoved(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	env.Run(t, podgc.NewWithConfig(podgc.Config{Period: time.Hour}), nil)
+	env.RunController(t, podgc.NewWithConfig(podgc.Config{Period: time.Hour}), nil)
 	if err := env.Client.CoreV1().Nodes().Delete(ctx, "n1", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	ctrltest.Wait(t, "the pod of the deleted node to go", func() (bool, error) {
+	servertest.Wait(t, "the pod of the deleted node to go", func(context.Context) (bool, error) {
 		_, err := env.Client.CoreV1().Pods("default").Get(ctx, "on-n1", metav1.GetOptions{})
 		return apierrors.IsNotFound(err), nil
 	})

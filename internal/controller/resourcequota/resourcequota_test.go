@@ -10,18 +10,20 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"skiff/internal/controller/internal/ctrltest"
 	"skiff/internal/controller/resourcequota"
+	"skiff/internal/server/servertest"
 )
 
+func TestMain(m *testing.M) { servertest.Main(m) }
+
 func TestUsage(t *testing.T) {
-	env := ctrltest.Start(t)
+	env := servertest.Start(t, nil)
 	ctx := context.Background()
 	ns := "quota"
 	if _, err := env.Client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	env.Run(t, resourcequota.New, nil)
+	env.RunController(t, resourcequota.New, nil)
 	hard := corev1.ResourceList{
 		"pods": resource.MustParse("10"), "requests.cpu": resource.MustParse("4"), "limits.memory": resource.MustParse("4Gi"),
 		"configmaps": resource.MustParse("10"), "count/deployments.apps": resource.MustParse("5"), "services": resource.MustParse("5"),
@@ -59,7 +61,7 @@ func TestUsage(t *testing.T) {
 	want := map[string]string{"pods": "2", "requests.cpu": "1", "limits.memory": "512Mi", "configmaps": "1",
 		"count/deployments.apps": "1", "services": "0"}
 	var got map[string]string
-	ctrltest.Wait(t, "usage to add up", func() (bool, error) {
+	servertest.Wait(t, "usage to add up", func(context.Context) (bool, error) {
 		q, err := env.Client.CoreV1().ResourceQuotas(ns).Get(ctx, "q", metav1.GetOptions{})
 		if err != nil {
 			return false, err

@@ -5,22 +5,20 @@ import (
 	"fmt"
 	"slices"
 	"testing"
-	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/clientcmd"
 
-	"skiff/internal/controller/internal/ctrltest"
 	"skiff/internal/controller/servicelb"
 	"skiff/internal/server"
+	"skiff/internal/server/servertest"
+	"skiff/internal/testobj"
 )
 
 // setNode changes a node's status with fn, retrying on conflicts.
-func setNode(ctx context.Context, env *ctrltest.Env, name string, fn func(*corev1.Node)) error {
+func setNode(ctx context.Context, env *servertest.Server, name string, fn func(*corev1.Node)) error {
 	for {
 		n, err := env.Client.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
 		if err != nil {
@@ -36,7 +34,7 @@ func setNode(ctx context.Context, env *ctrltest.Env, name string, fn func(*corev
 
 // ingressIPs returns the IPs in the service's load balancer status, and
 // fails the wait when an entry is not a VIP.
-func ingressIPs(ctx context.Context, env *ctrltest.Env, ns, name string) ([]string, error) {
+func ingressIPs(ctx context.Context, env *servertest.Server, ns, name string) ([]string, error) {
 	svc, err := env.Client.CoreV1().Services(ns).Get(ctx, name, metav1.GetOptions{})
 	if err != nil {
 		return nil, err
@@ -55,7 +53,7 @@ func ingressIPs(ctx context.Context, env *ctrltest.Env, ns, name string) ([]stri
 // follows one LoadBalancer Service through node and type changes, while a
 // Service of another class stays untouched.
 func TestServiceLoadBalancer(t *testing.T) {
-	env := ctrltest.Start(t)
+	env := servertest.Start(t, nil)
 	ctx := context.Background()
 	addrs := map[string][]corev1.NodeAddress{
 		"n1": {{Type: corev1.NodeInternalIP, Address: "10.0.0.11"}, {Type: corev1.NodeHostName, Address: "n1"}},
@@ -63,14 +61,14 @@ func TestServiceLoadBalancer(t *testing.T) {
 		"n3": {{Type: corev1.NodeInternalIP, Address: "10.0.0.3"}},
 	}
 	for _, name := range []string{"n1", "n2", "n3"} {
-		if _, err := env.Node(ctx, name, nil); err != nil {
+		if _, err := env.CreateNode(ctx, testobj.Node(name).Capacity("4", "8Gi").Ready().Obj()); err != nil {
 			t.Fatal(err)
 		}
 		if err := setNode(ctx, env, name, func(n *corev1.Node) { n.Status.Addresses = addrs[name] }); err != nil {
 			t.Fatal(err)
 		}
 	}
-	rec := env.Run(t, servicelb.New, nil)
+	rec := env.RunController(t, servicelb.New, nil)
 
 	svcs := env.Client.CoreV1().Services("default")
 	ports := []corev1.ServicePort{{Name: "http", Port: 80, TargetPort: intstr.FromInt32(8080), Protocol: corev1.ProtocolTCP}}
@@ -92,7 +90,7 @@ func TestServiceLoadBalancer(t *testing.T) {
 	waitIPs := func(what string, want ...string) {
 		t.Helper()
 		var got []string
-		ctrltest.Wait(t, what, func() (bool, error) {
+		servertest.Wait(t, what, func(context.Context) (bool, error) {
 			var err error
 			got, err = ingressIPs(ctx, env, "default", "web")
 			return err == nil && slices.Equal(got, want), fmt.Errorf("ingress %v: %v", got, err)
@@ -143,7 +141,7 @@ func TestServiceLoadBalancer(t *testing.T) {
 		}
 	}
 	waitIPs("the ingress to be cleared after the type change")
-	ctrltest.Wait(t, "a DeletedLoadBalancer event", func() (bool, error) { return rec.Has("DeletedLoadBalancer"), nil })
+	servertest.Wait(t, "a DeletedLoadBalancer event", func(context.Context) (bool, error) { return rec.Has("DeletedLoadBalancer"), nil })
 
 	other, err := svcs.Get(ctx, "other", metav1.GetOptions{})
 	if err != nil {
@@ -156,23 +154,13 @@ func TestServiceLoadBalancer(t *testing.T) {
 
 // TestRunsInServer checks the wiring: the server's controller manager runs
 // servicelb, so a LoadBalancer Service gets the node's address.
+// This package has no goroutine-leak check (servertest.Main): a server running its
+// controller manager leaves client-go's client certificate rotation
+// goroutines behind.
 func TestRunsInServer(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	s, err := server.Start(ctx, server.Config{DataDir: t.TempDir(), BindAddress: "127.0.0.1", HTTPSPort: -1,
-		EtcdClientURL: "http://127.0.0.1:0", EtcdPeerURL: "http://127.0.0.1:0", DisableAgent: true,
-		Disable: []string{"scheduler"}, Logger: ctrltest.Logger()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.Close)
-	rc, err := clientcmd.BuildConfigFromFlags("", s.AdminKubeconfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	env := &ctrltest.Env{Client: kubernetes.NewForConfigOrDie(rc), Config: rc}
+	env := servertest.Start(t, func(cfg *server.Config) { cfg.Disable = []string{"scheduler"} })
 	c := context.Background()
-	if _, err := env.Node(c, "n1", nil); err != nil {
+	if _, err := env.CreateNode(c, testobj.Node("n1").Capacity("4", "8Gi").Ready().Obj()); err != nil {
 		t.Fatal(err)
 	}
 	if err := setNode(c, env, "n1", func(n *corev1.Node) {
@@ -187,7 +175,7 @@ func TestRunsInServer(t *testing.T) {
 	}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	ctrltest.Wait(t, "the service to get the node's address", func() (bool, error) {
+	servertest.Wait(t, "the service to get the node's address", func(context.Context) (bool, error) {
 		ips, err := ingressIPs(c, env, "default", "web")
 		return err == nil && slices.Equal(ips, []string{"10.0.0.11"}), err
 	})

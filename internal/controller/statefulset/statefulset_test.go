@@ -13,10 +13,13 @@ import (
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/util/retry"
 
-	"skiff/internal/controller/internal/ctrltest"
 	"skiff/internal/controller/reconcile"
 	"skiff/internal/controller/statefulset"
+	"skiff/internal/server/servertest"
+	"skiff/internal/testobj"
 )
+
+func TestMain(m *testing.M) { servertest.Main(m) }
 
 func newSet(name string, replicas int32, policy appsv1.PodManagementPolicyType) *appsv1.StatefulSet {
 	labels := map[string]string{"app": name}
@@ -45,13 +48,13 @@ func newSet(name string, replicas int32, policy appsv1.PodManagementPolicyType) 
 // previous one was Running and Ready, that scale-down goes highest first,
 // and that claims survive scale-down.
 func TestOrderedReady(t *testing.T) {
-	env := ctrltest.Start(t)
+	env := servertest.Start(t, nil)
 	ctx := t.Context()
-	if _, err := env.Node(ctx, "n1", nil); err != nil {
+	if _, err := env.CreateNode(ctx, testobj.Node("n1").Capacity("4", "8Gi").Ready().Obj()); err != nil {
 		t.Fatal(err)
 	}
 	env.StartKubelet(t, "n1")
-	env.Run(t, statefulset.New, nil)
+	env.RunController(t, statefulset.New, nil)
 
 	w, err := env.Client.CoreV1().Pods("default").Watch(ctx, metav1.ListOptions{})
 	if err != nil {
@@ -98,7 +101,7 @@ func TestOrderedReady(t *testing.T) {
 		t.Errorf("pod identity (-want +got):\n%s", diff)
 	}
 
-	ctrltest.Wait(t, "status to show 3 ready replicas", func() (bool, error) {
+	servertest.Wait(t, "status to show 3 ready replicas", func(context.Context) (bool, error) {
 		s, err := env.Client.AppsV1().StatefulSets("default").Get(ctx, "web", metav1.GetOptions{})
 		if err != nil {
 			return false, err
@@ -128,13 +131,13 @@ func TestOrderedReady(t *testing.T) {
 // TestRollingUpdatePartition checks that a template change replaces only
 // the ordinals at or above the partition.
 func TestRollingUpdatePartition(t *testing.T) {
-	env := ctrltest.Start(t)
+	env := servertest.Start(t, nil)
 	ctx := context.Background()
-	if _, err := env.Node(ctx, "n1", nil); err != nil {
+	if _, err := env.CreateNode(ctx, testobj.Node("n1").Capacity("4", "8Gi").Ready().Obj()); err != nil {
 		t.Fatal(err)
 	}
 	env.StartKubelet(t, "n1")
-	env.Run(t, statefulset.New, nil)
+	env.RunController(t, statefulset.New, nil)
 	s := newSet("db", 3, appsv1.ParallelPodManagement)
 	two := int32(2)
 	s.Spec.UpdateStrategy = appsv1.StatefulSetUpdateStrategy{Type: appsv1.RollingUpdateStatefulSetStrategyType,
@@ -143,14 +146,14 @@ func TestRollingUpdatePartition(t *testing.T) {
 		t.Fatal(err)
 	}
 	var first string
-	ctrltest.Wait(t, "3 ready replicas", func() (bool, error) {
+	servertest.Wait(t, "3 ready replicas", func(context.Context) (bool, error) {
 		s, err := env.Client.AppsV1().StatefulSets("default").Get(ctx, "db", metav1.GetOptions{})
 		first = s.Status.UpdateRevision
 		return err == nil && s.Status.ReadyReplicas == 3, err
 	})
 	updateSet(t, env, "db", func(set *appsv1.StatefulSet) { set.Spec.Template.Spec.Containers[0].Image = "busybox:2" })
 	var st appsv1.StatefulSetStatus
-	ctrltest.Wait(t, "db-2 updated", func() (bool, error) {
+	servertest.Wait(t, "db-2 updated", func(context.Context) (bool, error) {
 		s, err := env.Client.AppsV1().StatefulSets("default").Get(ctx, "db", metav1.GetOptions{})
 		if err != nil {
 			return false, err
@@ -177,7 +180,7 @@ func TestRollingUpdatePartition(t *testing.T) {
 
 // updateSet changes a StatefulSet in default, retrying on conflicts with
 // the controller's status writes.
-func updateSet(t *testing.T, env *ctrltest.Env, name string, change func(*appsv1.StatefulSet)) {
+func updateSet(t *testing.T, env *servertest.Server, name string, change func(*appsv1.StatefulSet)) {
 	t.Helper()
 	sets := env.Client.AppsV1().StatefulSets("default")
 	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {

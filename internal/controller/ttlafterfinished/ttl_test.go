@@ -11,18 +11,20 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	testingclock "k8s.io/utils/clock/testing"
 
-	"skiff/internal/controller/internal/ctrltest"
 	"skiff/internal/controller/ttlafterfinished"
+	"skiff/internal/server/servertest"
 )
+
+func TestMain(m *testing.M) { servertest.Main(m) }
 
 // TestDeletesAfterTTL finishes a Job with a 60 s TTL: it stays until the
 // clock passes finish time + 60 s, then goes.
 func TestDeletesAfterTTL(t *testing.T) {
-	env := ctrltest.Start(t)
+	env := servertest.Start(t, nil)
 	ctx := context.Background()
 	start := time.Now().Truncate(time.Second)
 	clk := testingclock.NewFakeClock(start)
-	env.Run(t, ttlafterfinished.New, clk)
+	env.RunController(t, ttlafterfinished.New, clk)
 	ttl := int32(60)
 	j, err := env.Client.BatchV1().Jobs("default").Create(ctx, &batchv1.Job{
 		ObjectMeta: metav1.ObjectMeta{Name: "done", Namespace: "default"},
@@ -41,12 +43,12 @@ func TestDeletesAfterTTL(t *testing.T) {
 	if _, err := env.Client.BatchV1().Jobs("default").UpdateStatus(ctx, j, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	ctrltest.Wait(t, "the expiry timer", func() (bool, error) { return clk.HasWaiters(), nil })
+	servertest.Wait(t, "the expiry timer", func(context.Context) (bool, error) { return clk.HasWaiters(), nil })
 	if _, err := env.Client.BatchV1().Jobs("default").Get(ctx, "done", metav1.GetOptions{}); err != nil {
 		t.Fatalf("job deleted before its ttl: %v", err)
 	}
 	clk.Step(61 * time.Second)
-	ctrltest.Wait(t, "the job to be deleted", func() (bool, error) {
+	servertest.Wait(t, "the job to be deleted", func(context.Context) (bool, error) {
 		j, err := env.Client.BatchV1().Jobs("default").Get(ctx, "done", metav1.GetOptions{})
 		return apierrors.IsNotFound(err) || err == nil && j.DeletionTimestamp != nil, nil
 	})

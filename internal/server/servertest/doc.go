@@ -20,6 +20,14 @@
 // start, such as Disable or DataDir (to restart on the data of an earlier
 // server).
 //
+// For tests of controllers, which run without a scheduler or an agent:
+// Server.RunController runs one controller on informers of its own and
+// returns a Recorder of its events; Server.StartKubelet simulates the
+// scheduler and the nodes' kubelets (binds pending pods, reports bound
+// pods Running and Ready, removes deleted ones at once); Server.FinishPod
+// ends a pod as its kubelet would; Server.CreateNode creates a node with
+// its status (testobj.Node builds it).
+//
 // Wait polls a condition (a test waits for a condition, never for a time);
 // Logger is the test logger, silent unless SKIFF_TEST_LOG is set; Main
 // runs a package's tests and fails the run if they leaked goroutines.

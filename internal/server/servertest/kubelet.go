@@ -1,4 +1,4 @@
-package ctrltest
+package servertest
 
 import (
 	"context"
@@ -7,7 +7,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/informers"
@@ -15,31 +14,38 @@ import (
 	"k8s.io/component-helpers/scheduling/corev1/nodeaffinity"
 )
 
-// Kubelet is a simulated node fleet: it binds pending pods and reports
-// bound pods Running and Ready.
+// Kubelet is a simulated scheduler and node fleet for tests that run no
+// scheduler and no agent: it binds pending pods to a node and reports
+// bound pods Running and Ready, and removes pods being deleted at once.
 type Kubelet struct {
-	env *Env
-	// DefaultNode is where pods without a required node are bound; empty
+	s *Server
+	// defaultNode is where pods without a required node are bound; empty
 	// leaves them pending.
-	DefaultNode string
+	defaultNode string
 
 	mu      sync.Mutex
 	nodes   cache.Indexer
 	handled map[types.UID]bool
 }
 
-// StartKubelet runs a simulated kubelet until cleanup.
-func (e *Env) StartKubelet(t *testing.T, defaultNode string) *Kubelet {
-	k := &Kubelet{env: e, DefaultNode: defaultNode, handled: map[types.UID]bool{}}
-	inf := informers.NewSharedInformerFactory(e.Client, 0)
+// StartKubelet runs a simulated kubelet until the test ends. Pods that
+// require nodes by affinity or node selector go to the first matching
+// node; the others to defaultNode (none when empty).
+func (s *Server) StartKubelet(t testing.TB, defaultNode string) *Kubelet {
+	t.Helper()
+	k := &Kubelet{s: s, defaultNode: defaultNode, handled: map[types.UID]bool{}}
+	inf := informers.NewSharedInformerFactory(s.Client, 0)
 	pods := inf.Core().V1().Pods().Informer()
 	k.nodes = inf.Core().V1().Nodes().Informer().GetIndexer()
 	ctx, cancel := context.WithCancel(context.Background())
 	q := make(chan *corev1.Pod, 4096)
-	pods.AddEventHandler(cache.ResourceEventHandlerFuncs{
+	if _, err := pods.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    func(o any) { q <- o.(*corev1.Pod) },
 		UpdateFunc: func(_, o any) { q <- o.(*corev1.Pod) },
-	})
+	}); err != nil {
+		cancel()
+		t.Fatalf("simulated kubelet: %v", err)
+	}
 	inf.Start(ctx.Done())
 	inf.WaitForCacheSync(ctx.Done())
 	var wg sync.WaitGroup
@@ -58,14 +64,14 @@ func (e *Env) StartKubelet(t *testing.T, defaultNode string) *Kubelet {
 }
 
 func (k *Kubelet) handle(ctx context.Context, p *corev1.Pod) {
-	c := k.env.Client.CoreV1().Pods(p.Namespace)
+	c := k.s.Client.CoreV1().Pods(p.Namespace)
 	if p.DeletionTimestamp != nil {
 		// A real kubelet stops the containers, then removes the pod.
 		_ = c.Delete(ctx, p.Name, metav1.DeleteOptions{GracePeriodSeconds: new(int64)})
 		return
 	}
 	if p.Spec.NodeName == "" {
-		node := k.DefaultNode
+		node := k.defaultNode
 		if p.Spec.Affinity != nil && p.Spec.Affinity.NodeAffinity != nil || len(p.Spec.NodeSelector) > 0 {
 			node = ""
 			aff := nodeaffinity.GetRequiredNodeAffinity(p)
@@ -112,11 +118,11 @@ func (k *Kubelet) handle(ctx context.Context, p *corev1.Pod) {
 	}
 }
 
-// Finish marks a pod Succeeded (exit 0) or Failed (exitCode) as its
-// kubelet would when its containers end.
-func (e *Env) Finish(ctx context.Context, ns, name string, exitCode int32) error {
+// FinishPod marks a pod Succeeded (exit code 0) or Failed (any other) as
+// its kubelet would when its containers end.
+func (s *Server) FinishPod(ctx context.Context, ns, name string, exitCode int32) error {
 	for {
-		p, err := e.Client.CoreV1().Pods(ns).Get(ctx, name, metav1.GetOptions{})
+		p, err := s.Client.CoreV1().Pods(ns).Get(ctx, name, metav1.GetOptions{})
 		if err != nil {
 			return err
 		}
@@ -133,7 +139,7 @@ func (e *Env) Finish(ctx context.Context, ns, name string, exitCode int32) error
 			}})
 		}
 		p.Status.ContainerStatuses = st
-		_, err = e.Client.CoreV1().Pods(ns).UpdateStatus(ctx, p, metav1.UpdateOptions{})
+		_, err = s.Client.CoreV1().Pods(ns).UpdateStatus(ctx, p, metav1.UpdateOptions{})
 		if apierrors.IsConflict(err) {
 			continue
 		}
@@ -141,28 +147,29 @@ func (e *Env) Finish(ctx context.Context, ns, name string, exitCode int32) error
 	}
 }
 
-// Node creates a Ready node with the given labels and taints.
-func (e *Env) Node(ctx context.Context, name string, labels map[string]string, taints ...corev1.Taint) (*corev1.Node, error) {
-	n, err := e.Client.CoreV1().Nodes().Create(ctx, &corev1.Node{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels},
-		Spec:       corev1.NodeSpec{Taints: taints},
-	}, metav1.CreateOptions{})
+// CreateNode creates node and then writes its status, which a create
+// drops, retrying when a controller (pod CIDR, taints) changed the node
+// meanwhile. A Ready condition gets a heartbeat of now, as from a live
+// kubelet.
+func (s *Server) CreateNode(ctx context.Context, node *corev1.Node) (*corev1.Node, error) {
+	status := *node.Status.DeepCopy()
+	now := metav1.Now()
+	for i := range status.Conditions {
+		if c := &status.Conditions[i]; c.Type == corev1.NodeReady {
+			c.LastHeartbeatTime, c.LastTransitionTime = now, now
+		}
+	}
+	n, err := s.Client.CoreV1().Nodes().Create(ctx, node, metav1.CreateOptions{})
 	if err != nil {
 		return nil, err
 	}
 	for {
-		// A schedulable node: room for 110 pods on 4 CPUs and 8 GiB.
-		n.Status.Capacity = corev1.ResourceList{corev1.ResourcePods: resource.MustParse("110"),
-			corev1.ResourceCPU: resource.MustParse("4"), corev1.ResourceMemory: resource.MustParse("8Gi")}
-		n.Status.Allocatable = n.Status.Capacity
-		n.Status.Conditions = []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue,
-			LastHeartbeatTime: metav1.Now(), LastTransitionTime: metav1.Now()}}
-		updated, err := e.Client.CoreV1().Nodes().UpdateStatus(ctx, n, metav1.UpdateOptions{})
+		n.Status = *status.DeepCopy()
+		updated, err := s.Client.CoreV1().Nodes().UpdateStatus(ctx, n, metav1.UpdateOptions{})
 		if !apierrors.IsConflict(err) {
 			return updated, err
 		}
-		// A controller (pod CIDR, taints) changed the node meanwhile.
-		if n, err = e.Client.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{}); err != nil {
+		if n, err = s.Client.CoreV1().Nodes().Get(ctx, node.Name, metav1.GetOptions{}); err != nil {
 			return nil, err
 		}
 	}
