@@ -317,7 +317,21 @@ func (c *Controller) manage(ctx context.Context, key string, set *appsv1.Statefu
 		}
 	}
 
-	// Pass 2: remove condemned ordinals, highest first.
+	// Pass 2: remove condemned ordinals, highest first. OrderedReady
+	// removes an unhealthy one only when it is the lowest unhealthy pod of
+	// the set, as upstream: scaling down halts behind a broken pod.
+	var firstUnhealthy *corev1.Pod
+	for _, p := range slots {
+		if p != nil && !healthy(set, p, c.clock) {
+			firstUnhealthy = p
+			break
+		}
+	}
+	for i := len(condemned) - 1; i >= 0 && firstUnhealthy == nil; i-- {
+		if !healthy(set, condemned[i], c.clock) {
+			firstUnhealthy = condemned[i]
+		}
+	}
 	for _, p := range condemned {
 		if p.DeletionTimestamp != nil {
 			if monotonic {
@@ -330,6 +344,9 @@ func (c *Controller) manage(ctx context.Context, key string, set *appsv1.Statefu
 				if q == nil || !healthy(set, q, c.clock) {
 					return nil
 				}
+			}
+			if !healthy(set, p, c.clock) && p != firstUnhealthy {
+				return nil
 			}
 		}
 		if err := c.retainOnScaleDown(ctx, set, p); err != nil {
