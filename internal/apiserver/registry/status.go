@@ -18,16 +18,22 @@ type Status struct {
 	Prepare func(obj, old runtime.Object)
 	// Validate checks the update; errors answer 422 Invalid.
 	Validate func(obj, old runtime.Object) field.ErrorList
-	// UpdatesAnnotations lets /status change annotations, as upstream
-	// lets it for Deployments (whose controller records the revision
-	// there without bumping the generation) and Namespaces.
-	UpdatesAnnotations bool
+	// ResetMetadata keeps old's labels, annotations, finalizers and
+	// ownerReferences, as upstream's ResetObjectMetaForStatus does for the
+	// newer kinds (admission policies, VolumeAttachments, ServiceCIDRs,
+	// resource claims, ...). Most status strategies upstream keep only
+	// the spec, so /status may change that metadata (a CronJob's status
+	// patch may add an annotation).
+	ResetMetadata bool
+	// KeepLabels keeps old's labels only, as upstream's Deployment status
+	// strategy does.
+	KeepLabels bool
 }
 
 // StatusUpdate is the update behaviour of a status subresource: st's
-// Prepare (or its default), after which the metadata a status writer may
-// not change (labels, annotations unless st.UpdatesAnnotations,
-// finalizers, ownerReferences, generation, deletionTimestamp) is old's.
+// Prepare (or its default), after which generation and deletionTimestamp
+// are old's, and so is the metadata st says a status writer may not
+// change.
 func StatusUpdate(st Status) SubresourceUpdate {
 	return SubresourceUpdate{
 		Prepare: func(obj, old runtime.Object) {
@@ -37,12 +43,14 @@ func StatusUpdate(st Status) SubresourceUpdate {
 				keepAllButStatus(obj, old)
 			}
 			m, om := accessor(obj), accessor(old)
-			m.SetLabels(om.GetLabels())
-			if !st.UpdatesAnnotations {
-				m.SetAnnotations(om.GetAnnotations())
+			if st.ResetMetadata || st.KeepLabels {
+				m.SetLabels(om.GetLabels())
 			}
-			m.SetFinalizers(om.GetFinalizers())
-			m.SetOwnerReferences(om.GetOwnerReferences())
+			if st.ResetMetadata {
+				m.SetAnnotations(om.GetAnnotations())
+				m.SetFinalizers(om.GetFinalizers())
+				m.SetOwnerReferences(om.GetOwnerReferences())
+			}
 			m.SetGeneration(om.GetGeneration())
 			m.SetDeletionTimestamp(om.GetDeletionTimestamp())
 		},

@@ -95,7 +95,7 @@ func validatingAdmissionPolicyResource() registry.Resource {
 		New:          func() runtime.Object { return &arv1.ValidatingAdmissionPolicy{} },
 		NewList:      func() runtime.Object { return &arv1.ValidatingAdmissionPolicyList{} },
 		Strategy: registry.Strategy{
-			SubresourceUpdates: map[string]registry.SubresourceUpdate{"status": registry.StatusUpdate(registry.Status{})},
+			SubresourceUpdates: map[string]registry.SubresourceUpdate{"status": registry.StatusUpdate(registry.Status{ResetMetadata: true})},
 			Default: func(obj runtime.Object) {
 				defaultPolicySpec(&obj.(*arv1.ValidatingAdmissionPolicy).Spec)
 			},

@@ -196,6 +196,8 @@ func strategyFor(sch *Schema, status bool) registry.Strategy {
 		},
 		SubresourceUpdates: map[string]registry.SubresourceUpdate{
 			"status": registry.StatusUpdate(registry.Status{
+				// Upstream copies the whole stored object but status.
+				ResetMetadata: true,
 				Prepare: func(obj, old runtime.Object) {
 					c, o := content(obj), content(old)
 					for k := range c {

@@ -56,7 +56,7 @@ func deploymentResource() registry.Resource {
 							"availableReplicas": s.AvailableReplicas, "unavailableReplicas": s.UnavailableReplicas,
 						})
 					},
-					UpdatesAnnotations: true,
+					KeepLabels: true,
 				}),
 			},
 			TrackGeneration: true,

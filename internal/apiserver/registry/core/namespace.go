@@ -71,9 +71,6 @@ func namespaceResource() registry.Resource {
 					Validate: func(obj, old runtime.Object) field.ErrorList {
 						return validateNamespaceStatus(obj.(*corev1.Namespace))
 					},
-					// Upstream's namespace status strategy keeps only spec: a
-					// /status write may change annotations too.
-					UpdatesAnnotations: true,
 				}),
 				"finalize": {
 					Prepare: func(obj, old runtime.Object) {

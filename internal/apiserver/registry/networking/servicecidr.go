@@ -23,7 +23,7 @@ func serviceCIDRResource() registry.Resource {
 		New:          func() runtime.Object { return &networkingv1.ServiceCIDR{} },
 		NewList:      func() runtime.Object { return &networkingv1.ServiceCIDRList{} },
 		Strategy: registry.Strategy{
-			SubresourceUpdates: map[string]registry.SubresourceUpdate{"status": registry.StatusUpdate(registry.Status{})},
+			SubresourceUpdates: map[string]registry.SubresourceUpdate{"status": registry.StatusUpdate(registry.Status{ResetMetadata: true})},
 			PrepareForCreate: func(obj runtime.Object) {
 				obj.(*networkingv1.ServiceCIDR).Status = networkingv1.ServiceCIDRStatus{}
 			},

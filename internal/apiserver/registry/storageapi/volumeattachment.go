@@ -21,7 +21,7 @@ func volumeAttachmentResource() registry.Resource {
 		New:          func() runtime.Object { return &storagev1.VolumeAttachment{} },
 		NewList:      func() runtime.Object { return &storagev1.VolumeAttachmentList{} },
 		Strategy: registry.Strategy{
-			SubresourceUpdates: map[string]registry.SubresourceUpdate{"status": registry.StatusUpdate(registry.Status{})},
+			SubresourceUpdates: map[string]registry.SubresourceUpdate{"status": registry.StatusUpdate(registry.Status{ResetMetadata: true})},
 			PrepareForCreate: func(obj runtime.Object) {
 				obj.(*storagev1.VolumeAttachment).Status = storagev1.VolumeAttachmentStatus{}
 			},
