@@ -32,6 +32,9 @@ func computeStatus(pod *corev1.Pod, obs Observed, in statusInput) corev1.PodStat
 		StartTime:         old.StartTime,
 		NominatedNodeName: old.NominatedNodeName,
 		Resize:            old.Resize,
+		// The generation this status reflects, as upstream's kubelet
+		// reports since 1.34; conditions the agent owns carry it too.
+		ObservedGeneration: pod.Generation,
 	}
 	if st.QOSClass == "" {
 		st.QOSClass = qosClass(pod)
@@ -108,7 +111,7 @@ func computeStatus(pod *corev1.Pod, obs Observed, in statusInput) corev1.PodStat
 	}
 	var conds []corev1.PodCondition
 	cond := func(t corev1.PodConditionType, ok bool, reason, msg string) {
-		c := corev1.PodCondition{Type: t, Status: corev1.ConditionFalse, Reason: reason, Message: msg}
+		c := corev1.PodCondition{Type: t, ObservedGeneration: pod.Generation, Status: corev1.ConditionFalse, Reason: reason, Message: msg}
 		if ok {
 			c.Status = corev1.ConditionTrue
 		}

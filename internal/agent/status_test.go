@@ -247,3 +247,25 @@ func TestComputeStatusKeepsOthersConditionsAndTransitionTimes(t *testing.T) {
 		t.Errorf("container status = %+v", cs)
 	}
 }
+
+func TestComputeStatusObservedGeneration(t *testing.T) {
+	pod := testPod("p").containers("c").obj()
+	pod.Generation = 3
+	pod.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodScheduled, Status: corev1.ConditionTrue, ObservedGeneration: 1}}
+	obs := Observed{Sandboxes: []Sandbox{readySandbox()}, Containers: []Container{running("c", 0)}}
+	st := computeStatus(pod, obs, statusInput{RuntimeName: "sim", Now: t0})
+	if st.ObservedGeneration != 3 {
+		t.Errorf("status.observedGeneration = %d, want the pod's generation 3", st.ObservedGeneration)
+	}
+	got := map[corev1.PodConditionType]int64{}
+	for _, c := range st.Conditions {
+		got[c.Type] = c.ObservedGeneration
+	}
+	want := map[corev1.PodConditionType]int64{
+		corev1.PodReadyToStartContainers: 3, corev1.PodInitialized: 3, corev1.ContainersReady: 3, corev1.PodReady: 3,
+		corev1.PodScheduled: 1, // the scheduler's, kept as it wrote it
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("conditions' observedGeneration (-want +got):\n%s", diff)
+	}
+}
