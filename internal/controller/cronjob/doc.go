@@ -16,4 +16,8 @@
 //
 // Because the Job name encodes the scheduled time, a retried sync that
 // finds the Job already there does not start a second one.
+//
+// decide (plan.go) works all of this out from the CronJob, its Jobs and
+// the time, and returns a plan; sync performs it (prune, events, Replace
+// deletions, the creation, the status write) and returns the wake-up.
 package cronjob
