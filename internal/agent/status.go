@@ -96,6 +96,9 @@ func computeStatus(pod *corev1.Pod, obs Observed, in statusInput) corev1.PodStat
 	st.Phase = podPhase(pod, st, len(pendingInit) > 0, deleting && len(runningContainers(obs)) == 0)
 	if old.Phase == corev1.PodSucceeded || old.Phase == corev1.PodFailed {
 		st.Phase = old.Phase // terminal phases never change
+		if st.Reason == "" {
+			st.Reason, st.Message = old.Reason, old.Message
+		}
 	}
 
 	var unready []string

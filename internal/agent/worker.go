@@ -36,6 +36,8 @@ type podEntry struct {
 	probes map[string]*probeRecord
 	// waiting holds why containers could not be created, by name.
 	waiting map[string]corev1.ContainerStateWaiting
+	// admitted means the pod passed the node's admission (admit.go).
+	admitted bool
 }
 
 // podSetup is what a pod sync prepared before starting containers: the
@@ -75,6 +77,9 @@ func (a *Agent) syncPod(ctx context.Context, uid types.UID) {
 	var err error
 	var ps podSetup
 	active := pod != nil && pod.DeletionTimestamp == nil && pod.Status.Phase != corev1.PodSucceeded && pod.Status.Phase != corev1.PodFailed
+	if active && !a.admit(ctx, e, pod) {
+		return
+	}
 	if active {
 		ps, err = a.preparePod(ctx, pod)
 		if err != nil {

@@ -373,3 +373,26 @@ func TestMemoryOfManyNodes(t *testing.T) {
 	}
 	t.Logf("%d simulated nodes (API server in process: %v): %sheap in use %d MiB, goroutines %d", n, os.Getenv("SKIFF_SIM_KUBECONFIG") == "", rss, ms.HeapInuse>>20, runtime.NumGoroutine())
 }
+
+// TestAdmission checks the node's own admission: a pod bound to the node
+// whose host port another pod holds is never started, ends Failed with
+// the reason NodePorts, and the first pod keeps running.
+func TestAdmission(t *testing.T) {
+	client := servertest.Start(t, nil).Client
+	runAgent(t, client, "node-p", sim.Config{})
+	withHostPort := func(name string) *corev1.Pod {
+		p := busyboxPod(name, "node-p").RestartPolicy(corev1.RestartPolicyAlways).Obj()
+		p.Spec.Containers[0].Ports = []corev1.ContainerPort{{ContainerPort: 80, HostPort: 8080}}
+		return p
+	}
+	createPod(t, client, withHostPort("first"))
+	waitPod(t, client, "first", "Running", func(p *corev1.Pod) bool { return p.Status.Phase == corev1.PodRunning })
+	createPod(t, client, withHostPort("second"))
+	p := waitPod(t, client, "second", "rejected", func(p *corev1.Pod) bool { return p.Status.Phase == corev1.PodFailed })
+	if p.Status.Reason != "NodePorts" || len(p.Status.ContainerStatuses) != 0 && p.Status.ContainerStatuses[0].State.Running != nil {
+		t.Errorf("rejected pod status: reason %q, containers %+v", p.Status.Reason, p.Status.ContainerStatuses)
+	}
+	if p, err := client.CoreV1().Pods("default").Get(context.Background(), "first", metav1.GetOptions{}); err != nil || p.Status.Phase != corev1.PodRunning {
+		t.Errorf("the first pod: %v %v", p.Status.Phase, err)
+	}
+}
