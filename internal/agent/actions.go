@@ -91,6 +91,43 @@ type Plan struct {
 // pod is gone from the API. It is pure: the pod worker applies the
 // actions, observes again and calls it again until it returns none.
 func computeActions(pod *corev1.Pod, obs Observed, now time.Time) Plan {
+	if pod != nil && pod.DeletionTimestamp == nil && !podTerminal(pod) {
+		if left, ok := deadlineLeft(pod, now); ok {
+			if left <= 0 {
+				// Past spec.activeDeadlineSeconds: everything stops, and
+				// the status says Failed, DeadlineExceeded.
+				return Plan{Actions: stopAll(pod, obs, gracePeriod(pod), ReasonDeadlineExceeded)}
+			}
+			plan := decide(pod, obs, now)
+			if plan.RequeueAfter == 0 || left < plan.RequeueAfter {
+				plan.RequeueAfter = left
+			}
+			return plan
+		}
+	}
+	return decide(pod, obs, now)
+}
+
+// ReasonDeadlineExceeded is the reason of a pod that ran past its
+// spec.activeDeadlineSeconds, and MessageDeadlineExceeded its message.
+const (
+	ReasonDeadlineExceeded  = "DeadlineExceeded"
+	MessageDeadlineExceeded = "Pod was active on the node longer than the specified deadline"
+)
+
+// deadlineLeft is how long the pod may still run under its
+// activeDeadlineSeconds, counted from its start time; ok is false when it
+// has no deadline or has not started.
+func deadlineLeft(pod *corev1.Pod, now time.Time) (left time.Duration, ok bool) {
+	if pod.Spec.ActiveDeadlineSeconds == nil || pod.Status.StartTime == nil {
+		return 0, false
+	}
+	end := pod.Status.StartTime.Add(time.Duration(*pod.Spec.ActiveDeadlineSeconds) * time.Second)
+	return end.Sub(now), true
+}
+
+// decide is computeActions without the active deadline.
+func decide(pod *corev1.Pod, obs Observed, now time.Time) Plan {
 	if pod == nil || pod.DeletionTimestamp != nil {
 		return teardown(pod, obs)
 	}

@@ -94,6 +94,9 @@ func computeStatus(pod *corev1.Pod, obs Observed, in statusInput) corev1.PodStat
 		st.ContainerStatuses = append(st.ContainerStatuses, cs)
 	}
 	st.Phase = podPhase(pod, st, len(pendingInit) > 0, deleting && len(runningContainers(obs)) == 0)
+	if left, ok := deadlineLeft(pod, in.Now); ok && left <= 0 && !podTerminal(pod) {
+		st.Phase, st.Reason, st.Message = corev1.PodFailed, ReasonDeadlineExceeded, MessageDeadlineExceeded
+	}
 	if old.Phase == corev1.PodSucceeded || old.Phase == corev1.PodFailed {
 		st.Phase = old.Phase // terminal phases never change
 		if st.Reason == "" {
