@@ -17,6 +17,8 @@ import (
 	"skiff/internal/testobj"
 )
 
+func TestMain(m *testing.M) { servertest.Main(m) }
+
 // recorder is an Applier and RouteSyncer that keeps what it was given.
 type recorder struct {
 	mu     sync.Mutex
