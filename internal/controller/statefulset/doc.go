@@ -14,4 +14,8 @@
 //
 // With OrderedReady, ordinal n+1 is created only once 0..n are Running and
 // Ready, and ordinal n is removed only when n+1.. are gone.
+//
+// decide (plan.go) turns the set, its pods and the time into the ordered
+// steps of a sync (recreate, create, ensure claims, scale down, update);
+// apply takes them and stops at the first that fails.
 package statefulset

@@ -5,9 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -120,7 +120,7 @@ func (c *Controller) sync(ctx context.Context, key string) (reconcile.Result, er
 	}
 	var actErr error
 	if c.expect.Satisfied(key) {
-		actErr = c.manage(ctx, key, set, pods, current, update)
+		actErr = c.apply(ctx, key, set, decide(set, pods, current, update, c.clock.Now()))
 	}
 	if err := c.updateStatus(ctx, set, pods, current, update); err != nil {
 		return reconcile.Result{}, err
@@ -256,138 +256,31 @@ func replicas(set *appsv1.StatefulSet) int {
 
 func revisionOf(p *corev1.Pod) string { return p.Labels[appsv1.ControllerRevisionHashLabelKey] }
 
-func healthy(set *appsv1.StatefulSet, p *corev1.Pod, now clock.PassiveClock) bool {
+func healthy(set *appsv1.StatefulSet, p *corev1.Pod, now time.Time) bool {
 	return p.Status.Phase == corev1.PodRunning && p.DeletionTimestamp == nil &&
-		reconcile.IsPodAvailable(p, set.Spec.MinReadySeconds, now.Now())
+		reconcile.IsPodAvailable(p, set.Spec.MinReadySeconds, now)
 }
 
-// manage creates, deletes and updates pods for one sync. It returns after
-// the first step OrderedReady has to wait on.
-func (c *Controller) manage(ctx context.Context, key string, set *appsv1.StatefulSet, pods []*corev1.Pod, current, update revision) error {
-	start, n := startOrdinal(set), replicas(set)
-	monotonic := set.Spec.PodManagementPolicy != appsv1.ParallelPodManagement
-	slots := make([]*corev1.Pod, n)
-	var condemned []*corev1.Pod
-	for _, p := range pods {
-		o := ordinal(set, p)
-		if o >= start && o < start+n {
-			slots[o-start] = p
-		} else {
-			condemned = append(condemned, p)
+// apply takes the steps of a sync in order and stops at the first that
+// fails.
+func (c *Controller) apply(ctx context.Context, key string, set *appsv1.StatefulSet, steps []step) error {
+	for _, st := range steps {
+		var err error
+		switch st.action {
+		case recreate, update:
+			err = c.deletePod(ctx, key, set, st.pod)
+		case create:
+			err = c.createPod(ctx, key, set, st.ord, st.rev)
+		case ensureClaims:
+			err = c.ensureClaims(ctx, set, st.ord, st.pod)
+		case scaleDown:
+			if err = c.retainOnScaleDown(ctx, set, st.pod); err == nil {
+				err = c.deletePod(ctx, key, set, st.pod)
+			}
 		}
-	}
-	sort.Slice(condemned, func(i, j int) bool { return ordinal(set, condemned[i]) > ordinal(set, condemned[j]) })
-	partition := 0
-	if set.Spec.UpdateStrategy.Type != appsv1.OnDeleteStatefulSetStrategyType &&
-		set.Spec.UpdateStrategy.RollingUpdate != nil && set.Spec.UpdateStrategy.RollingUpdate.Partition != nil {
-		partition = int(*set.Spec.UpdateStrategy.RollingUpdate.Partition)
-	}
-
-	// Pass 1: replace failed pods, create missing ones.
-	for i, p := range slots {
-		ord := start + i
-		if p != nil && reconcile.IsPodTerminal(p) && p.DeletionTimestamp == nil {
-			// A terminated stateful pod is recreated under the same name.
-			if err := c.deletePod(ctx, key, set, p); err != nil {
-				return err
-			}
-			if monotonic {
-				return nil
-			}
-			continue
-		}
-		if p == nil {
-			rev := update
-			if ord < partition {
-				rev = current
-			}
-			if err := c.createPod(ctx, key, set, ord, rev); err != nil {
-				return err
-			}
-			if monotonic {
-				return nil
-			}
-			continue
-		}
-		if err := c.ensureClaims(ctx, set, ord, p); err != nil {
+		if err != nil {
 			return err
 		}
-		if monotonic && !healthy(set, p, c.clock) {
-			return nil // wait for this ordinal before touching the next
-		}
-	}
-
-	// Pass 2: remove condemned ordinals, highest first. OrderedReady
-	// removes an unhealthy one only when it is the lowest unhealthy pod of
-	// the set, as upstream: scaling down halts behind a broken pod.
-	var firstUnhealthy *corev1.Pod
-	for _, p := range slots {
-		if p != nil && !healthy(set, p, c.clock) {
-			firstUnhealthy = p
-			break
-		}
-	}
-	for i := len(condemned) - 1; i >= 0 && firstUnhealthy == nil; i-- {
-		if !healthy(set, condemned[i], c.clock) {
-			firstUnhealthy = condemned[i]
-		}
-	}
-	for _, p := range condemned {
-		if p.DeletionTimestamp != nil {
-			if monotonic {
-				return nil
-			}
-			continue
-		}
-		if monotonic {
-			for _, q := range slots {
-				if q == nil || !healthy(set, q, c.clock) {
-					return nil
-				}
-			}
-			if !healthy(set, p, c.clock) && p != firstUnhealthy {
-				return nil
-			}
-		}
-		if err := c.retainOnScaleDown(ctx, set, p); err != nil {
-			return err
-		}
-		if err := c.deletePod(ctx, key, set, p); err != nil {
-			return err
-		}
-		if monotonic {
-			return nil
-		}
-	}
-
-	// Pass 3: rolling update from the highest ordinal to the partition.
-	if set.Spec.UpdateStrategy.Type == appsv1.OnDeleteStatefulSetStrategyType {
-		return nil
-	}
-	maxUnavailable := 1
-	if ru := set.Spec.UpdateStrategy.RollingUpdate; ru != nil && ru.MaxUnavailable != nil && !monotonic {
-		if v, err := intOrPercent(ru.MaxUnavailable.String(), n); err == nil && v > 0 {
-			maxUnavailable = v
-		}
-	}
-	unavailable := 0
-	for _, p := range slots {
-		if p == nil || !healthy(set, p, c.clock) {
-			unavailable++
-		}
-	}
-	for i := len(slots) - 1; i >= 0 && start+i >= partition; i-- {
-		p := slots[i]
-		if p == nil || revisionOf(p) == update.rev.Name {
-			continue
-		}
-		if p.DeletionTimestamp != nil || unavailable >= maxUnavailable {
-			return nil
-		}
-		if err := c.deletePod(ctx, key, set, p); err != nil {
-			return err
-		}
-		unavailable++
 	}
 	return nil
 }
