@@ -31,6 +31,7 @@ PKGS=(
   k8s.io/api/events/v1
   k8s.io/api/node/v1
   k8s.io/api/certificates/v1
+  k8s.io/api/resource/v1
   k8s.io/api/admissionregistration/v1
   k8s.io/api/authentication/v1
   k8s.io/api/authorization/v1

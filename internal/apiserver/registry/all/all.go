@@ -19,6 +19,7 @@ import (
 	"skiff/internal/apiserver/registry/nodeapi"
 	"skiff/internal/apiserver/registry/policy"
 	"skiff/internal/apiserver/registry/rbac"
+	"skiff/internal/apiserver/registry/resourceapi"
 	"skiff/internal/apiserver/registry/reviews"
 	"skiff/internal/apiserver/registry/scheduling"
 	"skiff/internal/apiserver/registry/storageapi"
@@ -47,6 +48,7 @@ func Resources() []registry.Resource {
 		nodeapi.Resources(),
 		discovery.Resources(),
 		flowcontrol.Resources(),
+		resourceapi.Resources(),
 		apiextensions.Resources(),
 		apiregistration.Resources(),
 	} {

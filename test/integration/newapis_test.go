@@ -1,0 +1,128 @@
+package integration
+
+import (
+	"context"
+	"testing"
+
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	resourcev1 "k8s.io/api/resource/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/ptr"
+
+	"skiff/internal/server/servertest"
+)
+
+// TestDRAResources covers resource.k8s.io/v1 as the DRA CRUD conformance
+// specs use it: discovery, create with defaults, claim status through
+// every patch type, immutable specs and the slices' field selectors.
+func TestDRAResources(t *testing.T) {
+	ts := servertest.Start(t, nil)
+	c := ts.ClientFor(t, protobuf)
+	ctx := context.Background()
+	for _, r := range []string{"deviceclasses", "devicetaintrules", "resourceclaims", "resourceclaimtemplates", "resourceslices"} {
+		if !hasResource(t, ts, "resource.k8s.io/v1", r) {
+			t.Errorf("discovery of resource.k8s.io/v1 lacks %s", r)
+		}
+	}
+
+	class, err := c.ResourceV1().DeviceClasses().Create(ctx, &resourcev1.DeviceClass{
+		ObjectMeta: metav1.ObjectMeta{Name: "dra.example.com"},
+		Spec:       resourcev1.DeviceClassSpec{Selectors: []resourcev1.DeviceSelector{{CEL: &resourcev1.CELDeviceSelector{Expression: "false"}}}},
+	}, metav1.CreateOptions{FieldValidation: "Strict"})
+	if err != nil || class.Generation != 1 {
+		t.Fatalf("create device class: %+v, %v", class, err)
+	}
+	if _, err := c.ResourceV1().DeviceClasses().Create(ctx, &resourcev1.DeviceClass{
+		ObjectMeta: metav1.ObjectMeta{Name: "bad"},
+		Spec:       resourcev1.DeviceClassSpec{Selectors: []resourcev1.DeviceSelector{{CEL: &resourcev1.CELDeviceSelector{Expression: "1"}}}},
+	}, metav1.CreateOptions{}); err == nil {
+		t.Error("a selector that is not a bool was accepted")
+	}
+
+	claims := c.ResourceV1().ResourceClaims("default")
+	claim, err := claims.Create(ctx, &resourcev1.ResourceClaim{
+		ObjectMeta: metav1.ObjectMeta{Name: "test"},
+		Spec: resourcev1.ResourceClaimSpec{Devices: resourcev1.DeviceClaim{Requests: []resourcev1.DeviceRequest{{
+			Name: "req-0", Exactly: &resourcev1.ExactDeviceRequest{DeviceClassName: "dra.example.com"},
+		}}}},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatalf("create claim: %v", err)
+	}
+	if e := claim.Spec.Devices.Requests[0].Exactly; e.AllocationMode != resourcev1.DeviceAllocationModeExactCount || e.Count != 1 {
+		t.Errorf("request defaults: %+v", e)
+	}
+	for _, p := range []struct {
+		pt   types.PatchType
+		data string
+	}{
+		{types.ApplyPatchType, `{"apiVersion":"resource.k8s.io/v1","kind":"ResourceClaim","status":{"allocation":{}}}`},
+		{types.StrategicMergePatchType, `{"status": {"allocation": {}}}`},
+		{types.MergePatchType, `{"status": {"allocation": {}}}`},
+		{types.JSONPatchType, `[{"op": "add", "path": "/status/allocation", "value": {}}]`},
+	} {
+		if _, err := claims.UpdateStatus(ctx, claim, metav1.UpdateOptions{}); err != nil {
+			t.Fatalf("reset status: %v", err)
+		}
+		got, err := claims.Patch(ctx, "test", p.pt, []byte(p.data), metav1.PatchOptions{FieldManager: "e2e", Force: ptr.To(p.pt == types.ApplyPatchType)}, "status")
+		if err != nil || got.Status.Allocation == nil {
+			t.Fatalf("%s status patch: %+v, %v", p.pt, got, err)
+		}
+		claim = got
+		claim.Status = resourcev1.ResourceClaimStatus{}
+	}
+	claim.Spec.Devices.Requests[0].Exactly.DeviceClassName = "other"
+	if _, err := claims.Update(ctx, claim, metav1.UpdateOptions{}); err == nil {
+		t.Error("a claim's spec changed")
+	}
+
+	for _, node := range []string{"node-1", "node-2"} {
+		if _, err := c.ResourceV1().ResourceSlices().Create(ctx, &resourcev1.ResourceSlice{
+			ObjectMeta: metav1.ObjectMeta{Name: node},
+			Spec: resourcev1.ResourceSliceSpec{Driver: "dra.example.com", NodeName: ptr.To(node),
+				Pool: resourcev1.ResourcePool{Name: node, ResourceSliceCount: 1}},
+		}, metav1.CreateOptions{}); err != nil {
+			t.Fatalf("create slice: %v", err)
+		}
+	}
+	slices, err := c.ResourceV1().ResourceSlices().List(ctx, metav1.ListOptions{FieldSelector: "spec.nodeName=node-2"})
+	if err != nil || len(slices.Items) != 1 || slices.Items[0].Name != "node-2" {
+		t.Errorf("slices of node-2: %+v, %v", slices, err)
+	}
+
+	rule, err := c.ResourceV1().DeviceTaintRules().Create(ctx, &resourcev1.DeviceTaintRule{
+		ObjectMeta: metav1.ObjectMeta{Name: "rule"},
+		Spec:       resourcev1.DeviceTaintRuleSpec{Taint: resourcev1.DeviceTaint{Key: "testing", Effect: resourcev1.DeviceTaintEffectNone}},
+	}, metav1.CreateOptions{})
+	if err != nil || rule.Spec.Taint.TimeAdded == nil {
+		t.Fatalf("create taint rule: %+v, %v", rule, err)
+	}
+	rule.Status.Conditions = []metav1.Condition{{Type: "Testing", Status: metav1.ConditionTrue, Reason: "E2E", LastTransitionTime: metav1.Now()}}
+	if rule, err = c.ResourceV1().DeviceTaintRules().UpdateStatus(ctx, rule, metav1.UpdateOptions{}); err != nil || len(rule.Status.Conditions) != 1 {
+		t.Fatalf("taint rule status: %+v, %v", rule, err)
+	}
+}
+
+// TestStatusPatchMetadata: a CronJob's /status takes the annotations a
+// status patch carries, as upstream's status strategy does.
+func TestStatusPatchMetadata(t *testing.T) {
+	ts := servertest.Start(t, nil)
+	c := ts.ClientFor(t, protobuf)
+	ctx := context.Background()
+	cj := &batchv1.CronJob{
+		ObjectMeta: metav1.ObjectMeta{Name: "cj"},
+		Spec: batchv1.CronJobSpec{Schedule: "* */1 * * ?", JobTemplate: batchv1.JobTemplateSpec{Spec: batchv1.JobSpec{Template: corev1.PodTemplateSpec{
+			Spec: corev1.PodSpec{RestartPolicy: corev1.RestartPolicyOnFailure, Containers: []corev1.Container{{Name: "c", Image: "busybox"}}},
+		}}}},
+	}
+	if _, err := c.BatchV1().CronJobs("default").Create(ctx, cj, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := c.BatchV1().CronJobs("default").Patch(ctx, "cj", types.MergePatchType,
+		[]byte(`{"metadata":{"annotations":{"patchedstatus":"true"}},"status":{"lastScheduleTime":"2026-01-01T00:00:00Z"}}`), metav1.PatchOptions{}, "status")
+	if err != nil || got.Annotations["patchedstatus"] != "true" || got.Status.LastScheduleTime == nil {
+		t.Fatalf("status patch: annotations %v, status %+v, %v", got.Annotations, got.Status, err)
+	}
+}
