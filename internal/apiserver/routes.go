@@ -70,6 +70,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			user = &auth.User{Name: "system:anonymous", Groups: []string{"system:unauthenticated"}}
 		}
 	}
+	if user != nil {
+		u, err := s.impersonate(r.Context(), r, user)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		user = u
+	}
 	info := parseRequestInfo(r)
 	if s.cfg.Authorizer != nil && user != nil && !(user.Name == "system:anonymous" && s.isPublic(r.URL.Path)) {
 		attrs := auth.Attributes{User: user, Verb: info.verb, Namespace: info.namespace, APIGroup: info.group,
