@@ -230,6 +230,13 @@ func (a *TokenAuthenticator) Authenticate(r *http.Request) (*User, bool, error) 
 		u.Extra["authentication.kubernetes.io/pod-name"] = []string{c.K8s.Pod.Name}
 		u.Extra["authentication.kubernetes.io/pod-uid"] = []string{string(c.K8s.Pod.UID)}
 	}
+	if c.K8s.Node != nil {
+		// The node the token's pod runs on, as upstream reports it.
+		u.Extra["authentication.kubernetes.io/node-name"] = []string{c.K8s.Node.Name}
+		if c.K8s.Node.UID != "" {
+			u.Extra["authentication.kubernetes.io/node-uid"] = []string{string(c.K8s.Node.UID)}
+		}
+	}
 	if c.JTI != "" {
 		u.Extra["authentication.kubernetes.io/credential-id"] = []string{"JTI=" + c.JTI}
 	}

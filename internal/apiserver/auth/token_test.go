@@ -62,6 +62,24 @@ func TestServiceAccountTokens(t *testing.T) {
 		t.Errorf("groups (-want +got):\n%s", diff)
 	}
 
+	// A token bound to a pod on a node says which, in the user's extra.
+	onNode := issue(TokenRequest{Namespace: "ns1", ServiceAccount: "default", ServiceAccountUID: "sa-uid", Audiences: []string{tokens.Issuer()},
+		Expiration: time.Hour, BoundPod: &BoundObject{Name: "p", UID: "pod-uid"}, BoundNode: &BoundObject{Name: "n1", UID: "node-uid"}})
+	r := httptest.NewRequest("GET", "/api", nil)
+	r.Header.Set("Authorization", "Bearer "+onNode)
+	if u, ok, err := a.Authenticate(r); err != nil || !ok {
+		t.Fatalf("token bound to a node: %v", err)
+	} else {
+		delete(u.Extra, "authentication.kubernetes.io/credential-id")
+		want := map[string][]string{
+			"authentication.kubernetes.io/pod-name": {"p"}, "authentication.kubernetes.io/pod-uid": {"pod-uid"},
+			"authentication.kubernetes.io/node-name": {"n1"}, "authentication.kubernetes.io/node-uid": {"node-uid"},
+		}
+		if diff := cmp.Diff(want, u.Extra); diff != "" {
+			t.Errorf("extra (-want +got):\n%s", diff)
+		}
+	}
+
 	otherAud := issue(TokenRequest{Namespace: "ns1", ServiceAccount: "default", Audiences: []string{"vault"}, Expiration: time.Hour})
 	if _, _, err := auth(otherAud); err == nil {
 		t.Error("token for another audience accepted")
@@ -79,7 +97,7 @@ func TestServiceAccountTokens(t *testing.T) {
 	if _, _, err := auth(good); err == nil {
 		t.Error("expired token accepted")
 	}
-	r := httptest.NewRequest("GET", "/api", nil)
+	r = httptest.NewRequest("GET", "/api", nil)
 	if _, ok, err := a.Authenticate(r); ok || err != nil {
 		t.Errorf("no token: ok=%v err=%v, want not applicable", ok, err)
 	}
