@@ -5,6 +5,8 @@ import (
 
 	"github.com/google/cel-go/cel"
 	"github.com/google/cel-go/ext"
+
+	"skiff/internal/apiserver/admission/celpatch"
 )
 
 // celVariables are the variables admission expressions may use; their
@@ -14,11 +16,16 @@ var celVariables = []string{"object", "oldObject", "request", "params", "namespa
 // newCELEnv returns the environment expressions are checked in: the same
 // variables and libraries the admission plugins evaluate them with.
 func newCELEnv() (*cel.Env, error) {
+	patch, err := celpatch.EnvOptions()
+	if err != nil {
+		return nil, err
+	}
 	opts := []cel.EnvOption{cel.OptionalTypes(), ext.Strings(), ext.Lists(), ext.Sets(), ext.Math(), ext.Encoders()}
 	for _, v := range celVariables {
 		opts = append(opts, cel.Variable(v, cel.DynType))
 	}
-	return cel.NewEnv(opts...)
+	// Mutations build Object{...} and JSONPatch{...} values.
+	return cel.NewEnv(append(opts, patch...)...)
 }
 
 // celEnv is built once: building an environment costs far more than

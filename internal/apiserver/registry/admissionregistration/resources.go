@@ -16,6 +16,8 @@ var groupVersion = arv1.SchemeGroupVersion
 // Resources returns the admissionregistration.k8s.io/v1 resources.
 func Resources() []registry.Resource {
 	return []registry.Resource{
+		mutatingAdmissionPolicyResource(),
+		mutatingAdmissionPolicyBindingResource(),
 		mutatingWebhookConfigurationResource(),
 		validatingAdmissionPolicyResource(),
 		validatingAdmissionPolicyBindingResource(),

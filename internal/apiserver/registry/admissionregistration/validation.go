@@ -408,24 +408,7 @@ func validateBinding(b *arv1.ValidatingAdmissionPolicyBinding) field.ErrorList {
 	if spec.PolicyName == "" {
 		errs = append(errs, field.Required(p.Child("policyName"), ""))
 	}
-	if pr := spec.ParamRef; pr != nil {
-		pp := p.Child("paramRef")
-		switch {
-		case pr.Name == "" && pr.Selector == nil:
-			errs = append(errs, field.Required(pp, "one of name or selector must be specified"))
-		case pr.Name != "" && pr.Selector != nil:
-			errs = append(errs, field.Forbidden(pp.Child("name"), "name and selector are mutually exclusive"))
-		}
-		if pr.Selector != nil {
-			errs = append(errs, metav1validation.ValidateLabelSelector(pr.Selector, metav1validation.LabelSelectorValidationOptions{}, pp.Child("selector"))...)
-		}
-		switch {
-		case pr.ParameterNotFoundAction == nil:
-			errs = append(errs, field.Required(pp.Child("parameterNotFoundAction"), ""))
-		case *pr.ParameterNotFoundAction != arv1.DenyAction && *pr.ParameterNotFoundAction != arv1.AllowAction:
-			errs = append(errs, field.NotSupported(pp.Child("parameterNotFoundAction"), *pr.ParameterNotFoundAction, []string{string(arv1.DenyAction), string(arv1.AllowAction)}))
-		}
-	}
+	errs = append(errs, validateParamRef(spec.ParamRef, p.Child("paramRef"))...)
 	if spec.MatchResources != nil {
 		errs = append(errs, validateMatchResources(spec.MatchResources, false, p.Child("matchResources"))...)
 	}
@@ -445,6 +428,31 @@ func validateBinding(b *arv1.ValidatingAdmissionPolicyBinding) field.ErrorList {
 	}
 	if seen.Has(arv1.Deny) && seen.Has(arv1.Warn) {
 		errs = append(errs, field.Invalid(ap, spec.ValidationActions, "must not contain both Deny and Warn (repeating the same validation failure information in the API response and headers serves no purpose)"))
+	}
+	return errs
+}
+
+// validateParamRef checks a binding's paramRef: a name or a selector, and
+// what to do when no parameter is found.
+func validateParamRef(pr *arv1.ParamRef, pp *field.Path) field.ErrorList {
+	if pr == nil {
+		return nil
+	}
+	var errs field.ErrorList
+	switch {
+	case pr.Name == "" && pr.Selector == nil:
+		errs = append(errs, field.Required(pp, "one of name or selector must be specified"))
+	case pr.Name != "" && pr.Selector != nil:
+		errs = append(errs, field.Forbidden(pp.Child("name"), "name and selector are mutually exclusive"))
+	}
+	if pr.Selector != nil {
+		errs = append(errs, metav1validation.ValidateLabelSelector(pr.Selector, metav1validation.LabelSelectorValidationOptions{}, pp.Child("selector"))...)
+	}
+	switch {
+	case pr.ParameterNotFoundAction == nil:
+		errs = append(errs, field.Required(pp.Child("parameterNotFoundAction"), ""))
+	case *pr.ParameterNotFoundAction != arv1.DenyAction && *pr.ParameterNotFoundAction != arv1.AllowAction:
+		errs = append(errs, field.NotSupported(pp.Child("parameterNotFoundAction"), *pr.ParameterNotFoundAction, []string{string(arv1.DenyAction), string(arv1.AllowAction)}))
 	}
 	return errs
 }

@@ -1,0 +1,9 @@
+package celpatch
+
+import (
+	"reflect"
+
+	"google.golang.org/protobuf/types/known/structpb"
+)
+
+var jsonValueType = reflect.TypeOf(&structpb.Value{})
