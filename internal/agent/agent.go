@@ -81,6 +81,9 @@ type Config struct {
 	// (<RootDir>/pods/<uid>/volumes/<plugin>/<name>); empty turns volumes
 	// off, for runtimes that run nothing (sim).
 	RootDir string
+	// LogDir holds the pods' log folders (<ns>_<name>_<uid>), for the
+	// log tails of terminationMessagePolicy FallbackToLogsOnError.
+	LogDir string
 	// NodeHostsFile is the node's hosts file, which host-network pods
 	// see as theirs (default /etc/hosts).
 	NodeHostsFile string

@@ -393,6 +393,11 @@ func (a *Agent) startContainer(ctx context.Context, pod *corev1.Pod, ps *podSetu
 	if err != nil {
 		return err
 	}
+	term, err := a.terminationMount(pod, c, act.Attempt)
+	if err != nil {
+		return err
+	}
+	hosts = append(hosts, term...)
 	rt := a.cfg.Runtime
 	id, err := rt.CreateContainer(ctx, act.SandboxID, ContainerConfig{
 		Name: c.Name, Kind: act.ContainerKind, Attempt: act.Attempt,
@@ -512,6 +517,7 @@ func (a *Agent) writeStatus(ctx context.Context, e *podEntry, pod *corev1.Pod, o
 	rtName := a.runtimeName
 	written := e.written
 	a.mu.Unlock()
+	obs = a.withTerminationMessages(pod, obs)
 	st := computeStatus(pod, obs, statusInput{RuntimeName: rtName, HostIPs: a.cfg.NodeIPs, Now: a.cfg.Clock.Now()})
 	if statusEqual(&st, &pod.Status) || written != nil && statusEqual(&st, written) {
 		return nil

@@ -70,6 +70,7 @@ func agentComponent(cfg Config) component {
 			if !cfg.SimulateRuntime {
 				// Pods' volumes live under the agent's data dir.
 				acfg.RootDir = filepath.Join(cfg.DataDir, "agent")
+				acfg.LogDir = filepath.Join(cfg.DataDir, "pods")
 				// Pods starting together are synced in parallel, as
 				// upstream's per-pod workers do.
 				acfg.Workers = 32
