@@ -212,6 +212,13 @@ func TestValidatePod(t *testing.T) {
 			}
 		}, []string{"FieldValueInvalid spec.containers[0].resources.requests[cpu]", "FieldValueInvalid spec.containers[0].resources.requests[memory]"}},
 		{"restart policy", func(p *corev1.Pod) { p.Spec.RestartPolicy = "Sometimes" }, []string{"FieldValueNotSupported spec.restartPolicy"}},
+		{"sysctls", func(p *corev1.Pod) {
+			p.Spec.SecurityContext = &corev1.PodSecurityContext{Sysctls: []corev1.Sysctl{
+				{Name: "foo-", Value: "bar"}, {Name: "kernel.shmmax", Value: "1"}, {Name: "safe-and-unsafe", Value: "1"},
+				{Name: "bar..", Value: "42"}, {Name: "kernel/shmmax", Value: "2"},
+			}}
+		}, []string{"FieldValueInvalid spec.securityContext.sysctls[0].name", "FieldValueInvalid spec.securityContext.sysctls[3].name",
+			"FieldValueDuplicate spec.securityContext.sysctls[4].name"}},
 		{"volumes", func(p *corev1.Pod) {
 			p.Spec.Volumes = []corev1.Volume{
 				{Name: "a", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"path"
+	"regexp"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -138,6 +139,7 @@ func validatePodSpec(spec *corev1.PodSpec, _ *metav1.ObjectMeta, fldPath *field.
 		for i, g := range sc.SupplementalGroups {
 			errs = append(errs, validateNonnegative(g, p.Child("supplementalGroups").Index(i))...)
 		}
+		errs = append(errs, validateSysctls(spec, p.Child("sysctls"))...)
 	}
 	if spec.Resources != nil {
 		errs = append(errs, validateResources(spec.Resources, fldPath.Child("resources"))...)
@@ -663,6 +665,34 @@ func validateTopologySpread(cs []corev1.TopologySpreadConstraint, fldPath *field
 		if c.LabelSelector != nil {
 			errs = append(errs, validateLabelSelector(c.LabelSelector, p.Child("labelSelector"))...)
 		}
+	}
+	return errs
+}
+
+// sysctlName is a sysctl's name, with dots or slashes between segments.
+const sysctlNameFmt = `([a-z0-9]([-_a-z0-9]*[a-z0-9])?[\./])*[a-z0-9]([-_a-z0-9]*[a-z0-9])?`
+
+var sysctlNameRE = regexp.MustCompile("^" + sysctlNameFmt + "$")
+
+// validateSysctls checks the pod's sysctls as upstream: well-formed,
+// unique names, and no network sysctls on the host network.
+func validateSysctls(spec *corev1.PodSpec, fldPath *field.Path) field.ErrorList {
+	var errs field.ErrorList
+	seen := map[string]bool{}
+	for i, s := range spec.SecurityContext.Sysctls {
+		p := fldPath.Index(i).Child("name")
+		name := strings.ReplaceAll(s.Name, "/", ".")
+		switch {
+		case s.Name == "":
+			errs = append(errs, field.Required(p, ""))
+		case len(s.Name) > 253 || !sysctlNameRE.MatchString(s.Name):
+			errs = append(errs, field.Invalid(p, s.Name, "must have at most 253 characters and match regex "+sysctlNameFmt))
+		case seen[name]:
+			errs = append(errs, field.Duplicate(p, s.Name))
+		case spec.HostNetwork && (strings.HasPrefix(name, "net.")):
+			errs = append(errs, field.Invalid(p, s.Name, "may not be specified when 'hostNetwork' is true"))
+		}
+		seen[name] = true
 	}
 	return errs
 }
