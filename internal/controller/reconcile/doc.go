@@ -19,7 +19,7 @@
 //
 //	informer event ──► Add(key) ──► worker ──► sync(ctx, key) (Result, error)
 //	                     ▲                        │ error: AddRateLimited(key), retried until it succeeds
-//	                     └── after RequeueAfter ──┘ Result{RequeueAfter: d}: AddAfter(key, d)
+//	                     └── after RequeueAfter ──┘ Result{RequeueAfter: d}: wake-up after d
 //
 // Controllers build a Loop in their constructor, enqueue from event
 // handlers only, and run it from their Run method. A sync never re-adds its

@@ -15,7 +15,7 @@ import (
 // drain returns the keys waiting in q, in order.
 func drain(q *Loop) []string {
 	var keys []string
-	for q.Len() > 0 {
+	for q.q.Len() > 0 {
 		k, _ := q.q.Get()
 		q.q.Done(k)
 		keys = append(keys, k)

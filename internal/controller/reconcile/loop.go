@@ -13,11 +13,14 @@ import (
 	"k8s.io/utils/clock"
 )
 
-// Result is what a sync asks of its loop once it has succeeded.
+// Result is what a sync asks of its loop, besides the retry an error
+// brings.
 type Result struct {
 	// RequeueAfter, when positive, syncs the key again once it has passed
 	// (on the loop's clock), even if no event arrives: a deadline, a TTL,
-	// a periodic resync. Zero means wait for the next event.
+	// a periodic resync. Zero means wait for the next event. It holds
+	// when the sync also failed: the retry or the wake-up, whichever
+	// comes first, syncs the key.
 	RequeueAfter time.Duration
 }
 
@@ -37,8 +40,8 @@ type SyncFunc[K comparable] func(ctx context.Context, key K) (Result, error)
 // A failing key is retried with client-go's default controller rate
 // limiter (per-key exponential backoff from 5ms to 1000s, and an overall
 // token bucket) until it succeeds or the loop stops; it is never dropped,
-// and every failure is logged. A sync that succeeds with a RequeueAfter is
-// queued again after that delay; the sync itself never re-adds its key.
+// and every failure is logged. A sync's RequeueAfter queues the key again
+// after that delay; the sync itself never re-adds its key.
 type TypedLoop[K comparable] struct {
 	name   string
 	q      workqueue.TypedRateLimitingInterface[K]
@@ -46,17 +49,17 @@ type TypedLoop[K comparable] struct {
 	logger *slog.Logger
 	synced []cache.InformerSynced
 
-	// clock drives AddAfter so that a fake clock in a test controls the
-	// wake-ups a controller schedules.
+	// clock times the wake-ups syncs ask for, so that a fake clock in a
+	// test controls them.
 	clock  clock.WithTicker
 	mu     sync.Mutex
-	timers map[K]time.Time // armed AddAfter wake-ups by key
+	timers map[K]time.Time // armed wake-ups by key
 }
 
-// NewTypedLoop returns a loop named name that runs sync for every queued key.
-// clk drives AddAfter and RequeueAfter (nil means the real clock); retries
-// after errors always back off on the real clock, so a fake clock in a test
-// times only what the controller schedules itself. A nil logger discards.
+// NewTypedLoop returns a loop named name that runs sync for every queued
+// key. clk times RequeueAfter (nil means the real clock); retries after
+// errors always back off on the real clock, so a fake clock in a test
+// times only what the controller asks for itself. A nil logger discards.
 func NewTypedLoop[K comparable](name string, clk clock.WithTicker, logger *slog.Logger, sync SyncFunc[K]) *TypedLoop[K] {
 	if clk == nil {
 		clk = clock.RealClock{}
@@ -84,11 +87,9 @@ func (l *TypedLoop[K]) WaitFor(synced ...cache.InformerSynced) {
 // Add enqueues key now.
 func (l *TypedLoop[K]) Add(key K) { l.q.Add(key) }
 
-// AddAfter enqueues key once d has passed on the loop's clock. Of several
-// pending wake-ups for one key the earliest wins. Syncs do not call it for
-// their own key (they return a Result); event handlers may, to schedule a
-// key for later.
-func (l *TypedLoop[K]) AddAfter(key K, d time.Duration) {
+// addAfter enqueues key once d has passed on the loop's clock. Of several
+// pending wake-ups for one key the earliest wins.
+func (l *TypedLoop[K]) addAfter(key K, d time.Duration) {
 	de, ok := l.clock.(clock.WithDelayedExecution)
 	if !ok {
 		l.q.AddAfter(key, d)
@@ -114,9 +115,6 @@ func (l *TypedLoop[K]) AddAfter(key K, d time.Duration) {
 		l.q.Add(key)
 	})
 }
-
-// Len is the number of keys waiting.
-func (l *TypedLoop[K]) Len() int { return l.q.Len() }
 
 // Run waits for the informer caches, runs workers goroutines (at least
 // one) and blocks until ctx is done; it returns after they have stopped.
@@ -157,10 +155,8 @@ func (l *TypedLoop[K]) next(ctx context.Context) bool {
 	} else {
 		l.q.Forget(key)
 	}
-	// A wake-up the sync asked for stands even when it failed: whichever
-	// of it and the retry comes first syncs the key.
 	if res.RequeueAfter > 0 {
-		l.AddAfter(key, res.RequeueAfter)
+		l.addAfter(key, res.RequeueAfter)
 	}
 	return true
 }
