@@ -194,7 +194,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.alloc = alloc
 	s.metrics = newMetrics(cfg.Metrics)
-	chain, err := admission.New(admission.Config{Objects: cacheObjects{s}, Namespaces: admissionStore{s}, Quotas: admissionStore{s}})
+	chain, err := admission.New(admission.Config{Objects: cacheObjects{s}, Namespaces: admissionStore{s}, Quotas: admissionStore{s}, TypeConverter: cfg.TypeConverter})
 	if err != nil {
 		return nil, err
 	}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"testing"
 
+	arv1 "k8s.io/api/admissionregistration/v1"
+	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	resourcev1 "k8s.io/api/resource/v1"
@@ -124,5 +126,63 @@ func TestStatusPatchMetadata(t *testing.T) {
 		[]byte(`{"metadata":{"annotations":{"patchedstatus":"true"}},"status":{"lastScheduleTime":"2026-01-01T00:00:00Z"}}`), metav1.PatchOptions{}, "status")
 	if err != nil || got.Annotations["patchedstatus"] != "true" || got.Status.LastScheduleTime == nil {
 		t.Fatalf("status patch: annotations %v, status %+v, %v", got.Annotations, got.Status, err)
+	}
+}
+
+// TestMutatingAdmissionPolicy: a bound policy's apply configuration
+// mutates the Deployments it matches, merged with the kind's schema (the
+// containers list merges by name), as the conformance specs check.
+func TestMutatingAdmissionPolicy(t *testing.T) {
+	ts := servertest.Start(t, nil)
+	c := ts.ClientFor(t, protobuf)
+	ctx := context.Background()
+	if !hasResource(t, ts, "admissionregistration.k8s.io/v1", "mutatingadmissionpolicies") || !hasResource(t, ts, "admissionregistration.k8s.io/v1", "mutatingadmissionpolicybindings") {
+		t.Fatal("discovery lacks the mutating admission policies")
+	}
+	pol, err := c.AdmissionregistrationV1().MutatingAdmissionPolicies().Create(ctx, &arv1.MutatingAdmissionPolicy{
+		ObjectMeta: metav1.ObjectMeta{Name: "replicas.example.com"},
+		Spec: arv1.MutatingAdmissionPolicySpec{
+			ReinvocationPolicy: arv1.NeverReinvocationPolicy,
+			MatchConstraints: &arv1.MatchResources{ResourceRules: []arv1.NamedRuleWithOperations{{RuleWithOperations: arv1.RuleWithOperations{
+				Operations: []arv1.OperationType{arv1.Create},
+				Rule:       arv1.Rule{APIGroups: []string{"apps"}, APIVersions: []string{"v1"}, Resources: []string{"deployments"}},
+			}}}},
+			Mutations: []arv1.Mutation{{PatchType: arv1.PatchTypeApplyConfiguration, ApplyConfiguration: &arv1.ApplyConfiguration{Expression: `
+				Object{
+					metadata: Object.metadata{annotations: {"mutated-by": "admission-policy"}},
+					spec: Object.spec{replicas: 1337, template: Object.spec.template{spec: Object.spec.template.spec{
+						containers: [Object.spec.template.spec.containers{name: "c", imagePullPolicy: "Always"}]}}}
+				}`}}},
+		},
+	}, metav1.CreateOptions{})
+	if err != nil || pol.Spec.FailurePolicy == nil || *pol.Spec.FailurePolicy != arv1.Fail {
+		t.Fatalf("create policy: %+v, %v", pol, err)
+	}
+	if _, err := c.AdmissionregistrationV1().MutatingAdmissionPolicyBindings().Create(ctx, &arv1.MutatingAdmissionPolicyBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: "replicas-binding"},
+		Spec:       arv1.MutatingAdmissionPolicyBindingSpec{PolicyName: pol.Name},
+	}, metav1.CreateOptions{}); err != nil {
+		t.Fatalf("create binding: %v", err)
+	}
+	labels := map[string]string{"app": "web"}
+	d := &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Name: "web"},
+		Spec: appsv1.DeploymentSpec{Replicas: ptr.To(int32(1)), Selector: &metav1.LabelSelector{MatchLabels: labels},
+			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels},
+				Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "busybox"}}}}},
+	}
+	// The policy reaches admission through the watch cache: wait for it.
+	var got *appsv1.Deployment
+	servertest.Wait(t, "the policy mutates deployments", func(ctx context.Context) (bool, error) {
+		out, err := c.AppsV1().Deployments("default").Create(ctx, d, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
+		if err != nil {
+			return false, err
+		}
+		got = out
+		return out.Annotations["mutated-by"] == "admission-policy", nil
+	})
+	cs := got.Spec.Template.Spec.Containers
+	if *got.Spec.Replicas != 1337 || len(cs) != 1 || cs[0].Image != "busybox" || cs[0].ImagePullPolicy != corev1.PullAlways {
+		t.Errorf("mutated deployment: replicas %d, containers %+v", *got.Spec.Replicas, cs)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/managedfields"
 )
 
 // Operation is the kind of write being admitted.
@@ -71,6 +72,11 @@ type Config struct {
 	Namespaces Namespaces
 	// Quotas charges creates to ResourceQuotas (ResourceQuota). Required.
 	Quotas Quotas
+	// TypeConverter gives the built-in kinds' schemas, which
+	// MutatingAdmissionPolicies' apply configurations merge with (lists
+	// by their keys). Optional: without it maps merge and lists are
+	// replaced.
+	TypeConverter func() (managedfields.TypeConverter, error)
 }
 
 func (c *Config) validate() error {
@@ -86,7 +92,7 @@ func (c *Config) validate() error {
 // what passed everything else.
 //
 //	mutating:   NamespaceLifecycle (delete) ─► ServiceAccount ─► DefaultTolerationSeconds
-//	            ─► MutatingAdmissionWebhook
+//	            ─► MutatingAdmissionPolicy ─► MutatingAdmissionWebhook
 //	validating: MirrorPod ─► NamespaceLifecycle (create) ─► ValidatingAdmissionWebhook
 //	            ─► ValidatingAdmissionPolicy ─► ResourceQuota
 //
@@ -102,14 +108,16 @@ func New(cfg Config) (*Chain, error) {
 		return nil, err
 	}
 	hooks := &webhooks{objects: cfg.Objects, cel: env, clients: newClients()}
+	pols := &policies{objects: cfg.Objects, cel: env}
 	return newChain(
 		mirrorPod{},
 		namespaceLifecycle{namespaces: cfg.Namespaces},
 		serviceAccount{},
 		defaultTolerationSecondsPlugin{},
+		mutatingAdmissionPolicy{p: pols, typeConverter: cfg.TypeConverter},
 		mutatingWebhook{hooks},
 		validatingWebhook{hooks},
-		validatingAdmissionPolicy{&policies{objects: cfg.Objects, cel: env}},
+		validatingAdmissionPolicy{pols},
 		resourceQuota{objects: cfg.Objects, quotas: cfg.Quotas},
 	)
 }

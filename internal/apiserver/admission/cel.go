@@ -11,6 +11,8 @@ import (
 	"github.com/google/cel-go/ext"
 	authenticationv1 "k8s.io/api/authentication/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+
+	"skiff/internal/apiserver/admission/celpatch"
 )
 
 // celCostLimit bounds the work of one expression, as upstream's runtime
@@ -38,7 +40,12 @@ func newCELPrograms() (*celPrograms, error) {
 	for _, v := range []string{"object", "oldObject", "request", "params", "namespaceObject", "authorizer", "variables"} {
 		opts = append(opts, cel.Variable(v, cel.DynType))
 	}
-	env, err := cel.NewEnv(opts...)
+	// MutatingAdmissionPolicies build Object{...} and JSONPatch{...}.
+	patch, err := celpatch.EnvOptions()
+	if err != nil {
+		return nil, fmt.Errorf("admission: cel environment: %w", err)
+	}
+	env, err := cel.NewEnv(append(opts, patch...)...)
 	if err != nil {
 		return nil, fmt.Errorf("admission: cel environment: %w", err)
 	}

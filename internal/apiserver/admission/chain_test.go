@@ -88,7 +88,7 @@ func TestNewOrder(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []string{"MirrorPod", "NamespaceLifecycle", "ServiceAccount", "DefaultTolerationSeconds",
-		"MutatingAdmissionWebhook", "ValidatingAdmissionWebhook", "ValidatingAdmissionPolicy", "ResourceQuota"}
+		"MutatingAdmissionPolicy", "MutatingAdmissionWebhook", "ValidatingAdmissionWebhook", "ValidatingAdmissionPolicy", "ResourceQuota"}
 	if diff := cmp.Diff(want, chain.Plugins()); diff != "" {
 		t.Errorf("plugins (-want +got):\n%s", diff)
 	}

@@ -1,13 +1,15 @@
 // Package admission is the API server's admission chain: one Plugin
 // interface, one file per built-in plugin, and the dynamic plugins
 // (mutating and validating webhooks, webhook.go; ValidatingAdmissionPolicies,
-// policy.go) in the same chain. New builds the chain in its fixed order.
+// policy.go; MutatingAdmissionPolicies, mutatingpolicy.go, whose CEL
+// patch types live in celpatch) in the same chain. New builds the chain in its fixed order.
 //
 // Plugins mutate (Mutator), validate (Validator) or both; the API server
 // calls the chain twice per write, as upstream does:
 //
 //	decode ─► defaults ─► Admit: the mutating phase (built-in plugins,
-//	          then mutating webhooks in order, each may send a JSONPatch)
+//	          mutating admission policies, then mutating webhooks in
+//	          order, each may send a JSONPatch)
 //	       ─► defaults again if a webhook replaced the object ─► validation
 //	       ─► Validate: the validating phase (built-in checks, validating
 //	          webhooks in parallel, policies, ResourceQuota last)

@@ -133,7 +133,7 @@ func (p *policies) evaluatePolicy(pol *arv1.ValidatingAdmissionPolicy, bindings 
 				continue
 			}
 		}
-		params, err := p.params(pol, b, a)
+		params, err := p.params(pol.Spec.ParamKind, b.Spec.ParamRef, a)
 		if err != nil {
 			configError(b.Name, err)
 			continue
@@ -223,14 +223,12 @@ func (p *policies) message(v arv1.Validation, vars map[string]any) string {
 	return "failed expression: " + strings.TrimSpace(v.Expression)
 }
 
-// params returns the parameter values the binding evaluates the policy
-// with: one nil when the policy takes none.
-func (p *policies) params(pol *arv1.ValidatingAdmissionPolicy, b *arv1.ValidatingAdmissionPolicyBinding, a *Attributes) ([]any, error) {
-	pk := pol.Spec.ParamKind
+// params returns the parameter values a binding (its paramRef) evaluates
+// a policy (of paramKind pk) with: one nil when the policy takes none.
+func (p *policies) params(pk *arv1.ParamKind, ref *arv1.ParamRef, a *Attributes) ([]any, error) {
 	if pk == nil {
 		return []any{nil}, nil
 	}
-	ref := b.Spec.ParamRef
 	if ref == nil {
 		return nil, errors.New("paramRef is required when paramKind is set")
 	}
