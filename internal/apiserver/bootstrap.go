@@ -3,6 +3,8 @@ package apiserver
 import (
 	"context"
 	"fmt"
+	networkingv1 "k8s.io/api/networking/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"net"
 
 	corev1 "k8s.io/api/core/v1"
@@ -51,6 +53,9 @@ func (s *Server) Bootstrap(ctx context.Context, cfg BootstrapConfig) error {
 		},
 	}
 	if err := s.ensure(ctx, "", "v1", "services", "default", svc, wo); err != nil {
+		return err
+	}
+	if err := s.ensureServiceCIDR(ctx, cidr.String(), wo); err != nil {
 		return err
 	}
 	if cfg.AdvertiseAddress == nil {
@@ -136,6 +141,40 @@ func (s *Server) ensureUpdated(ctx context.Context, group, version, resourceName
 	}, wo, nil)
 	if err != nil {
 		return fmt.Errorf("bootstrap %s %s: %w", resourceName, accessor(obj).GetName(), err)
+	}
+	return nil
+}
+
+// defaultServiceCIDR names the ServiceCIDR of the range the server
+// allocates ClusterIPs from, as upstream.
+const defaultServiceCIDR = "kubernetes"
+
+// ensureServiceCIDR creates the default ServiceCIDR for cidr and marks it
+// Ready, as upstream's API server does at start.
+func (s *Server) ensureServiceCIDR(ctx context.Context, cidr string, wo writeOptions) error {
+	obj := &networkingv1.ServiceCIDR{ObjectMeta: metav1.ObjectMeta{Name: defaultServiceCIDR},
+		Spec: networkingv1.ServiceCIDRSpec{CIDRs: []string{cidr}}}
+	if err := s.ensure(ctx, networkingv1.GroupName, "v1", "servicecidrs", "", obj, wo); err != nil {
+		return err
+	}
+	res, ok := s.lookup(networkingv1.GroupName, "v1", "servicecidrs")
+	if !ok {
+		return nil
+	}
+	_, err := s.update(ctx, res, requestInfo{name: defaultServiceCIDR}, "", func(cur runtime.Object) (runtime.Object, error) {
+		sc, ok := cur.(*networkingv1.ServiceCIDR)
+		if !ok {
+			return nil, fmt.Errorf("servicecidr %s: unexpected %T", defaultServiceCIDR, cur)
+		}
+		if meta.IsStatusConditionTrue(sc.Status.Conditions, networkingv1.ServiceCIDRConditionReady) {
+			return sc, nil
+		}
+		meta.SetStatusCondition(&sc.Status.Conditions, metav1.Condition{Type: networkingv1.ServiceCIDRConditionReady,
+			Status: metav1.ConditionTrue, Reason: "ServiceCIDRReady", Message: "Kubernetes Service CIDR is ready"})
+		return sc, nil
+	}, wo, &subresourceOps{name: "status"})
+	if err != nil {
+		return fmt.Errorf("bootstrap servicecidr status: %w", err)
 	}
 	return nil
 }
