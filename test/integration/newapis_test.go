@@ -2,11 +2,21 @@ package integration
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"encoding/pem"
+	"math/big"
 	"testing"
+	"time"
 
 	arv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
+	certificatesv1 "k8s.io/api/certificates/v1"
 	corev1 "k8s.io/api/core/v1"
 	resourcev1 "k8s.io/api/resource/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -184,5 +194,74 @@ func TestMutatingAdmissionPolicy(t *testing.T) {
 	cs := got.Spec.Template.Spec.Containers
 	if *got.Spec.Replicas != 1337 || len(cs) != 1 || cs[0].Image != "busybox" || cs[0].ImagePullPolicy != corev1.PullAlways {
 		t.Errorf("mutated deployment: replicas %d, containers %+v", *got.Spec.Replicas, cs)
+	}
+}
+
+// TestCertificatesResources: ClusterTrustBundles by signer, and a
+// PodCertificateRequest issued through an apply patch of its status, as
+// the conformance specs do.
+func TestCertificatesResources(t *testing.T) {
+	ts := servertest.Start(t, nil)
+	c := ts.ClientFor(t, protobuf)
+	ctx := context.Background()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	notBefore := time.Now().Add(-time.Minute).Truncate(time.Second)
+	cert := func(ca bool) string {
+		tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "e2e"}, NotBefore: notBefore, NotAfter: notBefore.Add(time.Hour), IsCA: ca, BasicConstraintsValid: true}
+		der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
+	}
+	for _, b := range []certificatesv1.ClusterTrustBundle{
+		{ObjectMeta: metav1.ObjectMeta{Name: "example.com:one:a"}, Spec: certificatesv1.ClusterTrustBundleSpec{SignerName: "example.com/one", TrustBundle: cert(true)}},
+		{ObjectMeta: metav1.ObjectMeta{Name: "plain"}, Spec: certificatesv1.ClusterTrustBundleSpec{TrustBundle: cert(true)}},
+	} {
+		if _, err := c.CertificatesV1().ClusterTrustBundles().Create(ctx, &b, metav1.CreateOptions{}); err != nil {
+			t.Fatalf("create bundle %s: %v", b.Name, err)
+		}
+	}
+	list, err := c.CertificatesV1().ClusterTrustBundles().List(ctx, metav1.ListOptions{FieldSelector: "spec.signerName=example.com/one"})
+	if err != nil || len(list.Items) != 1 || list.Items[0].Name != "example.com:one:a" {
+		t.Errorf("bundles of example.com/one: %+v, %v", list, err)
+	}
+	if _, err := c.CertificatesV1().ClusterTrustBundles().Create(ctx, &certificatesv1.ClusterTrustBundle{
+		ObjectMeta: metav1.ObjectMeta{Name: "leaf"}, Spec: certificatesv1.ClusterTrustBundleSpec{TrustBundle: cert(false)}}, metav1.CreateOptions{}); err == nil {
+		t.Error("a bundle without a CA was accepted")
+	}
+
+	csr, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{}, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pcrs := c.CertificatesV1().PodCertificateRequests("default")
+	pcr, err := pcrs.Create(ctx, &certificatesv1.PodCertificateRequest{
+		ObjectMeta: metav1.ObjectMeta{GenerateName: "e2e-example-pcr-"},
+		Spec: certificatesv1.PodCertificateRequestSpec{SignerName: "example.com/e2e", PodName: "test-pod", PodUID: "1",
+			ServiceAccountName: "default", ServiceAccountUID: "2", NodeName: "test-node", NodeUID: "3",
+			MaxExpirationSeconds: ptr.To(int32(86400)), StubPKCS10Request: csr},
+	}, metav1.CreateOptions{FieldValidation: "Strict"})
+	if err != nil {
+		t.Fatalf("create request: %v", err)
+	}
+	status, err := json.Marshal(map[string]any{"apiVersion": "certificates.k8s.io/v1", "kind": "PodCertificateRequest", "status": map[string]any{
+		"certificateChain": cert(false), "notBefore": metav1.NewTime(notBefore), "notAfter": metav1.NewTime(notBefore.Add(time.Hour)),
+		"beginRefreshAt": metav1.NewTime(notBefore.Add(15 * time.Minute)),
+		"conditions": []map[string]any{{"type": "Issued", "status": "True", "reason": "E2E", "message": "issued", "lastTransitionTime": metav1.Now()}},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := pcrs.Patch(ctx, pcr.Name, types.ApplyPatchType, status, metav1.PatchOptions{FieldManager: "e2e", Force: ptr.To(true)}, "status")
+	if err != nil || got.Status.CertificateChain == "" {
+		t.Fatalf("issue through /status: %+v, %v", got, err)
+	}
+	got.Status.CertificateChain = ""
+	if _, err := pcrs.UpdateStatus(ctx, got, metav1.UpdateOptions{}); err == nil {
+		t.Error("an issued request's status changed")
 	}
 }

@@ -24,7 +24,7 @@ const minExpirationSeconds = 600
 
 // Resources returns the certificates.k8s.io/v1 resources.
 func Resources() []registry.Resource {
-	return []registry.Resource{csrResource()}
+	return []registry.Resource{csrResource(), clusterTrustBundleResource(), podCertificateRequestResource()}
 }
 
 func csrResource() registry.Resource {
