@@ -251,7 +251,7 @@ func TestCertificatesResources(t *testing.T) {
 	status, err := json.Marshal(map[string]any{"apiVersion": "certificates.k8s.io/v1", "kind": "PodCertificateRequest", "status": map[string]any{
 		"certificateChain": cert(false), "notBefore": metav1.NewTime(notBefore), "notAfter": metav1.NewTime(notBefore.Add(time.Hour)),
 		"beginRefreshAt": metav1.NewTime(notBefore.Add(15 * time.Minute)),
-		"conditions": []map[string]any{{"type": "Issued", "status": "True", "reason": "E2E", "message": "issued", "lastTransitionTime": metav1.Now()}},
+		"conditions":     []map[string]any{{"type": "Issued", "status": "True", "reason": "E2E", "message": "issued", "lastTransitionTime": metav1.Now()}},
 	}})
 	if err != nil {
 		t.Fatal(err)
