@@ -102,6 +102,9 @@ func (s *Server) servePodStream(w http.ResponseWriter, r *http.Request, info req
 		case "exec", "attach":
 			s.translateStream(w, r, target)
 			return
+		case "log":
+			s.logWebSocket(w, r, target)
+			return
 		}
 	}
 	rp := &httputil.ReverseProxy{

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/httpstream/spdy"
 	"k8s.io/apimachinery/pkg/util/httpstream/wsstream"
@@ -34,8 +35,17 @@ const (
 	chanResize
 )
 
-// wsStreamProtocols are the WebSocket subprotocols translated.
-var wsStreamProtocols = []string{"v5.channel.k8s.io", "v4.channel.k8s.io"}
+// wsStreamProtocols are the WebSocket subprotocols translated, binary
+// and base64-encoded: v4 and v5 end with a Status on the error channel;
+// the older ones write only a failure there, as text.
+var wsStreamProtocols = map[string]bool{
+	"v5.channel.k8s.io": true, "v4.channel.k8s.io": true,
+	"v3.channel.k8s.io": true, "v2.channel.k8s.io": true, "channel.k8s.io": true,
+	"v4.base64.channel.k8s.io": false, "v3.base64.channel.k8s.io": false, "v2.base64.channel.k8s.io": false, "base64.channel.k8s.io": false,
+}
+
+// statusProtocols end a session with a Status on the error channel.
+var statusProtocols = map[string]bool{"v5.channel.k8s.io": true, "v4.channel.k8s.io": true, "v4.base64.channel.k8s.io": true}
 
 // translateStream serves an exec or attach WebSocket request by running it
 // against the node's SPDY endpoint at target.
@@ -67,12 +77,12 @@ func (s *Server) translateStream(w http.ResponseWriter, r *http.Request, target 
 		kind(tty, wsstream.ReadChannel),
 	}
 	protocols := map[string]wsstream.ChannelProtocolConfig{}
-	for _, p := range wsStreamProtocols {
-		protocols[p] = wsstream.ChannelProtocolConfig{Binary: true, Channels: channels}
+	for p, binary := range wsStreamProtocols {
+		protocols[p] = wsstream.ChannelProtocolConfig{Binary: binary, Channels: channels}
 	}
 	conn := wsstream.NewConn(protocols)
 	conn.SetIdleTimeout(4 * time.Hour)
-	_, streams, err := conn.Open(hijackable{w}, r)
+	proto, streams, err := conn.Open(hijackable{w}, r)
 	if err != nil {
 		// Open has answered the client already.
 		s.log.Debug("websocket stream open", "err", err)
@@ -93,7 +103,12 @@ func (s *Server) translateStream(w http.ResponseWriter, r *http.Request, target 
 		opts.TerminalSizeQueue = &resizeQueue{dec: json.NewDecoder(streams[chanResize])}
 	}
 	err = executor.StreamWithContext(r.Context(), opts)
-	_, _ = streams[chanError].Write(streamStatus(err))
+	switch {
+	case statusProtocols[proto]:
+		_, _ = streams[chanError].Write(streamStatus(err))
+	case err != nil:
+		_, _ = streams[chanError].Write([]byte(err.Error()))
+	}
 }
 
 // streamStatus is the error channel's final message for err.
@@ -136,4 +151,38 @@ type hijackable struct{ http.ResponseWriter }
 // Hijack takes over the connection.
 func (h hijackable) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	return http.NewResponseController(h.ResponseWriter).Hijack()
+}
+
+// logProtocols are the WebSocket subprotocols a log is streamed in: the
+// log's bytes as binary messages, or base64-encoded text ones.
+var logProtocols = map[string]wsstream.ReaderProtocolConfig{
+	"":                     {Binary: true},
+	"binary.k8s.io":        {Binary: true},
+	"base64.binary.k8s.io": {Binary: false},
+}
+
+// logWebSocket serves pods/log over WebSocket, as upstream: it reads the
+// log from the node and sends it in messages until the log ends or the
+// client goes.
+func (s *Server) logWebSocket(w http.ResponseWriter, r *http.Request, target *url.URL) {
+	req, err := http.NewRequestWithContext(r.Context(), http.MethodGet, target.String(), nil)
+	if err != nil {
+		s.writeError(w, r, apierrors.NewInternalError(err))
+		return
+	}
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: s.cfg.KubeletTLS.Clone(), DisableKeepAlives: true}}
+	resp, err := client.Do(req)
+	if err != nil {
+		s.writeError(w, r, apierrors.NewInternalError(fmt.Errorf("logs from node: %w", err)))
+		return
+	}
+	if resp.StatusCode >= 400 {
+		s.writeError(w, r, nodeError(resp))
+		return
+	}
+	defer resp.Body.Close()
+	reader := wsstream.NewReader(resp.Body, true, logProtocols)
+	if err := reader.Copy(hijackable{w}, r); err != nil {
+		s.log.Debug("websocket log", "err", err)
+	}
 }

@@ -108,6 +108,8 @@ spec:
 		mustContain(t, "exec exit 7", out, "to-stderr", "exit code 7")
 	})
 
+	t.Run("websocket protocols", func(t *testing.T) { testWebSockets(t, c, "streams") })
+
 	t.Run("attach", func(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 		defer cancel()
