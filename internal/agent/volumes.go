@@ -3,6 +3,7 @@ package agent
 import (
 	"bytes"
 	"context"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"os"
@@ -15,9 +16,11 @@ import (
 	"time"
 
 	authenticationv1 "k8s.io/api/authentication/v1"
+	certificatesv1 "k8s.io/api/certificates/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
 )
@@ -68,8 +71,10 @@ func volumePlugin(v *corev1.Volume) string {
 }
 
 // volumeFiles computes the files of a configMap, secret, downwardAPI or
-// projected volume. It is pure but for token, which issues tokens.
-func volumeFiles(ctx context.Context, pod *corev1.Pod, v *corev1.Volume, in envInput, token tokenSource) (map[string]projectedFile, error) {
+// projected volume; bundles are the cluster's ClusterTrustBundles, for
+// projected clusterTrustBundle sources. It is pure but for token, which
+// issues tokens.
+func volumeFiles(ctx context.Context, pod *corev1.Pod, v *corev1.Volume, in envInput, token tokenSource, bundles []certificatesv1.ClusterTrustBundle) (map[string]projectedFile, error) {
 	files := map[string]projectedFile{}
 	switch {
 	case v.ConfigMap != nil:
@@ -97,6 +102,12 @@ func volumeFiles(ctx context.Context, pod *corev1.Pod, v *corev1.Volume, in envI
 					return nil, terr
 				}
 				files[s.ServiceAccountToken.Path] = projectedFile{Data: tok, Mode: fileMode(nil, v.Projected.DefaultMode)}
+			case s.ClusterTrustBundle != nil:
+				var data []byte
+				data, err = trustAnchors(s.ClusterTrustBundle, bundles)
+				if err == nil {
+					files[s.ClusterTrustBundle.Path] = projectedFile{Data: data, Mode: fileMode(nil, v.Projected.DefaultMode)}
+				}
 			}
 			if err != nil {
 				return nil, err
@@ -104,6 +115,81 @@ func volumeFiles(ctx context.Context, pod *corev1.Pod, v *corev1.Volume, in envI
 		}
 	}
 	return files, nil
+}
+
+// trustAnchors is the content of a clusterTrustBundle projection, as
+// upstream's kubelet writes it: the bundle named, or the distinct
+// certificates of the signer's bundles that the label selector matches (a
+// nil selector matches none), as PEM. Nothing found is an error unless the
+// source is optional, which projects an empty file. skiff orders the
+// signer's certificates by their DER bytes; upstream shuffles them once
+// per kubelet start.
+func trustAnchors(src *corev1.ClusterTrustBundleProjection, bundles []certificatesv1.ClusterTrustBundle) ([]byte, error) {
+	optional := isOptional(src.Optional)
+	switch {
+	case src.Name != nil:
+		for i := range bundles {
+			if bundles[i].Name == *src.Name {
+				return []byte(bundles[i].Spec.TrustBundle), nil
+			}
+		}
+		if optional {
+			return []byte{}, nil
+		}
+		return nil, &configError{msg: fmt.Sprintf("while getting ClusterTrustBundle %q: clustertrustbundles.certificates.k8s.io %q not found", *src.Name, *src.Name)}
+	case src.SignerName != nil:
+		sel := labels.Nothing()
+		if src.LabelSelector != nil {
+			var err error
+			if sel, err = metav1.LabelSelectorAsSelector(src.LabelSelector); err != nil {
+				return nil, &configError{msg: fmt.Sprintf("while parsing label selector: %v", err)}
+			}
+		}
+		seen := map[string]bool{}
+		var ders []string
+		for i := range bundles {
+			b := &bundles[i]
+			if b.Spec.SignerName != *src.SignerName || !sel.Matches(labels.Set(b.Labels)) {
+				continue
+			}
+			rest := []byte(b.Spec.TrustBundle)
+			for {
+				var blk *pem.Block
+				if blk, rest = pem.Decode(rest); blk == nil {
+					break
+				}
+				if !seen[string(blk.Bytes)] {
+					seen[string(blk.Bytes)] = true
+					ders = append(ders, string(blk.Bytes))
+				}
+			}
+		}
+		if len(ders) == 0 && !optional {
+			return nil, &configError{msg: fmt.Sprintf("combined trust anchors for signer %s and selector %s was empty", *src.SignerName, sel)}
+		}
+		sort.Strings(ders)
+		out := []byte{}
+		for _, d := range ders {
+			out = append(out, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: []byte(d)})...)
+		}
+		return out, nil
+	}
+	return nil, &configError{msg: "ClusterTrustBundle projection requires either name or signerName to be set"}
+}
+
+// needsTrustBundles reports whether a pod projects ClusterTrustBundles.
+func needsTrustBundles(pod *corev1.Pod) bool {
+	for _, v := range pod.Spec.Volumes {
+		if v.Projected == nil {
+			continue
+		}
+		for _, s := range v.Projected.Sources {
+			if s.ClusterTrustBundle != nil {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func addConfigMapFiles(files map[string]projectedFile, pod *corev1.Pod, name string, items []corev1.KeyToPath, optional *bool, defMode *int32, in envInput) error {
@@ -358,6 +444,14 @@ func checkHostPath(p string, t *corev1.HostPathType) error {
 // content of configMap, secret, downwardAPI and projected volumes.
 func (a *Agent) setupVolumes(ctx context.Context, pod *corev1.Pod, in envInput) (map[string]string, error) {
 	paths := map[string]string{}
+	var bundles []certificatesv1.ClusterTrustBundle
+	if needsTrustBundles(pod) {
+		list, err := a.cfg.Client.CertificatesV1().ClusterTrustBundles().List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return nil, fmt.Errorf("list clustertrustbundles: %w", err)
+		}
+		bundles = list.Items
+	}
 	for i := range pod.Spec.Volumes {
 		v := &pod.Spec.Volumes[i]
 		if v.HostPath != nil {
@@ -382,7 +476,7 @@ func (a *Agent) setupVolumes(ctx context.Context, pod *corev1.Pod, in envInput) 
 			}
 			continue
 		}
-		files, err := volumeFiles(ctx, pod, v, in, a.serviceAccountToken)
+		files, err := volumeFiles(ctx, pod, v, in, a.serviceAccountToken, bundles)
 		if err != nil {
 			// Upstream's FailedMount message; the pod stays ContainerCreating.
 			return nil, fmt.Errorf("MountVolume.SetUp failed for volume %q : %w", v.Name, err)

@@ -61,6 +61,12 @@ func nodeRules() []rbacv1.PolicyRule {
 		rule(readVerbs, []string{"storage.k8s.io"}, "volumeattachments", "csidrivers", "csinodes", "storageclasses"),
 		rule(readVerbs, []string{"node.k8s.io"}, "runtimeclasses"),
 		rule([]string{"create", "get", "list", "watch"}, []string{"certificates.k8s.io"}, "certificatesigningrequests"),
+		// Projected clusterTrustBundle volumes, and pod certificates.
+		rule(readVerbs, []string{"certificates.k8s.io"}, "clustertrustbundles"),
+		rule([]string{"create", "get", "list", "watch"}, []string{"certificates.k8s.io"}, "podcertificaterequests"),
+		// DRA drivers on the node publish their devices.
+		rule([]string{"get"}, []string{"resource.k8s.io"}, "resourceclaims"),
+		rule(allVerbs, []string{"resource.k8s.io"}, "resourceslices"),
 	}
 }
 
