@@ -48,8 +48,10 @@ func New(cc controller.Context) (controller.Controller, error) {
 	}); err != nil {
 		return nil, fmt.Errorf("new endpoints controller: %w", err)
 	}
+	// As upstream, only a deleted Endpoints is put back: an Endpoints
+	// changed by hand, or one with no Service (user-managed), is left alone.
 	if _, err := c.endpoints.AddEventHandler(cache.ResourceEventHandlerFuncs{
-		UpdateFunc: func(_, o any) { enqueue(o) }, DeleteFunc: enqueue,
+		DeleteFunc: enqueue,
 	}); err != nil {
 		return nil, fmt.Errorf("new endpoints controller: %w", err)
 	}
