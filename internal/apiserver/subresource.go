@@ -81,6 +81,8 @@ func (s *Server) serveSubresource(w http.ResponseWriter, r *http.Request, res *r
 		s.servePodStream(w, r, info)
 	case "proxy":
 		s.serveProxy(w, r, res, info)
+	case "eviction":
+		s.handleEviction(w, r, res, info)
 	case "token":
 		if info.verb != "create" || res.Resource.Resource != "serviceaccounts" {
 			s.writeError(w, r, apierrors.NewMethodNotSupported(res.groupResource(), info.verb))
