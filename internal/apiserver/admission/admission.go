@@ -91,7 +91,7 @@ func (c *Config) validate() error {
 // validating webhooks, the policies and ResourceQuota, which charges
 // what passed everything else.
 //
-//	mutating:   NamespaceLifecycle (delete) ─► ServiceAccount ─► DefaultTolerationSeconds
+//	mutating:   NamespaceLifecycle (delete) ─► ServiceAccount ─► RuntimeClass ─► DefaultTolerationSeconds
 //	            ─► MutatingAdmissionPolicy ─► MutatingAdmissionWebhook
 //	validating: MirrorPod ─► NamespaceLifecycle (create) ─► ValidatingAdmissionWebhook
 //	            ─► ValidatingAdmissionPolicy ─► ResourceQuota
@@ -113,6 +113,7 @@ func New(cfg Config) (*Chain, error) {
 		mirrorPod{},
 		namespaceLifecycle{namespaces: cfg.Namespaces},
 		serviceAccount{},
+		runtimeClass{objects: cfg.Objects},
 		defaultTolerationSecondsPlugin{},
 		mutatingAdmissionPolicy{p: pols, typeConverter: cfg.TypeConverter},
 		mutatingWebhook{hooks},
