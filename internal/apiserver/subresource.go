@@ -33,7 +33,7 @@ var scaleGVK = autoscalingv1.SchemeGroupVersion.WithKind("Scale")
 
 func (s *Server) serveSubresource(w http.ResponseWriter, r *http.Request, res *resource, info requestInfo) {
 	switch info.subresource {
-	case "status", "approval":
+	case "status", "approval", "ephemeralcontainers", "resize":
 		sub := &subresourceOps{name: info.subresource}
 		switch info.verb {
 		case "get":

@@ -56,6 +56,18 @@ func podResource() registry.Resource {
 				// annotations, having checked them itself; only metadata
 				// is validated.
 				"binding": {SkipAdmission: true},
+				// Ephemeral containers are added, never changed or
+				// removed, through their own subresource.
+				"ephemeralcontainers": {
+					Prepare: func(obj, old runtime.Object) { PreparePodEphemeralContainersUpdate(obj.(*corev1.Pod), old.(*corev1.Pod)) },
+					Validate: func(obj, old runtime.Object) field.ErrorList {
+						return ValidatePodEphemeralContainersUpdate(obj.(*corev1.Pod), old.(*corev1.Pod))
+					},
+				},
+				// In-place resize changes containers' cpu and memory.
+				"resize": {
+					Prepare: func(obj, old runtime.Object) { PreparePodResizeUpdate(obj.(*corev1.Pod), old.(*corev1.Pod)) },
+				},
 			},
 			// Since 1.33 the API server keeps metadata.generation on pods too.
 			TrackGeneration: true,
