@@ -1,7 +1,13 @@
 package core
 
 import (
+	"fmt"
+	"slices"
+	"strings"
+
 	corev1 "k8s.io/api/core/v1"
+	metav1validation "k8s.io/apimachinery/pkg/apis/meta/v1/validation"
+	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 )
 
@@ -203,7 +209,92 @@ func validateProjected(pr *corev1.ProjectedVolumeSource, fldPath *field.Path) fi
 			if src.ServiceAccountToken.Path == "" {
 				errs = append(errs, field.Required(tp.Child("path"), ""))
 			}
+		case src.ClusterTrustBundle != nil:
+			errs = append(errs, validateClusterTrustBundleProjection(src.ClusterTrustBundle, p.Child("clusterTrustBundle"))...)
+		case src.PodCertificate != nil:
+			errs = append(errs, validatePodCertificateProjection(src.PodCertificate, p.Child("podCertificate"))...)
 		}
+	}
+	return errs
+}
+
+func validateClusterTrustBundleProjection(c *corev1.ClusterTrustBundleProjection, p *field.Path) field.ErrorList {
+	var errs field.ErrorList
+	switch {
+	case c.Name != nil && c.SignerName != nil:
+		errs = append(errs, field.Invalid(p, c, "only one of name and signerName may be used"))
+	case c.Name != nil:
+		if *c.Name == "" {
+			errs = append(errs, field.Required(p.Child("name"), "must be a valid object name"))
+		}
+		if c.LabelSelector != nil {
+			errs = append(errs, field.Invalid(p.Child("labelSelector"), c.LabelSelector, "labelSelector must be unset if name is specified"))
+		}
+	case c.SignerName != nil:
+		errs = append(errs, validateSignerName(*c.SignerName, p.Child("signerName"))...)
+		errs = append(errs, metav1validation.ValidateLabelSelector(c.LabelSelector, metav1validation.LabelSelectorValidationOptions{}, p.Child("labelSelector"))...)
+	default:
+		errs = append(errs, field.Required(p, "either name or signerName must be specified"))
+	}
+	if c.Path == "" {
+		return append(errs, field.Required(p.Child("path"), ""))
+	}
+	return append(errs, validateLocalNonReservedPath(c.Path, p.Child("path"))...)
+}
+
+// Upstream's bounds on the lifetime a pod certificate may ask for.
+const (
+	minPodCertificateSeconds           = 3600
+	maxPodCertificateSeconds           = 91 * 24 * 3600
+	maxKubernetesPodCertificateSeconds = 24 * 3600
+)
+
+var podCertificateKeyTypes = []string{"RSA3072", "RSA4096", "ECDSAP256", "ECDSAP384", "ECDSAP521", "ED25519"}
+
+func validatePodCertificateProjection(c *corev1.PodCertificateProjection, p *field.Path) field.ErrorList {
+	errs := validateSignerName(c.SignerName, p.Child("signerName"))
+	if !slices.Contains(podCertificateKeyTypes, c.KeyType) {
+		errs = append(errs, field.NotSupported(p.Child("keyType"), c.KeyType, podCertificateKeyTypes))
+	}
+	if s := c.MaxExpirationSeconds; s != nil {
+		if *s < minPodCertificateSeconds {
+			errs = append(errs, field.Invalid(p.Child("maxExpirationSeconds"), *s, fmt.Sprintf("if provided, maxExpirationSeconds must be >= %d", minPodCertificateSeconds)))
+		}
+		max := maxPodCertificateSeconds
+		if domain, _, _ := strings.Cut(c.SignerName, "/"); domain == "kubernetes.io" || strings.HasSuffix(domain, ".kubernetes.io") {
+			max = maxKubernetesPodCertificateSeconds
+		}
+		if *s > int32(max) {
+			errs = append(errs, field.Invalid(p.Child("maxExpirationSeconds"), *s, fmt.Sprintf("if provided, maxExpirationSeconds must be <= %d", max)))
+		}
+	}
+	paths := 0
+	for _, f := range []struct{ path, name string }{
+		{c.CredentialBundlePath, "credentialBundlePath"}, {c.KeyPath, "keyPath"}, {c.CertificateChainPath, "certificateChainPath"},
+	} {
+		if f.path != "" {
+			paths++
+			errs = append(errs, validateLocalNonReservedPath(f.path, p.Child(f.name))...)
+		}
+	}
+	if paths == 0 {
+		errs = append(errs, field.Required(p, "specify at least one of credentialBundlePath, keyPath, and certificateChainPath"))
+	}
+	return errs
+}
+
+// validateSignerName: a signer is a domain and a path, "example.com/name".
+func validateSignerName(name string, p *field.Path) field.ErrorList {
+	if name == "" {
+		return field.ErrorList{field.Required(p, "")}
+	}
+	domain, path, ok := strings.Cut(name, "/")
+	if !ok || path == "" {
+		return field.ErrorList{field.Invalid(p, name, "must be a fully qualified domain and path of the form 'example.com/signer-name'")}
+	}
+	var errs field.ErrorList
+	for _, msg := range validation.IsDNS1123Subdomain(domain) {
+		errs = append(errs, field.Invalid(p, name, "validating domain component: "+msg))
 	}
 	return errs
 }
