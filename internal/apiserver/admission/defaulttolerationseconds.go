@@ -11,19 +11,21 @@ import (
 const defaultTolerationSeconds = 300
 
 // defaultTolerationSecondsPlugin is upstream's DefaultTolerationSeconds: a
-// new pod tolerates not-ready and unreachable nodes for five minutes,
-// unless it tolerates them already.
+// pod tolerates not-ready and unreachable nodes for five minutes, unless it
+// tolerates them already. Updates of the pod itself (not its
+// subresources) get them back too, as upstream, so that an update that
+// replaces the tolerations does not remove these.
 type defaultTolerationSecondsPlugin struct{}
 
 var _ Mutator = defaultTolerationSecondsPlugin{}
 
 func (defaultTolerationSecondsPlugin) Name() string { return "DefaultTolerationSeconds" }
 
-func (defaultTolerationSecondsPlugin) Handles(op Operation) bool { return op == Create }
+func (defaultTolerationSecondsPlugin) Handles(op Operation) bool { return op == Create || op == Update }
 
 func (defaultTolerationSecondsPlugin) Admit(_ context.Context, a *Attributes) error {
 	pod, ok := a.Object.(*corev1.Pod)
-	if !ok {
+	if !ok || a.SubResource != "" {
 		return nil
 	}
 	secs := int64(defaultTolerationSeconds)
