@@ -219,8 +219,28 @@ func decide(pod *corev1.Pod, obs Observed, now time.Time) Plan {
 		c := &pod.Spec.Containers[i]
 		keepRunning(&plan, pod, obs, sb.ID, c, Regular, byName[c.Name], shouldRestartPolicy(pod, byName[c.Name]), now)
 	}
+	// Ephemeral containers start once the pod runs, and never again.
+	if initialized {
+		for i := range pod.Spec.EphemeralContainers {
+			name := pod.Spec.EphemeralContainers[i].Name
+			if len(byName[name]) == 0 {
+				plan.Actions = append(plan.Actions, Action{Kind: StartContainer, SandboxID: sb.ID, Container: name, ContainerKind: Ephemeral})
+			}
+		}
+	}
 	plan.Actions = append(plan.Actions, gc...)
 	return plan
+}
+
+// ephemeralContainer is the pod's ephemeral container name as a
+// container, or nil.
+func ephemeralContainer(pod *corev1.Pod, name string) *corev1.Container {
+	for i := range pod.Spec.EphemeralContainers {
+		if pod.Spec.EphemeralContainers[i].Name == name {
+			return (*corev1.Container)(&pod.Spec.EphemeralContainers[i].EphemeralContainerCommon)
+		}
+	}
+	return nil
 }
 
 // finished reports whether every regular container ran to completion and

@@ -141,6 +141,17 @@ func TestComputeActions(t *testing.T) {
 			want: Plan{Actions: []Action{kill(running("s1", 0), 15*time.Second, "Killing")}},
 		},
 		{
+			name: "an ephemeral container added to a running pod starts",
+			pod:  withEphemeral(testPod("p").containers("c").obj(), "debug"),
+			obs:  Observed{Sandboxes: []Sandbox{sb}, Containers: []Container{running("c", 0)}},
+			want: Plan{Actions: []Action{{Kind: StartContainer, SandboxID: "sb0", Container: "debug", ContainerKind: Ephemeral}}},
+		},
+		{
+			name: "an exited ephemeral container is not restarted",
+			pod:  withEphemeral(testPod("p").containers("c").obj(), "debug"),
+			obs:  Observed{Sandboxes: []Sandbox{sb}, Containers: []Container{running("c", 0), exited("debug", 0, 1, now)}},
+		},
+		{
 			name: "finished pod with a stopped sandbox: no new sandbox",
 			pod:  testPod("p").containers("c").restart(corev1.RestartPolicyNever).obj(),
 			obs:  Observed{Sandboxes: []Sandbox{{ID: "sb0", State: SandboxNotReady}}, Containers: []Container{exited("c", 0, 0, now)}},
@@ -236,4 +247,10 @@ func TestBackoffDelay(t *testing.T) {
 			t.Errorf("backoffDelay(%d) = %s, want %s", tt.attempt, got, tt.want)
 		}
 	}
+}
+
+func withEphemeral(p *corev1.Pod, name string) *corev1.Pod {
+	p.Spec.EphemeralContainers = append(p.Spec.EphemeralContainers, corev1.EphemeralContainer{
+		EphemeralContainerCommon: corev1.EphemeralContainerCommon{Name: name, Image: "busybox"}})
+	return p
 }

@@ -180,6 +180,9 @@ const (
 	Init
 	// Sidecar is a restartable init container (restartPolicy Always).
 	Sidecar
+	// Ephemeral is an ephemeral container (kubectl debug): started once in
+	// a running pod, never restarted.
+	Ephemeral
 )
 
 // ContainerConfig is one container to create in a sandbox.

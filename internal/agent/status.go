@@ -93,6 +93,11 @@ func computeStatus(pod *corev1.Pod, obs Observed, in statusInput) corev1.PodStat
 		cs := containerStatus(pod, c, byName[c.Name], obs, in, len(pendingInit) == 0, done || deleting)
 		st.ContainerStatuses = append(st.ContainerStatuses, cs)
 	}
+	for i := range pod.Spec.EphemeralContainers {
+		c := (*corev1.Container)(&pod.Spec.EphemeralContainers[i].EphemeralContainerCommon)
+		cs := containerStatus(pod, c, byName[c.Name], obs, in, len(pendingInit) == 0, done || deleting)
+		st.EphemeralContainerStatuses = append(st.EphemeralContainerStatuses, cs)
+	}
 	st.Phase = podPhase(pod, st, len(pendingInit) > 0, deleting && len(runningContainers(obs)) == 0)
 	if left, ok := deadlineLeft(pod, in.Now); ok && left <= 0 && !podTerminal(pod) {
 		st.Phase, st.Reason, st.Message = corev1.PodFailed, ReasonDeadlineExceeded, MessageDeadlineExceeded

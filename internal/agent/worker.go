@@ -353,6 +353,9 @@ func (a *Agent) startContainer(ctx context.Context, pod *corev1.Pod, ps *podSetu
 		c = specContainer(pod.Spec.InitContainers, act.Container)
 	}
 	if c == nil {
+		c = ephemeralContainer(pod, act.Container)
+	}
+	if c == nil {
 		return fmt.Errorf("no container %q in the pod spec", act.Container)
 	}
 	env, err := resolveEnv(pod, c, envInput{Objects: ps.objects, PodIPs: ps.podIPs, HostIPs: a.cfg.NodeIPs, Allocatable: a.cfg.Capacity})

@@ -110,6 +110,20 @@ spec:
 
 	t.Run("websocket protocols", func(t *testing.T) { testWebSockets(t, c, "streams") })
 
+	t.Run("ephemeral container", func(t *testing.T) {
+		// kubectl debug adds an ephemeral container to the running pod;
+		// it runs beside the others and takes exec like them.
+		c.kubectl(t, "debug", "streams", "--image="+testImage, "--container=debugger", "--", "sleep", "600")
+		waitFor(t, func() (string, bool) {
+			out, err := c.kubectlErr("get", "pod", "streams", "-o", "jsonpath={.status.ephemeralContainerStatuses[0].state.running.startedAt}")
+			return out, err == nil && out != ""
+		})
+		out := c.kubectl(t, "exec", "streams", "-c", "debugger", "--", "echo", "marco")
+		if strings.TrimSpace(out) != "marco" {
+			t.Errorf("exec in the ephemeral container = %q", out)
+		}
+	})
+
 	t.Run("attach", func(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 		defer cancel()
