@@ -70,11 +70,22 @@ func volumePlugin(v *corev1.Volume) string {
 	return ""
 }
 
+// volumeSources is what projected volumes take from outside the pod's
+// namespace objects.
+type volumeSources struct {
+	// token issues service account tokens.
+	token tokenSource
+	// bundles are the cluster's ClusterTrustBundles.
+	bundles []certificatesv1.ClusterTrustBundle
+	// podCert gives the key and issued chain of a podCertificate source.
+	podCert podCertSource
+}
+
 // volumeFiles computes the files of a configMap, secret, downwardAPI or
-// projected volume; bundles are the cluster's ClusterTrustBundles, for
-// projected clusterTrustBundle sources. It is pure but for token, which
-// issues tokens.
-func volumeFiles(ctx context.Context, pod *corev1.Pod, v *corev1.Volume, in envInput, token tokenSource, bundles []certificatesv1.ClusterTrustBundle) (map[string]projectedFile, error) {
+// projected volume. It is pure but for src's token and podCert, which
+// issue credentials.
+func volumeFiles(ctx context.Context, pod *corev1.Pod, v *corev1.Volume, in envInput, src volumeSources) (map[string]projectedFile, error) {
+	token, bundles := src.token, src.bundles
 	files := map[string]projectedFile{}
 	switch {
 	case v.ConfigMap != nil:
@@ -84,7 +95,7 @@ func volumeFiles(ctx context.Context, pod *corev1.Pod, v *corev1.Volume, in envI
 	case v.DownwardAPI != nil:
 		return files, addDownwardFiles(files, pod, v.DownwardAPI.Items, v.DownwardAPI.DefaultMode, in)
 	case v.Projected != nil:
-		for _, s := range v.Projected.Sources {
+		for i, s := range v.Projected.Sources {
 			var err error
 			switch {
 			case s.ConfigMap != nil:
@@ -102,6 +113,15 @@ func volumeFiles(ctx context.Context, pod *corev1.Pod, v *corev1.Volume, in envI
 					return nil, terr
 				}
 				files[s.ServiceAccountToken.Path] = projectedFile{Data: tok, Mode: fileMode(nil, v.Projected.DefaultMode)}
+			case s.PodCertificate != nil:
+				if src.podCert == nil {
+					return nil, errors.New("pod certificates are not available")
+				}
+				key, chain, cerr := src.podCert(ctx, pod, v.Name, i, s.PodCertificate)
+				if cerr != nil {
+					return nil, cerr
+				}
+				addPodCertificateFiles(files, s.PodCertificate, key, chain, fileMode(nil, v.Projected.DefaultMode))
 			case s.ClusterTrustBundle != nil:
 				var data []byte
 				data, err = trustAnchors(s.ClusterTrustBundle, bundles)
@@ -476,7 +496,7 @@ func (a *Agent) setupVolumes(ctx context.Context, pod *corev1.Pod, in envInput) 
 			}
 			continue
 		}
-		files, err := volumeFiles(ctx, pod, v, in, a.serviceAccountToken, bundles)
+		files, err := volumeFiles(ctx, pod, v, in, volumeSources{token: a.serviceAccountToken, bundles: bundles, podCert: a.podCertificate})
 		if err != nil {
 			// Upstream's FailedMount message; the pod stays ContainerCreating.
 			return nil, fmt.Errorf("MountVolume.SetUp failed for volume %q : %w", v.Name, err)

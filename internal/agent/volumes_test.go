@@ -172,7 +172,7 @@ func TestVolumeFiles(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := volumeFiles(context.Background(), pod, &corev1.Volume{Name: "v", VolumeSource: tt.vol}, in, token, nil)
+			got, err := volumeFiles(context.Background(), pod, &corev1.Volume{Name: "v", VolumeSource: tt.vol}, in, volumeSources{token: token})
 			if tt.wantErr != "" {
 				if err == nil || err.Error() != tt.wantErr {
 					t.Fatalf("err = %v, want %q", err, tt.wantErr)
