@@ -112,7 +112,7 @@ func New(cfg Config) (*Chain, error) {
 	return newChain(
 		mirrorPod{},
 		namespaceLifecycle{namespaces: cfg.Namespaces},
-		serviceAccount{},
+		serviceAccount{objects: cfg.Objects},
 		runtimeClass{objects: cfg.Objects},
 		defaultTolerationSecondsPlugin{},
 		mutatingAdmissionPolicy{p: pols, typeConverter: cfg.TypeConverter},

@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 )
 
 // serviceAccountMountPath is where pods find their API credentials.
@@ -12,19 +13,51 @@ const serviceAccountMountPath = "/var/run/secrets/kubernetes.io/serviceaccount"
 
 // serviceAccount is the mutating half of upstream's ServiceAccount
 // admission (the refusal of mirror pods' references is mirrorPod).
-type serviceAccount struct{}
+type serviceAccount struct {
+	// objects reads the pod's ServiceAccount, whose
+	// automountServiceAccountToken applies when the pod says nothing.
+	objects Objects
+}
 
 var _ Mutator = serviceAccount{}
+
+var serviceAccountsGVR = schema.GroupVersionResource{Version: "v1", Resource: "serviceaccounts"}
 
 func (serviceAccount) Name() string { return "ServiceAccount" }
 
 func (serviceAccount) Handles(op Operation) bool { return op == Create }
 
-func (serviceAccount) Admit(_ context.Context, a *Attributes) error {
-	if pod, ok := a.Object.(*corev1.Pod); ok {
-		addServiceAccountVolume(pod)
+func (p serviceAccount) Admit(_ context.Context, a *Attributes) error {
+	pod, ok := a.Object.(*corev1.Pod)
+	if !ok || a.SubResource != "" {
+		return nil
 	}
+	if pod.Spec.AutomountServiceAccountToken == nil && p.objects != nil {
+		name := pod.Spec.ServiceAccountName
+		if name == "" {
+			name = "default"
+		}
+		if obj, found := p.objects.Get(serviceAccountsGVR, a.Namespace, name); found {
+			if sa, ok := obj.(*corev1.ServiceAccount); ok && sa.AutomountServiceAccountToken != nil && !*sa.AutomountServiceAccountToken {
+				// The account opts out, and the pod does not opt back in.
+				defaultServiceAccount(pod)
+				return nil
+			}
+		}
+	}
+	addServiceAccountVolume(pod)
 	return nil
+}
+
+// defaultServiceAccount names the "default" service account for a pod
+// that names none.
+func defaultServiceAccount(pod *corev1.Pod) {
+	if pod.Spec.ServiceAccountName == "" {
+		pod.Spec.ServiceAccountName = "default"
+		// The deprecated alias follows, as defaulting would make it on the
+		// next update (which would then read as a spec change).
+		pod.Spec.DeprecatedServiceAccount = pod.Spec.ServiceAccountName
+	}
 }
 
 // addServiceAccountVolume does what upstream's ServiceAccount admission
@@ -36,12 +69,7 @@ func addServiceAccountVolume(pod *corev1.Pod) {
 	if _, mirror := pod.Annotations[corev1.MirrorPodAnnotationKey]; mirror {
 		return
 	}
-	if pod.Spec.ServiceAccountName == "" {
-		pod.Spec.ServiceAccountName = "default"
-		// The deprecated alias follows, as defaulting would make it on the
-		// next update (which would then read as a spec change).
-		pod.Spec.DeprecatedServiceAccount = pod.Spec.ServiceAccountName
-	}
+	defaultServiceAccount(pod)
 	if pod.Spec.AutomountServiceAccountToken != nil && !*pod.Spec.AutomountServiceAccountToken {
 		return
 	}
