@@ -14,6 +14,8 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/managedfields"
+
+	"skiff/internal/apiserver/webhookclient"
 )
 
 // Operation is the kind of write being admitted.
@@ -107,7 +109,7 @@ func New(cfg Config) (*Chain, error) {
 	if err != nil {
 		return nil, err
 	}
-	hooks := &webhooks{objects: cfg.Objects, cel: env, clients: newClients()}
+	hooks := &webhooks{objects: cfg.Objects, cel: env, clients: webhookclient.NewPool()}
 	pols := &policies{objects: cfg.Objects, cel: env}
 	return newChain(
 		mirrorPod{},

@@ -1,20 +1,13 @@
 package admission
 
 import (
-	"bytes"
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"net"
 	"net/http"
-	"net/url"
 	"reflect"
 	"sort"
-	"strconv"
 	"sync"
 	"time"
 
@@ -28,14 +21,13 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/uuid"
+
+	"skiff/internal/apiserver/webhookclient"
 )
 
 // defaultWebhookTimeout is how long a call may take when the webhook does
 // not say.
 const defaultWebhookTimeout = 10 * time.Second
-
-// maxResponseBytes bounds what a webhook may answer.
-const maxResponseBytes = 32 << 20
 
 var (
 	mutatingGVR   = arv1.SchemeGroupVersion.WithResource("mutatingwebhookconfigurations")
@@ -47,7 +39,7 @@ var (
 type webhooks struct {
 	objects Objects
 	cel     *celPrograms
-	clients *clients
+	clients *webhookclient.Pool
 }
 
 // hook is what calling needs of a mutating or validating webhook.
@@ -363,33 +355,9 @@ func (w *webhooks) call(ctx context.Context, h *hook, a *Attributes, mutating bo
 	if h.timeoutSeconds != nil {
 		timeout = time.Duration(*h.timeoutSeconds) * time.Second
 	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	target, serverName, err := w.target(h.clientConfig, timeout)
+	data, err := w.clients.Post(ctx, endpoint(h.clientConfig), w.lookupService, timeout, body)
 	if err != nil {
 		return nil, &callError{h.name, err}
-	}
-	client, err := w.clients.get(serverName, h.clientConfig.CABundle)
-	if err != nil {
-		return nil, &callError{h.name, err}
-	}
-	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(body))
-	if err != nil {
-		return nil, &callError{h.name, err}
-	}
-	hreq.Header.Set("Content-Type", "application/json")
-	hreq.Header.Set("Accept", "application/json")
-	hresp, err := client.Do(hreq)
-	if err != nil {
-		return nil, &callError{h.name, fmt.Errorf("failed to call webhook: %w", err)}
-	}
-	defer hresp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(hresp.Body, maxResponseBytes))
-	if err != nil {
-		return nil, &callError{h.name, fmt.Errorf("failed to call webhook: %w", err)}
-	}
-	if hresp.StatusCode < 200 || hresp.StatusCode > 299 {
-		return nil, &callError{h.name, fmt.Errorf("failed to call webhook: %s", httpFailure(hresp.StatusCode, data))}
 	}
 	review := &admissionv1.AdmissionReview{}
 	if err := json.Unmarshal(data, review); err != nil {
@@ -441,14 +409,6 @@ func checkResponse(r *admissionv1.AdmissionReview, uid types.UID, version string
 		return fmt.Errorf("unsupported patch type %q", *pt)
 	}
 	return nil
-}
-
-func httpFailure(code int, body []byte) string {
-	st := &metav1.Status{}
-	if json.Unmarshal(body, st) == nil && st.Message != "" {
-		return st.Message
-	}
-	return fmt.Sprintf("the server responded with HTTP status %d", code)
 }
 
 // reviewRequest builds the AdmissionRequest of a.
@@ -522,85 +482,18 @@ func applyJSONPatch(webhook string, obj runtime.Object, patch []byte) (runtime.O
 	return out, nil
 }
 
-// target returns the URL to POST to and the TLS server name to expect.
-// A service reference goes to the Service's ClusterIP.
-func (w *webhooks) target(cc arv1.WebhookClientConfig, timeout time.Duration) (string, string, error) {
-	var u *url.URL
-	serverName := ""
-	switch {
-	case cc.URL != nil:
-		parsed, err := url.Parse(*cc.URL)
-		if err != nil {
-			return "", "", fmt.Errorf("invalid url: %w", err)
-		}
-		u = parsed
-	case cc.Service != nil:
-		ref := cc.Service
-		o, ok := w.objects.Get(servicesGVR, ref.Namespace, ref.Name)
-		svc, _ := o.(*corev1.Service)
-		if !ok || svc == nil {
-			return "", "", fmt.Errorf("service %q not found", ref.Namespace+"/"+ref.Name)
-		}
-		if svc.Spec.ClusterIP == "" || svc.Spec.ClusterIP == corev1.ClusterIPNone {
-			return "", "", fmt.Errorf("service %q has no ClusterIP", ref.Namespace+"/"+ref.Name)
-		}
-		port := int32(443)
-		if ref.Port != nil {
-			port = *ref.Port
-		}
-		u = &url.URL{Scheme: "https", Host: net.JoinHostPort(svc.Spec.ClusterIP, strconv.Itoa(int(port)))}
-		if ref.Path != nil {
-			u.Path = *ref.Path
-		}
-		serverName = ref.Name + "." + ref.Namespace + ".svc"
-	default:
-		return "", "", errors.New("webhook has neither url nor service")
+// endpoint is where webhookclient finds cc.
+func endpoint(cc arv1.WebhookClientConfig) webhookclient.Endpoint {
+	e := webhookclient.Endpoint{URL: cc.URL, CABundle: cc.CABundle}
+	if s := cc.Service; s != nil {
+		e.Service = &webhookclient.ServiceRef{Namespace: s.Namespace, Name: s.Name, Path: s.Path, Port: s.Port}
 	}
-	q := u.Query()
-	q.Set("timeout", strconv.Itoa(int((timeout+time.Second-1)/time.Second))+"s")
-	u.RawQuery = q.Encode()
-	return u.String(), serverName, nil
+	return e
 }
 
-// clients keeps one HTTP client per CA bundle and server name, so that
-// connections are reused across calls.
-type clients struct {
-	mu sync.Mutex
-	by map[string]*http.Client
-}
-
-func newClients() *clients {
-	return &clients{by: map[string]*http.Client{}}
-}
-
-func (c *clients) get(serverName string, ca []byte) (*http.Client, error) {
-	key := serverName + "\x00" + string(ca)
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if cl, ok := c.by[key]; ok {
-		return cl, nil
-	}
-	cfg := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: serverName}
-	if len(ca) > 0 {
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(ca) {
-			return nil, errors.New("unable to load root certificates: no certificates found in caBundle")
-		}
-		cfg.RootCAs = pool
-	}
-	cl := &http.Client{Transport: &http.Transport{
-		TLSClientConfig:     cfg,
-		ForceAttemptHTTP2:   true,
-		MaxIdleConnsPerHost: 16,
-		IdleConnTimeout:     90 * time.Second,
-		TLSHandshakeTimeout: 10 * time.Second,
-	}}
-	if len(c.by) >= 256 {
-		for k, old := range c.by {
-			old.CloseIdleConnections()
-			delete(c.by, k)
-		}
-	}
-	c.by[key] = cl
-	return cl, nil
+// lookupService finds a webhook's Service among the served objects.
+func (w *webhooks) lookupService(namespace, name string) (*corev1.Service, bool) {
+	o, ok := w.objects.Get(servicesGVR, namespace, name)
+	svc, _ := o.(*corev1.Service)
+	return svc, ok && svc != nil
 }
