@@ -41,7 +41,7 @@ func (c cacheObjects) List(gvr schema.GroupVersionResource, namespace string) []
 	}
 	out := make([]runtime.Object, 0, len(entries))
 	for _, e := range entries {
-		if obj, err := res.fromStorage(e.Object); err == nil {
+		if obj, err := res.fromStorage(context.Background(), e.Object); err == nil {
 			out = append(out, obj)
 		}
 	}
@@ -57,7 +57,7 @@ func (c cacheObjects) Get(gvr schema.GroupVersionResource, namespace, name strin
 	if !found {
 		return nil, false
 	}
-	obj, err := res.fromStorage(e.Object)
+	obj, err := res.fromStorage(context.Background(), e.Object)
 	return obj, err == nil
 }
 

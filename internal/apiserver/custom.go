@@ -25,6 +25,7 @@ import (
 	"k8s.io/kube-openapi/pkg/validation/spec"
 	"sigs.k8s.io/structured-merge-diff/v6/fieldpath"
 
+	"skiff/internal/apiserver/conversion"
 	"skiff/internal/apiserver/registry"
 	"skiff/internal/apiserver/registry/apiextensions"
 	"skiff/internal/apiserver/watchcache"
@@ -54,6 +55,10 @@ type customAPI struct {
 // customVersion is what a served custom resource version adds to resource.
 type customVersion struct {
 	schema *apiextensions.Schema
+	// webhook is the CRD's conversion webhook, nil for None conversion;
+	// converter calls it.
+	webhook   *apiextensionsv1.WebhookConversion
+	converter *conversion.Webhook
 
 	mu       sync.Mutex
 	conv     managedfields.TypeConverter
@@ -213,7 +218,8 @@ func (s *Server) registerCRD(ctx context.Context, crd *apiextensionsv1.CustomRes
 		r := newResource(&v.Resource)
 		r.bucket = api.bucket
 		r.listGVK = r.GroupVersion.WithKind(v.ListKind)
-		r.custom = &customVersion{schema: v.Schema, managers: map[string]*managedfields.FieldManager{}}
+		r.custom = &customVersion{schema: v.Schema, managers: map[string]*managedfields.FieldManager{},
+			webhook: webhookConversion(crd), converter: s.converter}
 		api.resources = append(api.resources, r)
 	}
 	if err := s.cache.AddBucket(ctx, api.bucket); err != nil {

@@ -138,7 +138,7 @@ func (s *Server) delete(ctx context.Context, res *resource, namespace, name stri
 		if err != nil {
 			return nil, 0, apierrors.NewInternalError(err)
 		}
-		obj, err := res.fromStorage(stored.DeepCopyObject())
+		obj, err := res.fromStorage(ctx, stored.DeepCopyObject())
 		if err != nil {
 			return nil, 0, apierrors.NewInternalError(err)
 		}
@@ -197,7 +197,7 @@ func (s *Server) delete(ctx context.Context, res *resource, namespace, name stri
 			if dryRun {
 				return obj, http.StatusOK, nil
 			}
-			storedNew, err := res.toStorage(obj)
+			storedNew, err := res.toStorage(ctx, obj)
 			if err != nil {
 				return nil, 0, apierrors.NewInternalError(err)
 			}

@@ -132,7 +132,7 @@ func (s *Server) handleGet(w http.ResponseWriter, r *http.Request, res *resource
 		}
 		obj = o
 	}
-	out, err := res.fromStorage(obj)
+	out, err := res.fromStorage(r.Context(), obj)
 	if err != nil {
 		s.writeError(w, r, apierrors.NewInternalError(err))
 		return
@@ -420,7 +420,7 @@ func (s *Server) create(ctx context.Context, res *resource, namespace string, ob
 	if opts.dryRun {
 		return obj, http.StatusCreated, nil
 	}
-	stored, err := res.toStorage(obj)
+	stored, err := res.toStorage(ctx, obj)
 	if err != nil {
 		undo()
 		return nil, 0, apierrors.NewInternalError(err)
@@ -526,7 +526,7 @@ func (s *Server) update(ctx context.Context, res *resource, info requestInfo, wa
 		if err != nil {
 			return nil, apierrors.NewInternalError(err)
 		}
-		old, err := res.fromStorage(storedOld)
+		old, err := res.fromStorage(ctx, storedOld)
 		if err != nil {
 			return nil, apierrors.NewInternalError(err)
 		}
@@ -644,7 +644,7 @@ func (s *Server) update(ctx context.Context, res *resource, info requestInfo, wa
 			m.SetResourceVersion(strconv.FormatInt(rev, 10))
 			return obj, nil
 		}
-		stored, err := res.toStorage(obj)
+		stored, err := res.toStorage(ctx, obj)
 		if err != nil {
 			return nil, apierrors.NewInternalError(err)
 		}
@@ -790,12 +790,16 @@ func (s *Server) list(ctx context.Context, res *resource, namespace string, sel 
 		if err != nil {
 			return nil, 0, "", nil, apierrors.NewServiceUnavailable(err.Error())
 		}
-		items := make([]runtime.Object, 0, len(entries))
-		for _, e := range entries {
-			obj, err := res.fromStorage(e.Object)
-			if err != nil {
-				return nil, 0, "", nil, apierrors.NewInternalError(err)
-			}
+		stored := make([]runtime.Object, len(entries))
+		for i, e := range entries {
+			stored[i] = e.Object
+		}
+		objs, err := res.fromStorageAll(ctx, stored)
+		if err != nil {
+			return nil, 0, "", nil, apierrors.NewInternalError(err)
+		}
+		items := make([]runtime.Object, 0, len(objs))
+		for _, obj := range objs {
 			if sel.matches(res, obj) {
 				items = append(items, obj)
 			}
@@ -831,15 +835,18 @@ func (s *Server) listFromStore(ctx context.Context, res *resource, prefix string
 			return nil, 0, "", nil, storeError(res, "", err)
 		}
 		opts.Revision = page.Revision
+		stored := make([]runtime.Object, len(page.KVs))
 		for i, kv := range page.KVs {
-			stored, err := s.decodeStored(kv.Key, kv.Value, kv.ModRevision)
-			if err != nil {
+			if stored[i], err = s.decodeStored(kv.Key, kv.Value, kv.ModRevision); err != nil {
 				return nil, 0, "", nil, apierrors.NewInternalError(err)
 			}
-			obj, err := res.fromStorage(stored)
-			if err != nil {
-				return nil, 0, "", nil, apierrors.NewInternalError(err)
-			}
+		}
+		objs, err := res.fromStorageAll(ctx, stored)
+		if err != nil {
+			return nil, 0, "", nil, apierrors.NewInternalError(err)
+		}
+		for i, kv := range page.KVs {
+			obj := objs[i]
 			if !sel.matches(res, obj) {
 				continue
 			}

@@ -1,6 +1,7 @@
 package apiserver
 
 import (
+	"context"
 	"strings"
 
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -81,9 +82,19 @@ func (r *resource) keyPrefix(namespace string) string {
 	return r.bucket
 }
 
-// fromStorage converts a stored object to the served version. The result
-// may share memory with obj: treat both as read-only.
-func (r *resource) fromStorage(obj runtime.Object) (runtime.Object, error) {
+// fromStorage converts a stored object to the served version, through
+// the CRD's conversion webhook when it has one and the versions differ.
+// The result may share memory with obj: treat both as read-only.
+func (r *resource) fromStorage(ctx context.Context, obj runtime.Object) (runtime.Object, error) {
+	conv, err := r.convertCustom(ctx, []runtime.Object{obj}, r.GroupVersion)
+	if err != nil {
+		return nil, err
+	}
+	return r.fromStorageNone(conv[0])
+}
+
+// fromStorageNone is fromStorage once any webhook has converted obj.
+func (r *resource) fromStorageNone(obj runtime.Object) (runtime.Object, error) {
 	if r.FromStorage == nil || r.Storage.Empty() {
 		return obj, nil
 	}
@@ -95,8 +106,14 @@ func (r *resource) fromStorage(obj runtime.Object) (runtime.Object, error) {
 	return out, nil
 }
 
-// toStorage converts a served object to the storage version.
-func (r *resource) toStorage(obj runtime.Object) (runtime.Object, error) {
+// toStorage converts a served object to the storage version, through the
+// CRD's conversion webhook when it has one and the versions differ.
+func (r *resource) toStorage(ctx context.Context, obj runtime.Object) (runtime.Object, error) {
+	conv, err := r.convertCustom(ctx, []runtime.Object{obj}, r.storageGVK.GroupVersion())
+	if err != nil {
+		return nil, err
+	}
+	obj = conv[0]
 	if r.ToStorage == nil || r.Storage.Empty() {
 		return obj, nil
 	}

@@ -25,6 +25,7 @@ import (
 	"skiff/internal/apiserver/admission"
 	"skiff/internal/apiserver/allocator"
 	"skiff/internal/apiserver/auth"
+	"skiff/internal/apiserver/conversion"
 	"skiff/internal/apiserver/fieldmanager"
 	"skiff/internal/apiserver/registry"
 	"skiff/internal/apiserver/watchcache"
@@ -126,6 +127,8 @@ type Server struct {
 	// admission is the admission chain: built-in plugins, webhooks and
 	// ValidatingAdmissionPolicies.
 	admission *admission.Chain
+	// converter calls CRDs' conversion webhooks.
+	converter *conversion.Webhook
 }
 
 // groupInfo is one API group and its versions, in preference order.
@@ -194,6 +197,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.alloc = alloc
 	s.metrics = newMetrics(cfg.Metrics)
+	if s.converter, err = conversion.New(conversion.Config{Services: s.lookupService}); err != nil {
+		return nil, err
+	}
 	chain, err := admission.New(admission.Config{Objects: cacheObjects{s}, Namespaces: admissionStore{s}, Quotas: admissionStore{s}, TypeConverter: cfg.TypeConverter})
 	if err != nil {
 		return nil, err

@@ -59,7 +59,7 @@ func (s *Server) serveSubresource(w http.ResponseWriter, r *http.Request, res *r
 			}
 			obj, err := s.readObject(r.Context(), res, info.namespace, info.name)
 			if err == nil {
-				obj, err = res.fromStorage(obj)
+				obj, err = res.fromStorage(r.Context(), obj)
 			}
 			if err != nil {
 				s.writeError(w, r, err)

@@ -148,7 +148,7 @@ func (s *Server) handleWatch(w http.ResponseWriter, r *http.Request, res *resour
 		if !ok {
 			return true
 		}
-		obj, err := res.fromStorage(ev.Object)
+		obj, err := res.fromStorage(ctx, ev.Object)
 		if err != nil {
 			return false
 		}
