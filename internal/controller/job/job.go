@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 	utilrand "k8s.io/apimachinery/pkg/util/rand"
 	"k8s.io/client-go/kubernetes"
@@ -34,9 +35,11 @@ const (
 	ReasonPodFailurePolicy     = "PodFailurePolicy"
 	ReasonCompletionsReached   = "CompletionsReached"
 
-	msgBackoffLimit = "Job has reached the specified backoff limit"
-	msgDeadline     = "Job was active longer than specified deadline"
-	msgCompletions  = "Reached expected number of succeeded pods"
+	msgBackoffLimit     = "Job has reached the specified backoff limit"
+	msgDeadline         = "Job was active longer than specified deadline"
+	msgCompletions      = "Reached expected number of succeeded pods"
+	msgFailedIndexes    = "Job has failed indexes"
+	msgMaxFailedIndexes = "Job has exceeded the specified maximal number of failed indexes"
 )
 
 var kind = batchv1.SchemeGroupVersion.WithKind("Job")
@@ -77,8 +80,52 @@ func New(cc controller.Context) (controller.Controller, error) {
 	if _, err := podInf.Informer().AddEventHandler(c.loop.OwnedPodHandler(kind.Kind, c.expect)); err != nil {
 		return nil, fmt.Errorf("job: add handler: %w", err)
 	}
+	if _, err := podInf.Informer().AddEventHandler(c.orphanHandler()); err != nil {
+		return nil, fmt.Errorf("job: add handler: %w", err)
+	}
 	c.loop.WaitFor(jobInf.Informer().HasSynced, podInf.Informer().HasSynced)
 	return c, nil
+}
+
+// orphanHandler queues the jobs that may adopt a pod without a
+// controller (those whose selector matches it) and the job a pod was just
+// orphaned from.
+func (c *Controller) orphanHandler() cache.ResourceEventHandlerFuncs {
+	matching := func(p *corev1.Pod) {
+		if metav1.GetControllerOfNoCopy(p) != nil || p.DeletionTimestamp != nil {
+			return
+		}
+		jobs, err := c.jobs.Jobs(p.Namespace).List(labels.Everything())
+		if err != nil {
+			return
+		}
+		for _, j := range jobs {
+			sel, err := metav1.LabelSelectorAsSelector(j.Spec.Selector)
+			if err == nil && !sel.Empty() && sel.Matches(labels.Set(p.Labels)) {
+				c.loop.Add(j.Namespace + "/" + j.Name)
+			}
+		}
+	}
+	return cache.ResourceEventHandlerFuncs{
+		AddFunc: func(o any) {
+			if p, ok := o.(*corev1.Pod); ok {
+				matching(p)
+			}
+		},
+		UpdateFunc: func(old, cur any) {
+			op, ok1 := old.(*corev1.Pod)
+			np, ok2 := cur.(*corev1.Pod)
+			if !ok1 || !ok2 {
+				return
+			}
+			if ref := metav1.GetControllerOfNoCopy(op); ref != nil && ref.Kind == kind.Kind {
+				if nref := metav1.GetControllerOfNoCopy(np); nref == nil || nref.UID != ref.UID {
+					c.loop.Add(op.Namespace + "/" + ref.Name)
+				}
+			}
+			matching(np)
+		},
+	}
 }
 
 // Run runs workers until ctx is done.
@@ -94,13 +141,17 @@ func hasFinalizer(p *corev1.Pod) bool {
 }
 
 // isFailed counts a pod being deleted before it succeeded as failed, as
-// upstream does: an orphan may never reach the Failed phase.
-func isFailed(p *corev1.Pod) bool {
-	return p.Status.Phase == corev1.PodFailed || p.DeletionTimestamp != nil && p.Status.Phase != corev1.PodSucceeded
+// upstream does (an orphan may never reach the Failed phase), unless the
+// job replaces only pods that reached it.
+func isFailed(job *batchv1.Job, p *corev1.Pod) bool {
+	if p.Status.Phase == corev1.PodFailed {
+		return true
+	}
+	return !onlyReplaceFailed(job) && p.DeletionTimestamp != nil && p.Status.Phase != corev1.PodSucceeded
 }
 
-func isTerminated(p *corev1.Pod) bool {
-	return p.Status.Phase == corev1.PodSucceeded || isFailed(p)
+func isTerminated(job *batchv1.Job, p *corev1.Pod) bool {
+	return p.Status.Phase == corev1.PodSucceeded || isFailed(job, p)
 }
 
 func finishedCondition(j *batchv1.Job) *batchv1.JobCondition {
@@ -173,17 +224,15 @@ func (c *Controller) sync(ctx context.Context, key string) (reconcile.Result, er
 	if err != nil {
 		return reconcile.Result{}, nil
 	}
-	all, err := c.pods.Pods(ns).List(sel)
+	if m := job.Spec.ManagedBy; m != nil && *m != batchv1.JobControllerName {
+		return reconcile.Result{}, nil // another controller runs it
+	}
+	finished := finishedCondition(job) != nil
+	pods, err := c.claimPods(ctx, job, sel, !finished)
 	if err != nil {
 		return reconcile.Result{}, err
 	}
-	var pods []*corev1.Pod
-	for _, p := range all {
-		if ref := metav1.GetControllerOf(p); ref != nil && ref.UID == job.UID {
-			pods = append(pods, p)
-		}
-	}
-	if finishedCondition(job) != nil {
+	if finished {
 		c.mu.Lock()
 		delete(c.lastFailure, job.UID)
 		c.mu.Unlock()
@@ -220,6 +269,64 @@ func (c *Controller) sync(ctx context.Context, key string) (reconcile.Result, er
 	return reconcile.Result{RequeueAfter: p.requeueAfter}, c.apply(ctx, key, job, p, relErr)
 }
 
+// claimPods returns the job's pods: those it controls that match its
+// selector and, when adopt is set, matching orphans it adopts (adding the
+// tracking finalizer to the unfinished ones, so they are counted). Pods it
+// controls that stopped matching are released, their finalizer removed.
+func (c *Controller) claimPods(ctx context.Context, job *batchv1.Job, sel labels.Selector, adopt bool) ([]*corev1.Pod, error) {
+	all, err := c.pods.Pods(job.Namespace).List(labels.Everything())
+	if err != nil {
+		return nil, err
+	}
+	var pods []*corev1.Pod
+	var first error
+	ref := reconcile.ControllerRef(job, kind.GroupVersion().String(), kind.Kind)
+	for _, p := range all {
+		switch reconcile.Claim(job, sel, p) {
+		case reconcile.Keep:
+			pods = append(pods, p)
+		case reconcile.Adopt:
+			if !adopt {
+				continue
+			}
+			if err := c.adoptPod(ctx, job, ref, p); err != nil {
+				first = joinErr(first, err)
+				continue
+			}
+			pods = append(pods, p)
+		case reconcile.Release:
+			if err := c.releasePod(ctx, job, p); err != nil {
+				first = joinErr(first, err)
+			}
+		}
+	}
+	return pods, first
+}
+
+func (c *Controller) adoptPod(ctx context.Context, job *batchv1.Job, ref metav1.OwnerReference, p *corev1.Pod) error {
+	meta := map[string]any{"ownerReferences": []metav1.OwnerReference{ref}, "uid": p.UID}
+	if !isTerminated(job, p) && !hasFinalizer(p) {
+		meta["finalizers"] = []string{batchv1.JobTrackingFinalizer}
+	}
+	patch, _ := json.Marshal(map[string]any{"metadata": meta})
+	_, err := c.client.CoreV1().Pods(p.Namespace).Patch(ctx, p.Name, types.StrategicMergePatchType, patch, metav1.PatchOptions{})
+	if err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("adopt pod %s/%s: %w", p.Namespace, p.Name, err)
+	}
+	return nil
+}
+
+func (c *Controller) releasePod(ctx context.Context, job *batchv1.Job, p *corev1.Pod) error {
+	_, err := c.client.CoreV1().Pods(p.Namespace).Patch(ctx, p.Name, types.StrategicMergePatchType, reconcile.ReleasePatch(job.UID, p.UID), metav1.PatchOptions{})
+	if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsInvalid(err) {
+		return fmt.Errorf("release pod %s/%s: %w", p.Namespace, p.Name, err)
+	}
+	if hasFinalizer(p) {
+		return c.dropFinalizer(ctx, p)
+	}
+	return nil
+}
+
 // apply performs the second step's plan and writes the status, whatever
 // else failed; it returns the first error, the status write's first and
 // relErr (from releasing finalizers) next.
@@ -235,7 +342,7 @@ func (c *Controller) apply(ctx context.Context, key string, job *batchv1.Job, p 
 	actErr := c.deletePods(ctx, key, job, p.deletes)
 	if actErr == nil {
 		_, actErr = reconcile.SlowStart(len(p.creates), func(i int) error {
-			return c.createPod(ctx, key, job, p.creates[i])
+			return c.createPod(ctx, key, job, p.creates[i], p.indexFailures)
 		})
 	}
 	return c.finish(ctx, job, p.status, relErr, actErr)
@@ -251,7 +358,9 @@ func joinErr(errs ...error) error {
 }
 
 // newPod builds a pod from the job template; index < 0 for NonIndexed.
-func newPod(job *batchv1.Job, index int) *corev1.Pod {
+// A pod of a Job with backoffLimitPerIndex carries its index's failure
+// counts from failures.
+func newPod(job *batchv1.Job, index int, failures map[int]indexFailures) *corev1.Pod {
 	t := job.Spec.Template.DeepCopy()
 	prefix := job.Name + "-"
 	if index >= 0 {
@@ -275,6 +384,13 @@ func newPod(job *batchv1.Job, index int) *corev1.Pod {
 		v := strconv.Itoa(index)
 		p.Annotations[batchv1.JobCompletionIndexAnnotation] = v
 		p.Labels[batchv1.JobCompletionIndexAnnotation] = v
+		if perIndex(job) {
+			f := failures[index]
+			p.Annotations[batchv1.JobIndexFailureCountAnnotation] = strconv.Itoa(int(f.failed))
+			if f.ignored > 0 {
+				p.Annotations[batchv1.JobIndexIgnoredFailureCountAnnotation] = strconv.Itoa(int(f.ignored))
+			}
+		}
 		if p.Spec.Hostname == "" {
 			p.Spec.Hostname = fmt.Sprintf("%s-%d", job.Name, index)
 		}
@@ -290,8 +406,8 @@ func newPod(job *batchv1.Job, index int) *corev1.Pod {
 	return p
 }
 
-func (c *Controller) createPod(ctx context.Context, key string, job *batchv1.Job, index int) error {
-	p := newPod(job, index)
+func (c *Controller) createPod(ctx context.Context, key string, job *batchv1.Job, index int, failures map[int]indexFailures) error {
+	p := newPod(job, index, failures)
 	c.expect.ExpectCreate(key, p.Name)
 	if _, err := c.client.CoreV1().Pods(job.Namespace).Create(ctx, p, metav1.CreateOptions{}); err != nil {
 		c.expect.CreationObserved(key, p.Name)

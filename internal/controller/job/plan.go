@@ -1,6 +1,7 @@
 package job
 
 import (
+	"slices"
 	"sort"
 	"time"
 
@@ -8,6 +9,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/ptr"
 
 	"skiff/internal/controller/reconcile"
 )
@@ -32,7 +34,8 @@ type trackingPlan struct {
 
 // decideTracking is the first step: it records newly terminated pods as
 // uncounted (a failed pod that an Ignore rule matches is released without
-// being counted) and lists every terminated pod to release.
+// being counted), the indexes their failures fail (backoffLimitPerIndex)
+// and lists every terminated pod to release.
 func decideTracking(job *batchv1.Job, pods []*corev1.Pod, now time.Time) trackingPlan {
 	st := job.Status.DeepCopy()
 	if st.UncountedTerminatedPods == nil {
@@ -45,10 +48,12 @@ func decideTracking(job *batchv1.Job, pods []*corev1.Pod, now time.Time) trackin
 	for _, u := range st.UncountedTerminatedPods.Failed {
 		uncounted[u] = true
 	}
+	completed := parseIndexes(st.CompletedIndexes)
+	failedIdx := parseIndexes(ptr.Deref(st.FailedIndexes, ""))
 	p := trackingPlan{status: st}
 	var failJobMsg string
 	for _, pod := range pods {
-		if !hasFinalizer(pod) || !isTerminated(pod) {
+		if !hasFinalizer(pod) || !isTerminated(job, pod) {
 			continue
 		}
 		p.release = append(p.release, pod)
@@ -67,13 +72,29 @@ func decideTracking(job *batchv1.Job, pods []*corev1.Pod, now time.Time) trackin
 		if matched && action == batchv1.PodFailurePolicyActionFailJob && failJobMsg == "" {
 			failJobMsg = msg
 		}
+		// The index fails in the same write that records the pod, so
+		// that it is failed before the pod's finalizer goes.
+		if i := completionIndex(pod); perIndex(job) && inRange(job, i) && !completed[i] && indexFailed(job, pod, action, matched) {
+			failedIdx[i] = true
+		}
 		st.UncountedTerminatedPods.Failed = append(st.UncountedTerminatedPods.Failed, pod.UID)
 		p.write = true
+	}
+	if perIndex(job) {
+		if f := formatIndexes(failedIdx); st.FailedIndexes == nil || *st.FailedIndexes != f {
+			st.FailedIndexes = &f
+			p.write = true
+		}
 	}
 	if failJobMsg != "" && condition(job, batchv1.JobFailureTarget) == nil {
 		setCondition(st, batchv1.JobFailureTarget, corev1.ConditionTrue, ReasonPodFailurePolicy, failJobMsg, now)
 	}
 	return p
+}
+
+// inRange reports whether i is a completion index of an Indexed job.
+func inRange(job *batchv1.Job, i int) bool {
+	return i >= 0 && job.Spec.Completions != nil && i < int(*job.Spec.Completions)
 }
 
 // observed is what the second step of a sync decides from.
@@ -113,6 +134,9 @@ type plan struct {
 	// creates are the completion indexes of the pods to create, -1 each
 	// for a NonIndexed Job.
 	creates []int
+	// indexFailures are, for a Job with backoffLimitPerIndex, the failure
+	// counts each created index's pod carries.
+	indexFailures map[int]indexFailures
 	// requeueAfter is when to look again without an event: at the active
 	// deadline, or once the backoff holding creates back has passed.
 	requeueAfter time.Duration
@@ -135,6 +159,7 @@ func decide(o observed, now time.Time) plan {
 		return !ok || o.released[u] || !hasFinalizer(pod)
 	}
 	completed := parseIndexes(st.CompletedIndexes)
+	failedIdx := parseIndexes(ptr.Deref(st.FailedIndexes, ""))
 	var keepS, keepF []types.UID
 	newFailures := int32(0)
 	for _, u := range st.UncountedTerminatedPods.Succeeded {
@@ -143,7 +168,9 @@ func decide(o observed, now time.Time) plan {
 			continue
 		}
 		if pod, ok := byUID[u]; ok && indexed(job) {
-			if i := completionIndex(pod); i >= 0 && job.Spec.Completions != nil && i < int(*job.Spec.Completions) && !completed[i] {
+			// A success counts once per index, and not for an index
+			// that already failed.
+			if i := completionIndex(pod); inRange(job, i) && !completed[i] && !failedIdx[i] {
 				completed[i] = true
 				st.Succeeded++
 			}
@@ -163,19 +190,21 @@ func decide(o observed, now time.Time) plan {
 	if indexed(job) {
 		st.CompletedIndexes = formatIndexes(completed)
 	}
+	if perIndex(job) {
+		st.FailedIndexes = ptr.To(formatIndexes(failedIdx))
+	}
 	lastFailure := o.lastFailure
 	if newFailures > 0 {
 		p.lastFailure, lastFailure = now, now
 	}
 
 	// Observe the pods that still run.
-	var active []*corev1.Pod
-	st.Active, st.Terminating = 0, nil
-	var ready, terminating int32
+	var active, terminatingPods []*corev1.Pod
+	var ready int32
 	for _, pod := range o.pods {
 		switch {
 		case pod.DeletionTimestamp != nil && !reconcile.IsPodTerminal(pod):
-			terminating++
+			terminatingPods = append(terminatingPods, pod)
 		case reconcile.IsPodActive(pod):
 			active = append(active, pod)
 			if reconcile.IsPodReady(pod) {
@@ -183,6 +212,7 @@ func decide(o observed, now time.Time) plan {
 			}
 		}
 	}
+	terminating := int32(len(terminatingPods))
 	st.Active, st.Ready, st.Terminating = int32(len(active)), &ready, &terminating
 	p.status = st
 
@@ -209,9 +239,12 @@ func decide(o observed, now time.Time) plan {
 	// Decide whether the job reached its end.
 	done := findCondition(st, batchv1.JobFailureTarget) != nil || findCondition(st, batchv1.JobSuccessCriteriaMet) != nil
 	if !done {
-		if reason, msg := failure(job, st, now); reason != "" {
+		if reason, msg := failure(job, st, completed, failedIdx, now); reason != "" {
 			setCondition(st, batchv1.JobFailureTarget, corev1.ConditionTrue, reason, msg, now)
 			p.events = append(p.events, event{corev1.EventTypeWarning, reason, "Fail", msg})
+			done = true
+		} else if msg, ok := matchSuccessPolicy(successPolicy(job), completed); ok {
+			setCondition(st, batchv1.JobSuccessCriteriaMet, corev1.ConditionTrue, batchv1.JobReasonSuccessPolicy, msg, now)
 			done = true
 		} else if succeeded(job, st) {
 			setCondition(st, batchv1.JobSuccessCriteriaMet, corev1.ConditionTrue, ReasonCompletionsReached, msgCompletions, now)
@@ -228,7 +261,8 @@ func decide(o observed, now time.Time) plan {
 			if ft := findCondition(st, batchv1.JobFailureTarget); ft != nil {
 				setCondition(st, batchv1.JobFailed, corev1.ConditionTrue, ft.Reason, ft.Message, now)
 			} else {
-				setCondition(st, batchv1.JobComplete, corev1.ConditionTrue, ReasonCompletionsReached, msgCompletions, now)
+				sc := findCondition(st, batchv1.JobSuccessCriteriaMet)
+				setCondition(st, batchv1.JobComplete, corev1.ConditionTrue, sc.Reason, sc.Message, now)
 				t := metav1.NewTime(now)
 				st.CompletionTime = &t
 				p.events = append(p.events, event{corev1.EventTypeNormal, "Completed", "Complete", "Job completed"})
@@ -239,22 +273,63 @@ func decide(o observed, now time.Time) plan {
 	if !o.expectationsMet {
 		return p
 	}
-	p.deletes, p.creates = podChanges(job, st, active, completed)
-	if len(p.creates) > 0 && !lastFailure.IsZero() {
+
+	// Indexes of a Job with backoffLimitPerIndex wait out their own
+	// backoff; the others start meanwhile.
+	var delayed map[int]bool
+	var histories map[int]indexHistory
+	if perIndex(job) {
+		delayed, histories = map[int]bool{}, indexHistories(job, o.pods)
+		for i, h := range histories {
+			if h.lastFailure.IsZero() {
+				continue
+			}
+			if wait := h.lastFailure.Add(backoff(h.next.failed)).Sub(now); wait > 0 {
+				delayed[i] = true
+				p.requeueAfter = sooner(p.requeueAfter, wait)
+			}
+		}
+	}
+	var occupying []*corev1.Pod
+	if onlyReplaceFailed(job) {
+		occupying = terminatingPods
+	}
+	p.deletes, p.creates = podChanges(job, st, active, occupying, completed, failedIdx, delayed)
+	if perIndex(job) && len(p.creates) > 0 {
+		p.indexFailures = map[int]indexFailures{}
+		for _, i := range p.creates {
+			p.indexFailures[i] = histories[i].next
+		}
+	}
+	if !perIndex(job) && len(p.creates) > 0 && !lastFailure.IsZero() {
 		if wait := lastFailure.Add(backoff(st.Failed)).Sub(now); wait > 0 {
 			p.creates = nil
-			if p.requeueAfter == 0 || wait < p.requeueAfter {
-				p.requeueAfter = wait
-			}
+			p.requeueAfter = sooner(p.requeueAfter, wait)
 		}
 	}
 	return p
 }
 
+// sooner returns the sooner of two requeue delays, zero being none.
+func sooner(cur, d time.Duration) time.Duration {
+	if cur == 0 || d < cur {
+		return d
+	}
+	return cur
+}
+
+func successPolicy(job *batchv1.Job) *batchv1.SuccessPolicy {
+	if !indexed(job) {
+		return nil
+	}
+	return job.Spec.SuccessPolicy
+}
+
 // podChanges returns the pods to delete and the completion indexes to
 // create pods for (-1 each for NonIndexed) toward the wanted number of
-// active pods.
-func podChanges(job *batchv1.Job, st *batchv1.JobStatus, active []*corev1.Pod, completed map[int]bool) (toDelete []*corev1.Pod, toCreate []int) {
+// active pods. occupying are pods being deleted that still hold their
+// place (and index) until they fail; delayed are indexes in backoff.
+func podChanges(job *batchv1.Job, st *batchv1.JobStatus, active, occupying []*corev1.Pod, completed, failedIdx, delayed map[int]bool) (toDelete []*corev1.Pod, toCreate []int) {
 	parallelism := int32(1)
 	if job.Spec.Parallelism != nil {
 		parallelism = *job.Spec.Parallelism
@@ -263,21 +338,32 @@ func podChanges(job *batchv1.Job, st *batchv1.JobStatus, active []*corev1.Pod, c
 		running := map[int]bool{}
 		for _, p := range active {
 			i := completionIndex(p)
-			if i < 0 || i >= int(*job.Spec.Completions) || running[i] || completed[i] {
-				toDelete = append(toDelete, p) // duplicate, out of range or done
+			if !inRange(job, i) || running[i] || completed[i] || failedIdx[i] {
+				toDelete = append(toDelete, p) // duplicate, out of range, done or failed
 				continue
 			}
 			running[i] = true
 		}
-		room := int(parallelism) - len(running)
+		held := map[int]bool{}
+		for _, p := range occupying {
+			held[completionIndex(p)] = true
+		}
+		kept := len(running)
+		room := int(parallelism) - kept - len(occupying)
 		for i := 0; i < int(*job.Spec.Completions) && room > 0; i++ {
-			if !completed[i] && !running[i] {
+			if !completed[i] && !failedIdx[i] && !running[i] && !held[i] && !delayed[i] {
 				toCreate = append(toCreate, i)
 				room--
 			}
 		}
-		if room < 0 {
-			toDelete = append(toDelete, newestFirst(active)[:-room]...)
+		if excess := kept - int(parallelism); excess > 0 {
+			var keep []*corev1.Pod
+			for _, p := range active {
+				if i := completionIndex(p); inRange(job, i) && running[i] && !slices.Contains(toDelete, p) {
+					keep = append(keep, p)
+				}
+			}
+			toDelete = append(toDelete, newestFirst(keep)[:excess]...)
 		}
 		return toDelete, toCreate
 	}
@@ -288,12 +374,12 @@ func podChanges(job *batchv1.Job, st *batchv1.JobStatus, active []*corev1.Pod, c
 		want = 0 // a work queue job: no new pods once one succeeded
 	}
 	want = max(want, 0)
-	diff := int(want) - len(active)
-	for range diff {
-		toCreate = append(toCreate, -1)
-	}
-	if diff < 0 {
+	if diff := int(want) - len(active); diff < 0 {
 		toDelete = newestFirst(active)[:-diff]
+	} else {
+		for range diff - len(occupying) {
+			toCreate = append(toCreate, -1)
+		}
 	}
 	return toDelete, toCreate
 }
@@ -307,14 +393,25 @@ func findCondition(st *batchv1.JobStatus, t batchv1.JobConditionType) *batchv1.J
 	return nil
 }
 
-// failure returns the FailureTarget reason and message, if any.
-func failure(job *batchv1.Job, st *batchv1.JobStatus, now time.Time) (string, string) {
+// failure returns the FailureTarget reason and message, if any: the
+// backoff limit, the active deadline, and for a Job with
+// backoffLimitPerIndex more failed indexes than maxFailedIndexes or, once
+// every index succeeded or failed, any failed index.
+func failure(job *batchv1.Job, st *batchv1.JobStatus, completed, failedIdx map[int]bool, now time.Time) (string, string) {
 	if job.Spec.BackoffLimit != nil && st.Failed > *job.Spec.BackoffLimit {
 		return ReasonBackoffLimitExceeded, msgBackoffLimit
 	}
 	if d := job.Spec.ActiveDeadlineSeconds; d != nil && st.StartTime != nil &&
 		!now.Before(st.StartTime.Add(time.Duration(*d)*time.Second)) {
 		return ReasonDeadlineExceeded, msgDeadline
+	}
+	if perIndex(job) {
+		if m := job.Spec.MaxFailedIndexes; m != nil && len(failedIdx) > int(*m) {
+			return batchv1.JobReasonMaxFailedIndexesExceeded, msgMaxFailedIndexes
+		}
+		if len(failedIdx) > 0 && len(completed)+len(failedIdx) >= int(*job.Spec.Completions) {
+			return batchv1.JobReasonFailedIndexes, msgFailedIndexes
+		}
 	}
 	return "", ""
 }

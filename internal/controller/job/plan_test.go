@@ -43,6 +43,42 @@ func exitCode(code int32) func(*corev1.Pod) {
 	}
 }
 
+// failures sets the per-index failure counts a pod was created with.
+func failures(failed, ignored int) func(*corev1.Pod) {
+	return func(p *corev1.Pod) {
+		if p.Annotations == nil {
+			p.Annotations = map[string]string{}
+		}
+		p.Annotations[batchv1.JobIndexFailureCountAnnotation] = fmt.Sprint(failed)
+		if ignored > 0 {
+			p.Annotations[batchv1.JobIndexIgnoredFailureCountAnnotation] = fmt.Sprint(ignored)
+		}
+	}
+}
+
+// finishedAgo sets when a pod's container ended.
+func finishedAgo(d time.Duration) func(*corev1.Pod) {
+	return func(p *corev1.Pod) {
+		for i := range p.Status.ContainerStatuses {
+			if t := p.Status.ContainerStatuses[i].State.Terminated; t != nil {
+				t.FinishedAt = metav1.NewTime(now.Add(-d))
+			}
+		}
+	}
+}
+
+func deleting(p *corev1.Pod) { p.DeletionTimestamp = &metav1.Time{Time: now} }
+
+// perIndexJob is an Indexed job of completions indexes, all at once,
+// with backoffLimitPerIndex limit.
+func perIndexJob(completions, limit int32) func(*batchv1.Job) {
+	return func(j *batchv1.Job) {
+		j.Spec.CompletionMode = ptr.To(batchv1.IndexedCompletion)
+		j.Spec.Completions, j.Spec.Parallelism = ptr.To(completions), ptr.To(completions)
+		j.Spec.BackoffLimitPerIndex, j.Spec.BackoffLimit = ptr.To(limit), ptr.To[int32](1<<31-1)
+	}
+}
+
 func testJob(mut ...func(*batchv1.Job)) *batchv1.Job {
 	j := &batchv1.Job{ObjectMeta: metav1.ObjectMeta{Name: "j", Namespace: "ns", UID: "job"},
 		Spec: batchv1.JobSpec{Completions: ptr.To[int32](2), Parallelism: ptr.To[int32](1), BackoffLimit: ptr.To[int32](6)}}
@@ -85,6 +121,7 @@ func TestDecideTracking(t *testing.T) {
 		Write             bool
 		Release           []string
 		Succeeded, Failed []types.UID
+		FailedIndexes     *string
 		Conditions        []string
 	}
 	tests := []struct {
@@ -133,12 +170,47 @@ func TestDecideTracking(t *testing.T) {
 		job:  testJob(exitCodeRule(batchv1.PodFailurePolicyActionFailJob, 3)),
 		pods: []*corev1.Pod{testPod("a", corev1.PodFailed, exitCode(1))},
 		want: result{Write: true, Release: []string{"a"}, Failed: []types.UID{"a"}},
+	}, {
+		name: "per index: a failure within the index's limit fails no index",
+		job:  testJob(perIndexJob(2, 1)),
+		pods: []*corev1.Pod{testPod("a", corev1.PodFailed, atIndex(1), failures(0, 0))},
+		want: result{Write: true, Release: []string{"a"}, Failed: []types.UID{"a"}, FailedIndexes: ptr.To("")},
+	}, {
+		name: "per index: a failure beyond the index's limit fails the index in the same write",
+		job:  testJob(perIndexJob(4, 1), withStatus(func(st *batchv1.JobStatus) { st.FailedIndexes = ptr.To("0") })),
+		pods: []*corev1.Pod{testPod("a", corev1.PodFailed, atIndex(3), failures(1, 0)), testPod("b", corev1.PodFailed, atIndex(2), failures(0, 0))},
+		want: result{Write: true, Release: []string{"a", "b"}, Failed: []types.UID{"a", "b"}, FailedIndexes: ptr.To("0,3")},
+	}, {
+		name: "per index: a FailIndex rule fails the index at once",
+		job:  testJob(perIndexJob(2, 1), exitCodeRule(batchv1.PodFailurePolicyActionFailIndex, 1)),
+		pods: []*corev1.Pod{testPod("a", corev1.PodSucceeded, atIndex(0)), testPod("b", corev1.PodFailed, atIndex(1), exitCode(1))},
+		want: result{Write: true, Release: []string{"a", "b"}, Succeeded: []types.UID{"a"}, Failed: []types.UID{"b"}, FailedIndexes: ptr.To("1")},
+	}, {
+		name: "per index: a completed index does not fail",
+		job:  testJob(perIndexJob(2, 0), withStatus(func(st *batchv1.JobStatus) { st.CompletedIndexes, st.FailedIndexes = "0", ptr.To("") })),
+		pods: []*corev1.Pod{testPod("a", corev1.PodFailed, atIndex(0))},
+		want: result{Write: true, Release: []string{"a"}, Failed: []types.UID{"a"}, FailedIndexes: ptr.To("")},
+	}, {
+		name: "per index: an ignored failure neither counts nor fails its index",
+		job:  testJob(perIndexJob(2, 0), exitCodeRule(batchv1.PodFailurePolicyActionIgnore, 3)),
+		pods: []*corev1.Pod{testPod("a", corev1.PodFailed, atIndex(0), exitCode(3))},
+		want: result{Write: true, Release: []string{"a"}, FailedIndexes: ptr.To("")},
+	}, {
+		name: "a pod being deleted is not yet failed when only failed pods are replaced",
+		job:  testJob(func(j *batchv1.Job) { j.Spec.PodReplacementPolicy = ptr.To(batchv1.Failed) }),
+		pods: []*corev1.Pod{testPod("a", corev1.PodRunning, deleting)},
+	}, {
+		name: "a rule matches a pod deleted before it ended only once it failed",
+		job:  testJob(exitCodeRule(batchv1.PodFailurePolicyActionFailJob, 137)),
+		pods: []*corev1.Pod{testPod("a", corev1.PodRunning, deleting, exitCode(137)), testPod("b", corev1.PodFailed, deleting, exitCode(137))},
+		want: result{Write: true, Release: []string{"b"}, Failed: []types.UID{"b"},
+			Conditions: []string{"FailureTarget/True/PodFailurePolicy"}},
 	}}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			p := decideTracking(tt.job, tt.pods, now)
 			got := result{Write: p.write, Release: names(p.release), Succeeded: p.status.UncountedTerminatedPods.Succeeded,
-				Failed: p.status.UncountedTerminatedPods.Failed, Conditions: conds(p.status)}
+				Failed: p.status.UncountedTerminatedPods.Failed, FailedIndexes: p.status.FailedIndexes, Conditions: conds(p.status)}
 			if diff := cmp.Diff(tt.want, got); diff != "" {
 				t.Errorf("decideTracking (-want +got):\n%s", diff)
 			}
@@ -152,12 +224,14 @@ func TestDecide(t *testing.T) {
 		Succeeded, Failed, Active int32
 		Uncounted                 int
 		CompletedIndexes          string
+		FailedIndexes             string
 		Conditions                []string
 		Started, Completed        bool
 		LastFailure               bool
 		Events                    []string
 		Deletes                   []string
 		Creates                   []int
+		IndexFailures             map[int]string // failed/ignored
 		RequeueAfter              time.Duration
 	}
 	uncounted := func(s, f []types.UID) func(*batchv1.JobStatus) {
@@ -331,6 +405,105 @@ func TestDecide(t *testing.T) {
 		}, withStatus(started(time.Minute))),
 		pods: []*corev1.Pod{testPod("a", corev1.PodRunning, atIndex(0)), testPod("b", corev1.PodRunning, atIndex(0))},
 		want: result{Active: 2, Started: true, Deletes: []string{"b"}},
+	}, {
+		name: "per index: new pods carry failure count 0",
+		job:  testJob(perIndexJob(2, 1)),
+		want: result{Started: true, FailedIndexes: "", Creates: []int{0, 1}, IndexFailures: map[int]string{0: "0/0", 1: "0/0"}},
+	}, {
+		name: "per index: a failed index gets no pod, the others do, and a retried one carries its failures",
+		job: testJob(perIndexJob(3, 2), withStatus(func(st *batchv1.JobStatus) {
+			started(time.Minute)(st)
+			st.FailedIndexes, st.Failed = ptr.To("1"), 4
+		})),
+		pods: []*corev1.Pod{
+			testPod("a0", corev1.PodFailed, atIndex(0), failures(0, 0), noFinalizer, exitCode(1), finishedAgo(time.Hour)),
+			testPod("b0", corev1.PodFailed, atIndex(0), failures(1, 0), noFinalizer, exitCode(1), finishedAgo(time.Hour)),
+			testPod("a1", corev1.PodFailed, atIndex(1), failures(2, 0), noFinalizer, exitCode(1), finishedAgo(time.Hour)),
+		},
+		want: result{Failed: 4, FailedIndexes: "1", Started: true, Creates: []int{0, 2},
+			IndexFailures: map[int]string{0: "2/0", 2: "0/0"}},
+	}, {
+		name: "per index: an index waits out its own backoff while the others start",
+		job:  testJob(perIndexJob(3, 2), withStatus(func(st *batchv1.JobStatus) { started(time.Minute)(st); st.FailedIndexes, st.Failed = ptr.To(""), 2 })),
+		pods: []*corev1.Pod{
+			testPod("a0", corev1.PodFailed, atIndex(0), noFinalizer, failures(1, 0), exitCode(1), finishedAgo(15*time.Second)),
+			testPod("a1", corev1.PodFailed, atIndex(1), noFinalizer, failures(0, 0), exitCode(1), finishedAgo(time.Minute)),
+		},
+		want: result{Failed: 2, Started: true, Creates: []int{1, 2}, IndexFailures: map[int]string{1: "1/0", 2: "0/0"},
+			RequeueAfter: 5 * time.Second},
+	}, {
+		name: "per index: an ignored failure is retried at once and counted as ignored",
+		job:  testJob(perIndexJob(1, 0), exitCodeRule(batchv1.PodFailurePolicyActionIgnore, 3), withStatus(started(time.Minute))),
+		pods: []*corev1.Pod{testPod("a0", corev1.PodFailed, atIndex(0), noFinalizer, exitCode(3), finishedAgo(0))},
+		want: result{Started: true, Creates: []int{0}, IndexFailures: map[int]string{0: "0/1"}},
+	}, {
+		name: "per index: a running pod of a failed index is deleted",
+		job: testJob(perIndexJob(2, 0), withStatus(func(st *batchv1.JobStatus) {
+			started(time.Minute)(st)
+			st.FailedIndexes, st.Failed = ptr.To("0"), 1
+		})),
+		pods: []*corev1.Pod{testPod("a0", corev1.PodRunning, atIndex(0)), testPod("a1", corev1.PodRunning, atIndex(1))},
+		want: result{Failed: 1, Active: 2, FailedIndexes: "0", Started: true, Deletes: []string{"a0"}},
+	}, {
+		name: "per index: once every index ended, a failed one fails the job",
+		job: testJob(perIndexJob(2, 1), withStatus(func(st *batchv1.JobStatus) {
+			started(time.Minute)(st)
+			st.FailedIndexes, st.Failed = ptr.To("1"), 1
+		})),
+		status:   []func(*batchv1.JobStatus){uncounted([]types.UID{"a0"}, nil)},
+		pods:     []*corev1.Pod{testPod("a0", corev1.PodSucceeded, atIndex(0))},
+		released: []types.UID{"a0"},
+		want: result{Succeeded: 1, Failed: 1, CompletedIndexes: "0", FailedIndexes: "1", Started: true,
+			Conditions: []string{"FailureTarget/True/FailedIndexes", "Failed/True/FailedIndexes"},
+			Events:     []string{"Warning/FailedIndexes"}},
+	}, {
+		name: "per index: a failed index waits for the other indexes",
+		job: testJob(perIndexJob(2, 1), withStatus(func(st *batchv1.JobStatus) {
+			started(time.Minute)(st)
+			st.FailedIndexes, st.Failed = ptr.To("1"), 2
+		})),
+		pods: []*corev1.Pod{testPod("a0", corev1.PodRunning, atIndex(0))},
+		want: result{Failed: 2, Active: 1, FailedIndexes: "1", Started: true},
+	}, {
+		name: "per index: more failed indexes than maxFailedIndexes fail the job at once",
+		job: testJob(perIndexJob(4, 0), func(j *batchv1.Job) { j.Spec.MaxFailedIndexes = ptr.To[int32](0) },
+			withStatus(func(st *batchv1.JobStatus) { started(time.Minute)(st); st.FailedIndexes, st.Failed = ptr.To("0"), 1 })),
+		pods: []*corev1.Pod{testPod("a1", corev1.PodRunning, atIndex(1))},
+		want: result{Failed: 1, Active: 1, FailedIndexes: "0", Started: true,
+			Conditions: []string{"FailureTarget/True/MaxFailedIndexesExceeded"},
+			Events:     []string{"Warning/MaxFailedIndexesExceeded"}, Deletes: []string{"a1"}},
+	}, {
+		name: "success policy: the succeeded indexes it names end the job, pending ones are deleted",
+		job: testJob(func(j *batchv1.Job) {
+			j.Spec.CompletionMode = ptr.To(batchv1.IndexedCompletion)
+			j.Spec.Completions, j.Spec.Parallelism = ptr.To[int32](5), ptr.To[int32](2)
+			j.Spec.SuccessPolicy = &batchv1.SuccessPolicy{Rules: []batchv1.SuccessPolicyRule{{SucceededIndexes: ptr.To("0")}}}
+		}, withStatus(started(time.Minute))),
+		status:   []func(*batchv1.JobStatus){uncounted([]types.UID{"a0"}, nil)},
+		pods:     []*corev1.Pod{testPod("a0", corev1.PodSucceeded, atIndex(0)), testPod("a1", corev1.PodRunning, atIndex(1))},
+		released: []types.UID{"a0"},
+		want: result{Succeeded: 1, Active: 1, CompletedIndexes: "0", Started: true,
+			Conditions: []string{"SuccessCriteriaMet/True/SuccessPolicy"}, Deletes: []string{"a1"}},
+	}, {
+		name: "success policy: Complete takes the SuccessPolicy reason once the pods are gone",
+		job: testJob(func(j *batchv1.Job) {
+			j.Spec.CompletionMode = ptr.To(batchv1.IndexedCompletion)
+			j.Spec.Completions = ptr.To[int32](2)
+			j.Spec.SuccessPolicy = &batchv1.SuccessPolicy{Rules: []batchv1.SuccessPolicyRule{{SucceededCount: ptr.To[int32](2)}}}
+		}, withStatus(func(st *batchv1.JobStatus) { started(time.Minute)(st); st.CompletedIndexes, st.Succeeded = "0-1", 2 })),
+		want: result{Succeeded: 2, CompletedIndexes: "0-1", Started: true, Completed: true,
+			Conditions: []string{"SuccessCriteriaMet/True/SuccessPolicy", "Complete/True/SuccessPolicy"},
+			Events:     []string{"Normal/Completed"}},
+	}, {
+		name: "replacement policy Failed: a terminating pod keeps its place",
+		job:  testJob(func(j *batchv1.Job) { j.Spec.PodReplacementPolicy = ptr.To(batchv1.Failed) }, withStatus(started(time.Minute))),
+		pods: []*corev1.Pod{testPod("a", corev1.PodRunning, deleting)},
+		want: result{Started: true},
+	}, {
+		name: "replacement policy TerminatingOrFailed: a terminating pod is replaced",
+		job:  testJob(func(j *batchv1.Job) { j.Spec.PodReplacementPolicy = ptr.To(batchv1.TerminatingOrFailed) }, withStatus(started(time.Minute))),
+		pods: []*corev1.Pod{testPod("a", corev1.PodRunning, deleting, noFinalizer)},
+		want: result{Started: true, Creates: []int{-1}},
 	}}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -350,16 +523,48 @@ func TestDecide(t *testing.T) {
 			got := result{
 				Succeeded: p.status.Succeeded, Failed: p.status.Failed, Active: p.status.Active,
 				Uncounted:        len(p.status.UncountedTerminatedPods.Succeeded) + len(p.status.UncountedTerminatedPods.Failed),
-				CompletedIndexes: p.status.CompletedIndexes, Conditions: conds(p.status),
+				CompletedIndexes: p.status.CompletedIndexes, FailedIndexes: ptr.Deref(p.status.FailedIndexes, ""), Conditions: conds(p.status),
 				Started: p.status.StartTime != nil, Completed: p.status.CompletionTime != nil,
 				LastFailure: !p.lastFailure.IsZero(), Deletes: names(p.deletes), Creates: p.creates,
 				RequeueAfter: p.requeueAfter,
+			}
+			for i, f := range p.indexFailures {
+				if got.IndexFailures == nil {
+					got.IndexFailures = map[int]string{}
+				}
+				got.IndexFailures[i] = fmt.Sprintf("%d/%d", f.failed, f.ignored)
 			}
 			for _, e := range p.events {
 				got.Events = append(got.Events, e.eventType+"/"+e.reason)
 			}
 			if diff := cmp.Diff(tt.want, got); diff != "" {
 				t.Errorf("decide (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestMatchSuccessPolicy(t *testing.T) {
+	rule := func(indexes *string, count *int32) batchv1.SuccessPolicyRule {
+		return batchv1.SuccessPolicyRule{SucceededIndexes: indexes, SucceededCount: count}
+	}
+	tests := []struct {
+		name      string
+		rules     []batchv1.SuccessPolicyRule
+		completed string
+		want      string // the message, "" for no match
+	}{
+		{"all named indexes succeeded", []batchv1.SuccessPolicyRule{rule(ptr.To("0,2-3"), nil)}, "0-3", "Matched rules at index 0"},
+		{"a named index is missing", []batchv1.SuccessPolicyRule{rule(ptr.To("0,2-3"), nil)}, "0-2", ""},
+		{"enough of the named indexes", []batchv1.SuccessPolicyRule{rule(ptr.To("0-4"), ptr.To[int32](2))}, "1,3,7", "Matched rules at index 0"},
+		{"too few of the named indexes", []batchv1.SuccessPolicyRule{rule(ptr.To("0-4"), ptr.To[int32](2))}, "1,7", ""},
+		{"a count of any indexes, second rule", []batchv1.SuccessPolicyRule{rule(ptr.To("9"), nil), rule(nil, ptr.To[int32](1))}, "4", "Matched rules at index 1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, _ := matchSuccessPolicy(&batchv1.SuccessPolicy{Rules: tt.rules}, parseIndexes(tt.completed))
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("matchSuccessPolicy (-want +got):\n%s", diff)
 			}
 		})
 	}

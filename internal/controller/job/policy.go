@@ -32,8 +32,10 @@ func backoff(failures int32) time.Duration {
 
 // matchPodFailurePolicy returns the action of the first rule matching a
 // failed pod and a message for FailJob, or ok=false when none matches.
+// Only a pod in the Failed phase is matched, as upstream: a pod deleted
+// before it ended is a plain failure.
 func matchPodFailurePolicy(policy *batchv1.PodFailurePolicy, p *corev1.Pod) (action batchv1.PodFailurePolicyAction, msg string, ok bool) {
-	if policy == nil {
+	if policy == nil || p.Status.Phase != corev1.PodFailed {
 		return "", "", false
 	}
 	for i, rule := range policy.Rules {
@@ -63,4 +65,39 @@ func matchPodFailurePolicy(policy *batchv1.PodFailurePolicy, p *corev1.Pod) (act
 		}
 	}
 	return "", "", false
+}
+
+// matchSuccessPolicy returns a message naming the first rule of policy
+// that the completed indexes meet, or ok=false when none does. A rule
+// with succeededIndexes wants succeededCount of those (all of them
+// without a count); a rule with only succeededCount wants that many
+// indexes of any kind.
+func matchSuccessPolicy(policy *batchv1.SuccessPolicy, completed map[int]bool) (msg string, ok bool) {
+	if policy == nil {
+		return "", false
+	}
+	for i, rule := range policy.Rules {
+		met := false
+		switch {
+		case rule.SucceededIndexes != nil:
+			want := parseIndexes(*rule.SucceededIndexes)
+			n := 0
+			for ix := range want {
+				if completed[ix] {
+					n++
+				}
+			}
+			if rule.SucceededCount != nil {
+				met = n >= int(*rule.SucceededCount)
+			} else {
+				met = len(want) > 0 && n == len(want)
+			}
+		case rule.SucceededCount != nil:
+			met = len(completed) >= int(*rule.SucceededCount)
+		}
+		if met {
+			return fmt.Sprintf("Matched rules at index %d", i), true
+		}
+	}
+	return "", false
 }
