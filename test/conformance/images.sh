@@ -45,8 +45,9 @@ once "$here/v1.37" "$bin/agnhost" k8s.io/kubernetes/test/images/agnhost
 once "$here/v1.37" "$bin/sample-apiserver" k8s.io/sample-apiserver
 [ -x /bin/busybox ] || { echo "images.sh: /bin/busybox missing: run make node-deps" >&2; exit 1; }
 [ -x /bin/dash ] || { echo "images.sh: /bin/dash missing (Debian's dash)" >&2; exit 1; }
+[ -x /bin/bash ] || { echo "images.sh: /bin/bash missing (Debian's bash)" >&2; exit 1; }
 
 "$bin/images" -out "$out" -version "$version" -busybox /bin/busybox -tools "$bin/e2etools" \
   -agnhost "$bin/agnhost" -sample-apiserver "$bin/sample-apiserver" -etcd "$bin/etcd" -pause "$bin/skiff-pause" \
-  -sh /bin/dash
+  -sh /bin/dash -bash /bin/bash
 echo "images.sh: tarballs and repo-list.yaml in $out"

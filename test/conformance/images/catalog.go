@@ -160,6 +160,13 @@ type Inputs struct {
 	// would get busybox's nc, which lacks -u, -v and -t.
 	Sh     []byte
 	ShLibs []images.File
+	// Bash is the busybox image's /bin/sh (Debian's bash), with its
+	// libraries: Debian's busybox-static shell drops environment
+	// variables whose names are no shell identifiers (data-1, from a
+	// ConfigMap's keys) before `sh -c env` prints them; upstream's busybox
+	// keeps them, and so does bash.
+	Bash     []byte
+	BashLibs []images.File
 }
 
 // inputs names the programs an image kind is made of.
@@ -168,7 +175,7 @@ func (k kind) inputs() []string {
 	case agnhost, updateDemo:
 		return []string{"agnhost", "tools", "busybox", "sh"}
 	case busybox:
-		return []string{"busybox"}
+		return []string{"busybox", "bash"}
 	case dnsTools:
 		return []string{"tools", "busybox", "sh"}
 	case webServer, noNewPrivs:
@@ -186,7 +193,7 @@ func (k kind) inputs() []string {
 // missing names the programs of an image kind that in lacks.
 func (k kind) missing(in Inputs) []string {
 	have := map[string][]byte{"agnhost": in.Agnhost, "tools": in.Tools, "busybox": in.Busybox,
-		"sample-apiserver": in.SampleAPIServer, "etcd": in.Etcd, "pause": in.Pause, "sh": in.Sh}
+		"sample-apiserver": in.SampleAPIServer, "etcd": in.Etcd, "pause": in.Pause, "sh": in.Sh, "bash": in.Bash}
 	var out []string
 	for _, n := range k.inputs() {
 		if len(have[n]) == 0 {
@@ -276,7 +283,10 @@ func (e entry) spec(ref string, in Inputs) images.Spec {
 			s.Cmd = []string{"test-webserver"}
 		}
 	case busybox:
-		shell(nil)
+		shell(map[string]bool{"sh": true})
+		add("bin/sh", 0o755, in.Bash)
+		files = append(files, in.BashLibs...)
+		link("bin/bash", "sh")
 		users(passwd, group)
 		s.Cmd = []string{"sh"}
 	case webServer:

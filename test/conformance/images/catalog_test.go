@@ -27,6 +27,7 @@ func fakeInputs(t *testing.T) Inputs {
 		Tools: []byte("e2etools"), Agnhost: []byte("agnhost"), SampleAPIServer: []byte("sample-apiserver"),
 		Etcd: []byte("etcd"), Pause: []byte("pause"), Cert: cert, Key: key,
 		Sh: []byte("dash"), ShLibs: []images.File{{Path: "lib/x86_64-linux-gnu/libc.so.6", Mode: 0o755, Data: []byte("libc")}},
+		Bash: []byte("bash"), BashLibs: []images.File{{Path: "lib/x86_64-linux-gnu/libtinfo.so.6", Mode: 0o755, Data: []byte("libtinfo")}},
 	}
 }
 
@@ -123,10 +124,13 @@ func TestWriteImages(t *testing.T) {
 	dnsFiles := []string{"usr/bin/curl -> e2etools", "usr/bin/dig -> e2etools", "usr/bin/e2etools 755",
 		"usr/bin/getent -> e2etools", "usr/bin/nc -> e2etools"}
 	busyboxNc := []string{"bin/nc -> busybox"}
+	// The busybox image's shell is bash, which keeps environment
+	// variables whose names are no identifiers.
+	bash := append([]string{"bin/bash -> sh", "bin/sh 755", "lib/x86_64-linux-gnu/libtinfo.so.6 755"}, base...)
 	want := map[string][]string{
 		"skiff.test/e2e-test-images/agnhost:2.66.1":          with(dash, marker, agnhostFiles, []string{"ENTRYPOINT /agnhost", "CMD pause"}),
 		"skiff.test/e2e-test-images/agnhost:2.55":            with(dash, marker, agnhostFiles, []string{"ENTRYPOINT /agnhost", "CMD pause"}),
-		"skiff.test/e2e-test-images/busybox:1.37.0-2":        with(shell, marker, busyboxNc, []string{"ENTRYPOINT ", "CMD sh"}),
+		"skiff.test/e2e-test-images/busybox:1.37.0-2":        with(bash, marker, busyboxNc, []string{"ENTRYPOINT ", "CMD sh"}),
 		"skiff.test/e2e-test-images/nginx:1.27.0-2":          with(shell, marker, busyboxNc, []string{"usr/bin/e2etools 755", "usr/bin/serve -> e2etools", "usr/share/nginx/html/index.html 644"}, []string{"ENTRYPOINT ", "CMD /usr/bin/serve -dir /usr/share/nginx/html -listen :80"}),
 		"skiff.test/e2e-test-images/nginx:1.28.0-2":          with(shell, marker, busyboxNc, []string{"usr/bin/e2etools 755", "usr/bin/serve -> e2etools", "usr/share/nginx/html/index.html 644"}, []string{"ENTRYPOINT ", "CMD /usr/bin/serve -dir /usr/share/nginx/html -listen :80"}),
 		"skiff.test/e2e-test-images/kitten:1.8":              with(dash, marker, agnhostFiles, []string{"data.json 644", "kitten.jpg 644"}, []string{"ENTRYPOINT /agnhost", "CMD test-webserver"}),

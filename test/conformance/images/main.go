@@ -49,6 +49,7 @@ func run() error {
 	etcdPath := flag.String("etcd", "", "etcd binary (cmd/etcd)")
 	pausePath := flag.String("pause", "", "skiff-pause binary")
 	shPath := flag.String("sh", "/bin/dash", "dynamically linked POSIX shell for the images with our nc; its libraries come along")
+	bashPath := flag.String("bash", "/bin/bash", "bash, the /bin/sh of the busybox image: unlike busybox-static's shell it passes on environment variables whose names are no shell identifiers, as upstream's busybox does")
 	force := flag.Bool("force", false, "rewrite tarballs that are up to date")
 	flag.Parse()
 	if *out == "" {
@@ -63,10 +64,10 @@ func run() error {
 	}
 
 	paths := map[string]string{"busybox": *busyboxPath, "tools": *toolsPath, "agnhost": *agnhostPath,
-		"sample-apiserver": *apiserverPath, "etcd": *etcdPath, "pause": *pausePath, "sh": *shPath}
+		"sample-apiserver": *apiserverPath, "etcd": *etcdPath, "pause": *pausePath, "sh": *shPath, "bash": *bashPath}
 	var in Inputs
 	read := map[string]*[]byte{"busybox": &in.Busybox, "tools": &in.Tools, "agnhost": &in.Agnhost,
-		"sample-apiserver": &in.SampleAPIServer, "etcd": &in.Etcd, "pause": &in.Pause, "sh": &in.Sh}
+		"sample-apiserver": &in.SampleAPIServer, "etcd": &in.Etcd, "pause": &in.Pause, "sh": &in.Sh, "bash": &in.Bash}
 	for name, p := range paths {
 		if p == "" {
 			continue
@@ -84,6 +85,11 @@ func run() error {
 	}
 	if len(in.Sh) > 0 {
 		if in.ShLibs, err = sharedLibs(*shPath); err != nil {
+			return err
+		}
+	}
+	if len(in.Bash) > 0 {
+		if in.BashLibs, err = sharedLibs(*bashPath); err != nil {
 			return err
 		}
 	}
