@@ -115,6 +115,20 @@ func TestJobGeneratedSelector(t *testing.T) {
 	}
 }
 
+// indexedJob makes a job Indexed with completions, then applies mut.
+func indexedJob(completions int32, mut func(*batchv1.Job)) func(*batchv1.Job) {
+	return func(j *batchv1.Job) {
+		m := batchv1.IndexedCompletion
+		j.Spec.CompletionMode, j.Spec.Completions = &m, int32Ptr(completions)
+		mut(j)
+	}
+}
+
+func exitCodes(action batchv1.PodFailurePolicyAction, values ...int32) batchv1.PodFailurePolicyRule {
+	return batchv1.PodFailurePolicyRule{Action: action, OnExitCodes: &batchv1.PodFailurePolicyOnExitCodesRequirement{
+		Operator: batchv1.PodFailurePolicyOnExitCodesOpIn, Values: values}}
+}
+
 func TestJobValidate(t *testing.T) {
 	tests := []struct {
 		name string
@@ -143,6 +157,102 @@ func TestJobValidate(t *testing.T) {
 			name: "negative parallelism",
 			job:  newJob(func(j *batchv1.Job) { j.Spec.Parallelism = int32Ptr(-1) }),
 			want: []string{"spec.parallelism: FieldValueInvalid"},
+		},
+		{
+			name: "backoffLimitPerIndex and maxFailedIndexes on an indexed job",
+			job:  newJob(indexedJob(4, func(j *batchv1.Job) { j.Spec.BackoffLimitPerIndex, j.Spec.MaxFailedIndexes = int32Ptr(1), int32Ptr(2) })),
+		},
+		{
+			name: "maxFailedIndexes without backoffLimitPerIndex, above completions",
+			job:  newJob(indexedJob(4, func(j *batchv1.Job) { j.Spec.MaxFailedIndexes = int32Ptr(5) })),
+			want: []string{"spec.backoffLimitPerIndex: FieldValueRequired", "spec.maxFailedIndexes: FieldValueInvalid"},
+		},
+		{
+			name: "per-index fields on a NonIndexed job",
+			job:  newJob(func(j *batchv1.Job) { j.Spec.BackoffLimitPerIndex, j.Spec.MaxFailedIndexes = int32Ptr(1), int32Ptr(1) }),
+			want: []string{"spec.backoffLimitPerIndex: FieldValueInvalid", "spec.maxFailedIndexes: FieldValueInvalid"},
+		},
+		{
+			name: "negative backoffLimitPerIndex",
+			job:  newJob(indexedJob(4, func(j *batchv1.Job) { j.Spec.BackoffLimitPerIndex = int32Ptr(-1) })),
+			want: []string{"spec.backoffLimitPerIndex: FieldValueInvalid"},
+		},
+		{
+			name: "FailIndex needs backoffLimitPerIndex",
+			job: newJob(indexedJob(4, func(j *batchv1.Job) {
+				j.Spec.PodFailurePolicy = &batchv1.PodFailurePolicy{Rules: []batchv1.PodFailurePolicyRule{exitCodes(batchv1.PodFailurePolicyActionFailIndex, 1)}}
+			})),
+			want: []string{"spec.podFailurePolicy.rules[0].action: FieldValueInvalid"},
+		},
+		{
+			name: "a valid pod failure policy",
+			job: newJob(indexedJob(4, func(j *batchv1.Job) {
+				j.Spec.BackoffLimitPerIndex = int32Ptr(1)
+				j.Spec.PodFailurePolicy = &batchv1.PodFailurePolicy{Rules: []batchv1.PodFailurePolicyRule{
+					exitCodes(batchv1.PodFailurePolicyActionFailIndex, 1, 2),
+					{Action: batchv1.PodFailurePolicyActionIgnore, OnPodConditions: []batchv1.PodFailurePolicyOnPodConditionsPattern{{Type: corev1.DisruptionTarget}}},
+				}}
+			})),
+		},
+		{
+			name: "pod failure policy rules with bad parts",
+			job: newJob(func(j *batchv1.Job) {
+				bad := exitCodes(batchv1.PodFailurePolicyActionCount, 0, 3, 2)
+				bad.OnExitCodes.ContainerName = strPtr("nope")
+				j.Spec.PodFailurePolicy = &batchv1.PodFailurePolicy{Rules: []batchv1.PodFailurePolicyRule{
+					{Action: "Retry"},
+					bad,
+					{Action: batchv1.PodFailurePolicyActionIgnore, OnExitCodes: bad.OnExitCodes, OnPodConditions: []batchv1.PodFailurePolicyOnPodConditionsPattern{{Type: "Ready", Status: "True"}}},
+				}}
+			}),
+			want: []string{
+				"spec.podFailurePolicy.rules[0].action: FieldValueNotSupported",
+				"spec.podFailurePolicy.rules[0]: FieldValueInvalid",
+				"spec.podFailurePolicy.rules[1].onExitCodes.containerName: FieldValueInvalid",
+				"spec.podFailurePolicy.rules[1].onExitCodes.values[0]: FieldValueInvalid",
+				"spec.podFailurePolicy.rules[1].onExitCodes.values[2]: FieldValueInvalid",
+				"spec.podFailurePolicy.rules[2]: FieldValueInvalid",
+			},
+		},
+		{
+			name: "a valid success policy",
+			job: newJob(indexedJob(5, func(j *batchv1.Job) {
+				j.Spec.SuccessPolicy = &batchv1.SuccessPolicy{Rules: []batchv1.SuccessPolicyRule{
+					{SucceededIndexes: strPtr("0,2-4"), SucceededCount: int32Ptr(2)}, {SucceededCount: int32Ptr(5)},
+				}}
+			})),
+		},
+		{
+			name: "success policy rules with bad parts",
+			job: newJob(indexedJob(5, func(j *batchv1.Job) {
+				j.Spec.SuccessPolicy = &batchv1.SuccessPolicy{Rules: []batchv1.SuccessPolicyRule{
+					{}, {SucceededIndexes: strPtr("3,1")}, {SucceededIndexes: strPtr("0-5")},
+					{SucceededIndexes: strPtr("1-2"), SucceededCount: int32Ptr(3)}, {SucceededCount: int32Ptr(6)},
+				}}
+			})),
+			want: []string{
+				"spec.successPolicy.rules[0]: FieldValueRequired",
+				"spec.successPolicy.rules[1].succeededIndexes: FieldValueInvalid",
+				"spec.successPolicy.rules[2].succeededIndexes: FieldValueInvalid",
+				"spec.successPolicy.rules[3].succeededCount: FieldValueInvalid",
+				"spec.successPolicy.rules[4].succeededCount: FieldValueInvalid",
+			},
+		},
+		{
+			name: "success policy on a NonIndexed job",
+			job: newJob(func(j *batchv1.Job) {
+				j.Spec.SuccessPolicy = &batchv1.SuccessPolicy{Rules: []batchv1.SuccessPolicyRule{{SucceededCount: int32Ptr(1)}}}
+			}),
+			want: []string{"spec.successPolicy: FieldValueInvalid"},
+		},
+		{
+			name: "managedBy must be a domain-prefixed path",
+			job:  newJob(func(j *batchv1.Job) { j.Spec.ManagedBy = strPtr("job-controller") }),
+			want: []string{"spec.managedBy: FieldValueInvalid"},
+		},
+		{
+			name: "managedBy by another controller",
+			job:  newJob(func(j *batchv1.Job) { j.Spec.ManagedBy = strPtr("example.com/queue") }),
 		},
 	}
 	s := res(t, "jobs").Strategy
@@ -176,6 +286,13 @@ func TestJobUpdate(t *testing.T) {
 	more.Spec.Completions = int32Ptr(3)
 	if diff := cmp.Diff([]string{"spec.completions: FieldValueInvalid"}, fieldErrs(s.ValidateUpdate(more, old))); diff != "" {
 		t.Errorf("completions change (-want +got):\n%s", diff)
+	}
+	policies := old.DeepCopy()
+	policies.Spec.ManagedBy = strPtr("example.com/queue")
+	policies.Spec.SuccessPolicy = &batchv1.SuccessPolicy{Rules: []batchv1.SuccessPolicyRule{{SucceededCount: int32Ptr(1)}}}
+	want := []string{"spec.successPolicy: FieldValueInvalid", "spec.managedBy: FieldValueInvalid"}
+	if diff := cmp.Diff(want, fieldErrs(s.ValidateUpdate(policies, old))); diff != "" {
+		t.Errorf("successPolicy and managedBy change (-want +got):\n%s", diff)
 	}
 }
 

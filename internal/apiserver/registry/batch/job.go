@@ -243,6 +243,13 @@ func validateJobSpec(spec *batchv1.JobSpec, requireSelector bool, fldPath *field
 			errs = append(errs, field.NotSupported(fldPath.Child("completionMode"), *spec.CompletionMode, []batchv1.CompletionMode{batchv1.NonIndexedCompletion, batchv1.IndexedCompletion}))
 		}
 	}
+	errs = append(errs, validateIndexedFields(spec, fldPath)...)
+	if spec.PodFailurePolicy != nil {
+		errs = append(errs, validatePodFailurePolicy(spec, fldPath.Child("podFailurePolicy"))...)
+	}
+	if spec.SuccessPolicy != nil {
+		errs = append(errs, validateSuccessPolicy(spec, fldPath.Child("successPolicy"))...)
+	}
 	if spec.PodReplacementPolicy != nil {
 		switch *spec.PodReplacementPolicy {
 		case batchv1.Failed:
@@ -286,6 +293,8 @@ func validateJobUpdate(obj, old runtime.Object) field.ErrorList {
 	errs = append(errs, apivalidation.ValidateImmutableField(spec.PodFailurePolicy, oldSpec.PodFailurePolicy, p.Child("podFailurePolicy"))...)
 	errs = append(errs, apivalidation.ValidateImmutableField(spec.BackoffLimitPerIndex, oldSpec.BackoffLimitPerIndex, p.Child("backoffLimitPerIndex"))...)
 	errs = append(errs, apivalidation.ValidateImmutableField(spec.ManualSelector, oldSpec.ManualSelector, p.Child("manualSelector"))...)
+	errs = append(errs, apivalidation.ValidateImmutableField(spec.SuccessPolicy, oldSpec.SuccessPolicy, p.Child("successPolicy"))...)
+	errs = append(errs, apivalidation.ValidateImmutableField(spec.ManagedBy, oldSpec.ManagedBy, p.Child("managedBy"))...)
 	// Indexed jobs may change completions together with parallelism
 	// (elastic indexed jobs); otherwise completions is fixed.
 	indexed := spec.CompletionMode != nil && *spec.CompletionMode == batchv1.IndexedCompletion
