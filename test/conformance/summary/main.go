@@ -3,9 +3,12 @@
 // of the failed specs. It exits 1 when any spec failed.
 //
 //	go run ./test/conformance/summary parallel=DIR serial=DIR
+//	go run ./test/conformance/summary -failed-focus parallel=DIR ...
 //
 // Each argument is a phase name and a folder (or file) of JUnit XML; the
-// phases are reported one table each, then together.
+// phases are reported one table each, then together. With -failed-focus
+// it prints instead a ginkgo focus regex matching exactly the failed
+// specs, to run them again (FOCUS=... make conformance).
 package main
 
 import (
@@ -21,7 +24,17 @@ import (
 )
 
 func main() {
-	failed, err := run(os.Args[1:], os.Stdout)
+	args := os.Args[1:]
+	if len(args) > 0 && args[0] == "-failed-focus" {
+		focus, err := failedFocus(args[1:])
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "summary:", err)
+			os.Exit(2)
+		}
+		fmt.Println(focus)
+		return
+	}
+	failed, err := run(args, os.Stdout)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "summary:", err)
 		os.Exit(2)
@@ -202,4 +215,27 @@ func writeTable(w io.Writer, p phase) {
 		fmt.Fprintf(w, "| %s | %d | %d | %d |\n", s, c[passed], c[failed], c[skipped])
 	}
 	fmt.Fprintf(w, "| **all** | %d | %d | %d |\n\n", total[passed], total[failed], total[skipped])
+}
+
+// failedFocus is a regex matching the full text of every failed spec of
+// the phases named by args.
+func failedFocus(args []string) (string, error) {
+	var parts []string
+	for _, a := range args {
+		name, path, ok := strings.Cut(a, "=")
+		if !ok {
+			return "", fmt.Errorf("argument %q is not PHASE=DIR", a)
+		}
+		p, err := readPhase(name, path)
+		if err != nil {
+			return "", err
+		}
+		for _, s := range p.specs {
+			if s.result == failed && strings.HasPrefix(s.name, "[It] ") {
+				parts = append(parts, regexp.QuoteMeta(strings.TrimPrefix(s.name, "[It] ")))
+			}
+		}
+	}
+	sort.Strings(parts)
+	return strings.Join(parts, "|"), nil
 }

@@ -67,3 +67,18 @@ func TestSummaryBadInput(t *testing.T) {
 		t.Error("an argument without PHASE= gave no error")
 	}
 }
+
+func TestFailedFocus(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "junit_01.xml"), []byte(report), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	got, err := failedFocus([]string{"parallel=" + dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `\[sig-network\] Services should serve a basic endpoint from pods  \[Conformance\]`
+	if got != want {
+		t.Errorf("focus %q, want %q", got, want)
+	}
+}
