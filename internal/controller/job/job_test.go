@@ -184,3 +184,108 @@ func TestIndexed(t *testing.T) {
 		t.Errorf("status (-want +got):\n%s", diff)
 	}
 }
+
+// TestBackoffLimitPerIndex runs an Indexed job whose indexes each fail
+// differently: index 0 succeeds, index 1 matches a FailIndex rule and is
+// failed without a retry, index 2 fails twice (its limit is one retry).
+// The job fails with FailedIndexes once every index ended.
+func TestBackoffLimitPerIndex(t *testing.T) {
+	env := servertest.Start(t, nil)
+	ctx := context.Background()
+	if _, err := env.CreateNode(ctx, testobj.Node("n1").Capacity("4", "8Gi").Ready().Obj()); err != nil {
+		t.Fatal(err)
+	}
+	env.StartKubelet(t, "n1")
+	clk := testingclock.NewFakeClock(time.Now())
+	env.RunController(t, job.New, clk)
+	three, one := int32(3), int32(1)
+	mode := batchv1.IndexedCompletion
+	if _, err := env.Client.BatchV1().Jobs("default").Create(ctx, newJob("pi", func(j *batchv1.Job) {
+		j.Spec.Completions, j.Spec.Parallelism, j.Spec.CompletionMode, j.Spec.BackoffLimitPerIndex = &three, &three, &mode, &one
+		j.Spec.PodFailurePolicy = &batchv1.PodFailurePolicy{Rules: []batchv1.PodFailurePolicyRule{{
+			Action:      batchv1.PodFailurePolicyActionFailIndex,
+			OnExitCodes: &batchv1.PodFailurePolicyOnExitCodesRequirement{Operator: batchv1.PodFailurePolicyOnExitCodesOpIn, Values: []int32{42}},
+		}}}
+	}), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	getJob := func() *batchv1.Job {
+		j, err := env.Client.BatchV1().Jobs("default").Get(ctx, "pi", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return j
+	}
+	// byIndex lists the running pods as index -> failure-count annotation.
+	byIndex := func(pods []corev1.Pod) map[string]string {
+		out := map[string]string{}
+		for _, p := range pods {
+			out[p.Annotations[batchv1.JobCompletionIndexAnnotation]] = p.Annotations[batchv1.JobIndexFailureCountAnnotation]
+		}
+		return out
+	}
+	var pods []corev1.Pod
+	servertest.Wait(t, "three running pods", func(context.Context) (bool, error) {
+		var err error
+		pods, err = runningPods(ctx, env, "pi")
+		return err == nil && len(pods) == 3, err
+	})
+	if diff := cmp.Diff(map[string]string{"0": "0", "1": "0", "2": "0"}, byIndex(pods)); diff != "" {
+		t.Errorf("index -> failure count of the first pods (-want +got):\n%s", diff)
+	}
+	exit := map[string]int32{"0": 0, "1": 42, "2": 1}
+	for _, p := range pods {
+		if err := env.FinishPod(ctx, "default", p.Name, exit[p.Annotations[batchv1.JobCompletionIndexAnnotation]]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	servertest.Wait(t, "index 1 to fail and index 0 to complete", func(context.Context) (bool, error) {
+		j := getJob()
+		return j.Status.Failed == 2 && j.Status.FailedIndexes != nil && *j.Status.FailedIndexes == "1" && j.Status.CompletedIndexes == "0", nil
+	})
+	// Index 2 waits out its backoff; then its second pod carries one failure.
+	clk.Step(time.Minute)
+	servertest.Wait(t, "index 2 to be retried", func(context.Context) (bool, error) {
+		var err error
+		pods, err = runningPods(ctx, env, "pi")
+		return err == nil && len(pods) == 1, err
+	})
+	if diff := cmp.Diff(map[string]string{"2": "1"}, byIndex(pods)); diff != "" {
+		t.Errorf("index -> failure count of the retry (-want +got):\n%s", diff)
+	}
+	if err := env.FinishPod(ctx, "default", pods[0].Name, 1); err != nil {
+		t.Fatal(err)
+	}
+	servertest.Wait(t, "the job to fail", func(context.Context) (bool, error) {
+		return finishedCondition(getJob()) != "", nil
+	})
+	j := getJob()
+	type summary struct {
+		Failed, Succeeded        int32
+		Completed, FailedIndexes string
+		Conditions               []string
+	}
+	got := summary{j.Status.Failed, j.Status.Succeeded, j.Status.CompletedIndexes, *j.Status.FailedIndexes, conditions(j)}
+	want := summary{3, 1, "0", "1-2", []string{"Failed/FailedIndexes", "FailureTarget/FailedIndexes"}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("status (-want +got):\n%s", diff)
+	}
+	list, err := env.Client.CoreV1().Pods("default").List(ctx, metav1.ListOptions{LabelSelector: batchv1.JobNameLabel + "=pi"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list.Items) != 4 {
+		t.Errorf("job created %d pods, want 4 (no retry of index 1)", len(list.Items))
+	}
+}
+
+// finishedCondition returns the type of a job's Complete or Failed
+// condition, "" while it runs.
+func finishedCondition(j *batchv1.Job) batchv1.JobConditionType {
+	for _, c := range j.Status.Conditions {
+		if (c.Type == batchv1.JobComplete || c.Type == batchv1.JobFailed) && c.Status == corev1.ConditionTrue {
+			return c.Type
+		}
+	}
+	return ""
+}
