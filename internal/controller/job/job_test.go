@@ -9,6 +9,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	testingclock "k8s.io/utils/clock/testing"
 
@@ -288,4 +289,63 @@ func finishedCondition(j *batchv1.Job) batchv1.JobConditionType {
 		}
 	}
 	return ""
+}
+
+// TestAdoptAndRelease orphans one of a job's pods, which the job adopts
+// back, then removes the pod's labels, upon which the job releases it.
+func TestAdoptAndRelease(t *testing.T) {
+	env := servertest.Start(t, nil)
+	ctx := context.Background()
+	if _, err := env.CreateNode(ctx, testobj.Node("n1").Capacity("4", "8Gi").Ready().Obj()); err != nil {
+		t.Fatal(err)
+	}
+	env.StartKubelet(t, "n1")
+	env.RunController(t, job.New, nil)
+	two := int32(2)
+	j, err := env.Client.BatchV1().Jobs("default").Create(ctx, newJob("adopt", func(j *batchv1.Job) {
+		j.Spec.Completions, j.Spec.Parallelism = &two, &two
+	}), metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pods []corev1.Pod
+	servertest.Wait(t, "two running pods", func(context.Context) (bool, error) {
+		pods, err = runningPods(ctx, env, "adopt")
+		return err == nil && len(pods) == 2, err
+	})
+	name := pods[0].Name
+	update := func(mut func(*corev1.Pod)) {
+		t.Helper()
+		for {
+			p, err := env.Client.CoreV1().Pods("default").Get(ctx, name, metav1.GetOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			mut(p)
+			_, err = env.Client.CoreV1().Pods("default").Update(ctx, p, metav1.UpdateOptions{})
+			if err == nil {
+				return
+			}
+			if !apierrors.IsConflict(err) {
+				t.Fatal(err)
+			}
+		}
+	}
+	controller := func() (*metav1.OwnerReference, []string, error) {
+		p, err := env.Client.CoreV1().Pods("default").Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return nil, nil, err
+		}
+		return metav1.GetControllerOf(p), p.Finalizers, nil
+	}
+	update(func(p *corev1.Pod) { p.OwnerReferences = nil })
+	servertest.Wait(t, "the pod to be adopted", func(context.Context) (bool, error) {
+		ref, _, err := controller()
+		return ref != nil && ref.UID == j.UID, err
+	})
+	update(func(p *corev1.Pod) { p.Labels = nil })
+	servertest.Wait(t, "the pod to be released without the tracking finalizer", func(context.Context) (bool, error) {
+		ref, fin, err := controller()
+		return ref == nil && len(fin) == 0, err
+	})
 }
