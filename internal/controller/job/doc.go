@@ -12,11 +12,28 @@
 //
 // Lifecycle of a Job's conditions (upstream 1.3x):
 //
-//	running --success--> SuccessCriteriaMet --pods gone--> Complete
-//	running --backoff/deadline/policy--> FailureTarget --pods gone--> Failed
+//	running --completions/successPolicy--> SuccessCriteriaMet --pods gone--> Complete
+//	running --backoff/deadline/policy/indexes--> FailureTarget --pods gone--> Failed
 //	running <--spec.suspend--> Suspended
 //
+// The Complete and Failed conditions take their reason from the interim
+// one (CompletionsReached or SuccessPolicy; BackoffLimitExceeded,
+// DeadlineExceeded, PodFailurePolicy, MaxFailedIndexesExceeded or
+// FailedIndexes).
+//
 // After a failure the next pod waits 10 s, doubling per failure up to 6 min.
+// An Indexed Job with backoffLimitPerIndex counts failures and waits per
+// index instead (perindex.go): a failed index (over its limit, or matched
+// by a FailIndex rule) gets no more pods and is listed in
+// status.failedIndexes; more than maxFailedIndexes of them fail the Job at
+// once, otherwise it fails with FailedIndexes once every index ended.
+//
+// Pods being deleted are replaced at once (podReplacementPolicy
+// TerminatingOrFailed) unless the Job has a pod failure policy or
+// podReplacementPolicy Failed: then they keep their place until they
+// reach the Failed phase. A Job whose spec.managedBy names another
+// controller is left alone. Orphans matching a Job's selector are adopted
+// with the tracking finalizer; pods that stop matching are released.
 //
 // A sync decides in pure functions (plan.go) and writes in job.go:
 // decideTracking picks the pods to record as uncounted and release, the
