@@ -77,6 +77,7 @@ func newServerCommand() *cobra.Command {
 	f.StringVar(&cfg.ClusterDNS, "cluster-dns", "10.43.0.10", "ClusterIP of the cluster DNS Service (kube-dns)")
 	f.StringVar(&cfg.NodeName, "node-name", "", "this host's node name (default: the hostname)")
 	f.StringVar(&cfg.PodManifestPath, "pod-manifest-path", "", "folder of static pod manifests the node agent runs (default: <data-dir>/agent/pod-manifests)")
+	f.BoolVar(&cfg.EnableAggregatorRouting, "enable-aggregator-routing", false, "send APIService requests to an endpoint of the Service instead of its ClusterIP")
 	f.BoolVar(&cfg.DisableAgent, "disable-agent", false, "run no node agent on this host")
 	f.StringVar(&cfg.SchedulerConfigFile, "scheduler-config", "", "a KubeSchedulerConfiguration file (profiles, plugins, weights)")
 	f.BoolVar(&cfg.SimulateAgent, "simulate-agent", false, "run this host's agent with the simulated runtime (no containers; for demos and scale tests)")

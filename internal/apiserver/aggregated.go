@@ -48,6 +48,11 @@ func (s *Server) serveAggregated(w http.ResponseWriter, r *http.Request, media s
 		}
 		list.Items = append(list.Items, gd)
 	}
+	if !core {
+		for _, g := range s.remoteGroups() {
+			list.Items = append(list.Items, g.aggregatedDiscovery())
+		}
+	}
 	data, err := s.codecs.encode(target{media: media}, list)
 	if err != nil {
 		s.writeError(w, r, err)

@@ -2,6 +2,7 @@ package apiserver
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -23,6 +24,14 @@ type BootstrapConfig struct {
 	AdvertiseAddress net.IP
 	// Port is the API server's HTTPS port.
 	Port int
+	// ClientCA signs the client certificates the API server accepts;
+	// RequestHeaderCA the front-proxy client certificate it presents to
+	// extension API servers, whose allowed names are
+	// RequestHeaderAllowedNames. Both are published, as upstream does, in
+	// kube-system/extension-apiserver-authentication; nothing is published
+	// without RequestHeaderCA.
+	ClientCA, RequestHeaderCA []byte
+	RequestHeaderAllowedNames []string
 }
 
 // systemNamespaces exist from the first start on.
@@ -57,6 +66,11 @@ func (s *Server) Bootstrap(ctx context.Context, cfg BootstrapConfig) error {
 	}
 	if err := s.ensureServiceCIDR(ctx, cidr.String(), wo); err != nil {
 		return err
+	}
+	if len(cfg.RequestHeaderCA) > 0 {
+		if err := s.ensureUpdated(ctx, "", "v1", "configmaps", metav1.NamespaceSystem, extensionAuthentication(cfg), wo); err != nil {
+			return err
+		}
 	}
 	if cfg.AdvertiseAddress == nil {
 		return nil
@@ -177,4 +191,27 @@ func (s *Server) ensureServiceCIDR(ctx context.Context, cidr string, wo writeOpt
 		return fmt.Errorf("bootstrap servicecidr status: %w", err)
 	}
 	return nil
+}
+
+// extensionAuthentication is kube-system/extension-apiserver-authentication:
+// how extension API servers authenticate the API server's requests (client
+// certificates of ClientCA, or the front-proxy certificate with the caller
+// in X-Remote-* headers). List values are JSON arrays, as upstream writes
+// them.
+func extensionAuthentication(cfg BootstrapConfig) *corev1.ConfigMap {
+	list := func(v []string) string {
+		data, _ := json.Marshal(v)
+		return string(data)
+	}
+	return &corev1.ConfigMap{
+		ObjectMeta: metav1.ObjectMeta{Name: "extension-apiserver-authentication", Namespace: metav1.NamespaceSystem},
+		Data: map[string]string{
+			"client-ca-file":                     string(cfg.ClientCA),
+			"requestheader-client-ca-file":       string(cfg.RequestHeaderCA),
+			"requestheader-allowed-names":        list(cfg.RequestHeaderAllowedNames),
+			"requestheader-username-headers":     list([]string{"X-Remote-User"}),
+			"requestheader-group-headers":        list([]string{"X-Remote-Group"}),
+			"requestheader-extra-headers-prefix": list([]string{"X-Remote-Extra-"}),
+		},
+	}
 }

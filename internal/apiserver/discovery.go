@@ -132,6 +132,9 @@ func (s *Server) serveAPIGroupList(w http.ResponseWriter, r *http.Request) {
 		ag.TypeMeta = metav1.TypeMeta{}
 		list.Groups = append(list.Groups, ag)
 	}
+	for _, g := range s.remoteGroups() {
+		list.Groups = append(list.Groups, g.apiGroup())
+	}
 	writeJSON(w, http.StatusOK, list)
 }
 
@@ -154,6 +157,16 @@ func (s *Server) serveGroupOrVersion(w http.ResponseWriter, r *http.Request) {
 		case 3:
 			if list, ok := s.apiResourceList(g.name, parts[2]); ok {
 				writeJSON(w, http.StatusOK, list)
+				return
+			}
+		}
+	}
+	if len(parts) == 2 {
+		for _, g := range s.remoteGroups() {
+			if g.name == parts[1] {
+				ag := g.apiGroup()
+				ag.TypeMeta = metav1.TypeMeta{Kind: "APIGroup", APIVersion: "v1"}
+				writeJSON(w, http.StatusOK, &ag)
 				return
 			}
 		}

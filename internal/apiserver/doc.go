@@ -19,6 +19,15 @@
 // *unstructured.Unstructured, stored as JSON under
 // /registry/<group>/<plural>/, and never offered as protobuf.
 //
+// Custom objects whose CRD converts with a Webhook are converted on the
+// way out (reads, lists in one review, watches) and on the way in (writes,
+// to the storage version) by conversion/; the watch cache keeps them as
+// stored. APIServices with a Service hand their group version to an
+// extension API server: runAPIServices checks them and sets their
+// Available condition, requests under their /apis/<group>/<version> are
+// proxied with the front-proxy client certificate and the caller in
+// X-Remote-* headers, and discovery lists their resources.
+//
 // Its children do one job each and never import it: registry/ describes
 // the resources (strategies, including the updates of subresources such
 // as status and binding), admission/ is the admission chain (built-in

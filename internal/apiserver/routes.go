@@ -96,6 +96,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if user != nil {
 		r = r.WithContext(context.WithValue(r.Context(), userKey{}, user))
 	}
+	if api, ok := s.remoteFor(r.URL.Path); ok {
+		s.serveRemote(w, r, api)
+		return
+	}
 	if info.isResource && info.resource != "" {
 		s.metrics.observe(w, r, info, func(w http.ResponseWriter) { s.serveResource(w, r, info) })
 		return

@@ -29,6 +29,7 @@ import (
 	"skiff/internal/apiserver/fieldmanager"
 	"skiff/internal/apiserver/registry"
 	"skiff/internal/apiserver/watchcache"
+	"skiff/internal/apiserver/webhookclient"
 	"skiff/internal/storage"
 )
 
@@ -96,6 +97,13 @@ type Config struct {
 	// KubeletTLS is the client TLS configuration toward node agents, for
 	// pods/log, exec, attach and portforward; nil refuses those.
 	KubeletTLS *tls.Config
+	// ProxyClientCert is the front-proxy client certificate presented to
+	// extension API servers of APIServices; nil leaves them unavailable.
+	ProxyClientCert *tls.Certificate
+	// AggregatorRouting sends APIService requests to a ready endpoint of
+	// the Service rather than its ClusterIP, as upstream's
+	// --enable-aggregator-routing.
+	AggregatorRouting bool
 	// Metrics, when set, receives the API server's request metrics.
 	Metrics prometheus.Registerer
 	// Logger for request failures; nil discards.
@@ -129,6 +137,11 @@ type Server struct {
 	admission *admission.Chain
 	// converter calls CRDs' conversion webhooks.
 	converter *conversion.Webhook
+	// remote are the group versions of APIServices served by extension
+	// API servers, replaced whole by runAPIServices; proxyClients reach
+	// them with the front-proxy client certificate.
+	remote       atomic.Pointer[remoteView]
+	proxyClients *webhookclient.Pool
 }
 
 // groupInfo is one API group and its versions, in preference order.
@@ -197,6 +210,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.alloc = alloc
 	s.metrics = newMetrics(cfg.Metrics)
+	if cfg.ProxyClientCert != nil {
+		s.proxyClients = webhookclient.NewClientCertPool(*cfg.ProxyClientCert)
+	}
 	if s.converter, err = conversion.New(conversion.Config{Services: s.lookupService}); err != nil {
 		return nil, err
 	}
@@ -275,6 +291,7 @@ func (s *Server) Cache() *watchcache.Cache { return s.cache }
 func (s *Server) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	wg.Go(func() { s.runCRDs(ctx) })
+	wg.Go(func() { s.runAPIServices(ctx) })
 	err := s.cache.Run(ctx)
 	wg.Wait()
 	return err

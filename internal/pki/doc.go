@@ -5,6 +5,9 @@
 //	ca.crt, ca.key           the cluster CA: ECDSA P-256, self-signed, 10 years
 //	<name>.crt, <name>.key   serving and client certificates signed by the CA
 //	sa.key, sa.pub           the key pair that signs service account tokens
+//	front-proxy/             a second CA (same layout) and its client
+//	                         certificate front-proxy-client, which the API
+//	                         server presents to extension API servers
 //
 // Every function is idempotent, so the server calls them on each start:
 // LoadOrCreateCA returns the CA already on disk, or makes one the first time;

@@ -54,3 +54,36 @@ func setUpPKI(cfg Config, serviceCIDR *net.IPNet, port int) (*tls.Config, string
 	}
 	return t, kc, ca.CertFile(), nil
 }
+
+// frontProxy is what the API server needs to proxy to extension API
+// servers: the front-proxy CA they trust (published in
+// kube-system/extension-apiserver-authentication) and the client
+// certificate it signs (CN front-proxy-client).
+type frontProxy struct {
+	caPEM []byte
+	cert  tls.Certificate
+}
+
+// frontProxyClientName is the CN of the front-proxy client certificate,
+// the only name extension API servers accept request headers from.
+const frontProxyClientName = "front-proxy-client"
+
+// setUpFrontProxy loads or creates the front-proxy CA, apart from the
+// cluster CA as upstream keeps it (a certificate of the cluster CA must
+// not be able to assert request headers), and its client certificate.
+func setUpFrontProxy(dataDir string) (*frontProxy, error) {
+	dir := filepath.Join(dataDir, "tls", "front-proxy")
+	ca, err := pki.LoadOrCreateCA(dir)
+	if err != nil {
+		return nil, fmt.Errorf("front-proxy ca: %w", err)
+	}
+	certFile, keyFile, err := ca.IssueClient(dir, frontProxyClientName, frontProxyClientName, nil)
+	if err != nil {
+		return nil, fmt.Errorf("front-proxy client certificate: %w", err)
+	}
+	pair, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		return nil, fmt.Errorf("front-proxy client certificate: %w", err)
+	}
+	return &frontProxy{caPEM: ca.CertPEM(), cert: pair}, nil
+}

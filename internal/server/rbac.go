@@ -65,5 +65,6 @@ func ensureRBACDefaults(ctx context.Context, api *apiserver.Server) error {
 			return err
 		}
 	}
-	return nil
+	reader := auth.ExtensionAuthenticationReader()
+	return api.Ensure(ctx, rbacv1.SchemeGroupVersion.WithResource("roles"), reader.Namespace, reader)
 }

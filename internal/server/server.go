@@ -71,6 +71,9 @@ type Config struct {
 	// DNSPort is the port the cluster DNS listens on at the host's
 	// address (53); the kube-dns Service forwards to it.
 	DNSPort int
+	// EnableAggregatorRouting sends APIService traffic to an endpoint of
+	// the Service instead of its ClusterIP (--enable-aggregator-routing).
+	EnableAggregatorRouting bool
 	// DisableAgent runs no node on this host: no agent, service proxy or
 	// cluster DNS (--disable-agent).
 	DisableAgent bool
@@ -139,6 +142,8 @@ type Server struct {
 	url     string
 	adminKC string
 	caFile  string
+	// proxy is the front-proxy CA and client certificate (aggregation).
+	proxy   *frontProxy
 	port    int
 	ln      net.Listener
 	serving *tls.Config
@@ -308,18 +313,23 @@ func (s *Server) newAPIServer(context.Context) error {
 	if err != nil {
 		return err
 	}
+	if s.proxy, err = setUpFrontProxy(cfg.DataDir); err != nil {
+		return err
+	}
 	api, err := apiserver.New(apiserver.Config{
-		KubeletTLS:    kubeletTLS,
-		Store:         s.store,
-		Scheme:        scheme,
-		Resources:     resources,
-		TypeConverter: spec.TypeConverter,
-		OpenAPI:       spec,
-		Authenticator: auth.Union{auth.X509{}, &auth.TokenAuthenticator{Tokens: tokens}},
-		Tokens:        tokens,
-		Authorizer:    auth.Chain{auth.Masters{}, rbac},
-		ServiceCIDR:   serviceCIDR,
-		Metrics:       reg,
+		ProxyClientCert:   &s.proxy.cert,
+		AggregatorRouting: cfg.EnableAggregatorRouting,
+		KubeletTLS:        kubeletTLS,
+		Store:             s.store,
+		Scheme:            scheme,
+		Resources:         resources,
+		TypeConverter:     spec.TypeConverter,
+		OpenAPI:           spec,
+		Authenticator:     auth.Union{auth.X509{}, &auth.TokenAuthenticator{Tokens: tokens}},
+		Tokens:            tokens,
+		Authorizer:        auth.Chain{auth.Masters{}, rbac},
+		ServiceCIDR:       serviceCIDR,
+		Metrics:           reg,
 		// Nodes join with the token in <data-dir>/node-token.
 		SelfAuthenticated: join,
 		Extra: map[string]http.Handler{
@@ -383,7 +393,13 @@ func (s *Server) serve(ctx, runCtx context.Context) error {
 // bootstrap creates the built-in objects (namespaces, the kubernetes
 // Service, priority classes, ...) and the default RBAC roles.
 func (s *Server) bootstrap(ctx context.Context) error {
-	if err := s.api.Bootstrap(ctx, apiserver.BootstrapConfig{AdvertiseAddress: s.cfg.AdvertiseAddress, Port: s.port}); err != nil {
+	clientCA, err := os.ReadFile(s.caFile)
+	if err != nil {
+		return fmt.Errorf("bootstrap: %w", err)
+	}
+	bc := apiserver.BootstrapConfig{AdvertiseAddress: s.cfg.AdvertiseAddress, Port: s.port, ClientCA: clientCA,
+		RequestHeaderCA: s.proxy.caPEM, RequestHeaderAllowedNames: []string{frontProxyClientName}}
+	if err := s.api.Bootstrap(ctx, bc); err != nil {
 		return err
 	}
 	return ensureRBACDefaults(ctx, s.api)

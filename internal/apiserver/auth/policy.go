@@ -113,6 +113,9 @@ func BootstrapPolicy() ([]*rbacv1.ClusterRole, []*rbacv1.ClusterRoleBinding) {
 			rule(readVerbs, []string{""}, "nodes"),
 			rule([]string{"list", "watch"}, []string{"discovery.k8s.io"}, "endpointslices"),
 			rule([]string{"create", "patch", "update"}, []string{"", "events.k8s.io"}, "events")),
+		// Extension API servers delegate authentication and authorization.
+		clusterRole("system:auth-delegator", rule([]string{"create"}, []string{"authentication.k8s.io"}, "tokenreviews"),
+			rule([]string{"create"}, []string{"authorization.k8s.io"}, "subjectaccessreviews")),
 		clusterRole("system:basic-user", rule([]string{"create"}, []string{"authorization.k8s.io"}, "selfsubjectaccessreviews", "selfsubjectrulesreviews"),
 			rule([]string{"create"}, []string{"authentication.k8s.io"}, "selfsubjectreviews")),
 	}
@@ -128,4 +131,15 @@ func BootstrapPolicy() ([]*rbacv1.ClusterRole, []*rbacv1.ClusterRoleBinding) {
 		clusterRoleBinding("system:service-account-issuer-discovery", "system:service-account-issuer-discovery", group("system:serviceaccounts")),
 	}
 	return roles, bindings
+}
+
+// ExtensionAuthenticationReader is the kube-system Role that lets extension
+// API servers read extension-apiserver-authentication.
+func ExtensionAuthenticationReader() *rbacv1.Role {
+	return &rbacv1.Role{
+		ObjectMeta: metav1.ObjectMeta{Name: "extension-apiserver-authentication-reader", Namespace: metav1.NamespaceSystem,
+			Labels: bootstrapLabels, Annotations: autoupdate},
+		Rules: []rbacv1.PolicyRule{{Verbs: []string{"get", "list", "watch"}, APIGroups: []string{""},
+			Resources: []string{"configmaps"}, ResourceNames: []string{"extension-apiserver-authentication"}}},
+	}
 }

@@ -90,26 +90,49 @@ func Resolve(e Endpoint, lookup ServiceLookup, timeout time.Duration) (string, s
 
 // Pool keeps one HTTP client per CA bundle and server name.
 type Pool struct {
-	mu sync.Mutex
-	by map[string]*http.Client
+	cert *tls.Certificate
+	mu   sync.Mutex
+	by   map[string]*http.Client
 }
 
-// NewPool returns an empty Pool.
+// NewPool returns an empty Pool whose clients present no certificate.
 func NewPool() *Pool {
 	return &Pool{by: map[string]*http.Client{}}
+}
+
+// NewClientCertPool returns an empty Pool whose clients present cert (the
+// front-proxy client certificate, for extension API servers).
+func NewClientCertPool(cert tls.Certificate) *Pool {
+	return &Pool{cert: &cert, by: map[string]*http.Client{}}
 }
 
 // Client returns the client that trusts ca (the system roots when empty)
 // and expects serverName (the URL's host when empty).
 func (p *Pool) Client(serverName string, ca []byte) (*http.Client, error) {
+	return p.client(serverName, ca, false)
+}
+
+// InsecureClient returns a client that does not verify the server.
+func (p *Pool) InsecureClient() *http.Client {
+	cl, _ := p.client("", nil, true)
+	return cl
+}
+
+func (p *Pool) client(serverName string, ca []byte, insecure bool) (*http.Client, error) {
 	key := serverName + "\x00" + string(ca)
+	if insecure {
+		key = "\x00insecure"
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if cl, ok := p.by[key]; ok {
 		return cl, nil
 	}
-	cfg := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: serverName}
-	if len(ca) > 0 {
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: serverName, InsecureSkipVerify: insecure}
+	if p.cert != nil {
+		cfg.Certificates = []tls.Certificate{*p.cert}
+	}
+	if len(ca) > 0 && !insecure {
 		pool := x509.NewCertPool()
 		if !pool.AppendCertsFromPEM(ca) {
 			return nil, errors.New("unable to load root certificates: no certificates found in caBundle")

@@ -1,7 +1,7 @@
 // Package apiregistration holds the strategy of apiregistration.k8s.io/v1
 // apiservices: the registrations of API group versions, each served
-// locally or by an extension API server behind a Service. skiff stores and
-// validates them; it does not yet proxy to extension API servers.
+// locally or by an extension API server behind a Service. The API server
+// checks, proxies to and lists the latter (apiserver's apiservices.go).
 package apiregistration
 
 import (
