@@ -93,9 +93,9 @@ func (c *Config) validate() error {
 // validating webhooks, the policies and ResourceQuota, which charges
 // what passed everything else.
 //
-//	mutating:   NamespaceLifecycle (delete) ─► ServiceAccount ─► RuntimeClass ─► DefaultTolerationSeconds
+//	mutating:   NamespaceLifecycle (delete) ─► LimitRanger ─► ServiceAccount ─► RuntimeClass ─► DefaultTolerationSeconds
 //	            ─► MutatingAdmissionPolicy ─► MutatingAdmissionWebhook
-//	validating: MirrorPod ─► NamespaceLifecycle (create) ─► ValidatingAdmissionWebhook
+//	validating: MirrorPod ─► NamespaceLifecycle (create) ─► LimitRanger ─► ValidatingAdmissionWebhook
 //	            ─► ValidatingAdmissionPolicy ─► ResourceQuota
 //
 // Upstream evaluates ValidatingAdmissionPolicy before the validating
@@ -114,6 +114,7 @@ func New(cfg Config) (*Chain, error) {
 	return newChain(
 		mirrorPod{},
 		namespaceLifecycle{namespaces: cfg.Namespaces},
+		limitRanger{objects: cfg.Objects},
 		serviceAccount{objects: cfg.Objects},
 		runtimeClass{objects: cfg.Objects},
 		defaultTolerationSecondsPlugin{},
