@@ -286,8 +286,8 @@ func (c *Controller) claimPods(ctx context.Context, job *batchv1.Job, sel labels
 		case reconcile.Keep:
 			pods = append(pods, p)
 		case reconcile.Adopt:
-			if !adopt {
-				continue
+			if !adopt || sel.Empty() {
+				continue // an empty selector would claim the whole namespace
 			}
 			if err := c.adoptPod(ctx, job, ref, p); err != nil {
 				first = joinErr(first, err)
