@@ -147,7 +147,26 @@ func isFailed(job *batchv1.Job, p *corev1.Pod) bool {
 	if p.Status.Phase == corev1.PodFailed {
 		return true
 	}
-	return !onlyReplaceFailed(job) && p.DeletionTimestamp != nil && p.Status.Phase != corev1.PodSucceeded
+	if p.DeletionTimestamp == nil || p.Status.Phase == corev1.PodSucceeded {
+		return false
+	}
+	return !onlyReplaceFailed(job) || stoppedAfterDeletion(p)
+}
+
+// stoppedAfterDeletion reports whether a pod being deleted no longer runs
+// anything. Upstream's kubelet moves such a pod to the Failed phase; this
+// cluster's agent may leave it in the phase it last reported (Pending,
+// containers waiting), so that is taken as the end of the pod.
+func stoppedAfterDeletion(p *corev1.Pod) bool {
+	if p.DeletionTimestamp == nil || p.Status.Phase == corev1.PodRunning || p.Status.Phase == corev1.PodSucceeded {
+		return false
+	}
+	for _, st := range append(append([]corev1.ContainerStatus(nil), p.Status.InitContainerStatuses...), p.Status.ContainerStatuses...) {
+		if st.State.Running != nil {
+			return false
+		}
+	}
+	return true
 }
 
 func isTerminated(job *batchv1.Job, p *corev1.Pod) bool {

@@ -205,6 +205,23 @@ func TestDecideTracking(t *testing.T) {
 		pods: []*corev1.Pod{testPod("a", corev1.PodRunning, deleting, exitCode(137)), testPod("b", corev1.PodFailed, deleting, exitCode(137))},
 		want: result{Write: true, Release: []string{"b"}, Failed: []types.UID{"b"},
 			Conditions: []string{"FailureTarget/True/PodFailurePolicy"}},
+	}, {
+		name: "a deleted pod whose containers stopped has ended, whatever phase the node left it in",
+		job: testJob(func(j *batchv1.Job) {
+			j.Spec.PodFailurePolicy = &batchv1.PodFailurePolicy{Rules: []batchv1.PodFailurePolicyRule{{Action: batchv1.PodFailurePolicyActionIgnore,
+				OnPodConditions: []batchv1.PodFailurePolicyOnPodConditionsPattern{{Type: corev1.DisruptionTarget, Status: corev1.ConditionTrue}}}}}
+		}),
+		pods: []*corev1.Pod{
+			testPod("evicted", corev1.PodPending, deleting, func(p *corev1.Pod) {
+				p.Status.Conditions = []corev1.PodCondition{{Type: corev1.DisruptionTarget, Status: corev1.ConditionTrue}}
+				p.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: "c", State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{}}}}
+			}),
+			testPod("stopping", corev1.PodPending, deleting, func(p *corev1.Pod) {
+				p.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: "c", State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{}}}}
+			}),
+			testPod("deleted", corev1.PodPending, deleting),
+		},
+		want: result{Write: true, Release: []string{"evicted", "deleted"}, Failed: []types.UID{"deleted"}},
 	}}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

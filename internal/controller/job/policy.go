@@ -32,10 +32,10 @@ func backoff(failures int32) time.Duration {
 
 // matchPodFailurePolicy returns the action of the first rule matching a
 // failed pod and a message for FailJob, or ok=false when none matches.
-// Only a pod in the Failed phase is matched, as upstream: a pod deleted
-// before it ended is a plain failure.
+// Only a pod that ended is matched: one in the Failed phase, as upstream,
+// or one deleted that stopped (see stoppedAfterDeletion).
 func matchPodFailurePolicy(policy *batchv1.PodFailurePolicy, p *corev1.Pod) (action batchv1.PodFailurePolicyAction, msg string, ok bool) {
-	if policy == nil || p.Status.Phase != corev1.PodFailed {
+	if policy == nil || p.Status.Phase != corev1.PodFailed && !stoppedAfterDeletion(p) {
 		return "", "", false
 	}
 	for i, rule := range policy.Rules {
