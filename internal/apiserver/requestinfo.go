@@ -3,6 +3,8 @@ package apiserver
 import (
 	"net/http"
 	"strings"
+
+	"k8s.io/apimachinery/pkg/fields"
 )
 
 // requestInfo is what a resource URL says.
@@ -19,6 +21,20 @@ type requestInfo struct {
 	// parts left after the subresource (pod proxy paths and the like).
 	rest []string
 	verb string
+	// selectedName is the name a list or watch selects with the field
+	// selector metadata.name=<name>; authorization checks it as the
+	// request's name, as upstream does, so that a role limited to
+	// resourceNames can list and watch its objects.
+	selectedName string
+}
+
+// authorizedName is the name authorization sees: the URL's, or the one a
+// list or watch selects.
+func (i requestInfo) authorizedName() string {
+	if i.name != "" {
+		return i.name
+	}
+	return i.selectedName
 }
 
 // namespaceSubresources are the subresources of a namespace, which the URL
@@ -110,6 +126,11 @@ func parseRequestInfo(r *http.Request) requestInfo {
 		}
 	default:
 		info.verb = strings.ToLower(r.Method)
+	}
+	if info.verb == "list" || info.verb == "watch" {
+		if fs, err := fields.ParseSelector(q.Get("fieldSelector")); err == nil {
+			info.selectedName, _ = fs.RequiresExactMatch("metadata.name")
+		}
 	}
 	return info
 }

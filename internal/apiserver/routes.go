@@ -81,7 +81,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	info := parseRequestInfo(r)
 	if s.cfg.Authorizer != nil && user != nil && !(user.Name == "system:anonymous" && s.isPublic(r.URL.Path)) {
 		attrs := auth.Attributes{User: user, Verb: info.verb, Namespace: info.namespace, APIGroup: info.group,
-			APIVersion: info.version, Resource: info.resource, Subresource: info.subresource, Name: info.name,
+			APIVersion: info.version, Resource: info.resource, Subresource: info.subresource, Name: info.authorizedName(),
 			ResourceRequest: info.isResource && info.resource != ""}
 		if !attrs.ResourceRequest {
 			attrs.Path = r.URL.Path

@@ -15,10 +15,12 @@ import (
 	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/rest"
 	apiregistrationv1 "k8s.io/kube-aggregator/pkg/apis/apiregistration/v1"
 	aggregator "k8s.io/kube-aggregator/pkg/client/clientset_generated/clientset"
 	"k8s.io/utils/ptr"
@@ -111,6 +113,25 @@ func TestAggregator(t *testing.T) {
 	}
 	if _, err := cs.RbacV1().ClusterRoles().Get(ctx, "system:auth-delegator", metav1.GetOptions{}); err != nil {
 		t.Errorf("system:auth-delegator: %v", err)
+	}
+
+	// An extension API server bound to extension-apiserver-authentication-reader
+	// lists and watches that one ConfigMap by name, and nothing else.
+	if _, err := cs.RbacV1().RoleBindings("kube-system").Create(ctx, &rbacv1.RoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: "wardle-auth-reader"},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: "extension-apiserver-authentication-reader"},
+		Subjects:   []rbacv1.Subject{{Kind: "ServiceAccount", Name: "wardle", Namespace: "default"}},
+	}, metav1.CreateOptions{}); err != nil {
+		t.Fatalf("create rolebinding: %v", err)
+	}
+	reader := ts.ClientFor(t, func(c *rest.Config) { c.Impersonate.UserName = "system:serviceaccount:default:wardle" })
+	byName := metav1.ListOptions{FieldSelector: "metadata.name=extension-apiserver-authentication"}
+	servertest.Wait(t, "reader lists the configmap by name", func(context.Context) (bool, error) {
+		_, err := reader.CoreV1().ConfigMaps("kube-system").List(ctx, byName)
+		return err == nil, err
+	})
+	if _, err := reader.CoreV1().ConfigMaps("kube-system").List(ctx, metav1.ListOptions{}); !apierrors.IsForbidden(err) {
+		t.Errorf("reader lists every configmap of kube-system: got %v, want forbidden", err)
 	}
 
 	ext, caBundle := startExtensionServer(t, []byte(cm.Data["requestheader-client-ca-file"]))
