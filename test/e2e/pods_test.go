@@ -137,8 +137,20 @@ spec:
 	// its host aliases.
 	long := "a-pod-whose-name-is-longer-than-the-sixty-three-characters-a-hostname-may-be"
 	hostname := strings.TrimRight(long[:63], "-.")
-	c.kubectl(t, "run", long, "--image="+testImage, "--restart=Never",
-		`--overrides={"spec":{"hostAliases":[{"ip":"10.9.8.7","hostnames":["alias.example"]}]}}`, "--command", "--", "sleep", "3600")
+	longPod := filepath.Join(t.TempDir(), "long.yaml")
+	if err := os.WriteFile(longPod, []byte(fmt.Sprintf(`apiVersion: v1
+kind: Pod
+metadata:
+  name: %s
+spec:
+  hostAliases:
+  - {ip: 10.9.8.7, hostnames: [alias.example]}
+  containers:
+  - {name: main, image: %s, command: [sleep, "3600"]}
+`, long, testImage)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c.kubectl(t, "apply", "-f", longPod)
 	c.kubectl(t, "wait", "--for=condition=Ready", "pod/"+long, "--timeout=60s")
 	out = c.kubectl(t, "exec", long, "--", "hostname")
 	if strings.TrimSpace(out) != hostname {
