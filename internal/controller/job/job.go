@@ -233,7 +233,7 @@ func (c *Controller) sync(ctx context.Context, key string) (reconcile.Result, er
 	shared, err := c.jobs.Jobs(ns).Get(name)
 	if apierrors.IsNotFound(err) {
 		c.expect.Forget(key)
-		return reconcile.Result{}, nil
+		return reconcile.Result{}, c.releaseLeftovers(ctx, ns, name, "")
 	}
 	if err != nil {
 		return reconcile.Result{}, err
@@ -246,7 +246,8 @@ func (c *Controller) sync(ctx context.Context, key string) (reconcile.Result, er
 	if m := job.Spec.ManagedBy; m != nil && *m != batchv1.JobControllerName {
 		return reconcile.Result{}, nil // another controller runs it
 	}
-	finished := finishedCondition(job) != nil
+	// A job being deleted lets its pods go, as a finished one does.
+	finished := finishedCondition(job) != nil || job.DeletionTimestamp != nil
 	pods, err := c.claimPods(ctx, job, sel, !finished)
 	if err != nil {
 		return reconcile.Result{}, err
@@ -319,7 +320,32 @@ func (c *Controller) claimPods(ctx context.Context, job *batchv1.Job, sel labels
 			}
 		}
 	}
-	return pods, first
+	return pods, joinErr(first, c.releaseLeftovers(ctx, job.Namespace, job.Name, job.UID))
+}
+
+// releaseLeftovers removes the tracking finalizer from the pods of a gone
+// job named name (uid is the live job of that name, "" for none): pods
+// whose controller is a job of that name and another uid and, when no job
+// has that name, pods without a controller carrying its job-name label
+// (orphaned by a deletion that kept them). Nothing else would let them go.
+func (c *Controller) releaseLeftovers(ctx context.Context, ns, name string, uid types.UID) error {
+	all, err := c.pods.Pods(ns).List(labels.Everything())
+	if err != nil {
+		return err
+	}
+	var first error
+	for _, p := range all {
+		if !hasFinalizer(p) {
+			continue
+		}
+		ref := metav1.GetControllerOfNoCopy(p)
+		leftover := ref != nil && ref.Kind == kind.Kind && ref.Name == name && ref.UID != uid ||
+			ref == nil && uid == "" && p.Labels[batchv1.JobNameLabel] == name
+		if leftover {
+			first = joinErr(first, c.dropFinalizer(ctx, p))
+		}
+	}
+	return first
 }
 
 func (c *Controller) adoptPod(ctx context.Context, job *batchv1.Job, ref metav1.OwnerReference, p *corev1.Pod) error {

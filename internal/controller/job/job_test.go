@@ -12,6 +12,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	testingclock "k8s.io/utils/clock/testing"
+	"k8s.io/utils/ptr"
 
 	"skiff/internal/controller/job"
 	"skiff/internal/server/servertest"
@@ -347,5 +348,39 @@ func TestAdoptAndRelease(t *testing.T) {
 	servertest.Wait(t, "the pod to be released without the tracking finalizer", func(context.Context) (bool, error) {
 		ref, fin, err := controller()
 		return ref == nil && len(fin) == 0, err
+	})
+}
+
+// TestDeletedJobLetsPodsGo deletes a job and then its running pod: the
+// pod, which carries the tracking finalizer, must still go away.
+func TestDeletedJobLetsPodsGo(t *testing.T) {
+	env := servertest.Start(t, nil)
+	ctx := context.Background()
+	if _, err := env.CreateNode(ctx, testobj.Node("n1").Capacity("4", "8Gi").Ready().Obj()); err != nil {
+		t.Fatal(err)
+	}
+	env.StartKubelet(t, "n1")
+	env.RunController(t, job.New, nil)
+	if _, err := env.Client.BatchV1().Jobs("default").Create(ctx, newJob("gone", func(*batchv1.Job) {}), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	var pods []corev1.Pod
+	servertest.Wait(t, "a running pod", func(context.Context) (bool, error) {
+		var err error
+		pods, err = runningPods(ctx, env, "gone")
+		return err == nil && len(pods) == 1, err
+	})
+	if err := env.Client.BatchV1().Jobs("default").Delete(ctx, "gone", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := env.Client.CoreV1().Pods("default").Delete(ctx, pods[0].Name, metav1.DeleteOptions{GracePeriodSeconds: ptr.To[int64](0)}); err != nil {
+		t.Fatal(err)
+	}
+	servertest.Wait(t, "the pod to be gone", func(context.Context) (bool, error) {
+		_, err := env.Client.CoreV1().Pods("default").Get(ctx, pods[0].Name, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			return true, nil
+		}
+		return false, err
 	})
 }
