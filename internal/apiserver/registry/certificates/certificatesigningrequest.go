@@ -58,9 +58,12 @@ func csrResource() registry.Resource {
 					Validate: validateStatusUpdate,
 				}),
 				"approval": {
+					// /approval writes the conditions as sent, as upstream
+					// does (validation keeps Approved, Denied and Failed
+					// from going away); nothing else of the status.
 					Prepare: func(obj, old runtime.Object) {
 						csr, o := obj.(*certificatesv1.CertificateSigningRequest), old.(*certificatesv1.CertificateSigningRequest)
-						conditions := mergeConditions(o.Status.Conditions, csr.Status.Conditions, true)
+						conditions := csr.Status.Conditions
 						csr.Spec = o.Spec
 						csr.Status = o.Status
 						csr.Status.Conditions = conditions
@@ -102,8 +105,8 @@ func isApproval(t certificatesv1.RequestConditionType) bool {
 }
 
 // mergeConditions takes the approval conditions (Approved, Denied) from one
-// side and every other condition from the other: /approval may change only
-// the former, /status only the latter.
+// side and every other condition from the other: /status keeps the
+// stored approval conditions.
 func mergeConditions(old, upd []certificatesv1.CertificateSigningRequestCondition, approval bool) []certificatesv1.CertificateSigningRequestCondition {
 	var out []certificatesv1.CertificateSigningRequestCondition
 	for _, c := range old {

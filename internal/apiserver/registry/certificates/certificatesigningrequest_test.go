@@ -74,6 +74,20 @@ func TestCSR(t *testing.T) {
 	if approve.Spec.Username != "system:bootstrap:abcdef" {
 		t.Errorf("approval changed spec")
 	}
+	// /approval writes other conditions too, as upstream (the CSR API
+	// conformance spec patches one in), but may not drop Approved.
+	other := approve.DeepCopy()
+	other.Status.Conditions = append(other.Status.Conditions, certificatesv1.CertificateSigningRequestCondition{Type: "ApprovalPatch", Status: corev1.ConditionTrue})
+	a.Prepare(other, approve)
+	if errs := a.Validate(other, approve); len(errs) != 0 || len(other.Status.Conditions) != 2 {
+		t.Errorf("approval with another condition: conditions %v, errors %v", other.Status.Conditions, errs)
+	}
+	dropped := approve.DeepCopy()
+	dropped.Status.Conditions = nil
+	a.Prepare(dropped, approve)
+	if errs := a.Validate(dropped, approve); len(errs) == 0 {
+		t.Error("approval dropped Approved")
+	}
 	status := approve.DeepCopy()
 	status.Status.Conditions = nil
 	s.SubresourceUpdates["status"].Prepare(status, approve)
