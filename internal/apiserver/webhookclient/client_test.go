@@ -20,10 +20,10 @@ func TestResolve(t *testing.T) {
 		return s, ok
 	}
 	tests := []struct {
-		name           string
-		e              Endpoint
+		name            string
+		e               Endpoint
 		wantURL, wantSN string
-		wantErr        string
+		wantErr         string
 	}{
 		{name: "url", e: Endpoint{URL: ptr.To("https://127.0.0.1:9443/convert?x=1")}, wantURL: "https://127.0.0.1:9443/convert?timeout=30s&x=1"},
 		{name: "service, default port", e: Endpoint{Service: &ServiceRef{Namespace: "ns", Name: "hook"}}, wantURL: "https://10.43.0.7:443?timeout=30s", wantSN: "hook.ns.svc"},
