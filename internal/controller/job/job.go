@@ -323,29 +323,38 @@ func (c *Controller) claimPods(ctx context.Context, job *batchv1.Job, sel labels
 	return pods, joinErr(first, c.releaseLeftovers(ctx, job.Namespace, job.Name, job.UID))
 }
 
-// releaseLeftovers removes the tracking finalizer from the pods of a gone
-// job named name (uid is the live job of that name, "" for none): pods
-// whose controller is a job of that name and another uid and, when no job
-// has that name, pods without a controller carrying its job-name label
-// (orphaned by a deletion that kept them). Nothing else would let them go.
+// releaseLeftovers removes the tracking finalizer from the pods that
+// leftovers picks for a gone job named name.
 func (c *Controller) releaseLeftovers(ctx context.Context, ns, name string, uid types.UID) error {
 	all, err := c.pods.Pods(ns).List(labels.Everything())
 	if err != nil {
 		return err
 	}
 	var first error
-	for _, p := range all {
+	for _, p := range leftovers(all, name, uid) {
+		first = joinErr(first, c.dropFinalizer(ctx, p))
+	}
+	return first
+}
+
+// leftovers picks the pods with the tracking finalizer that a gone job
+// named name left (uid is the live job of that name, "" for none): pods
+// whose controller is a job of that name and another uid and, when no job
+// has that name, pods without a controller carrying its job-name label
+// (orphaned by a deletion that kept them). Nothing else would let them go.
+func leftovers(pods []*corev1.Pod, name string, uid types.UID) []*corev1.Pod {
+	var out []*corev1.Pod
+	for _, p := range pods {
 		if !hasFinalizer(p) {
 			continue
 		}
 		ref := metav1.GetControllerOfNoCopy(p)
-		leftover := ref != nil && ref.Kind == kind.Kind && ref.Name == name && ref.UID != uid ||
-			ref == nil && uid == "" && p.Labels[batchv1.JobNameLabel] == name
-		if leftover {
-			first = joinErr(first, c.dropFinalizer(ctx, p))
+		if ref != nil && ref.Kind == kind.Kind && ref.Name == name && ref.UID != uid ||
+			ref == nil && uid == "" && p.Labels[batchv1.JobNameLabel] == name {
+			out = append(out, p)
 		}
 	}
-	return first
+	return out
 }
 
 func (c *Controller) adoptPod(ctx context.Context, job *batchv1.Job, ref metav1.OwnerReference, p *corev1.Pod) error {
