@@ -144,13 +144,31 @@ func (s *Server) handleWatch(w http.ResponseWriter, r *http.Request, res *resour
 		flusher.Flush()
 	}
 	send := func(e watchcache.Event) bool {
+		// Field selectors name the fields of the served version: select
+		// on the objects as served (a CRD's conversion webhook may move
+		// fields between versions), as the list does.
+		converted := !sel.field.Empty()
+		if converted {
+			var err error
+			if e.Object, err = res.fromStorage(ctx, e.Object); err != nil {
+				return false
+			}
+			if e.PrevObject != nil {
+				if e.PrevObject, err = res.fromStorage(ctx, e.PrevObject); err != nil {
+					return false
+				}
+			}
+		}
 		ev, ok := filterEvent(res, sel, e)
 		if !ok {
 			return true
 		}
-		obj, err := res.fromStorage(ctx, ev.Object)
-		if err != nil {
-			return false
+		obj := ev.Object
+		if !converted {
+			var err error
+			if obj, err = res.fromStorage(ctx, ev.Object); err != nil {
+				return false
+			}
 		}
 		if err := enc.encode(ev.Type, obj); err != nil {
 			return false
