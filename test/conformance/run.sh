@@ -133,7 +133,7 @@ if [ -z "${KUBECONFIG:-}" ]; then
     [ "$n" = 2 ] && { ready=1; break; }
     sleep 0.5
   done
-  [ -n "$ready" ] || { echo "nodes not Ready"; tail -50 "$work/server.log" "$work/agent.log"; exit 1; }
+  [ -n "$ready" ] || { echo "nodes not Ready"; tail -n 50 "$work/server.log" "$work/agent.log"; exit 1; }
 fi
 
 skip_extra=${SKIP:+|$SKIP}
