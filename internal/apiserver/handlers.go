@@ -584,6 +584,9 @@ func (s *Server) update(ctx context.Context, res *resource, info requestInfo, wa
 			if su.Prepare != nil {
 				su.Prepare(obj, old)
 			}
+			if su.SpecChange && res.Strategy.TrackGeneration && m.GetGeneration() == oldM.GetGeneration() && specChanged(obj, old) {
+				m.SetGeneration(oldM.GetGeneration() + 1)
+			}
 			errs = apivalidation.ValidateObjectMetaAccessorUpdate(m, oldM, field.NewPath("metadata"))
 			if su.Validate != nil {
 				errs = append(errs, su.Validate(obj, old)...)

@@ -33,6 +33,10 @@ func TestEphemeralContainersSubresource(t *testing.T) {
 	if len(got.Spec.EphemeralContainers) != 1 || got.Spec.EphemeralContainers[0].Name != "debugger" {
 		t.Fatalf("ephemeral containers after the patch: %+v", got.Spec.EphemeralContainers)
 	}
+	// A spec change: the pod's generation goes up, as upstream's does.
+	if got.Generation != 2 {
+		t.Errorf("generation after adding an ephemeral container %d, want 2", got.Generation)
+	}
 	got.Spec.EphemeralContainers = append(got.Spec.EphemeralContainers, corev1.EphemeralContainer{EphemeralContainerCommon: corev1.EphemeralContainerCommon{
 		Name: "debugger2", Image: "busybox", TerminationMessagePolicy: corev1.TerminationMessageReadFile, ImagePullPolicy: corev1.PullIfNotPresent}})
 	if got, err = pods.UpdateEphemeralContainers(ctx, "p", got, metav1.UpdateOptions{}); err != nil || len(got.Spec.EphemeralContainers) != 2 {

@@ -166,6 +166,10 @@ type SubresourceUpdate struct {
 	Prepare func(obj, old runtime.Object)
 	// Validate checks the update; errors answer 422 Invalid.
 	Validate func(obj, old runtime.Object) field.ErrorList
+	// SpecChange marks a subresource that writes the spec (pods'
+	// ephemeralcontainers and resize): a change there raises the
+	// generation of a resource that tracks it.
+	SpecChange bool
 	// SkipAdmission leaves the update out of admission: pods/binding,
 	// whose pod update is the effect of the scheduler's Binding, not a
 	// write of the pod by its client.

@@ -59,14 +59,18 @@ func podResource() registry.Resource {
 				// Ephemeral containers are added, never changed or
 				// removed, through their own subresource.
 				"ephemeralcontainers": {
-					Prepare: func(obj, old runtime.Object) { PreparePodEphemeralContainersUpdate(obj.(*corev1.Pod), old.(*corev1.Pod)) },
+					SpecChange: true,
+					Prepare: func(obj, old runtime.Object) {
+						PreparePodEphemeralContainersUpdate(obj.(*corev1.Pod), old.(*corev1.Pod))
+					},
 					Validate: func(obj, old runtime.Object) field.ErrorList {
 						return ValidatePodEphemeralContainersUpdate(obj.(*corev1.Pod), old.(*corev1.Pod))
 					},
 				},
 				// In-place resize changes containers' cpu and memory.
 				"resize": {
-					Prepare: func(obj, old runtime.Object) { PreparePodResizeUpdate(obj.(*corev1.Pod), old.(*corev1.Pod)) },
+					SpecChange: true,
+					Prepare:    func(obj, old runtime.Object) { PreparePodResizeUpdate(obj.(*corev1.Pod), old.(*corev1.Pod)) },
 				},
 			},
 			// Since 1.33 the API server keeps metadata.generation on pods too.

@@ -33,9 +33,11 @@ func TestServiceTypeChangeDropsFields(t *testing.T) {
 		want   func(*corev1.Service)
 	}{
 		{
-			name:   "ClusterIP to ExternalName: the cluster IPs go",
-			old:    clusterIP(),
-			update: func(s *corev1.Service) { s.Spec.Type, s.Spec.ExternalName = corev1.ServiceTypeExternalName, "example.test" },
+			name: "ClusterIP to ExternalName: the cluster IPs go",
+			old:  clusterIP(),
+			update: func(s *corev1.Service) {
+				s.Spec.Type, s.Spec.ExternalName = corev1.ServiceTypeExternalName, "example.test"
+			},
 			want: func(s *corev1.Service) {
 				s.Spec.Type, s.Spec.ExternalName = corev1.ServiceTypeExternalName, "example.test"
 				s.Spec.ClusterIP, s.Spec.ClusterIPs, s.Spec.IPFamilies, s.Spec.IPFamilyPolicy, s.Spec.InternalTrafficPolicy = "", nil, nil, nil, nil
