@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 )
@@ -54,12 +55,19 @@ func (a *Agent) terminationMount(pod *corev1.Pod, c *corev1.Container, attempt u
 	return []Mount{{HostPath: file, ContainerPath: c.TerminationMessagePath}}, nil
 }
 
+// logSettle is how long after a container's exit its log may still be
+// catching up with what it wrote.
+const logSettle = 5 * time.Second
+
 // withTerminationMessages fills in the messages of the pod's exited
-// containers that the runtime left empty; it returns a copy of obs.
-func (a *Agent) withTerminationMessages(pod *corev1.Pod, obs Observed) Observed {
+// containers that the runtime left empty; it returns a copy of obs, and
+// whether a log tail came up empty so soon after the exit that it is worth
+// reading again shortly (the runtime may not have written it all yet).
+func (a *Agent) withTerminationMessages(pod *corev1.Pod, obs Observed) (Observed, bool) {
 	if a.cfg.RootDir == "" {
-		return obs
+		return obs, false
 	}
+	retry := false
 	specs := map[string]*corev1.Container{}
 	for i := range pod.Spec.InitContainers {
 		specs[pod.Spec.InitContainers[i].Name] = &pod.Spec.InitContainers[i]
@@ -81,10 +89,13 @@ func (a *Agent) withTerminationMessages(pod *corev1.Pod, obs Observed) Observed 
 		if c.Message == "" && c.ExitCode != 0 && spec.TerminationMessagePolicy == corev1.TerminationMessageFallbackToLogsOnError && a.cfg.LogDir != "" {
 			dir := filepath.Join(a.cfg.LogDir, fmt.Sprintf("%s_%s_%s", pod.Namespace, pod.Name, pod.UID))
 			c.Message = logTail(filepath.Join(dir, c.Name, fmt.Sprintf("%d.log", c.Attempt)))
+			if c.Message == "" && a.cfg.Clock.Since(c.FinishedAt) < logSettle {
+				retry = true
+			}
 		}
 	}
 	obs.Containers = cs
-	return obs
+	return obs, retry
 }
 
 func readAtMost(path string, n int64) ([]byte, error) {

@@ -6,13 +6,15 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	clocktesting "k8s.io/utils/clock/testing"
 )
 
 func TestTerminationMessages(t *testing.T) {
 	root, logs := t.TempDir(), t.TempDir()
-	a := &Agent{cfg: Config{RootDir: root, LogDir: logs}}
+	a := &Agent{cfg: Config{RootDir: root, LogDir: logs, Clock: clocktesting.NewFakeClock(t0.Add(time.Hour))}}
 	pod := testPod("p").containers("file", "fallback", "quiet", "own").obj()
 	for i := range pod.Spec.Containers {
 		pod.Spec.Containers[i].TerminationMessagePath = corev1.TerminationMessagePathDefault
@@ -56,7 +58,8 @@ func TestTerminationMessages(t *testing.T) {
 		{Name: "fallback", State: ContainerExited, ExitCode: 1},
 		{Name: "quiet", State: ContainerExited, ExitCode: 0},
 	}}
-	got := a.withTerminationMessages(pod, obs).Containers
+	withMessages, _ := a.withTerminationMessages(pod, obs)
+	got := withMessages.Containers
 	if got[0].Message != "OK" {
 		t.Errorf("message from the file %q, want OK", got[0].Message)
 	}
@@ -68,5 +71,15 @@ func TestTerminationMessages(t *testing.T) {
 	}
 	if obs.Containers[0].Message != "" {
 		t.Error("withTerminationMessages changed its input")
+	}
+	// A failed container whose log is still empty just after its exit is
+	// worth another look shortly; long after, not.
+	late := Observed{Containers: []Container{{Name: "quiet", State: ContainerExited, ExitCode: 1, FinishedAt: t0.Add(time.Hour - time.Second)}}}
+	if _, retry := a.withTerminationMessages(pod, late); !retry {
+		t.Error("no retry for an empty log just after the exit")
+	}
+	late.Containers[0].FinishedAt = t0
+	if _, retry := a.withTerminationMessages(pod, late); retry {
+		t.Error("a retry for an empty log long after the exit")
 	}
 }

@@ -520,7 +520,10 @@ func (a *Agent) writeStatus(ctx context.Context, e *podEntry, pod *corev1.Pod, o
 	rtName := a.runtimeName
 	written := e.written
 	a.mu.Unlock()
-	obs = a.withTerminationMessages(pod, obs)
+	obs, again := a.withTerminationMessages(pod, obs)
+	if again {
+		a.pool.addAfter(item{a: a, kind: itemPod, key: string(pod.UID)}, time.Second)
+	}
 	st := computeStatus(pod, obs, statusInput{RuntimeName: rtName, HostIPs: a.cfg.NodeIPs, Now: a.cfg.Clock.Now()})
 	if statusEqual(&st, &pod.Status) || written != nil && statusEqual(&st, written) {
 		return nil
