@@ -134,6 +134,13 @@ func logTail(path string) string {
 			lines = lines[1:]
 		}
 	}
+	if len(cur) > 0 {
+		// The last line never ended (echo -n): it counts as written.
+		lines = append(lines, cur)
+		if len(lines) > fallbackLogLines {
+			lines = lines[1:]
+		}
+	}
 	out := bytes.Join(lines, nil)
 	if len(out) > fallbackLogBytes {
 		out = out[len(out)-fallbackLogBytes:]

@@ -72,6 +72,14 @@ func TestTerminationMessages(t *testing.T) {
 	if obs.Containers[0].Message != "" {
 		t.Error("withTerminationMessages changed its input")
 	}
+	// A last line without its end counts.
+	partial := filepath.Join(t.TempDir(), "0.log")
+	if err := os.WriteFile(partial, []byte("2026-01-01T00:00:00.000000000Z stdout P DONE\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if got := logTail(partial); got != "DONE" {
+		t.Errorf("tail of a log ending in a partial line = %q, want DONE", got)
+	}
 	// A failed container whose log is still empty just after its exit is
 	// worth another look shortly; long after, not.
 	late := Observed{Containers: []Container{{Name: "quiet", State: ContainerExited, ExitCode: 1, FinishedAt: t0.Add(time.Hour - time.Second)}}}
