@@ -31,7 +31,8 @@ func parseIndexes(s string) map[int]bool {
 	return out
 }
 
-// formatIndexes writes indexes as sorted, compressed intervals.
+// formatIndexes writes indexes as sorted, compressed intervals, as
+// upstream: "0,1,3-5" (a range needs three indexes).
 func formatIndexes(m map[int]bool) string {
 	var idx []int
 	for i, ok := range m {
@@ -46,9 +47,12 @@ func formatIndexes(m map[int]bool) string {
 		for j+1 < len(idx) && idx[j+1] == idx[j]+1 {
 			j++
 		}
-		if j == i {
+		switch j - i {
+		case 0:
 			parts = append(parts, strconv.Itoa(idx[i]))
-		} else {
+		case 1: // upstream writes two neighbours as a list, not a range
+			parts = append(parts, strconv.Itoa(idx[i]), strconv.Itoa(idx[j]))
+		default:
 			parts = append(parts, strconv.Itoa(idx[i])+"-"+strconv.Itoa(idx[j]))
 		}
 		i = j + 1

@@ -268,7 +268,7 @@ func TestBackoffLimitPerIndex(t *testing.T) {
 		Conditions               []string
 	}
 	got := summary{j.Status.Failed, j.Status.Succeeded, j.Status.CompletedIndexes, *j.Status.FailedIndexes, conditions(j)}
-	want := summary{3, 1, "0", "1-2", []string{"Failed/FailedIndexes", "FailureTarget/FailedIndexes"}}
+	want := summary{3, 1, "0", "1,2", []string{"Failed/FailedIndexes", "FailureTarget/FailedIndexes"}}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("status (-want +got):\n%s", diff)
 	}

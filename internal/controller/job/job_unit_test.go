@@ -25,7 +25,7 @@ func TestBackoff(t *testing.T) {
 }
 
 func TestIndexes(t *testing.T) {
-	tests := []struct{ in, want string }{{"", ""}, {"0", "0"}, {"0,1,2", "0-2"}, {"3-5,1,7", "1,3-5,7"}}
+	tests := []struct{ in, want string }{{"", ""}, {"0", "0"}, {"0,1,2", "0-2"}, {"3-5,1,7", "1,3-5,7"}, {"0-1", "0,1"}, {"1,2,4,5,6", "1,2,4-6"}}
 	for _, tt := range tests {
 		if diff := cmp.Diff(tt.want, formatIndexes(parseIndexes(tt.in))); diff != "" {
 			t.Errorf("round trip %q (-want +got):\n%s", tt.in, diff)

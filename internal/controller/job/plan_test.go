@@ -507,8 +507,8 @@ func TestDecide(t *testing.T) {
 			j.Spec.CompletionMode = ptr.To(batchv1.IndexedCompletion)
 			j.Spec.Completions = ptr.To[int32](2)
 			j.Spec.SuccessPolicy = &batchv1.SuccessPolicy{Rules: []batchv1.SuccessPolicyRule{{SucceededCount: ptr.To[int32](2)}}}
-		}, withStatus(func(st *batchv1.JobStatus) { started(time.Minute)(st); st.CompletedIndexes, st.Succeeded = "0-1", 2 })),
-		want: result{Succeeded: 2, CompletedIndexes: "0-1", Started: true, Completed: true,
+		}, withStatus(func(st *batchv1.JobStatus) { started(time.Minute)(st); st.CompletedIndexes, st.Succeeded = "0,1", 2 })),
+		want: result{Succeeded: 2, CompletedIndexes: "0,1", Started: true, Completed: true,
 			Conditions: []string{"SuccessCriteriaMet/True/SuccessPolicy", "Complete/True/SuccessPolicy"},
 			Events:     []string{"Normal/Completed"}},
 	}, {
