@@ -202,7 +202,7 @@ func TestJobValidate(t *testing.T) {
 				j.Spec.PodFailurePolicy = &batchv1.PodFailurePolicy{Rules: []batchv1.PodFailurePolicyRule{
 					{Action: "Retry"},
 					bad,
-					{Action: batchv1.PodFailurePolicyActionIgnore, OnExitCodes: bad.OnExitCodes, OnPodConditions: []batchv1.PodFailurePolicyOnPodConditionsPattern{{Type: "Ready", Status: "True"}}},
+					{Action: batchv1.PodFailurePolicyActionIgnore, OnExitCodes: exitCodes("", 1).OnExitCodes, OnPodConditions: []batchv1.PodFailurePolicyOnPodConditionsPattern{{Type: "Ready", Status: "Maybe"}}},
 				}}
 			}),
 			want: []string{
@@ -210,7 +210,8 @@ func TestJobValidate(t *testing.T) {
 				"spec.podFailurePolicy.rules[0]: FieldValueInvalid",
 				"spec.podFailurePolicy.rules[1].onExitCodes.containerName: FieldValueInvalid",
 				"spec.podFailurePolicy.rules[1].onExitCodes.values[0]: FieldValueInvalid",
-				"spec.podFailurePolicy.rules[1].onExitCodes.values[2]: FieldValueInvalid",
+				"spec.podFailurePolicy.rules[1].onExitCodes.values: FieldValueInvalid",
+				"spec.podFailurePolicy.rules[2].onPodConditions[0].status: FieldValueNotSupported",
 				"spec.podFailurePolicy.rules[2]: FieldValueInvalid",
 			},
 		},

@@ -124,14 +124,16 @@ func validatePodFailurePolicyRule(spec *batchv1.JobSpec, rule *batchv1.PodFailur
 	case !slices.Contains(actions, rule.Action):
 		errs = append(errs, field.NotSupported(actionPath, rule.Action, actions))
 	}
+	if rule.OnExitCodes != nil {
+		errs = append(errs, validateOnExitCodes(rule.OnExitCodes, rulePath.Child("onExitCodes"), names)...)
+	}
+	if len(rule.OnPodConditions) > 0 {
+		errs = append(errs, validateOnPodConditions(rule.OnPodConditions, rulePath.Child("onPodConditions"))...)
+	}
 	switch {
 	case rule.OnExitCodes != nil && len(rule.OnPodConditions) > 0:
 		errs = append(errs, field.Invalid(rulePath, field.OmitValueType{}, "specifying both OnExitCodes and OnPodConditions is not supported"))
-	case rule.OnExitCodes != nil:
-		errs = append(errs, validateOnExitCodes(rule.OnExitCodes, rulePath.Child("onExitCodes"), names)...)
-	case len(rule.OnPodConditions) > 0:
-		errs = append(errs, validateOnPodConditions(rule.OnPodConditions, rulePath.Child("onPodConditions"))...)
-	default:
+	case rule.OnExitCodes == nil && len(rule.OnPodConditions) == 0:
 		errs = append(errs, field.Invalid(rulePath, field.OmitValueType{}, "specifying one of OnExitCodes and OnPodConditions is required"))
 	}
 	return errs
@@ -140,7 +142,10 @@ func validatePodFailurePolicyRule(spec *batchv1.JobSpec, rule *batchv1.PodFailur
 func validateOnExitCodes(r *batchv1.PodFailurePolicyOnExitCodesRequirement, p *field.Path, names sets.Set[string]) field.ErrorList {
 	var errs field.ErrorList
 	ops := []batchv1.PodFailurePolicyOnExitCodesOperator{batchv1.PodFailurePolicyOnExitCodesOpIn, batchv1.PodFailurePolicyOnExitCodesOpNotIn}
-	if !slices.Contains(ops, r.Operator) {
+	switch {
+	case r.Operator == "":
+		errs = append(errs, field.Required(p.Child("operator"), fmt.Sprintf("valid values: %q", ops)))
+	case !slices.Contains(ops, r.Operator):
 		errs = append(errs, field.NotSupported(p.Child("operator"), r.Operator, ops))
 	}
 	if r.ContainerName != nil && !names.Has(*r.ContainerName) {
@@ -154,16 +159,21 @@ func validateOnExitCodes(r *batchv1.PodFailurePolicyOnExitCodesRequirement, p *f
 		errs = append(errs, field.TooMany(valuesPath, n, maxPodFailurePolicyOnExitCodeValues))
 	}
 	seen := sets.New[int32]()
+	ordered := true
 	for i, v := range r.Values {
-		switch {
-		case r.Operator == batchv1.PodFailurePolicyOnExitCodesOpIn && v == 0:
+		if r.Operator == batchv1.PodFailurePolicyOnExitCodesOpIn && v == 0 {
 			errs = append(errs, field.Invalid(valuesPath.Index(i), v, "must not be 0 for the In operator"))
-		case seen.Has(v):
+		}
+		if seen.Has(v) {
 			errs = append(errs, field.Duplicate(valuesPath.Index(i), v))
-		case i > 0 && r.Values[i-1] > v:
-			errs = append(errs, field.Invalid(valuesPath.Index(i), v, "must be ordered"))
 		}
 		seen.Insert(v)
+		if i > 0 && r.Values[i-1] > v {
+			ordered = false
+		}
+	}
+	if !ordered {
+		errs = append(errs, field.Invalid(valuesPath, r.Values, "must be ordered"))
 	}
 	return errs
 }
@@ -176,11 +186,14 @@ func validateOnPodConditions(patterns []batchv1.PodFailurePolicyOnPodConditionsP
 	statuses := []corev1.ConditionStatus{corev1.ConditionFalse, corev1.ConditionTrue, corev1.ConditionUnknown}
 	for i, pat := range patterns {
 		pp := p.Index(i)
-		if !slices.Contains(statuses, pat.Status) {
-			errs = append(errs, field.NotSupported(pp.Child("status"), pat.Status, statuses))
-		}
 		for _, msg := range validation.IsQualifiedName(string(pat.Type)) {
 			errs = append(errs, field.Invalid(pp.Child("type"), pat.Type, msg))
+		}
+		switch {
+		case pat.Status == "":
+			errs = append(errs, field.Required(pp.Child("status"), fmt.Sprintf("valid values: %q", statuses)))
+		case !slices.Contains(statuses, pat.Status):
+			errs = append(errs, field.NotSupported(pp.Child("status"), pat.Status, statuses))
 		}
 	}
 	return errs
