@@ -220,7 +220,7 @@ func validateSuccessPolicy(spec *batchv1.JobSpec, fldPath *field.Path) field.Err
 		if rule.SucceededIndexes == nil && rule.SucceededCount == nil {
 			errs = append(errs, field.Required(rp, "at least one of succeededCount or succeededIndexes must be specified"))
 		}
-		total := int64(-1)
+		var total int64
 		if rule.SucceededIndexes != nil {
 			ip := rp.Child("succeededIndexes")
 			if len(*rule.SucceededIndexes) > maxSucceededIndexesLength {
@@ -229,18 +229,18 @@ func validateSuccessPolicy(spec *batchv1.JobSpec, fldPath *field.Path) field.Err
 			n, err := countIndexes(*rule.SucceededIndexes, spec.Completions)
 			if err != nil {
 				errs = append(errs, field.Invalid(ip, *rule.SucceededIndexes, fmt.Sprintf("error parsing succeededIndexes: %s", err)))
-			} else {
-				total = n
 			}
+			total = n
 		}
 		if c := rule.SucceededCount; c != nil {
 			cp := rp.Child("succeededCount")
-			switch {
-			case *c < 0:
+			if *c < 0 {
 				errs = append(errs, field.Invalid(cp, *c, "must be greater than or equal to 0"))
-			case spec.Completions != nil && *c > *spec.Completions:
+			}
+			if spec.Completions != nil && *c > *spec.Completions {
 				errs = append(errs, field.Invalid(cp, *c, fmt.Sprintf("must be less than or equal to %d (the number of specified completions)", *spec.Completions)))
-			case total >= 0 && int64(*c) > total:
+			}
+			if rule.SucceededIndexes != nil && int64(*c) > total {
 				errs = append(errs, field.Invalid(cp, *c, fmt.Sprintf("must be less than or equal to %d (the number of indexes in the specified succeededIndexes field)", total)))
 			}
 		}
