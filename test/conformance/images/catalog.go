@@ -160,11 +160,11 @@ type Inputs struct {
 	// would get busybox's nc, which lacks -u, -v and -t.
 	Sh     []byte
 	ShLibs []images.File
-	// Bash is the busybox image's /bin/sh (Debian's bash), with its
-	// libraries: Debian's busybox-static shell drops environment
-	// variables whose names are no shell identifiers (data-1, from a
-	// ConfigMap's keys) before `sh -c env` prints them; upstream's busybox
-	// keeps them, and so does bash.
+	// Bash (Debian's, with its libraries) is the busybox image's shell
+	// for environments whose variable names are no shell identifiers
+	// (data-1, from a ConfigMap's keys): Debian's busybox-static shell
+	// drops them before `sh -c env` prints them, where upstream's busybox
+	// keeps them (see e2etools' sh).
 	Bash     []byte
 	BashLibs []images.File
 }
@@ -175,7 +175,7 @@ func (k kind) inputs() []string {
 	case agnhost, updateDemo:
 		return []string{"agnhost", "tools", "busybox", "sh"}
 	case busybox:
-		return []string{"busybox", "bash"}
+		return []string{"busybox", "bash", "tools"}
 	case dnsTools:
 		return []string{"tools", "busybox", "sh"}
 	case webServer, noNewPrivs:
@@ -283,10 +283,13 @@ func (e entry) spec(ref string, in Inputs) images.Spec {
 			s.Cmd = []string{"test-webserver"}
 		}
 	case busybox:
+		// /bin/sh is e2etools' sh: busybox's shell, or bash when the
+		// environment holds names busybox-static's shell would drop.
 		shell(map[string]bool{"sh": true})
-		add("bin/sh", 0o755, in.Bash)
+		add("bin/bash", 0o755, in.Bash)
 		files = append(files, in.BashLibs...)
-		link("bin/bash", "sh")
+		add("usr/bin/e2etools", 0o755, in.Tools)
+		link("bin/sh", "/usr/bin/e2etools")
 		users(passwd, group)
 		s.Cmd = []string{"sh"}
 	case webServer:

@@ -124,9 +124,9 @@ func TestWriteImages(t *testing.T) {
 	dnsFiles := []string{"usr/bin/curl -> e2etools", "usr/bin/dig -> e2etools", "usr/bin/e2etools 755",
 		"usr/bin/getent -> e2etools", "usr/bin/nc -> e2etools"}
 	busyboxNc := []string{"bin/nc -> busybox"}
-	// The busybox image's shell is bash, which keeps environment
-	// variables whose names are no identifiers.
-	bash := append([]string{"bin/bash -> sh", "bin/sh 755", "lib/x86_64-linux-gnu/libtinfo.so.6 755"}, base...)
+	// The busybox image's sh is e2etools' dispatcher: busybox's shell, or
+	// bash for environments busybox-static's shell would cut down.
+	bash := append([]string{"bin/bash 755", "bin/sh -> /usr/bin/e2etools", "lib/x86_64-linux-gnu/libtinfo.so.6 755", "usr/bin/e2etools 755"}, base...)
 	want := map[string][]string{
 		"skiff.test/e2e-test-images/agnhost:2.66.1":          with(dash, marker, agnhostFiles, []string{"ENTRYPOINT /agnhost", "CMD pause"}),
 		"skiff.test/e2e-test-images/agnhost:2.55":            with(dash, marker, agnhostFiles, []string{"ENTRYPOINT /agnhost", "CMD pause"}),

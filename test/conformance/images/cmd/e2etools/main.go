@@ -2,8 +2,9 @@
 // tools that upstream's conformance suite runs inside its test images and
 // that Debian's busybox-static lacks: dig, getent, curl and an
 // OpenBSD-flavoured nc, plus two image entrypoints, serve (a static web
-// server standing in for nginx and httpd) and nnp (prints the effective
-// uid, for the no-new-privileges image). Each tool implements exactly the
+// server standing in for nginx and httpd), nnp (prints the effective
+// uid, for the no-new-privileges image) and sh (the busybox image's shell,
+// sh.go). Each tool implements exactly the
 // flags the suite uses, with the output format and exit codes the suite
 // reads. The image builder links each name to this binary; the tool is
 // chosen by the name it was started as, or by the first argument.
@@ -38,6 +39,7 @@ func tools() map[string]tool {
 		"nc":     runNc,
 		"serve":  runServe,
 		"nnp":    runNnp,
+		"sh":     runSh,
 	}
 }
 
