@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 
 	"k8s.io/client-go/kubernetes"
@@ -15,6 +16,7 @@ import (
 	"skiff/internal/agent/cri"
 	"skiff/internal/agent/sim"
 	"skiff/internal/containerd"
+	"skiff/internal/images"
 )
 
 // KubeletClientUser is the identity the API server presents to node
@@ -76,7 +78,9 @@ func agentComponent(cfg Config) component {
 				acfg.Workers = 32
 				acfg.CgroupRoot, acfg.Events = "/kubepods", true
 				// The sandbox image is never garbage collected.
-				acfg.PinnedImages = []string{containerd.DefaultSandboxImage}
+				// So are the images loaded from <data-dir>/images: with no
+				// registry behind them, a collected one would be gone.
+				acfg.PinnedImages = append([]string{containerd.DefaultSandboxImage}, folderImages(cfg, filepath.Join(cfg.DataDir, "images"))...)
 			}
 			if cfg.ClusterDNS != "" {
 				acfg.ClusterDNS = []string{cfg.ClusterDNS}
@@ -147,4 +151,35 @@ func podManifestPath(cfg Config) string {
 		return cfg.PodManifestPath
 	}
 	return filepath.Join(cfg.DataDir, "agent", "pod-manifests")
+}
+
+// folderImages names the images of the tarballs in dir.
+func folderImages(cfg Config, dir string) []string {
+	tars, _ := filepath.Glob(filepath.Join(dir, "*.tar"))
+	var out []string
+	for _, t := range tars {
+		tags, err := images.Tags(t)
+		if err != nil {
+			cfg.Logger.Warn("read image tags", "file", t, "err", err)
+			continue
+		}
+		for _, t := range tags {
+			out = append(out, fullImageName(t))
+		}
+	}
+	return out
+}
+
+// fullImageName is the name the runtime lists an image under: a name
+// without a registry host is Docker Hub's, in "library" when it has no
+// path.
+func fullImageName(name string) string {
+	first, rest, found := strings.Cut(name, "/")
+	if found && (strings.ContainsAny(first, ".:") || first == "localhost") {
+		return name
+	}
+	if !found {
+		return "docker.io/library/" + name
+	}
+	return "docker.io/" + first + "/" + rest
 }

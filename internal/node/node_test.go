@@ -75,3 +75,17 @@ func TestJoinedCredentials(t *testing.T) {
 		t.Errorf("RESTConfig(%s) succeeded; a joined node holds no such credentials", DNSUser)
 	}
 }
+
+func TestFullImageName(t *testing.T) {
+	for in, want := range map[string]string{
+		"busybox:1.36":                         "docker.io/library/busybox:1.36",
+		"team/app:1":                           "docker.io/team/app:1",
+		"skiff.test/e2e-test-images/agnhost:2": "skiff.test/e2e-test-images/agnhost:2",
+		"localhost/skiff/pause:1":              "localhost/skiff/pause:1",
+		"127.0.0.1:5000/app:1":                 "127.0.0.1:5000/app:1",
+	} {
+		if got := fullImageName(in); got != want {
+			t.Errorf("fullImageName(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
