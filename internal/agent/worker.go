@@ -216,6 +216,12 @@ func (a *Agent) apply(ctx context.Context, pod *corev1.Pod, ps *podSetup, acts [
 		case RemoveContainer:
 			err = rt.RemoveContainer(ctx, act.ContainerID)
 		case RemoveSandbox:
+			if pod != nil && pod.DeletionTimestamp != nil {
+				// The pod's last status, terminal, while its exited
+				// containers can still be seen: once they are removed it
+				// would read as if they had never started.
+				a.writeFinalStatus(ctx, pod)
+			}
 			err = rt.RemovePodSandbox(ctx, act.SandboxID)
 		case DeletePod:
 			err = a.deletePod(ctx, pod)
@@ -233,14 +239,7 @@ func (a *Agent) deletePod(ctx context.Context, pod *corev1.Pod) error {
 	if a.isStatic(pod.UID) {
 		return a.deleteStaticPod(ctx, pod)
 	}
-	a.mu.Lock()
-	e := a.pods[pod.UID]
-	a.mu.Unlock()
-	if obs, err := a.observe(ctx, pod.UID); err == nil && e != nil {
-		if err := a.writeStatus(ctx, e, pod, obs); err != nil && !apierrors.IsNotFound(err) {
-			a.log.Warn("write final pod status", "pod", pod.Namespace+"/"+pod.Name, "err", err)
-		}
-	}
+	e := a.writeFinalStatus(ctx, pod)
 	err := a.cfg.Client.CoreV1().Pods(pod.Namespace).Delete(ctx, pod.Name, metav1.DeleteOptions{
 		GracePeriodSeconds: ptr.To(int64(0)),
 		Preconditions:      &metav1.Preconditions{UID: &pod.UID},
@@ -259,6 +258,25 @@ func (a *Agent) deletePod(ctx context.Context, pod *corev1.Pod) error {
 	// watch's delete may already have come and gone.
 	a.cleanupPod(pod.UID)
 	return nil
+}
+
+// writeFinalStatus writes a pod's status before the pod goes, unless a
+// terminal one (Succeeded or Failed, which the pod's controllers wait for)
+// was written already; it returns the pod's entry.
+func (a *Agent) writeFinalStatus(ctx context.Context, pod *corev1.Pod) *podEntry {
+	a.mu.Lock()
+	e := a.pods[pod.UID]
+	done := e != nil && e.written != nil && (e.written.Phase == corev1.PodSucceeded || e.written.Phase == corev1.PodFailed)
+	a.mu.Unlock()
+	if e == nil || done {
+		return e
+	}
+	if obs, err := a.observe(ctx, pod.UID); err == nil {
+		if err := a.writeStatus(ctx, e, pod, obs); err != nil && !apierrors.IsNotFound(err) {
+			a.log.Warn("write final pod status", "pod", pod.Namespace+"/"+pod.Name, "err", err)
+		}
+	}
+	return e
 }
 
 // cleanupPod removes a pod's volumes and cgroup once nothing of it runs.

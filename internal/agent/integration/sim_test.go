@@ -15,6 +15,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
@@ -394,5 +395,37 @@ func TestAdmission(t *testing.T) {
 	}
 	if p, err := client.CoreV1().Pods("default").Get(context.Background(), "first", metav1.GetOptions{}); err != nil || p.Status.Phase != corev1.PodRunning {
 		t.Errorf("the first pod: %v %v", p.Status.Phase, err)
+	}
+}
+
+// TestDeletedPodEndsTerminal checks that a running pod being deleted
+// reaches a terminal phase before the agent removes it, as upstream's
+// kubelet does: controllers counting failures (a Job's pod failure
+// policy) wait for it.
+func TestDeletedPodEndsTerminal(t *testing.T) {
+	client := servertest.Start(t, nil).Client
+	runAgent(t, client, "node-d", sim.Config{})
+	createPod(t, client, busyboxPod("doomed", "node-d").RestartPolicy(corev1.RestartPolicyAlways).Obj())
+	p := waitPod(t, client, "doomed", "Running", func(p *corev1.Pod) bool { return p.Status.Phase == corev1.PodRunning })
+	ctx := context.Background()
+	w, err := client.CoreV1().Pods("default").Watch(ctx, metav1.ListOptions{FieldSelector: "metadata.name=doomed", ResourceVersion: p.ResourceVersion})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+	if err := client.CoreV1().Pods("default").Delete(ctx, "doomed", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	var last corev1.PodPhase
+	for ev := range w.ResultChan() {
+		if ev.Type == watch.Deleted {
+			break
+		}
+		if pod, ok := ev.Object.(*corev1.Pod); ok {
+			last = pod.Status.Phase
+		}
+	}
+	if last != corev1.PodFailed && last != corev1.PodSucceeded {
+		t.Errorf("last phase before the pod went: %q, want Failed or Succeeded", last)
 	}
 }
