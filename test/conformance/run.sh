@@ -20,7 +20,8 @@
 #   PHASES    "parallel serial" (default), or one of them
 #   PROCS     ginkgo processes in the parallel phase (default 6)
 #   OUT       output folder (default: _conformance/ in the repo)
-#   SKIFF     the skiff binary the cluster runs (default: bin/skiff)
+#   SKIFF     the skiff binary the cluster runs (default: bin/skiff; skiff-kubectl
+#             and skiff-pause must stand beside it, as make build puts them)
 #   KUBECONFIG  run against that cluster instead of starting one (its nodes
 #             must have the images imported)
 set -euo pipefail
