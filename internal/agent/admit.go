@@ -13,7 +13,8 @@ import (
 // Admission: before it runs a pod the API bound to it, the node checks,
 // as upstream's kubelet does, that the pod fits beside the pods it already
 // admitted: its host ports are free and its requests fit the node's
-// allocatable CPU, memory and pod count. The scheduler checks the same,
+// allocatable CPU, memory and pod count (pods being deleted no longer
+// count there). The scheduler checks the same,
 // but a pod can name its node itself, or race another one. A rejected pod
 // is never started: it ends Failed with the reason (NodePorts, OutOfcpu,
 // OutOfmemory, OutOfpods), and its controller replaces it.
@@ -37,6 +38,16 @@ func admitPod(pod *corev1.Pod, admitted []*corev1.Pod, allocatable corev1.Resour
 			return &rejection{Reason: "NodePorts", Message: "Pod was rejected: Predicate NodePorts failed: node(s) didn't have free ports for the requested pod ports"}
 		}
 	}
+	// Pods on their way out give their resources up: the scheduler binds
+	// a preemptor once its victims are deleted, and a node that held on to
+	// them would refuse it.
+	var staying []*corev1.Pod
+	for _, p := range admitted {
+		if p.DeletionTimestamp == nil {
+			staying = append(staying, p)
+		}
+	}
+	admitted = staying
 	if c, ok := allocatable[corev1.ResourcePods]; ok && int64(len(admitted))+1 > c.Value() {
 		return outOf(corev1.ResourcePods, 1, int64(len(admitted)), c.Value())
 	}

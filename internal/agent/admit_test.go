@@ -6,6 +6,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 func TestAdmitPod(t *testing.T) {
@@ -35,6 +36,7 @@ func TestAdmitPod(t *testing.T) {
 		{name: "same port, other address", pod: withPort("p", "10.0.0.2", 8080, ""), admitted: []*corev1.Pod{withPort("a", "10.0.0.1", 8080, "")}},
 		{name: "out of cpu", pod: withCPU("p", "1500m"), admitted: []*corev1.Pod{withCPU("a", "1")},
 			want: &rejection{Reason: "OutOfcpu", Message: "Pod was rejected: Node didn't have enough resource: cpu, requested: 1500, used: 1000, capacity: 2000"}},
+		{name: "a pod being deleted gives its cpu up", pod: withCPU("p", "1500m"), admitted: []*corev1.Pod{deleting(withCPU("a", "1"))}},
 		{name: "out of pods", pod: withCPU("p", "0"), admitted: []*corev1.Pod{withCPU("a", "0"), withCPU("b", "0"), withCPU("c", "0")},
 			want: &rejection{Reason: "OutOfpods", Message: "Pod was rejected: Node didn't have enough resource: pods, requested: 1, used: 3, capacity: 3"}},
 	}
@@ -56,4 +58,9 @@ func TestPodRequests(t *testing.T) {
 	if got.MilliValue() != 1000 {
 		t.Errorf("cpu request %s, want the init container's 1", got.String())
 	}
+}
+
+func deleting(p *corev1.Pod) *corev1.Pod {
+	p.DeletionTimestamp = &metav1.Time{Time: t0}
+	return p
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	networkingv1 "k8s.io/api/networking/v1"
+	schedulingv1 "k8s.io/api/scheduling/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"net"
 
@@ -16,6 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"skiff/internal/apiserver/allocator"
+	"skiff/internal/apiserver/registry/scheduling"
 )
 
 // BootstrapConfig says where the API server can be reached from pods.
@@ -38,7 +40,8 @@ type BootstrapConfig struct {
 var systemNamespaces = []string{"default", "kube-system", "kube-public", "kube-node-lease"}
 
 // Bootstrap creates what every cluster has from the start: the system
-// namespaces and the kubernetes Service in default with its endpoints. It is
+// namespaces, the kubernetes Service in default with its endpoints, the
+// default ServiceCIDR and the two system PriorityClasses. It is
 // idempotent; endpoints follow a changed advertise address. Call it once the
 // cache is ready.
 func (s *Server) Bootstrap(ctx context.Context, cfg BootstrapConfig) error {
@@ -66,6 +69,11 @@ func (s *Server) Bootstrap(ctx context.Context, cfg BootstrapConfig) error {
 	}
 	if err := s.ensureServiceCIDR(ctx, cidr.String(), wo); err != nil {
 		return err
+	}
+	for _, pc := range scheduling.SystemPriorityClasses() {
+		if err := s.ensure(ctx, schedulingv1.GroupName, "v1", "priorityclasses", "", pc, wo); err != nil {
+			return err
+		}
 	}
 	if len(cfg.RequestHeaderCA) > 0 {
 		if err := s.ensureUpdated(ctx, "", "v1", "configmaps", metav1.NamespaceSystem, extensionAuthentication(cfg), wo); err != nil {

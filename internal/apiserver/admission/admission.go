@@ -93,7 +93,7 @@ func (c *Config) validate() error {
 // validating webhooks, the policies and ResourceQuota, which charges
 // what passed everything else.
 //
-//	mutating:   NamespaceLifecycle (delete) ─► LimitRanger ─► ServiceAccount ─► RuntimeClass ─► DefaultTolerationSeconds
+//	mutating:   NamespaceLifecycle (delete) ─► LimitRanger ─► ServiceAccount ─► Priority ─► RuntimeClass ─► DefaultTolerationSeconds
 //	            ─► MutatingAdmissionPolicy ─► MutatingAdmissionWebhook
 //	validating: MirrorPod ─► NamespaceLifecycle (create) ─► LimitRanger ─► ValidatingAdmissionWebhook
 //	            ─► ValidatingAdmissionPolicy ─► ResourceQuota
@@ -116,6 +116,7 @@ func New(cfg Config) (*Chain, error) {
 		namespaceLifecycle{namespaces: cfg.Namespaces},
 		limitRanger{objects: cfg.Objects},
 		serviceAccount{objects: cfg.Objects},
+		priority{objects: cfg.Objects},
 		runtimeClass{objects: cfg.Objects},
 		defaultTolerationSecondsPlugin{},
 		mutatingAdmissionPolicy{p: pols, typeConverter: cfg.TypeConverter},
