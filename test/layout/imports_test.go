@@ -22,7 +22,7 @@ var components = []string{"apiserver", "storage", "scheduler", "agent", "proxy",
 
 // controllerLibraries are the packages under controller/ that are not
 // controllers: what every controller builds on.
-var controllerLibraries = []string{"reconcile", "internal", "manager"}
+var controllerLibraries = []string{"reconcile", "manager"}
 
 // assemblers wire components together: `skiff` itself, the control plane
 // and the node. They may import any component.
@@ -57,7 +57,7 @@ func component(pkg string) string {
 }
 
 // testSupport says whether pkg is a test harness or double, named
-// <something>test as STYLE.md has it (servertest, storagetest, ctrltest).
+// <something>test as STYLE.md has it (servertest, storagetest, runtimetest).
 func testSupport(pkg string) bool { return strings.HasSuffix(filepath.Base(pkg), "test") }
 
 func within(pkg, dir string) bool { return pkg == dir || strings.HasPrefix(pkg, dir+"/") }
@@ -198,7 +198,7 @@ func TestCheck(t *testing.T) {
 		{"internal/agent", "internal/agent/sim", true, false},
 		{"internal/agent/cri", "internal/agent", false, true},
 		{"internal/proxy", "internal/proxy/proxytest", true, true},
-		{"internal/controller/internal/ctrltest", "internal/server", false, true},
+		{"internal/server/servertest", "internal/server", false, true},
 		{"internal/agent/integration", "internal/agent/sim", true, true},
 		{"internal/proxy", "internal/proxy/nftables", false, false},
 		{"internal/node", "internal/proxy/nftables", false, true},

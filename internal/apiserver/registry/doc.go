@@ -6,8 +6,8 @@
 // create or update may change, generation, Table columns and field
 // selectors). One generic store in package apiserver does everything else.
 //
-// Each resource's strategy lives in a child folder (registry/core/pod,
-// registry/apps/deployment, ...) that exports a function returning its
-// Resource; registry/all gathers them in one function. Nothing registers
-// itself at init time.
+// The strategies live in one child package per API group, one file per
+// resource (registry/core/pod.go, registry/apps/deployment.go, ...); each
+// package exports a function returning its Resources, and registry/all
+// gathers them in one function. Nothing registers itself at init time.
 package registry
