@@ -65,7 +65,7 @@ func validateEndpoints(ep *corev1.Endpoints) field.ErrorList {
 			if len(ss.Ports) > 1 && port.Name == "" {
 				errs = append(errs, field.Required(pp.Child("name"), ""))
 			} else if port.Name != "" {
-				errs = append(errs, validateDNSLabel(port.Name, pp.Child("name"))...)
+				errs = append(errs, registry.ValidateDNSLabel(port.Name, pp.Child("name"))...)
 			}
 			errs = append(errs, validatePortNum(port.Port, pp.Child("port"))...)
 			errs = append(errs, validateProtocol(port.Protocol, pp.Child("protocol"))...)
@@ -90,10 +90,10 @@ func validateEndpointAddress(a *corev1.EndpointAddress, fldPath *field.Path) fie
 		errs = append(errs, field.Invalid(fldPath.Child("ip"), a.IP, "may not be in the link-local multicast range (224.0.0.0/24, ff02::/10)"))
 	}
 	if a.Hostname != "" {
-		errs = append(errs, validateDNSLabel(a.Hostname, fldPath.Child("hostname"))...)
+		errs = append(errs, registry.ValidateDNSLabel(a.Hostname, fldPath.Child("hostname"))...)
 	}
 	if a.NodeName != nil {
-		errs = append(errs, validateDNSSubdomain(*a.NodeName, fldPath.Child("nodeName"))...)
+		errs = append(errs, registry.ValidateDNSSubdomain(*a.NodeName, fldPath.Child("nodeName"))...)
 	}
 	return errs
 }

@@ -146,7 +146,7 @@ func validatePVSpec(spec *corev1.PersistentVolumeSpec, fldPath *field.Path) fiel
 		errs = append(errs, field.NotSupported(fldPath.Child("persistentVolumeReclaimPolicy"), spec.PersistentVolumeReclaimPolicy, []string{"Delete", "Recycle", "Retain"}))
 	}
 	if spec.StorageClassName != "" {
-		errs = append(errs, validateDNSSubdomain(spec.StorageClassName, fldPath.Child("storageClassName"))...)
+		errs = append(errs, registry.ValidateDNSSubdomain(spec.StorageClassName, fldPath.Child("storageClassName"))...)
 	}
 	if spec.VolumeMode != nil && *spec.VolumeMode != corev1.PersistentVolumeBlock && *spec.VolumeMode != corev1.PersistentVolumeFilesystem {
 		errs = append(errs, field.NotSupported(fldPath.Child("volumeMode"), *spec.VolumeMode, []string{"Block", "Filesystem"}))

@@ -101,7 +101,7 @@ func validatePVCSpec(spec *corev1.PersistentVolumeClaimSpec, fldPath *field.Path
 		errs = append(errs, validateNonnegativeQuantity(q, fldPath.Child("resources", "limits").Key(string(name)))...)
 	}
 	if spec.StorageClassName != nil && *spec.StorageClassName != "" {
-		errs = append(errs, validateDNSSubdomain(*spec.StorageClassName, fldPath.Child("storageClassName"))...)
+		errs = append(errs, registry.ValidateDNSSubdomain(*spec.StorageClassName, fldPath.Child("storageClassName"))...)
 	}
 	if spec.VolumeMode != nil && *spec.VolumeMode != corev1.PersistentVolumeBlock && *spec.VolumeMode != corev1.PersistentVolumeFilesystem {
 		errs = append(errs, field.NotSupported(fldPath.Child("volumeMode"), *spec.VolumeMode, []string{"Block", "Filesystem"}))

@@ -300,7 +300,7 @@ func validatePodStatus(pod *corev1.Pod, fldPath *field.Path) field.ErrorList {
 	var errs field.ErrorList
 	st := &pod.Status
 	if st.NominatedNodeName != "" {
-		errs = append(errs, validateDNSSubdomain(st.NominatedNodeName, fldPath.Child("nominatedNodeName"))...)
+		errs = append(errs, registry.ValidateDNSSubdomain(st.NominatedNodeName, fldPath.Child("nominatedNodeName"))...)
 	}
 	ipsPath := fldPath.Child("podIPs")
 	if len(st.PodIPs) > 2 {

@@ -12,6 +12,8 @@ import (
 	"k8s.io/apimachinery/pkg/util/sets"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	"skiff/internal/apiserver/registry"
 )
 
 func validatePodTemplateSpec(t *corev1.PodTemplateSpec, fldPath *field.Path) field.ErrorList {
@@ -90,22 +92,22 @@ func validatePodSpec(spec *corev1.PodSpec, _ *metav1.ObjectMeta, fldPath *field.
 	}
 	errs = append(errs, validateLabels(spec.NodeSelector, fldPath.Child("nodeSelector"))...)
 	if spec.ServiceAccountName != "" {
-		errs = append(errs, validateDNSSubdomain(spec.ServiceAccountName, fldPath.Child("serviceAccountName"))...)
+		errs = append(errs, registry.ValidateDNSSubdomain(spec.ServiceAccountName, fldPath.Child("serviceAccountName"))...)
 	}
 	if spec.NodeName != "" {
-		errs = append(errs, validateDNSSubdomain(spec.NodeName, fldPath.Child("nodeName"))...)
+		errs = append(errs, registry.ValidateDNSSubdomain(spec.NodeName, fldPath.Child("nodeName"))...)
 	}
 	if spec.Hostname != "" {
-		errs = append(errs, validateDNSLabel(spec.Hostname, fldPath.Child("hostname"))...)
+		errs = append(errs, registry.ValidateDNSLabel(spec.Hostname, fldPath.Child("hostname"))...)
 	}
 	if spec.Subdomain != "" {
-		errs = append(errs, validateDNSLabel(spec.Subdomain, fldPath.Child("subdomain"))...)
+		errs = append(errs, registry.ValidateDNSLabel(spec.Subdomain, fldPath.Child("subdomain"))...)
 	}
 	if spec.SchedulerName != "" {
-		errs = append(errs, validateDNSSubdomain(spec.SchedulerName, fldPath.Child("schedulerName"))...)
+		errs = append(errs, registry.ValidateDNSSubdomain(spec.SchedulerName, fldPath.Child("schedulerName"))...)
 	}
 	if spec.PriorityClassName != "" {
-		errs = append(errs, validateDNSSubdomain(spec.PriorityClassName, fldPath.Child("priorityClassName"))...)
+		errs = append(errs, registry.ValidateDNSSubdomain(spec.PriorityClassName, fldPath.Child("priorityClassName"))...)
 	}
 	if spec.ActiveDeadlineSeconds != nil {
 		v := *spec.ActiveDeadlineSeconds
@@ -253,7 +255,7 @@ func validateContainerCommon(c *containerCommon, vols map[string]*corev1.Volume,
 	case c.name == "":
 		errs = append(errs, field.Required(namePath, ""))
 	default:
-		errs = append(errs, validateDNSLabel(c.name, namePath)...)
+		errs = append(errs, registry.ValidateDNSLabel(c.name, namePath)...)
 		if names.Has(c.name) {
 			errs = append(errs, field.Duplicate(namePath, c.name))
 		}
@@ -413,9 +415,9 @@ func validateEnvFrom(envFrom []corev1.EnvFromSource, fldPath *field.Path) field.
 		case ef.ConfigMapRef != nil && ef.SecretRef != nil:
 			errs = append(errs, field.Invalid(p, "", "may not have more than one field specified at a time"))
 		case ef.ConfigMapRef != nil:
-			errs = append(errs, validateDNSSubdomain(ef.ConfigMapRef.Name, p.Child("configMapRef", "name"))...)
+			errs = append(errs, registry.ValidateDNSSubdomain(ef.ConfigMapRef.Name, p.Child("configMapRef", "name"))...)
 		case ef.SecretRef != nil:
-			errs = append(errs, validateDNSSubdomain(ef.SecretRef.Name, p.Child("secretRef", "name"))...)
+			errs = append(errs, registry.ValidateDNSSubdomain(ef.SecretRef.Name, p.Child("secretRef", "name"))...)
 		default:
 			errs = append(errs, field.Invalid(p, "", "must specify one of: `configMapRef` or `secretRef`"))
 		}

@@ -270,7 +270,7 @@ func validateService(svc *corev1.Service) field.ErrorList {
 		if len(s.Ports) > 1 && p.Name == "" {
 			errs = append(errs, field.Required(pp.Child("name"), ""))
 		} else if p.Name != "" {
-			errs = append(errs, validateDNSLabel(p.Name, pp.Child("name"))...)
+			errs = append(errs, registry.ValidateDNSLabel(p.Name, pp.Child("name"))...)
 			if portNames[p.Name] {
 				errs = append(errs, field.Duplicate(pp.Child("name"), p.Name))
 			}
@@ -363,7 +363,7 @@ func validateLoadBalancerStatus(st *corev1.LoadBalancerStatus, fldPath *field.Pa
 			errs = append(errs, field.Invalid(p.Child("ip"), in.IP, "must be a valid IP address"))
 		}
 		if in.Hostname != "" {
-			errs = append(errs, validateDNSSubdomain(in.Hostname, p.Child("hostname"))...)
+			errs = append(errs, registry.ValidateDNSSubdomain(in.Hostname, p.Child("hostname"))...)
 			if net.ParseIP(in.Hostname) != nil {
 				errs = append(errs, field.Invalid(p.Child("hostname"), in.Hostname, "must be a DNS name, not an IP address"))
 			}

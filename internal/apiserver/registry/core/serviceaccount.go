@@ -26,7 +26,7 @@ func serviceAccountResource() registry.Resource {
 				var errs field.ErrorList
 				for i, s := range sa.Secrets {
 					if s.Name != "" {
-						errs = append(errs, validateDNSSubdomain(s.Name, field.NewPath("secrets").Index(i).Child("name"))...)
+						errs = append(errs, registry.ValidateDNSSubdomain(s.Name, field.NewPath("secrets").Index(i).Child("name"))...)
 					}
 				}
 				for i, s := range sa.ImagePullSecrets {

@@ -18,22 +18,6 @@ import (
 // Shared validation helpers, worded like upstream's so that clients see the
 // same causes.
 
-func validateDNSLabel(value string, fldPath *field.Path) field.ErrorList {
-	var errs field.ErrorList
-	for _, msg := range validation.IsDNS1123Label(value) {
-		errs = append(errs, field.Invalid(fldPath, value, msg))
-	}
-	return errs
-}
-
-func validateDNSSubdomain(value string, fldPath *field.Path) field.ErrorList {
-	var errs field.ErrorList
-	for _, msg := range validation.IsDNS1123Subdomain(value) {
-		errs = append(errs, field.Invalid(fldPath, value, msg))
-	}
-	return errs
-}
-
 // validateNonnegativeQuantity reports a negative quantity.
 func validateNonnegativeQuantity(q resource.Quantity, fldPath *field.Path) field.ErrorList {
 	if q.Sign() < 0 {

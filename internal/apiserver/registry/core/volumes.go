@@ -9,6 +9,8 @@ import (
 	metav1validation "k8s.io/apimachinery/pkg/apis/meta/v1/validation"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	"skiff/internal/apiserver/registry"
 )
 
 // validateVolumes checks pod volumes: names unique DNS labels, exactly one
@@ -24,7 +26,7 @@ func validateVolumes(vols []corev1.Volume, fldPath *field.Path) (map[string]*cor
 		if v.Name == "" {
 			errs = append(errs, field.Required(namePath, ""))
 		} else {
-			errs = append(errs, validateDNSLabel(v.Name, namePath)...)
+			errs = append(errs, registry.ValidateDNSLabel(v.Name, namePath)...)
 			if _, dup := byName[v.Name]; dup {
 				errs = append(errs, field.Duplicate(namePath, v.Name))
 			}
@@ -90,7 +92,7 @@ func validateVolumeSource(s *corev1.VolumeSource, fldPath *field.Path) field.Err
 		if s.ConfigMap.Name == "" {
 			errs = append(errs, field.Required(p.Child("name"), ""))
 		} else {
-			errs = append(errs, validateDNSSubdomain(s.ConfigMap.Name, p.Child("name"))...)
+			errs = append(errs, registry.ValidateDNSSubdomain(s.ConfigMap.Name, p.Child("name"))...)
 		}
 		errs = append(errs, validateMode(s.ConfigMap.DefaultMode, p.Child("defaultMode"))...)
 		errs = append(errs, validateKeyToPaths(s.ConfigMap.Items, p.Child("items"))...)

@@ -13,23 +13,9 @@ import (
 	"k8s.io/apimachinery/pkg/util/sets"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	"skiff/internal/apiserver/registry"
 )
-
-func validateDNSLabel(name string, fldPath *field.Path) field.ErrorList {
-	var errs field.ErrorList
-	for _, msg := range validation.IsDNS1123Label(name) {
-		errs = append(errs, field.Invalid(fldPath, name, msg))
-	}
-	return errs
-}
-
-func validateDNSSubdomain(name string, fldPath *field.Path) field.ErrorList {
-	var errs field.ErrorList
-	for _, msg := range validation.IsDNS1123Subdomain(name) {
-		errs = append(errs, field.Invalid(fldPath, name, msg))
-	}
-	return errs
-}
 
 func required(value string, fldPath *field.Path, check func(string, *field.Path) field.ErrorList) field.ErrorList {
 	if value == "" {
@@ -48,7 +34,7 @@ func validatePoolName(name string, fldPath *field.Path) field.ErrorList {
 		errs = append(errs, field.TooLong(fldPath, "", resourcev1.PoolNameMaxLength))
 	}
 	for _, part := range strings.Split(name, "/") {
-		errs = append(errs, validateDNSSubdomain(part, fldPath)...)
+		errs = append(errs, registry.ValidateDNSSubdomain(part, fldPath)...)
 	}
 	return errs
 }
@@ -103,7 +89,7 @@ func validateDeviceConfiguration(c resourcev1.DeviceConfiguration, fldPath *fiel
 		return field.ErrorList{field.Required(fldPath.Child("opaque"), "")}
 	}
 	p := fldPath.Child("opaque")
-	errs := required(c.Opaque.Driver, p.Child("driver"), validateDNSSubdomain)
+	errs := required(c.Opaque.Driver, p.Child("driver"), registry.ValidateDNSSubdomain)
 	if len(c.Opaque.Parameters.Raw) == 0 && c.Opaque.Parameters.Object == nil {
 		errs = append(errs, field.Required(p.Child("parameters"), ""))
 	}
@@ -133,7 +119,7 @@ func validateClaimSpec(spec *resourcev1.ResourceClaimSpec, fldPath *field.Path) 
 	}
 	for i, r := range d.Requests {
 		p := dp.Child("requests").Index(i)
-		errs = append(errs, required(r.Name, p.Child("name"), validateDNSLabel)...)
+		errs = append(errs, required(r.Name, p.Child("name"), registry.ValidateDNSLabel)...)
 		if names.Has(r.Name) {
 			errs = append(errs, field.Duplicate(p.Child("name"), r.Name))
 		}
@@ -150,7 +136,7 @@ func validateClaimSpec(spec *resourcev1.ResourceClaimSpec, fldPath *field.Path) 
 			subNames := sets.New[string]()
 			for j, s := range r.FirstAvailable {
 				sp := p.Child("firstAvailable").Index(j)
-				errs = append(errs, required(s.Name, sp.Child("name"), validateDNSLabel)...)
+				errs = append(errs, required(s.Name, sp.Child("name"), registry.ValidateDNSLabel)...)
 				if subNames.Has(s.Name) {
 					errs = append(errs, field.Duplicate(sp.Child("name"), s.Name))
 				}
@@ -183,7 +169,7 @@ func validateClaimSpec(spec *resourcev1.ResourceClaimSpec, fldPath *field.Path) 
 }
 
 func validateRequest(class string, selectors []resourcev1.DeviceSelector, mode resourcev1.DeviceAllocationMode, count int64, tolerations []resourcev1.DeviceToleration, fldPath *field.Path) field.ErrorList {
-	errs := required(class, fldPath.Child("deviceClassName"), validateDNSSubdomain)
+	errs := required(class, fldPath.Child("deviceClassName"), registry.ValidateDNSSubdomain)
 	errs = append(errs, validateSelectors(selectors, false, fldPath.Child("selectors"))...)
 	switch mode {
 	case resourcev1.DeviceAllocationModeAll:
@@ -227,7 +213,7 @@ func validateRequestRef(name string, names sets.Set[string], fldPath *field.Path
 	}
 	var errs field.ErrorList
 	for _, s := range segments {
-		errs = append(errs, required(s, fldPath, validateDNSLabel)...)
+		errs = append(errs, required(s, fldPath, registry.ValidateDNSLabel)...)
 	}
 	if !names.Has(name) {
 		errs = append(errs, field.Invalid(fldPath, name, requestRefMessage))
@@ -247,9 +233,9 @@ func validateClaimStatus(st, old *resourcev1.ResourceClaimStatus, deleting bool,
 				}
 				return nil
 			})...)
-			errs = append(errs, required(r.Driver, p.Child("driver"), validateDNSSubdomain)...)
+			errs = append(errs, required(r.Driver, p.Child("driver"), registry.ValidateDNSSubdomain)...)
 			errs = append(errs, validatePoolName(r.Pool, p.Child("pool"))...)
-			errs = append(errs, required(r.Device, p.Child("device"), validateDNSLabel)...)
+			errs = append(errs, required(r.Device, p.Child("device"), registry.ValidateDNSLabel)...)
 		}
 		if old.Allocation != nil && !semanticEqual(a, old.Allocation) {
 			errs = append(errs, field.Invalid(fldPath.Child("allocation"), "", "field is immutable"))
@@ -284,7 +270,7 @@ func validateClaimStatus(st, old *resourcev1.ResourceClaimStatus, deleting bool,
 }
 
 func validateSliceSpec(spec, old *resourcev1.ResourceSliceSpec, fldPath *field.Path) field.ErrorList {
-	errs := required(spec.Driver, fldPath.Child("driver"), validateDNSSubdomain)
+	errs := required(spec.Driver, fldPath.Child("driver"), registry.ValidateDNSSubdomain)
 	if old != nil && spec.Driver != old.Driver {
 		errs = append(errs, field.Invalid(fldPath.Child("driver"), spec.Driver, "field is immutable"))
 	}
@@ -341,7 +327,7 @@ func validateSliceSpec(spec, old *resourcev1.ResourceSliceSpec, fldPath *field.P
 	devices := sets.New[string]()
 	for i, d := range spec.Devices {
 		p := fldPath.Child("devices").Index(i)
-		errs = append(errs, required(d.Name, p.Child("name"), validateDNSLabel)...)
+		errs = append(errs, required(d.Name, p.Child("name"), registry.ValidateDNSLabel)...)
 		if devices.Has(d.Name) {
 			errs = append(errs, field.Duplicate(p.Child("name"), d.Name))
 		}
@@ -391,13 +377,13 @@ func validateDeviceTaintRuleSpec(spec, old *resourcev1.DeviceTaintRuleSpec, fldP
 	if s := spec.DeviceSelector; s != nil {
 		p := fldPath.Child("deviceSelector")
 		if s.Driver != nil {
-			errs = append(errs, required(*s.Driver, p.Child("driver"), validateDNSSubdomain)...)
+			errs = append(errs, required(*s.Driver, p.Child("driver"), registry.ValidateDNSSubdomain)...)
 		}
 		if s.Pool != nil {
 			errs = append(errs, validatePoolName(*s.Pool, p.Child("pool"))...)
 		}
 		if s.Device != nil {
-			errs = append(errs, required(*s.Device, p.Child("device"), validateDNSLabel)...)
+			errs = append(errs, required(*s.Device, p.Child("device"), registry.ValidateDNSLabel)...)
 		}
 	}
 	var oldTaint *resourcev1.DeviceTaint
