@@ -106,14 +106,7 @@ func validateMutatingOperations(m *arv1.MatchResources, p *field.Path) field.Err
 func validateMutatingPolicy(spec *arv1.MutatingAdmissionPolicySpec, p *field.Path) field.ErrorList {
 	var errs field.ErrorList
 	errs = append(errs, validateFailurePolicy(spec.FailurePolicy, p.Child("failurePolicy"))...)
-	if pk := spec.ParamKind; pk != nil {
-		if pk.Kind == "" {
-			errs = append(errs, field.Required(p.Child("paramKind", "kind"), ""))
-		}
-		if pk.APIVersion == "" {
-			errs = append(errs, field.Required(p.Child("paramKind", "apiVersion"), ""))
-		}
-	}
+	errs = append(errs, validateParamKind(spec.ParamKind, p.Child("paramKind"))...)
 	if spec.MatchConstraints == nil {
 		errs = append(errs, field.Required(p.Child("matchConstraints"), ""))
 	} else {

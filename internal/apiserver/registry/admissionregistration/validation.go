@@ -328,18 +328,27 @@ func validateExpression(expr string, p *field.Path) field.ErrorList {
 var supportedReasons = []string{string(metav1.StatusReasonUnauthorized), string(metav1.StatusReasonForbidden),
 	string(metav1.StatusReasonInvalid), string(metav1.StatusReasonRequestEntityTooLarge)}
 
+// validateParamKind checks a policy's paramKind: both fields are required
+// once it is given.
+func validateParamKind(pk *arv1.ParamKind, p *field.Path) field.ErrorList {
+	var errs field.ErrorList
+	if pk == nil {
+		return nil
+	}
+	if pk.Kind == "" {
+		errs = append(errs, field.Required(p.Child("kind"), ""))
+	}
+	if pk.APIVersion == "" {
+		errs = append(errs, field.Required(p.Child("apiVersion"), ""))
+	}
+	return errs
+}
+
 func validatePolicy(pol *arv1.ValidatingAdmissionPolicy) field.ErrorList {
 	var errs field.ErrorList
 	spec := pol.Spec
 	p := field.NewPath("spec")
-	if pk := spec.ParamKind; pk != nil {
-		if pk.Kind == "" {
-			errs = append(errs, field.Required(p.Child("paramKind", "kind"), ""))
-		}
-		if pk.APIVersion == "" {
-			errs = append(errs, field.Required(p.Child("paramKind", "apiVersion"), ""))
-		}
-	}
+	errs = append(errs, validateParamKind(spec.ParamKind, p.Child("paramKind"))...)
 	if spec.MatchConstraints == nil {
 		errs = append(errs, field.Required(p.Child("matchConstraints"), ""))
 	} else {
