@@ -6,7 +6,8 @@
 # namespace on a bridge this script creates with no uplink (the nodes' default
 # gateway is an address nobody holds), each with its own containerd. The test
 # images are built here (images.sh) and imported by both nodes; the suite finds
-# them under their local names through KUBE_TEST_REPO_LIST. The suite runs
+# them under their local names through KUBE_TEST_REPO_LIST, and a registry in
+# the server's namespace serves them too, for pulls. The suite runs
 # inside the server's namespace, so it reaches node, pod and service addresses
 # as a client on a node would.
 #
@@ -116,6 +117,21 @@ if [ -z "${KUBECONFIG:-}" ]; then
   done
   run_in=(nsenter --net=/run/netns/skcf-$id-0)
   server_ip=$subnet.10
+  # A registry holding the same images, on the server's address, for the
+  # specs whose pods pull with imagePullPolicy: Always. Each node's containerd
+  # reaches it for the images' registry name through a hosts.toml, so the
+  # name is never looked up in DNS.
+  (cd "$root" && go build -o "$work/registry" ./test/conformance/registry)
+  "${run_in[@]}" "$work/registry" -addr "$server_ip:5000" -images "$images" -dir "$work/registry-blobs" \
+    >"$work/registry.log" 2>&1 &
+  pids+=($!)
+  for n in 0 1; do
+    mkdir -p "$work/node$n/containerd/certs.d/skiff.test"
+    printf 'server = "http://%s:5000"\n\n[host."http://%s:5000"]\n  capabilities = ["pull", "resolve"]\n' \
+      "$server_ip" "$server_ip" >"$work/node$n/containerd/certs.d/skiff.test/hosts.toml"
+  done
+  for _ in $(seq 600); do grep -q '^ready' "$work/registry.log" && break; sleep 0.1; done
+  grep -q '^ready' "$work/registry.log" || { echo "registry not ready"; tail -n 20 "$work/registry.log"; exit 1; }
   nsenter --net=/run/netns/skcf-$id-0 "$SKIFF" server --data-dir "$work/node0" --node-name conformance-0 \
     --https-port 6443 --bind-address 0.0.0.0 --advertise-address "$server_ip" \
     --etcd-client-url http://127.0.0.1:0 --etcd-peer-url http://127.0.0.1:0 --log-level warn >"$work/server.log" 2>&1 &
