@@ -1,6 +1,10 @@
 // Package dns is the cluster DNS: names of Services, their endpoints and
 // pods under the cluster domain, answered from an in-memory record table,
-// and every other name forwarded to the host's resolvers.
+// and every other name forwarded to the host's resolvers. Cluster names are
+// answered to anyone; forwarding is only for loopback and the cluster's own
+// sources (every node's addresses and pod CIDRs, followed from the Nodes),
+// so the server is no open resolver on the host's address: others get
+// REFUSED.
 //
 // Records (pure, in records.go) are rebuilt from Services and EndpointSlices
 // whenever they change; Server (server.go) answers UDP and TCP queries from

@@ -143,3 +143,75 @@ func startUDP(t *testing.T, h dns.Handler) (*dns.Server, string) {
 	<-started
 	return s, pc.LocalAddr().String()
 }
+
+// fakeWriter is a dns.ResponseWriter for a query from a given address; it
+// keeps the reply.
+type fakeWriter struct {
+	dns.ResponseWriter
+	from  net.Addr
+	reply *dns.Msg
+}
+
+func (w *fakeWriter) RemoteAddr() net.Addr        { return w.from }
+func (w *fakeWriter) WriteMsg(m *dns.Msg) error   { w.reply = m; return nil }
+func (w *fakeWriter) LocalAddr() net.Addr         { return &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 53} }
+func (w *fakeWriter) Write(b []byte) (int, error) { return len(b), nil }
+
+// TestRecursionSources checks that cluster names are answered to anyone,
+// while names outside the cluster are forwarded only for loopback and the
+// nodes' addresses and pod CIDRs; everyone else gets REFUSED.
+func TestRecursionSources(t *testing.T) {
+	var upstreamHits atomic.Int32
+	up, upAddr := startUDP(t, dns.HandlerFunc(func(w dns.ResponseWriter, r *dns.Msg) {
+		upstreamHits.Add(1)
+		m := new(dns.Msg)
+		m.SetReply(r)
+		_ = w.WriteMsg(m)
+	}))
+	defer up.Shutdown()
+	srv, err := New(Config{Upstreams: []string{upAddr}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.SetTable(testTable())
+	ask := func(from, name string) *dns.Msg {
+		m := new(dns.Msg)
+		m.SetQuestion(name, dns.TypeA)
+		w := &fakeWriter{from: &net.UDPAddr{IP: net.ParseIP(from), Port: 4053}}
+		srv.ServeDNS(w, m)
+		return w.reply
+	}
+	nodes := []*corev1.Node{{
+		Spec:   corev1.NodeSpec{PodCIDR: "10.42.1.0/24", PodCIDRs: []string{"10.42.1.0/24"}},
+		Status: corev1.NodeStatus{Addresses: []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: "198.51.100.7"}, {Type: corev1.NodeHostName, Address: "a"}}},
+	}}
+	steps := []struct {
+		name    string
+		sources []*corev1.Node
+		from    string
+		refused bool
+	}{
+		{"loopback before the nodes are known", nil, "127.0.0.1", false},
+		{"stranger before the nodes are known", nil, "198.51.100.7", true},
+		{"node address", nodes, "198.51.100.7", false},
+		{"pod on a node", nodes, "10.42.1.9", false},
+		{"address outside every pod CIDR", nodes, "10.42.2.9", true},
+		{"stranger", nodes, "203.0.113.5", true},
+		{"IPv4-mapped node address", nodes, "::ffff:198.51.100.7", false},
+	}
+	for _, s := range steps {
+		srv.SetRecursionSources(NodeSources(s.sources))
+		before := upstreamHits.Load()
+		if r := ask(s.from, "web.default.svc.cluster.local."); r.Rcode != dns.RcodeSuccess || len(r.Answer) != 1 {
+			t.Errorf("%s: cluster name: %v", s.name, r)
+		}
+		r := ask(s.from, "example.test.")
+		hits := upstreamHits.Load() - before
+		if s.refused && (r.Rcode != dns.RcodeRefused || hits != 0) {
+			t.Errorf("%s: outside name: rcode %s, %d upstream queries; want REFUSED and none", s.name, dns.RcodeToString[r.Rcode], hits)
+		}
+		if !s.refused && (r.Rcode != dns.RcodeSuccess || hits != 1) {
+			t.Errorf("%s: outside name: rcode %s, %d upstream queries; want it forwarded", s.name, dns.RcodeToString[r.Rcode], hits)
+		}
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"strings"
 	"sync"
@@ -34,7 +35,10 @@ type Config struct {
 type Server struct {
 	cfg   Config
 	table atomic.Pointer[Table]
-	log   *slog.Logger
+	// recursion are the sources, besides loopback, whose queries for names
+	// outside the cluster are forwarded.
+	recursion atomic.Pointer[[]netip.Prefix]
+	log       *slog.Logger
 }
 
 // New returns a Server with an empty table.
@@ -77,13 +81,45 @@ func nameservers(path string) []string {
 // SetTable replaces the records answered.
 func (s *Server) SetTable(t *Table) { s.table.Store(t) }
 
+// SetRecursionSources sets the sources, besides loopback, whose queries for
+// names outside the cluster are forwarded upstream (the cluster's pods and
+// nodes); anyone else gets REFUSED for them, so the server answers the
+// cluster's names to anyone but is not an open resolver.
+func (s *Server) SetRecursionSources(p []netip.Prefix) { s.recursion.Store(&p) }
+
+// mayRecurse reports whether a query from addr may be forwarded.
+func (s *Server) mayRecurse(addr net.Addr) bool {
+	var ip netip.Addr
+	switch a := addr.(type) {
+	case *net.UDPAddr:
+		ip, _ = netip.AddrFromSlice(a.IP)
+	case *net.TCPAddr:
+		ip, _ = netip.AddrFromSlice(a.IP)
+	}
+	ip = ip.Unmap()
+	if !ip.IsValid() {
+		return false
+	}
+	if ip.IsLoopback() {
+		return true
+	}
+	if p := s.recursion.Load(); p != nil {
+		for _, pre := range *p {
+			if pre.Contains(ip) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // Table returns the records answered now.
 func (s *Server) Table() *Table { return s.table.Load() }
 
 // ServeDNS implements dns.Handler.
 func (s *Server) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
 	network := w.RemoteAddr().Network()
-	resp := s.answer(r, network)
+	resp := s.answer(r, network, func() bool { return s.mayRecurse(w.RemoteAddr()) })
 	resp.Truncate(replySize(r, network))
 	_ = w.WriteMsg(resp)
 }
@@ -101,7 +137,9 @@ func replySize(r *dns.Msg, network string) int {
 	return dns.MinMsgSize
 }
 
-func (s *Server) answer(r *dns.Msg, network string) *dns.Msg {
+// answer answers r from the table, or forwards it upstream when the table
+// does not hold its name and recurse allows.
+func (s *Server) answer(r *dns.Msg, network string, recurse func() bool) *dns.Msg {
 	m := new(dns.Msg)
 	if len(r.Question) != 1 || r.Opcode != dns.OpcodeQuery {
 		m.SetRcode(r, dns.RcodeNotImplemented)
@@ -123,6 +161,10 @@ func (s *Server) answer(r *dns.Msg, network string) *dns.Msg {
 			// RFC 6891: a request with OPT gets a reply with OPT.
 			m.SetEdns0(dns.DefaultMsgSize, false)
 		}
+		return m
+	}
+	if !recurse() {
+		m.SetRcode(r, dns.RcodeRefused)
 		return m
 	}
 	return s.forward(r, network)
