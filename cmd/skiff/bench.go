@@ -108,7 +108,7 @@ func launchServer(ctx context.Context, dataDir string) (*exec.Cmd, time.Duration
 		return nil, 0, "", err
 	}
 	cmd := exec.CommandContext(ctx, self, "server", "--data-dir", dataDir, "--https-port", "0", "--bind-address", "127.0.0.1",
-		"--etcd-client-url", "http://127.0.0.1:0", "--etcd-peer-url", "http://127.0.0.1:0", "--disable-agent", "--log-level", "error")
+		"--etcd-client-url", "https://127.0.0.1:0", "--etcd-peer-url", "https://127.0.0.1:0", "--disable-agent", "--log-level", "error")
 	cmd.Stderr = os.Stderr
 	kc := filepath.Join(dataDir, "admin.kubeconfig")
 	hc := &http.Client{Timeout: time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}

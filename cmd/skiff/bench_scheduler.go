@@ -80,7 +80,7 @@ func startBenchServer(ctx context.Context) (*rest.Config, func(), error) {
 	}
 	s, err := server.Start(ctx, server.Config{
 		DataDir: dir, BindAddress: "127.0.0.1", HTTPSPort: -1,
-		EtcdClientURL: "http://127.0.0.1:0", EtcdPeerURL: "http://127.0.0.1:0",
+		EtcdClientURL: "https://127.0.0.1:0", EtcdPeerURL: "https://127.0.0.1:0",
 		DisableAgent: true, Disable: []string{"scheduler", "controllers"},
 		Logger: slog.New(slog.DiscardHandler),
 	})

@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"syscall"
 
+	"go.etcd.io/etcd/client/pkg/v3/transport"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/server/v3/embed"
 	"go.etcd.io/etcd/server/v3/etcdserver/api/v3client"
@@ -88,8 +89,23 @@ type Config struct {
 	CatchUpEntries uint64
 	// QuotaBackendBytes caps the database size; zero keeps etcd's 2 GiB.
 	QuotaBackendBytes int64
+	// TLS, when set, makes the member serve clients and peers over mutual
+	// TLS only: ClientURL and PeerURL must then be https URLs.
+	TLS *TLS
 	// Logger receives etcd's warnings and errors; nil discards them.
 	Logger *slog.Logger
+}
+
+// TLS are the files of a member that serves clients and peers over mutual
+// TLS: every client and peer must present a certificate signed by CAFile.
+type TLS struct {
+	// CAFile is the CA that clients' and peers' certificates chain to.
+	CAFile string
+	// CertFile and KeyFile are served to clients.
+	CertFile, KeyFile string
+	// PeerCertFile and PeerKeyFile are served to peers and presented to
+	// them as a client; the certificate needs both usages.
+	PeerCertFile, PeerKeyFile string
 }
 
 func (c *Config) setDefaults() {
@@ -98,9 +114,15 @@ func (c *Config) setDefaults() {
 	}
 	if c.ClientURL == "" {
 		c.ClientURL = DefaultClientURL
+		if c.TLS != nil {
+			c.ClientURL = "https://" + strings.TrimPrefix(DefaultClientURL, "http://")
+		}
 	}
 	if c.PeerURL == "" {
 		c.PeerURL = DefaultPeerURL
+		if c.TLS != nil {
+			c.PeerURL = "https://" + strings.TrimPrefix(DefaultPeerURL, "http://")
+		}
 	}
 	if c.ClusterState == "" {
 		c.ClusterState = ClusterStateNew
@@ -137,6 +159,13 @@ func (c *Config) validate() error {
 	}
 	if c.ClusterState != ClusterStateNew && c.ClusterState != ClusterStateExisting {
 		return fmt.Errorf("cluster state %q: want %q or %q", c.ClusterState, ClusterStateNew, ClusterStateExisting)
+	}
+	if c.TLS != nil {
+		for _, u := range []struct{ what, url string }{{"client", c.ClientURL}, {"peer", c.PeerURL}} {
+			if !strings.HasPrefix(u.url, "https://") {
+				return fmt.Errorf("%s URL %q: this member serves over TLS only, so it must be an https URL", u.what, u.url)
+			}
+		}
 	}
 	if c.TickMs == 0 || c.ElectionMs < 5*c.TickMs {
 		return fmt.Errorf("election timeout %dms must be at least 5 heartbeats of %dms", c.ElectionMs, c.TickMs)
@@ -198,6 +227,10 @@ func start(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	if ec.AdvertisePeerUrls, err = parseURLs(advPeer); err != nil {
 		return nil, fmt.Errorf("advertise peer url: %w", err)
+	}
+	if t := cfg.TLS; t != nil {
+		ec.ClientTLSInfo = transport.TLSInfo{CertFile: t.CertFile, KeyFile: t.KeyFile, TrustedCAFile: t.CAFile, ClientCertAuth: true}
+		ec.PeerTLSInfo = transport.TLSInfo{CertFile: t.PeerCertFile, KeyFile: t.PeerKeyFile, TrustedCAFile: t.CAFile, ClientCertAuth: true}
 	}
 	ec.InitialCluster = or(cfg.InitialCluster, cfg.Name+"="+advPeer)
 	ec.ClusterState = cfg.ClusterState

@@ -87,13 +87,13 @@ func (ca *CA) ClientCertFromCSR(csrPEM []byte, user string, groups []string) ([]
 	if user == "" {
 		return nil, errors.New("empty user")
 	}
-	return ca.signCSR(csrPEM, leafSpec{commonName: user, orgs: groups, usage: x509.ExtKeyUsageClientAuth})
+	return ca.signCSR(csrPEM, leafSpec{commonName: user, orgs: groups, usages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}})
 }
 
 // ServingCertFromCSR signs the public key of a PEM certificate request as a
 // serving certificate for sans, named name.
 func (ca *CA) ServingCertFromCSR(csrPEM []byte, name string, sans SANs) ([]byte, error) {
-	return ca.signCSR(csrPEM, leafSpec{commonName: name, usage: x509.ExtKeyUsageServerAuth, sans: sans.Merge(SANs{})})
+	return ca.signCSR(csrPEM, leafSpec{commonName: name, usages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, sans: sans.Merge(SANs{})})
 }
 
 func (ca *CA) signCSR(csrPEM []byte, spec leafSpec) ([]byte, error) {

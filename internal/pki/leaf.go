@@ -27,7 +27,7 @@ const (
 type leafSpec struct {
 	commonName string
 	orgs       []string
-	usage      x509.ExtKeyUsage
+	usages     []x509.ExtKeyUsage
 	sans       SANs
 }
 
@@ -37,10 +37,23 @@ type leafSpec struct {
 // has more than 90 days left and covers every wanted name and address (extra
 // names are fine); otherwise a new one, valid for a year, replaces it.
 func (ca *CA) IssueServing(dir, name string, sans SANs) (certFile, keyFile string, err error) {
-	spec := leafSpec{commonName: name, usage: x509.ExtKeyUsageServerAuth, sans: sans.Merge(SANs{})}
+	spec := leafSpec{commonName: name, usages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, sans: sans.Merge(SANs{})}
 	certFile, keyFile, err = ca.issue(dir, name, spec)
 	if err != nil {
 		return "", "", fmt.Errorf("issue serving certificate %s: %w", name, err)
+	}
+	return certFile, keyFile, nil
+}
+
+// IssuePeer is IssueServing for a certificate that is also presented as a
+// client's, as etcd members present theirs to each other; it is kept and
+// replaced under the same rules.
+func (ca *CA) IssuePeer(dir, name string, sans SANs) (certFile, keyFile string, err error) {
+	spec := leafSpec{commonName: name, usages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
+		sans: sans.Merge(SANs{})}
+	certFile, keyFile, err = ca.issue(dir, name, spec)
+	if err != nil {
+		return "", "", fmt.Errorf("issue peer certificate %s: %w", name, err)
 	}
 	return certFile, keyFile, nil
 }
@@ -53,7 +66,7 @@ func (ca *CA) IssueClient(dir, name, user string, groups []string) (certFile, ke
 	if user == "" {
 		return "", "", fmt.Errorf("issue client certificate %s: empty user", name)
 	}
-	spec := leafSpec{commonName: user, orgs: slices.Clone(groups), usage: x509.ExtKeyUsageClientAuth}
+	spec := leafSpec{commonName: user, orgs: slices.Clone(groups), usages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
 	certFile, keyFile, err = ca.issue(dir, name, spec)
 	if err != nil {
 		return "", "", fmt.Errorf("issue client certificate %s: %w", name, err)
@@ -105,7 +118,7 @@ func (ca *CA) sign(spec leafSpec, pub crypto.PublicKey) ([]byte, error) {
 		NotBefore:             now.Add(-backdate),
 		NotAfter:              notAfter,
 		KeyUsage:              x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:           []x509.ExtKeyUsage{spec.usage},
+		ExtKeyUsage:           spec.usages,
 		BasicConstraintsValid: true,
 		DNSNames:              spec.sans.DNSNames,
 		IPAddresses:           spec.sans.IPs,
@@ -128,8 +141,10 @@ func checkLeaf(cert *x509.Certificate, key crypto.Signer, caCert *x509.Certifica
 	if cert.NotAfter.Sub(now) < renewBefore {
 		return errors.New("expires soon")
 	}
-	if !slices.Contains(cert.ExtKeyUsage, spec.usage) {
-		return errors.New("wrong extended key usage")
+	for _, u := range spec.usages {
+		if !slices.Contains(cert.ExtKeyUsage, u) {
+			return errors.New("wrong extended key usage")
+		}
 	}
 	if cert.Subject.CommonName != spec.commonName {
 		return fmt.Errorf("common name is %q, want %q", cert.Subject.CommonName, spec.commonName)

@@ -229,7 +229,7 @@ func TestIssueServingReuse(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			spec := leafSpec{commonName: "apiserver", usage: x509.ExtKeyUsageServerAuth, sans: tt.sans.Merge(SANs{})}
+			spec := leafSpec{commonName: "apiserver", usages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, sans: tt.sans.Merge(SANs{})}
 			if err := checkLeaf(cert, key, second.Cert, spec, second.now()); err != nil {
 				t.Errorf("certificate on disk does not fit: %v", err)
 			}

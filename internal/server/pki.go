@@ -2,13 +2,94 @@ package server
 
 import (
 	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"net"
+	"net/url"
+	"os"
 	"path/filepath"
 	"strconv"
 
+	"skiff/internal/etcd"
 	"skiff/internal/pki"
 )
+
+// The embedded etcd member's default URLs: loopback only, over TLS.
+const (
+	defaultEtcdClientURL = "https://127.0.0.1:2379"
+	defaultEtcdPeerURL   = "https://127.0.0.1:2380"
+	// etcdClientName names the API server's client certificate for etcd.
+	etcdClientName = "apiserver-etcd-client"
+)
+
+// setUpEtcdPKI loads or creates the embedded etcd's own CA under
+// <data-dir>/tls/etcd (apart from the cluster CA, so that no cluster
+// certificate opens etcd), the member's serving and peer certificates for
+// loopback and the URLs' hosts, and the API server's client certificate.
+func setUpEtcdPKI(dataDir, clientURL, peerURL string) (*etcd.TLS, error) {
+	dir := filepath.Join(dataDir, "tls", "etcd")
+	ca, err := pki.LoadOrCreateCA(dir)
+	if err != nil {
+		return nil, fmt.Errorf("etcd ca: %w", err)
+	}
+	sans := pki.SANs{DNSNames: []string{"localhost"}, IPs: []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback}}
+	for _, raw := range []string{clientURL, peerURL} {
+		u, err := url.Parse(raw)
+		if err != nil {
+			return nil, fmt.Errorf("etcd url %q: %w", raw, err)
+		}
+		switch ip := net.ParseIP(u.Hostname()); {
+		case ip == nil:
+			sans = sans.Merge(pki.SANs{DNSNames: []string{u.Hostname()}})
+		case ip.IsUnspecified():
+			sans = sans.Merge(pki.HostSANs())
+		default:
+			sans = sans.Merge(pki.SANs{IPs: []net.IP{ip}})
+		}
+	}
+	t := &etcd.TLS{CAFile: ca.CertFile()}
+	if t.CertFile, t.KeyFile, err = ca.IssueServing(dir, "server", sans); err != nil {
+		return nil, fmt.Errorf("etcd: %w", err)
+	}
+	if t.PeerCertFile, t.PeerKeyFile, err = ca.IssuePeer(dir, "peer", sans); err != nil {
+		return nil, fmt.Errorf("etcd: %w", err)
+	}
+	if _, _, err := ca.IssueClient(dir, etcdClientName, etcdClientName, nil); err != nil {
+		return nil, fmt.Errorf("etcd: %w", err)
+	}
+	return t, nil
+}
+
+// etcdClientTLS is the TLS config for an external etcd from
+// --etcd-cafile, --etcd-certfile and --etcd-keyfile; nil when none is set
+// (plain http endpoints).
+func etcdClientTLS(caFile, certFile, keyFile string) (*tls.Config, error) {
+	if caFile == "" && certFile == "" && keyFile == "" {
+		return nil, nil
+	}
+	if (certFile == "") != (keyFile == "") {
+		return nil, fmt.Errorf("etcd client certificate: --etcd-certfile and --etcd-keyfile go together")
+	}
+	t := &tls.Config{MinVersion: tls.VersionTLS12}
+	if caFile != "" {
+		pem, err := os.ReadFile(caFile)
+		if err != nil {
+			return nil, fmt.Errorf("etcd ca: %w", err)
+		}
+		t.RootCAs = x509.NewCertPool()
+		if !t.RootCAs.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("etcd ca: no certificate in %s", caFile)
+		}
+	}
+	if certFile != "" {
+		pair, err := tls.LoadX509KeyPair(certFile, keyFile)
+		if err != nil {
+			return nil, fmt.Errorf("etcd client certificate: %w", err)
+		}
+		t.Certificates = []tls.Certificate{pair}
+	}
+	return t, nil
+}
 
 // setUpPKI loads or creates the CA, the serving certificate and the admin
 // credentials, writes the admin kubeconfig, and returns the TLS config the

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -50,8 +51,14 @@ type Config struct {
 	// EtcdServers, when set, are the client URLs of an external etcd
 	// cluster used instead of the embedded member.
 	EtcdServers []string
+	// EtcdCAFile, EtcdCertFile and EtcdKeyFile are the CA that the external
+	// etcd's serving certificate chains to and the client certificate
+	// presented to it, for https EtcdServers.
+	EtcdCAFile, EtcdCertFile, EtcdKeyFile string
 	// EtcdClientURL and EtcdPeerURL are where the embedded member listens
-	// (defaults 127.0.0.1:2379 and :2380; port 0 picks a free one).
+	// (defaults https://127.0.0.1:2379 and :2380; port 0 picks a free
+	// one). It serves both over mutual TLS only, with certificates of its
+	// own CA under <data-dir>/tls/etcd.
 	EtcdClientURL, EtcdPeerURL string
 	// BindAddress and HTTPSPort are where the API is served (0.0.0.0:6443;
 	// port 0 means 6443, -1 picks a free port).
@@ -170,6 +177,15 @@ func (s *Server) URL() string { return s.url }
 // AdminKubeconfig is the path of the admin kubeconfig.
 func (s *Server) AdminKubeconfig() string { return s.adminKC }
 
+// EtcdClientURL is where the embedded etcd member serves clients (over
+// mutual TLS), with the port actually bound; empty with --etcd-servers.
+func (s *Server) EtcdClientURL() string {
+	if s.etcd == nil {
+		return ""
+	}
+	return s.etcd.ClientURL()
+}
+
 // Store returns the store the API server keeps objects in.
 func (s *Server) Store() storage.Store { return s.store }
 
@@ -250,7 +266,11 @@ func (s *Server) setUpPKIAndStore(ctx context.Context) error {
 
 func (s *Server) startStore(ctx context.Context) error {
 	if len(s.cfg.EtcdServers) > 0 {
-		cl, err := etcdstore.Dial(s.cfg.EtcdServers, nil)
+		tlsConfig, err := etcdClientTLS(s.cfg.EtcdCAFile, s.cfg.EtcdCertFile, s.cfg.EtcdKeyFile)
+		if err != nil {
+			return err
+		}
+		cl, err := etcdstore.Dial(s.cfg.EtcdServers, tlsConfig)
 		if err != nil {
 			return err
 		}
@@ -258,10 +278,17 @@ func (s *Server) startStore(ctx context.Context) error {
 		s.store = etcdstore.New(cl, etcdstore.Config{})
 		return nil
 	}
+	clientURL := cmp.Or(s.cfg.EtcdClientURL, defaultEtcdClientURL)
+	peerURL := cmp.Or(s.cfg.EtcdPeerURL, defaultEtcdPeerURL)
+	files, err := setUpEtcdPKI(s.cfg.DataDir, clientURL, peerURL)
+	if err != nil {
+		return err
+	}
 	e, err := etcd.Start(ctx, etcd.Config{
 		DataDir:   filepath.Join(s.cfg.DataDir, "etcd"),
-		ClientURL: s.cfg.EtcdClientURL,
-		PeerURL:   s.cfg.EtcdPeerURL,
+		ClientURL: clientURL,
+		PeerURL:   peerURL,
+		TLS:       files,
 		Logger:    s.cfg.Logger,
 	})
 	if err != nil {

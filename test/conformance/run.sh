@@ -134,7 +134,7 @@ if [ -z "${KUBECONFIG:-}" ]; then
   grep -q '^ready' "$work/registry.log" || { echo "registry not ready"; tail -n 20 "$work/registry.log"; exit 1; }
   nsenter --net=/run/netns/skcf-$id-0 "$SKIFF" server --data-dir "$work/node0" --node-name conformance-0 \
     --https-port 6443 --bind-address 0.0.0.0 --advertise-address "$server_ip" \
-    --etcd-client-url http://127.0.0.1:0 --etcd-peer-url http://127.0.0.1:0 --log-level warn >"$work/server.log" 2>&1 &
+    --etcd-client-url https://127.0.0.1:0 --etcd-peer-url https://127.0.0.1:0 --log-level warn >"$work/server.log" 2>&1 &
   pids+=($!)
   for _ in $(seq 300); do [ -s "$work/node0/node-token" ] && break; sleep 0.1; done
   nsenter --net=/run/netns/skcf-$id-1 "$SKIFF" agent --server "https://$server_ip:6443" \

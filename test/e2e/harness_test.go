@@ -68,7 +68,7 @@ func startCluster(t *testing.T, extra ...string) *cluster {
 	bin := binDir(t)
 	c := &cluster{bin: bin, dataDir: t.TempDir(), log: &lockedBuffer{}}
 	args := append([]string{"server", "--data-dir", c.dataDir, "--https-port", "0", "--bind-address", "127.0.0.1",
-		"--etcd-client-url", "http://127.0.0.1:0", "--etcd-peer-url", "http://127.0.0.1:0", "--disable-agent"}, extra...)
+		"--etcd-client-url", "https://127.0.0.1:0", "--etcd-peer-url", "https://127.0.0.1:0", "--disable-agent"}, extra...)
 	c.cmd = exec.Command(filepath.Join(bin, "skiff"), args...)
 	c.cmd.Stdout, c.cmd.Stderr = c.log, c.log
 	if err := c.cmd.Start(); err != nil {

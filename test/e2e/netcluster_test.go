@@ -98,7 +98,7 @@ func startNetCluster(t *testing.T, agents int) *netCluster {
 	nc.cluster = &cluster{bin: bin, dataDir: server.dataDir, log: server.log, netns: server.netns}
 	server.start(t, bin, "server", "--data-dir", server.dataDir, "--node-name", server.name,
 		"--https-port", "6443", "--bind-address", "0.0.0.0", "--advertise-address", server.ip,
-		"--etcd-client-url", "http://127.0.0.1:0", "--etcd-peer-url", "http://127.0.0.1:0", "--log-level", "info")
+		"--etcd-client-url", "https://127.0.0.1:0", "--etcd-peer-url", "https://127.0.0.1:0", "--log-level", "info")
 	nc.cmd = server.cmd
 	tokenFile := filepath.Join(server.dataDir, "node-token")
 	waitUntil(t, 30*time.Second, "the server's join token", func() (bool, string) {

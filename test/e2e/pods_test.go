@@ -48,7 +48,7 @@ func startNode(t *testing.T) *cluster {
 	}
 	c := &cluster{bin: bin, dataDir: dir, log: &lockedBuffer{}}
 	c.cmd = exec.Command(filepath.Join(bin, "skiff"), "server", "--data-dir", dir, "--https-port", "0", "--bind-address", "127.0.0.1",
-		"--etcd-client-url", "http://127.0.0.1:0", "--etcd-peer-url", "http://127.0.0.1:0", "--log-level", "info")
+		"--etcd-client-url", "https://127.0.0.1:0", "--etcd-peer-url", "https://127.0.0.1:0", "--log-level", "info")
 	c.cmd.Stdout, c.cmd.Stderr = c.log, c.log
 	if err := c.cmd.Start(); err != nil {
 		t.Fatal(err)
