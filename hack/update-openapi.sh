@@ -36,6 +36,7 @@ PKGS=(
   k8s.io/api/authentication/v1
   k8s.io/api/authorization/v1
   k8s.io/api/flowcontrol/v1
+  k8s.io/api/storagemigration/v1
   k8s.io/kube-aggregator/pkg/apis/apiregistration/v1
   k8s.io/apimachinery/pkg/apis/meta/v1
   k8s.io/apimachinery/pkg/runtime

@@ -31,6 +31,7 @@ import (
 	"skiff/internal/controller/serviceaccount"
 	"skiff/internal/controller/servicelb"
 	"skiff/internal/controller/statefulset"
+	"skiff/internal/controller/storageversionmigrator"
 	"skiff/internal/controller/ttlafterfinished"
 )
 
@@ -108,5 +109,6 @@ func controllerConstructors(cfg Config) map[string]controller.Constructor {
 		"resourcequota":            resourcequota.New,
 		"horizontalpodautoscaling": horizontalpodautoscaler.New,
 		"servicelb":                servicelb.New,
+		"svm":                      storageversionmigrator.New,
 	}
 }

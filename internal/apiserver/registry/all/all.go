@@ -23,6 +23,7 @@ import (
 	"skiff/internal/apiserver/registry/reviews"
 	"skiff/internal/apiserver/registry/scheduling"
 	"skiff/internal/apiserver/registry/storageapi"
+	"skiff/internal/apiserver/registry/storagemigration"
 )
 
 // Resources returns every built-in resource, core first, then the groups in
@@ -49,6 +50,7 @@ func Resources() []registry.Resource {
 		discovery.Resources(),
 		flowcontrol.Resources(),
 		resourceapi.Resources(),
+		storagemigration.Resources(),
 		apiextensions.Resources(),
 		apiregistration.Resources(),
 	} {
