@@ -123,6 +123,9 @@ type Config struct {
 	ImageGCLowPercent  int
 	ImageMinimumGCAge  time.Duration
 	PinnedImages       []string
+	// ImageMounter mounts images on the node for image volumes; without
+	// one, a container that mounts an image volume cannot be created.
+	ImageMounter ImageMounter
 }
 
 func (c *Config) setDefaults() {

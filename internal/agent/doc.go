@@ -35,6 +35,17 @@
 // resolved then (resolveEnv, pure); what cannot be resolved shows as
 // CreateContainerConfigError. The pod's directory is removed with the pod.
 //
+// Image volumes are mounted by the agent, through Config.ImageMounter
+// (containerd 1.6's CRI cannot): when a container that mounts one starts,
+// its image is made present per the volume's pull policy, with the pod's
+// imagePullSecrets (events about the pod, failures as the container's
+// ErrImagePull or ImagePullBackOff), then mounted read-only on
+// volumes/kubernetes.io~image/<name>; a subPath follows the image's
+// symlinks inside the image only. A mount that fails, or a subPath the
+// image lacks, is CreateContainerError. The mounts go with the pod's
+// directory, and image garbage collection keeps the images of the node's
+// pods' image volumes.
+//
 // Before a sandbox, the agent creates the pod's cgroup when
 // Config.CgroupRoot is set (CgroupRoot[/burstable|/besteffort]/pod<uid>,
 // cgroupfs, limits from podCgroup) and removes it once the pod is gone.

@@ -7,6 +7,7 @@ import (
 	"sort"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
 )
 
@@ -167,9 +168,14 @@ func imageGarbage(images []Image, inUse map[string]bool, lastUsed map[string]tim
 }
 
 // imagesInUse are the image IDs (and names) of every container that
-// exists, running or not: a container keeps its image.
-func imagesInUse(cs []Container) map[string]bool {
+// exists, running or not, as a container keeps its image, and the names
+// of the image volumes of the node's pods (volumeRefs), as a pod keeps
+// the images it mounts.
+func imagesInUse(cs []Container, volumeRefs []string) map[string]bool {
 	in := map[string]bool{}
+	for _, r := range volumeRefs {
+		in[r] = true
+	}
 	for _, c := range cs {
 		if c.ImageRef != "" {
 			in[c.ImageRef] = true
@@ -228,8 +234,14 @@ func (a *Agent) collectImages(ctx context.Context, im ImageManager, cs []Contain
 		return fmt.Errorf("image garbage collection: %w", err)
 	}
 	now := a.cfg.Clock.Now()
-	inUse := imagesInUse(cs)
 	a.mu.Lock()
+	var pods []*corev1.Pod
+	for _, e := range a.pods {
+		if e.pod != nil {
+			pods = append(pods, e.pod)
+		}
+	}
+	inUse := imagesInUse(cs, imageVolumeRefs(pods))
 	seen := make(map[string]time.Time, len(images))
 	for _, img := range images {
 		t, ok := a.imageLastUsed[img.ID]

@@ -561,7 +561,7 @@ func (a *Agent) deleteStaticPod(ctx context.Context, pod *corev1.Pod) error {
 		delete(a.static.byName, fullName(pod))
 	}
 	a.mu.Unlock()
-	a.cleanupPod(pod.UID)
+	a.cleanupPod(ctx, pod.UID)
 	a.pool.add(item{a: a, kind: itemStatic, key: staticKeyScan})
 	return nil
 }

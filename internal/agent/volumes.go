@@ -34,6 +34,8 @@ const (
 	pluginProjected = "kubernetes.io~projected"
 )
 
+// Image volumes live in pluginImage (imagevolumes.go).
+
 // defaultFileMode is the mode of projected files without one, upstream's.
 const defaultFileMode = 0o644
 
@@ -66,6 +68,8 @@ func volumePlugin(v *corev1.Volume) string {
 		return pluginDownward
 	case v.Projected != nil:
 		return pluginProjected
+	case v.Image != nil:
+		return pluginImage
 	}
 	return ""
 }
@@ -487,6 +491,12 @@ func (a *Agent) setupVolumes(ctx context.Context, pod *corev1.Pod, in envInput) 
 		}
 		dir := filepath.Join(a.podDir(pod.UID), "volumes", plugin, v.Name)
 		paths[v.Name] = dir
+		if v.Image != nil {
+			// Pulled and mounted when a container that mounts it starts
+			// (ensureImageVolumes): one no container mounts is never
+			// pulled, as upstream's pod with an unused bad image runs.
+			continue
+		}
 		if v.EmptyDir != nil {
 			if err := setupEmptyDir(dir, v.EmptyDir); err != nil {
 				return nil, fmt.Errorf("volume %s: %w", v.Name, err)
@@ -543,13 +553,17 @@ func isMountPoint(dir string) bool {
 	return st.Dev != pst.Dev
 }
 
-// cleanupVolumes unmounts the pod's memory-backed emptyDirs and removes
-// its directory. hostPath volumes live elsewhere and are left alone.
-func (a *Agent) cleanupVolumes(uid types.UID) error {
+// cleanupVolumes unmounts the pod's image volumes and memory-backed
+// emptyDirs and removes its directory. hostPath volumes live elsewhere
+// and are left alone.
+func (a *Agent) cleanupVolumes(ctx context.Context, uid types.UID) error {
 	if a.cfg.RootDir == "" {
 		return nil
 	}
 	dir := a.podDir(uid)
+	if err := a.unmountImageVolumes(ctx, dir); err != nil {
+		return fmt.Errorf("clean up volumes: %w", err)
+	}
 	ed := filepath.Join(dir, "volumes", pluginEmptyDir)
 	entries, _ := os.ReadDir(ed)
 	for _, e := range entries {
@@ -574,7 +588,8 @@ func (a *Agent) cleanupVolumes(uid types.UID) error {
 }
 
 // containerMounts are the runtime mounts of a container's volumeMounts.
-// Volumes built from API objects are always mounted read-only, as upstream.
+// Volumes built from API objects and image volumes are always mounted
+// read-only, as upstream.
 // A subPathExpr is expanded over the container's environment; like a
 // subPath it must stay inside its volume. It is pure.
 func containerMounts(pod *corev1.Pod, c *corev1.Container, paths map[string]string, env []corev1.EnvVar) ([]Mount, error) {
@@ -587,7 +602,7 @@ func containerMounts(pod *corev1.Pod, c *corev1.Container, paths map[string]stri
 		ro := vm.ReadOnly
 		for i := range pod.Spec.Volumes {
 			v := &pod.Spec.Volumes[i]
-			if v.Name == vm.Name && (v.ConfigMap != nil || v.Secret != nil || v.DownwardAPI != nil || v.Projected != nil) {
+			if v.Name == vm.Name && (v.ConfigMap != nil || v.Secret != nil || v.DownwardAPI != nil || v.Projected != nil || v.Image != nil) {
 				ro = true
 			}
 		}
@@ -778,7 +793,8 @@ func (a *Agent) podServices(ctx context.Context, pod *corev1.Pod) ([]*corev1.Ser
 }
 
 // referencedObjects lists the ConfigMap and Secret names a pod's env
-// refers to, and its volumes' too when volumes is set.
+// refers to, and, when volumes is set (a node that runs containers), its
+// volumes' and its imagePullSecrets.
 func referencedObjects(pod *corev1.Pod, volumes bool) (configMaps, secrets []string) {
 	seenC, seenS := map[string]bool{}, map[string]bool{}
 	addC := func(n string) {
@@ -819,6 +835,9 @@ func referencedObjects(pod *corev1.Pod, volumes bool) (configMaps, secrets []str
 	}
 	if !volumes {
 		return configMaps, secrets
+	}
+	for _, s := range pod.Spec.ImagePullSecrets {
+		addS(s.Name)
 	}
 	for _, v := range pod.Spec.Volumes {
 		switch {

@@ -327,7 +327,7 @@ func TestMemoryEmptyDirCleanup(t *testing.T) {
 	if err := setupEmptyDir(dir, &corev1.EmptyDirVolumeSource{Medium: corev1.StorageMediumMemory, SizeLimit: &limit}); err != nil {
 		t.Fatal(err)
 	}
-	if err := a.cleanupVolumes("u1"); err != nil {
+	if err := a.cleanupVolumes(context.Background(), "u1"); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(a.podDir("u1")); !os.IsNotExist(err) {

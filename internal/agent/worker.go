@@ -138,7 +138,7 @@ func (a *Agent) syncPod(ctx context.Context, uid types.UID) {
 				delete(a.pods, uid)
 			}
 			a.mu.Unlock()
-			a.cleanupPod(uid)
+			a.cleanupPod(ctx, uid)
 		}
 		return
 	}
@@ -188,7 +188,15 @@ func (a *Agent) apply(ctx context.Context, pod *corev1.Pod, ps *podSetup, acts [
 			err = a.startContainer(ctx, pod, ps, act)
 			var ce *configError
 			var pe *imagePullError
-			if errors.As(err, &ce) {
+			var cre *createError
+			if errors.As(err, &cre) {
+				// Upstream's CreateContainerError: tried again, and the
+				// pod's other containers still start.
+				a.setWaiting(pod.UID, act.Container, &corev1.ContainerStateWaiting{Reason: ReasonCreateContainerError, Message: cre.Error()})
+				a.containerEvent(pod, act.Container, corev1.EventTypeWarning, EventFailed, "Error: "+cre.Error())
+				ps.configErrs++
+				err = nil
+			} else if errors.As(err, &ce) {
 				// Other containers still start, as upstream.
 				a.setWaiting(pod.UID, act.Container, &corev1.ContainerStateWaiting{Reason: ReasonCreateContainerConfigError, Message: ce.Error()})
 				a.containerEvent(pod, act.Container, corev1.EventTypeWarning, EventFailed, "Error: "+ce.Error())
@@ -256,7 +264,7 @@ func (a *Agent) deletePod(ctx context.Context, pod *corev1.Pod) error {
 	// Nothing of the pod runs any more (its sandboxes were removed before
 	// this action): remove what the agent made for it now, since the
 	// watch's delete may already have come and gone.
-	a.cleanupPod(pod.UID)
+	a.cleanupPod(ctx, pod.UID)
 	return nil
 }
 
@@ -280,8 +288,8 @@ func (a *Agent) writeFinalStatus(ctx context.Context, pod *corev1.Pod) *podEntry
 }
 
 // cleanupPod removes a pod's volumes and cgroup once nothing of it runs.
-func (a *Agent) cleanupPod(uid types.UID) {
-	if err := a.cleanupVolumes(uid); err != nil {
+func (a *Agent) cleanupPod(ctx context.Context, uid types.UID) {
+	if err := a.cleanupVolumes(ctx, uid); err != nil {
 		a.log.Warn("clean up pod", "uid", uid, "err", err)
 	}
 	if err := a.removePodCgroup(uid); err != nil {
@@ -380,7 +388,11 @@ func (a *Agent) startContainer(ctx context.Context, pod *corev1.Pod, ps *podSetu
 	if err != nil {
 		return err
 	}
-	ref, err := a.ensureImage(ctx, pod, c)
+	ref, err := a.ensureImage(ctx, pod, imageRequest{
+		image: c.Image, policy: c.ImagePullPolicy,
+		auth:  pullAuths(pod, ps.objects.Secrets, c.Image),
+		event: func(typ, reason, msg string) { a.containerEvent(pod, c.Name, typ, reason, msg) },
+	})
 	if err != nil {
 		return err
 	}
@@ -401,11 +413,17 @@ func (a *Agent) startContainer(ctx context.Context, pod *corev1.Pod, ps *podSetu
 	if m, ok := a.cfg.Capacity[corev1.ResourceMemory]; ok {
 		memCapacity = m.Value()
 	}
+	if err := a.ensureImageVolumes(ctx, pod, c, ps); err != nil {
+		return err
+	}
 	mounts, err := containerMounts(pod, c, ps.volumes, env)
 	if err != nil {
 		return err
 	}
 	if a.cfg.RootDir != "" {
+		if err := imageSubPaths(pod, c, ps.volumes, mounts); err != nil {
+			return err
+		}
 		if err := ensureSubPaths(mounts); err != nil {
 			return err
 		}
@@ -473,38 +491,50 @@ const (
 // while it runs. Upstream has no bound; a hung hook here ends after it.
 const postStartTimeout = 2 * time.Minute
 
-// ensureImage makes the container's image present per its pull policy,
-// spacing failed pulls with a back-off, and returns its reference; it
-// records the Pulling, Pulled and pull failure events.
-func (a *Agent) ensureImage(ctx context.Context, pod *corev1.Pod, c *corev1.Container) (string, error) {
+// imageRequest is an image a pod needs: a container's, or an image
+// volume's.
+type imageRequest struct {
+	image  string
+	policy corev1.PullPolicy
+	// auth are the pod's registry credentials for the image.
+	auth []ImageAuth
+	// event records an event about what needs the image: the container,
+	// or the pod for an image volume, as upstream.
+	event func(eventType, reason, msg string)
+}
+
+// ensureImage makes an image present per its pull policy, spacing failed
+// pulls with a back-off, and returns its reference; it records the
+// Pulling, Pulled and pull failure events.
+func (a *Agent) ensureImage(ctx context.Context, pod *corev1.Pod, req imageRequest) (string, error) {
 	rt := a.cfg.Runtime
-	ref, err := rt.ImageStatus(ctx, c.Image)
+	ref, err := rt.ImageStatus(ctx, req.image)
 	if err != nil {
 		return "", fmt.Errorf("image status: %w", err)
 	}
-	if ref != "" && c.ImagePullPolicy != corev1.PullAlways {
-		a.containerEvent(pod, c.Name, corev1.EventTypeNormal, EventPulled, fmt.Sprintf("Container image %q already present on machine", c.Image))
+	if ref != "" && req.policy != corev1.PullAlways {
+		req.event(corev1.EventTypeNormal, EventPulled, fmt.Sprintf("Container image %q already present on machine", req.image))
 		return ref, nil
 	}
-	if c.ImagePullPolicy == corev1.PullNever {
-		msg := fmt.Sprintf("Container image %q is not present with pull policy of Never", c.Image)
-		a.containerEvent(pod, c.Name, corev1.EventTypeWarning, EventErrImageNeverPull, msg)
+	if req.policy == corev1.PullNever {
+		msg := fmt.Sprintf("Container image %q is not present with pull policy of Never", req.image)
+		req.event(corev1.EventTypeWarning, EventErrImageNeverPull, msg)
 		return "", &imagePullError{never: true, msg: msg}
 	}
-	key := string(pod.UID) + "_" + c.Image
+	key := string(pod.UID) + "_" + req.image
 	now := a.cfg.Clock.Now()
 	if a.imageBackOff.IsInBackOffSinceUpdate(key, now) {
-		a.containerEvent(pod, c.Name, corev1.EventTypeNormal, EventBackOff, fmt.Sprintf("Back-off pulling image %q", c.Image))
-		return "", &imagePullError{image: c.Image, backoff: true, retryIn: a.imageBackOff.Get(key)}
+		req.event(corev1.EventTypeNormal, EventBackOff, fmt.Sprintf("Back-off pulling image %q", req.image))
+		return "", &imagePullError{image: req.image, backoff: true, retryIn: a.imageBackOff.Get(key)}
 	}
-	a.containerEvent(pod, c.Name, corev1.EventTypeNormal, EventPulling, fmt.Sprintf("Pulling image %q", c.Image))
-	if ref, err = rt.PullImage(ctx, c.Image, nil); err != nil {
-		a.containerEvent(pod, c.Name, corev1.EventTypeWarning, EventFailed, fmt.Sprintf("Failed to pull image %q: %v", c.Image, err))
+	req.event(corev1.EventTypeNormal, EventPulling, fmt.Sprintf("Pulling image %q", req.image))
+	if ref, err = rt.PullImage(ctx, req.image, req.auth); err != nil {
+		req.event(corev1.EventTypeWarning, EventFailed, fmt.Sprintf("Failed to pull image %q: %v", req.image, err))
 		a.imageBackOff.Next(key, now)
-		return "", &imagePullError{image: c.Image, msg: err.Error(), retryIn: a.imageBackOff.Get(key)}
+		return "", &imagePullError{image: req.image, msg: err.Error(), retryIn: a.imageBackOff.Get(key)}
 	}
 	took := a.cfg.Clock.Since(now)
-	a.containerEvent(pod, c.Name, corev1.EventTypeNormal, EventPulled, fmt.Sprintf("Successfully pulled image %q in %v (%v including waiting)", c.Image, took, took))
+	req.event(corev1.EventTypeNormal, EventPulled, fmt.Sprintf("Successfully pulled image %q in %v (%v including waiting)", req.image, took, took))
 	a.imageBackOff.GC()
 	return ref, nil
 }

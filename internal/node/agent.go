@@ -37,6 +37,7 @@ func agentComponent(cfg Config) component {
 			}
 			var rt agent.Runtime
 			var prober agent.Prober
+			var mounter agent.ImageMounter
 			var wg sync.WaitGroup
 			defer wg.Wait()
 			if cfg.SimulateRuntime {
@@ -47,13 +48,14 @@ func agentComponent(cfg Config) component {
 				rt = simRT
 				cfg.Logger.Warn("node agent runs with the simulated runtime: pods are reported running but no container runs", "node", cfg.NodeName)
 			} else {
-				criRT, err := nodeRuntime(ctx, cfg, &wg)
+				criRT, m, err := nodeRuntime(ctx, cfg, &wg)
 				if err != nil {
 					return fmt.Errorf("container runtime: %w", err)
 				}
 				defer criRT.Close()
 				rt = criRT
 				prober = cri.NewProber(criRT)
+				mounter = m
 			}
 			acfg := agent.Config{
 				NodeName:        cfg.NodeName,
@@ -64,6 +66,7 @@ func agentComponent(cfg Config) component {
 				ClusterDomain:   cfg.ClusterDomain,
 				PodManifestPath: podManifestPath(cfg),
 				NodeIPs:         []string{cfg.NodeIP.String()},
+				ImageMounter:    mounter,
 				Logger:          cfg.Logger.With("component", "agent"),
 			}
 			if err := os.MkdirAll(acfg.PodManifestPath, 0o755); err != nil {

@@ -19,9 +19,10 @@ const pauseBinaryName = "skiff-pause"
 
 // nodeRuntime starts the node's containerd under the data dir (unless
 // cfg.ContainerRuntimeEndpoint names one to use), imports the pause image
-// and the data dir's images folder, and returns the CRI runtime. Goroutines
-// it starts are added to wg and end with ctx.
-func nodeRuntime(ctx context.Context, cfg Config, wg *sync.WaitGroup) (_ *cri.Runtime, err error) {
+// and the data dir's images folder, and returns the CRI runtime and the
+// image mounter of image volumes. Goroutines it starts are added to wg
+// and end with ctx.
+func nodeRuntime(ctx context.Context, cfg Config, wg *sync.WaitGroup) (_ *cri.Runtime, _ containerd.ImageMounter, err error) {
 	// On failure, what was started stops, so that the caller's wg.Wait
 	// returns and the component can be restarted.
 	ctx, cancel := context.WithCancel(ctx)
@@ -36,7 +37,7 @@ func nodeRuntime(ctx context.Context, cfg Config, wg *sync.WaitGroup) (_ *cri.Ru
 	if endpoint == "" {
 		sup, err = containerd.New(containerd.Config{Dir: filepath.Join(cfg.DataDir, "containerd")}, cfg.Logger)
 		if err != nil {
-			return nil, err
+			return nil, containerd.ImageMounter{}, err
 		}
 		wg.Go(func() {
 			if err := sup.Run(ctx); err != nil {
@@ -46,14 +47,14 @@ func nodeRuntime(ctx context.Context, cfg Config, wg *sync.WaitGroup) (_ *cri.Ru
 		select {
 		case <-sup.Ready():
 		case <-ctx.Done():
-			return nil, ctx.Err()
+			return nil, containerd.ImageMounter{}, ctx.Err()
 		case <-time.After(60 * time.Second):
-			return nil, fmt.Errorf("containerd did not start within 60s; see %s", filepath.Join(cfg.DataDir, "containerd", "containerd.log"))
+			return nil, containerd.ImageMounter{}, fmt.Errorf("containerd did not start within 60s; see %s", filepath.Join(cfg.DataDir, "containerd", "containerd.log"))
 		}
 		endpoint = sup.Socket()
 		cniConfDir = sup.Config().CNIConfDir
 		if err := importNodeImages(ctx, cfg, sup); err != nil {
-			return nil, err
+			return nil, containerd.ImageMounter{}, err
 		}
 	}
 	rt, err := cri.New(cri.Config{
@@ -65,10 +66,14 @@ func nodeRuntime(ctx context.Context, cfg Config, wg *sync.WaitGroup) (_ *cri.Ru
 		Logger: cfg.Logger,
 	})
 	if err != nil {
-		return nil, err
+		return nil, containerd.ImageMounter{}, err
 	}
 	wg.Go(func() { _ = rt.Run(ctx) })
-	return rt, nil
+	mounter := containerd.ImageMounter{Socket: endpoint}
+	if sup != nil {
+		mounter = sup.NewImageMounter()
+	}
+	return rt, mounter, nil
 }
 
 // importNodeImages builds the pause image from the skiff-pause binary next

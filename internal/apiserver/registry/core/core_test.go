@@ -123,6 +123,8 @@ func TestDefaultPodSpec(t *testing.T) {
 		Volumes: []corev1.Volume{
 			{Name: "a"},
 			{Name: "b", VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{}}},
+			{Name: "c", VolumeSource: corev1.VolumeSource{Image: &corev1.ImageVolumeSource{Reference: "registry.example/data"}}},
+			{Name: "d", VolumeSource: corev1.VolumeSource{Image: &corev1.ImageVolumeSource{Reference: "registry.example/data:v1"}}},
 		},
 	}
 	DefaultPodSpec(&spec)
@@ -145,6 +147,8 @@ func TestDefaultPodSpec(t *testing.T) {
 		Volumes: []corev1.Volume{
 			{Name: "a", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
 			{Name: "b", VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{DefaultMode: ptr(int32(420))}}},
+			{Name: "c", VolumeSource: corev1.VolumeSource{Image: &corev1.ImageVolumeSource{Reference: "registry.example/data", PullPolicy: corev1.PullAlways}}},
+			{Name: "d", VolumeSource: corev1.VolumeSource{Image: &corev1.ImageVolumeSource{Reference: "registry.example/data:v1", PullPolicy: corev1.PullIfNotPresent}}},
 		},
 		RestartPolicy:                 corev1.RestartPolicyAlways,
 		DNSPolicy:                     corev1.DNSClusterFirst,
@@ -233,6 +237,13 @@ func TestValidatePod(t *testing.T) {
 			"FieldValueForbidden spec.volumes[3].emptyDir",
 			"FieldValueNotFound spec.containers[0].volumeMounts[1].name",
 		}},
+		{"image volumes", func(p *corev1.Pod) {
+			p.Spec.Volumes = []corev1.Volume{
+				{Name: "a", VolumeSource: corev1.VolumeSource{Image: &corev1.ImageVolumeSource{Reference: "data:1", PullPolicy: corev1.PullNever}}},
+				{Name: "b", VolumeSource: corev1.VolumeSource{Image: &corev1.ImageVolumeSource{PullPolicy: corev1.PullAlways}}},
+				{Name: "c", VolumeSource: corev1.VolumeSource{Image: &corev1.ImageVolumeSource{Reference: "data:1", PullPolicy: "Sometimes"}}},
+			}
+		}, []string{"FieldValueRequired spec.volumes[1].image.reference", "FieldValueNotSupported spec.volumes[2].image.pullPolicy"}},
 		{"env", func(p *corev1.Pod) {
 			p.Spec.Containers[0].Env = []corev1.EnvVar{{Name: "A=B"}, {Name: "my.var-1"}, {Name: ""}}
 		}, []string{"FieldValueInvalid spec.containers[0].env[0].name", "FieldValueRequired spec.containers[0].env[2].name"}},

@@ -268,6 +268,9 @@ func defaultVolumeSource(s *corev1.VolumeSource) {
 			}
 		}
 	}
+	if s.Image != nil && s.Image.PullPolicy == "" {
+		s.Image.PullPolicy = defaultPullPolicy(s.Image.Reference)
+	}
 	if s.HostPath != nil && s.HostPath.Type == nil {
 		t := corev1.HostPathUnset
 		s.HostPath.Type = &t

@@ -128,8 +128,16 @@ func validateVolumeSource(s *corev1.VolumeSource, fldPath *field.Path) field.Err
 			errs = append(errs, field.Required(fldPath.Child("csi", "driver"), ""))
 		}
 	case s.Image != nil:
+		p := fldPath.Child("image")
 		if s.Image.Reference == "" {
-			errs = append(errs, field.Required(fldPath.Child("image", "reference"), ""))
+			errs = append(errs, field.Required(p.Child("reference"), ""))
+		}
+		switch s.Image.PullPolicy {
+		case corev1.PullAlways, corev1.PullIfNotPresent, corev1.PullNever:
+		case "":
+			errs = append(errs, field.Required(p.Child("pullPolicy"), ""))
+		default:
+			errs = append(errs, field.NotSupported(p.Child("pullPolicy"), s.Image.PullPolicy, []string{"Always", "IfNotPresent", "Never"}))
 		}
 	}
 	return errs
