@@ -25,12 +25,14 @@ import (
 	"skiff/internal/controller/namespace"
 	"skiff/internal/controller/nodeipam"
 	"skiff/internal/controller/nodelifecycle"
+	"skiff/internal/controller/nodepassword"
 	"skiff/internal/controller/podgc"
 	"skiff/internal/controller/replicaset"
 	"skiff/internal/controller/resourcequota"
 	"skiff/internal/controller/serviceaccount"
 	"skiff/internal/controller/servicelb"
 	"skiff/internal/controller/statefulset"
+	"skiff/internal/controller/tokencleaner"
 	"skiff/internal/controller/ttlafterfinished"
 )
 
@@ -108,5 +110,7 @@ func controllerConstructors(cfg Config) map[string]controller.Constructor {
 		"resourcequota":            resourcequota.New,
 		"horizontalpodautoscaling": horizontalpodautoscaler.New,
 		"servicelb":                servicelb.New,
+		"tokencleaner":             tokencleaner.New,
+		"node-password":            nodepassword.New,
 	}
 }
