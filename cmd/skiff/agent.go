@@ -60,6 +60,7 @@ func newAgentCommand() *cobra.Command {
 				return err
 			}
 			releaseStartupPagesLater(ctx, logger)
+			go joined.KeepRenewed(ctx)
 			logger.Info("skiff agent running", "node", joined.NodeName, "server", join.Server)
 			return n.Run(ctx)
 		},

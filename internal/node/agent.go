@@ -17,6 +17,7 @@ import (
 	"skiff/internal/agent/sim"
 	"skiff/internal/containerd"
 	"skiff/internal/images"
+	"skiff/internal/pki"
 )
 
 // KubeletClientUser is the identity the API server presents to node
@@ -122,17 +123,18 @@ func agentServer(cfg Config, nodeIPs []string, client kubernetes.Interface, rt a
 	if err != nil {
 		return nil, fmt.Errorf("agent server: %w", err)
 	}
-	pair, err := tls.LoadX509KeyPair(certFile, keyFile)
+	// Renewed certificates are picked up without a restart.
+	pair, err := pki.NewKeyPairReloader(certFile, keyFile)
 	if err != nil {
 		return nil, fmt.Errorf("agent server: %w", err)
 	}
 	streams, _ := rt.(agent.StreamURLs)
 	return agent.NewServer(agent.ServerConfig{
 		TLS: &tls.Config{
-			Certificates: []tls.Certificate{pair},
-			ClientAuth:   tls.RequireAndVerifyClientCert,
-			ClientCAs:    pool,
-			MinVersion:   tls.VersionTLS12,
+			GetCertificate: pair.GetCertificate,
+			ClientAuth:     tls.RequireAndVerifyClientCert,
+			ClientCAs:      pool,
+			MinVersion:     tls.VersionTLS12,
 		},
 		// Another node on this host (tests, skiff sim next to a server)
 		// may hold 10250 already.

@@ -3,8 +3,10 @@ package node
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
@@ -27,10 +29,11 @@ import (
 // Paths of the join protocol, served by `skiff server` next to the
 // Kubernetes API. JoinCAPath is public (the node checks the answer against
 // the hash in its token); JoinPath needs the token's secret as a bearer
-// token.
+// token; RenewPath needs the node's own current client certificate.
 const (
 	JoinCAPath = "/skiff/v1/cacerts"
 	JoinPath   = "/skiff/v1/join"
+	RenewPath  = "/skiff/v1/renew"
 )
 
 // JoinRequest is what a node sends: its name and addresses, and one
@@ -38,6 +41,10 @@ const (
 type JoinRequest struct {
 	NodeName string   `json:"nodeName"`
 	NodeIPs  []string `json:"nodeIPs,omitempty"`
+	// NodePassword is the node's own secret (<data-dir>/tls/node-password):
+	// the first join of a name binds the name to it, so that no other host
+	// can join with the name while the Node exists.
+	NodePassword string `json:"nodePassword,omitempty"`
 	// NodeCSR becomes the node's client certificate (system:node:<name>
 	// in system:nodes), ProxyCSR the service proxy's (system:kube-proxy),
 	// ServingCSR the serving certificate of the node's kubelet API.
@@ -80,6 +87,10 @@ type Joined struct {
 	NodeIP                                 net.IP
 	ClusterDNS, ClusterDomain, ServiceCIDR string
 	Credentials                            Credentials
+
+	creds  *joinedCredentials
+	dir    string
+	logger *slog.Logger
 }
 
 // joinedCredentials are the files a joined node holds.
@@ -162,7 +173,8 @@ func Join(ctx context.Context, cfg JoinConfig) (*Joined, error) {
 	}
 	joined := func(s joinSettings) *Joined {
 		return &Joined{NodeName: name, NodeIP: cfg.NodeIP, Credentials: c,
-			ClusterDNS: s.ClusterDNS, ClusterDomain: s.ClusterDomain, ServiceCIDR: s.ServiceCIDR}
+			ClusterDNS: s.ClusterDNS, ClusterDomain: s.ClusterDomain, ServiceCIDR: s.ServiceCIDR,
+			creds: c, dir: dir, logger: cfg.Logger}
 	}
 	settingsFile := filepath.Join(cfg.DataDir, "join.json")
 	valid := pki.PairValid(c.caFile, c.nodeCert, c.nodeKey) && pki.PairValid(c.caFile, c.proxyCert, c.proxyKey) &&
@@ -182,30 +194,24 @@ func Join(ctx context.Context, cfg JoinConfig) (*Joined, error) {
 	if err != nil {
 		return nil, fmt.Errorf("join %s: %w", cfg.Server, err)
 	}
-	var keys [3]pki.KeyAndCSR
-	for i := range keys {
-		if keys[i], err = pki.NewKeyAndCSR(name); err != nil {
-			return nil, err
-		}
+	password, err := nodePassword(dir)
+	if err != nil {
+		return nil, err
 	}
-	resp, err := RequestJoin(ctx, cfg.Server, token, caPEM, JoinRequest{
-		NodeName: name, NodeIPs: []string{cfg.NodeIP.String()},
-		NodeCSR: string(keys[0].CSRPEM), ProxyCSR: string(keys[1].CSRPEM), ServingCSR: string(keys[2].CSRPEM),
-	})
+	req, keys, err := newJoinRequest(name, cfg.NodeIP)
+	if err != nil {
+		return nil, err
+	}
+	req.NodePassword = password
+	resp, err := RequestJoin(ctx, cfg.Server, token, caPEM, req)
 	if err != nil {
 		return nil, fmt.Errorf("join %s: %w", cfg.Server, err)
 	}
 	if _, err := pki.WriteCACert(dir, caPEM); err != nil {
 		return nil, err
 	}
-	for _, p := range []struct {
-		name string
-		cert string
-		key  []byte
-	}{{"node", resp.NodeCert, keys[0].KeyPEM}, {"proxy", resp.ProxyCert, keys[1].KeyPEM}, {"serving-kubelet", resp.ServingCert, keys[2].KeyPEM}} {
-		if _, _, err := pki.WritePair(dir, p.name, []byte(p.cert), p.key); err != nil {
-			return nil, err
-		}
+	if err := writeJoinPairs(dir, resp, keys); err != nil {
+		return nil, err
 	}
 	settings = joinSettings{ClusterDNS: resp.ClusterDNS, ClusterDomain: resp.ClusterDomain, ServiceCIDR: resp.ServiceCIDR}
 	data, _ := json.Marshal(settings)
@@ -214,6 +220,141 @@ func Join(ctx context.Context, cfg JoinConfig) (*Joined, error) {
 	}
 	cfg.Logger.Info("joined the cluster", "node", name, "server", cfg.Server)
 	return joined(settings), nil
+}
+
+// newJoinRequest makes new keys and the request for their certificates.
+func newJoinRequest(name string, ip net.IP) (JoinRequest, [3]pki.KeyAndCSR, error) {
+	var keys [3]pki.KeyAndCSR
+	for i := range keys {
+		var err error
+		if keys[i], err = pki.NewKeyAndCSR(name); err != nil {
+			return JoinRequest{}, keys, err
+		}
+	}
+	return JoinRequest{
+		NodeName: name, NodeIPs: []string{ip.String()},
+		NodeCSR: string(keys[0].CSRPEM), ProxyCSR: string(keys[1].CSRPEM), ServingCSR: string(keys[2].CSRPEM),
+	}, keys, nil
+}
+
+// writeJoinPairs stores the signed certificates beside their keys.
+func writeJoinPairs(dir string, resp JoinResponse, keys [3]pki.KeyAndCSR) error {
+	for _, p := range []struct {
+		name string
+		cert string
+		key  []byte
+	}{{"node", resp.NodeCert, keys[0].KeyPEM}, {"proxy", resp.ProxyCert, keys[1].KeyPEM}, {"serving-kubelet", resp.ServingCert, keys[2].KeyPEM}} {
+		if _, _, err := pki.WritePair(dir, p.name, []byte(p.cert), p.key); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// nodePassword returns the node's password, kept in dir/node-password and
+// made on first use; the server binds the node's name to it at the first
+// join.
+func nodePassword(dir string) (string, error) {
+	file := filepath.Join(dir, "node-password")
+	if b, err := os.ReadFile(file); err == nil && len(strings.TrimSpace(string(b))) >= 16 {
+		return strings.TrimSpace(string(b)), nil
+	} else if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return "", err
+	}
+	b := make([]byte, 24)
+	if _, err := rand.Read(b); err != nil {
+		return "", err
+	}
+	pw := hex.EncodeToString(b)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", err
+	}
+	if err := os.WriteFile(file, []byte(pw+"\n"), 0o600); err != nil {
+		return "", err
+	}
+	return pw, nil
+}
+
+// renewAt is when a certificate is renewed: at two thirds of its life.
+func renewAt(cert *x509.Certificate) time.Time {
+	return cert.NotBefore.Add(cert.NotAfter.Sub(cert.NotBefore) * 2 / 3)
+}
+
+// RenewAt is when the first of the node's certificates is due for renewal.
+func (j *Joined) RenewAt() (time.Time, error) {
+	var first time.Time
+	for _, f := range []string{j.creds.nodeCert, j.creds.proxyCert, j.creds.servingCert} {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			return time.Time{}, err
+		}
+		block, _ := pem.Decode(data)
+		if block == nil {
+			return time.Time{}, fmt.Errorf("%s: no certificate", f)
+		}
+		cert, err := x509.ParseCertificate(block.Bytes)
+		if err != nil {
+			return time.Time{}, fmt.Errorf("%s: %w", f, err)
+		}
+		if at := renewAt(cert); first.IsZero() || at.Before(first) {
+			first = at
+		}
+	}
+	return first, nil
+}
+
+// Renew replaces the node's certificates with new ones for new keys,
+// asking the server with the node's current client certificate. Clients
+// and the kubelet API pick the new files up without a restart.
+func (j *Joined) Renew(ctx context.Context) error {
+	caPEM, err := os.ReadFile(j.creds.caFile)
+	if err != nil {
+		return err
+	}
+	req, keys, err := newJoinRequest(j.NodeName, j.NodeIP)
+	if err != nil {
+		return err
+	}
+	if req.NodePassword, err = nodePassword(j.dir); err != nil {
+		return err
+	}
+	pair, err := tls.LoadX509KeyPair(j.creds.nodeCert, j.creds.nodeKey)
+	if err != nil {
+		return fmt.Errorf("renew: the node's client certificate: %w", err)
+	}
+	resp, err := PostJoin(ctx, j.creds.server, RenewPath, "", caPEM, []tls.Certificate{pair}, req)
+	if err != nil {
+		return fmt.Errorf("renew at %s: %w", j.creds.server, err)
+	}
+	if err := writeJoinPairs(j.dir, resp, keys); err != nil {
+		return err
+	}
+	j.logger.Info("renewed the node's certificates", "node", j.NodeName)
+	return nil
+}
+
+// KeepRenewed renews the node's certificates when they are due, until ctx
+// is done. It looks again at least hourly, so a changed clock or a renewal
+// by hand is noticed, and retries a failed renewal after a minute.
+func (j *Joined) KeepRenewed(ctx context.Context) {
+	for {
+		wait := time.Minute
+		if at, err := j.RenewAt(); err != nil {
+			j.logger.Warn("node certificates unreadable", "err", err)
+		} else if wait = time.Until(at); wait <= 0 {
+			wait = time.Minute
+			if err := j.Renew(ctx); err != nil {
+				j.logger.Warn("renewing the node's certificates failed; retrying in a minute", "err", err)
+			} else {
+				continue
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(min(wait, time.Hour)):
+		}
+	}
 }
 
 // FetchClusterCA reads the server's CA certificate without trusting the
@@ -252,21 +393,29 @@ func FetchClusterCA(ctx context.Context, serverURL string, token pki.JoinToken) 
 
 // RequestJoin sends req to the server, trusting only caPEM.
 func RequestJoin(ctx context.Context, serverURL string, token pki.JoinToken, caPEM []byte, req JoinRequest) (JoinResponse, error) {
+	return PostJoin(ctx, serverURL, JoinPath, token.Secret, caPEM, nil, req)
+}
+
+// PostJoin posts req to path on the server, trusting only caPEM, with the
+// bearer token or client certificates given.
+func PostJoin(ctx context.Context, serverURL, path, bearer string, caPEM []byte, certs []tls.Certificate, req JoinRequest) (JoinResponse, error) {
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(caPEM)
 	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
-		TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12},
+		TLSClientConfig: &tls.Config{RootCAs: pool, Certificates: certs, MinVersion: tls.VersionTLS12},
 	}}
 	defer client.CloseIdleConnections()
 	body, err := json.Marshal(req)
 	if err != nil {
 		return JoinResponse{}, err
 	}
-	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(serverURL, "/")+JoinPath, bytes.NewReader(body))
+	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(serverURL, "/")+path, bytes.NewReader(body))
 	if err != nil {
 		return JoinResponse{}, err
 	}
-	hreq.Header.Set("Authorization", "Bearer "+token.Secret)
+	if bearer != "" {
+		hreq.Header.Set("Authorization", "Bearer "+bearer)
+	}
 	hreq.Header.Set("Content-Type", "application/json")
 	resp, err := client.Do(hreq)
 	if err != nil {
@@ -278,7 +427,7 @@ func RequestJoin(ctx context.Context, serverURL string, token pki.JoinToken, caP
 		return JoinResponse{}, err
 	}
 	if resp.StatusCode != http.StatusOK {
-		return JoinResponse{}, fmt.Errorf("join refused: %s: %s", resp.Status, strings.TrimSpace(string(data)))
+		return JoinResponse{}, fmt.Errorf("refused: %s: %s", resp.Status, strings.TrimSpace(string(data)))
 	}
 	var out JoinResponse
 	if err := json.Unmarshal(data, &out); err != nil {

@@ -26,8 +26,15 @@ const (
 	DNSUser   = "system:skiff-dns"
 )
 
+// AgentUserPrefix starts the user names of node agents, and NodesGroup is
+// their group, as upstream's Node authorizer knows them.
+const (
+	AgentUserPrefix = "system:node:"
+	NodesGroup      = "system:nodes"
+)
+
 // AgentUser is the identity of the agent of the node named nodeName.
-func AgentUser(nodeName string) string { return "system:node:" + nodeName }
+func AgentUser(nodeName string) string { return AgentUserPrefix + nodeName }
 
 // Credentials are what a node's components authenticate with.
 type Credentials interface {

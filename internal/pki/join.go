@@ -60,24 +60,48 @@ func CertHash(der []byte) string {
 	return hex.EncodeToString(sum[:])
 }
 
+// joinTokenFile keeps the static join token's secret in a CA's folder.
+const joinTokenFile = "join-token.secret"
+
 // LoadOrCreateJoinToken returns the cluster's join token, keeping its
 // secret in dir/join-token.secret (created on first use).
 func (ca *CA) LoadOrCreateJoinToken(dir string) (JoinToken, error) {
-	file := filepath.Join(dir, "join-token.secret")
-	secret, err := os.ReadFile(file)
+	t, err := ReadJoinToken(dir, ca)
 	if errors.Is(err, os.ErrNotExist) {
+		return ca.RotateJoinToken(dir, "")
+	}
+	return t, err
+}
+
+// ReadJoinToken returns the join token whose secret is in
+// dir/join-token.secret.
+func ReadJoinToken(dir string, ca *CA) (JoinToken, error) {
+	secret, err := os.ReadFile(filepath.Join(dir, joinTokenFile))
+	if err != nil {
+		return JoinToken{}, err
+	}
+	return JoinToken{CAHash: CertHash(ca.Cert.Raw), Secret: strings.TrimSpace(string(secret))}, nil
+}
+
+// RotateJoinToken replaces the join token's secret in dir with secret, or
+// with a new random one when secret is empty, and returns the new token:
+// the old one stops working at once. Nodes that already joined keep their
+// certificates.
+func (ca *CA) RotateJoinToken(dir, secret string) (JoinToken, error) {
+	if secret == "" {
 		b := make([]byte, 24)
 		if _, err := rand.Read(b); err != nil {
 			return JoinToken{}, err
 		}
-		secret = []byte(hex.EncodeToString(b))
-		if err := writeFileAtomic(file, secret, 0o600); err != nil {
-			return JoinToken{}, err
-		}
-	} else if err != nil {
+		secret = hex.EncodeToString(b)
+	}
+	if len(secret) < 16 || strings.ContainsAny(secret, ": \t\n") {
+		return JoinToken{}, errors.New("a join token secret needs at least 16 characters and no colons or spaces")
+	}
+	if err := writeFileAtomic(filepath.Join(dir, joinTokenFile), []byte(secret), 0o600); err != nil {
 		return JoinToken{}, err
 	}
-	return JoinToken{CAHash: CertHash(ca.Cert.Raw), Secret: strings.TrimSpace(string(secret))}, nil
+	return JoinToken{CAHash: CertHash(ca.Cert.Raw), Secret: secret}, nil
 }
 
 // ClientCertFromCSR signs the public key of a PEM certificate request as a

@@ -25,6 +25,7 @@ import (
 	"skiff/internal/controller/namespace"
 	"skiff/internal/controller/nodeipam"
 	"skiff/internal/controller/nodelifecycle"
+	"skiff/internal/controller/nodepassword"
 	"skiff/internal/controller/podgc"
 	"skiff/internal/controller/replicaset"
 	"skiff/internal/controller/resourcequota"
@@ -32,6 +33,7 @@ import (
 	"skiff/internal/controller/servicelb"
 	"skiff/internal/controller/statefulset"
 	"skiff/internal/controller/storageversionmigrator"
+	"skiff/internal/controller/tokencleaner"
 	"skiff/internal/controller/ttlafterfinished"
 )
 
@@ -110,5 +112,7 @@ func controllerConstructors(cfg Config) map[string]controller.Constructor {
 		"horizontalpodautoscaling": horizontalpodautoscaler.New,
 		"servicelb":                servicelb.New,
 		"svm":                      storageversionmigrator.New,
+		"tokencleaner":             tokencleaner.New,
+		"node-password":            nodepassword.New,
 	}
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	clientv3 "go.etcd.io/etcd/client/v3"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
@@ -329,7 +330,7 @@ func (s *Server) newAPIServer(context.Context) error {
 	if err != nil {
 		return err
 	}
-	join, err := setUpJoin(cfg)
+	join, err := setUpJoin(cfg, &apiJoinCluster{s: s})
 	if err != nil {
 		return err
 	}
@@ -352,11 +353,13 @@ func (s *Server) newAPIServer(context.Context) error {
 		Resources:         resources,
 		TypeConverter:     spec.TypeConverter,
 		OpenAPI:           spec,
-		Authenticator:     auth.Union{auth.X509{}, &auth.TokenAuthenticator{Tokens: tokens}},
-		Tokens:            tokens,
-		Authorizer:        auth.Chain{auth.Masters{}, rbac},
-		ServiceCIDR:       serviceCIDR,
-		Metrics:           reg,
+		Authenticator: auth.Union{auth.X509{}, &auth.BootstrapTokens{Secret: func(name string) (*corev1.Secret, bool) {
+			return (&apiJoinCluster{s: s}).Secret(name)
+		}}, &auth.TokenAuthenticator{Tokens: tokens}},
+		Tokens:      tokens,
+		Authorizer:  auth.Chain{auth.Masters{}, rbac},
+		ServiceCIDR: serviceCIDR,
+		Metrics:     reg,
 		// Nodes join with the token in <data-dir>/node-token.
 		SelfAuthenticated: join,
 		Extra: map[string]http.Handler{
