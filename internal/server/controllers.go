@@ -11,6 +11,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"skiff/internal/controller"
+	"skiff/internal/controller/clusterroleaggregation"
 	"skiff/internal/controller/cronjob"
 	"skiff/internal/controller/daemonset"
 	"skiff/internal/controller/deployment"
@@ -108,5 +109,6 @@ func controllerConstructors(cfg Config) map[string]controller.Constructor {
 		"resourcequota":            resourcequota.New,
 		"horizontalpodautoscaling": horizontalpodautoscaler.New,
 		"servicelb":                servicelb.New,
+		"clusterrole-aggregation":  clusterroleaggregation.New,
 	}
 }
