@@ -20,9 +20,9 @@ func TestCovers(t *testing.T) {
 		{name: "same rule", owner: []rbacv1.PolicyRule{pods}, want: []rbacv1.PolicyRule{pods}},
 		{name: "star covers", owner: fullAuthority, want: []rbacv1.PolicyRule{pods, {Verbs: []string{"get"}, NonResourceURLs: []string{"/x"}}}},
 		{
-			name:  "one verb missing",
-			owner: []rbacv1.PolicyRule{{Verbs: []string{"get"}, APIGroups: []string{""}, Resources: []string{"pods"}}},
-			want:  []rbacv1.PolicyRule{pods},
+			name:    "one verb missing",
+			owner:   []rbacv1.PolicyRule{{Verbs: []string{"get"}, APIGroups: []string{""}, Resources: []string{"pods"}}},
+			want:    []rbacv1.PolicyRule{pods},
 			missing: []rbacv1.PolicyRule{{Verbs: []string{"list"}, APIGroups: []string{""}, Resources: []string{"pods"}}},
 		},
 		{
