@@ -395,6 +395,14 @@ func (s *Server) create(ctx context.Context, res *resource, namespace string, ob
 	}
 	m = accessor(obj)
 	admit.obj = obj
+	// A create by POST names no object in its request; one by apply does.
+	requestName := ""
+	if opts.applied {
+		requestName = m.GetName()
+	}
+	if err := s.checkEscalation(ctx, res, m.GetNamespace(), requestName, obj, nil); err != nil {
+		return nil, 0, err
+	}
 	errs := validateMeta(res, obj)
 	if res.Strategy.Validate != nil {
 		errs = append(errs, res.Strategy.Validate(obj)...)
@@ -578,6 +586,11 @@ func (s *Server) update(ctx context.Context, res *resource, info requestInfo, wa
 			}
 			m = accessor(obj)
 			admit.obj = obj
+		}
+		if sub == nil {
+			if err := s.checkEscalation(ctx, res, info.namespace, info.name, obj, old); err != nil {
+				return nil, err
+			}
 		}
 		var errs field.ErrorList
 		if isSub {

@@ -83,6 +83,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		attrs := auth.Attributes{User: user, Verb: info.verb, Namespace: info.namespace, APIGroup: info.group,
 			APIVersion: info.version, Resource: info.resource, Subresource: info.subresource, Name: info.authorizedName(),
 			ResourceRequest: info.isResource && info.resource != ""}
+		// A namespace's own URL is authorized in that namespace, as
+		// upstream's request info has it: a RoleBinding there (view's
+		// namespaces rule) lets one read the namespace itself.
+		if attrs.ResourceRequest && info.group == "" && info.resource == "namespaces" && info.name != "" {
+			attrs.Namespace = info.name
+		}
 		if !attrs.ResourceRequest {
 			attrs.Path = r.URL.Path
 			attrs.Verb = strings.ToLower(r.Method)

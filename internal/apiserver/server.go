@@ -70,6 +70,10 @@ type Config struct {
 	// health and version paths.
 	Authenticator Authenticator
 	Authorizer    Authorizer
+	// Escalation, when set, refuses creates and updates of Roles,
+	// ClusterRoles and their bindings that would grant what their writer
+	// does not hold, as upstream's RBAC storage does.
+	Escalation EscalationChecker
 	// ServiceCIDR is where ClusterIPs come from (default 10.43.0.0/16).
 	ServiceCIDR *net.IPNet
 	// NodePortMin and NodePortMax bound NodePorts (default 30000-32767).

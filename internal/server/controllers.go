@@ -11,6 +11,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"skiff/internal/controller"
+	"skiff/internal/controller/clusterroleaggregation"
 	"skiff/internal/controller/cronjob"
 	"skiff/internal/controller/daemonset"
 	"skiff/internal/controller/deployment"
@@ -114,5 +115,6 @@ func controllerConstructors(cfg Config) map[string]controller.Constructor {
 		"svm":                      storageversionmigrator.New,
 		"tokencleaner":             tokencleaner.New,
 		"node-password":            nodepassword.New,
+		"clusterrole-aggregation":  clusterroleaggregation.New,
 	}
 }

@@ -337,6 +337,7 @@ func (s *Server) newAPIServer(context.Context) error {
 	// The RBAC authorizer reads the API server's own cache, which exists
 	// only once the server does.
 	rbac := &auth.RBAC{}
+	authorizer := auth.Chain{auth.Masters{}, rbac}
 	kubeletTLS, err := kubeletClientTLS(cfg.DataDir)
 	if err != nil {
 		return err
@@ -357,7 +358,8 @@ func (s *Server) newAPIServer(context.Context) error {
 			return (&apiJoinCluster{s: s}).Secret(name)
 		}}, &auth.TokenAuthenticator{Tokens: tokens}},
 		Tokens:      tokens,
-		Authorizer:  auth.Chain{auth.Masters{}, rbac},
+		Authorizer:  authorizer,
+		Escalation:  &auth.Escalation{RBAC: rbac, Authorizer: authorizer}, // bind and escalate are asked of the whole chain
 		ServiceCIDR: serviceCIDR,
 		Metrics:     reg,
 		// Nodes join with the token in <data-dir>/node-token.

@@ -14,6 +14,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
+	"skiff/internal/controller/clusterroleaggregation"
 	"skiff/internal/server/servertest"
 )
 
@@ -22,6 +23,8 @@ import (
 // predicts), and a caller without the impersonate verb is refused.
 func TestImpersonation(t *testing.T) {
 	ts := servertest.Start(t, nil)
+	// view gets its rules from the aggregation controller, as upstream's.
+	ts.RunController(t, clusterroleaggregation.New, nil)
 	ctx := context.Background()
 	as := func(user string, groups ...string) kubernetes.Interface {
 		cfg := rest.CopyConfig(ts.Config)

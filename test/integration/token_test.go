@@ -14,11 +14,14 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 
+	"skiff/internal/controller/clusterroleaggregation"
 	"skiff/internal/server/servertest"
 )
 
 func TestServiceAccountToken(t *testing.T) {
 	ts := servertest.Start(t, nil)
+	// view gets its rules from the aggregation controller, as upstream's.
+	ts.RunController(t, clusterroleaggregation.New, nil)
 	c := ts.Client
 	ctx := context.Background()
 	if _, err := c.CoreV1().ServiceAccounts("default").Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "robot"}}, metav1.CreateOptions{}); err != nil {

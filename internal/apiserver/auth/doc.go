@@ -7,9 +7,13 @@
 // issues, bound to pods and nodes), and Union tries several in order.
 // Authorizers decide on Attributes: Masters allows the system:masters group
 // everything, RBAC evaluates Roles and ClusterRoles with their bindings,
-// and Chain asks each in turn. BootstrapPolicy is the default ClusterRoles
-// and bindings a cluster starts with; discovery.go serves the token
-// issuer's OpenID Connect documents. The package imports nothing of the
-// API server: the server defines what it needs and passes this package's
-// values in.
+// and Chain asks each in turn. Escalation refuses Roles, ClusterRoles and
+// bindings that would grant what their writer does not hold through RBAC,
+// unless the writer has escalate or bind (upstream's policy-based RBAC
+// storage). BootstrapPolicy is the default ClusterRoles and bindings a
+// cluster starts with (admin, edit and view are aggregated from the
+// system:aggregate-to-* roles, as upstream's); discovery.go serves the
+// token issuer's OpenID Connect documents. The package imports nothing of
+// the API server: the server defines what it needs and passes this
+// package's values in.
 package auth

@@ -75,34 +75,12 @@ func nodeRules() []rbacv1.PolicyRule {
 // user-facing admin/edit/view roles, and the discovery and public-info
 // roles every authenticated (or anonymous) caller holds.
 func BootstrapPolicy() ([]*rbacv1.ClusterRole, []*rbacv1.ClusterRoleBinding) {
-	workloads := []string{"apps", "batch", "autoscaling", "policy", "networking.k8s.io", "discovery.k8s.io", "coordination.k8s.io"}
-	view := []rbacv1.PolicyRule{
-		rule(readVerbs, []string{""}, "pods", "pods/log", "pods/status", "services", "services/status", "endpoints", "configmaps",
-			"persistentvolumeclaims", "persistentvolumeclaims/status", "replicationcontrollers", "replicationcontrollers/scale",
-			"replicationcontrollers/status", "serviceaccounts", "events", "limitranges", "resourcequotas", "resourcequotas/status",
-			"namespaces", "namespaces/status", "bindings", "podtemplates"),
-		rule(readVerbs, workloads, "*"),
-		rule(readVerbs, []string{"events.k8s.io"}, "events"),
-	}
-	edit := append([]rbacv1.PolicyRule{
-		rule(allVerbs, []string{""}, "pods", "pods/attach", "pods/exec", "pods/portforward", "pods/proxy", "pods/eviction",
-			"services", "services/proxy", "endpoints", "configmaps", "secrets", "persistentvolumeclaims", "replicationcontrollers",
-			"replicationcontrollers/scale", "serviceaccounts", "serviceaccounts/token", "events", "podtemplates"),
-		rule(allVerbs, workloads, "*"),
-	}, view...)
-	admin := append([]rbacv1.PolicyRule{
-		rule(allVerbs, []string{"rbac.authorization.k8s.io"}, "roles", "rolebindings"),
-		rule(allVerbs, []string{""}, "resourcequotas", "limitranges"),
-	}, edit...)
 	discovery := rbacv1.PolicyRule{Verbs: []string{"get"}, NonResourceURLs: []string{
 		"/api", "/api/*", "/apis", "/apis/*", "/healthz", "/livez", "/openapi", "/openapi/*", "/readyz", "/version", "/version/"}}
 	publicInfo := rbacv1.PolicyRule{Verbs: []string{"get"}, NonResourceURLs: []string{"/healthz", "/livez", "/readyz", "/version", "/version/"}}
 	roles := []*rbacv1.ClusterRole{
 		clusterRole("cluster-admin", rbacv1.PolicyRule{Verbs: []string{"*"}, APIGroups: []string{"*"}, Resources: []string{"*"}},
 			rbacv1.PolicyRule{Verbs: []string{"*"}, NonResourceURLs: []string{"*"}}),
-		clusterRole("admin", admin...),
-		clusterRole("edit", edit...),
-		clusterRole("view", view...),
 		clusterRole("system:discovery", discovery),
 		clusterRole("system:public-info-viewer", publicInfo),
 		clusterRole("system:service-account-issuer-discovery", rbacv1.PolicyRule{Verbs: []string{"get"}, NonResourceURLs: []string{
@@ -119,6 +97,7 @@ func BootstrapPolicy() ([]*rbacv1.ClusterRole, []*rbacv1.ClusterRoleBinding) {
 		clusterRole("system:basic-user", rule([]string{"create"}, []string{"authorization.k8s.io"}, "selfsubjectaccessreviews", "selfsubjectrulesreviews"),
 			rule([]string{"create"}, []string{"authentication.k8s.io"}, "selfsubjectreviews")),
 	}
+	roles = append(roles, userRoles()...)
 	bindings := []*rbacv1.ClusterRoleBinding{
 		clusterRoleBinding("cluster-admin", "cluster-admin", group("system:masters")),
 		clusterRoleBinding("system:discovery", "system:discovery", group("system:authenticated")),

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	rbacv1 "k8s.io/api/rbac/v1"
+	utilerrors "k8s.io/apimachinery/pkg/util/errors"
 )
 
 // RBACSource lists the RBAC objects the authorizer decides on. The API
@@ -31,36 +32,76 @@ func (a *RBAC) Authorize(_ context.Context, attrs Attributes) (bool, string, err
 	if attrs.User == nil {
 		return false, "", nil
 	}
+	allowed := false
+	a.visitRules(attrs.User, attrs.Namespace, func(rules []rbacv1.PolicyRule, _ error) bool {
+		allowed = rulesAllow(rules, attrs)
+		return !allowed
+	})
+	return allowed, "", nil
+}
+
+// RulesFor returns the rules bound to u cluster-wide and, when namespace
+// is set, in namespace, as upstream's rule resolver does. The error names
+// the roles that bindings of u refer to but that do not exist; the rules
+// found are returned all the same.
+func (a *RBAC) RulesFor(u *User, namespace string) ([]rbacv1.PolicyRule, error) {
+	var (
+		rules []rbacv1.PolicyRule
+		errs  []error
+	)
+	a.visitRules(u, namespace, func(r []rbacv1.PolicyRule, err error) bool {
+		rules = append(rules, r...)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		return true
+	})
+	return rules, utilerrors.NewAggregate(errs)
+}
+
+// RoleRules returns the rules of the role ref refers to, for a binding in
+// namespace (empty for a ClusterRoleBinding), or a *RoleNotFoundError.
+func (a *RBAC) RoleRules(ref rbacv1.RoleRef, namespace string) ([]rbacv1.PolicyRule, error) {
+	switch ref.Kind {
+	case "ClusterRole":
+		if cr, ok := a.Source.ClusterRole(ref.Name); ok {
+			return cr.Rules, nil
+		}
+		return nil, &RoleNotFoundError{Resource: "clusterroles", Name: ref.Name}
+	case "Role":
+		if namespace != "" {
+			if r, ok := a.Source.Role(namespace, ref.Name); ok {
+				return r.Rules, nil
+			}
+		}
+		return nil, &RoleNotFoundError{Resource: "roles", Name: ref.Name}
+	}
+	return nil, fmt.Errorf("unsupported role reference kind: %q", ref.Kind)
+}
+
+// visitRules calls visit with the rules of each binding of u (cluster
+// role bindings, then the role bindings of namespace), or with the error
+// resolving its role, until visit returns false.
+func (a *RBAC) visitRules(u *User, namespace string, visit func([]rbacv1.PolicyRule, error) bool) {
 	for _, b := range a.Source.ClusterRoleBindings() {
-		if !subjectsMatch(b.Subjects, attrs.User, "") || b.RoleRef.Kind != "ClusterRole" {
+		if !subjectsMatch(b.Subjects, u, "") {
 			continue
 		}
-		if cr, ok := a.Source.ClusterRole(b.RoleRef.Name); ok && rulesAllow(cr.Rules, attrs) {
-			return true, "", nil
+		if !visit(a.RoleRules(b.RoleRef, "")) {
+			return
 		}
 	}
-	if attrs.Namespace != "" {
-		for _, b := range a.Source.RoleBindings(attrs.Namespace) {
-			if !subjectsMatch(b.Subjects, attrs.User, b.Namespace) {
-				continue
-			}
-			var rules []rbacv1.PolicyRule
-			switch b.RoleRef.Kind {
-			case "ClusterRole":
-				if cr, ok := a.Source.ClusterRole(b.RoleRef.Name); ok {
-					rules = cr.Rules
-				}
-			case "Role":
-				if r, ok := a.Source.Role(b.Namespace, b.RoleRef.Name); ok {
-					rules = r.Rules
-				}
-			}
-			if rulesAllow(rules, attrs) {
-				return true, "", nil
-			}
+	if namespace == "" {
+		return
+	}
+	for _, b := range a.Source.RoleBindings(namespace) {
+		if !subjectsMatch(b.Subjects, u, b.Namespace) {
+			continue
+		}
+		if !visit(a.RoleRules(b.RoleRef, b.Namespace)) {
+			return
 		}
 	}
-	return false, "", nil
 }
 
 // subjectsMatch reports whether any subject names the user; bindingNS is
@@ -83,7 +124,7 @@ func subjectsMatch(subjects []rbacv1.Subject, u *User, bindingNS string) bool {
 			if ns == "" {
 				ns = bindingNS
 			}
-			if u.Name == "system:serviceaccount:"+ns+":"+s.Name {
+			if ns != "" && u.Name == "system:serviceaccount:"+ns+":"+s.Name {
 				return true
 			}
 		}

@@ -46,7 +46,8 @@ func TestRBAC(t *testing.T) {
 	src.rbs = []*rbacv1.RoleBinding{
 		{ObjectMeta: metav1.ObjectMeta{Namespace: "team"}, RoleRef: rbacv1.RoleRef{Kind: "Role", Name: "cm-reader"},
 			Subjects: []rbacv1.Subject{{Kind: rbacv1.UserKind, Name: "alice"}, {Kind: rbacv1.ServiceAccountKind, Name: "bot"}}},
-		{ObjectMeta: metav1.ObjectMeta{Namespace: "team"}, RoleRef: rbacv1.RoleRef{Kind: "ClusterRole", Name: "edit"},
+		// edit itself is empty until the aggregation controller fills it.
+		{ObjectMeta: metav1.ObjectMeta{Namespace: "team"}, RoleRef: rbacv1.RoleRef{Kind: "ClusterRole", Name: "system:aggregate-to-edit"},
 			Subjects: []rbacv1.Subject{{Kind: rbacv1.GroupKind, Name: "devs"}}},
 	}
 	a := &RBAC{Source: src}
@@ -69,8 +70,8 @@ func TestRBAC(t *testing.T) {
 		{"service account subject", res(bot, "get", "team", "", "configmaps", "", "app-config"), true},
 		{"subresource rule", res(alice, "update", "team", "apps", "deployments", "scale", "web"), true},
 		{"not the main resource", res(alice, "update", "team", "apps", "deployments", "", "web"), false},
-		{"group through edit", res(dev, "create", "team", "apps", "deployments", "", ""), true},
-		{"edit cannot touch roles", res(dev, "create", "team", "rbac.authorization.k8s.io", "roles", "", ""), false},
+		{"group through edit's rules", res(dev, "create", "team", "apps", "deployments", "", ""), true},
+		{"edit's rules cannot touch roles", res(dev, "create", "team", "rbac.authorization.k8s.io", "roles", "", ""), false},
 		{"masters through cluster-admin", res(admin, "delete", "", "", "nodes", "", "n1"), true},
 		{"discovery for everyone", Attributes{User: alice, Verb: "get", Path: "/apis/apps/v1"}, true},
 		{"no other paths", Attributes{User: alice, Verb: "get", Path: "/metrics"}, false},

@@ -35,7 +35,7 @@ var defaultWorkers = map[string]int{
 	"root-ca-cert-publisher": 1, "endpoints": 5, "endpointslice": 5,
 	"endpointslicemirroring": 5, "statefulset": 5, "daemonset": 2, "job": 5,
 	"cronjob": 5, "resourcequota": 5, "horizontalpodautoscaling": 5,
-	"disruption": 5, "ttl-after-finished": 5, "svm": 5,
+	"disruption": 5, "ttl-after-finished": 5, "svm": 5, "clusterrole-aggregation": 5,
 }
 
 // Config configures a Manager.
