@@ -511,6 +511,11 @@ func (a *Agent) setupVolumes(ctx context.Context, pod *corev1.Pod, in envInput) 
 			// Upstream's FailedMount message; the pod stays ContainerCreating.
 			return nil, fmt.Errorf("MountVolume.SetUp failed for volume %q : %w", v.Name, err)
 		}
+		if inMemory(v) {
+			if err := mountTmpfs(dir); err != nil {
+				return nil, fmt.Errorf("MountVolume.SetUp failed for volume %q : %w", v.Name, err)
+			}
+		}
 		if err := writeAtomic(dir, files, a.cfg.Clock.Now()); err != nil {
 			return nil, fmt.Errorf("volume %s: %w", v.Name, err)
 		}
@@ -544,6 +549,25 @@ func setupEmptyDir(dir string, ed *corev1.EmptyDirVolumeSource) error {
 	return nil
 }
 
+// inMemory reports whether a volume's files live on tmpfs, never on the
+// node's disk: Secrets and projected volumes (which carry service account
+// tokens, Secrets and pod certificates), as upstream keeps them.
+func inMemory(v *corev1.Volume) bool { return v.Secret != nil || v.Projected != nil }
+
+// mountTmpfs makes dir a tmpfs, once.
+func mountTmpfs(dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	if isMountPoint(dir) {
+		return nil
+	}
+	if err := syscall.Mount("tmpfs", dir, "tmpfs", syscall.MS_NOSUID|syscall.MS_NODEV, "mode=0755"); err != nil {
+		return fmt.Errorf("mount tmpfs: %w", err)
+	}
+	return nil
+}
+
 // isMountPoint reports whether dir is on another device than its parent.
 func isMountPoint(dir string) bool {
 	var st, pst syscall.Stat_t
@@ -553,9 +577,9 @@ func isMountPoint(dir string) bool {
 	return st.Dev != pst.Dev
 }
 
-// cleanupVolumes unmounts the pod's image volumes and memory-backed
-// emptyDirs and removes its directory. hostPath volumes live elsewhere
-// and are left alone.
+// cleanupVolumes unmounts the pod's image volumes and its tmpfs volumes
+// (memory-backed emptyDirs, Secrets, projected volumes) and removes its
+// directory. hostPath volumes live elsewhere and are left alone.
 func (a *Agent) cleanupVolumes(ctx context.Context, uid types.UID) error {
 	if a.cfg.RootDir == "" {
 		return nil
@@ -564,13 +588,15 @@ func (a *Agent) cleanupVolumes(ctx context.Context, uid types.UID) error {
 	if err := a.unmountImageVolumes(ctx, dir); err != nil {
 		return fmt.Errorf("clean up volumes: %w", err)
 	}
-	ed := filepath.Join(dir, "volumes", pluginEmptyDir)
-	entries, _ := os.ReadDir(ed)
-	for _, e := range entries {
-		p := filepath.Join(ed, e.Name())
-		if isMountPoint(p) {
-			if err := syscall.Unmount(p, 0); err != nil {
-				return fmt.Errorf("clean up volumes: unmount %s: %w", p, err)
+	for _, plugin := range []string{pluginEmptyDir, pluginSecret, pluginProjected} {
+		pd := filepath.Join(dir, "volumes", plugin)
+		entries, _ := os.ReadDir(pd)
+		for _, e := range entries {
+			p := filepath.Join(pd, e.Name())
+			if isMountPoint(p) {
+				if err := syscall.Unmount(p, 0); err != nil {
+					return fmt.Errorf("clean up volumes: unmount %s: %w", p, err)
+				}
 			}
 		}
 	}

@@ -10,10 +10,13 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	clocktesting "k8s.io/utils/clock/testing"
 	"k8s.io/utils/ptr"
 )
 
@@ -331,6 +334,58 @@ func TestMemoryEmptyDirCleanup(t *testing.T) {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(a.podDir("u1")); !os.IsNotExist(err) {
+		t.Errorf("pod dir still there: %v", err)
+	}
+}
+
+// TestSecretVolumesOnTmpfs checks that Secret and projected volumes are
+// written to tmpfs, never to the node's disk, and configMap volumes to
+// disk, as upstream; and that the tmpfs mounts go with the pod.
+func TestSecretVolumesOnTmpfs(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("mounting tmpfs needs root")
+	}
+	a := &Agent{cfg: Config{RootDir: t.TempDir(), Clock: clocktesting.NewFakeClock(time.Now())}, tokens: map[tokenKey]cachedToken{}}
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "p", Namespace: "ns", UID: "u2"}, Spec: corev1.PodSpec{Volumes: []corev1.Volume{
+		{Name: "s", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: "sec"}}},
+		{Name: "p", VolumeSource: corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{Sources: []corev1.VolumeProjection{
+			{Secret: &corev1.SecretProjection{LocalObjectReference: corev1.LocalObjectReference{Name: "sec"}}}}}}},
+		{Name: "c", VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{LocalObjectReference: corev1.LocalObjectReference{Name: "cm"}}}},
+	}}}
+	in := envInput{Objects: podObjects{
+		Secrets:    map[string]*corev1.Secret{"sec": {Data: map[string][]byte{"password": []byte("hunter2")}}},
+		ConfigMaps: map[string]*corev1.ConfigMap{"cm": {Data: map[string]string{"k": "v"}}},
+	}}
+	paths, err := a.setupVolumes(context.Background(), pod, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		for _, p := range paths {
+			_ = syscall.Unmount(p, 0)
+		}
+	})
+	for name, wantTmpfs := range map[string]bool{"s": true, "p": true, "c": false} {
+		var st syscall.Statfs_t
+		if err := syscall.Statfs(paths[name], &st); err != nil {
+			t.Fatal(err)
+		}
+		const tmpfsMagic = 0x01021994
+		if onTmpfs := st.Type == tmpfsMagic; onTmpfs != wantTmpfs {
+			t.Errorf("volume %s on tmpfs: %v, want %v", name, onTmpfs, wantTmpfs)
+		}
+	}
+	if b, err := os.ReadFile(filepath.Join(paths["s"], "password")); err != nil || string(b) != "hunter2" {
+		t.Errorf("secret file: %q %v", b, err)
+	}
+	// A resync mounts nothing twice.
+	if _, err := a.setupVolumes(context.Background(), pod, in); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.cleanupVolumes(context.Background(), "u2"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(a.podDir("u2")); !os.IsNotExist(err) {
 		t.Errorf("pod dir still there: %v", err)
 	}
 }
