@@ -37,6 +37,11 @@ func (f *fakeCluster) Get(gvr schema.GroupVersionResource, namespace, name strin
 		ns, ok := f.namespaces[name]
 		return ns, ok
 	}
+	if gvr == serviceAccountsGVR && name == "default" {
+		if _, ok := f.namespaces[namespace]; ok {
+			return &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name}}, true
+		}
+	}
 	return nil, false
 }
 
@@ -134,6 +139,13 @@ func TestBuiltinPlugins(t *testing.T) {
 			attrs:   Attributes{Operation: Create, Resource: podsGVR, Namespace: "leaving", Object: podIn("leaving", false)}},
 		{name: "pod in a missing namespace", wantCode: 404, wantMsg: `namespaces "gone" not found`,
 			attrs: Attributes{Operation: Create, Resource: podsGVR, Namespace: "gone", Object: podIn("gone", false)}},
+		{name: "pod with a missing service account", wantCode: 403,
+			wantMsg: `pods "p" is forbidden: error looking up service account default/robot: serviceaccount "robot" not found`,
+			attrs: Attributes{Operation: Create, Resource: podsGVR, Namespace: "default", Object: func() *corev1.Pod {
+				p := podIn("default", false)
+				p.Spec.ServiceAccountName = "robot"
+				return p
+			}()}},
 		{name: "mirror pod refused before its namespace is looked at", wantCode: 403,
 			wantMsg: `pods "p" is forbidden: a mirror pod may not reference secrets`,
 			attrs:   Attributes{Operation: Create, Resource: podsGVR, Namespace: "leaving", Object: podIn("leaving", true)}},

@@ -2,7 +2,9 @@ package admission
 
 import (
 	"context"
+	"fmt"
 	"math/rand/v2"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -19,7 +21,10 @@ type serviceAccount struct {
 	objects Objects
 }
 
-var _ Mutator = serviceAccount{}
+var (
+	_ Mutator   = serviceAccount{}
+	_ Validator = serviceAccount{}
+)
 
 var serviceAccountsGVR = schema.GroupVersionResource{Version: "v1", Resource: "serviceaccounts"}
 
@@ -27,26 +32,76 @@ func (serviceAccount) Name() string { return "ServiceAccount" }
 
 func (serviceAccount) Handles(op Operation) bool { return op == Create }
 
-func (p serviceAccount) Admit(_ context.Context, a *Attributes) error {
+func (p serviceAccount) Admit(ctx context.Context, a *Attributes) error {
 	pod, ok := a.Object.(*corev1.Pod)
 	if !ok || a.SubResource != "" {
 		return nil
 	}
-	if pod.Spec.AutomountServiceAccountToken == nil && p.objects != nil {
-		name := pod.Spec.ServiceAccountName
-		if name == "" {
-			name = "default"
-		}
-		if obj, found := p.objects.Get(serviceAccountsGVR, a.Namespace, name); found {
-			if sa, ok := obj.(*corev1.ServiceAccount); ok && sa.AutomountServiceAccountToken != nil && !*sa.AutomountServiceAccountToken {
-				// The account opts out, and the pod does not opt back in.
-				defaultServiceAccount(pod)
-				return nil
-			}
-		}
+	if _, mirror := pod.Annotations[corev1.MirrorPodAnnotationKey]; mirror || p.objects == nil {
+		addServiceAccountVolume(pod)
+		return nil
+	}
+	name := pod.Spec.ServiceAccountName
+	if name == "" {
+		name = "default"
+	}
+	// A missing account is refused by Validate, after the namespace's
+	// own checks.
+	obj, _ := p.objects.Get(serviceAccountsGVR, a.Namespace, name)
+	if sa, ok := obj.(*corev1.ServiceAccount); ok && pod.Spec.AutomountServiceAccountToken == nil &&
+		sa.AutomountServiceAccountToken != nil && !*sa.AutomountServiceAccountToken {
+		// The account opts out, and the pod does not opt back in.
+		defaultServiceAccount(pod)
+		return nil
 	}
 	addServiceAccountVolume(pod)
 	return nil
+}
+
+// Validate refuses a new pod whose service account does not exist, as
+// upstream's plugin does. Mirror pods name none (MirrorPod refuses them).
+func (p serviceAccount) Validate(ctx context.Context, a *Attributes) error {
+	pod, ok := a.Object.(*corev1.Pod)
+	if !ok || a.SubResource != "" || p.objects == nil {
+		return nil
+	}
+	if _, mirror := pod.Annotations[corev1.MirrorPodAnnotationKey]; mirror {
+		return nil
+	}
+	name := pod.Spec.ServiceAccountName
+	if name == "" {
+		return forbidden(a, fmt.Errorf("no service account specified for pod %s/%s", a.Namespace, pod.Name))
+	}
+	if _, err := p.serviceAccount(ctx, a.Namespace, name); err != nil {
+		return forbidden(a, fmt.Errorf("error looking up service account %s/%s: %w", a.Namespace, name, err))
+	}
+	return nil
+}
+
+// serviceAccount reads namespace/name. The "default" account of a new
+// namespace may not be made yet: it is waited for a little (up to ten
+// tries 100 to 200 ms apart), as upstream's plugin does, since the
+// serviceaccount controller creates it right after the namespace.
+func (p serviceAccount) serviceAccount(ctx context.Context, namespace, name string) (*corev1.ServiceAccount, error) {
+	tries := 1
+	if name == "default" {
+		tries = 10
+	}
+	for i := 0; ; i++ {
+		if obj, found := p.objects.Get(serviceAccountsGVR, namespace, name); found {
+			if sa, ok := obj.(*corev1.ServiceAccount); ok {
+				return sa, nil
+			}
+		}
+		if i+1 >= tries {
+			return nil, fmt.Errorf("serviceaccount %q not found", name)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(time.Duration(100+rand.IntN(100)) * time.Millisecond):
+		}
+	}
 }
 
 // defaultServiceAccount names the "default" service account for a pod

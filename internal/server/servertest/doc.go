@@ -14,8 +14,10 @@
 //	}
 //
 // By default the server is bare: it runs no node (no agent, proxy or DNS on
-// this host), no scheduler and no controllers, so that a test runs the
-// component it is about itself and nothing else acts on its objects. The
+// this host), no scheduler and no controllers but the service account
+// controller (pods are refused without their service account, so every
+// namespace gets its "default" one), so that a test runs the component it
+// is about itself and nothing else acts on its objects. The
 // callback passed to Start may change any field of the Config before the
 // start, such as Disable or DataDir (to restart on the data of an earlier
 // server).

@@ -2,6 +2,7 @@ package servertest
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
 
@@ -10,6 +11,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
+	"skiff/internal/controller/serviceaccount"
 	"skiff/internal/server"
 )
 
@@ -64,7 +66,14 @@ func Start(t testing.TB, configure func(*server.Config)) *Server {
 	if err != nil {
 		t.Fatalf("admin client: %v", err)
 	}
-	return &Server{Server: s, DataDir: cfg.DataDir, Config: rc, Client: client}
+	ts := &Server{Server: s, DataDir: cfg.DataDir, Config: rc, Client: client}
+	if slices.Contains(cfg.Disable, "controllers") {
+		// Pods need their service account to exist (the ServiceAccount
+		// admission plugin refuses them otherwise), so even a bare server
+		// runs the controller that makes every namespace's "default".
+		ts.RunController(t, serviceaccount.NewServiceAccounts, nil)
+	}
+	return ts
 }
 
 // Dynamic returns an admin dynamic client.
