@@ -240,3 +240,87 @@ func TestPodMutations(t *testing.T) {
 		t.Errorf("service account %q, volumes %v: want default and the API access volume", pod.Spec.ServiceAccountName, pod.Spec.Volumes)
 	}
 }
+
+// TestQuotaUpdatesAndScopes checks the updates that change usage (a
+// Service becoming a NodePort, a claim growing, a pod resized) against
+// quotas, and quotas with a scope selector.
+func TestQuotaUpdatesAndScopes(t *testing.T) {
+	qty := apiresource.MustParse
+	quotas := map[string]*corev1.ResourceQuota{
+		"limited/ports": {ObjectMeta: metav1.ObjectMeta{Namespace: "limited", Name: "ports"},
+			Spec:   corev1.ResourceQuotaSpec{Hard: corev1.ResourceList{corev1.ResourceServicesNodePorts: qty("1"), corev1.ResourceRequestsStorage: qty("10Gi")}},
+			Status: corev1.ResourceQuotaStatus{Used: corev1.ResourceList{corev1.ResourceServicesNodePorts: qty("0"), corev1.ResourceRequestsStorage: qty("8Gi")}}},
+		"limited/high": {ObjectMeta: metav1.ObjectMeta{Namespace: "limited", Name: "high"},
+			Spec: corev1.ResourceQuotaSpec{Hard: corev1.ResourceList{corev1.ResourcePods: qty("1"), corev1.ResourceRequestsCPU: qty("1")},
+				ScopeSelector: &corev1.ScopeSelector{MatchExpressions: []corev1.ScopedResourceSelectorRequirement{
+					{ScopeName: corev1.ResourceQuotaScopePriorityClass, Operator: corev1.ScopeSelectorOpIn, Values: []string{"high"}}}}},
+			Status: corev1.ResourceQuotaStatus{Used: corev1.ResourceList{corev1.ResourcePods: qty("1"), corev1.ResourceRequestsCPU: qty("500m")}}},
+	}
+	svc := func(typ corev1.ServiceType, ports int) *corev1.Service {
+		s := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "limited", Name: "s"}, Spec: corev1.ServiceSpec{Type: typ}}
+		for i := range ports {
+			s.Spec.Ports = append(s.Spec.Ports, corev1.ServicePort{Port: int32(80 + i)})
+		}
+		return s
+	}
+	pvc := func(size string) *corev1.PersistentVolumeClaim {
+		return &corev1.PersistentVolumeClaim{ObjectMeta: metav1.ObjectMeta{Namespace: "limited", Name: "c"},
+			Spec: corev1.PersistentVolumeClaimSpec{Resources: corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: qty(size)}}}}
+	}
+	pod := func(class, cpu string) *corev1.Pod {
+		p := podIn("limited", false)
+		p.Spec.PriorityClassName = class
+		p.Spec.ServiceAccountName = "default"
+		p.Spec.Containers[0].Resources.Requests = corev1.ResourceList{corev1.ResourceCPU: qty(cpu)}
+		return p
+	}
+	svcs, pvcs := corev1.SchemeGroupVersion.WithResource("services"), corev1.SchemeGroupVersion.WithResource("persistentvolumeclaims")
+	tests := []struct {
+		name    string
+		attrs   Attributes
+		wantMsg string
+	}{
+		{"a ClusterIP Service becomes a NodePort within quota",
+			Attributes{Operation: Update, Resource: svcs, Namespace: "limited", Name: "s", Object: svc(corev1.ServiceTypeNodePort, 1), OldObject: svc(corev1.ServiceTypeClusterIP, 1)}, ""},
+		{"a ClusterIP Service becomes a NodePort past the quota",
+			Attributes{Operation: Update, Resource: svcs, Namespace: "limited", Name: "s", Object: svc(corev1.ServiceTypeNodePort, 2), OldObject: svc(corev1.ServiceTypeClusterIP, 2)},
+			`services "s" is forbidden: exceeded quota: ports, requested: services.nodeports=2, used: services.nodeports=0, limited: services.nodeports=1`},
+		{"a claim grows past the quota",
+			Attributes{Operation: Update, Resource: pvcs, Namespace: "limited", Name: "c", Object: pvc("5Gi"), OldObject: pvc("2Gi")},
+			`persistentvolumeclaims "c" is forbidden: exceeded quota: ports, requested: requests.storage=3Gi, used: requests.storage=8Gi, limited: requests.storage=10Gi`},
+		{"a claim grows within the quota",
+			Attributes{Operation: Update, Resource: pvcs, Namespace: "limited", Name: "c", Object: pvc("4Gi"), OldObject: pvc("2Gi")}, ""},
+		{"a high-priority pod past its scoped quota",
+			Attributes{Operation: Create, Resource: podsGVR, Namespace: "limited", Object: pod("high", "100m")},
+			`pods "p" is forbidden: exceeded quota: high, requested: pods=1, used: pods=1, limited: pods=1`},
+		{"a pod of another class is not counted by the scoped quota",
+			Attributes{Operation: Create, Resource: podsGVR, Namespace: "limited", Object: pod("low", "100m")}, ""},
+		{"a high-priority pod resized past its scoped quota",
+			Attributes{Operation: Update, Resource: podsGVR, SubResource: "resize", Namespace: "limited", Name: "p", Object: pod("high", "1500m"), OldObject: pod("high", "500m")},
+			`pods "p" is forbidden: exceeded quota: high, requested: requests.cpu=1, used: requests.cpu=500m, limited: requests.cpu=1`},
+		{"a pod's other updates are not charged",
+			Attributes{Operation: Update, Resource: podsGVR, Namespace: "limited", Name: "p", Object: pod("high", "1500m"), OldObject: pod("high", "500m")}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := newCluster()
+			c.quotas = map[string]*corev1.ResourceQuota{}
+			for k, q := range quotas {
+				c.quotas[k] = q.DeepCopy()
+			}
+			chain, err := New(Config{Objects: c, Namespaces: c, Quotas: c})
+			if err != nil {
+				t.Fatal(err)
+			}
+			a := tt.attrs
+			err = chain.Validate(context.Background(), &a)
+			msg := ""
+			if err != nil {
+				msg = err.Error()
+			}
+			if msg != tt.wantMsg {
+				t.Errorf("got %q, want %q", msg, tt.wantMsg)
+			}
+		})
+	}
+}

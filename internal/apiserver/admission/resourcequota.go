@@ -46,21 +46,45 @@ var _ Validator = resourceQuota{}
 
 func (resourceQuota) Name() string { return "ResourceQuota" }
 
-func (resourceQuota) Handles(op Operation) bool { return op == Create }
+func (resourceQuota) Handles(op Operation) bool { return op == Create || op == Update }
 
-// Validate checks a.Object, about to be created, against the quotas of
-// its namespace and charges it to them unless the request is a dry run.
+// chargedOnUpdate reports whether an update can change what an object
+// uses, as upstream's evaluators see it: a pod's resize, a Service's type
+// or ports, a claim's requested storage.
+func chargedOnUpdate(a *Attributes) bool {
+	if a.Resource.Group != "" {
+		return false
+	}
+	switch a.Resource.Resource {
+	case "pods":
+		return a.SubResource == "resize"
+	case "services", "persistentvolumeclaims":
+		return a.SubResource == ""
+	}
+	return false
+}
+
+// Validate checks a.Object, about to be created (or, for the updates that
+// change usage, its growth over a.OldObject), against the quotas of its
+// namespace and charges it to them unless the request is a dry run.
 func (p resourceQuota) Validate(ctx context.Context, a *Attributes) error {
 	if a.Namespace == "" || a.Resource.GroupResource() == resourceQuotasGVR.GroupResource() {
 		return nil
 	}
+	var old runtime.Object
+	if a.Operation == Update {
+		if !chargedOnUpdate(a) || a.OldObject == nil {
+			return nil
+		}
+		old = a.OldObject
+	}
 	for _, q := range p.objects.List(resourceQuotasGVR, a.Namespace) {
 		quota, ok := q.(*corev1.ResourceQuota)
-		if !ok || len(quota.Spec.Hard) == 0 || quota.Spec.ScopeSelector != nil {
+		if !ok || len(quota.Spec.Hard) == 0 {
 			continue
 		}
 		err := p.quotas.UpdateQuota(ctx, a.Namespace, quota.Name, func(quota *corev1.ResourceQuota) (*corev1.ResourceQuota, error) {
-			used, err := quotaCharge(quota, a.Resource, a.Object)
+			used, err := quotaCharge(quota, a.Resource, a.Object, old)
 			if err != nil || used == nil || a.DryRun {
 				return nil, err
 			}
@@ -75,17 +99,22 @@ func (p resourceQuota) Validate(ctx context.Context, a *Attributes) error {
 }
 
 // quotaCharge returns the quota's status.used with obj (of resource gvr)
-// added, or nil when obj uses nothing the quota limits. It refuses obj
-// (Forbidden) when that would exceed a hard limit, or when a pod leaves
-// out a request or limit that the quota constrains. Usage the controller
-// has not counted yet is not enforced.
-func quotaCharge(quota *corev1.ResourceQuota, gvr schema.GroupVersionResource, obj runtime.Object) (corev1.ResourceList, error) {
-	if pod, ok := obj.(*corev1.Pod); ok && !podquota.PodMatchesScopes(pod, quota.Spec.Scopes) {
+// added, or nil when obj uses nothing the quota limits. For an update, old
+// is the object before it, and only what obj uses beyond old is charged
+// (a decrease is left to the controller's recount). It refuses obj
+// (Forbidden) when that would exceed a hard limit, or when a new pod
+// leaves out a request or limit that the quota constrains. Usage the
+// controller has not counted yet is not enforced.
+func quotaCharge(quota *corev1.ResourceQuota, gvr schema.GroupVersionResource, obj, old runtime.Object) (corev1.ResourceList, error) {
+	if pod, ok := obj.(*corev1.Pod); ok && !podquota.PodMatches(pod, quota.Spec) {
 		return nil, nil
-	} else if !ok && len(quota.Spec.Scopes) > 0 {
+	} else if !ok && podquota.Scoped(quota.Spec) {
 		return nil, nil
 	}
 	delta := objectUsage(gvr, obj)
+	if old != nil {
+		delta = growth(delta, objectUsage(gvr, old))
+	}
 	forbidden := func(msg string) error {
 		name := ""
 		if m, err := meta.Accessor(obj); err == nil {
@@ -93,7 +122,7 @@ func quotaCharge(quota *corev1.ResourceQuota, gvr schema.GroupVersionResource, o
 		}
 		return apierrors.NewForbidden(gvr.GroupResource(), name, errors.New(msg))
 	}
-	if pod, ok := obj.(*corev1.Pod); ok {
+	if pod, ok := obj.(*corev1.Pod); ok && old == nil {
 		if missing := missingPodResources(pod, quota.Spec.Hard); len(missing) > 0 {
 			return nil, forbidden(fmt.Sprintf("failed quota: %s: must specify %s", quota.Name, strings.Join(missing, ",")))
 		}
@@ -131,6 +160,21 @@ func quotaCharge(quota *corev1.ResourceQuota, gvr schema.GroupVersionResource, o
 		return nil, nil
 	}
 	return used, nil
+}
+
+// growth is what usage holds beyond before: the positive differences.
+func growth(usage, before corev1.ResourceList) corev1.ResourceList {
+	out := corev1.ResourceList{}
+	for name, q := range usage {
+		d := q.DeepCopy()
+		if b, ok := before[name]; ok {
+			d.Sub(b)
+		}
+		if d.Sign() > 0 {
+			out[name] = d
+		}
+	}
+	return out
 }
 
 // objectUsage is what one object of resource gvr adds to a quota's

@@ -211,7 +211,7 @@ func (c *Controller) sync(ctx context.Context, key string) (reconcile.Result, er
 		}
 		return int64(len(objs)), true
 	}
-	used := computeUsage(q.Spec.Hard, q.Spec.Scopes, objects{pods: pods, services: svcs, pvcs: pvcs, count: count})
+	used := computeUsage(q.Spec, objects{pods: pods, services: svcs, pvcs: pvcs, count: count})
 	if pending {
 		res.RequeueAfter = time.Second // a new informer is still listing
 	}

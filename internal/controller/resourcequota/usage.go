@@ -20,11 +20,12 @@ type objects struct {
 }
 
 // computeUsage returns status.used for the resources in hard.
-func computeUsage(hard corev1.ResourceList, scopes []corev1.ResourceQuotaScope, o objects) corev1.ResourceList {
+func computeUsage(spec corev1.ResourceQuotaSpec, o objects) corev1.ResourceList {
+	hard := spec.Hard
 	used := corev1.ResourceList{}
 	var pods []*corev1.Pod
 	for _, p := range o.pods {
-		if p.Status.Phase != corev1.PodSucceeded && p.Status.Phase != corev1.PodFailed && quota.PodMatchesScopes(p, scopes) {
+		if p.Status.Phase != corev1.PodSucceeded && p.Status.Phase != corev1.PodFailed && quota.PodMatches(p, spec) {
 			pods = append(pods, p)
 		}
 	}
