@@ -95,6 +95,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		ok, reason, err := s.cfg.Authorizer.Authorize(r.Context(), attrs)
 		if err != nil || !ok {
+			// One line per denial, so that a component missing a right
+			// shows in the server's log.
+			s.log.Info("request forbidden", "user", user.Name, "verb", attrs.Verb, "group", attrs.APIGroup,
+				"resource", attrs.Resource, "subresource", attrs.Subresource, "namespace", attrs.Namespace,
+				"name", attrs.Name, "path", attrs.Path)
 			s.writeError(w, r, forbidden(attrs, reason))
 			return
 		}
