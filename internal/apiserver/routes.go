@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"strings"
 
@@ -95,6 +96,15 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		ok, reason, err := s.cfg.Authorizer.Authorize(r.Context(), attrs)
 		if err != nil || !ok {
+			// A component denied a request lacks a right its role should
+			// grant: warn. Others' denials are routine.
+			level := slog.LevelDebug
+			if componentUser(user.Name) {
+				level = slog.LevelWarn
+			}
+			s.log.Log(r.Context(), level, "request forbidden", "user", user.Name, "verb", attrs.Verb, "group", attrs.APIGroup,
+				"resource", attrs.Resource, "subresource", attrs.Subresource, "namespace", attrs.Namespace,
+				"name", attrs.Name, "path", attrs.Path)
 			s.writeError(w, r, forbidden(attrs, reason))
 			return
 		}
@@ -111,6 +121,16 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.mux.ServeHTTP(w, r)
+}
+
+// componentUser reports whether name is a cluster component's identity:
+// a system: user (the scheduler, controller manager, nodes, DNS, ...) or a
+// kube-system ServiceAccount (the controllers), not a workload's account.
+func componentUser(name string) bool {
+	if sa, ok := strings.CutPrefix(name, "system:serviceaccount:"); ok {
+		return strings.HasPrefix(sa, "kube-system:")
+	}
+	return strings.HasPrefix(name, "system:") && name != "system:anonymous"
 }
 
 // forbidden builds upstream's 403 message.

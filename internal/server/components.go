@@ -10,6 +10,7 @@ import (
 
 	"k8s.io/client-go/rest"
 
+	"skiff/internal/apiserver/auth"
 	"skiff/internal/pki"
 	"skiff/internal/scheduler"
 )
@@ -20,7 +21,8 @@ import (
 type component struct {
 	// name is what --disable names it by.
 	name string
-	// user is the identity of its client certificate.
+	// user is the identity of its client certificate (it has no groups:
+	// its rights are the default roles bound to the user).
 	user string
 	// run blocks until ctx is done.
 	run func(ctx context.Context, rc *rest.Config) error
@@ -56,7 +58,7 @@ func knownDisableNames() map[string]bool {
 func schedulerComponent(cfg Config) component {
 	return component{
 		name: "scheduler",
-		user: "system:kube-scheduler",
+		user: auth.SchedulerUser,
 		run: func(ctx context.Context, rc *rest.Config) error {
 			s, err := scheduler.New(scheduler.Config{Rest: rc, ConfigFile: cfg.SchedulerConfigFile, Logger: cfg.Logger})
 			if err != nil {
@@ -68,15 +70,16 @@ func schedulerComponent(cfg Config) component {
 }
 
 // clientConfig returns a loopback client configuration for a component,
-// authenticated by its own client certificate.
-func (s *Server) clientConfig(user string) (*rest.Config, error) {
+// authenticated by its own client certificate as user in groups. A
+// component acts with the rights the default policy binds to its user (or
+// groups), never as system:masters: a fault in one cannot own the cluster.
+func (s *Server) clientConfig(user string, groups ...string) (*rest.Config, error) {
 	tlsDir := filepath.Join(s.cfg.DataDir, "tls")
 	ca, err := pki.LoadOrCreateCA(tlsDir)
 	if err != nil {
 		return nil, err
 	}
-	// Every component acts with full rights.
-	certFile, keyFile, err := ca.IssueClient(tlsDir, "client-"+sanitize(user), user, []string{"system:masters"})
+	certFile, keyFile, err := ca.IssueClient(tlsDir, "client-"+sanitize(user), user, groups)
 	if err != nil {
 		return nil, fmt.Errorf("client certificate for %s: %w", user, err)
 	}

@@ -10,6 +10,7 @@ import (
 
 	"k8s.io/client-go/rest"
 
+	"skiff/internal/apiserver/auth"
 	"skiff/internal/controller"
 	"skiff/internal/controller/clusterroleaggregation"
 	"skiff/internal/controller/cronjob"
@@ -44,7 +45,7 @@ import (
 func controllersComponent(cfg Config) component {
 	return component{
 		name: "controllers",
-		user: "system:kube-controller-manager",
+		user: auth.ControllerManagerUser,
 		run: func(ctx context.Context, rc *rest.Config) error {
 			ctors := controllerConstructors(cfg)
 			disabled := map[string]bool{}
@@ -54,16 +55,53 @@ func controllersComponent(cfg Config) component {
 				}
 			}
 			m, err := manager.New(manager.Config{
-				RESTConfig:  rc,
-				Controllers: ctors,
-				Disabled:    disabled,
-				Logger:      cfg.Logger.With("component", "controllers"),
+				RESTConfig:       rc,
+				Controllers:      ctors,
+				ServiceAccounts:  controllerAccounts(),
+				AccountNamespace: auth.ControllerAccountNamespace,
+				Disabled:         disabled,
+				Logger:           cfg.Logger.With("component", "controllers"),
 			})
 			if err != nil {
 				return err
 			}
 			return m.Run(ctx)
 		},
+	}
+}
+
+// controllerAccounts names the ServiceAccount (in kube-system) each
+// controller acts as, as upstream's controller manager names them with
+// --use-service-account-credentials; the bootstrap policy binds each its
+// role (auth.ControllerAccounts).
+func controllerAccounts() map[string]string {
+	return map[string]string{
+		"replicaset":               "replicaset-controller",
+		"replicationcontroller":    "replication-controller",
+		"deployment":               "deployment-controller",
+		"statefulset":              "statefulset-controller",
+		"daemonset":                "daemon-set-controller",
+		"job":                      "job-controller",
+		"cronjob":                  "cronjob-controller",
+		"garbagecollector":         "generic-garbage-collector",
+		"namespace":                "namespace-controller",
+		"serviceaccount":           "service-account-controller",
+		"root-ca-cert-publisher":   "root-ca-cert-publisher",
+		"endpoints":                "endpoint-controller",
+		"endpointslice":            "endpointslice-controller",
+		"endpointslicemirroring":   "endpointslicemirroring-controller",
+		"nodelifecycle":            "node-controller",
+		"podgc":                    "pod-garbage-collector",
+		"nodeipam":                 "node-controller",
+		"disruption":               "disruption-controller",
+		"ttl-after-finished":       "ttl-after-finished-controller",
+		"resourcequota":            "resourcequota-controller",
+		"horizontalpodautoscaling": "horizontal-pod-autoscaler",
+		"servicelb":                "service-controller",
+		"svm":                      "storage-version-migrator-controller",
+		"tokencleaner":             "token-cleaner",
+		"node-password":            "node-password-controller",
+		"clusterrole-aggregation":  "clusterrole-aggregation-controller",
 	}
 }
 

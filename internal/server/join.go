@@ -26,13 +26,15 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
+	"skiff/internal/apiserver/auth"
 	"skiff/internal/controller/nodepassword"
 	"skiff/internal/node"
 	"skiff/internal/pki"
 )
 
-// joinUser is who the join protocol writes node passwords as.
-const joinUser = "system:skiff-join"
+// joinUser is who the join protocol writes node passwords as: it may
+// only create Secrets in kube-system.
+const joinUser = auth.JoinUser
 
 // joinCluster is what the join protocol reads and writes in the cluster:
 // the API server's cache for reads, a loopback client for the one write.
@@ -387,12 +389,21 @@ func (c *apiJoinCluster) loopback() (kubernetes.Interface, error) {
 	return c.client, c.err
 }
 
+// GetSecret reads the stored Secret in-process, so that the join user
+// needs no right to read Secrets.
 func (c *apiJoinCluster) GetSecret(ctx context.Context, name string) (*corev1.Secret, error) {
-	client, err := c.loopback()
+	if c.s.api == nil {
+		return nil, errors.New("no API server")
+	}
+	o, err := c.s.api.Read(ctx, corev1.SchemeGroupVersion.WithResource("secrets"), metav1.NamespaceSystem, name)
 	if err != nil {
 		return nil, err
 	}
-	return client.CoreV1().Secrets(metav1.NamespaceSystem).Get(ctx, name, metav1.GetOptions{})
+	sec, ok := o.(*corev1.Secret)
+	if !ok {
+		return nil, fmt.Errorf("secret %s: unexpected %T", name, o)
+	}
+	return sec, nil
 }
 
 func (c *apiJoinCluster) CreateSecret(ctx context.Context, sec *corev1.Secret) error {

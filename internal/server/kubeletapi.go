@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"path/filepath"
+	"strings"
 
 	"k8s.io/client-go/rest"
 
@@ -39,6 +40,9 @@ type nodeCredentials struct{ s *Server }
 var _ node.Credentials = nodeCredentials{}
 
 func (c nodeCredentials) RESTConfig(user string) (*rest.Config, error) {
+	if strings.HasPrefix(user, node.AgentUserPrefix) {
+		return c.s.clientConfig(user, node.NodesGroup)
+	}
 	return c.s.clientConfig(user)
 }
 

@@ -12,7 +12,11 @@
 // unless the writer has escalate or bind (upstream's policy-based RBAC
 // storage). BootstrapPolicy is the default ClusterRoles and bindings a
 // cluster starts with (admin, edit and view are aggregated from the
-// system:aggregate-to-* roles, as upstream's); discovery.go serves the
+// system:aggregate-to-* roles, as upstream's), with the components' roles
+// (componentpolicy.go: the scheduler, controller manager, each controller's
+// ServiceAccount, DNS, join) and SystemPolicy their kube-system Roles;
+// reconcile.go decides how a stored default object is brought up to the
+// policy at start, as upstream's reconciliation; discovery.go serves the
 // token issuer's OpenID Connect documents. The package imports nothing of
 // the API server: the server defines what it needs and passes this
 // package's values in.

@@ -98,6 +98,7 @@ func BootstrapPolicy() ([]*rbacv1.ClusterRole, []*rbacv1.ClusterRoleBinding) {
 			rule([]string{"create"}, []string{"authentication.k8s.io"}, "selfsubjectreviews")),
 	}
 	roles = append(roles, userRoles()...)
+	roles = append(roles, componentRoles()...)
 	bindings := []*rbacv1.ClusterRoleBinding{
 		clusterRoleBinding("cluster-admin", "cluster-admin", group("system:masters")),
 		clusterRoleBinding("system:discovery", "system:discovery", group("system:authenticated")),
@@ -109,6 +110,7 @@ func BootstrapPolicy() ([]*rbacv1.ClusterRole, []*rbacv1.ClusterRoleBinding) {
 		clusterRoleBinding("system:public-info-viewer", "system:public-info-viewer", group("system:authenticated"), group("system:unauthenticated")),
 		clusterRoleBinding("system:service-account-issuer-discovery", "system:service-account-issuer-discovery", group("system:serviceaccounts")),
 	}
+	bindings = append(bindings, componentBindings()...)
 	return roles, bindings
 }
 

@@ -46,6 +46,16 @@ type Config struct {
 	Controllers map[string]controller.Constructor
 	// Disabled names controllers not to run.
 	Disabled map[string]bool
+	// ServiceAccounts names, by controller, the ServiceAccount in
+	// AccountNamespace that the controller acts as, as upstream's
+	// --use-service-account-credentials: its clients authenticate with
+	// tokens of that account, which the manager requests with its own
+	// credentials (creating the account if needed) and renews. A
+	// controller not named here acts with RESTConfig. The shared informers
+	// and the event recorders always use RESTConfig.
+	ServiceAccounts map[string]string
+	// AccountNamespace holds the controllers' ServiceAccounts (kube-system).
+	AccountNamespace string
 	// Workers overrides the number of workers of a controller by name.
 	Workers map[string]int
 	// LeaseNamespace and LeaseName name the Lease instances compete for
@@ -65,6 +75,9 @@ type Config struct {
 func (c *Config) setDefaults() {
 	if c.LeaseNamespace == "" {
 		c.LeaseNamespace = "kube-system"
+	}
+	if c.AccountNamespace == "" {
+		c.AccountNamespace = "kube-system"
 	}
 	if c.LeaseName == "" {
 		c.LeaseName = "kube-controller-manager"
@@ -94,6 +107,11 @@ func (c *Config) validate() error {
 	if c.RESTConfig == nil {
 		return errors.New("new controller manager: RESTConfig is required")
 	}
+	for name := range c.ServiceAccounts {
+		if _, ok := c.Controllers[name]; !ok {
+			return fmt.Errorf("new controller manager: service account for unknown controller %q", name)
+		}
+	}
 	for name := range c.Disabled {
 		if _, ok := c.Controllers[name]; !ok {
 			return fmt.Errorf("new controller manager: cannot disable unknown controller %q", name)
@@ -108,6 +126,8 @@ type Manager struct {
 	client   kubernetes.Interface
 	dynamic  dynamic.Interface
 	metadata metadata.Interface
+	// own are the clients of the controllers with a ServiceAccount.
+	own map[string]clients
 }
 
 // New validates cfg and builds the clients.
@@ -116,23 +136,22 @@ func New(cfg Config) (*Manager, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	// Typed traffic goes as protobuf, the cheapest encoding on both ends.
-	prc := rest.CopyConfig(cfg.RESTConfig)
-	prc.ContentType = "application/vnd.kubernetes.protobuf"
-	prc.AcceptContentTypes = "application/vnd.kubernetes.protobuf,application/json"
-	client, err := kubernetes.NewForConfig(prc)
+	root, err := newClients(cfg.RESTConfig)
 	if err != nil {
 		return nil, fmt.Errorf("new controller manager: %w", err)
 	}
-	dyn, err := dynamic.NewForConfig(cfg.RESTConfig)
-	if err != nil {
-		return nil, fmt.Errorf("new controller manager: %w", err)
+	m := &Manager{cfg: cfg, client: root.typed, dynamic: root.dynamic, metadata: root.metadata, own: map[string]clients{}}
+	for name, account := range cfg.ServiceAccounts {
+		if cfg.Disabled[name] {
+			continue
+		}
+		c, err := newClients(accountConfig(cfg.RESTConfig, root.typed, cfg.AccountNamespace, account))
+		if err != nil {
+			return nil, fmt.Errorf("new controller manager: clients of %s: %w", name, err)
+		}
+		m.own[name] = c
 	}
-	md, err := metadata.NewForConfig(cfg.RESTConfig)
-	if err != nil {
-		return nil, fmt.Errorf("new controller manager: %w", err)
-	}
-	return &Manager{cfg: cfg, client: client, dynamic: dyn, metadata: md}, nil
+	return m, nil
 }
 
 // Enabled returns the names of the controllers that will run, sorted.
@@ -239,10 +258,14 @@ func (m *Manager) runControllers(ctx context.Context, log *slog.Logger) error {
 	}
 	var ctrls []running
 	for _, name := range m.Enabled() {
+		cl, ok := m.own[name]
+		if !ok {
+			cl = clients{m.client, m.dynamic, m.metadata}
+		}
 		c, err := m.cfg.Controllers[name](controller.Context{
-			Client:            m.client,
-			Dynamic:           m.dynamic,
-			Metadata:          m.metadata,
+			Client:            cl.typed,
+			Dynamic:           cl.dynamic,
+			Metadata:          cl.metadata,
 			Informers:         factory,
 			MetadataInformers: mdFactory,
 			Events:            broadcaster.NewRecorder(scheme.Scheme, name+"-controller"),

@@ -2,19 +2,23 @@ package manager_test
 
 import (
 	"context"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 	appsv1 "k8s.io/api/apps/v1"
+	authnv1 "k8s.io/api/authentication/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
 
 	"skiff/internal/controller"
 	"skiff/internal/controller/manager"
+	"skiff/internal/pki"
 	"skiff/internal/server"
 	"skiff/internal/server/servertest"
 	"skiff/internal/testobj"
@@ -170,4 +174,95 @@ func TestControllersRunInServer(t *testing.T) {
 		n, err := e.Client.CoreV1().Nodes().Get(c, "n1", metav1.GetOptions{})
 		return err == nil && n.Spec.PodCIDR != "", err
 	})
+}
+
+// captured is a controller constructor that hands its context to the test.
+func captured(got chan<- controller.Context) controller.Constructor {
+	return func(cc controller.Context) (controller.Controller, error) {
+		got <- cc
+		return nil, nil
+	}
+}
+
+// TestControllersActAsTheirServiceAccounts runs a manager as
+// system:kube-controller-manager, as skiff server does: a controller with
+// a ServiceAccount acts as it (tokens of the account, which the manager
+// creates) with only its role's rights; one without acts as the manager.
+func TestControllersActAsTheirServiceAccounts(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	s := servertest.Start(t, func(cfg *server.Config) { cfg.Disable = server.Components })
+	dir := filepath.Join(s.DataDir, "tls")
+	ca, err := pki.LoadOrCreateCA(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, key, err := ca.IssueClient(dir, "test-kcm", "system:kube-controller-manager", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc := &rest.Config{Host: s.Config.Host, UserAgent: "test-kcm",
+		TLSClientConfig: rest.TLSClientConfig{CAFile: ca.CertFile(), CertFile: cert, KeyFile: key}}
+	rsCtx, plainCtx := make(chan controller.Context, 1), make(chan controller.Context, 1)
+	m, err := manager.New(manager.Config{
+		RESTConfig:      rc,
+		Controllers:     map[string]controller.Constructor{"replicaset": captured(rsCtx), "plain": captured(plainCtx)},
+		ServiceAccounts: map[string]string{"replicaset": "replicaset-controller"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mctx, mcancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = m.Run(mctx)
+	}()
+	defer func() { mcancel(); <-done }()
+	rs, plain := <-rsCtx, <-plainCtx
+
+	whoami := func(cc controller.Context) string {
+		r, err := cc.Client.AuthenticationV1().SelfSubjectReviews().Create(ctx, &authnv1.SelfSubjectReview{}, metav1.CreateOptions{})
+		if err != nil {
+			t.Fatalf("self subject review: %v", err)
+		}
+		return r.Status.UserInfo.Username
+	}
+	if got, want := whoami(rs), "system:serviceaccount:kube-system:replicaset-controller"; got != want {
+		t.Errorf("replicaset controller acts as %q, want %q", got, want)
+	}
+	if got, want := whoami(plain), "system:kube-controller-manager"; got != want {
+		t.Errorf("a controller without an account acts as %q, want %q", got, want)
+	}
+	if _, err := s.Client.CoreV1().ServiceAccounts("kube-system").Get(ctx, "replicaset-controller", metav1.GetOptions{}); err != nil {
+		t.Errorf("the manager did not create the controller's account: %v", err)
+	}
+	pod := testobj.Pod("p").Obj()
+	if _, err := rs.Client.CoreV1().Pods("default").Create(ctx, pod, metav1.CreateOptions{}); err != nil {
+		t.Errorf("replicaset controller creates a pod: %v", err)
+	}
+	for _, tt := range []struct {
+		name string
+		do   func() error
+	}{
+		{"replicaset controller reads secrets", func() error {
+			_, err := rs.Client.CoreV1().Secrets("default").List(ctx, metav1.ListOptions{})
+			return err
+		}},
+		{"replicaset controller deletes a node", func() error {
+			return rs.Client.CoreV1().Nodes().Delete(ctx, "n1", metav1.DeleteOptions{})
+		}},
+		{"replicaset controller's dynamic client reads secrets", func() error {
+			_, err := rs.Dynamic.Resource(corev1.SchemeGroupVersion.WithResource("secrets")).Namespace("default").List(ctx, metav1.ListOptions{})
+			return err
+		}},
+		{"the manager itself creates a pod", func() error {
+			_, err := plain.Client.CoreV1().Pods("default").Create(ctx, testobj.Pod("q").Obj(), metav1.CreateOptions{})
+			return err
+		}},
+	} {
+		if err := tt.do(); !apierrors.IsForbidden(err) {
+			t.Errorf("%s: err = %v, want Forbidden", tt.name, err)
+		}
+	}
 }
