@@ -101,8 +101,8 @@ func (al *allocations) setActuated(uid types.UID, container string, r corev1.Res
 }
 
 // initActuated records alloc as actuated for the containers that have no
-// record yet (upstream's InitializeActuatedPod); it reports whether it
-// wrote anything.
+// record yet (upstream's InitializeActuatedPod); it
+// writes the checkpoint only when it recorded something.
 func (al *allocations) initActuated(uid types.UID, alloc map[string]corev1.ResourceRequirements) error {
 	al.mu.Lock()
 	defer al.mu.Unlock()

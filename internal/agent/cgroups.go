@@ -187,7 +187,7 @@ func exists(p string) bool {
 	return err == nil
 }
 
-// unlimited is how cgroup v1 reads back "no memory limit".
+// unlimitedMemory is about where cgroup v1 reads back "no memory limit".
 const unlimitedMemory = int64(1) << 62
 
 // read returns the cpu and memory settings of the cgroup at p: shares
