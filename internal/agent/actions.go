@@ -36,6 +36,15 @@ const (
 	// DeletePod deletes the pod from the API with grace period 0, once
 	// nothing of it runs any more.
 	DeletePod ActionKind = "DeletePod"
+	// ResizeContainer applies the pod's allocated resources to the
+	// running ContainerID in place; the ResizeContainer and
+	// ResizeRestart actions of one plan form one pod resize, with the pod
+	// cgroup widened before and narrowed after them.
+	ResizeContainer ActionKind = "ResizeContainer"
+	// ResizeRestart kills the running ContainerID, whose resizePolicy
+	// asks for a restart, and starts it again at once with Attempt and
+	// its allocated resources.
+	ResizeRestart ActionKind = "ResizeRestart"
 )
 
 // Action is one step; which fields matter depends on Kind.
@@ -63,6 +72,12 @@ type Observed struct {
 	// Waiting holds, by container name, why the agent could not create a
 	// container on its last try (CreateContainerConfigError, ...).
 	Waiting map[string]corev1.ContainerStateWaiting
+	// Actuated holds, by container name, the resources last applied to
+	// the container's current instance (for in-place resize); nil when
+	// the agent does not track them.
+	Actuated map[string]corev1.ResourceRequirements
+	// NoResize holds back in-place resizes: one failed in this sync.
+	NoResize bool
 }
 
 // ProbeState is what the probes of one running container concluded.
@@ -88,7 +103,8 @@ type Plan struct {
 }
 
 // computeActions decides the next step for one pod. pod is nil when the
-// pod is gone from the API. It is pure: the pod worker applies the
+// pod is gone from the API; otherwise its containers' resources are the
+// agent's allocation (resize.go), not necessarily its spec's. It is pure: the pod worker applies the
 // actions, observes again and calls it again until it returns none.
 func computeActions(pod *corev1.Pod, obs Observed, now time.Time) Plan {
 	if pod != nil && pod.DeletionTimestamp == nil && !podTerminal(pod) {
@@ -183,8 +199,12 @@ func decide(pod *corev1.Pod, obs Observed, now time.Time) Plan {
 						plan.Actions = append(plan.Actions, Action{Kind: KillContainer, ContainerID: last.ID, Container: c.Name, Grace: probeGrace(pod, c.LivenessProbe), Reason: "Unhealthy"})
 						done = false
 					} else if last.State == ContainerRunning && (c.StartupProbe == nil || probeStarted(obs, c.Name, last.ID)) {
+						resize(&plan, pod, obs, c, kind, last)
 						continue
 					}
+				}
+				if last.State == ContainerRunning && !sidecar {
+					resize(&plan, pod, obs, c, kind, last)
 				}
 				done = false
 			case ContainerExited:
@@ -279,11 +299,31 @@ func keepRunning(plan *Plan, pod *corev1.Pod, obs Observed, sandboxID string, c 
 	case ContainerRunning:
 		if p := obs.Probes[c.Name]; p.LivenessFailed && p.ContainerID == last.ID {
 			plan.Actions = append(plan.Actions, Action{Kind: KillContainer, ContainerID: last.ID, Container: c.Name, Grace: probeGrace(pod, c.LivenessProbe), Reason: "Unhealthy"})
+			return
 		}
+		resize(plan, pod, obs, c, kind, last)
 	case ContainerExited:
 		if restartIt {
 			restart(plan, sandboxID, c.Name, kind, last, now)
 		}
+	}
+}
+
+// resize adds the in-place resize of a running container whose actuated
+// resources differ from its allocated ones: an update, or a restart when
+// its resizePolicy asks for one (as upstream, whatever the back-off).
+func resize(plan *Plan, pod *corev1.Pod, obs Observed, c *corev1.Container, kind ContainerKind, last Container) {
+	act, ok := obs.Actuated[c.Name]
+	if !ok || obs.NoResize {
+		return
+	}
+	update, restart := resizeNeeded(c, act)
+	switch {
+	case restart:
+		plan.Actions = append(plan.Actions, Action{Kind: ResizeRestart, SandboxID: last.SandboxID, ContainerID: last.ID, Container: c.Name, ContainerKind: kind,
+			Attempt: last.Attempt + 1, Grace: gracePeriod(pod), Reason: "Resize"})
+	case update:
+		plan.Actions = append(plan.Actions, Action{Kind: ResizeContainer, ContainerID: last.ID, Container: c.Name, ContainerKind: kind})
 	}
 }
 

@@ -49,8 +49,21 @@ func admitPod(pod *corev1.Pod, admitted []*corev1.Pod, allocatable corev1.Resour
 	}
 	admitted = staying
 	if c, ok := allocatable[corev1.ResourcePods]; ok && int64(len(admitted))+1 > c.Value() {
-		return outOf(corev1.ResourcePods, 1, int64(len(admitted)), c.Value())
+		rej := outOf(corev1.ResourcePods, 1, int64(len(admitted)), c.Value())
+		rej.Message = "Pod was rejected: " + rej.Message
+		return rej
 	}
+	if rej := fitRequests(pod, admitted, allocatable); rej != nil {
+		rej.Message = "Pod was rejected: " + rej.Message
+		return rej
+	}
+	return nil
+}
+
+// fitRequests checks that pod's cpu and memory requests fit beside
+// others' within allocatable, as upstream's noderesources fit does; the
+// rejection's reason is OutOfcpu or OutOfmemory. It is pure.
+func fitRequests(pod *corev1.Pod, others []*corev1.Pod, allocatable corev1.ResourceList) *rejection {
 	want := podRequests(pod)
 	for _, name := range []corev1.ResourceName{corev1.ResourceCPU, corev1.ResourceMemory} {
 		capacity, ok := allocatable[name]
@@ -59,7 +72,7 @@ func admitPod(pod *corev1.Pod, admitted []*corev1.Pod, allocatable corev1.Resour
 			continue
 		}
 		var inUse resource.Quantity
-		for _, p := range admitted {
+		for _, p := range others {
 			q := podRequests(p)[name]
 			inUse.Add(q)
 		}
@@ -75,10 +88,11 @@ func admitPod(pod *corev1.Pod, admitted []*corev1.Pod, allocatable corev1.Resour
 	return nil
 }
 
+// outOf is upstream's insufficient-resource rejection.
 func outOf(name corev1.ResourceName, requested, used, capacity int64) *rejection {
 	return &rejection{
 		Reason:  "OutOf" + string(name),
-		Message: fmt.Sprintf("Pod was rejected: Node didn't have enough resource: %s, requested: %d, used: %d, capacity: %d", name, requested, used, capacity),
+		Message: fmt.Sprintf("Node didn't have enough resource: %s, requested: %d, used: %d, capacity: %d", name, requested, used, capacity),
 	}
 }
 
@@ -174,22 +188,29 @@ func (a *Agent) admit(ctx context.Context, e *podEntry, pod *corev1.Pod) bool {
 	if e.admitted || static || pod.Status.StartTime != nil {
 		// Static pods are the node's own; a pod with a start time ran
 		// here before (an agent restart).
+		first := !e.admitted
 		e.admitted = true
 		a.mu.Unlock()
+		if first {
+			a.ensureAllocation(pod)
+		}
 		return true
 	}
+	// Pods count with what the node allocated them, which a pending
+	// resize does not change (a.alloc has its own lock).
 	var others []*corev1.Pod
 	for uid, o := range a.pods {
 		if uid != pod.UID && o.admitted && o.pod != nil && !podTerminal(o.pod) {
-			others = append(others, o.pod)
+			others = append(others, a.allocatedPod(o.pod))
 		}
 	}
-	rej := admitPod(pod, others, a.cfg.Capacity)
+	rej := admitPod(a.allocatedPod(pod), others, a.cfg.Capacity)
 	if rej == nil {
 		e.admitted = true
 	}
 	a.mu.Unlock()
 	if rej == nil {
+		a.ensureAllocation(pod)
 		return true
 	}
 	a.podEvent(pod, corev1.EventTypeWarning, rej.Reason, rej.Message)

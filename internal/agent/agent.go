@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"path/filepath"
 	goruntime "runtime"
 	"strings"
 	"sync"
@@ -239,6 +240,9 @@ type Agent struct {
 	// imageLastUsed is when each image was last seen in use, for the
 	// image garbage collection.
 	imageLastUsed map[string]time.Time
+	// alloc holds the pods' allocated and actuated resources, kept in a
+	// checkpoint below RootDir (resize.go).
+	alloc *allocations
 }
 
 // New validates cfg and returns an agent; nothing runs until Run (or
@@ -260,6 +264,14 @@ func New(cfg Config) (*Agent, error) {
 	}
 	if cfg.CgroupRoot != "" {
 		a.cgroups = &cgroupFS{mount: cfg.CgroupMount}
+	}
+	checkpoint := ""
+	if cfg.RootDir != "" {
+		checkpoint = filepath.Join(cfg.RootDir, allocationCheckpoint)
+	}
+	var err error
+	if a.alloc, err = loadAllocations(checkpoint); err != nil {
+		return nil, fmt.Errorf("new agent: %w", err)
 	}
 	a.imageBackOff = flowcontrol.NewBackOff(imageBackOffInitial, imageBackOffMax)
 	a.imageBackOff.Clock = cfg.Clock

@@ -186,3 +186,136 @@ func exists(p string) bool {
 	_, err := os.Stat(p)
 	return err == nil
 }
+
+// unlimitedMemory is about where cgroup v1 reads back "no memory limit".
+const unlimitedMemory = int64(1) << 62
+
+// read returns the cpu and memory settings of the cgroup at p: shares
+// (cpu.weight converted back on v2), quota and period (0: none) and the
+// memory limit (0: none).
+func (c cgroupFS) read(p string) (PodCgroup, error) {
+	pc := PodCgroup{Path: p}
+	readInt := func(dir, file string) (int64, error) {
+		b, err := os.ReadFile(filepath.Join(dir, file))
+		if err != nil {
+			return 0, err
+		}
+		return strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
+	}
+	if c.v2() {
+		dir := filepath.Join(c.mount, filepath.FromSlash(p))
+		w, err := readInt(dir, "cpu.weight")
+		if err != nil {
+			return pc, fmt.Errorf("read pod cgroup %s: %w", p, err)
+		}
+		pc.CPUShares = minCPUShares + (w-1)*(maxCPUShares-minCPUShares)/9999
+		b, err := os.ReadFile(filepath.Join(dir, "cpu.max"))
+		if err != nil {
+			return pc, fmt.Errorf("read pod cgroup %s: %w", p, err)
+		}
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			pc.CPUQuota, _ = strconv.ParseInt(f[0], 10, 64) // "max" reads 0
+			pc.CPUPeriod, _ = strconv.ParseInt(f[1], 10, 64)
+		}
+		b, err = os.ReadFile(filepath.Join(dir, "memory.max"))
+		if err != nil {
+			return pc, fmt.Errorf("read pod cgroup %s: %w", p, err)
+		}
+		pc.MemoryLimit, _ = strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
+		return pc, nil
+	}
+	cpu, mem := filepath.Join(c.mount, "cpu", filepath.FromSlash(p)), filepath.Join(c.mount, "memory", filepath.FromSlash(p))
+	var err error
+	if pc.CPUShares, err = readInt(cpu, "cpu.shares"); err != nil {
+		return pc, fmt.Errorf("read pod cgroup %s: %w", p, err)
+	}
+	if pc.CPUQuota, err = readInt(cpu, "cpu.cfs_quota_us"); err != nil {
+		return pc, fmt.Errorf("read pod cgroup %s: %w", p, err)
+	}
+	pc.CPUQuota = max(pc.CPUQuota, 0)
+	if pc.CPUPeriod, err = readInt(cpu, "cpu.cfs_period_us"); err != nil {
+		return pc, fmt.Errorf("read pod cgroup %s: %w", p, err)
+	}
+	if pc.MemoryLimit, err = readInt(mem, "memory.limit_in_bytes"); err != nil {
+		return pc, fmt.Errorf("read pod cgroup %s: %w", p, err)
+	}
+	if pc.MemoryLimit >= unlimitedMemory {
+		pc.MemoryLimit = 0
+	}
+	return pc, nil
+}
+
+// setCPULimit writes the cpu quota and period of pc to its cgroup.
+func (c cgroupFS) setCPULimit(pc PodCgroup) error {
+	period := pc.CPUPeriod
+	if period == 0 {
+		period = cpuPeriodUs
+	}
+	if c.v2() {
+		quota := "max"
+		if pc.CPUQuota > 0 {
+			quota = strconv.FormatInt(pc.CPUQuota, 10)
+		}
+		return c.write(pc.Path, "", "cpu.max", fmt.Sprintf("%s %d", quota, period))
+	}
+	quota := pc.CPUQuota
+	if quota == 0 {
+		quota = -1
+	}
+	if err := c.write(pc.Path, "cpu", "cpu.cfs_period_us", strconv.FormatInt(period, 10)); err != nil {
+		return err
+	}
+	return c.write(pc.Path, "cpu", "cpu.cfs_quota_us", strconv.FormatInt(quota, 10))
+}
+
+// setCPUShares writes the cpu shares (weight on v2) of pc to its cgroup.
+func (c cgroupFS) setCPUShares(pc PodCgroup) error {
+	if c.v2() {
+		weight := 1 + (pc.CPUShares-minCPUShares)*9999/(maxCPUShares-minCPUShares)
+		return c.write(pc.Path, "", "cpu.weight", strconv.FormatInt(weight, 10))
+	}
+	return c.write(pc.Path, "cpu", "cpu.shares", strconv.FormatInt(pc.CPUShares, 10))
+}
+
+// setMemoryLimit writes the memory limit of pc (0: none) to its cgroup.
+func (c cgroupFS) setMemoryLimit(pc PodCgroup) error {
+	if c.v2() {
+		v := "max"
+		if pc.MemoryLimit > 0 {
+			v = strconv.FormatInt(pc.MemoryLimit, 10)
+		}
+		return c.write(pc.Path, "", "memory.max", v)
+	}
+	v := pc.MemoryLimit
+	if v == 0 {
+		v = -1
+	}
+	return c.write(pc.Path, "memory", "memory.limit_in_bytes", strconv.FormatInt(v, 10))
+}
+
+// memoryUsage is the memory in use by the cgroup at p, nil when it
+// cannot be read.
+func (c cgroupFS) memoryUsage(p string) *int64 {
+	file := filepath.Join(c.mount, "memory", filepath.FromSlash(p), "memory.usage_in_bytes")
+	if c.v2() {
+		file = filepath.Join(c.mount, filepath.FromSlash(p), "memory.current")
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return nil
+	}
+	v, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
+	if err != nil {
+		return nil
+	}
+	return &v
+}
+
+// write writes v to file of the cgroup p in controller's hierarchy (the
+// mount itself on v2).
+func (c cgroupFS) write(p, controller, file, v string) error {
+	if err := os.WriteFile(filepath.Join(c.mount, controller, filepath.FromSlash(p), file), []byte(v), 0o644); err != nil {
+		return fmt.Errorf("set pod cgroup %s: %s: %w", p, file, err)
+	}
+	return nil
+}

@@ -57,6 +57,17 @@
 // Pulled, Created, Started, Killing, BackOff, Unhealthy, ...) through a
 // client-go EventBroadcaster, whose correlator aggregates repeats.
 //
+// In-place resize (resize.go, resizer.go): a pod's containers run with
+// the resources the node allocated them, kept in a checkpoint below
+// Config.RootDir across restarts. A spec changed through pods/resize is
+// admitted against the node's allocatable beside the other pods'
+// allocations (decideResize, pure) or left PodResizePending (Deferred,
+// retried); once allocated, the pod worker resizes the pod cgroup and
+// calls the runtime's UpdateContainerResources, or restarts containers
+// whose resizePolicy asks for it (computeActions), with
+// PodResizeInProgress until what runs matches the allocation. The status
+// reports each container's allocatedResources and resources.
+//
 // Static pods come from the files of Config.PodManifestPath
 // (staticPodFromManifest, planStatic; pure): each is named
 // <name>-<node>, gets a UID hashed from the node, the file and the pod, and

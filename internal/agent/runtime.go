@@ -52,6 +52,10 @@ type Runtime interface {
 	RemoveContainer(ctx context.Context, id string) error
 	// ListContainers lists containers, all of them when podUID is empty.
 	ListContainers(ctx context.Context, podUID types.UID) ([]Container, error)
+	// UpdateContainerResources changes the cgroup settings of a created
+	// or running container in place (CRI UpdateContainerResources), for
+	// an in-place pod resize.
+	UpdateContainerResources(ctx context.Context, id string, r ContainerResources) error
 
 	// PullImage pulls an image and returns its reference (imageID).
 	PullImage(ctx context.Context, image string, auth []ImageAuth) (string, error)
@@ -334,4 +338,7 @@ type Container struct {
 	ExitCode      int32
 	// Reason is the runtime's reason for an exit (OOMKilled, Error, ...).
 	Reason, Message string
+	// Resources are the cgroup settings the runtime reports the
+	// container has; nil when it does not say.
+	Resources *ContainerResources
 }

@@ -18,10 +18,13 @@ type statusInput struct {
 	// HostIPs are the node's addresses.
 	HostIPs []string
 	Now     time.Time
+	// ResizeConditions are the pod's PodResizePending and
+	// PodResizeInProgress conditions, which the agent keeps (resize.go).
+	ResizeConditions []corev1.PodCondition
 }
 
 // computeStatus builds the PodStatus upstream's kubelet would write for
-// pod, given what the runtime and the prober observed. Conditions of types
+// pod (its containers' resources the agent's allocation), given what the runtime and the prober observed. Conditions of types
 // the agent does not own (PodScheduled, DisruptionTarget, readiness gates)
 // are kept; transition times only move when a condition's status does.
 // It is pure.
@@ -163,6 +166,9 @@ func computeStatus(pod *corev1.Pod, obs Observed, in statusInput) corev1.PodStat
 
 	// Keep conditions owned by others, then order like upstream.
 	for _, c := range old.Conditions {
+		if c.Type == corev1.PodResizePending || c.Type == corev1.PodResizeInProgress {
+			continue // the agent's, in in.ResizeConditions
+		}
 		if findCondition(conds, c.Type) == nil {
 			conds = append(conds, c)
 		}
@@ -176,6 +182,7 @@ func computeStatus(pod *corev1.Pod, obs Observed, in statusInput) corev1.PodStat
 			c.LastTransitionTime = metav1.NewTime(in.Now)
 		}
 	}
+	conds = append(conds, in.ResizeConditions...)
 	order := map[corev1.PodConditionType]int{corev1.PodReadyToStartContainers: 1, corev1.PodInitialized: 2, corev1.PodReady: 3, corev1.ContainersReady: 4, corev1.PodScheduled: 5}
 	sort.SliceStable(conds, func(i, j int) bool {
 		oi, oj := order[conds[i].Type], order[conds[j].Type]
@@ -208,6 +215,13 @@ func containerStatus(pod *corev1.Pod, c *corev1.Container, insts []Container, ob
 		return cs
 	}
 	last := insts[0]
+	// The resources: allocated (c's, the agent's allocation), and those
+	// applied to a running instance, as upstream reports them.
+	cs.AllocatedResources = c.Resources.DeepCopy().Requests
+	cs.Resources = c.Resources.DeepCopy()
+	if act, ok := obs.Actuated[c.Name]; ok && last.State == ContainerRunning {
+		cs.Resources = act.DeepCopy()
+	}
 	cs.RestartCount = int32(last.Attempt)
 	cs.ImageID = last.ImageRef
 	cs.ContainerID = in.RuntimeName + "://" + last.ID

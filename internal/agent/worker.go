@@ -38,6 +38,10 @@ type podEntry struct {
 	waiting map[string]corev1.ContainerStateWaiting
 	// admitted means the pod passed the node's admission (admit.go).
 	admitted bool
+	// resize holds the pod's resize conditions (resize.go), taken from
+	// its status the first time (resizeLoaded).
+	resize       resizeConditions
+	resizeLoaded bool
 }
 
 // podSetup is what a pod sync prepared before starting containers: the
@@ -48,6 +52,8 @@ type podSetup struct {
 	podIPs  []string
 	// configErrs counts containers that could not be configured.
 	configErrs int
+	// resizeErr is why an in-place resize failed in this sync.
+	resizeErr error
 }
 
 // configErrRetry is when a container that could not be configured is
@@ -81,6 +87,13 @@ func (a *Agent) syncPod(ctx context.Context, uid types.UID) {
 		return
 	}
 	if active {
+		// From here on the pod's containers have the resources the node
+		// allocated them, which a resize may have just changed.
+		pod = a.admitResize(e, pod)
+	} else {
+		pod = a.allocatedPod(pod)
+	}
+	if active {
 		ps, err = a.preparePod(ctx, pod)
 		if err != nil {
 			// Upstream keeps the pod ContainerCreating until its volumes
@@ -101,6 +114,7 @@ func (a *Agent) syncPod(ctx context.Context, uid types.UID) {
 		if obs, err = a.observe(ctx, uid); err != nil {
 			break
 		}
+		obs.NoResize = ps.resizeErr != nil
 		plan := computeActions(pod, obs, a.cfg.Clock.Now())
 		if plan.RequeueAfter > 0 {
 			a.pool.addAfter(item{a: a, kind: itemPod, key: string(uid)}, plan.RequeueAfter)
@@ -117,6 +131,10 @@ func (a *Agent) syncPod(ctx context.Context, uid types.UID) {
 		ps.configErrs = 0
 		if err = a.apply(ctx, pod, &ps, plan.Actions); err != nil {
 			break
+		}
+		if ps.resizeErr != nil {
+			a.resizeFailed(pod, ps.resizeErr)
+			a.pool.addAfter(item{a: a, kind: itemPod, key: string(uid)}, configErrRetry)
 		}
 		if ps.configErrs > 0 {
 			a.pool.addAfter(item{a: a, kind: itemPod, key: string(uid)}, configErrRetry)
@@ -144,6 +162,9 @@ func (a *Agent) syncPod(ctx context.Context, uid types.UID) {
 	}
 	if err == nil {
 		a.scheduleProbes(pod, obs)
+		if active {
+			a.noteResizeProgress(e, pod, obs)
+		}
 		if err := a.writeStatus(ctx, e, pod, obs); err != nil {
 			a.log.Warn("write pod status", "pod", pod.Namespace+"/"+pod.Name, "err", err)
 			a.pool.addAfter(item{a: a, kind: itemPod, key: string(uid)}, retryAfter)
@@ -165,6 +186,7 @@ func (a *Agent) observe(ctx context.Context, uid types.UID) (Observed, error) {
 		return obs, fmt.Errorf("list containers: %w", err)
 	}
 	obs.Probes = a.probeStates(uid)
+	obs.Actuated = a.alloc.actuated(uid)
 	a.mu.Lock()
 	if e := a.pods[uid]; e != nil && len(e.waiting) > 0 {
 		obs.Waiting = make(map[string]corev1.ContainerStateWaiting, len(e.waiting))
@@ -179,9 +201,22 @@ func (a *Agent) observe(ctx context.Context, uid types.UID) (Observed, error) {
 // apply carries out actions in order; it stops at the first error.
 func (a *Agent) apply(ctx context.Context, pod *corev1.Pod, ps *podSetup, acts []Action) error {
 	rt := a.cfg.Runtime
+	resized := false
 	for _, act := range acts {
 		var err error
 		switch act.Kind {
+		case ResizeContainer, ResizeRestart:
+			// The plan's resize actions are one pod resize.
+			if resized {
+				continue
+			}
+			resized = true
+			if rerr := a.resizePod(ctx, pod, ps, acts); rerr != nil {
+				// Shown in the PodResizeInProgress condition; the rest of
+				// the sync goes on.
+				a.log.Warn("resize pod", "pod", podRef(pod), "err", rerr)
+				ps.resizeErr = rerr
+			}
 		case CreateSandbox:
 			err = a.createSandbox(ctx, pod, act.Attempt)
 		case StartContainer:
@@ -295,6 +330,11 @@ func (a *Agent) cleanupPod(ctx context.Context, uid types.UID) {
 	if err := a.removePodCgroup(uid); err != nil {
 		a.log.Warn("remove pod cgroup", "uid", uid, "err", err)
 	}
+	if err := a.alloc.remove(uid); err != nil {
+		a.log.Warn("checkpoint pod allocation", "uid", uid, "err", err)
+	}
+	// The pod's resources are free: deferred resizes may fit now.
+	a.retryDeferred(uid)
 }
 
 // createSandbox creates the pod's cgroup, then runs its sandbox in it.
@@ -455,6 +495,11 @@ func (a *Agent) startContainer(ctx context.Context, pod *corev1.Pod, ps *podSetu
 		return err
 	}
 	a.containerEvent(pod, c.Name, corev1.EventTypeNormal, EventStarted, "Started container "+c.Name)
+	if act.ContainerKind != Ephemeral {
+		if err := a.alloc.setActuated(pod.UID, c.Name, c.Resources); err != nil {
+			a.log.Warn("checkpoint pod allocation", "pod", podRef(pod), "err", err)
+		}
+	}
 	if h := hookHandler(c, false); h != nil {
 		hookPod := pod
 		if pod.Status.PodIP == "" && len(ps.podIPs) > 0 {
@@ -572,7 +617,11 @@ func (a *Agent) writeStatus(ctx context.Context, e *podEntry, pod *corev1.Pod, o
 	if again {
 		a.pool.addAfter(item{a: a, kind: itemPod, key: string(pod.UID)}, time.Second)
 	}
-	st := computeStatus(pod, obs, statusInput{RuntimeName: rtName, HostIPs: a.cfg.NodeIPs, Now: a.cfg.Clock.Now()})
+	in := statusInput{RuntimeName: rtName, HostIPs: a.cfg.NodeIPs, Now: a.cfg.Clock.Now()}
+	a.mu.Lock()
+	in.ResizeConditions = e.resize.list()
+	a.mu.Unlock()
+	st := computeStatus(pod, obs, in)
 	if statusEqual(&st, &pod.Status) || written != nil && statusEqual(&st, written) {
 		return nil
 	}
@@ -589,7 +638,7 @@ func (a *Agent) writeStatus(ctx context.Context, e *podEntry, pod *corev1.Pod, o
 		if cur.UID != pod.UID {
 			return nil
 		}
-		st = computeStatus(cur, obs, statusInput{RuntimeName: rtName, HostIPs: a.cfg.NodeIPs, Now: a.cfg.Clock.Now()})
+		st = computeStatus(a.allocatedPod(cur), obs, in)
 		cur.Status = st
 		_, err = pods.UpdateStatus(ctx, cur, metav1.UpdateOptions{})
 	}

@@ -91,3 +91,13 @@ func containerResources(r agent.ContainerResources) *runtimeapi.LinuxContainerRe
 		OomScoreAdj:            r.OOMScoreAdj,
 	}
 }
+
+// reportedResources is the agent's form of the resources a runtime
+// reports in a container's status; nil when it reports none.
+func reportedResources(r *runtimeapi.ContainerResources) *agent.ContainerResources {
+	if r == nil || r.Linux == nil {
+		return nil
+	}
+	l := r.Linux
+	return &agent.ContainerResources{CPUShares: l.CpuShares, CPUQuota: l.CpuQuota, CPUPeriod: l.CpuPeriod, MemoryLimit: l.MemoryLimitInBytes, OOMScoreAdj: l.OomScoreAdj}
+}

@@ -335,6 +335,15 @@ func (r *Runtime) StopContainer(ctx context.Context, id string, grace time.Durat
 	return idempotent(err)
 }
 
+// UpdateContainerResources implements agent.Runtime.
+func (r *Runtime) UpdateContainerResources(ctx context.Context, id string, res agent.ContainerResources) error {
+	_, err := r.rs.UpdateContainerResources(ctx, &runtimeapi.UpdateContainerResourcesRequest{ContainerId: id, Linux: containerResources(res)})
+	if err != nil {
+		return fmt.Errorf("update container resources: %w", notFound(err))
+	}
+	return nil
+}
+
 // RemoveContainer implements agent.Runtime.
 func (r *Runtime) RemoveContainer(ctx context.Context, id string) error {
 	_, err := r.rs.RemoveContainer(ctx, &runtimeapi.RemoveContainerRequest{ContainerId: id})
@@ -375,6 +384,7 @@ func (r *Runtime) ListContainers(ctx context.Context, podUID types.UID) ([]agent
 			ac.State = agent.ContainerRunning
 			if st, err := r.status(ctx, c.Id, false); err == nil {
 				ac.StartedAt = time.Unix(0, st.StartedAt)
+				ac.Resources = reportedResources(st.Resources)
 			}
 		case runtimeapi.ContainerState_CONTAINER_EXITED:
 			ac.State = agent.ContainerExited

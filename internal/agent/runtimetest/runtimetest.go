@@ -36,6 +36,7 @@ func Run(t *testing.T, newRuntime func(t *testing.T) agent.Runtime) {
 		{"container lifecycle", testContainerLifecycle},
 		{"stop and remove are idempotent", testIdempotent},
 		{"missing sandbox or container is ErrNotFound", testNotFound},
+		{"a running container's resources are updated in place", testUpdateResources},
 		{"stopping a sandbox stops its containers", testStopSandboxStopsContainers},
 		{"lists are filtered by pod", testListFilter},
 	}
@@ -252,6 +253,22 @@ func testNotFound(t *testing.T, rt agent.Runtime) {
 	}
 	if err := rt.StartContainer(ctx, unknownID); !errors.Is(err, agent.ErrNotFound) {
 		t.Errorf("StartContainer of an unknown ID: %v; want an error wrapping agent.ErrNotFound", err)
+	}
+	if err := rt.UpdateContainerResources(ctx, unknownID, agent.ContainerResources{CPUShares: 2}); !errors.Is(err, agent.ErrNotFound) {
+		t.Errorf("UpdateContainerResources of an unknown ID: %v; want an error wrapping agent.ErrNotFound", err)
+	}
+}
+
+func testUpdateResources(t *testing.T, rt agent.Runtime) {
+	p := startPod(t, rt, "update-1")
+	want := agent.ContainerResources{CPUShares: 512, CPUQuota: 50000, CPUPeriod: 100000, MemoryLimit: 64 << 20}
+	if err := rt.UpdateContainerResources(t.Context(), p.container, want); err != nil {
+		t.Fatalf("update a running container's resources: %v", err)
+	}
+	c := waitContainer(t, rt, p.uid, p.container, agent.ContainerRunning)
+	// Runtimes that report resources report the new ones.
+	if c.Resources != nil && (c.Resources.CPUShares != want.CPUShares || c.Resources.CPUQuota != want.CPUQuota || c.Resources.MemoryLimit != want.MemoryLimit) {
+		t.Errorf("resources after the update: %+v, want %+v", *c.Resources, want)
 	}
 }
 

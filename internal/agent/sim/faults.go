@@ -50,3 +50,11 @@ func (r *Runtime) CrashSandbox(podUID types.UID) int {
 	}
 	return n
 }
+
+// FailResourceUpdates makes every UpdateContainerResources fail with
+// err, as a runtime that refuses a resize would; nil lifts the fault.
+func (r *Runtime) FailResourceUpdates(err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.updateFault = err
+}

@@ -53,6 +53,8 @@ type Runtime struct {
 	byPod      map[types.UID]*podRecord
 	// pullFaults are the errors FailPulls injected, by image.
 	pullFaults map[string]error
+	// updateFault fails every UpdateContainerResources (FailResourceUpdates).
+	updateFault error
 }
 
 type podRecord struct {
@@ -280,6 +282,8 @@ func (r *Runtime) CreateContainer(_ context.Context, sandboxID string, cfg agent
 		Attempt: cfg.Attempt, Image: cfg.Image, ImageRef: cfg.ImageRef,
 		State: agent.ContainerCreated, CreatedAt: time.Now(),
 	}}
+	res := cfg.Resources
+	c.Resources = &res
 	r.containers[c.ID] = c
 	p := r.pod(sb.PodUID)
 	p.containers = append(p.containers, c)
@@ -396,6 +400,25 @@ func (r *Runtime) RemoveContainer(_ context.Context, id string) error {
 			break
 		}
 	}
+	return nil
+}
+
+// UpdateContainerResources implements agent.Runtime: the container
+// reports the new resources from then on.
+func (r *Runtime) UpdateContainerResources(_ context.Context, id string, res agent.ContainerResources) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	c := r.containers[id]
+	if c == nil {
+		return fmt.Errorf("update container resources %s: %w", id, agent.ErrNotFound)
+	}
+	if c.State == agent.ContainerExited {
+		return fmt.Errorf("update container resources %s: container is not running", id)
+	}
+	if r.updateFault != nil {
+		return fmt.Errorf("update container resources %s: %w", id, r.updateFault)
+	}
+	c.Resources = &res
 	return nil
 }
 

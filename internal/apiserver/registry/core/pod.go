@@ -71,6 +71,9 @@ func podResource() registry.Resource {
 				"resize": {
 					SpecChange: true,
 					Prepare:    func(obj, old runtime.Object) { PreparePodResizeUpdate(obj.(*corev1.Pod), old.(*corev1.Pod)) },
+					Validate: func(obj, old runtime.Object) field.ErrorList {
+						return ValidatePodResizeUpdate(obj.(*corev1.Pod), old.(*corev1.Pod))
+					},
 				},
 			},
 			// Since 1.33 the API server keeps metadata.generation on pods too.
@@ -371,56 +374,189 @@ func PreparePodEphemeralContainersUpdate(pod, old *corev1.Pod) {
 }
 
 // PreparePodResizeUpdate keeps everything from the stored pod but the
-// containers' cpu and memory resources and resizePolicy, the only fields
-// the resize subresource may change.
+// containers' resources and resizePolicy, the only fields the resize
+// subresource may change, as upstream's dropNonResizeUpdates: a request
+// that adds, removes, reorders or renames containers keeps its spec, for
+// ValidatePodResizeUpdate to refuse.
 func PreparePodResizeUpdate(pod, old *corev1.Pod) {
-	spec := *old.Spec.DeepCopy()
-	for i := range spec.Containers {
-		for j := range pod.Spec.Containers {
-			if pod.Spec.Containers[j].Name == spec.Containers[i].Name {
-				spec.Containers[i].Resources = pod.Spec.Containers[j].Resources
-				spec.Containers[i].ResizePolicy = pod.Spec.Containers[j].ResizePolicy
-			}
-		}
-	}
-	for i := range spec.InitContainers {
-		for j := range pod.Spec.InitContainers {
-			if pod.Spec.InitContainers[j].Name == spec.InitContainers[i].Name && isSidecar(&spec.InitContainers[i]) {
-				spec.InitContainers[i].Resources = pod.Spec.InitContainers[j].Resources
-				spec.InitContainers[i].ResizePolicy = pod.Spec.InitContainers[j].ResizePolicy
-			}
-		}
-	}
-	pod.Spec = spec
 	pod.Status = old.Status
+	// Metadata a resize may not change, as upstream's
+	// ResetObjectMetaForStatus.
+	pod.DeletionTimestamp = old.DeletionTimestamp
+	pod.Labels, pod.Annotations = old.Labels, old.Annotations
+	pod.Finalizers, pod.OwnerReferences = old.Finalizers, old.OwnerReferences
+	if len(pod.Spec.Containers) != len(old.Spec.Containers) || len(pod.Spec.InitContainers) != len(old.Spec.InitContainers) {
+		return
+	}
+	merge := func(newCs, oldCs []corev1.Container) ([]corev1.Container, bool) {
+		out := make([]corev1.Container, len(oldCs))
+		for i := range oldCs {
+			if newCs[i].Name != oldCs[i].Name {
+				return newCs, false
+			}
+			out[i] = *oldCs[i].DeepCopy()
+			out[i].Resources = newCs[i].Resources
+			out[i].ResizePolicy = newCs[i].ResizePolicy
+		}
+		return out, true
+	}
+	cs, ok1 := merge(pod.Spec.Containers, old.Spec.Containers)
+	ics, ok2 := merge(pod.Spec.InitContainers, old.Spec.InitContainers)
+	if !ok1 || !ok2 {
+		// A renamed or reordered container: validation says so.
+		return
+	}
+	if len(old.Spec.InitContainers) == 0 {
+		ics = pod.Spec.InitContainers
+	}
+	spec := *old.Spec.DeepCopy()
+	spec.Containers, spec.InitContainers = cs, ics
+	// Pod-level resources may change too; ValidatePodResizeUpdate refuses
+	// it, as upstream does with InPlacePodLevelResourcesVerticalScaling
+	// off.
+	spec.Resources = pod.Spec.Resources
+	pod.Spec = spec
 }
 
-// ValidatePodResizeUpdate checks a resize: only cpu and memory may change,
-// and a pod's QoS class may not.
+// ValidatePodResizeUpdate checks a resize as upstream's ValidatePodResize
+// does: not a static or Windows pod; the QoS class stays; containers are
+// neither added, removed, renamed nor reordered; requests and limits are
+// not removed; only cpu and memory change (and resizePolicy).
 func ValidatePodResizeUpdate(pod, old *corev1.Pod) field.ErrorList {
 	specPath := field.NewPath("spec")
 	errs := validatePodSpec(&pod.Spec, &pod.ObjectMeta, specPath)
-	for i := range pod.Spec.Containers {
-		c, o := pod.Spec.Containers[i].Resources, old.Spec.Containers[i].Resources
-		for _, l := range []struct {
-			n, o corev1.ResourceList
-			name string
-		}{{c.Limits, o.Limits, "limits"}, {c.Requests, o.Requests, "requests"}} {
-			for name := range mergeNames(l.n, l.o) {
-				if name == corev1.ResourceCPU || name == corev1.ResourceMemory {
-					continue
-				}
-				nq, oq := l.n[name], l.o[name]
-				if nq.Cmp(oq) != 0 {
-					errs = append(errs, field.Forbidden(specPath.Child("containers").Index(i).Child("resources", l.name).Key(string(name)), "only cpu and memory resources are mutable"))
+	if _, ok := old.Annotations[corev1.MirrorPodAnnotationKey]; ok {
+		return field.ErrorList{field.Forbidden(field.NewPath(""), "static pods cannot be resized")}
+	}
+	if old.Spec.OS != nil && old.Spec.OS.Name == corev1.Windows {
+		return field.ErrorList{field.Forbidden(field.NewPath(""), "windows pods cannot be resized")}
+	}
+	oldQOS := old.Status.QOSClass
+	if oldQOS == "" {
+		oldQOS = PodQOSClass(old)
+	}
+	if PodQOSClass(pod) != oldQOS {
+		errs = append(errs, field.Invalid(specPath, pod.Status.QOSClass, "Pod QOS Class may not change as a result of resizing"))
+	}
+	for _, cs := range old.Status.ContainerStatuses {
+		if cs.State.Running != nil {
+			// A node that reports no resources cannot resize.
+			if cs.Resources == nil {
+				errs = append(errs, field.Forbidden(specPath, "Pod running on node without support for resize"))
+			}
+			break
+		}
+	}
+	plr := func(p *corev1.Pod) bool {
+		return p.Spec.Resources != nil && len(p.Spec.Resources.Requests)+len(p.Spec.Resources.Limits) > 0
+	}
+	if plr(pod) || plr(old) {
+		// skiff's nodes do not resize pod-level resources: as upstream
+		// with InPlacePodLevelResourcesVerticalScaling off.
+		return append(errs, field.Forbidden(field.NewPath(""), "resize of pods with pod-level resources is forbidden when InPlacePodLevelResourcesVerticalScalingEnabled feature gate is disabled"))
+	}
+	var order field.ErrorList
+	if len(pod.Spec.Containers) != len(old.Spec.Containers) {
+		order = append(order, field.Forbidden(specPath.Child("containers"), "containers may not be added or removed on resize"))
+	} else {
+		for i := range old.Spec.Containers {
+			if pod.Spec.Containers[i].Name != old.Spec.Containers[i].Name {
+				order = append(order, field.Forbidden(specPath.Child("containers").Index(i).Child("name"), "containers may not be renamed or reordered on resize"))
+			}
+		}
+	}
+	if len(pod.Spec.InitContainers) != len(old.Spec.InitContainers) {
+		order = append(order, field.Forbidden(specPath.Child("initContainers"), "initContainers may not be added or removed on resize"))
+	} else {
+		for i := range old.Spec.InitContainers {
+			if pod.Spec.InitContainers[i].Name != old.Spec.InitContainers[i].Name {
+				order = append(order, field.Forbidden(specPath.Child("initContainers").Index(i).Child("name"), "initContainers may not be renamed or reordered on resize"))
+			}
+		}
+	}
+	if len(order) > 0 {
+		return append(errs, order...)
+	}
+	removed := func(n, o corev1.ResourceList) bool {
+		for name := range o {
+			if _, ok := n[name]; !ok {
+				return true
+			}
+		}
+		return false
+	}
+	containerResize := func(n, o *corev1.Container, p *field.Path) {
+		if removed(n.Resources.Requests, o.Resources.Requests) {
+			errs = append(errs, field.Forbidden(p.Child("requests"), "resource requests cannot be removed"))
+		}
+		if removed(n.Resources.Limits, o.Resources.Limits) {
+			errs = append(errs, field.Forbidden(p.Child("limits"), "resource limits cannot be removed"))
+		}
+	}
+	for i := range old.Spec.InitContainers {
+		containerResize(&pod.Spec.InitContainers[i], &old.Spec.InitContainers[i], specPath.Child("initContainers").Index(i).Child("resources"))
+	}
+	for i := range old.Spec.Containers {
+		containerResize(&pod.Spec.Containers[i], &old.Spec.Containers[i], specPath.Child("containers").Index(i).Child("resources"))
+	}
+	// Only cpu and memory may differ, once put back.
+	masked := pod.Spec.DeepCopy()
+	for i := range masked.Containers {
+		dropCPUMemoryChanges(&masked.Containers[i], &old.Spec.Containers[i])
+		if !equality.Semantic.DeepEqual(masked.Containers[i], old.Spec.Containers[i]) {
+			errs = append(errs, field.Forbidden(specPath, "only cpu and memory resources are mutable"))
+		}
+	}
+	for i := range masked.InitContainers {
+		changed := !equality.Semantic.DeepEqual(masked.InitContainers[i], old.Spec.InitContainers[i])
+		dropCPUMemoryChanges(&masked.InitContainers[i], &old.Spec.InitContainers[i])
+		c := &masked.InitContainers[i]
+		if !equality.Semantic.DeepEqual(*c, old.Spec.InitContainers[i]) {
+			errs = append(errs, field.Forbidden(specPath.Child("initContainers").Index(i), "only cpu and memory resources for init or sidecar containers are mutable"))
+		}
+		if changed && !isSidecar(c) {
+			for _, rp := range c.ResizePolicy {
+				if rp.RestartPolicy == corev1.RestartContainer {
+					errs = append(errs, field.Forbidden(specPath.Child("initContainers").Index(i), "non-sidecar init containers with a resize policy of RestartContainer cannot be resized"))
 				}
 			}
 		}
 	}
-	if PodQOSClass(pod) != PodQOSClass(old) {
-		errs = append(errs, field.Invalid(specPath, PodQOSClass(pod), "Pod QOS Class may not change as a result of resizing"))
+	if !equality.Semantic.DeepEqual(pod.Spec.Volumes, old.Spec.Volumes) {
+		errs = append(errs, field.Forbidden(specPath.Child("volumes"), "volumes are immutable on resize when InPlacePodVerticalScalingMemoryBackedVolumes feature gate is disabled"))
+	}
+	if len(errs) > 0 {
+		return errs
+	}
+	masked.Volumes = old.Spec.Volumes
+	if !equality.Semantic.DeepEqual(*masked, old.Spec) {
+		errs = append(errs, field.Forbidden(specPath, "only cpu and memory resources are mutable"))
 	}
 	return errs
+}
+
+// dropCPUMemoryChanges puts c's cpu and memory requests and limits back
+// to old's, leaving any other change to be seen (resizePolicy too: as
+// upstream, it may not change on resize).
+func dropCPUMemoryChanges(c, old *corev1.Container) {
+	drop := func(n, o corev1.ResourceList) corev1.ResourceList {
+		out := corev1.ResourceList{}
+		for name, q := range n {
+			if name != corev1.ResourceCPU && name != corev1.ResourceMemory {
+				out[name] = q
+			}
+		}
+		for _, name := range []corev1.ResourceName{corev1.ResourceCPU, corev1.ResourceMemory} {
+			if q, ok := o[name]; ok {
+				out[name] = q
+			}
+		}
+		if len(out) == 0 {
+			return nil
+		}
+		return out
+	}
+	c.Resources = corev1.ResourceRequirements{Limits: drop(c.Resources.Limits, old.Resources.Limits), Requests: drop(c.Resources.Requests, old.Resources.Requests), Claims: c.Resources.Claims}
 }
 
 func mergeNames(a, b corev1.ResourceList) map[corev1.ResourceName]bool {
