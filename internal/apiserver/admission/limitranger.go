@@ -32,7 +32,9 @@ const limitRangerAnnotation = "kubernetes.io/limit-ranger"
 
 func (limitRanger) Name() string { return "LimitRanger" }
 
-func (limitRanger) Handles(op Operation) bool { return op == Create }
+// Handles creates, and updates for a pod's resize (checked, never
+// defaulted), as upstream's plugin does.
+func (limitRanger) Handles(op Operation) bool { return op == Create || op == Update }
 
 // ranges are the LimitRanges of a namespace.
 func (p limitRanger) ranges(namespace string) []*corev1.LimitRange {
@@ -50,7 +52,7 @@ func (p limitRanger) ranges(namespace string) []*corev1.LimitRange {
 
 func (p limitRanger) Admit(_ context.Context, a *Attributes) error {
 	pod, ok := a.Object.(*corev1.Pod)
-	if !ok || a.SubResource != "" {
+	if !ok || a.SubResource != "" || a.Operation != Create {
 		return nil
 	}
 	var notes []string
@@ -112,7 +114,9 @@ func applyDefaults(c *corev1.Container, item corev1.LimitRangeItem) []string {
 
 func (p limitRanger) Validate(_ context.Context, a *Attributes) error {
 	pod, ok := a.Object.(*corev1.Pod)
-	if !ok || a.SubResource != "" {
+	create := a.Operation == Create && a.SubResource == ""
+	resize := a.Operation == Update && a.SubResource == "resize"
+	if !ok || !(create || resize) {
 		return nil
 	}
 	var errs []string
