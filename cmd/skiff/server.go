@@ -82,6 +82,7 @@ func newServerCommand() *cobra.Command {
 	f.StringVar(&cfg.PodManifestPath, "pod-manifest-path", "", "folder of static pod manifests the node agent runs (default: <data-dir>/agent/pod-manifests)")
 	f.BoolVar(&cfg.EnableAggregatorRouting, "enable-aggregator-routing", false, "send APIService requests to an endpoint of the Service instead of its ClusterIP")
 	f.BoolVar(&cfg.DisableAgent, "disable-agent", false, "run no node agent on this host")
+	f.StringVar(&cfg.AdmissionControlConfigFile, "admission-control-config-file", "", "an AdmissionConfiguration file; skiff reads the PodSecurity plugin's PodSecurityConfiguration from it")
 	f.StringVar(&cfg.SchedulerConfigFile, "scheduler-config", "", "a KubeSchedulerConfiguration file (profiles, plugins, weights)")
 	f.BoolVar(&cfg.SimulateAgent, "simulate-agent", false, "run this host's agent with the simulated runtime (no containers; for demos and scale tests)")
 	f.StringVar(&cfg.ContainerRuntimeEndpoint, "container-runtime-endpoint", "", "an existing CRI socket to use instead of starting containerd")

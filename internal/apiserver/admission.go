@@ -166,6 +166,17 @@ func withWarnings(ctx context.Context, w http.ResponseWriter) context.Context {
 	return admission.WithWarnings(ctx, (&warningSink{w: w}).add)
 }
 
+// withAuditAnnotations receives the audit annotations admission adds
+// (PodSecurity's). skiff keeps no audit log yet, so they go to the debug
+// log, with the request they belong to; an audit backend would take them
+// from here.
+func (s *Server) withAuditAnnotations(ctx context.Context, info requestInfo) context.Context {
+	return admission.WithAuditAnnotations(ctx, func(kv map[string]string) {
+		s.log.Debug("audit annotations", "verb", info.verb, "resource", info.resource, "subresource", info.subresource,
+			"namespace", info.namespace, "name", info.name, "annotations", kv)
+	})
+}
+
 // admitRequest is one write as the handlers know it.
 type admitRequest struct {
 	res       *resource

@@ -46,7 +46,7 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, info requ
 		s.writeError(w, r, errNotAcceptable("only the following media types are accepted: application/json, application/yaml"))
 		return
 	}
-	r = r.WithContext(withWarnings(r.Context(), w))
+	r = r.WithContext(s.withAuditAnnotations(withWarnings(r.Context(), w), info))
 	if info.subresource != "" {
 		s.serveSubresource(w, r, res, info)
 		return

@@ -23,6 +23,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/managedfields"
 
 	"skiff/internal/apiserver/admission"
+	"skiff/internal/apiserver/admission/podsecurity"
 	"skiff/internal/apiserver/allocator"
 	"skiff/internal/apiserver/auth"
 	"skiff/internal/apiserver/conversion"
@@ -108,6 +109,9 @@ type Config struct {
 	// the Service rather than its ClusterIP, as upstream's
 	// --enable-aggregator-routing.
 	AggregatorRouting bool
+	// PodSecurity configures the PodSecurity admission plugin (from the
+	// admission configuration file); nil is privileged everywhere.
+	PodSecurity *podsecurity.Configuration
 	// Metrics, when set, receives the API server's request metrics.
 	Metrics prometheus.Registerer
 	// Logger for request failures; nil discards.
@@ -220,7 +224,8 @@ func New(cfg Config) (*Server, error) {
 	if s.converter, err = conversion.New(conversion.Config{Services: s.lookupService}); err != nil {
 		return nil, err
 	}
-	chain, err := admission.New(admission.Config{Objects: cacheObjects{s}, Namespaces: admissionStore{s}, Quotas: admissionStore{s}, TypeConverter: cfg.TypeConverter})
+	chain, err := admission.New(admission.Config{Objects: cacheObjects{s}, Namespaces: admissionStore{s}, Quotas: admissionStore{s},
+		TypeConverter: cfg.TypeConverter, PodSecurity: cfg.PodSecurity})
 	if err != nil {
 		return nil, err
 	}

@@ -28,6 +28,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"skiff/internal/apiserver"
+	"skiff/internal/apiserver/admission"
 	"skiff/internal/apiserver/auth"
 	"skiff/internal/apiserver/openapi"
 	"skiff/internal/apiserver/registry"
@@ -85,6 +86,10 @@ type Config struct {
 	// DisableAgent runs no node on this host: no agent, service proxy or
 	// cluster DNS (--disable-agent).
 	DisableAgent bool
+	// AdmissionControlConfigFile is an AdmissionConfiguration, as
+	// upstream's --admission-control-config-file; skiff takes the
+	// PodSecurity plugin's configuration from it.
+	AdmissionControlConfigFile string
 	// SchedulerConfigFile is a KubeSchedulerConfiguration for the scheduler.
 	SchedulerConfigFile string
 	// SimulateAgent runs this host's agent with the simulated runtime: its
@@ -334,6 +339,15 @@ func (s *Server) newAPIServer(context.Context) error {
 	if err != nil {
 		return err
 	}
+	var admissionCfg admission.FileConfig
+	if cfg.AdmissionControlConfigFile != "" {
+		if admissionCfg, err = admission.ReadConfigFile(cfg.AdmissionControlConfigFile); err != nil {
+			return err
+		}
+		if len(admissionCfg.Ignored) > 0 {
+			cfg.Logger.Info("admission configuration: plugins skiff takes no configuration for", "plugins", admissionCfg.Ignored)
+		}
+	}
 	// The RBAC authorizer reads the API server's own cache, which exists
 	// only once the server does.
 	rbac := &auth.RBAC{}
@@ -362,6 +376,7 @@ func (s *Server) newAPIServer(context.Context) error {
 		Escalation:  &auth.Escalation{RBAC: rbac, Authorizer: authorizer}, // bind and escalate are asked of the whole chain
 		ServiceCIDR: serviceCIDR,
 		Metrics:     reg,
+		PodSecurity: admissionCfg.PodSecurity,
 		// Nodes join with the token in <data-dir>/node-token.
 		SelfAuthenticated: join,
 		Extra: map[string]http.Handler{

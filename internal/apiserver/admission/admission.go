@@ -15,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/managedfields"
 
+	"skiff/internal/apiserver/admission/podsecurity"
 	"skiff/internal/apiserver/webhookclient"
 )
 
@@ -79,6 +80,9 @@ type Config struct {
 	// by their keys). Optional: without it maps merge and lists are
 	// replaced.
 	TypeConverter func() (managedfields.TypeConverter, error)
+	// PodSecurity configures the PodSecurity plugin (defaults and
+	// exemptions); nil is upstream's default: privileged everywhere.
+	PodSecurity *podsecurity.Configuration
 }
 
 func (c *Config) validate() error {
@@ -95,7 +99,7 @@ func (c *Config) validate() error {
 //
 //	mutating:   NamespaceLifecycle (delete) ─► LimitRanger ─► ServiceAccount ─► Priority ─► RuntimeClass ─► DefaultTolerationSeconds
 //	            ─► MutatingAdmissionPolicy ─► MutatingAdmissionWebhook
-//	validating: MirrorPod ─► NamespaceLifecycle (create) ─► LimitRanger ─► ValidatingAdmissionWebhook
+//	validating: MirrorPod ─► NamespaceLifecycle (create) ─► LimitRanger ─► PodSecurity ─► ValidatingAdmissionWebhook
 //	            ─► ValidatingAdmissionPolicy ─► ResourceQuota
 //
 // Upstream evaluates ValidatingAdmissionPolicy before the validating
@@ -116,6 +120,7 @@ func New(cfg Config) (*Chain, error) {
 		namespaceLifecycle{namespaces: cfg.Namespaces},
 		limitRanger{objects: cfg.Objects},
 		serviceAccount{objects: cfg.Objects},
+		newPodSecurity(cfg.PodSecurity, cfg.Namespaces, cfg.Objects),
 		priority{objects: cfg.Objects},
 		runtimeClass{objects: cfg.Objects},
 		defaultTolerationSecondsPlugin{},

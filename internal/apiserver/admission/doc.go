@@ -28,9 +28,16 @@
 // configuration resources themselves are exempt from the dynamic
 // plugins, so that a broken webhook can always be removed.
 //
+// PodSecurity (podsecurity.go, its checks in package podsecurity) applies
+// the pod-security.kubernetes.io namespace labels as upstream does, with
+// the defaults and exemptions of the admission configuration file
+// (ReadConfigFile, upstream's --admission-control-config-file). Plugins
+// report audit annotations through WithAuditAnnotations; skiff keeps no
+// audit log yet, so the API server writes them to its debug log.
+//
 // Not done: reinvocationPolicy IfNeeded (mutating webhooks run once, in
 // order), matchPolicy Equivalent across API versions (skiff serves one
 // version of most resources, so rules match the requested version
-// exactly), audit annotations, the `authorizer` CEL variable, and type
-// checking of policies into status.
+// exactly), policies' and webhooks' audit annotations, the `authorizer`
+// CEL variable, and type checking of policies into status.
 package admission

@@ -121,3 +121,24 @@ func warn(ctx context.Context, msgs []string) {
 	}
 	sink(msgs)
 }
+
+// auditKey carries a request's audit annotation sink.
+type auditKey struct{}
+
+// WithAuditAnnotations returns ctx with sink receiving the annotations
+// plugins add to the request's audit event (upstream's
+// audit.AddAuditAnnotations), such as PodSecurity's
+// pod-security.kubernetes.io/enforce-policy. A key set twice keeps the
+// first value, as upstream's audit event does.
+func WithAuditAnnotations(ctx context.Context, sink func(kv map[string]string)) context.Context {
+	return context.WithValue(ctx, auditKey{}, sink)
+}
+
+// annotate passes audit annotations to ctx's sink, if any.
+func annotate(ctx context.Context, kv map[string]string) {
+	sink, _ := ctx.Value(auditKey{}).(func(map[string]string))
+	if sink == nil || len(kv) == 0 {
+		return
+	}
+	sink(kv)
+}
