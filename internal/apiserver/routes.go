@@ -82,7 +82,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if s.cfg.Authorizer != nil && user != nil && !(user.Name == "system:anonymous" && s.isPublic(r.URL.Path)) {
 		attrs := auth.Attributes{User: user, Verb: info.verb, Namespace: info.namespace, APIGroup: info.group,
 			APIVersion: info.version, Resource: info.resource, Subresource: info.subresource, Name: info.authorizedName(),
-			ResourceRequest: info.isResource && info.resource != ""}
+			Fields: info.fields, ResourceRequest: info.isResource && info.resource != ""}
 		if !attrs.ResourceRequest {
 			attrs.Path = r.URL.Path
 			attrs.Verb = strings.ToLower(r.Method)

@@ -216,7 +216,8 @@ func New(cfg Config) (*Server, error) {
 	if s.converter, err = conversion.New(conversion.Config{Services: s.lookupService}); err != nil {
 		return nil, err
 	}
-	chain, err := admission.New(admission.Config{Objects: cacheObjects{s}, Namespaces: admissionStore{s}, Quotas: admissionStore{s}, TypeConverter: cfg.TypeConverter})
+	chain, err := admission.New(admission.Config{Objects: cacheObjects{s}, Namespaces: admissionStore{s}, Quotas: admissionStore{s}, TypeConverter: cfg.TypeConverter,
+		Authorizer: admissionAuthorizer{s}})
 	if err != nil {
 		return nil, err
 	}

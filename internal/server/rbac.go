@@ -52,6 +52,22 @@ func (r rbacSource) RoleBindings(namespace string) []*rbacv1.RoleBinding {
 	return out
 }
 
+// stale reports whether the stored binding of a default that binds no one
+// (system:node, since nodes act through the Node authorizer) still has
+// the subjects an older skiff gave it, and may be updated: its
+// autoupdate annotation is still "true".
+func stale(src rbacSource, b *rbacv1.ClusterRoleBinding) bool {
+	if len(b.Subjects) > 0 {
+		return false
+	}
+	for _, cur := range src.ClusterRoleBindings() {
+		if cur.Name == b.Name {
+			return len(cur.Subjects) > 0 && cur.Annotations["rbac.authorization.kubernetes.io/autoupdate"] == "true"
+		}
+	}
+	return false
+}
+
 // ensureRBACDefaults creates the default ClusterRoles and bindings.
 func ensureRBACDefaults(ctx context.Context, api *apiserver.Server) error {
 	roles, bindings := auth.BootstrapPolicy()
@@ -60,9 +76,15 @@ func ensureRBACDefaults(ctx context.Context, api *apiserver.Server) error {
 			return err
 		}
 	}
+	crbs := rbacv1.SchemeGroupVersion.WithResource("clusterrolebindings")
 	for _, b := range bindings {
-		if err := api.Ensure(ctx, rbacv1.SchemeGroupVersion.WithResource("clusterrolebindings"), "", b); err != nil {
+		if err := api.Ensure(ctx, crbs, "", b); err != nil {
 			return err
+		}
+		if stale(rbacSource{api}, b) {
+			if err := api.EnsureUpdated(ctx, crbs, "", b); err != nil {
+				return err
+			}
 		}
 	}
 	reader := auth.ExtensionAuthenticationReader()

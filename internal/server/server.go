@@ -24,6 +24,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
 
 	"skiff/internal/apiserver"
 	"skiff/internal/apiserver/auth"
@@ -151,6 +152,9 @@ type Server struct {
 	etcdCl  *clientv3.Client
 	store   storage.Store
 	api     *apiserver.Server
+	// nodeGraph relates nodes to what their pods use, for the Node
+	// authorizer.
+	nodeGraph *auth.NodeGraph
 	// cancel stops the API server and the store; wg waits for them.
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -201,6 +205,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		{"certificates and store", s.setUpPKIAndStore},
 		{"api server", s.newAPIServer},
 		{"serve", func(ctx context.Context) error { return s.serve(ctx, runCtx) }},
+		{"node authorizer", func(ctx context.Context) error { return s.startNodeGraph(ctx, runCtx) }},
 		{"bootstrap", s.bootstrap},
 		{"components", func(context.Context) error { return s.startComponents(compCtx) }},
 		{"node", func(context.Context) error { return s.startNode(compCtx) }},
@@ -309,6 +314,7 @@ func (s *Server) newAPIServer(context.Context) error {
 	// The RBAC authorizer reads the API server's own cache, which exists
 	// only once the server does.
 	rbac := &auth.RBAC{}
+	s.nodeGraph = auth.NewNodeGraph()
 	kubeletTLS, err := kubeletClientTLS(cfg.DataDir)
 	if err != nil {
 		return err
@@ -327,7 +333,7 @@ func (s *Server) newAPIServer(context.Context) error {
 		OpenAPI:           spec,
 		Authenticator:     auth.Union{auth.X509{}, &auth.TokenAuthenticator{Tokens: tokens}},
 		Tokens:            tokens,
-		Authorizer:        auth.Chain{auth.Masters{}, rbac},
+		Authorizer:        auth.Chain{auth.Masters{}, auth.NewNode(s.nodeGraph), rbac},
 		ServiceCIDR:       serviceCIDR,
 		Metrics:           reg,
 		// Nodes join with the token in <data-dir>/node-token.
@@ -388,6 +394,31 @@ func (s *Server) serve(ctx, runCtx context.Context) error {
 		}
 	})
 	return nil
+}
+
+// startNodeGraph fills the Node authorizer's graph from informers over a
+// loopback client until runCtx is done, and returns once they have listed:
+// a node asking before then would be refused what is its own.
+func (s *Server) startNodeGraph(ctx, runCtx context.Context) error {
+	rc, err := s.clientConfig("system:apiserver")
+	if err != nil {
+		return err
+	}
+	client, err := kubernetes.NewForConfig(rc)
+	if err != nil {
+		return fmt.Errorf("node authorizer: %w", err)
+	}
+	s.wg.Go(func() {
+		if err := s.nodeGraph.Run(runCtx, client); err != nil {
+			s.fail(err)
+		}
+	})
+	select {
+	case <-s.nodeGraph.Synced():
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("node authorizer: %w", ctx.Err())
+	}
 }
 
 // bootstrap creates the built-in objects (namespaces, the kubernetes

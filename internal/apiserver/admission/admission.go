@@ -79,6 +79,10 @@ type Config struct {
 	// by their keys). Optional: without it maps merge and lists are
 	// replaced.
 	TypeConverter func() (managedfields.TypeConverter, error)
+	// Authorizer lets NodeRestriction grant nodes token audiences and pod
+	// certificate signers their pods do not name. Optional: without it
+	// those are refused.
+	Authorizer Authorizer
 }
 
 func (c *Config) validate() error {
@@ -93,7 +97,7 @@ func (c *Config) validate() error {
 // validating webhooks, the policies and ResourceQuota, which charges
 // what passed everything else.
 //
-//	mutating:   NamespaceLifecycle (delete) ─► LimitRanger ─► ServiceAccount ─► Priority ─► RuntimeClass ─► DefaultTolerationSeconds
+//	mutating:   NamespaceLifecycle (delete) ─► LimitRanger ─► ServiceAccount ─► NodeRestriction ─► Priority ─► RuntimeClass ─► DefaultTolerationSeconds
 //	            ─► MutatingAdmissionPolicy ─► MutatingAdmissionWebhook
 //	validating: MirrorPod ─► NamespaceLifecycle (create) ─► LimitRanger ─► ValidatingAdmissionWebhook
 //	            ─► ValidatingAdmissionPolicy ─► ResourceQuota
@@ -116,6 +120,7 @@ func New(cfg Config) (*Chain, error) {
 		namespaceLifecycle{namespaces: cfg.Namespaces},
 		limitRanger{objects: cfg.Objects},
 		serviceAccount{objects: cfg.Objects},
+		nodeRestriction{objects: cfg.Objects, authz: cfg.Authorizer},
 		priority{objects: cfg.Objects},
 		runtimeClass{objects: cfg.Objects},
 		defaultTolerationSecondsPlugin{},

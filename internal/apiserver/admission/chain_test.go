@@ -87,7 +87,7 @@ func TestNewOrder(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"MirrorPod", "NamespaceLifecycle", "LimitRanger", "ServiceAccount", "Priority", "RuntimeClass", "DefaultTolerationSeconds",
+	want := []string{"MirrorPod", "NamespaceLifecycle", "LimitRanger", "ServiceAccount", "NodeRestriction", "Priority", "RuntimeClass", "DefaultTolerationSeconds",
 		"MutatingAdmissionPolicy", "MutatingAdmissionWebhook", "ValidatingAdmissionWebhook", "ValidatingAdmissionPolicy", "ResourceQuota"}
 	if diff := cmp.Diff(want, chain.Plugins()); diff != "" {
 		t.Errorf("plugins (-want +got):\n%s", diff)
@@ -97,10 +97,7 @@ func TestNewOrder(t *testing.T) {
 	}
 }
 
-var (
-	podsGVR       = corev1.SchemeGroupVersion.WithResource("pods")
-	configMapsGVR = corev1.SchemeGroupVersion.WithResource("configmaps")
-)
+var configMapsGVR = corev1.SchemeGroupVersion.WithResource("configmaps")
 
 func podIn(ns string, mirror bool) *corev1.Pod {
 	p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "p"},

@@ -51,7 +51,9 @@ func (resourceQuota) Handles(op Operation) bool { return op == Create }
 // Validate checks a.Object, about to be created, against the quotas of
 // its namespace and charges it to them unless the request is a dry run.
 func (p resourceQuota) Validate(ctx context.Context, a *Attributes) error {
-	if a.Namespace == "" || a.Resource.GroupResource() == resourceQuotasGVR.GroupResource() {
+	// A create of a subresource (a token, an eviction) makes no object
+	// of the resource.
+	if a.Namespace == "" || a.SubResource != "" || a.Resource.GroupResource() == resourceQuotasGVR.GroupResource() {
 		return nil
 	}
 	for _, q := range p.objects.List(resourceQuotasGVR, a.Namespace) {
