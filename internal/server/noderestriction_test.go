@@ -3,7 +3,6 @@ package server_test
 import (
 	"context"
 	"encoding/json"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -16,43 +15,11 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 
-	"skiff/internal/pki"
 	"skiff/internal/server"
 	"skiff/internal/server/servertest"
 )
-
-// nodeClient returns a client with the credentials a node gets when it
-// joins: a certificate from the cluster CA for system:node:<name> in
-// system:nodes, signed from a request as the join protocol signs it.
-func nodeClient(t *testing.T, s *servertest.Server, name string) kubernetes.Interface {
-	t.Helper()
-	tlsDir := filepath.Join(s.DataDir, "tls")
-	ca, err := pki.LoadOrCreateCA(tlsDir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kc, err := pki.NewKeyAndCSR("system:node:" + name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	certPEM, err := ca.ClientCertFromCSR(kc.CSRPEM, "system:node:"+name, []string{"system:nodes"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	certFile, keyFile, err := pki.WritePair(t.TempDir(), "node", certPEM, kc.KeyPEM)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := kubernetes.NewForConfig(&rest.Config{Host: s.URL(), QPS: -1,
-		TLSClientConfig: rest.TLSClientConfig{CAFile: ca.CertFile(), CertFile: certFile, KeyFile: keyFile}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
-}
 
 // TestNodeAuthorizerAndRestriction checks, with the credentials of node
 // a, that a node reaches only what the pods bound to it use and writes
@@ -61,7 +28,7 @@ func TestNodeAuthorizerAndRestriction(t *testing.T) {
 	s := servertest.Start(t, nil)
 	ctx := context.Background()
 	admin := s.Client
-	a, b := nodeClient(t, s, "a"), nodeClient(t, s, "b")
+	a, b := s.NodeClient(t, "a"), s.NodeClient(t, "b")
 
 	// Each node registers itself, as the agent does.
 	nodes := map[string]*corev1.Node{}
@@ -299,7 +266,7 @@ func TestNodeBindingTightened(t *testing.T) {
 	if _, err := s.Client.RbacV1().ClusterRoleBindings().Update(ctx, crb, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	a := nodeClient(t, s, "a")
+	a := s.NodeClient(t, "a")
 	servertest.Wait(t, "the old binding lets node a list secrets", func(ctx context.Context) (bool, error) {
 		_, err := a.CoreV1().Secrets("").List(ctx, metav1.ListOptions{})
 		return err == nil, nil
@@ -314,7 +281,7 @@ func TestNodeBindingTightened(t *testing.T) {
 	if len(crb.Subjects) != 0 {
 		t.Errorf("after a restart system:node binds %v, want no one", crb.Subjects)
 	}
-	a = nodeClient(t, s, "a")
+	a = s.NodeClient(t, "a")
 	servertest.Wait(t, "node a may no longer list secrets", func(ctx context.Context) (bool, error) {
 		_, err := a.CoreV1().Secrets("").List(ctx, metav1.ListOptions{})
 		return apierrors.IsForbidden(err), nil
