@@ -8,6 +8,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	resourcev1 "k8s.io/api/resource/v1"
 	storagev1 "k8s.io/api/storage/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
@@ -42,8 +43,12 @@ func (g *NodeGraph) Run(ctx context.Context, client kubernetes.Interface) error 
 	var synced []cache.InformerSynced
 	handle := func(inf cache.SharedIndexInformer, set func(obj any), del func(obj any)) error {
 		reg, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
-			AddFunc:    set,
-			UpdateFunc: func(_, obj any) { set(obj) },
+			AddFunc: set,
+			UpdateFunc: func(old, obj any) {
+				if !samePodUses(old, obj) {
+					set(obj)
+				}
+			},
 			DeleteFunc: func(obj any) {
 				if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {
 					obj = t.Obj
@@ -130,4 +135,20 @@ func (g *NodeGraph) Run(ctx context.Context, client kubernetes.Interface) error 
 	}
 	<-ctx.Done()
 	return nil
+}
+
+// samePodUses reports whether an update leaves what the graph knows of a
+// pod as it was: most updates of a pod are of its status. Only the node,
+// the UID, added ephemeral containers and the claims' statuses can change
+// what a pod uses; the rest of its spec is immutable.
+func samePodUses(oldObj, obj any) bool {
+	old, ok1 := oldObj.(*corev1.Pod)
+	pod, ok2 := obj.(*corev1.Pod)
+	if !ok1 || !ok2 {
+		return false
+	}
+	return old.UID == pod.UID && old.Spec.NodeName == pod.Spec.NodeName &&
+		len(old.Spec.EphemeralContainers) == len(pod.Spec.EphemeralContainers) &&
+		equality.Semantic.DeepEqual(old.Status.ResourceClaimStatuses, pod.Status.ResourceClaimStatuses) &&
+		equality.Semantic.DeepEqual(old.Status.ExtendedResourceClaimStatus, pod.Status.ExtendedResourceClaimStatus)
 }
