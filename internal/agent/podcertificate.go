@@ -46,7 +46,10 @@ func (a *Agent) podCertificate(ctx context.Context, pod *corev1.Pod, volume stri
 		return nil, nil, fmt.Errorf("pod certificate key: %w", err)
 	}
 	pcrs := a.cfg.Client.CertificatesV1().PodCertificateRequests(pod.Namespace)
-	list, err := pcrs.List(ctx, metav1.ListOptions{FieldSelector: fields.OneTermEqualSelector("spec.podName", pod.Name).String()})
+	// A node may list only the requests that name it (the Node
+	// authorizer's rule), so the selector says so too.
+	sel := fields.SelectorFromSet(fields.Set{"spec.nodeName": pod.Spec.NodeName, "spec.podName": pod.Name})
+	list, err := pcrs.List(ctx, metav1.ListOptions{FieldSelector: sel.String()})
 	if err != nil {
 		return nil, nil, fmt.Errorf("list podcertificaterequests: %w", err)
 	}

@@ -42,6 +42,9 @@ type podEntry struct {
 	// its status the first time (resizeLoaded).
 	resize       resizeConditions
 	resizeLoaded bool
+	// refused counts the pod's syncs in a row that the API refused the
+	// objects it needs (see forbiddenRetry).
+	refused uint
 }
 
 // podSetup is what a pod sync prepared before starting containers: the
@@ -59,6 +62,12 @@ type podSetup struct {
 // configErrRetry is when a container that could not be configured is
 // tried again.
 const configErrRetry = 5 * time.Second
+
+// forbiddenRetry is when a pod whose objects the API refused is first
+// tried again, doubling up to configErrRetry: the Node authorizer relates
+// a node to its pods' objects a moment after the pod is bound, so a node
+// that sees its pod first may be refused once.
+const forbiddenRetry = 500 * time.Millisecond
 
 // syncPod brings one pod's runtime state towards its spec, then writes its
 // status when it changed.
@@ -100,7 +109,14 @@ func (a *Agent) syncPod(ctx context.Context, uid types.UID) {
 			// mount; the status below says so.
 			a.log.Warn("prepare pod", "pod", pod.Namespace+"/"+pod.Name, "err", err)
 			a.podEvent(pod, corev1.EventTypeWarning, EventFailedMount, err.Error())
-			a.pool.addAfter(item{a: a, kind: itemPod, key: string(uid)}, configErrRetry)
+			retry := configErrRetry
+			if apierrors.IsForbidden(err) {
+				a.mu.Lock()
+				retry = min(forbiddenRetry<<min(e.refused, 4), configErrRetry)
+				e.refused++
+				a.mu.Unlock()
+			}
+			a.pool.addAfter(item{a: a, kind: itemPod, key: string(uid)}, retry)
 			if obs, err = a.observe(ctx, uid); err == nil {
 				_ = a.writeStatus(ctx, e, pod, obs)
 			}
@@ -109,6 +125,9 @@ func (a *Agent) syncPod(ctx context.Context, uid types.UID) {
 			}
 			return
 		}
+		a.mu.Lock()
+		e.refused = 0
+		a.mu.Unlock()
 	}
 	for range maxSteps {
 		if obs, err = a.observe(ctx, uid); err != nil {

@@ -18,6 +18,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"skiff/internal/apiserver/admission"
+	"skiff/internal/apiserver/auth"
 	"skiff/internal/storage"
 )
 
@@ -300,6 +301,51 @@ func (s *Server) admitDeletion(ctx context.Context, res *resource, namespace, na
 		return err
 	}
 	return s.admitValidating(ctx, r)
+}
+
+// admitSubresourceCreate runs admission on a create of a subresource that
+// has its own kind (a TokenRequest, an Eviction) for the named object, as
+// upstream does, and returns the object to go on with.
+func (s *Server) admitSubresourceCreate(ctx context.Context, res *resource, sub string, gvk schema.GroupVersionKind, namespace, name string, obj runtime.Object, dryRun bool) (runtime.Object, error) {
+	obj.GetObjectKind().SetGroupVersionKind(gvk)
+	var dry []string
+	if dryRun {
+		dry = []string{metav1.DryRunAll}
+	}
+	opts := &metav1.CreateOptions{TypeMeta: metav1.TypeMeta{Kind: "CreateOptions", APIVersion: "meta.k8s.io/v1"}, DryRun: dry}
+	a := s.attributes(ctx, admitRequest{res: res, op: admission.Create, namespace: namespace, name: name, obj: obj, dryRun: dryRun, options: opts})
+	a.SubResource, a.Kind = sub, gvk
+	if err := s.admission.Admit(ctx, a); err != nil {
+		return nil, err
+	}
+	if reflect.TypeOf(a.Object) != reflect.TypeOf(obj) {
+		return nil, apierrors.NewInternalError(fmt.Errorf("admission replaced the %s with a %T", gvk.Kind, a.Object))
+	}
+	if err := s.admission.Validate(ctx, a); err != nil {
+		return nil, err
+	}
+	return a.Object, nil
+}
+
+// admissionAuthorizer lets admission ask the server's authorizer.
+type admissionAuthorizer struct{ s *Server }
+
+var _ admission.Authorizer = admissionAuthorizer{}
+
+func (z admissionAuthorizer) Allowed(ctx context.Context, user authenticationv1.UserInfo, verb string, gvr schema.GroupVersionResource, namespace, name string) bool {
+	if z.s.cfg.Authorizer == nil {
+		return true
+	}
+	u := &auth.User{Name: user.Username, UID: user.UID, Groups: user.Groups}
+	if len(user.Extra) > 0 {
+		u.Extra = map[string][]string{}
+		for k, v := range user.Extra {
+			u.Extra[k] = v
+		}
+	}
+	ok, _, err := z.s.cfg.Authorizer.Authorize(ctx, auth.Attributes{User: u, Verb: verb, Namespace: namespace,
+		APIGroup: gvr.Group, APIVersion: gvr.Version, Resource: gvr.Resource, Name: name, ResourceRequest: true})
+	return err == nil && ok
 }
 
 // admitConnect runs admission on a CONNECT to a pod's exec, attach or

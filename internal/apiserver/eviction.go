@@ -50,6 +50,13 @@ func (s *Server) handleEviction(w http.ResponseWriter, r *http.Request, res *res
 		s.writeError(w, r, apierrors.NewBadRequest(fmt.Sprintf("name in URL does not match name in Eviction object: %s != %s", info.name, ev.Name)))
 		return
 	}
+	admitted, err := s.admitSubresourceCreate(r.Context(), res, "eviction", policyv1.SchemeGroupVersion.WithKind("Eviction"),
+		info.namespace, info.name, ev, opts.dryRun)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	ev = admitted.(*policyv1.Eviction)
 	delOpts := ev.DeleteOptions
 	if delOpts == nil {
 		delOpts = &metav1.DeleteOptions{}

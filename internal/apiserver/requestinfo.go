@@ -26,6 +26,8 @@ type requestInfo struct {
 	// request's name, as upstream does, so that a role limited to
 	// resourceNames can list and watch its objects.
 	selectedName string
+	// fields is the field selector of a list or watch.
+	fields fields.Requirements
 }
 
 // authorizedName is the name authorization sees: the URL's, or the one a
@@ -130,6 +132,9 @@ func parseRequestInfo(r *http.Request) requestInfo {
 	if info.verb == "list" || info.verb == "watch" {
 		if fs, err := fields.ParseSelector(q.Get("fieldSelector")); err == nil {
 			info.selectedName, _ = fs.RequiresExactMatch("metadata.name")
+			if r := fs.Requirements(); len(r) > 0 {
+				info.fields = r
+			}
 		}
 	}
 	return info

@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/selection"
 )
 
 func TestParseRequestInfo(t *testing.T) {
@@ -25,11 +27,17 @@ func TestParseRequestInfo(t *testing.T) {
 		{"GET", "/apis/apps/v1/watch/namespaces/ns1/deployments", requestInfo{isResource: true, apiPrefix: "apis", group: "apps", version: "v1", namespace: "ns1", resource: "deployments", verb: "watch"}},
 		{"GET", "/api/v1/namespaces/ns1/pods/p1/proxy/a/b", requestInfo{isResource: true, apiPrefix: "api", version: "v1", namespace: "ns1", resource: "pods", name: "p1", subresource: "proxy", rest: []string{"a", "b"}, verb: "get"}},
 		{"GET", "/api/v1/namespaces/kube-system/configmaps?fieldSelector=metadata.name%3Dextension-apiserver-authentication",
-			requestInfo{isResource: true, apiPrefix: "api", version: "v1", namespace: "kube-system", resource: "configmaps", verb: "list", selectedName: "extension-apiserver-authentication"}},
+			requestInfo{isResource: true, apiPrefix: "api", version: "v1", namespace: "kube-system", resource: "configmaps", verb: "list", selectedName: "extension-apiserver-authentication",
+				fields: fields.Requirements{{Field: "metadata.name", Operator: selection.Equals, Value: "extension-apiserver-authentication"}}}},
 		{"GET", "/api/v1/namespaces/ns1/configmaps?watch=1&fieldSelector=metadata.name%3Dc1",
-			requestInfo{isResource: true, apiPrefix: "api", version: "v1", namespace: "ns1", resource: "configmaps", verb: "watch", selectedName: "c1"}},
+			requestInfo{isResource: true, apiPrefix: "api", version: "v1", namespace: "ns1", resource: "configmaps", verb: "watch", selectedName: "c1",
+				fields: fields.Requirements{{Field: "metadata.name", Operator: selection.Equals, Value: "c1"}}}},
 		{"GET", "/api/v1/namespaces/ns1/configmaps?fieldSelector=metadata.name!%3Dc1",
-			requestInfo{isResource: true, apiPrefix: "api", version: "v1", namespace: "ns1", resource: "configmaps", verb: "list"}},
+			requestInfo{isResource: true, apiPrefix: "api", version: "v1", namespace: "ns1", resource: "configmaps", verb: "list",
+				fields: fields.Requirements{{Field: "metadata.name", Operator: selection.NotEquals, Value: "c1"}}}},
+		{"GET", "/api/v1/pods?watch=true&fieldSelector=spec.nodeName%3Dn1",
+			requestInfo{isResource: true, apiPrefix: "api", version: "v1", resource: "pods", verb: "watch",
+				fields: fields.Requirements{{Field: "spec.nodeName", Operator: selection.Equals, Value: "n1"}}}},
 		{"DELETE", "/api/v1/namespaces/ns1/configmaps?fieldSelector=metadata.name%3Dc1",
 			requestInfo{isResource: true, apiPrefix: "api", version: "v1", namespace: "ns1", resource: "configmaps", verb: "deletecollection"}},
 		{"GET", "/apis/apps/v1", requestInfo{}},

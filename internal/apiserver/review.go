@@ -9,7 +9,10 @@ import (
 	authenticationv1 "k8s.io/api/authentication/v1"
 	authorizationv1 "k8s.io/api/authorization/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/selection"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"skiff/internal/apiserver/auth"
@@ -144,6 +147,7 @@ func (s *Server) reviewAccess(r *http.Request, u *auth.User, ra *authorizationv1
 		a.ResourceRequest = true
 		a.Verb, a.Namespace, a.APIGroup, a.APIVersion = ra.Verb, ra.Namespace, ra.Group, ra.Version
 		a.Resource, a.Subresource, a.Name = ra.Resource, ra.Subresource, ra.Name
+		a.Fields = reviewFields(ra.FieldSelector)
 	} else {
 		a.Verb, a.Path = nra.Verb, nra.Path
 	}
@@ -153,6 +157,36 @@ func (s *Server) reviewAccess(r *http.Request, u *auth.User, ra *authorizationv1
 		st.EvaluationError = err.Error()
 	}
 	return st
+}
+
+// reviewFields turns a review's field selector into requirements: the raw
+// selector, or the requirements that name one value (In and NotIn with
+// more, and Exists, select no single object and are left out, as upstream
+// leaves out what it cannot express as a field selector).
+func reviewFields(fs *authorizationv1.FieldSelectorAttributes) fields.Requirements {
+	if fs == nil {
+		return nil
+	}
+	if fs.RawSelector != "" {
+		sel, err := fields.ParseSelector(fs.RawSelector)
+		if err != nil {
+			return nil
+		}
+		return sel.Requirements()
+	}
+	var out fields.Requirements
+	for _, r := range fs.Requirements {
+		if len(r.Values) != 1 {
+			continue
+		}
+		switch r.Operator {
+		case metav1.FieldSelectorOpIn:
+			out = append(out, fields.Requirement{Field: r.Key, Operator: selection.Equals, Value: r.Values[0]})
+		case metav1.FieldSelectorOpNotIn:
+			out = append(out, fields.Requirement{Field: r.Key, Operator: selection.NotEquals, Value: r.Values[0]})
+		}
+	}
+	return out
 }
 
 // validateAccessSpec checks that exactly one of the attribute sets is given.

@@ -225,7 +225,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	chain, err := admission.New(admission.Config{Objects: cacheObjects{s}, Namespaces: admissionStore{s}, Quotas: admissionStore{s},
-		TypeConverter: cfg.TypeConverter, PodSecurity: cfg.PodSecurity})
+		TypeConverter: cfg.TypeConverter, PodSecurity: cfg.PodSecurity, Authorizer: admissionAuthorizer{s}})
 	if err != nil {
 		return nil, err
 	}

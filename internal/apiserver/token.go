@@ -61,6 +61,13 @@ func (s *Server) handleTokenRequest(w http.ResponseWriter, r *http.Request, res 
 		return
 	}
 	sa := saObj.(*corev1.ServiceAccount)
+	admitted, err := s.admitSubresourceCreate(r.Context(), res, "token", authenticationv1.SchemeGroupVersion.WithKind("TokenRequest"),
+		info.namespace, info.name, tr, false)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	tr = admitted.(*authenticationv1.TokenRequest)
 	exp := defaultTokenExpiration
 	if tr.Spec.ExpirationSeconds != nil {
 		exp = time.Duration(*tr.Spec.ExpirationSeconds) * time.Second
@@ -172,4 +179,12 @@ func (s *Server) Objects(group, version, resourceName, namespace string) []runti
 // it for what every cluster starts with (RBAC defaults, for one).
 func (s *Server) Ensure(ctx context.Context, gvr schema.GroupVersionResource, namespace string, obj runtime.Object) error {
 	return s.ensure(ctx, gvr.Group, gvr.Version, gvr.Resource, namespace, obj, writeOptions{fieldManager: "skiff", fieldValidation: "Ignore"})
+}
+
+// EnsureUpdated creates obj as a resource of gvr, or replaces what is
+// stored with it (keeping the stored labels, annotations, owners and
+// finalizers beside obj's labels); the server uses it to tighten defaults
+// an older version created.
+func (s *Server) EnsureUpdated(ctx context.Context, gvr schema.GroupVersionResource, namespace string, obj runtime.Object) error {
+	return s.ensureUpdated(ctx, gvr.Group, gvr.Version, gvr.Resource, namespace, obj, writeOptions{fieldManager: "skiff", fieldValidation: "Ignore"})
 }

@@ -160,6 +160,9 @@ func New(cfg Config) (*Node, error) {
 	return n, nil
 }
 
+// Name is the node's name (the configured one, or the hostname).
+func (n *Node) Name() string { return n.cfg.NodeName }
+
 // Run runs the node's components until ctx is done, restarting one that
 // fails, and returns once they have all stopped.
 func (n *Node) Run(ctx context.Context) error {

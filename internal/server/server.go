@@ -26,7 +26,9 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
 
+	"skiff/internal/agent"
 	"skiff/internal/apiserver"
 	"skiff/internal/apiserver/admission"
 	"skiff/internal/apiserver/auth"
@@ -164,6 +166,9 @@ type Server struct {
 	etcdCl  *clientv3.Client
 	store   storage.Store
 	api     *apiserver.Server
+	// nodeGraph relates nodes to what their pods use, for the Node
+	// authorizer.
+	nodeGraph *auth.NodeGraph
 	// cancel stops the API server and the store; wg waits for them.
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -223,6 +228,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		{"certificates and store", s.setUpPKIAndStore},
 		{"api server", s.newAPIServer},
 		{"serve", func(ctx context.Context) error { return s.serve(ctx, runCtx) }},
+		{"node authorizer", func(ctx context.Context) error { return s.startNodeGraph(ctx, runCtx) }},
 		{"bootstrap", s.bootstrap},
 		{"components", func(context.Context) error { return s.startComponents(compCtx) }},
 		{"node", func(context.Context) error { return s.startNode(compCtx) }},
@@ -351,7 +357,8 @@ func (s *Server) newAPIServer(context.Context) error {
 	// The RBAC authorizer reads the API server's own cache, which exists
 	// only once the server does.
 	rbac := &auth.RBAC{}
-	authorizer := auth.Chain{auth.Masters{}, rbac}
+	s.nodeGraph = auth.NewNodeGraph()
+	authorizer := auth.Chain{auth.Masters{}, auth.NewNode(s.nodeGraph), rbac}
 	kubeletTLS, err := kubeletClientTLS(cfg.DataDir)
 	if err != nil {
 		return err
@@ -437,6 +444,31 @@ func (s *Server) serve(ctx, runCtx context.Context) error {
 	return nil
 }
 
+// startNodeGraph fills the Node authorizer's graph from informers over a
+// loopback client until runCtx is done, and returns once they have listed:
+// a node asking before then would be refused what is its own.
+func (s *Server) startNodeGraph(ctx, runCtx context.Context) error {
+	rc, err := s.clientConfig("system:apiserver")
+	if err != nil {
+		return err
+	}
+	client, err := kubernetes.NewForConfig(rc)
+	if err != nil {
+		return fmt.Errorf("node authorizer: %w", err)
+	}
+	s.wg.Go(func() {
+		if err := s.nodeGraph.Run(runCtx, client); err != nil {
+			s.fail(err)
+		}
+	})
+	select {
+	case <-s.nodeGraph.Synced():
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("node authorizer: %w", ctx.Err())
+	}
+}
+
 // bootstrap creates the built-in objects (namespaces, the kubernetes
 // Service, priority classes, ...) and the default RBAC roles.
 func (s *Server) bootstrap(ctx context.Context) error {
@@ -483,7 +515,6 @@ func (s *Server) startNode(ctx context.Context) error {
 		DataDir:                  s.cfg.DataDir,
 		NodeName:                 s.cfg.NodeName,
 		NodeIP:                   s.cfg.AdvertiseAddress,
-		ControlPlane:             true,
 		ServiceCIDR:              s.cfg.ServiceCIDR,
 		ClusterDomain:            s.cfg.ClusterDomain,
 		ClusterDNS:               s.cfg.ClusterDNS,
@@ -499,7 +530,46 @@ func (s *Server) startNode(ctx context.Context) error {
 		return err
 	}
 	s.compWG.Go(func() { _ = n.Run(ctx) })
+	s.compWG.Go(func() { s.labelControlPlane(ctx, n.Name()) })
 	return nil
+}
+
+// labelControlPlane marks this host's Node as a control-plane node once
+// it has registered. The server does it, not the node: a node may not set
+// node-role labels on itself (NodeRestriction), as upstream leaves them to
+// the cluster's installer.
+func (s *Server) labelControlPlane(ctx context.Context, name string) {
+	nodes := corev1.SchemeGroupVersion.WithResource("nodes")
+	tick := time.NewTicker(250 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if o, ok := s.api.Object("", "v1", "nodes", "", name); ok {
+			err := s.api.Reconcile(ctx, nodes, "", o, func(cur runtime.Object) (runtime.Object, bool) {
+				n, ok := cur.(*corev1.Node)
+				if !ok {
+					return nil, false
+				}
+				if _, done := n.Labels[agent.LabelControlPlane]; done {
+					return nil, false
+				}
+				n = n.DeepCopy()
+				if n.Labels == nil {
+					n.Labels = map[string]string{}
+				}
+				n.Labels[agent.LabelControlPlane] = ""
+				return n, false
+			})
+			if err == nil {
+				return
+			}
+			s.cfg.Logger.Warn("labelling this host's node as control plane", "node", name, "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
 }
 
 func portOr(p, def int) int {

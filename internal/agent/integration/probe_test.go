@@ -23,12 +23,13 @@ func (failingLiveness) Probe(_ context.Context, _ *corev1.Pod, c *corev1.Contain
 }
 
 func TestLivenessFailureRestartsTheContainer(t *testing.T) {
-	client := servertest.Start(t, nil).Client
+	s := servertest.Start(t, nil)
+	client := s.Client
 	rt, err := sim.New(sim.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := agent.New(agent.Config{NodeName: "node-p", Client: client, Runtime: rt, Prober: failingLiveness{}, NodeIPs: []string{"192.0.2.11"}, Logger: servertest.Logger()})
+	a, err := agent.New(agent.Config{NodeName: "node-p", Client: s.NodeClient(t, "node-p"), Runtime: rt, Prober: failingLiveness{}, NodeIPs: []string{"192.0.2.11"}, Logger: servertest.Logger()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -29,16 +29,26 @@ import (
 
 func TestMain(m *testing.M) { servertest.Main(m) }
 
-// runAgent runs one agent on the sim runtime, watching its own pods, and
-// returns the runtime (to inject faults).
-func runAgent(t *testing.T, client kubernetes.Interface, name string, simCfg sim.Config) *sim.Runtime {
+// runAgent runs one agent on the sim runtime as a joined node, with node
+// name's own credentials (so with only the rights the Node authorizer and
+// NodeRestriction give a node), watching its own pods, and returns the
+// runtime (to inject faults).
+func runAgent(t *testing.T, s *servertest.Server, name string, simCfg sim.Config) *sim.Runtime {
+	t.Helper()
+	return runAgentAs(t, s.NodeClient(t, name), name, simCfg, false)
+}
+
+// runAgentAs runs one agent with client; controlPlane makes it the
+// server's own node, which labels itself as one (and so needs more than
+// a node's rights).
+func runAgentAs(t *testing.T, client kubernetes.Interface, name string, simCfg sim.Config, controlPlane bool) *sim.Runtime {
 	t.Helper()
 	rt, err := sim.New(simCfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	a, err := agent.New(agent.Config{
-		NodeName: name, Client: client, Runtime: rt, ControlPlane: true,
+		NodeName: name, Client: client, Runtime: rt, ControlPlane: controlPlane,
 		NodeIPs:            []string{"192.0.2.10"},
 		LeaseDuration:      2 * time.Second,
 		LeaseRenewInterval: 200 * time.Millisecond,
@@ -61,7 +71,7 @@ func runAgent(t *testing.T, client kubernetes.Interface, name string, simCfg sim
 
 func TestNodeRegistersAndHeartbeats(t *testing.T) {
 	client := servertest.Start(t, nil).Client
-	runAgent(t, client, "node-a", sim.Config{})
+	runAgentAs(t, client, "node-a", sim.Config{}, true)
 	ctx := context.Background()
 	var node *corev1.Node
 	servertest.Wait(t, "node registered", func(ctx context.Context) (bool, error) {
@@ -163,8 +173,9 @@ func waitPod(t *testing.T, client kubernetes.Interface, name, what string, cond 
 }
 
 func TestPods(t *testing.T) {
-	client := servertest.Start(t, nil).Client
-	runAgent(t, client, "node-a", sim.Config{StartDelay: 50 * time.Millisecond, RunTime: 100 * time.Millisecond, FakeCIDR: "10.99.0.0/24"})
+	s := servertest.Start(t, nil)
+	client := s.Client
+	runAgent(t, s, "node-a", sim.Config{StartDelay: 50 * time.Millisecond, RunTime: 100 * time.Millisecond, FakeCIDR: "10.99.0.0/24"})
 
 	t.Run("Always pod goes Running and Ready", func(t *testing.T) {
 		createPod(t, client, busyboxPod("web", "node-a").RestartPolicy(corev1.RestartPolicyAlways).Obj())
@@ -186,6 +197,29 @@ func TestPods(t *testing.T) {
 		if ics := p.Status.InitContainerStatuses; len(ics) != 1 || ics[0].State.Terminated == nil || ics[0].State.Terminated.Reason != "Completed" {
 			t.Errorf("init container statuses = %+v", ics)
 		}
+	})
+
+	t.Run("pod reads its secret and config map with the node's rights", func(t *testing.T) {
+		ctx := context.Background()
+		if _, err := client.CoreV1().Secrets("default").Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "app-secret"},
+			StringData: map[string]string{"k": "v"}}, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := client.CoreV1().ConfigMaps("default").Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "app-config"},
+			Data: map[string]string{"k": "v"}}, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		pod := busyboxPod("app", "node-a").RestartPolicy(corev1.RestartPolicyAlways).Obj()
+		// A required key of a secret or config map the agent could not
+		// read would keep the container from starting.
+		pod.Spec.Containers[0].Env = []corev1.EnvVar{
+			{Name: "S", ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{
+				LocalObjectReference: corev1.LocalObjectReference{Name: "app-secret"}, Key: "k"}}},
+			{Name: "C", ValueFrom: &corev1.EnvVarSource{ConfigMapKeyRef: &corev1.ConfigMapKeySelector{
+				LocalObjectReference: corev1.LocalObjectReference{Name: "app-config"}, Key: "k"}}},
+		}
+		createPod(t, client, pod)
+		waitPod(t, client, "app", "Running", func(p *corev1.Pod) bool { return p.Status.Phase == corev1.PodRunning })
 	})
 
 	t.Run("Never pod ends Succeeded", func(t *testing.T) {
@@ -238,8 +272,9 @@ func TestPods(t *testing.T) {
 // ImagePullBackOff and runs once the pull works, and a pod whose sandbox
 // dies gets a new one and runs again in new containers.
 func TestRuntimeFaults(t *testing.T) {
-	client := servertest.Start(t, nil).Client
-	rt := runAgent(t, client, "node-f", sim.Config{})
+	s := servertest.Start(t, nil)
+	client := s.Client
+	rt := runAgent(t, s, "node-f", sim.Config{})
 	ready := func(p *corev1.Pod) bool {
 		return p.Status.Phase == corev1.PodRunning && podCondition(p, corev1.PodReady) == corev1.ConditionTrue
 	}
@@ -379,8 +414,9 @@ func TestMemoryOfManyNodes(t *testing.T) {
 // whose host port another pod holds is never started, ends Failed with
 // the reason NodePorts, and the first pod keeps running.
 func TestAdmission(t *testing.T) {
-	client := servertest.Start(t, nil).Client
-	runAgent(t, client, "node-p", sim.Config{})
+	s := servertest.Start(t, nil)
+	client := s.Client
+	runAgent(t, s, "node-p", sim.Config{})
 	withHostPort := func(name string) *corev1.Pod {
 		p := busyboxPod(name, "node-p").RestartPolicy(corev1.RestartPolicyAlways).Obj()
 		p.Spec.Containers[0].Ports = []corev1.ContainerPort{{ContainerPort: 80, HostPort: 8080}}
@@ -403,8 +439,9 @@ func TestAdmission(t *testing.T) {
 // kubelet does: controllers counting failures (a Job's pod failure
 // policy) wait for it.
 func TestDeletedPodEndsTerminal(t *testing.T) {
-	client := servertest.Start(t, nil).Client
-	runAgent(t, client, "node-d", sim.Config{})
+	s := servertest.Start(t, nil)
+	client := s.Client
+	runAgent(t, s, "node-d", sim.Config{})
 	createPod(t, client, busyboxPod("doomed", "node-d").RestartPolicy(corev1.RestartPolicyAlways).Obj())
 	p := waitPod(t, client, "doomed", "Running", func(p *corev1.Pod) bool { return p.Status.Phase == corev1.PodRunning })
 	ctx := context.Background()

@@ -95,7 +95,8 @@ func podsOf(t *testing.T, rt *sim.Runtime, uid types.UID) ([]agent.Sandbox, []ag
 // shows it (Running, owned by the Node), comes back when deleted while the
 // pod keeps running, follows a changed manifest, and goes with the file.
 func TestStaticPods(t *testing.T) {
-	client := servertest.Start(t, nil).Client
+	s := servertest.Start(t, nil)
+	client := s.Client
 	dir := filepath.Join(t.TempDir(), "manifests")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
@@ -105,7 +106,7 @@ func TestStaticPods(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	startSimAgent(t, client, "node-s", rt, dir)
+	startSimAgent(t, s.NodeClient(t, "node-s"), "node-s", rt, dir)
 	pods := client.CoreV1().Pods("kube-system")
 	var mirror *corev1.Pod
 	servertest.Wait(t, "mirror pod Running", func(ctx context.Context) (bool, error) {
@@ -224,12 +225,14 @@ func TestMirrorPodAdmission(t *testing.T) {
 // from the API while it was down: the new agent removes what the pod left
 // in the runtime, and leaves the pod that still exists alone.
 func TestOrphanSweep(t *testing.T) {
-	client := servertest.Start(t, nil).Client
+	s := servertest.Start(t, nil)
+	client := s.Client
+	node := s.NodeClient(t, "node-o")
 	rt, err := sim.New(sim.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	stop := startSimAgent(t, client, "node-o", rt, "")
+	stop := startSimAgent(t, node, "node-o", rt, "")
 	gone := createPod(t, client, busyboxPod("gone", "node-o").RestartPolicy(corev1.RestartPolicyAlways).Obj())
 	kept := createPod(t, client, busyboxPod("kept", "node-o").RestartPolicy(corev1.RestartPolicyAlways).Obj())
 	for _, name := range []string{"gone", "kept"} {
@@ -240,7 +243,7 @@ func TestOrphanSweep(t *testing.T) {
 		t.Fatal(err)
 	}
 	keptSbs, _ := podsOf(t, rt, kept.UID)
-	startSimAgent(t, client, "node-o", rt, "")
+	startSimAgent(t, node, "node-o", rt, "")
 	servertest.Wait(t, "the deleted pod's sandbox removed", func(context.Context) (bool, error) {
 		sbs, cs := podsOf(t, rt, gone.UID)
 		return len(sbs) == 0 && len(cs) == 0, nil

@@ -83,6 +83,10 @@ type Config struct {
 	// PodSecurity configures the PodSecurity plugin (defaults and
 	// exemptions); nil is upstream's default: privileged everywhere.
 	PodSecurity *podsecurity.Configuration
+	// Authorizer lets NodeRestriction grant nodes token audiences and pod
+	// certificate signers their pods do not name. Optional: without it
+	// those are refused.
+	Authorizer Authorizer
 }
 
 func (c *Config) validate() error {
@@ -97,7 +101,7 @@ func (c *Config) validate() error {
 // validating webhooks, the policies and ResourceQuota, which charges
 // what passed everything else.
 //
-//	mutating:   NamespaceLifecycle (delete) ─► LimitRanger ─► ServiceAccount ─► Priority ─► RuntimeClass ─► DefaultTolerationSeconds
+//	mutating:   NamespaceLifecycle (delete) ─► LimitRanger ─► ServiceAccount ─► NodeRestriction ─► Priority ─► RuntimeClass ─► DefaultTolerationSeconds
 //	            ─► MutatingAdmissionPolicy ─► MutatingAdmissionWebhook
 //	validating: MirrorPod ─► NamespaceLifecycle (create) ─► LimitRanger ─► PodSecurity ─► ValidatingAdmissionWebhook
 //	            ─► ValidatingAdmissionPolicy ─► ResourceQuota
@@ -120,6 +124,7 @@ func New(cfg Config) (*Chain, error) {
 		namespaceLifecycle{namespaces: cfg.Namespaces},
 		limitRanger{objects: cfg.Objects},
 		serviceAccount{objects: cfg.Objects},
+		nodeRestriction{objects: cfg.Objects, authz: cfg.Authorizer},
 		newPodSecurity(cfg.PodSecurity, cfg.Namespaces, cfg.Objects),
 		priority{objects: cfg.Objects},
 		runtimeClass{objects: cfg.Objects},

@@ -92,7 +92,7 @@ func TestNewOrder(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"MirrorPod", "NamespaceLifecycle", "LimitRanger", "ServiceAccount", "PodSecurity", "Priority", "RuntimeClass", "DefaultTolerationSeconds",
+	want := []string{"MirrorPod", "NamespaceLifecycle", "LimitRanger", "ServiceAccount", "NodeRestriction", "PodSecurity", "Priority", "RuntimeClass", "DefaultTolerationSeconds",
 		"MutatingAdmissionPolicy", "MutatingAdmissionWebhook", "ValidatingAdmissionWebhook", "ValidatingAdmissionPolicy", "ResourceQuota"}
 	if diff := cmp.Diff(want, chain.Plugins()); diff != "" {
 		t.Errorf("plugins (-want +got):\n%s", diff)

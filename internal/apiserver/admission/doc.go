@@ -18,7 +18,10 @@
 // Deletes pass Admit (NamespaceLifecycle, and webhooks, which can only
 // deny) and Validate with the stored object as oldObject; CONNECTs to a
 // pod's exec, attach and portforward are admitted with their options as
-// the object.
+// the object; a TokenRequest (serviceaccounts/token) and an Eviction
+// (pods/eviction) are admitted as creates of their subresource, with
+// their own kind. NodeRestriction keeps nodes to their own objects: it
+// sees what the Node authorizer let through by name only.
 //
 // Plugins read objects through the Objects interface, from the API
 // server's own watch cache, so configuration changes (webhooks, policies,

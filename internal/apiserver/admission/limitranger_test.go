@@ -25,7 +25,9 @@ func (r rangesOnly) List(gvr schema.GroupVersionResource, _ string) []runtime.Ob
 	return out
 }
 
-func (rangesOnly) Get(schema.GroupVersionResource, string, string) (runtime.Object, bool) { return nil, false }
+func (rangesOnly) Get(schema.GroupVersionResource, string, string) (runtime.Object, bool) {
+	return nil, false
+}
 
 func (rangesOnly) ResourceFor(schema.GroupVersionKind) (schema.GroupVersionResource, bool, bool) {
 	return schema.GroupVersionResource{}, false, false

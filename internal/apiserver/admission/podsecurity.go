@@ -57,8 +57,6 @@ func (*podSecurity) Name() string { return "PodSecurity" }
 
 func (*podSecurity) Handles(op Operation) bool { return op == Create || op == Update }
 
-var podsGVR = corev1.SchemeGroupVersion.WithResource("pods")
-
 // templateResources are the resources whose objects carry a pod template.
 var templateResources = map[schema.GroupResource]bool{
 	{Resource: "replicationcontrollers"}:                true,

@@ -68,7 +68,9 @@ func chargedOnUpdate(a *Attributes) bool {
 // change usage, its growth over a.OldObject), against the quotas of its
 // namespace and charges it to them unless the request is a dry run.
 func (p resourceQuota) Validate(ctx context.Context, a *Attributes) error {
-	if a.Namespace == "" || a.Resource.GroupResource() == resourceQuotasGVR.GroupResource() {
+	// A create of a subresource (a token, an eviction) makes no object
+	// of the resource.
+	if a.Namespace == "" || a.SubResource != "" || a.Resource.GroupResource() == resourceQuotasGVR.GroupResource() {
 		return nil
 	}
 	var old runtime.Object

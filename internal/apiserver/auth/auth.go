@@ -3,6 +3,8 @@ package auth
 import (
 	"context"
 	"net/http"
+
+	"k8s.io/apimachinery/pkg/fields"
 )
 
 // Groups every authenticated user belongs to, and the superuser group.
@@ -29,6 +31,9 @@ type Attributes struct {
 	Resource    string
 	Subresource string
 	Name        string
+	// Fields is the field selector of a list or watch, which the Node
+	// authorizer reads (pods with spec.nodeName=<node>).
+	Fields fields.Requirements
 	// Path is set for non-resource requests.
 	Path string
 	// ResourceRequest is false for /healthz, /version and the like.

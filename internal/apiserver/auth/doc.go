@@ -6,8 +6,10 @@
 // authenticator checks service account tokens (ES256 JWTs that Tokens
 // issues, bound to pods and nodes), and Union tries several in order.
 // Authorizers decide on Attributes: Masters allows the system:masters group
-// everything, RBAC evaluates Roles and ClusterRoles with their bindings,
-// and Chain asks each in turn. Escalation refuses Roles, ClusterRoles and
+// everything; Node allows a node (system:node:<name> in system:nodes) the
+// objects its pods use, which a NodeGraph fed by informers relates to it,
+// and upstream's static node rules; RBAC evaluates Roles and ClusterRoles
+// with their bindings; and Chain asks each in turn. Escalation refuses Roles, ClusterRoles and
 // bindings that would grant what their writer does not hold through RBAC,
 // unless the writer has escalate or bind (upstream's policy-based RBAC
 // storage). BootstrapPolicy is the default ClusterRoles and bindings a

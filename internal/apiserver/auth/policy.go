@@ -37,36 +37,39 @@ func user(name string) rbacv1.Subject {
 	return rbacv1.Subject{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: name}
 }
 
-// nodeRules are what a node agent needs: its Node and Lease, the pods
-// bound to it (and their status, and mirror pods), what those pods mount
-// and their service account tokens, and events.
+// nodeRules are upstream's node rules: the system:node role, and what
+// the Node authorizer allows every node beyond the objects it divides by
+// node (secrets, pods, ...; see Node). NodeRestriction admission limits
+// the writes to a node's own objects.
 func nodeRules() []rbacv1.PolicyRule {
 	return []rbacv1.PolicyRule{
 		rule([]string{"create"}, []string{"authentication.k8s.io"}, "tokenreviews"),
 		rule([]string{"create"}, []string{"authorization.k8s.io"}, "subjectaccessreviews", "localsubjectaccessreviews"),
-		rule(readVerbs, []string{""}, "services", "endpoints"),
-		rule([]string{"create", "get", "list", "watch", "update", "patch", "delete"}, []string{""}, "nodes"),
-		rule([]string{"patch", "update"}, []string{""}, "nodes/status"),
-		rule([]string{"create", "patch", "update"}, []string{"", "events.k8s.io"}, "events"),
-		rule([]string{"get", "list", "watch", "create", "delete"}, []string{""}, "pods"),
+		rule(readVerbs, []string{""}, "services"),
+		rule([]string{"create", "get", "list", "watch"}, []string{""}, "nodes"),
+		rule([]string{"update", "patch"}, []string{""}, "nodes/status"),
+		rule([]string{"update", "patch"}, []string{""}, "nodes"),
+		rule([]string{"create", "update", "patch"}, []string{"", "events.k8s.io"}, "events"),
+		rule(readVerbs, []string{""}, "pods"),
+		rule([]string{"create", "delete"}, []string{""}, "pods"),
 		rule([]string{"update", "patch"}, []string{""}, "pods/status"),
 		rule([]string{"create"}, []string{""}, "pods/eviction"),
-		rule(readVerbs, []string{""}, "configmaps", "secrets"),
+		rule(readVerbs, []string{""}, "secrets", "configmaps"),
 		rule([]string{"get"}, []string{""}, "persistentvolumeclaims", "persistentvolumes"),
-		rule([]string{"update", "patch"}, []string{""}, "persistentvolumeclaims/status"),
-		rule([]string{"get"}, []string{""}, "serviceaccounts"),
-		rule([]string{"create"}, []string{""}, "serviceaccounts/token"),
-		rule(allVerbs, []string{"coordination.k8s.io"}, "leases"),
-		rule(readVerbs, []string{"discovery.k8s.io"}, "endpointslices"),
-		rule(readVerbs, []string{"storage.k8s.io"}, "volumeattachments", "csidrivers", "csinodes", "storageclasses"),
-		rule(readVerbs, []string{"node.k8s.io"}, "runtimeclasses"),
+		rule([]string{"get"}, []string{""}, "endpoints"),
 		rule([]string{"create", "get", "list", "watch"}, []string{"certificates.k8s.io"}, "certificatesigningrequests"),
-		// Projected clusterTrustBundle volumes, and pod certificates.
-		rule(readVerbs, []string{"certificates.k8s.io"}, "clustertrustbundles"),
-		rule([]string{"create", "get", "list", "watch"}, []string{"certificates.k8s.io"}, "podcertificaterequests"),
-		// DRA drivers on the node publish their devices.
+		rule([]string{"get", "create", "update", "patch", "delete"}, []string{"coordination.k8s.io"}, "leases"),
+		rule([]string{"get"}, []string{"storage.k8s.io"}, "volumeattachments"),
+		rule([]string{"create"}, []string{""}, "serviceaccounts/token"),
+		rule([]string{"get", "update", "patch"}, []string{""}, "persistentvolumeclaims/status"),
+		rule(readVerbs, []string{"storage.k8s.io"}, "csidrivers"),
+		rule([]string{"get", "create", "update", "patch", "delete"}, []string{"storage.k8s.io"}, "csinodes"),
+		rule(readVerbs, []string{"node.k8s.io"}, "runtimeclasses"),
 		rule([]string{"get"}, []string{"resource.k8s.io"}, "resourceclaims"),
-		rule(allVerbs, []string{"resource.k8s.io"}, "resourceslices"),
+		rule([]string{"deletecollection"}, []string{"resource.k8s.io"}, "resourceslices"),
+		rule(readVerbs, []string{"certificates.k8s.io"}, "clustertrustbundles"),
+		rule([]string{"get"}, []string{""}, "serviceaccounts"),
+		rule([]string{"get", "list", "watch", "create"}, []string{"certificates.k8s.io"}, "podcertificaterequests"),
 	}
 }
 
@@ -103,9 +106,10 @@ func BootstrapPolicy() ([]*rbacv1.ClusterRole, []*rbacv1.ClusterRoleBinding) {
 		clusterRoleBinding("cluster-admin", "cluster-admin", group("system:masters")),
 		clusterRoleBinding("system:discovery", "system:discovery", group("system:authenticated")),
 		clusterRoleBinding("system:basic-user", "system:basic-user", group("system:authenticated")),
-		// skiff has no Node authorizer yet: nodes hold the system:node role
-		// through their group, as clusters did before that authorizer.
-		clusterRoleBinding("system:node", "system:node", group("system:nodes")),
+		// Nodes act through the Node authorizer: the binding, as upstream
+		// keeps it, has no subjects, and the server removes those an older
+		// skiff gave it.
+		clusterRoleBinding("system:node", "system:node"),
 		clusterRoleBinding("system:node-proxier", "system:node-proxier", user("system:kube-proxy")),
 		clusterRoleBinding("system:public-info-viewer", "system:public-info-viewer", group("system:authenticated"), group("system:unauthenticated")),
 		clusterRoleBinding("system:service-account-issuer-discovery", "system:service-account-issuer-discovery", group("system:serviceaccounts")),

@@ -28,7 +28,8 @@
 // scheduler and the nodes' kubelets (binds pending pods, reports bound
 // pods Running and Ready, removes deleted ones at once); Server.FinishPod
 // ends a pod as its kubelet would; Server.CreateNode creates a node with
-// its status (testobj.Node builds it).
+// its status (testobj.Node builds it); Server.NodeClient acts as a joined
+// node, with the rights the Node authorizer gives it.
 //
 // Wait polls a condition (a test waits for a condition, never for a time);
 // Logger is the test logger, silent unless SKIFF_TEST_LOG is set; Main

@@ -1,0 +1,43 @@
+package servertest
+
+import (
+	"path/filepath"
+	"testing"
+
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+
+	"skiff/internal/pki"
+)
+
+// NodeClient returns a client with the credentials node name gets when
+// it joins the cluster: a client certificate from the cluster CA for
+// system:node:<name> in the group system:nodes, signed from a request as
+// the join protocol signs it. The Node authorizer and NodeRestriction
+// admission hold it to that node's own objects.
+func (s *Server) NodeClient(t testing.TB, name string) kubernetes.Interface {
+	t.Helper()
+	ca, err := pki.LoadOrCreateCA(filepath.Join(s.DataDir, "tls"))
+	if err != nil {
+		t.Fatalf("node client: %v", err)
+	}
+	user := "system:node:" + name
+	kc, err := pki.NewKeyAndCSR(user)
+	if err != nil {
+		t.Fatalf("node client: %v", err)
+	}
+	certPEM, err := ca.ClientCertFromCSR(kc.CSRPEM, user, []string{"system:nodes"})
+	if err != nil {
+		t.Fatalf("node client: %v", err)
+	}
+	certFile, keyFile, err := pki.WritePair(t.TempDir(), "node", certPEM, kc.KeyPEM)
+	if err != nil {
+		t.Fatalf("node client: %v", err)
+	}
+	c, err := kubernetes.NewForConfig(&rest.Config{Host: s.URL(), QPS: -1, UserAgent: user,
+		TLSClientConfig: rest.TLSClientConfig{CAFile: ca.CertFile(), CertFile: certFile, KeyFile: keyFile}})
+	if err != nil {
+		t.Fatalf("node client: %v", err)
+	}
+	return c
+}
