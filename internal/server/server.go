@@ -448,7 +448,9 @@ func (s *Server) serve(ctx, runCtx context.Context) error {
 // loopback client until runCtx is done, and returns once they have listed:
 // a node asking before then would be refused what is its own.
 func (s *Server) startNodeGraph(ctx, runCtx context.Context) error {
-	rc, err := s.clientConfig("system:apiserver")
+	// The API server's own loopback identity, as upstream's: the graph is
+	// part of the API server, which reads everything anyway.
+	rc, err := s.clientConfig("system:apiserver", auth.GroupMasters)
 	if err != nil {
 		return err
 	}

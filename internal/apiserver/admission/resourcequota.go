@@ -70,7 +70,7 @@ func chargedOnUpdate(a *Attributes) bool {
 func (p resourceQuota) Validate(ctx context.Context, a *Attributes) error {
 	// A create of a subresource (a token, an eviction) makes no object
 	// of the resource.
-	if a.Namespace == "" || a.SubResource != "" || a.Resource.GroupResource() == resourceQuotasGVR.GroupResource() {
+	if a.Namespace == "" || (a.Operation == Create && a.SubResource != "") || a.Resource.GroupResource() == resourceQuotasGVR.GroupResource() {
 		return nil
 	}
 	var old runtime.Object
