@@ -190,7 +190,11 @@ func Join(ctx context.Context, cfg JoinConfig) (*Joined, error) {
 	if err != nil {
 		return nil, err
 	}
-	caPEM, err := FetchClusterCA(ctx, cfg.Server, token)
+	var caPEM []byte
+	err = retryJoin(ctx, cfg.Logger, func() (err error) {
+		caPEM, err = FetchClusterCA(ctx, cfg.Server, token)
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("join %s: %w", cfg.Server, err)
 	}
@@ -203,7 +207,11 @@ func Join(ctx context.Context, cfg JoinConfig) (*Joined, error) {
 		return nil, err
 	}
 	req.NodePassword = password
-	resp, err := RequestJoin(ctx, cfg.Server, token, caPEM, req)
+	var resp JoinResponse
+	err = retryJoin(ctx, cfg.Logger, func() (err error) {
+		resp, err = RequestJoin(ctx, cfg.Server, token, caPEM, req)
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("join %s: %w", cfg.Server, err)
 	}
@@ -357,6 +365,38 @@ func (j *Joined) KeepRenewed(ctx context.Context) {
 	}
 }
 
+// RefusedError is the server's answer to a join or renewal it did not
+// sign.
+type RefusedError struct {
+	Code int
+	Msg  string
+}
+
+func (e *RefusedError) Error() string { return e.Msg }
+
+// retryJoin runs f until it succeeds, the server refuses (a 4xx answer:
+// a wrong token, a name another host holds), or ctx is done. A server
+// that cannot be reached or fails (5xx: still starting, its policy not in
+// place yet) is asked again after 1 s, then twice as long each time up to
+// 30 s, as upstream's kubelet keeps trying to bootstrap.
+func retryJoin(ctx context.Context, logger *slog.Logger, f func() error) error {
+	wait := time.Second
+	for {
+		err := f()
+		var refused *RefusedError
+		if err == nil || errors.As(err, &refused) && refused.Code < 500 || ctx.Err() != nil {
+			return err
+		}
+		logger.Warn("join failed; trying again", "err", err, "in", wait)
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 30*time.Second)
+	}
+}
+
 // FetchClusterCA reads the server's CA certificate without trusting the
 // server yet, and keeps it only if it has the hash the token names.
 func FetchClusterCA(ctx context.Context, serverURL string, token pki.JoinToken) ([]byte, error) {
@@ -379,14 +419,16 @@ func FetchClusterCA(ctx context.Context, serverURL string, token pki.JoinToken) 
 		return nil, err
 	}
 	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("%s: %s", JoinCAPath, resp.Status)
+		return nil, &RefusedError{Code: resp.StatusCode, Msg: fmt.Sprintf("%s: %s", JoinCAPath, resp.Status)}
 	}
 	block, _ := pem.Decode(body)
 	if block == nil || block.Type != "CERTIFICATE" {
 		return nil, errors.New("the server sent no CA certificate")
 	}
 	if got := pki.CertHash(block.Bytes); got != token.CAHash {
-		return nil, fmt.Errorf("the server's CA has hash %s, the join token names %s: wrong server or token", got, token.CAHash)
+		// Not worth asking again: this is another cluster, or another token.
+		return nil, &RefusedError{Code: http.StatusForbidden,
+			Msg: fmt.Sprintf("the server's CA has hash %s, the join token names %s: wrong server or token", got, token.CAHash)}
 	}
 	return body, nil
 }
@@ -427,7 +469,7 @@ func PostJoin(ctx context.Context, serverURL, path, bearer string, caPEM []byte,
 		return JoinResponse{}, err
 	}
 	if resp.StatusCode != http.StatusOK {
-		return JoinResponse{}, fmt.Errorf("refused: %s: %s", resp.Status, strings.TrimSpace(string(data)))
+		return JoinResponse{}, &RefusedError{Code: resp.StatusCode, Msg: fmt.Sprintf("refused: %s: %s", resp.Status, strings.TrimSpace(string(data)))}
 	}
 	var out JoinResponse
 	if err := json.Unmarshal(data, &out); err != nil {

@@ -122,7 +122,9 @@ func (j *joiner) serve(f func(*http.Request, node.JoinRequest) (node.JoinRespons
 		}
 		resp, err := f(r, req)
 		if err != nil {
-			code := http.StatusBadRequest
+			// A refusal says why; anything else is the server's own
+			// trouble (still starting, its store), which the node retries.
+			code := http.StatusInternalServerError
 			var je *joinError
 			if errors.As(err, &je) {
 				code = je.code
