@@ -87,15 +87,6 @@ func ensureRBACDefaults(ctx context.Context, api *apiserver.Server) error {
 		tasks = append(tasks, func() error {
 			return api.Reconcile(ctx, gv.WithResource("clusterrolebindings"), "", b, func(cur runtime.Object) (runtime.Object, bool) {
 				if existing, ok := cur.(*rbacv1.ClusterRoleBinding); ok {
-					if len(b.Subjects) == 0 && len(existing.Subjects) > 0 &&
-						existing.Annotations["rbac.authorization.kubernetes.io/autoupdate"] == "true" {
-						// A default that binds no one any more (system:node:
-						// nodes act through the Node authorizer) loses the
-						// subjects an older skiff gave it.
-						next := existing.DeepCopy()
-						next.Subjects = nil
-						return next, false
-					}
 					return bindingDecision(auth.ReconcileClusterRoleBinding(existing, b))
 				}
 				return nil, false

@@ -1,6 +1,8 @@
 package auth
 
 import (
+	"slices"
+
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -45,6 +47,15 @@ func mergeMeta(cur *metav1.ObjectMeta, want metav1.ObjectMeta) bool {
 	return changed
 }
 
+// reconcileRoleParts adds want's labels, annotations and uncovered rules
+// to a role's meta and rules, and reports whether that changed them.
+func reconcileRoleParts(meta *metav1.ObjectMeta, rules *[]rbacv1.PolicyRule, wantMeta metav1.ObjectMeta, wantRules []rbacv1.PolicyRule) bool {
+	changed := mergeMeta(meta, wantMeta)
+	var more bool
+	*rules, more = reconcileRules(*rules, wantRules)
+	return changed || more
+}
+
 // reconcileRules returns rules with the rules of want they do not cover
 // appended.
 func reconcileRules(rules, want []rbacv1.PolicyRule) ([]rbacv1.PolicyRule, bool) {
@@ -65,10 +76,7 @@ func ReconcileClusterRole(existing, expected *rbacv1.ClusterRole) (*rbacv1.Clust
 		return existing, false
 	}
 	out := existing.DeepCopy()
-	changed := mergeMeta(&out.ObjectMeta, expected.ObjectMeta)
-	var more bool
-	out.Rules, more = reconcileRules(out.Rules, expected.Rules)
-	changed = changed || more
+	changed := reconcileRoleParts(&out.ObjectMeta, &out.Rules, expected.ObjectMeta, expected.Rules)
 	switch {
 	case expected.AggregationRule == nil && out.AggregationRule != nil:
 		out.AggregationRule = nil
@@ -78,14 +86,8 @@ func ReconcileClusterRole(existing, expected *rbacv1.ClusterRole) (*rbacv1.Clust
 			out.AggregationRule = &rbacv1.AggregationRule{}
 		}
 		for _, sel := range expected.AggregationRule.ClusterRoleSelectors {
-			has := false
-			for _, cur := range out.AggregationRule.ClusterRoleSelectors {
-				if equality.Semantic.DeepEqual(cur, sel) {
-					has = true
-					break
-				}
-			}
-			if !has {
+			same := func(cur metav1.LabelSelector) bool { return equality.Semantic.DeepEqual(cur, sel) }
+			if !slices.ContainsFunc(out.AggregationRule.ClusterRoleSelectors, same) {
 				out.AggregationRule.ClusterRoleSelectors = append(out.AggregationRule.ClusterRoleSelectors, *sel.DeepCopy())
 				changed = true
 			}
@@ -100,14 +102,17 @@ func ReconcileRole(existing, expected *rbacv1.Role) (*rbacv1.Role, bool) {
 		return existing, false
 	}
 	out := existing.DeepCopy()
-	changed := mergeMeta(&out.ObjectMeta, expected.ObjectMeta)
-	var more bool
-	out.Rules, more = reconcileRules(out.Rules, expected.Rules)
-	return out, changed || more
+	changed := reconcileRoleParts(&out.ObjectMeta, &out.Rules, expected.ObjectMeta, expected.Rules)
+	return out, changed
 }
 
 // reconcileSubjects returns subjects with those of want it lacks appended.
+// A default that binds no one (system:node, since nodes act through the
+// Node authorizer) loses the subjects an older version gave it.
 func reconcileSubjects(subjects, want []rbacv1.Subject) ([]rbacv1.Subject, bool) {
+	if len(want) == 0 {
+		return nil, len(subjects) > 0
+	}
 	changed := false
 	for _, w := range want {
 		has := false
