@@ -9,9 +9,10 @@ import (
 
 func newBenchPodsCommand() *cobra.Command {
 	var (
-		kubeconfig, image string
-		pods              int
-		rate              float64
+		kubeconfig, image, class string
+		pods                     int
+		rate                     float64
+		claims                   bool
 	)
 	cmd := &cobra.Command{
 		Use:   "pods",
@@ -20,14 +21,17 @@ func newBenchPodsCommand() *cobra.Command {
 (the image should already be on the node, e.g. imported with "skiff images
 import"), and reports p50/p99 of the time from each pod's creation to the
 watch event showing it Running. Upstream's single-node throughput test
-creates 5 pods per second.`,
+creates 5 pods per second. With --claims every pod mounts its own new
+PersistentVolumeClaim (of --storage-class, else the default class), so the
+latency includes binding or provisioning its volume; compare with a run
+without it to see what the claims add.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			rc, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
 			if err != nil {
 				return err
 			}
-			_, err = bench.RunPods(cmd.Context(), bench.PodsConfig{Rest: rc, Pods: pods, Image: image, Rate: rate}, cmd.OutOrStdout())
+			_, err = bench.RunPods(cmd.Context(), bench.PodsConfig{Rest: rc, Pods: pods, Image: image, Rate: rate, Claims: claims, StorageClass: class}, cmd.OutOrStdout())
 			return err
 		},
 	}
@@ -36,6 +40,8 @@ creates 5 pods per second.`,
 	f.StringVar(&image, "image", "", "image the pods run (must contain sleep)")
 	f.IntVar(&pods, "pods", 30, "pods to start")
 	f.Float64Var(&rate, "rate", 0, "pods created per second (0: all at once)")
+	f.BoolVar(&claims, "claims", false, "give every pod its own PersistentVolumeClaim")
+	f.StringVar(&class, "storage-class", "", "StorageClass of the claims (empty: the default class)")
 	_ = cmd.MarkFlagRequired("image")
 	return cmd
 }

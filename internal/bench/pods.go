@@ -9,6 +9,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/apimachinery/pkg/watch"
@@ -33,6 +34,12 @@ type PodsConfig struct {
 	// them all at once. Upstream's single-node throughput test
 	// (clusterloader2's node-throughput) creates 5 per second.
 	Rate float64
+	// Claims gives every pod its own PersistentVolumeClaim, created with
+	// it, of StorageClass (the default class when empty); the pod mounts
+	// it and its latency includes binding or provisioning the volume.
+	Claims bool
+	// StorageClass is the class of the claims; empty takes the default.
+	StorageClass string
 }
 
 // RunPods creates cfg.Pods pods, at once or at cfg.Rate, and reports, per
@@ -103,6 +110,13 @@ func RunPods(ctx context.Context, cfg PodsConfig, out io.Writer) (Latencies, err
 		pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: corev1.PodSpec{
 			TerminationGracePeriodSeconds: new(int64),
 			Containers:                    []corev1.Container{{Name: "c", Image: cfg.Image, Command: cfg.Command, ImagePullPolicy: corev1.PullIfNotPresent}}}}
+		var claim *corev1.PersistentVolumeClaim
+		if cfg.Claims {
+			claim = benchClaim(name, cfg.StorageClass)
+			pod.Spec.Volumes = []corev1.Volume{{Name: "data", VolumeSource: corev1.VolumeSource{
+				PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: claim.Name}}}}
+			pod.Spec.Containers[0].VolumeMounts = []corev1.VolumeMount{{Name: "data", MountPath: "/data"}}
+		}
 		if cfg.Rate > 0 {
 			if wait := time.Until(start.Add(time.Duration(float64(i) / cfg.Rate * float64(time.Second)))); wait > 0 {
 				time.Sleep(wait)
@@ -112,6 +126,12 @@ func RunPods(ctx context.Context, cfg PodsConfig, out io.Writer) (Latencies, err
 			mu.Lock()
 			created[name] = time.Now()
 			mu.Unlock()
+			if claim != nil {
+				if _, err := c.CoreV1().PersistentVolumeClaims(cfg.Namespace).Create(ctx, claim, metav1.CreateOptions{}); err != nil {
+					createErr <- fmt.Errorf("create claim: %w", err)
+					return
+				}
+			}
 			if _, err := c.CoreV1().Pods(cfg.Namespace).Create(ctx, pod, metav1.CreateOptions{}); err != nil {
 				createErr <- fmt.Errorf("create pod: %w", err)
 			}
@@ -143,10 +163,25 @@ func RunPods(ctx context.Context, cfg PodsConfig, out io.Writer) (Latencies, err
 		if cfg.Rate > 0 {
 			how = fmt.Sprintf("at %g/s", cfg.Rate)
 		}
+		if cfg.Claims {
+			how += ", each with its own claim"
+		}
 		fmt.Fprintf(out, "pods      %d created %s; creation -> Running (watch): p50 %.0fms  p99 %.0fms  max %.0fms; all running after %.2fs\n",
 			cfg.Pods, how, ms(l.P50), ms(l.P99), ms(l.Max), l.Duration.Seconds())
 	}
 	return l, nil
+}
+
+// benchClaim is the 1 MiB ReadWriteOnce claim of one benchmark pod.
+func benchClaim(pod, class string) *corev1.PersistentVolumeClaim {
+	pvc := &corev1.PersistentVolumeClaim{ObjectMeta: metav1.ObjectMeta{Name: pod + "-data"}, Spec: corev1.PersistentVolumeClaimSpec{
+		AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+		Resources:   corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Mi")}},
+	}}
+	if class != "" {
+		pvc.Spec.StorageClassName = &class
+	}
+	return pvc
 }
 
 // deleteNamespace deletes the benchmark's namespace and waits, up to

@@ -272,7 +272,7 @@ func (c *Controller) apply(ctx context.Context, key string, set *appsv1.Stateful
 		case create:
 			err = c.createPod(ctx, key, set, st.ord, st.rev)
 		case ensureClaims:
-			err = c.ensureClaims(ctx, set, st.ord, st.pod)
+			err = c.ensureClaims(ctx, set, st.ord, false)
 		case scaleDown:
 			if err = c.retainOnScaleDown(ctx, set, st.pod); err == nil {
 				err = c.deletePod(ctx, key, set, st.pod)
@@ -336,7 +336,7 @@ func newPod(set *appsv1.StatefulSet, ord int, rev revision) *corev1.Pod {
 
 func (c *Controller) createPod(ctx context.Context, key string, set *appsv1.StatefulSet, ord int, rev revision) error {
 	p := newPod(set, ord, rev)
-	if err := c.ensureClaims(ctx, set, ord, p); err != nil {
+	if err := c.ensureClaims(ctx, set, ord, true); err != nil {
 		return err
 	}
 	c.expect.ExpectCreate(key, p.Name)
@@ -373,12 +373,21 @@ func (c *Controller) deletePod(ctx context.Context, key string, set *appsv1.Stat
 
 // ensureClaims creates the ordinal's missing PVCs. With a whenDeleted
 // retention of Delete the claims are owned by the set, so the garbage
-// collector removes them with it, as upstream does.
-func (c *Controller) ensureClaims(ctx context.Context, set *appsv1.StatefulSet, ord int, _ *corev1.Pod) error {
+// collector removes them with it, as upstream does. Before a new pod
+// (creating) it refuses a claim that is being deleted, as upstream: the
+// pod would otherwise start on a volume about to go, and the next sync,
+// once the claim is gone, makes a fresh one.
+func (c *Controller) ensureClaims(ctx context.Context, set *appsv1.StatefulSet, ord int, creating bool) error {
 	for i := range set.Spec.VolumeClaimTemplates {
 		ct := &set.Spec.VolumeClaimTemplates[i]
 		name := claimName(ct, set, ord)
 		existing, err := c.pvcs.PersistentVolumeClaims(set.Namespace).Get(name)
+		if err == nil && creating && existing.DeletionTimestamp != nil {
+			err := fmt.Errorf("pvc %s is being deleted", name)
+			c.events.Eventf(set, nil, corev1.EventTypeWarning, "FailedCreate", "Create",
+				"create Claim %s for Pod %s-%d in StatefulSet %s failed error: %v", name, set.Name, ord, set.Name, err)
+			return err
+		}
 		if err == nil {
 			if err := c.reconcileClaimOwner(ctx, set, existing); err != nil {
 				return err
@@ -431,19 +440,36 @@ func setOwnerRef(set *appsv1.StatefulSet) metav1.OwnerReference {
 		Name: set.Name, UID: set.UID, BlockOwnerDeletion: &t}
 }
 
-// reconcileClaimOwner adds the set as owner of a kept claim when the
-// whenDeleted policy asks for it.
+// reconcileClaimOwner keeps a live ordinal's claim owned as the retention
+// policy says, as upstream does: by the set when whenDeleted is Delete and
+// by nothing else. A reference to a pod (left from an earlier scale-down
+// under whenScaled=Delete) is dropped, or the garbage collector would
+// remove the claim of the pod that now holds the ordinal.
 func (c *Controller) reconcileClaimOwner(ctx context.Context, set *appsv1.StatefulSet, pvc *corev1.PersistentVolumeClaim) error {
-	if whenDeleted(set) != appsv1.DeletePersistentVolumeClaimRetentionPolicyType {
+	wantSet := whenDeleted(set) == appsv1.DeletePersistentVolumeClaimRetentionPolicyType
+	refs := make([]metav1.OwnerReference, 0, len(pvc.OwnerReferences)+1)
+	hasSet, changed := false, false
+	for _, r := range pvc.OwnerReferences {
+		switch {
+		case r.UID == set.UID && wantSet:
+			hasSet = true
+		case r.UID == set.UID, r.Kind == "Pod" && r.APIVersion == "v1":
+			changed = true
+			continue
+		}
+		refs = append(refs, r)
+	}
+	if wantSet && !hasSet {
+		refs, changed = append(refs, setOwnerRef(set)), true
+	}
+	if !changed {
 		return nil
 	}
-	for _, r := range pvc.OwnerReferences {
-		if r.UID == set.UID {
-			return nil
-		}
-	}
 	pvc = pvc.DeepCopy()
-	pvc.OwnerReferences = append(pvc.OwnerReferences, setOwnerRef(set))
+	pvc.OwnerReferences = refs
+	if len(refs) == 0 {
+		pvc.OwnerReferences = nil
+	}
 	_, err := c.client.CoreV1().PersistentVolumeClaims(set.Namespace).Update(ctx, pvc, metav1.UpdateOptions{})
 	if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
 		return fmt.Errorf("update claim owner %s/%s: %w", pvc.Namespace, pvc.Name, err)
