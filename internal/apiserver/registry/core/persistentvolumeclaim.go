@@ -126,13 +126,21 @@ func validatePVCUpdate(pvc, old *corev1.PersistentVolumeClaim) field.ErrorList {
 		n.VolumeName = ""
 		o := old.Spec.DeepCopy()
 		o.VolumeName = ""
-		old = &corev1.PersistentVolumeClaim{Spec: *o, Status: old.Status}
+		old = &corev1.PersistentVolumeClaim{ObjectMeta: old.ObjectMeta, Spec: *o, Status: old.Status}
+	}
+	// A claim that named no class may be given one, once (upstream's
+	// retroactive default StorageClass).
+	if _, ann := old.Annotations[betaStorageClassAnnotation]; !ann && old.Spec.StorageClassName == nil &&
+		n.StorageClassName != nil && *n.StorageClassName != "" {
+		n.StorageClassName = nil
 	}
 	if old.Status.Phase == corev1.ClaimBound {
 		// A bound claim may grow (expansion) but not shrink below capacity.
 		nq, oq := pvc.Spec.Resources.Requests[corev1.ResourceStorage], old.Spec.Resources.Requests[corev1.ResourceStorage]
 		if nq.Cmp(oq) < 0 {
-			if capq, ok := old.Status.Capacity[corev1.ResourceStorage]; ok && nq.Cmp(capq) < 0 {
+			// Shrinking back towards status.capacity recovers from a failed
+			// expansion, but never down to it (upstream's check).
+			if capq, ok := old.Status.Capacity[corev1.ResourceStorage]; ok && nq.Cmp(capq) <= 0 {
 				errs = append(errs, field.Forbidden(specPath.Child("resources", "requests", "storage"), "field can not be less than status.capacity"))
 			}
 		}
