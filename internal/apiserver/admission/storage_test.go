@@ -52,7 +52,6 @@ func storageClass(name string, created time.Time, isDefault bool, expand *bool) 
 	return sc
 }
 
-
 func claimAttrs(op Operation, pvc, old *corev1.PersistentVolumeClaim) *Attributes {
 	a := &Attributes{Resource: pvcsGVR, Namespace: "ns", Name: pvc.Name, Operation: op, Object: pvc}
 	if old != nil {
