@@ -640,6 +640,16 @@ func TestPersistentVolumeClaim(t *testing.T) {
 		t.Errorf("class change (-want +got):\n%s", diff)
 	}
 
+	// volumeMode and the beta class annotation are immutable.
+	upd = pvc.DeepCopy()
+	block := corev1.PersistentVolumeBlock
+	upd.Spec.VolumeMode = &block
+	upd.Annotations = map[string]string{"volume.beta.kubernetes.io/storage-class": "x"}
+	want = []string{"FieldValueInvalid metadata.annotations.volume.beta.kubernetes.io/storage-class", "FieldValueInvalid volumeMode", "FieldValueForbidden spec"}
+	if diff := cmp.Diff(want, errs(r.Strategy.ValidateUpdate(upd, pvc))); diff != "" {
+		t.Errorf("immutable fields (-want +got):\n%s", diff)
+	}
+
 	// A bound claim grows; it shrinks only while above status.capacity.
 	bound := pvc.DeepCopy()
 	bound.Spec.VolumeName = "pv-1"
