@@ -152,11 +152,19 @@ func (c *Controller) enqueueUnboundClaims() {
 // claim and volume periodically.
 var resync = reconcile.Result{RequeueAfter: ResyncPeriod}
 
-// settle turns a write conflict into success: a newer object exists, and
-// its event syncs the key again.
+// conflictRetry is how soon a sync that lost a write race runs again: the
+// winner's event may not concern this key (two claims raced for one
+// volume), so the loser does not wait for the resync.
+const conflictRetry = 100 * time.Millisecond
+
+// settle is the outcome of a sync: a write conflict (a newer object
+// exists) or an object gone meanwhile is not a failure to log.
 func settle(err error) (reconcile.Result, error) {
-	if err == nil || apierrors.IsConflict(err) || apierrors.IsNotFound(err) {
+	switch {
+	case err == nil || apierrors.IsNotFound(err):
 		return resync, nil
+	case apierrors.IsConflict(err):
+		return reconcile.Result{RequeueAfter: conflictRetry}, nil
 	}
 	return resync, err
 }
@@ -242,12 +250,12 @@ func (c *Controller) eventForDelayedClaim(pvc *corev1.PersistentVolumeClaim) {
 	var waiting []string
 	pods, _ := c.pods.Pods(pvc.Namespace).List(labels.Everything())
 	for _, p := range pods {
-		if p.Spec.NodeName != "" || p.DeletionTimestamp != nil {
+		if p.Spec.NodeName != "" || p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed {
 			continue
 		}
 		for _, v := range p.Spec.Volumes {
 			if claimOfVolume(p, v) == pvc.Name {
-				waiting = append(waiting, p.Namespace+"/"+p.Name)
+				waiting = append(waiting, p.Name)
 				break
 			}
 		}
