@@ -40,6 +40,9 @@ type Controller struct {
 
 	claimLoop  *reconcile.Loop
 	volumeLoop *reconcile.Loop
+	// synced reports whether the caches hold their first list: until
+	// then every claim is queued by its own add event anyway.
+	synced func() bool
 }
 
 var _ controller.Controller = (*Controller)(nil)
@@ -87,6 +90,7 @@ func New(cc controller.Context) (controller.Controller, error) {
 		scInf.Informer().HasSynced, podInf.Informer().HasSynced}
 	c.claimLoop.WaitFor(synced...)
 	c.volumeLoop.WaitFor(synced...)
+	c.synced = func() bool { return pvcInf.Informer().HasSynced() && pvInf.Informer().HasSynced() }
 	return c, nil
 }
 
@@ -137,6 +141,9 @@ func (c *Controller) volumeDeleted(obj any) {
 }
 
 func (c *Controller) enqueueUnboundClaims() {
+	if !c.synced() {
+		return
+	}
 	pvcs, err := c.claims.List(labels.Everything())
 	if err != nil {
 		return
