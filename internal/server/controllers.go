@@ -28,7 +28,10 @@ import (
 	"skiff/internal/controller/nodeipam"
 	"skiff/internal/controller/nodelifecycle"
 	"skiff/internal/controller/nodepassword"
+	"skiff/internal/controller/persistentvolume"
 	"skiff/internal/controller/podgc"
+	"skiff/internal/controller/pvcprotection"
+	"skiff/internal/controller/pvprotection"
 	"skiff/internal/controller/replicaset"
 	"skiff/internal/controller/resourcequota"
 	"skiff/internal/controller/serviceaccount"
@@ -102,6 +105,10 @@ func controllerAccounts() map[string]string {
 		"tokencleaner":             "token-cleaner",
 		"node-password":            "node-password-controller",
 		"clusterrole-aggregation":  "clusterrole-aggregation-controller",
+		// Persistent storage.
+		"persistentvolume-binder":          "persistent-volume-binder",
+		"persistentvolume-protection":      "pv-protection-controller",
+		"persistentvolumeclaim-protection": "pvc-protection-controller",
 	}
 }
 
@@ -154,5 +161,9 @@ func controllerConstructors(cfg Config) map[string]controller.Constructor {
 		"tokencleaner":             tokencleaner.New,
 		"node-password":            nodepassword.New,
 		"clusterrole-aggregation":  clusterroleaggregation.New,
+		// Persistent storage.
+		"persistentvolume-binder":          persistentvolume.New,
+		"persistentvolume-protection":      pvprotection.New,
+		"persistentvolumeclaim-protection": pvcprotection.New,
 	}
 }

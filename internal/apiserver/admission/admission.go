@@ -102,9 +102,9 @@ func (c *Config) validate() error {
 // what passed everything else.
 //
 //	mutating:   NamespaceLifecycle (delete) ─► LimitRanger ─► ServiceAccount ─► NodeRestriction ─► Priority ─► RuntimeClass ─► DefaultTolerationSeconds
-//	            ─► MutatingAdmissionPolicy ─► MutatingAdmissionWebhook
-//	validating: MirrorPod ─► NamespaceLifecycle (create) ─► LimitRanger ─► PodSecurity ─► ValidatingAdmissionWebhook
-//	            ─► ValidatingAdmissionPolicy ─► ResourceQuota
+//	            ─► DefaultStorageClass ─► StorageObjectInUseProtection ─► MutatingAdmissionPolicy ─► MutatingAdmissionWebhook
+//	validating: MirrorPod ─► NamespaceLifecycle (create) ─► LimitRanger ─► PodSecurity ─► PersistentVolumeClaimResize
+//	            ─► ValidatingAdmissionWebhook ─► ValidatingAdmissionPolicy ─► ResourceQuota
 //
 // Upstream evaluates ValidatingAdmissionPolicy before the validating
 // webhooks, and refuses mirror pods' references in ServiceAccount; skiff
@@ -129,6 +129,9 @@ func New(cfg Config) (*Chain, error) {
 		priority{objects: cfg.Objects},
 		runtimeClass{objects: cfg.Objects},
 		defaultTolerationSecondsPlugin{},
+		defaultStorageClass{objects: cfg.Objects},
+		storageObjectInUseProtection{},
+		persistentVolumeClaimResize{objects: cfg.Objects},
 		mutatingAdmissionPolicy{p: pols, typeConverter: cfg.TypeConverter},
 		mutatingWebhook{hooks},
 		validatingWebhook{hooks},

@@ -13,14 +13,18 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 )
 
-// fakeCluster is what the chain reads and writes: namespaces and quotas,
-// and no admission configuration.
+// fakeCluster is what the chain reads and writes: namespaces, quotas and
+// storage classes, and no admission configuration.
 type fakeCluster struct {
 	namespaces map[string]*corev1.Namespace
 	quotas     map[string]*corev1.ResourceQuota // by namespace/name
+	classes    classes
 }
 
 func (f *fakeCluster) List(gvr schema.GroupVersionResource, namespace string) []runtime.Object {
+	if gvr == storageClassesGVR {
+		return f.classes.List(gvr, namespace)
+	}
 	var out []runtime.Object
 	if gvr == resourceQuotasGVR {
 		for _, q := range f.quotas {
@@ -33,6 +37,9 @@ func (f *fakeCluster) List(gvr schema.GroupVersionResource, namespace string) []
 }
 
 func (f *fakeCluster) Get(gvr schema.GroupVersionResource, namespace, name string) (runtime.Object, bool) {
+	if gvr == storageClassesGVR {
+		return f.classes.Get(gvr, namespace, name)
+	}
 	if gvr == namespacesGVR {
 		ns, ok := f.namespaces[name]
 		return ns, ok
@@ -93,6 +100,7 @@ func TestNewOrder(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []string{"MirrorPod", "NamespaceLifecycle", "LimitRanger", "ServiceAccount", "NodeRestriction", "PodSecurity", "Priority", "RuntimeClass", "DefaultTolerationSeconds",
+		"DefaultStorageClass", "StorageObjectInUseProtection", "PersistentVolumeClaimResize",
 		"MutatingAdmissionPolicy", "MutatingAdmissionWebhook", "ValidatingAdmissionWebhook", "ValidatingAdmissionPolicy", "ResourceQuota"}
 	if diff := cmp.Diff(want, chain.Plugins()); diff != "" {
 		t.Errorf("plugins (-want +got):\n%s", diff)
@@ -260,9 +268,14 @@ func TestQuotaUpdatesAndScopes(t *testing.T) {
 		}
 		return s
 	}
+	// Bound claims of a class that allows expansion, which
+	// PersistentVolumeClaimResize lets grow.
+	grow, expand := "grow", true
 	pvc := func(size string) *corev1.PersistentVolumeClaim {
 		return &corev1.PersistentVolumeClaim{ObjectMeta: metav1.ObjectMeta{Namespace: "limited", Name: "c"},
-			Spec: corev1.PersistentVolumeClaimSpec{Resources: corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: qty(size)}}}}
+			Spec: corev1.PersistentVolumeClaimSpec{StorageClassName: &grow,
+				Resources: corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: qty(size)}}},
+			Status: corev1.PersistentVolumeClaimStatus{Phase: corev1.ClaimBound}}
 	}
 	pod := func(class, cpu string) *corev1.Pod {
 		p := podIn("limited", false)
@@ -301,6 +314,7 @@ func TestQuotaUpdatesAndScopes(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			c := newCluster()
+			c.classes = classes{{ObjectMeta: metav1.ObjectMeta{Name: grow}, AllowVolumeExpansion: &expand}}
 			c.quotas = map[string]*corev1.ResourceQuota{}
 			for k, q := range quotas {
 				c.quotas[k] = q.DeepCopy()

@@ -135,6 +135,29 @@ func controllerRules() map[string][]rbacv1.PolicyRule {
 		},
 		// skiff's pod GC writes the status of the pods it fails with an
 		// update, where upstream's patches.
+		"persistent-volume-binder": {
+			rule([]string{"get", "list", "watch", "update", "create", "delete"}, []string{""}, "persistentvolumes"),
+			rule([]string{"update"}, []string{""}, "persistentvolumes/status"),
+			rule([]string{"get", "list", "watch", "update"}, []string{""}, "persistentvolumeclaims"),
+			rule([]string{"update"}, []string{""}, "persistentvolumeclaims/status"),
+			rule([]string{"list", "watch", "get", "create", "delete"}, []string{""}, "pods"),
+			rule(readVerbs, []string{"storage.k8s.io"}, "storageclasses"),
+			rule([]string{"get", "create", "update", "delete"}, []string{""}, "endpoints"),
+			rule([]string{"get", "create", "delete"}, []string{""}, "services"),
+			rule([]string{"get"}, []string{""}, "secrets"),
+			rule([]string{"get", "list"}, []string{""}, "nodes"),
+			rule([]string{"watch"}, []string{""}, "events"),
+			eventRules(),
+		},
+		"pv-protection-controller": {
+			rule([]string{"get", "list", "watch", "update"}, []string{""}, "persistentvolumes"),
+			eventRules(),
+		},
+		"pvc-protection-controller": {
+			rule([]string{"get", "list", "watch", "update"}, []string{""}, "persistentvolumeclaims"),
+			rule([]string{"list", "watch", "get"}, []string{""}, "pods"),
+			eventRules(),
+		},
 		"pod-garbage-collector": {
 			rule([]string{"list", "watch", "delete"}, []string{""}, "pods"),
 			rule(readVerbs, []string{""}, "nodes"),

@@ -625,6 +625,49 @@ func TestPersistentVolumeClaim(t *testing.T) {
 	if diff := cmp.Diff([]string{"FieldValueForbidden spec"}, errs(r.Strategy.ValidateUpdate(upd, pvc))); diff != "" {
 		t.Errorf("access mode change (-want +got):\n%s", diff)
 	}
+
+	// A claim with no class may be given one (the retroactive default
+	// class), once: not changed, not cleared.
+	upd = pvc.DeepCopy()
+	std, other := "standard", "other"
+	upd.Spec.StorageClassName = &std
+	if e := r.Strategy.ValidateUpdate(upd, pvc); len(e) != 0 {
+		t.Errorf("class for a claim without one: %v", e)
+	}
+	again := upd.DeepCopy()
+	again.Spec.StorageClassName = &other
+	if diff := cmp.Diff([]string{"FieldValueForbidden spec"}, errs(r.Strategy.ValidateUpdate(again, upd))); diff != "" {
+		t.Errorf("class change (-want +got):\n%s", diff)
+	}
+
+	// volumeMode and the beta class annotation are immutable.
+	upd = pvc.DeepCopy()
+	block := corev1.PersistentVolumeBlock
+	upd.Spec.VolumeMode = &block
+	upd.Annotations = map[string]string{"volume.beta.kubernetes.io/storage-class": "x"}
+	want = []string{"FieldValueInvalid metadata.annotations.volume.beta.kubernetes.io/storage-class", "FieldValueInvalid volumeMode", "FieldValueForbidden spec"}
+	if diff := cmp.Diff(want, errs(r.Strategy.ValidateUpdate(upd, pvc))); diff != "" {
+		t.Errorf("immutable fields (-want +got):\n%s", diff)
+	}
+
+	// A bound claim grows; it shrinks only while above status.capacity.
+	bound := pvc.DeepCopy()
+	bound.Spec.VolumeName = "pv-1"
+	bound.Spec.Resources.Requests[corev1.ResourceStorage] = resource.MustParse("3Gi")
+	bound.Status = corev1.PersistentVolumeClaimStatus{Phase: corev1.ClaimBound,
+		Capacity: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("2Gi")}}
+	for size, want := range map[string][]string{
+		"4Gi":    nil,
+		"2500Mi": nil,
+		"2Gi":    {"FieldValueForbidden spec.resources.requests.storage"},
+		"1Gi":    {"FieldValueForbidden spec.resources.requests.storage"},
+	} {
+		upd := bound.DeepCopy()
+		upd.Spec.Resources.Requests[corev1.ResourceStorage] = resource.MustParse(size)
+		if diff := cmp.Diff(want, errs(r.Strategy.ValidateUpdate(upd, bound))); diff != "" {
+			t.Errorf("resize to %s (-want +got):\n%s", size, diff)
+		}
+	}
 }
 
 func TestEventValidation(t *testing.T) {

@@ -126,13 +126,32 @@ func validatePVCUpdate(pvc, old *corev1.PersistentVolumeClaim) field.ErrorList {
 		n.VolumeName = ""
 		o := old.Spec.DeepCopy()
 		o.VolumeName = ""
-		old = &corev1.PersistentVolumeClaim{Spec: *o, Status: old.Status}
+		old = &corev1.PersistentVolumeClaim{ObjectMeta: old.ObjectMeta, Spec: *o, Status: old.Status}
+	}
+	// The beta class annotation may move to spec.storageClassName; it
+	// never changes. A claim that named no class may be given one, once
+	// (upstream's retroactive default StorageClass).
+	oldAnn, oldHasAnn := old.Annotations[betaStorageClassAnnotation]
+	newAnn := pvc.Annotations[betaStorageClassAnnotation]
+	switch {
+	case oldHasAnn && newAnn == oldAnn && old.Spec.StorageClassName == nil && n.StorageClassName != nil && *n.StorageClassName == oldAnn:
+		n.StorageClassName = nil
+	case newAnn != oldAnn:
+		errs = append(errs, field.Invalid(field.NewPath("metadata", "annotations").Child(betaStorageClassAnnotation), newAnn, "field is immutable"))
+	case !oldHasAnn && old.Spec.StorageClassName == nil && n.StorageClassName != nil && *n.StorageClassName != "":
+		n.StorageClassName = nil
+	}
+	if !equality.Semantic.DeepEqual(pvc.Spec.VolumeMode, old.Spec.VolumeMode) {
+		// Upstream reports it at this path, besides the spec error.
+		errs = append(errs, field.Invalid(field.NewPath("volumeMode"), pvc.Spec.VolumeMode, "field is immutable"))
 	}
 	if old.Status.Phase == corev1.ClaimBound {
 		// A bound claim may grow (expansion) but not shrink below capacity.
 		nq, oq := pvc.Spec.Resources.Requests[corev1.ResourceStorage], old.Spec.Resources.Requests[corev1.ResourceStorage]
 		if nq.Cmp(oq) < 0 {
-			if capq, ok := old.Status.Capacity[corev1.ResourceStorage]; ok && nq.Cmp(capq) < 0 {
+			// Shrinking back towards status.capacity recovers from a failed
+			// expansion, but never down to it (upstream's check).
+			if capq, ok := old.Status.Capacity[corev1.ResourceStorage]; ok && nq.Cmp(capq) <= 0 {
 				errs = append(errs, field.Forbidden(specPath.Child("resources", "requests", "storage"), "field can not be less than status.capacity"))
 			}
 		}
