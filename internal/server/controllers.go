@@ -23,6 +23,7 @@ import (
 	"skiff/internal/controller/garbagecollector"
 	"skiff/internal/controller/horizontalpodautoscaler"
 	"skiff/internal/controller/job"
+	"skiff/internal/controller/localpath"
 	"skiff/internal/controller/manager"
 	"skiff/internal/controller/namespace"
 	"skiff/internal/controller/nodeipam"
@@ -102,6 +103,7 @@ func controllerAccounts() map[string]string {
 		"tokencleaner":             "token-cleaner",
 		"node-password":            "node-password-controller",
 		"clusterrole-aggregation":  "clusterrole-aggregation-controller",
+		"local-path":               "local-path-provisioner",
 	}
 }
 
@@ -154,5 +156,6 @@ func controllerConstructors(cfg Config) map[string]controller.Constructor {
 		"tokencleaner":             tokencleaner.New,
 		"node-password":            nodepassword.New,
 		"clusterrole-aggregation":  clusterroleaggregation.New,
+		"local-path":               localpath.New,
 	}
 }
