@@ -149,7 +149,6 @@ func (l *localPaths) run(ctx context.Context) {
 		}
 	})
 	<-ctx.Done()
-	l.queue.ShutDown()
 }
 
 // sync creates (and bounds) the directory of the PV named name, or, when
@@ -316,8 +315,10 @@ func (l *localPaths) volumePath(ctx context.Context, pv *corev1.PersistentVolume
 		if ok && obj.(*corev1.PersistentVolume).UID == pv.UID {
 			err := l.ensure(ctx, obj.(*corev1.PersistentVolume))
 			l.mu.Unlock()
-			p, _ := l.ownPath(pv)
-			return p, err
+			if p, own := l.ownPath(pv); own {
+				return p, err
+			}
+			return pv.Spec.Local.Path, err
 		}
 		l.mu.Unlock()
 		select {
