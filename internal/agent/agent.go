@@ -253,6 +253,9 @@ type Agent struct {
 	// localPaths keeps the node's local-path volumes; nil without
 	// Config.StorageDir.
 	localPaths *localPaths
+	// claimsOwned are the claim volumes of each pod whose files were
+	// given the pod's fsGroup: once per pod, as upstream does it at mount.
+	claimsOwned map[types.UID]map[string]bool
 }
 
 // New validates cfg and returns an agent; nothing runs until Run (or
@@ -264,7 +267,8 @@ func New(cfg Config) (*Agent, error) {
 	}
 	a := &Agent{
 		cfg: cfg, pool: cfg.Pool, log: cfg.Logger.With("node", cfg.NodeName), pods: map[types.UID]*podEntry{}, tokens: map[tokenKey]cachedToken{},
-		kernel: kernelVersion(), osImage: osImage(), static: newStaticState(),
+		claimsOwned: map[types.UID]map[string]bool{},
+		kernel:      kernelVersion(), osImage: osImage(), static: newStaticState(),
 	}
 	if a.pool == nil {
 		a.pool, a.ownPool = NewPool(cfg.Workers), true

@@ -66,9 +66,20 @@ func (a *Agent) claimVolumePath(ctx context.Context, pod *corev1.Pod, v *corev1.
 			return "", fmt.Errorf("MountVolume.NewMounter initialization failed for volume %q : path %q does not exist", pv.Name, p)
 		}
 		// Like upstream's local volumes, and unlike hostPath, a local
-		// volume takes the pod's fsGroup.
-		if err := setVolumeOwnership(p, pod.Spec.SecurityContext, readOnly); err != nil {
-			return "", fmt.Errorf("MountVolume.SetUp failed for volume %q : fsGroup: %w", pv.Name, err)
+		// volume takes the pod's fsGroup, once per pod (upstream's mount).
+		a.mu.Lock()
+		done := a.claimsOwned[pod.UID][v.Name]
+		a.mu.Unlock()
+		if !done {
+			if err := setVolumeOwnership(p, pod.Spec.SecurityContext, readOnly); err != nil {
+				return "", fmt.Errorf("MountVolume.SetUp failed for volume %q : fsGroup: %w", pv.Name, err)
+			}
+			a.mu.Lock()
+			if a.claimsOwned[pod.UID] == nil {
+				a.claimsOwned[pod.UID] = map[string]bool{}
+			}
+			a.claimsOwned[pod.UID][v.Name] = true
+			a.mu.Unlock()
 		}
 	case pv.Spec.HostPath != nil:
 		p = pv.Spec.HostPath.Path

@@ -617,6 +617,7 @@ func (a *Agent) cleanupVolumes(ctx context.Context, uid types.UID) error {
 			delete(a.tokens, k)
 		}
 	}
+	delete(a.claimsOwned, uid)
 	a.mu.Unlock()
 	return nil
 }
