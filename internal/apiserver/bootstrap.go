@@ -19,6 +19,7 @@ import (
 
 	"skiff/internal/apiserver/allocator"
 	"skiff/internal/apiserver/registry/scheduling"
+	"skiff/internal/apiserver/registry/storageapi"
 )
 
 // BootstrapConfig says where the API server can be reached from pods.
@@ -243,7 +244,7 @@ func defaultStorageClass() *storagev1.StorageClass {
 	expand := true
 	return &storagev1.StorageClass{
 		ObjectMeta: metav1.ObjectMeta{Name: "local-path",
-			Annotations: map[string]string{"storageclass.kubernetes.io/is-default-class": "true"}},
+			Annotations: map[string]string{storageapi.IsDefaultStorageClassAnnotation: "true"}},
 		Provisioner:          "skiff.io/local-path",
 		ReclaimPolicy:        &deleteP,
 		VolumeBindingMode:    &wffc,
