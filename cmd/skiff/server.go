@@ -20,6 +20,7 @@ func newServerCommand() *cobra.Command {
 		advertise   string
 		logLevel    string
 		httpsPort   int
+		defaultSC   bool
 	)
 	cmd := &cobra.Command{
 		Use:   "server",
@@ -49,6 +50,7 @@ func newServerCommand() *cobra.Command {
 				cfg.AdvertiseAddress = ip
 			}
 			cfg.HTTPSPort = httpsPort
+			cfg.NoDefaultStorageClass = !defaultSC
 			if httpsPort == 0 {
 				cfg.HTTPSPort = -1 // a free port
 			}
@@ -82,6 +84,7 @@ func newServerCommand() *cobra.Command {
 	f.StringVar(&cfg.PodManifestPath, "pod-manifest-path", "", "folder of static pod manifests the node agent runs (default: <data-dir>/agent/pod-manifests)")
 	f.BoolVar(&cfg.EnableAggregatorRouting, "enable-aggregator-routing", false, "send APIService requests to an endpoint of the Service instead of its ClusterIP")
 	f.BoolVar(&cfg.DisableAgent, "disable-agent", false, "run no node agent on this host")
+	f.BoolVar(&defaultSC, "default-storage-class", true, "create the default StorageClass local-path (provisioner skiff.io/local-path, WaitForFirstConsumer) if it is missing; false creates none and leaves an existing one alone")
 	f.StringVar(&cfg.AdmissionControlConfigFile, "admission-control-config-file", "", "an AdmissionConfiguration file; skiff reads the PodSecurity plugin's PodSecurityConfiguration from it")
 	f.StringVar(&cfg.SchedulerConfigFile, "scheduler-config", "", "a KubeSchedulerConfiguration file (profiles, plugins, weights)")
 	f.BoolVar(&cfg.SimulateAgent, "simulate-agent", false, "run this host's agent with the simulated runtime (no containers; for demos and scale tests)")

@@ -82,6 +82,13 @@ type Config struct {
 	// (<RootDir>/pods/<uid>/volumes/<plugin>/<name>); empty turns volumes
 	// off, for runtimes that run nothing (sim).
 	RootDir string
+	// StorageDir holds the node's local-path volumes (<data-dir>/storage):
+	// the agent publishes it on its Node (annotation skiff.io/storage-dir)
+	// for the local-path provisioner, creates the directories of the PVs
+	// labelled skiff.io/local-path-node=<node> there, with a project quota
+	// where the filesystem has them, and removes them when their PV goes.
+	// Empty turns that off.
+	StorageDir string
 	// LogDir holds the pods' log folders (<ns>_<name>_<uid>), for the
 	// log tails of terminationMessagePolicy FallbackToLogsOnError.
 	LogDir string
@@ -243,6 +250,12 @@ type Agent struct {
 	// alloc holds the pods' allocated and actuated resources, kept in a
 	// checkpoint below RootDir (resize.go).
 	alloc *allocations
+	// localPaths keeps the node's local-path volumes; nil without
+	// Config.StorageDir.
+	localPaths *localPaths
+	// claimsOwned are the claim volumes of each pod whose files were
+	// given the pod's fsGroup: once per pod, as upstream does it at mount.
+	claimsOwned map[types.UID]map[string]bool
 }
 
 // New validates cfg and returns an agent; nothing runs until Run (or
@@ -254,7 +267,8 @@ func New(cfg Config) (*Agent, error) {
 	}
 	a := &Agent{
 		cfg: cfg, pool: cfg.Pool, log: cfg.Logger.With("node", cfg.NodeName), pods: map[types.UID]*podEntry{}, tokens: map[tokenKey]cachedToken{},
-		kernel: kernelVersion(), osImage: osImage(), static: newStaticState(),
+		claimsOwned: map[types.UID]map[string]bool{},
+		kernel:      kernelVersion(), osImage: osImage(), static: newStaticState(),
 	}
 	if a.pool == nil {
 		a.pool, a.ownPool = NewPool(cfg.Workers), true
@@ -275,6 +289,11 @@ func New(cfg Config) (*Agent, error) {
 	}
 	a.imageBackOff = flowcontrol.NewBackOff(imageBackOffInitial, imageBackOffMax)
 	a.imageBackOff.Clock = cfg.Clock
+	if cfg.StorageDir != "" {
+		if a.localPaths, err = newLocalPaths(cfg.StorageDir, cfg.NodeName, cfg.Client, a.recorder, a.log); err != nil {
+			return nil, fmt.Errorf("new agent: %w", err)
+		}
+	}
 	return a, nil
 }
 
@@ -307,6 +326,9 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	if !a.cfg.FeedPods {
 		wg.Go(func() { a.watch(ctx) })
+	}
+	if a.localPaths != nil {
+		wg.Go(func() { a.localPaths.run(ctx) })
 	}
 	<-ctx.Done()
 	wg.Wait()

@@ -38,6 +38,15 @@ func (a *Agent) nodeLabels() map[string]string {
 	return l
 }
 
+// nodeAnnotations are the annotations the agent sets on its Node: the
+// local-path storage dir.
+func (a *Agent) nodeAnnotations() map[string]string {
+	if a.cfg.StorageDir == "" {
+		return nil
+	}
+	return map[string]string{StorageDirAnnotation: a.cfg.StorageDir}
+}
+
 // nodeStatus is the status the agent reports, heartbeat times set to now.
 func (a *Agent) nodeStatus(now time.Time) corev1.NodeStatus {
 	a.mu.Lock()
@@ -79,7 +88,7 @@ func (a *Agent) nodeStatus(now time.Time) corev1.NodeStatus {
 func (a *Agent) register(ctx context.Context) error {
 	nodes := a.cfg.Client.CoreV1().Nodes()
 	node := &corev1.Node{
-		ObjectMeta: metav1.ObjectMeta{Name: a.cfg.NodeName, Labels: a.nodeLabels()},
+		ObjectMeta: metav1.ObjectMeta{Name: a.cfg.NodeName, Labels: a.nodeLabels(), Annotations: a.nodeAnnotations()},
 		Status:     a.nodeStatus(a.cfg.Clock.Now()),
 	}
 	created, err := nodes.Create(ctx, node, metav1.CreateOptions{})
@@ -93,6 +102,14 @@ func (a *Agent) register(ctx context.Context) error {
 			for k, v := range node.Labels {
 				if created.Labels[k] != v {
 					created.Labels[k], changed = v, true
+				}
+			}
+			for k, v := range node.Annotations {
+				if created.Annotations[k] != v {
+					if created.Annotations == nil {
+						created.Annotations = map[string]string{}
+					}
+					created.Annotations[k], changed = v, true
 				}
 			}
 			if changed {

@@ -485,6 +485,14 @@ func (a *Agent) setupVolumes(ctx context.Context, pod *corev1.Pod, in envInput) 
 			paths[v.Name] = v.HostPath.Path
 			continue
 		}
+		if _, _, ok := claimName(pod, v); ok {
+			p, err := a.claimVolumePath(ctx, pod, v)
+			if err != nil {
+				return nil, err
+			}
+			paths[v.Name] = p
+			continue
+		}
 		plugin := volumePlugin(v)
 		if plugin == "" {
 			continue
@@ -609,6 +617,7 @@ func (a *Agent) cleanupVolumes(ctx context.Context, uid types.UID) error {
 			delete(a.tokens, k)
 		}
 	}
+	delete(a.claimsOwned, uid)
 	a.mu.Unlock()
 	return nil
 }
@@ -630,6 +639,9 @@ func containerMounts(pod *corev1.Pod, c *corev1.Container, paths map[string]stri
 			v := &pod.Spec.Volumes[i]
 			if v.Name == vm.Name && (v.ConfigMap != nil || v.Secret != nil || v.DownwardAPI != nil || v.Projected != nil || v.Image != nil) {
 				ro = true
+			}
+			if v.Name == vm.Name && v.PersistentVolumeClaim != nil && v.PersistentVolumeClaim.ReadOnly {
+				ro = true // the claim is mounted read-only everywhere in the pod
 			}
 		}
 		sub := vm.SubPath

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	networkingv1 "k8s.io/api/networking/v1"
 	schedulingv1 "k8s.io/api/scheduling/v1"
+	storagev1 "k8s.io/api/storage/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"net"
 
@@ -18,6 +19,7 @@ import (
 
 	"skiff/internal/apiserver/allocator"
 	"skiff/internal/apiserver/registry/scheduling"
+	"skiff/internal/apiserver/registry/storageapi"
 )
 
 // BootstrapConfig says where the API server can be reached from pods.
@@ -34,6 +36,10 @@ type BootstrapConfig struct {
 	// without RequestHeaderCA.
 	ClientCA, RequestHeaderCA []byte
 	RequestHeaderAllowedNames []string
+	// DefaultStorageClass creates the StorageClass local-path, the default
+	// class of skiff's built-in local-path provisioner, when it is missing.
+	// An existing one is never changed, so a user's edits stay.
+	DefaultStorageClass bool
 }
 
 // systemNamespaces exist from the first start on.
@@ -72,6 +78,11 @@ func (s *Server) Bootstrap(ctx context.Context, cfg BootstrapConfig) error {
 	}
 	for _, pc := range scheduling.SystemPriorityClasses() {
 		if err := s.ensure(ctx, schedulingv1.GroupName, "v1", "priorityclasses", "", pc, wo); err != nil {
+			return err
+		}
+	}
+	if cfg.DefaultStorageClass {
+		if err := s.ensure(ctx, storagev1.GroupName, "v1", "storageclasses", "", defaultStorageClass(), wo); err != nil {
 			return err
 		}
 	}
@@ -221,5 +232,22 @@ func extensionAuthentication(cfg BootstrapConfig) *corev1.ConfigMap {
 			"requestheader-group-headers":        list([]string{"X-Remote-Group"}),
 			"requestheader-extra-headers-prefix": list([]string{"X-Remote-Extra-"}),
 		},
+	}
+}
+
+// defaultStorageClass is local-path: skiff's built-in provisioner, which
+// needs the consuming pod's node (WaitForFirstConsumer), marked the
+// cluster's default class.
+func defaultStorageClass() *storagev1.StorageClass {
+	deleteP := corev1.PersistentVolumeReclaimDelete
+	wffc := storagev1.VolumeBindingWaitForFirstConsumer
+	expand := true
+	return &storagev1.StorageClass{
+		ObjectMeta: metav1.ObjectMeta{Name: "local-path",
+			Annotations: map[string]string{storageapi.IsDefaultStorageClassAnnotation: "true"}},
+		Provisioner:          "skiff.io/local-path",
+		ReclaimPolicy:        &deleteP,
+		VolumeBindingMode:    &wffc,
+		AllowVolumeExpansion: &expand,
 	}
 }

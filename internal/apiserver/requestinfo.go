@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/labels"
 )
 
 // requestInfo is what a resource URL says.
@@ -28,6 +29,8 @@ type requestInfo struct {
 	selectedName string
 	// fields is the field selector of a list or watch.
 	fields fields.Requirements
+	// labels is the label selector of a list or watch.
+	labels labels.Requirements
 }
 
 // authorizedName is the name authorization sees: the URL's, or the one a
@@ -134,6 +137,11 @@ func parseRequestInfo(r *http.Request) requestInfo {
 			info.selectedName, _ = fs.RequiresExactMatch("metadata.name")
 			if r := fs.Requirements(); len(r) > 0 {
 				info.fields = r
+			}
+		}
+		if ls, err := labels.Parse(q.Get("labelSelector")); err == nil {
+			if r, _ := ls.Requirements(); len(r) > 0 {
+				info.labels = r
 			}
 		}
 	}

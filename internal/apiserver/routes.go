@@ -83,7 +83,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if s.cfg.Authorizer != nil && user != nil && !(user.Name == "system:anonymous" && s.isPublic(r.URL.Path)) {
 		attrs := auth.Attributes{User: user, Verb: info.verb, Namespace: info.namespace, APIGroup: info.group,
 			APIVersion: info.version, Resource: info.resource, Subresource: info.subresource, Name: info.authorizedName(),
-			Fields: info.fields, ResourceRequest: info.isResource && info.resource != ""}
+			Fields: info.fields, Labels: info.labels, ResourceRequest: info.isResource && info.resource != ""}
 		// A namespace's own URL is authorized in that namespace, as
 		// upstream's request info has it: a RoleBinding there (view's
 		// namespaces rule) lets one read the namespace itself.

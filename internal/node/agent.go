@@ -76,6 +76,7 @@ func agentComponent(cfg Config) component {
 			if !cfg.SimulateRuntime {
 				// Pods' volumes live under the agent's data dir.
 				acfg.RootDir = filepath.Join(cfg.DataDir, "agent")
+				acfg.StorageDir = filepath.Join(cfg.DataDir, "storage")
 				acfg.LogDir = filepath.Join(cfg.DataDir, "pods")
 				// Pods starting together are synced in parallel, as
 				// upstream's per-pod workers do.

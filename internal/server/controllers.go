@@ -23,6 +23,7 @@ import (
 	"skiff/internal/controller/garbagecollector"
 	"skiff/internal/controller/horizontalpodautoscaler"
 	"skiff/internal/controller/job"
+	"skiff/internal/controller/localpath"
 	"skiff/internal/controller/manager"
 	"skiff/internal/controller/namespace"
 	"skiff/internal/controller/nodeipam"
@@ -109,6 +110,7 @@ func controllerAccounts() map[string]string {
 		"persistentvolume-binder":          "persistent-volume-binder",
 		"persistentvolume-protection":      "pv-protection-controller",
 		"persistentvolumeclaim-protection": "pvc-protection-controller",
+		"local-path":                       "local-path-provisioner",
 	}
 }
 
@@ -165,5 +167,6 @@ func controllerConstructors(cfg Config) map[string]controller.Constructor {
 		"persistentvolume-binder":          persistentvolume.New,
 		"persistentvolume-protection":      pvprotection.New,
 		"persistentvolumeclaim-protection": pvcprotection.New,
+		"local-path":                       localpath.New,
 	}
 }

@@ -88,6 +88,10 @@ type Config struct {
 	// DisableAgent runs no node on this host: no agent, service proxy or
 	// cluster DNS (--disable-agent).
 	DisableAgent bool
+	// NoDefaultStorageClass creates no default StorageClass local-path
+	// (--default-storage-class=false); by default the server creates it
+	// when it is missing, and never changes an existing one.
+	NoDefaultStorageClass bool
 	// AdmissionControlConfigFile is an AdmissionConfiguration, as
 	// upstream's --admission-control-config-file; skiff takes the
 	// PodSecurity plugin's configuration from it.
@@ -479,7 +483,8 @@ func (s *Server) bootstrap(ctx context.Context) error {
 		return fmt.Errorf("bootstrap: %w", err)
 	}
 	bc := apiserver.BootstrapConfig{AdvertiseAddress: s.cfg.AdvertiseAddress, Port: s.port, ClientCA: clientCA,
-		RequestHeaderCA: s.proxy.caPEM, RequestHeaderAllowedNames: []string{frontProxyClientName}}
+		RequestHeaderCA: s.proxy.caPEM, RequestHeaderAllowedNames: []string{frontProxyClientName},
+		DefaultStorageClass: !s.cfg.NoDefaultStorageClass}
 	if err := s.api.Bootstrap(ctx, bc); err != nil {
 		return err
 	}

@@ -5,6 +5,7 @@ import (
 	"net/http"
 
 	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/labels"
 )
 
 // Groups every authenticated user belongs to, and the superuser group.
@@ -34,6 +35,10 @@ type Attributes struct {
 	// Fields is the field selector of a list or watch, which the Node
 	// authorizer reads (pods with spec.nodeName=<node>).
 	Fields fields.Requirements
+	// Labels is the label selector of a list or watch (upstream's
+	// LabelSelectorRequirements), which the Node authorizer reads
+	// (persistentvolumes with skiff.io/local-path-node=<node>).
+	Labels labels.Requirements
 	// Path is set for non-resource requests.
 	Path string
 	// ResourceRequest is false for /healthz, /version and the like.

@@ -216,6 +216,16 @@ func controllerRules() map[string][]rbacv1.PolicyRule {
 			rule([]string{"get"}, []string{"storagemigration.k8s.io"}, "storageversionmigrations"),
 			rule([]string{"update"}, []string{"storagemigration.k8s.io"}, "storageversionmigrations/status"),
 		},
+		// skiff's local-path provisioner: provisions, expands and deletes
+		// the PVs of its claims.
+		"local-path-provisioner": {
+			rule([]string{"get", "list", "watch", "update"}, []string{""}, "persistentvolumeclaims"),
+			rule([]string{"update"}, []string{""}, "persistentvolumeclaims/status"),
+			rule([]string{"get", "list", "watch", "create", "update", "delete"}, []string{""}, "persistentvolumes"),
+			rule(readVerbs, []string{"storage.k8s.io"}, "storageclasses"),
+			rule(readVerbs, []string{""}, "nodes"),
+			rule([]string{"create", "patch"}, []string{"", "events.k8s.io"}, "events"),
+		},
 		"ttl-after-finished-controller": {
 			rule([]string{"get", "list", "watch", "delete"}, []string{"batch"}, "jobs"),
 			eventRules(),

@@ -105,6 +105,9 @@ func (n *Node) decide(node string, a Attributes) (decision, bool) {
 		}
 		return n.get(node, a, func() bool { return n.graph.usedOn(node, objectKey{kindPVC, a.Namespace, a.Name}) }), true
 	case "/persistentvolumes":
+		if a.Verb == "list" || a.Verb == "watch" {
+			return localPathVolumes(node, a), true
+		}
 		return n.get(node, a, func() bool { return n.graph.pvUsedOn(node, a.Name) }), true
 	case "resource.k8s.io/resourceclaims":
 		return n.get(node, a, func() bool { return n.graph.usedOn(node, objectKey{kindResourceClaim, a.Namespace, a.Name}) }), true
@@ -213,6 +216,29 @@ func csiNode(node string, a Attributes) decision {
 		return deny("can only access CSINode with the same name as the requesting node")
 	}
 	return allow
+}
+
+// LocalPathNodeLabel on a PersistentVolume names the node whose agent
+// keeps the volume's directory (skiff's local-path provisioner).
+const LocalPathNodeLabel = "skiff.io/local-path-node"
+
+// localPathVolumes allows a node to list and watch the PersistentVolumes
+// labelled for it, which its agent creates the directories of; only with
+// that label selector.
+func localPathVolumes(node string, a Attributes) decision {
+	if a.Subresource != "" || a.Name != "" {
+		return deny("can only list/watch persistentvolumes with label selector %s=%s", LocalPathNodeLabel, node)
+	}
+	for _, r := range a.Labels {
+		if r.Key() != LocalPathNodeLabel {
+			continue
+		}
+		if v := r.ValuesUnsorted(); (r.Operator() == selection.Equals || r.Operator() == selection.DoubleEquals ||
+			r.Operator() == selection.In) && len(v) == 1 && v[0] == node {
+			return allow
+		}
+	}
+	return deny("can only list/watch persistentvolumes with label selector %s=%s", LocalPathNodeLabel, node)
 }
 
 // selects reports whether a's field selector requires field=value.

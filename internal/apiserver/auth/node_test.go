@@ -8,6 +8,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/labels"
 )
 
 func TestNodeIdentity(t *testing.T) {
@@ -90,6 +91,11 @@ func TestNodeAuthorizer(t *testing.T) {
 	req := func(verb, ns, group, resource, sub, name string) Attributes {
 		return Attributes{User: nodeA, Verb: verb, Namespace: ns, APIGroup: group, Resource: resource, Subresource: sub, Name: name, ResourceRequest: true}
 	}
+	withLabels := func(a Attributes, sel string) Attributes {
+		r, _ := labels.ParseToRequirements(sel)
+		a.Labels = r
+		return a
+	}
 	withFields := func(a Attributes, sel string) Attributes {
 		a.Fields = fields.ParseSelectorOrDie(sel).Requirements()
 		return a
@@ -126,6 +132,11 @@ func TestNodeAuthorizer(t *testing.T) {
 		{"token for another node's pod's", req("create", "ns", "", "serviceaccounts", "token", "db-sa"), false},
 		{"its pod", req("get", "ns", "", "pods", "", "web"), true},
 		{"another node's pod", req("get", "ns", "", "pods", "", "db"), false},
+		{"its local-path volumes", withLabels(req("watch", "", "", "persistentvolumes", "", ""), "skiff.io/local-path-node=a"), true},
+		{"its local-path volumes, in", withLabels(req("list", "", "", "persistentvolumes", "", ""), "skiff.io/local-path-node in (a)"), true},
+		{"all volumes", req("list", "", "", "persistentvolumes", "", ""), false},
+		{"another node's local-path volumes", withLabels(req("list", "", "", "persistentvolumes", "", ""), "skiff.io/local-path-node=b"), false},
+		{"local-path volumes of two nodes", withLabels(req("list", "", "", "persistentvolumes", "", ""), "skiff.io/local-path-node in (a,b)"), false},
 		{"pods on itself", withFields(req("watch", "", "", "pods", "", ""), "spec.nodeName=a"), true},
 		{"pods on another node", withFields(req("list", "", "", "pods", "", ""), "spec.nodeName=b"), false},
 		{"all pods", req("list", "", "", "pods", "", ""), false},

@@ -252,6 +252,16 @@ func TestStatefulSet(t *testing.T) {
 	if errs := r.Strategy.Validate(sts); len(errs) != 0 {
 		t.Fatalf("valid statefulset rejected: %v", errs)
 	}
+	// Containers mount a claim template by its name, as upstream allows.
+	mounts := sts.DeepCopy()
+	mounts.Spec.Template.Spec.Containers[0].VolumeMounts = []corev1.VolumeMount{{Name: "data", MountPath: "/data"}}
+	if errs := r.Strategy.Validate(mounts); len(errs) != 0 {
+		t.Errorf("mount of a claim template rejected: %v", errs)
+	}
+	mounts.Spec.Template.Spec.Containers[0].VolumeMounts[0].Name = "nothing"
+	if len(r.Strategy.Validate(mounts)) == 0 {
+		t.Error("mount of an unknown volume accepted")
+	}
 
 	bad := sts.DeepCopy()
 	bad.Spec.VolumeClaimTemplates[0].Spec.AccessModes = nil

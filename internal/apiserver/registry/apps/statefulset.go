@@ -178,9 +178,29 @@ func validateStatefulSetSpec(spec *appsv1.StatefulSetSpec, fldPath *field.Path) 
 
 	selector, selErrs := validateSelector(spec.Selector, "statefulset", fldPath.Child("selector"))
 	errs = append(errs, selErrs...)
-	errs = append(errs, validateTemplate(&spec.Template, selector, "StatefulSet", fldPath.Child("template"))...)
+	errs = append(errs, validateTemplate(withClaimVolumes(&spec.Template, spec.VolumeClaimTemplates), selector, "StatefulSet", fldPath.Child("template"))...)
 	errs = append(errs, validateClaimTemplates(spec.VolumeClaimTemplates, fldPath.Child("volumeClaimTemplates"))...)
 	return errs
+}
+
+// withClaimVolumes is the template as its pods get it: each claim
+// template a volume, so that the containers may mount it by name.
+func withClaimVolumes(t *corev1.PodTemplateSpec, claims []corev1.PersistentVolumeClaim) *corev1.PodTemplateSpec {
+	if len(claims) == 0 {
+		return t
+	}
+	out := t.DeepCopy()
+	have := map[string]bool{}
+	for _, v := range out.Spec.Volumes {
+		have[v.Name] = true
+	}
+	for _, c := range claims {
+		if c.Name != "" && !have[c.Name] {
+			out.Spec.Volumes = append(out.Spec.Volumes, corev1.Volume{Name: c.Name, VolumeSource: corev1.VolumeSource{
+				PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: c.Name}}})
+		}
+	}
+	return out
 }
 
 // validateClaimTemplates checks what a claim needs to be provisioned: a
