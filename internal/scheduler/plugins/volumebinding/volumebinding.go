@@ -1,0 +1,652 @@
+package volumebinding
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+
+	v1 "k8s.io/api/core/v1"
+	storagev1 "k8s.io/api/storage/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/kubernetes"
+	listersv1 "k8s.io/client-go/listers/core/v1"
+	storagelisters "k8s.io/client-go/listers/storage/v1"
+	"k8s.io/client-go/tools/cache"
+	corev1helpers "k8s.io/component-helpers/scheduling/corev1"
+	configv1 "k8s.io/kube-scheduler/config/v1"
+
+	"skiff/internal/scheduler/framework"
+)
+
+// Name is the plugin's name in configuration.
+const Name = "VolumeBinding"
+
+// User-visible reasons, as upstream words them.
+const (
+	ErrReasonBindConflict       = "node(s) didn't find available persistent volumes to bind"
+	ErrReasonNodeConflict       = "node(s) had volume node affinity conflict"
+	ErrReasonPVNotExist         = "node(s) unavailable due to one or more pvc(s) bound to non-existent pv(s)"
+	ErrReasonUnboundImmediatePV = "pod has unbound immediate PersistentVolumeClaims"
+)
+
+// Annotations the plugin reads and writes, as upstream names them.
+const (
+	AnnSelectedNode      = "volume.kubernetes.io/selected-node"
+	AnnBoundByController = "pv.kubernetes.io/bound-by-controller"
+	AnnBindCompleted     = "pv.kubernetes.io/bind-completed"
+	// NoProvisioner is the provisioner of classes of static PVs only.
+	NoProvisioner = "kubernetes.io/no-provisioner"
+)
+
+// DefaultBindTimeout is how long PreBind waits for the claims to be bound.
+const DefaultBindTimeout = 600 * time.Second
+
+const classIndex = "storageClass"
+
+// VolumeBinding is the plugin.
+type VolumeBinding struct {
+	client    kubernetes.Interface
+	pvcs      listersv1.PersistentVolumeClaimLister
+	pvs       listersv1.PersistentVolumeLister
+	pvIndex   cache.Indexer
+	classes   storagelisters.StorageClassLister
+	timeout   time.Duration
+	assumed   *assumeCache
+	changes   *notifier
+	stateKey  framework.StateKey
+}
+
+var (
+	_ framework.PreFilterPlugin = (*VolumeBinding)(nil)
+	_ framework.FilterPlugin    = (*VolumeBinding)(nil)
+	_ framework.ReservePlugin   = (*VolumeBinding)(nil)
+	_ framework.PreBindPlugin   = (*VolumeBinding)(nil)
+)
+
+// New builds the plugin and registers the informers it reads (PVCs, PVs,
+// StorageClasses).
+func New(args runtime.Object, h framework.Handle) (framework.Plugin, error) {
+	timeout := DefaultBindTimeout
+	if a, ok := args.(*configv1.VolumeBindingArgs); ok && a != nil && a.BindTimeoutSeconds != nil {
+		if *a.BindTimeoutSeconds < 0 {
+			return nil, fmt.Errorf("bindTimeoutSeconds %d is negative", *a.BindTimeoutSeconds)
+		}
+		timeout = time.Duration(*a.BindTimeoutSeconds) * time.Second
+	}
+	f := h.SharedInformerFactory()
+	pvInf := f.Core().V1().PersistentVolumes().Informer()
+	if _, ok := pvInf.GetIndexer().GetIndexers()[classIndex]; !ok {
+		if err := pvInf.AddIndexers(cache.Indexers{classIndex: func(obj any) ([]string, error) {
+			pv, ok := obj.(*v1.PersistentVolume)
+			if !ok {
+				return nil, nil
+			}
+			return []string{pv.Spec.StorageClassName}, nil
+		}}); err != nil {
+			return nil, fmt.Errorf("index persistent volumes: %w", err)
+		}
+	}
+	pl := &VolumeBinding{
+		client:   h.ClientSet(),
+		pvcs:     f.Core().V1().PersistentVolumeClaims().Lister(),
+		pvs:      f.Core().V1().PersistentVolumes().Lister(),
+		pvIndex:  pvInf.GetIndexer(),
+		classes:  f.Storage().V1().StorageClasses().Lister(),
+		timeout:  timeout,
+		assumed:  newAssumeCache(),
+		changes:  newNotifier(),
+		stateKey: Name,
+	}
+	if _, err := pvInf.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc: func(any) { pl.changes.notify() },
+		UpdateFunc: func(_, obj any) {
+			if pv, ok := obj.(*v1.PersistentVolume); ok {
+				pl.assumed.observed(pv)
+			}
+			pl.changes.notify()
+		},
+		DeleteFunc: func(obj any) {
+			if pv, ok := obj.(*v1.PersistentVolume); ok {
+				pl.assumed.forget(pv.Name)
+			}
+			pl.changes.notify()
+		},
+	}); err != nil {
+		return nil, fmt.Errorf("watch persistent volumes: %w", err)
+	}
+	if _, err := f.Core().V1().PersistentVolumeClaims().Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(any) { pl.changes.notify() },
+		UpdateFunc: func(_, _ any) { pl.changes.notify() },
+		DeleteFunc: func(any) { pl.changes.notify() },
+	}); err != nil {
+		return nil, fmt.Errorf("watch persistent volume claims: %w", err)
+	}
+	f.Storage().V1().StorageClasses().Informer()
+	return pl, nil
+}
+
+// Name implements framework.Plugin.
+func (*VolumeBinding) Name() string { return Name }
+
+// binding is a static PV chosen for a claim.
+type binding struct {
+	pv  *v1.PersistentVolume
+	pvc *v1.PersistentVolumeClaim
+}
+
+// podVolumes is what binding the pod's claims on one node takes.
+type podVolumes struct {
+	static    []binding
+	provision []*v1.PersistentVolumeClaim
+}
+
+// stateData is the plugin's CycleState entry. Filter writes podVolumes per
+// node in parallel, under mu; it is shared, not copied, by Clone (what-if
+// runs of preemption only add nodes' results).
+type stateData struct {
+	bound    []*v1.PersistentVolumeClaim
+	toBind   []*v1.PersistentVolumeClaim
+	mu       sync.Mutex
+	byNode   map[string]*podVolumes
+	reserved *podVolumes
+}
+
+func (s *stateData) Clone() framework.StateData { return s }
+
+// PreFilter implements framework.PreFilterPlugin. Pods without claims are
+// skipped at once.
+func (pl *VolumeBinding) PreFilter(_ context.Context, state *framework.CycleState, pod *v1.Pod, _ []*framework.NodeInfo) (*framework.PreFilterResult, *framework.Status) {
+	if !hasClaims(pod) {
+		return nil, framework.NewStatus(framework.Skip)
+	}
+	bound, toBind, st := pl.podClaims(pod)
+	if st != nil {
+		return nil, st
+	}
+	state.Write(pl.stateKey, &stateData{bound: bound, toBind: toBind, byNode: map[string]*podVolumes{}})
+	return nil, nil
+}
+
+// PreFilterExtensions implements framework.PreFilterPlugin.
+func (*VolumeBinding) PreFilterExtensions() framework.PreFilterExtensions { return nil }
+
+func hasClaims(pod *v1.Pod) bool {
+	for i := range pod.Spec.Volumes {
+		if v := &pod.Spec.Volumes[i]; v.PersistentVolumeClaim != nil || v.Ephemeral != nil {
+			return true
+		}
+	}
+	return false
+}
+
+// podClaims sorts the pod's claims into bound ones and unbound
+// WaitForFirstConsumer ones; anything else rejects the pod on every node.
+func (pl *VolumeBinding) podClaims(pod *v1.Pod) (bound, toBind []*v1.PersistentVolumeClaim, st *framework.Status) {
+	for i := range pod.Spec.Volumes {
+		v := &pod.Spec.Volumes[i]
+		var name string
+		ephemeral := false
+		switch {
+		case v.PersistentVolumeClaim != nil:
+			name = v.PersistentVolumeClaim.ClaimName
+		case v.Ephemeral != nil:
+			name, ephemeral = pod.Name+"-"+v.Name, true
+		default:
+			continue
+		}
+		pvc, err := pl.pvcs.PersistentVolumeClaims(pod.Namespace).Get(name)
+		if apierrors.IsNotFound(err) {
+			if ephemeral {
+				return nil, nil, framework.NewStatus(framework.UnschedulableAndUnresolvable,
+					fmt.Sprintf("waiting for ephemeral volume controller to create the persistentvolumeclaim %q", name))
+			}
+			return nil, nil, framework.NewStatus(framework.UnschedulableAndUnresolvable,
+				fmt.Sprintf("persistentvolumeclaim %q not found", name))
+		}
+		if err != nil {
+			return nil, nil, framework.AsStatus(err)
+		}
+		if ephemeral && !metav1.IsControlledBy(pvc, pod) {
+			return nil, nil, framework.NewStatus(framework.UnschedulableAndUnresolvable,
+				fmt.Sprintf("PVC %s/%s was not created for pod %s/%s (pod is not owner)", pvc.Namespace, pvc.Name, pod.Namespace, pod.Name))
+		}
+		if pvc.DeletionTimestamp != nil {
+			return nil, nil, framework.NewStatus(framework.UnschedulableAndUnresolvable,
+				fmt.Sprintf("persistentvolumeclaim %q is being deleted", pvc.Name))
+		}
+		if pvc.Spec.VolumeName != "" {
+			bound = append(bound, pvc)
+			continue
+		}
+		if pl.delayBinding(pvc) {
+			toBind = append(toBind, pvc)
+			continue
+		}
+		return nil, nil, framework.NewStatus(framework.UnschedulableAndUnresolvable, ErrReasonUnboundImmediatePV)
+	}
+	return bound, toBind, nil
+}
+
+func claimClass(pvc *v1.PersistentVolumeClaim) string {
+	if c, ok := pvc.Annotations[v1.BetaStorageClassAnnotation]; ok {
+		return c
+	}
+	if pvc.Spec.StorageClassName != nil {
+		return *pvc.Spec.StorageClassName
+	}
+	return ""
+}
+
+func volumeClass(pv *v1.PersistentVolume) string {
+	if c, ok := pv.Annotations[v1.BetaStorageClassAnnotation]; ok {
+		return c
+	}
+	return pv.Spec.StorageClassName
+}
+
+// delayBinding reports whether the claim's class waits for a consumer.
+func (pl *VolumeBinding) delayBinding(pvc *v1.PersistentVolumeClaim) bool {
+	name := claimClass(pvc)
+	if name == "" {
+		return false
+	}
+	class, err := pl.classes.Get(name)
+	if err != nil {
+		return false
+	}
+	return class.VolumeBindingMode != nil && *class.VolumeBindingMode == storagev1.VolumeBindingWaitForFirstConsumer
+}
+
+func (pl *VolumeBinding) readState(state *framework.CycleState) *stateData {
+	d, err := state.Read(pl.stateKey)
+	if err != nil {
+		return nil
+	}
+	return d.(*stateData)
+}
+
+// Filter implements framework.FilterPlugin.
+func (pl *VolumeBinding) Filter(_ context.Context, state *framework.CycleState, _ *v1.Pod, ni *framework.NodeInfo) *framework.Status {
+	s := pl.readState(state)
+	if s == nil {
+		return nil
+	}
+	node := ni.Node()
+	var reasons []string
+	for _, pvc := range s.bound {
+		pv := pl.pv(pvc.Spec.VolumeName)
+		if pv == nil {
+			reasons = append(reasons, ErrReasonPVNotExist)
+			break
+		}
+		if !fitsNode(pv, node) {
+			reasons = append(reasons, ErrReasonNodeConflict)
+			break
+		}
+	}
+	if len(s.toBind) > 0 {
+		vols, ok, err := pl.findVolumes(s.toBind, node)
+		if err != nil {
+			return framework.AsStatus(err)
+		}
+		if !ok {
+			reasons = append(reasons, ErrReasonBindConflict)
+		} else {
+			s.mu.Lock()
+			s.byNode[node.Name] = vols
+			s.mu.Unlock()
+		}
+	}
+	if len(reasons) > 0 {
+		return framework.NewStatus(framework.UnschedulableAndUnresolvable, reasons...)
+	}
+	return nil
+}
+
+// pv returns the PV as the plugin sees it: the assumed version if there
+// is one still newer than the informer's.
+func (pl *VolumeBinding) pv(name string) *v1.PersistentVolume {
+	pv, err := pl.pvs.Get(name)
+	if err != nil {
+		return nil
+	}
+	return pl.assumed.get(pv)
+}
+
+// fitsNode reports whether the PV's required node affinity admits node.
+func fitsNode(pv *v1.PersistentVolume, node *v1.Node) bool {
+	if pv.Spec.NodeAffinity == nil || pv.Spec.NodeAffinity.Required == nil {
+		return true
+	}
+	ok, err := corev1helpers.MatchNodeSelectorTerms(node, pv.Spec.NodeAffinity.Required)
+	return err == nil && ok
+}
+
+// findVolumes picks, smallest claim first, the smallest matching PV that
+// fits node for each claim, and checks that the others can be provisioned
+// there. ok is false when some claim can be neither.
+func (pl *VolumeBinding) findVolumes(claims []*v1.PersistentVolumeClaim, node *v1.Node) (*podVolumes, bool, error) {
+	if len(claims) > 1 {
+		claims = append([]*v1.PersistentVolumeClaim(nil), claims...)
+		sort.SliceStable(claims, func(i, j int) bool {
+			a, b := claims[i].Spec.Resources.Requests[v1.ResourceStorage], claims[j].Spec.Resources.Requests[v1.ResourceStorage]
+			return a.Cmp(b) < 0
+		})
+	}
+	out := &podVolumes{}
+	var chosen map[string]bool
+	for _, pvc := range claims {
+		objs, err := pl.pvIndex.ByIndex(classIndex, claimClass(pvc))
+		if err != nil {
+			return nil, false, fmt.Errorf("list persistent volumes: %w", err)
+		}
+		pvs := make([]*v1.PersistentVolume, 0, len(objs))
+		for _, o := range objs {
+			pvs = append(pvs, pl.assumed.get(o.(*v1.PersistentVolume)))
+		}
+		if pv := FindMatchingVolume(pvc, pvs, node, chosen); pv != nil {
+			if chosen == nil {
+				chosen = map[string]bool{}
+			}
+			chosen[pv.Name] = true
+			out.static = append(out.static, binding{pv: pv, pvc: pvc})
+			continue
+		}
+		if !pl.canProvision(pvc, node) {
+			return nil, false, nil
+		}
+		out.provision = append(out.provision, pvc)
+	}
+	return out, true, nil
+}
+
+// canProvision reports whether the claim's class has a provisioner whose
+// allowed topologies include node.
+func (pl *VolumeBinding) canProvision(pvc *v1.PersistentVolumeClaim, node *v1.Node) bool {
+	class, err := pl.classes.Get(claimClass(pvc))
+	if err != nil || class.Provisioner == "" || class.Provisioner == NoProvisioner {
+		return false
+	}
+	return AllowedTopologiesFit(class.AllowedTopologies, node.Labels)
+}
+
+// AllowedTopologiesFit reports whether one of the terms (or no term at
+// all) matches the node's labels.
+func AllowedTopologiesFit(terms []v1.TopologySelectorTerm, nodeLabels map[string]string) bool {
+	if len(terms) == 0 {
+		return true
+	}
+	for _, term := range terms {
+		ok := true
+		for _, req := range term.MatchLabelExpressions {
+			v, has := nodeLabels[req.Key]
+			if !has || !contains(req.Values, v) {
+				ok = false
+				break
+			}
+		}
+		if ok {
+			return true
+		}
+	}
+	return false
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// FindMatchingVolume returns the PV for claim among pvs, as the PV binder
+// matches: a PV pre-bound to the claim first; else the smallest Available,
+// unclaimed PV of the claim's class, volume mode and access modes, with at
+// least the requested capacity, matching the claim's selector and, when
+// node is not nil, whose node affinity admits node. Names in excluded are
+// skipped.
+func FindMatchingVolume(claim *v1.PersistentVolumeClaim, pvs []*v1.PersistentVolume, node *v1.Node, excluded map[string]bool) *v1.PersistentVolume {
+	requested := claim.Spec.Resources.Requests[v1.ResourceStorage]
+	class := claimClass(claim)
+	var selector labels.Selector
+	if claim.Spec.Selector != nil {
+		sel, err := metav1.LabelSelectorAsSelector(claim.Spec.Selector)
+		if err != nil {
+			return nil
+		}
+		selector = sel
+	}
+	var best *v1.PersistentVolume
+	for _, pv := range pvs {
+		if excluded[pv.Name] || pv.DeletionTimestamp != nil || volumeMode(pv.Spec.VolumeMode) != volumeMode(claim.Spec.VolumeMode) {
+			continue
+		}
+		if ref := pv.Spec.ClaimRef; ref != nil {
+			if ref.Namespace == claim.Namespace && ref.Name == claim.Name && (ref.UID == "" || ref.UID == claim.UID) {
+				// Pre-bound to this claim: it wins if the node can reach it.
+				if node == nil || fitsNode(pv, node) {
+					return pv
+				}
+			}
+			continue
+		}
+		if pv.Status.Phase != v1.VolumeAvailable || volumeClass(pv) != class {
+			continue
+		}
+		if selector != nil && !selector.Matches(labels.Set(pv.Labels)) {
+			continue
+		}
+		if node != nil && !fitsNode(pv, node) {
+			continue
+		}
+		if !hasAccessModes(pv.Spec.AccessModes, claim.Spec.AccessModes) {
+			continue
+		}
+		capacity := pv.Spec.Capacity[v1.ResourceStorage]
+		if capacity.Cmp(requested) < 0 {
+			continue
+		}
+		if best == nil {
+			best = pv
+			continue
+		}
+		if bc := best.Spec.Capacity[v1.ResourceStorage]; capacity.Cmp(bc) < 0 {
+			best = pv
+		}
+	}
+	return best
+}
+
+func volumeMode(m *v1.PersistentVolumeMode) v1.PersistentVolumeMode {
+	if m == nil {
+		return v1.PersistentVolumeFilesystem
+	}
+	return *m
+}
+
+func hasAccessModes(have, want []v1.PersistentVolumeAccessMode) bool {
+	for _, w := range want {
+		found := false
+		for _, h := range have {
+			if h == w {
+				found = true
+				break
+			}
+		}
+		if !found {
+			return false
+		}
+	}
+	return true
+}
+
+// Reserve implements framework.ReservePlugin: the PVs chosen for node are
+// assumed bound to their claims.
+func (pl *VolumeBinding) Reserve(_ context.Context, state *framework.CycleState, _ *v1.Pod, nodeName string) *framework.Status {
+	s := pl.readState(state)
+	if s == nil || len(s.toBind) == 0 {
+		return nil
+	}
+	s.mu.Lock()
+	vols := s.byNode[nodeName]
+	s.mu.Unlock()
+	if vols == nil {
+		return framework.AsStatus(fmt.Errorf("no volumes found for node %q", nodeName))
+	}
+	for _, b := range vols.static {
+		if !pl.assumed.assume(bindVolumeToClaim(b.pv, b.pvc)) {
+			pl.assumed.revert(vols)
+			return framework.NewStatus(framework.Unschedulable, ErrReasonBindConflict)
+		}
+	}
+	s.reserved = vols
+	return nil
+}
+
+// bindVolumeToClaim returns a copy of pv bound to pvc as upstream's binder
+// writes it: claimRef (with the claim's UID and version) and
+// pv.kubernetes.io/bound-by-controller.
+func bindVolumeToClaim(pv *v1.PersistentVolume, pvc *v1.PersistentVolumeClaim) *v1.PersistentVolume {
+	out := pv.DeepCopy()
+	out.Spec.ClaimRef = &v1.ObjectReference{
+		Kind:            "PersistentVolumeClaim",
+		APIVersion:      "v1",
+		Namespace:       pvc.Namespace,
+		Name:            pvc.Name,
+		UID:             pvc.UID,
+		ResourceVersion: pvc.ResourceVersion,
+	}
+	if out.Annotations == nil {
+		out.Annotations = map[string]string{}
+	}
+	out.Annotations[AnnBoundByController] = "yes"
+	return out
+}
+
+// Unreserve implements framework.ReservePlugin.
+func (pl *VolumeBinding) Unreserve(_ context.Context, state *framework.CycleState, _ *v1.Pod, _ string) {
+	s := pl.readState(state)
+	if s == nil || s.reserved == nil {
+		return
+	}
+	pl.assumed.revert(s.reserved)
+	s.reserved = nil
+}
+
+// PreBind implements framework.PreBindPlugin: it writes the bindings and
+// waits until every claim of the pod is bound.
+func (pl *VolumeBinding) PreBind(ctx context.Context, state *framework.CycleState, _ *v1.Pod, nodeName string) *framework.Status {
+	s := pl.readState(state)
+	if s == nil || s.reserved == nil {
+		return nil
+	}
+	if err := pl.bindVolumes(ctx, nodeName, s.reserved); err != nil {
+		return framework.AsStatus(fmt.Errorf("binding volumes: %w", err))
+	}
+	return nil
+}
+
+// ErrBindTimeout is returned when the claims are not bound in time.
+var ErrBindTimeout = errors.New("timed out waiting for the condition")
+
+func (pl *VolumeBinding) bindVolumes(ctx context.Context, nodeName string, vols *podVolumes) error {
+	for _, b := range vols.static {
+		pv := bindVolumeToClaim(b.pv, b.pvc)
+		if _, err := pl.client.CoreV1().PersistentVolumes().Update(ctx, pv, metav1.UpdateOptions{}); err != nil {
+			return fmt.Errorf("bind persistent volume %s to claim %s/%s: %w", pv.Name, b.pvc.Namespace, b.pvc.Name, err)
+		}
+	}
+	for _, pvc := range vols.provision {
+		cur, err := pl.pvcs.PersistentVolumeClaims(pvc.Namespace).Get(pvc.Name)
+		if err != nil {
+			return fmt.Errorf("get persistent volume claim %s/%s: %w", pvc.Namespace, pvc.Name, err)
+		}
+		if cur.UID != pvc.UID {
+			return fmt.Errorf("persistent volume claim %s/%s was replaced", pvc.Namespace, pvc.Name)
+		}
+		if cur.Annotations[AnnSelectedNode] == nodeName {
+			continue
+		}
+		cur = cur.DeepCopy()
+		if cur.Annotations == nil {
+			cur.Annotations = map[string]string{}
+		}
+		cur.Annotations[AnnSelectedNode] = nodeName
+		if _, err := pl.client.CoreV1().PersistentVolumeClaims(cur.Namespace).Update(ctx, cur, metav1.UpdateOptions{}); err != nil {
+			return fmt.Errorf("select node for persistent volume claim %s/%s: %w", cur.Namespace, cur.Name, err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, pl.timeout)
+	defer cancel()
+	for {
+		changed := pl.changes.wait()
+		done, err := pl.checkBindings(nodeName, vols)
+		if err != nil || done {
+			return err
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				return ErrBindTimeout
+			}
+			return ctx.Err()
+		}
+	}
+}
+
+// checkBindings reports whether every claim of vols is bound, and fails
+// when a binding can no longer complete.
+func (pl *VolumeBinding) checkBindings(nodeName string, vols *podVolumes) (bool, error) {
+	done := true
+	check := func(want *v1.PersistentVolumeClaim, provisioning bool) error {
+		pvc, err := pl.pvcs.PersistentVolumeClaims(want.Namespace).Get(want.Name)
+		if err != nil || pvc.UID != want.UID {
+			return fmt.Errorf("persistentvolumeclaim %q was deleted", want.Namespace+"/"+want.Name)
+		}
+		if provisioning && pvc.Spec.VolumeName == "" && pvc.Annotations[AnnSelectedNode] != nodeName {
+			// The provisioner gave up on the node (or someone else chose).
+			return fmt.Errorf("selectedNode annotation reset for PVC %q", pvc.Name)
+		}
+		if pvc.Spec.VolumeName == "" {
+			done = false
+			return nil
+		}
+		pv, err := pl.pvs.Get(pvc.Spec.VolumeName)
+		if err != nil {
+			done = false
+			return nil
+		}
+		if ref := pv.Spec.ClaimRef; ref == nil || ref.UID != pvc.UID {
+			done = false
+			return nil
+		}
+		if pvc.Status.Phase != v1.ClaimBound && pvc.Annotations[AnnBindCompleted] == "" {
+			done = false
+			return nil
+		}
+		return nil
+	}
+	for _, b := range vols.static {
+		if pv, err := pl.pvs.Get(b.pv.Name); err == nil && pv.ResourceVersion != b.pv.ResourceVersion && pv.Spec.ClaimRef == nil {
+			return false, fmt.Errorf("claimRef got reset for pv %q", pv.Name)
+		}
+		if err := check(b.pvc, false); err != nil {
+			return false, err
+		}
+	}
+	for _, pvc := range vols.provision {
+		if err := check(pvc, true); err != nil {
+			return false, err
+		}
+	}
+	return done, nil
+}
