@@ -51,15 +51,15 @@ const classIndex = "storageClass"
 
 // VolumeBinding is the plugin.
 type VolumeBinding struct {
-	client    kubernetes.Interface
-	pvcs      listersv1.PersistentVolumeClaimLister
-	pvs       listersv1.PersistentVolumeLister
-	pvIndex   cache.Indexer
-	classes   storagelisters.StorageClassLister
-	timeout   time.Duration
-	assumed   *assumeCache
-	changes   *notifier
-	stateKey  framework.StateKey
+	client   kubernetes.Interface
+	pvcs     listersv1.PersistentVolumeClaimLister
+	pvs      listersv1.PersistentVolumeLister
+	pvIndex  cache.Indexer
+	classes  storagelisters.StorageClassLister
+	timeout  time.Duration
+	assumed  *assumeCache
+	changes  *notifier
+	stateKey framework.StateKey
 }
 
 var (
