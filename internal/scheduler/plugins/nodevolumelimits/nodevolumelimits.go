@@ -25,6 +25,9 @@ const ErrReasonMaxVolumeCountExceeded = "node(s) exceed max volume count"
 
 // NodeVolumeLimits is the plugin.
 type NodeVolumeLimits struct {
+	// skip is the prebuilt PreFilter Skip: pods without volumes, the
+	// usual case, cost no allocation.
+	skip     *framework.Status
 	pvs      listersv1.PersistentVolumeLister
 	pvcs     listersv1.PersistentVolumeClaimLister
 	classes  storagelisters.StorageClassLister
@@ -42,6 +45,7 @@ func New(_ runtime.Object, h framework.Handle) (framework.Plugin, error) {
 	f := h.SharedInformerFactory()
 	f.Storage().V1().CSIDrivers().Informer()
 	return &NodeVolumeLimits{
+		skip:     framework.NewStatus(framework.Skip).WithPlugin(Name),
 		pvs:      f.Core().V1().PersistentVolumes().Lister(),
 		pvcs:     f.Core().V1().PersistentVolumeClaims().Lister(),
 		classes:  f.Storage().V1().StorageClasses().Lister(),
@@ -60,7 +64,7 @@ func (pl *NodeVolumeLimits) PreFilter(_ context.Context, _ *framework.CycleState
 			return nil, nil
 		}
 	}
-	return nil, framework.NewStatus(framework.Skip)
+	return nil, pl.skip
 }
 
 // PreFilterExtensions implements framework.PreFilterPlugin.

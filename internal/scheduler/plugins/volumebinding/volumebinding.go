@@ -51,6 +51,9 @@ const classIndex = "storageClass"
 
 // VolumeBinding is the plugin.
 type VolumeBinding struct {
+	// skip is the prebuilt PreFilter Skip: pods without volumes, the
+	// usual case, cost no allocation.
+	skip     *framework.Status
 	client   kubernetes.Interface
 	pvcs     listersv1.PersistentVolumeClaimLister
 	pvs      listersv1.PersistentVolumeLister
@@ -93,6 +96,7 @@ func New(args runtime.Object, h framework.Handle) (framework.Plugin, error) {
 		}
 	}
 	pl := &VolumeBinding{
+		skip:     framework.NewStatus(framework.Skip).WithPlugin(Name),
 		client:   h.ClientSet(),
 		pvcs:     f.Core().V1().PersistentVolumeClaims().Lister(),
 		pvs:      f.Core().V1().PersistentVolumes().Lister(),
@@ -163,7 +167,7 @@ func (s *stateData) Clone() framework.StateData { return s }
 // skipped at once.
 func (pl *VolumeBinding) PreFilter(_ context.Context, state *framework.CycleState, pod *v1.Pod, _ []*framework.NodeInfo) (*framework.PreFilterResult, *framework.Status) {
 	if !hasClaims(pod) {
-		return nil, framework.NewStatus(framework.Skip)
+		return nil, pl.skip
 	}
 	bound, toBind, st := pl.podClaims(pod)
 	if st != nil {

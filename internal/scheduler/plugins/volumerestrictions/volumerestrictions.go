@@ -29,6 +29,9 @@ const stateKey framework.StateKey = "PreFilter" + Name
 
 // VolumeRestrictions is the plugin.
 type VolumeRestrictions struct {
+	// skip is the prebuilt PreFilter Skip: pods without volumes, the
+	// usual case, cost no allocation.
+	skip *framework.Status
 	pvcs listersv1.PersistentVolumeClaimLister
 	h    framework.Handle
 }
@@ -41,7 +44,7 @@ var (
 
 // New builds the plugin; it reads PVCs.
 func New(_ runtime.Object, h framework.Handle) (framework.Plugin, error) {
-	return &VolumeRestrictions{pvcs: h.SharedInformerFactory().Core().V1().PersistentVolumeClaims().Lister(), h: h}, nil
+	return &VolumeRestrictions{skip: framework.NewStatus(framework.Skip).WithPlugin(Name), pvcs: h.SharedInformerFactory().Core().V1().PersistentVolumeClaims().Lister(), h: h}, nil
 }
 
 // Name implements framework.Plugin.
@@ -95,7 +98,7 @@ func (pl *VolumeRestrictions) PreFilter(_ context.Context, cs *framework.CycleSt
 		}
 	}
 	if !needed && rwop == nil {
-		return nil, framework.NewStatus(framework.Skip)
+		return nil, pl.skip
 	}
 	s := &state{rwop: rwop}
 	if rwop != nil {

@@ -44,6 +44,9 @@ func gaLabel(key string) string {
 
 // VolumeZone is the plugin.
 type VolumeZone struct {
+	// skip is the prebuilt PreFilter Skip: pods without volumes, the
+	// usual case, cost no allocation.
+	skip    *framework.Status
 	pvs     listersv1.PersistentVolumeLister
 	pvcs    listersv1.PersistentVolumeClaimLister
 	classes storagelisters.StorageClassLister
@@ -58,6 +61,7 @@ var (
 func New(_ runtime.Object, h framework.Handle) (framework.Plugin, error) {
 	f := h.SharedInformerFactory()
 	return &VolumeZone{
+		skip:    framework.NewStatus(framework.Skip).WithPlugin(Name),
 		pvs:     f.Core().V1().PersistentVolumes().Lister(),
 		pvcs:    f.Core().V1().PersistentVolumeClaims().Lister(),
 		classes: f.Storage().V1().StorageClasses().Lister(),
@@ -127,7 +131,7 @@ func (pl *VolumeZone) PreFilter(_ context.Context, cs *framework.CycleState, pod
 		}
 	}
 	if len(tops) == 0 {
-		return nil, framework.NewStatus(framework.Skip)
+		return nil, pl.skip
 	}
 	cs.Write(stateKey, &state{topologies: tops})
 	return nil, nil
