@@ -11,6 +11,7 @@ import (
 	v1 "k8s.io/api/core/v1"
 	storagev1 "k8s.io/api/storage/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -154,11 +155,14 @@ type podVolumes struct {
 // node in parallel, under mu; it is shared, not copied, by Clone (what-if
 // runs of preemption only add nodes' results).
 type stateData struct {
-	bound    []*v1.PersistentVolumeClaim
-	toBind   []*v1.PersistentVolumeClaim
-	mu       sync.Mutex
-	byNode   map[string]*podVolumes
-	reserved *podVolumes
+	bound  []*v1.PersistentVolumeClaim
+	toBind []*v1.PersistentVolumeClaim
+	// candidates holds, per claim of toBind (same order), the PVs that
+	// match it whatever the node.
+	candidates []*candidates
+	mu         sync.Mutex
+	byNode     map[string]*podVolumes
+	reserved   *podVolumes
 }
 
 func (s *stateData) Clone() framework.StateData { return s }
@@ -173,7 +177,22 @@ func (pl *VolumeBinding) PreFilter(_ context.Context, state *framework.CycleStat
 	if st != nil {
 		return nil, st
 	}
-	state.Write(pl.stateKey, &stateData{bound: bound, toBind: toBind, byNode: map[string]*podVolumes{}})
+	if len(toBind) > 1 {
+		// Smallest claims choose first, as upstream.
+		sort.SliceStable(toBind, func(i, j int) bool {
+			a, b := toBind[i].Spec.Resources.Requests[v1.ResourceStorage], toBind[j].Spec.Resources.Requests[v1.ResourceStorage]
+			return a.Cmp(b) < 0
+		})
+	}
+	s := &stateData{bound: bound, toBind: toBind, byNode: map[string]*podVolumes{}}
+	for _, pvc := range toBind {
+		c, err := pl.candidatesFor(pvc)
+		if err != nil {
+			return nil, framework.AsStatus(err)
+		}
+		s.candidates = append(s.candidates, c)
+	}
+	state.Write(pl.stateKey, s)
 	return nil, nil
 }
 
@@ -295,10 +314,7 @@ func (pl *VolumeBinding) Filter(_ context.Context, state *framework.CycleState, 
 		}
 	}
 	if len(s.toBind) > 0 {
-		vols, ok, err := pl.findVolumes(s.toBind, node)
-		if err != nil {
-			return framework.AsStatus(err)
-		}
+		vols, ok := pl.findVolumes(s, node)
 		if !ok {
 			reasons = append(reasons, ErrReasonBindConflict)
 		} else {
@@ -332,42 +348,122 @@ func fitsNode(pv *v1.PersistentVolume, node *v1.Node) bool {
 	return err == nil && ok
 }
 
+// candidates are the PVs that match one claim on some node: those
+// pre-bound to it, then the others by ascending capacity, split by the one
+// hostname their node affinity names (local volumes) so that Filter looks
+// only at a node's own.
+type candidates struct {
+	prebound []*v1.PersistentVolume
+	byHost   map[string][]*v1.PersistentVolume
+	other    []*v1.PersistentVolume
+}
+
+// candidatesFor runs the node-independent part of the binder's matching
+// over the claim's class's PVs (as assumed).
+func (pl *VolumeBinding) candidatesFor(pvc *v1.PersistentVolumeClaim) (*candidates, error) {
+	objs, err := pl.pvIndex.ByIndex(classIndex, claimClass(pvc))
+	if err != nil {
+		return nil, fmt.Errorf("list persistent volumes: %w", err)
+	}
+	m := newMatcher(pvc)
+	c := &candidates{}
+	var all []*v1.PersistentVolume
+	for _, o := range objs {
+		pv := pl.assumed.get(o.(*v1.PersistentVolume))
+		switch m.match(pv) {
+		case matchPrebound:
+			c.prebound = append(c.prebound, pv)
+		case matchYes:
+			all = append(all, pv)
+		}
+	}
+	sort.SliceStable(all, func(i, j int) bool {
+		a, b := all[i].Spec.Capacity[v1.ResourceStorage], all[j].Spec.Capacity[v1.ResourceStorage]
+		return a.Cmp(b) < 0
+	})
+	for _, pv := range all {
+		if host, ok := singleHost(pv); ok {
+			if c.byHost == nil {
+				c.byHost = map[string][]*v1.PersistentVolume{}
+			}
+			c.byHost[host] = append(c.byHost[host], pv)
+			continue
+		}
+		c.other = append(c.other, pv)
+	}
+	return c, nil
+}
+
+// singleHost returns the hostname a PV's node affinity pins it to, when it
+// is exactly "kubernetes.io/hostname In [host]".
+func singleHost(pv *v1.PersistentVolume) (string, bool) {
+	if pv.Spec.NodeAffinity == nil || pv.Spec.NodeAffinity.Required == nil {
+		return "", false
+	}
+	terms := pv.Spec.NodeAffinity.Required.NodeSelectorTerms
+	if len(terms) != 1 || len(terms[0].MatchFields) != 0 || len(terms[0].MatchExpressions) != 1 {
+		return "", false
+	}
+	e := terms[0].MatchExpressions[0]
+	if e.Key != v1.LabelHostname || e.Operator != v1.NodeSelectorOpIn || len(e.Values) != 1 {
+		return "", false
+	}
+	return e.Values[0], true
+}
+
+// pick returns the PV for the claim on node: a pre-bound one the node can
+// reach, else the smallest candidate that fits the node and is not taken.
+func (c *candidates) pick(node *v1.Node, taken map[string]bool) *v1.PersistentVolume {
+	for _, pv := range c.prebound {
+		if !taken[pv.Name] && fitsNode(pv, node) {
+			return pv
+		}
+	}
+	var best *v1.PersistentVolume
+	if host, ok := node.Labels[v1.LabelHostname]; ok {
+		for _, pv := range c.byHost[host] {
+			if !taken[pv.Name] {
+				best = pv
+				break
+			}
+		}
+	}
+	for _, pv := range c.other {
+		if best != nil {
+			bc, pc := best.Spec.Capacity[v1.ResourceStorage], pv.Spec.Capacity[v1.ResourceStorage]
+			if pc.Cmp(bc) >= 0 {
+				break
+			}
+		}
+		if !taken[pv.Name] && fitsNode(pv, node) {
+			best = pv
+			break
+		}
+	}
+	return best
+}
+
 // findVolumes picks, smallest claim first, the smallest matching PV that
 // fits node for each claim, and checks that the others can be provisioned
 // there. ok is false when some claim can be neither.
-func (pl *VolumeBinding) findVolumes(claims []*v1.PersistentVolumeClaim, node *v1.Node) (*podVolumes, bool, error) {
-	if len(claims) > 1 {
-		claims = append([]*v1.PersistentVolumeClaim(nil), claims...)
-		sort.SliceStable(claims, func(i, j int) bool {
-			a, b := claims[i].Spec.Resources.Requests[v1.ResourceStorage], claims[j].Spec.Resources.Requests[v1.ResourceStorage]
-			return a.Cmp(b) < 0
-		})
-	}
+func (pl *VolumeBinding) findVolumes(s *stateData, node *v1.Node) (*podVolumes, bool) {
 	out := &podVolumes{}
-	var chosen map[string]bool
-	for _, pvc := range claims {
-		objs, err := pl.pvIndex.ByIndex(classIndex, claimClass(pvc))
-		if err != nil {
-			return nil, false, fmt.Errorf("list persistent volumes: %w", err)
-		}
-		pvs := make([]*v1.PersistentVolume, 0, len(objs))
-		for _, o := range objs {
-			pvs = append(pvs, pl.assumed.get(o.(*v1.PersistentVolume)))
-		}
-		if pv := FindMatchingVolume(pvc, pvs, node, chosen); pv != nil {
-			if chosen == nil {
-				chosen = map[string]bool{}
+	var taken map[string]bool
+	for i, pvc := range s.toBind {
+		if pv := s.candidates[i].pick(node, taken); pv != nil {
+			if taken == nil {
+				taken = map[string]bool{}
 			}
-			chosen[pv.Name] = true
+			taken[pv.Name] = true
 			out.static = append(out.static, binding{pv: pv, pvc: pvc})
 			continue
 		}
 		if !pl.canProvision(pvc, node) {
-			return nil, false, nil
+			return nil, false
 		}
 		out.provision = append(out.provision, pvc)
 	}
-	return out, true, nil
+	return out, true
 }
 
 // canProvision reports whether the claim's class has a provisioner whose
@@ -411,62 +507,61 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-// FindMatchingVolume returns the PV for claim among pvs, as the PV binder
-// matches: a PV pre-bound to the claim first; else the smallest Available,
-// unclaimed PV of the claim's class, volume mode and access modes, with at
-// least the requested capacity, matching the claim's selector and, when
-// node is not nil, whose node affinity admits node. Names in excluded are
-// skipped.
-func FindMatchingVolume(claim *v1.PersistentVolumeClaim, pvs []*v1.PersistentVolume, node *v1.Node, excluded map[string]bool) *v1.PersistentVolume {
-	requested := claim.Spec.Resources.Requests[v1.ResourceStorage]
-	class := claimClass(claim)
-	var selector labels.Selector
+type matchResult int
+
+const (
+	matchNo matchResult = iota
+	matchYes
+	matchPrebound
+)
+
+// matcher is the binder's node-independent matching of PVs to one claim.
+type matcher struct {
+	claim     *v1.PersistentVolumeClaim
+	class     string
+	requested resource.Quantity
+	selector  labels.Selector
+	badSel    bool
+}
+
+func newMatcher(claim *v1.PersistentVolumeClaim) *matcher {
+	m := &matcher{claim: claim, class: claimClass(claim), requested: claim.Spec.Resources.Requests[v1.ResourceStorage]}
 	if claim.Spec.Selector != nil {
 		sel, err := metav1.LabelSelectorAsSelector(claim.Spec.Selector)
-		if err != nil {
-			return nil
-		}
-		selector = sel
+		m.selector, m.badSel = sel, err != nil
 	}
-	var best *v1.PersistentVolume
-	for _, pv := range pvs {
-		if excluded[pv.Name] || pv.DeletionTimestamp != nil || volumeMode(pv.Spec.VolumeMode) != volumeMode(claim.Spec.VolumeMode) {
-			continue
-		}
-		if ref := pv.Spec.ClaimRef; ref != nil {
-			if ref.Namespace == claim.Namespace && ref.Name == claim.Name && (ref.UID == "" || ref.UID == claim.UID) {
-				// Pre-bound to this claim: it wins if the node can reach it.
-				if node == nil || fitsNode(pv, node) {
-					return pv
-				}
-			}
-			continue
-		}
-		if pv.Status.Phase != v1.VolumeAvailable || volumeClass(pv) != class {
-			continue
-		}
-		if selector != nil && !selector.Matches(labels.Set(pv.Labels)) {
-			continue
-		}
-		if node != nil && !fitsNode(pv, node) {
-			continue
-		}
-		if !hasAccessModes(pv.Spec.AccessModes, claim.Spec.AccessModes) {
-			continue
-		}
-		capacity := pv.Spec.Capacity[v1.ResourceStorage]
-		if capacity.Cmp(requested) < 0 {
-			continue
-		}
-		if best == nil {
-			best = pv
-			continue
-		}
-		if bc := best.Spec.Capacity[v1.ResourceStorage]; capacity.Cmp(bc) < 0 {
-			best = pv
-		}
+	return m
+}
+
+// match says whether pv can serve the claim: pre-bound to it (claimRef
+// naming it), or Available and unclaimed with the claim's class, volume
+// mode and access modes, at least the requested capacity, and labels
+// matching the claim's selector.
+func (m *matcher) match(pv *v1.PersistentVolume) matchResult {
+	claim := m.claim
+	if m.badSel || pv.DeletionTimestamp != nil || volumeMode(pv.Spec.VolumeMode) != volumeMode(claim.Spec.VolumeMode) {
+		return matchNo
 	}
-	return best
+	if ref := pv.Spec.ClaimRef; ref != nil {
+		if ref.Namespace == claim.Namespace && ref.Name == claim.Name && (ref.UID == "" || ref.UID == claim.UID) {
+			return matchPrebound
+		}
+		return matchNo
+	}
+	if pv.Status.Phase != v1.VolumeAvailable || volumeClass(pv) != m.class {
+		return matchNo
+	}
+	if m.selector != nil && !m.selector.Matches(labels.Set(pv.Labels)) {
+		return matchNo
+	}
+	if !hasAccessModes(pv.Spec.AccessModes, claim.Spec.AccessModes) {
+		return matchNo
+	}
+	capacity := pv.Spec.Capacity[v1.ResourceStorage]
+	if capacity.Cmp(m.requested) < 0 {
+		return matchNo
+	}
+	return matchYes
 }
 
 func volumeMode(m *v1.PersistentVolumeMode) v1.PersistentVolumeMode {

@@ -70,6 +70,13 @@ func volume(name, class, size string, hosts ...string) *v1.PersistentVolume {
 	return pv
 }
 
+func zonal(pv *v1.PersistentVolume, zone string) *v1.PersistentVolume {
+	pv.Spec.NodeAffinity = &v1.VolumeNodeAffinity{Required: &v1.NodeSelector{NodeSelectorTerms: []v1.NodeSelectorTerm{{
+		MatchExpressions: []v1.NodeSelectorRequirement{{Key: "zone", Operator: v1.NodeSelectorOpIn, Values: []string{zone}}},
+	}}}}
+	return pv
+}
+
 func boundTo(pv *v1.PersistentVolume, c *v1.PersistentVolumeClaim) *v1.PersistentVolume {
 	pv.Spec.ClaimRef = &v1.ObjectReference{Namespace: c.Namespace, Name: c.Name, UID: c.UID}
 	pv.Status.Phase = v1.VolumeBound
@@ -192,6 +199,12 @@ func TestFilter(t *testing.T) {
 		{name: "access mode mismatch", node: nodeInfo("b"),
 			objs: []any{wffc("local", NoProvisioner), claim("c", "local", "1Gi", "", v1.ReadWriteMany), volume("pv", "local", "5Gi", "b")},
 			want: result{framework.UnschedulableAndUnresolvable, []string{ErrReasonBindConflict}}},
+		{name: "pv pre-bound to the claim wins", node: nodeInfo("b"),
+			objs: []any{wffc("local", NoProvisioner), c, volume("small", "local", "5Gi", "b"), boundTo(volume("pre", "local", "10Gi", "b"), c)},
+			wantStatic: []string{"pre"}},
+		{name: "zonal pv smaller than the node's own", node: nodeInfo("b", "zone", "a"),
+			objs: []any{wffc("local", NoProvisioner), c, volume("local-b", "local", "10Gi", "b"), zonal(volume("zonal", "local", "6Gi"), "a"), zonal(volume("zonal-b", "local", "5Gi"), "b")},
+			wantStatic: []string{"zonal"}},
 		{name: "provisioning", node: nodeInfo("a", "zone", "a"),
 			objs: []any{wffc("local", "example.com/test", zoneA), c}, wantProv: 1},
 		{name: "provisioning outside allowed topologies", node: nodeInfo("b", "zone", "b"),
@@ -256,6 +269,8 @@ func TestReserveTakesTheVolume(t *testing.T) {
 		t.Errorf("second pod while reserved (-want +got):\n%s", diff)
 	}
 	pl.Unreserve(ctx, s1, p1, "b")
+	s2 = framework.NewCycleState()
+	pl.PreFilter(ctx, s2, p2, nil)
 	if st := pl.Filter(ctx, s2, p2, ni); !st.IsSuccess() {
 		t.Errorf("second pod after unreserve: %v", st.AsError())
 	}
