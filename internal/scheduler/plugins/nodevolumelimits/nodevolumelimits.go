@@ -9,10 +9,12 @@ import (
 	"fmt"
 
 	v1 "k8s.io/api/core/v1"
+	storagev1 "k8s.io/api/storage/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime"
 	listersv1 "k8s.io/client-go/listers/core/v1"
 	storagelisters "k8s.io/client-go/listers/storage/v1"
+	"k8s.io/client-go/tools/cache"
 
 	"skiff/internal/scheduler/framework"
 )
@@ -27,11 +29,14 @@ const ErrReasonMaxVolumeCountExceeded = "node(s) exceed max volume count"
 type NodeVolumeLimits struct {
 	// skip is the prebuilt PreFilter Skip: pods without volumes, the
 	// usual case, cost no allocation.
-	skip     *framework.Status
-	pvs      listersv1.PersistentVolumeLister
-	pvcs     listersv1.PersistentVolumeClaimLister
-	classes  storagelisters.StorageClassLister
-	csiNodes storagelisters.CSINodeLister
+	skip    *framework.Status
+	pvs     listersv1.PersistentVolumeLister
+	pvcs    listersv1.PersistentVolumeClaimLister
+	classes storagelisters.StorageClassLister
+	// csiNodes is the CSINode informer's store: Filter looks nodes up
+	// without the lister's NotFound error (most nodes of a cluster without
+	// CSI have no CSINode).
+	csiNodes cache.Indexer
 }
 
 var (
@@ -49,47 +54,68 @@ func New(_ runtime.Object, h framework.Handle) (framework.Plugin, error) {
 		pvs:      f.Core().V1().PersistentVolumes().Lister(),
 		pvcs:     f.Core().V1().PersistentVolumeClaims().Lister(),
 		classes:  f.Storage().V1().StorageClasses().Lister(),
-		csiNodes: f.Storage().V1().CSINodes().Lister(),
+		csiNodes: f.Storage().V1().CSINodes().Informer().GetIndexer(),
 	}, nil
 }
 
 // Name implements framework.Plugin.
 func (*NodeVolumeLimits) Name() string { return Name }
 
-// PreFilter implements framework.PreFilterPlugin: pods without claims or
-// inline CSI volumes are skipped.
-func (pl *NodeVolumeLimits) PreFilter(_ context.Context, _ *framework.CycleState, pod *v1.Pod, _ []*framework.NodeInfo) (*framework.PreFilterResult, *framework.Status) {
+const stateKey framework.StateKey = "PreFilter" + Name
+
+// state is the incoming pod's CSI volumes, handle -> driver.
+type state struct{ vols map[string]string }
+
+func (s *state) Clone() framework.StateData { return s }
+
+// PreFilter implements framework.PreFilterPlugin: it finds the pod's CSI
+// volumes once; pods without any are skipped.
+func (pl *NodeVolumeLimits) PreFilter(_ context.Context, cs *framework.CycleState, pod *v1.Pod, _ []*framework.NodeInfo) (*framework.PreFilterResult, *framework.Status) {
+	has := false
 	for i := range pod.Spec.Volumes {
 		if v := &pod.Spec.Volumes[i]; v.PersistentVolumeClaim != nil || v.Ephemeral != nil || v.CSI != nil {
-			return nil, nil
+			has = true
+			break
 		}
 	}
-	return nil, pl.skip
+	if !has {
+		return nil, pl.skip
+	}
+	vols := map[string]string{}
+	if err := pl.csiVolumes(pod, true, vols); err != nil {
+		return nil, framework.AsStatus(err)
+	}
+	if len(vols) == 0 {
+		return nil, pl.skip
+	}
+	cs.Write(stateKey, &state{vols: vols})
+	return nil, nil
 }
 
 // PreFilterExtensions implements framework.PreFilterPlugin.
 func (*NodeVolumeLimits) PreFilterExtensions() framework.PreFilterExtensions { return nil }
 
 // Filter implements framework.FilterPlugin.
-func (pl *NodeVolumeLimits) Filter(_ context.Context, _ *framework.CycleState, pod *v1.Pod, ni *framework.NodeInfo) *framework.Status {
-	csiNode, err := pl.csiNodes.Get(ni.Name())
+func (pl *NodeVolumeLimits) Filter(_ context.Context, cs *framework.CycleState, pod *v1.Pod, ni *framework.NodeInfo) *framework.Status {
+	d, err := cs.Read(stateKey)
 	if err != nil {
 		return nil
 	}
-	limits := map[string]int32{}
+	obj, ok, _ := pl.csiNodes.GetByKey(ni.Name())
+	if !ok {
+		return nil
+	}
+	csiNode := obj.(*storagev1.CSINode)
+	var limits map[string]int32
 	for _, d := range csiNode.Spec.Drivers {
 		if d.Allocatable != nil && d.Allocatable.Count != nil {
+			if limits == nil {
+				limits = map[string]int32{}
+			}
 			limits[d.Name] = *d.Allocatable.Count
 		}
 	}
-	if len(limits) == 0 {
-		return nil
-	}
-	newVols := map[string]string{}
-	if err := pl.csiVolumes(pod, true, newVols); err != nil {
-		return framework.AsStatus(err)
-	}
-	if len(newVols) == 0 {
+	if limits == nil {
 		return nil
 	}
 	attached := map[string]string{}
@@ -99,7 +125,7 @@ func (pl *NodeVolumeLimits) Filter(_ context.Context, _ *framework.CycleState, p
 		}
 		_ = pl.csiVolumes(pi.Pod, false, attached)
 	}
-	return exceeds(newVols, attached, limits)
+	return exceeds(d.(*state).vols, attached, limits)
 }
 
 // exceeds is the decision: volumes (handle -> driver) the pod adds beyond

@@ -4,8 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
-	"sync"
+	"strings"
 	"time"
 
 	v1 "k8s.io/api/core/v1"
@@ -52,6 +53,8 @@ const classIndex = "storageClass"
 
 // VolumeBinding is the plugin.
 type VolumeBinding struct {
+	// snapshot is the scheduling cycle's nodes (Reserve runs in the cycle).
+	snapshot func() framework.SharedLister
 	// skip is the prebuilt PreFilter Skip: pods without volumes, the
 	// usual case, cost no allocation.
 	skip     *framework.Status
@@ -97,6 +100,7 @@ func New(args runtime.Object, h framework.Handle) (framework.Plugin, error) {
 		}
 	}
 	pl := &VolumeBinding{
+		snapshot: h.SnapshotSharedLister,
 		skip:     framework.NewStatus(framework.Skip).WithPlugin(Name),
 		client:   h.ClientSet(),
 		pvcs:     f.Core().V1().PersistentVolumeClaims().Lister(),
@@ -151,18 +155,18 @@ type podVolumes struct {
 	provision []*v1.PersistentVolumeClaim
 }
 
-// stateData is the plugin's CycleState entry. Filter writes podVolumes per
-// node in parallel, under mu; it is shared, not copied, by Clone (what-if
-// runs of preemption only add nodes' results).
+// stateData is the plugin's CycleState entry, written by PreFilter and
+// read by Filter (in parallel over nodes) and Reserve; the binding cycle
+// reads what Reserve chose. Clone shares it: preemption's what-if runs
+// only read it.
 type stateData struct {
 	bound  []*v1.PersistentVolumeClaim
 	toBind []*v1.PersistentVolumeClaim
 	// candidates holds, per claim of toBind (same order), the PVs that
 	// match it whatever the node.
 	candidates []*candidates
-	mu         sync.Mutex
-	byNode     map[string]*podVolumes
-	reserved   *podVolumes
+	// reserved is what Reserve chose for the node picked.
+	reserved *podVolumes
 }
 
 func (s *stateData) Clone() framework.StateData { return s }
@@ -184,7 +188,7 @@ func (pl *VolumeBinding) PreFilter(_ context.Context, state *framework.CycleStat
 			return a.Cmp(b) < 0
 		})
 	}
-	s := &stateData{bound: bound, toBind: toBind, byNode: map[string]*podVolumes{}}
+	s := &stateData{bound: bound, toBind: toBind}
 	for _, pvc := range toBind {
 		c, err := pl.candidatesFor(pvc)
 		if err != nil {
@@ -314,13 +318,8 @@ func (pl *VolumeBinding) Filter(_ context.Context, state *framework.CycleState, 
 		}
 	}
 	if len(s.toBind) > 0 {
-		vols, ok := pl.findVolumes(s, node)
-		if !ok {
+		if !pl.findVolumes(s, node, nil) {
 			reasons = append(reasons, ErrReasonBindConflict)
-		} else {
-			s.mu.Lock()
-			s.byNode[node.Name] = vols
-			s.mu.Unlock()
 		}
 	}
 	if len(reasons) > 0 {
@@ -349,13 +348,18 @@ func fitsNode(pv *v1.PersistentVolume, node *v1.Node) bool {
 }
 
 // candidates are the PVs that match one claim on some node: those
-// pre-bound to it, then the others by ascending capacity, split by the one
-// hostname their node affinity names (local volumes) so that Filter looks
-// only at a node's own.
+// pre-bound to it, then the others by ascending capacity; local PVs (node
+// affinity naming one hostname) sorted by hostname apart, so that Filter
+// looks only at a node's own.
 type candidates struct {
 	prebound []*v1.PersistentVolume
-	byHost   map[string][]*v1.PersistentVolume
+	hosted   []hostedPV
 	other    []*v1.PersistentVolume
+}
+
+type hostedPV struct {
+	host string
+	pv   *v1.PersistentVolume
 }
 
 // candidatesFor runs the node-independent part of the binder's matching
@@ -367,30 +371,33 @@ func (pl *VolumeBinding) candidatesFor(pvc *v1.PersistentVolumeClaim) (*candidat
 	}
 	m := newMatcher(pvc)
 	c := &candidates{}
-	var all []*v1.PersistentVolume
 	for _, o := range objs {
 		pv := pl.assumed.get(o.(*v1.PersistentVolume))
 		switch m.match(pv) {
 		case matchPrebound:
 			c.prebound = append(c.prebound, pv)
 		case matchYes:
-			all = append(all, pv)
-		}
-	}
-	sort.SliceStable(all, func(i, j int) bool {
-		a, b := all[i].Spec.Capacity[v1.ResourceStorage], all[j].Spec.Capacity[v1.ResourceStorage]
-		return a.Cmp(b) < 0
-	})
-	for _, pv := range all {
-		if host, ok := singleHost(pv); ok {
-			if c.byHost == nil {
-				c.byHost = map[string][]*v1.PersistentVolume{}
+			if host, ok := singleHost(pv); ok {
+				if c.hosted == nil {
+					c.hosted = make([]hostedPV, 0, len(objs))
+				}
+				c.hosted = append(c.hosted, hostedPV{host: host, pv: pv})
+			} else {
+				c.other = append(c.other, pv)
 			}
-			c.byHost[host] = append(c.byHost[host], pv)
-			continue
 		}
-		c.other = append(c.other, pv)
 	}
+	byCapacity := func(a, b *v1.PersistentVolume) int {
+		ca, cb := a.Spec.Capacity[v1.ResourceStorage], b.Spec.Capacity[v1.ResourceStorage]
+		return ca.Cmp(cb)
+	}
+	slices.SortStableFunc(c.other, byCapacity)
+	slices.SortStableFunc(c.hosted, func(a, b hostedPV) int {
+		if a.host != b.host {
+			return strings.Compare(a.host, b.host)
+		}
+		return byCapacity(a.pv, b.pv)
+	})
 	return c, nil
 }
 
@@ -413,16 +420,18 @@ func singleHost(pv *v1.PersistentVolume) (string, bool) {
 
 // pick returns the PV for the claim on node: a pre-bound one the node can
 // reach, else the smallest candidate that fits the node and is not taken.
-func (c *candidates) pick(node *v1.Node, taken map[string]bool) *v1.PersistentVolume {
+// PVs keyed by the node's hostname fit it by construction.
+func (c *candidates) pick(node *v1.Node, taken []string) *v1.PersistentVolume {
 	for _, pv := range c.prebound {
-		if !taken[pv.Name] && fitsNode(pv, node) {
+		if !slices.Contains(taken, pv.Name) && fitsNode(pv, node) {
 			return pv
 		}
 	}
 	var best *v1.PersistentVolume
-	if host, ok := node.Labels[v1.LabelHostname]; ok {
-		for _, pv := range c.byHost[host] {
-			if !taken[pv.Name] {
+	if host, ok := node.Labels[v1.LabelHostname]; ok && len(c.hosted) > 0 {
+		i, _ := slices.BinarySearchFunc(c.hosted, host, func(h hostedPV, host string) int { return strings.Compare(h.host, host) })
+		for ; i < len(c.hosted) && c.hosted[i].host == host; i++ {
+			if pv := c.hosted[i].pv; !slices.Contains(taken, pv.Name) {
 				best = pv
 				break
 			}
@@ -435,7 +444,7 @@ func (c *candidates) pick(node *v1.Node, taken map[string]bool) *v1.PersistentVo
 				break
 			}
 		}
-		if !taken[pv.Name] && fitsNode(pv, node) {
+		if !slices.Contains(taken, pv.Name) && fitsNode(pv, node) {
 			best = pv
 			break
 		}
@@ -445,25 +454,27 @@ func (c *candidates) pick(node *v1.Node, taken map[string]bool) *v1.PersistentVo
 
 // findVolumes picks, smallest claim first, the smallest matching PV that
 // fits node for each claim, and checks that the others can be provisioned
-// there. ok is false when some claim can be neither.
-func (pl *VolumeBinding) findVolumes(s *stateData, node *v1.Node) (*podVolumes, bool) {
-	out := &podVolumes{}
-	var taken map[string]bool
+// there; it reports false when some claim can be neither. The choices go
+// to out when it is not nil (Filter only asks, Reserve records).
+func (pl *VolumeBinding) findVolumes(s *stateData, node *v1.Node, out *podVolumes) bool {
+	var buf [4]string
+	taken := buf[:0]
 	for i, pvc := range s.toBind {
 		if pv := s.candidates[i].pick(node, taken); pv != nil {
-			if taken == nil {
-				taken = map[string]bool{}
+			taken = append(taken, pv.Name)
+			if out != nil {
+				out.static = append(out.static, binding{pv: pv, pvc: pvc})
 			}
-			taken[pv.Name] = true
-			out.static = append(out.static, binding{pv: pv, pvc: pvc})
 			continue
 		}
 		if !pl.canProvision(pvc, node) {
-			return nil, false
+			return false
 		}
-		out.provision = append(out.provision, pvc)
+		if out != nil {
+			out.provision = append(out.provision, pvc)
+		}
 	}
-	return out, true
+	return true
 }
 
 // canProvision reports whether the claim's class has a provisioner whose
@@ -594,11 +605,13 @@ func (pl *VolumeBinding) Reserve(_ context.Context, state *framework.CycleState,
 	if s == nil || len(s.toBind) == 0 {
 		return nil
 	}
-	s.mu.Lock()
-	vols := s.byNode[nodeName]
-	s.mu.Unlock()
-	if vols == nil {
-		return framework.AsStatus(fmt.Errorf("no volumes found for node %q", nodeName))
+	ni := pl.snapshot().Get(nodeName)
+	if ni == nil || ni.Node() == nil {
+		return framework.AsStatus(fmt.Errorf("node %q not in the snapshot", nodeName))
+	}
+	vols := &podVolumes{}
+	if !pl.findVolumes(s, ni.Node(), vols) {
+		return framework.NewStatus(framework.Unschedulable, ErrReasonBindConflict)
 	}
 	for _, b := range vols.static {
 		if !pl.assumed.assume(bindVolumeToClaim(b.pv, b.pvc)) {

@@ -25,6 +25,18 @@ type handle struct {
 	inf    informers.SharedInformerFactory
 }
 
+// SnapshotSharedLister has nodes a and b.
+func (h handle) SnapshotSharedLister() framework.SharedLister {
+	return nodes{"a": nodeInfo("a"), "b": nodeInfo("b")}
+}
+
+type nodes map[string]*framework.NodeInfo
+
+func (n nodes) List() []*framework.NodeInfo                                 { return nil }
+func (n nodes) HavePodsWithAffinityList() []*framework.NodeInfo             { return nil }
+func (n nodes) HavePodsWithRequiredAntiAffinityList() []*framework.NodeInfo { return nil }
+func (n nodes) Get(name string) *framework.NodeInfo                         { return n[name] }
+
 func (h handle) ClientSet() kubernetes.Interface                        { return h.client }
 func (h handle) SharedInformerFactory() informers.SharedInformerFactory { return h.inf }
 
@@ -200,10 +212,10 @@ func TestFilter(t *testing.T) {
 			objs: []any{wffc("local", NoProvisioner), claim("c", "local", "1Gi", "", v1.ReadWriteMany), volume("pv", "local", "5Gi", "b")},
 			want: result{framework.UnschedulableAndUnresolvable, []string{ErrReasonBindConflict}}},
 		{name: "pv pre-bound to the claim wins", node: nodeInfo("b"),
-			objs: []any{wffc("local", NoProvisioner), c, volume("small", "local", "5Gi", "b"), boundTo(volume("pre", "local", "10Gi", "b"), c)},
+			objs:       []any{wffc("local", NoProvisioner), c, volume("small", "local", "5Gi", "b"), boundTo(volume("pre", "local", "10Gi", "b"), c)},
 			wantStatic: []string{"pre"}},
 		{name: "zonal pv smaller than the node's own", node: nodeInfo("b", "zone", "a"),
-			objs: []any{wffc("local", NoProvisioner), c, volume("local-b", "local", "10Gi", "b"), zonal(volume("zonal", "local", "6Gi"), "a"), zonal(volume("zonal-b", "local", "5Gi"), "b")},
+			objs:       []any{wffc("local", NoProvisioner), c, volume("local-b", "local", "10Gi", "b"), zonal(volume("zonal", "local", "6Gi"), "a"), zonal(volume("zonal-b", "local", "5Gi"), "b")},
 			wantStatic: []string{"zonal"}},
 		{name: "provisioning", node: nodeInfo("a", "zone", "a"),
 			objs: []any{wffc("local", "example.com/test", zoneA), c}, wantProv: 1},
@@ -226,15 +238,15 @@ func TestFilter(t *testing.T) {
 			if !st.IsSuccess() {
 				return
 			}
-			s := pl.readState(state)
-			var static []string
-			prov := 0
-			if vols := s.byNode[tt.node.Name()]; vols != nil {
-				for _, b := range vols.static {
-					static = append(static, b.pv.Name)
-				}
-				prov = len(vols.provision)
+			vols := &podVolumes{}
+			if !pl.findVolumes(pl.readState(state), tt.node.Node(), vols) {
+				t.Fatal("findVolumes disagrees with Filter")
 			}
+			var static []string
+			for _, b := range vols.static {
+				static = append(static, b.pv.Name)
+			}
+			prov := len(vols.provision)
 			if diff := cmp.Diff(tt.wantStatic, static); diff != "" {
 				t.Errorf("static bindings (-want +got):\n%s", diff)
 			}
