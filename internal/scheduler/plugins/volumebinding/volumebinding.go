@@ -16,6 +16,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 	listersv1 "k8s.io/client-go/listers/core/v1"
 	storagelisters "k8s.io/client-go/listers/storage/v1"
@@ -676,6 +677,10 @@ func (pl *VolumeBinding) bindVolumes(ctx context.Context, nodeName string, vols 
 			return fmt.Errorf("bind persistent volume %s to claim %s/%s: %w", pv.Name, b.pvc.Namespace, b.pvc.Name, err)
 		}
 	}
+	// selectedAt is each claim's version before this write: until the
+	// informer shows a newer one, a missing annotation means "not seen
+	// yet", not "reset".
+	selectedAt := map[types.UID]string{}
 	for _, pvc := range vols.provision {
 		cur, err := pl.pvcs.PersistentVolumeClaims(pvc.Namespace).Get(pvc.Name)
 		if err != nil {
@@ -687,6 +692,7 @@ func (pl *VolumeBinding) bindVolumes(ctx context.Context, nodeName string, vols 
 		if cur.Annotations[AnnSelectedNode] == nodeName {
 			continue
 		}
+		selectedAt[cur.UID] = cur.ResourceVersion
 		cur = cur.DeepCopy()
 		if cur.Annotations == nil {
 			cur.Annotations = map[string]string{}
@@ -700,7 +706,7 @@ func (pl *VolumeBinding) bindVolumes(ctx context.Context, nodeName string, vols 
 	defer cancel()
 	for {
 		changed := pl.changes.wait()
-		done, err := pl.checkBindings(nodeName, vols)
+		done, err := pl.checkBindings(nodeName, vols, selectedAt)
 		if err != nil || done {
 			return err
 		}
@@ -717,12 +723,16 @@ func (pl *VolumeBinding) bindVolumes(ctx context.Context, nodeName string, vols 
 
 // checkBindings reports whether every claim of vols is bound, and fails
 // when a binding can no longer complete.
-func (pl *VolumeBinding) checkBindings(nodeName string, vols *podVolumes) (bool, error) {
+func (pl *VolumeBinding) checkBindings(nodeName string, vols *podVolumes, selectedAt map[types.UID]string) (bool, error) {
 	done := true
 	check := func(want *v1.PersistentVolumeClaim, provisioning bool) error {
 		pvc, err := pl.pvcs.PersistentVolumeClaims(want.Namespace).Get(want.Name)
 		if err != nil || pvc.UID != want.UID {
 			return fmt.Errorf("persistentvolumeclaim %q was deleted", want.Namespace+"/"+want.Name)
+		}
+		if rv, ok := selectedAt[pvc.UID]; ok && pvc.ResourceVersion == rv {
+			done = false
+			return nil
 		}
 		if provisioning && pvc.Spec.VolumeName == "" && pvc.Annotations[AnnSelectedNode] != nodeName {
 			// The provisioner gave up on the node (or someone else chose).

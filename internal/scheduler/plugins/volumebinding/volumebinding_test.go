@@ -366,8 +366,12 @@ func TestPreBindProvisioning(t *testing.T) {
 	if diff := cmp.Diff("b", got.Annotations[AnnSelectedNode]); diff != "" {
 		t.Errorf("selected node (-want +got):\n%s", diff)
 	}
-	// The provisioner gives up on the node: the annotation goes.
-	if err := inf.Core().V1().PersistentVolumeClaims().Informer().GetIndexer().Update(c); err != nil {
+	// The informer first shows the claim as it was (the write not seen
+	// yet), then the provisioner gives up on the node: the annotation goes.
+	pl.changes.notify()
+	reset := c.DeepCopy()
+	reset.ResourceVersion = "3"
+	if err := inf.Core().V1().PersistentVolumeClaims().Informer().GetIndexer().Update(reset); err != nil {
 		t.Fatal(err)
 	}
 	pl.changes.notify()
