@@ -95,7 +95,7 @@ func New(args runtime.Object, h framework.Handle) (framework.Plugin, error) {
 			if !ok {
 				return nil, nil
 			}
-			return []string{pv.Spec.StorageClassName}, nil
+			return []string{volumeClass(pv)}, nil
 		}}); err != nil {
 			return nil, fmt.Errorf("index persistent volumes: %w", err)
 		}
