@@ -10,8 +10,10 @@ import (
 	storagev1 "k8s.io/api/storage/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+	configv1 "k8s.io/kube-scheduler/config/v1"
 
 	"skiff/internal/scheduler"
 	"skiff/internal/server/servertest"
@@ -273,4 +275,34 @@ func podWithClaim(name, claim string) *v1.Pod {
 	p.Spec.Volumes = []v1.Volume{{Name: "data", VolumeSource: v1.VolumeSource{
 		PersistentVolumeClaim: &v1.PersistentVolumeClaimVolumeSource{ClaimName: claim}}}}
 	return p
+}
+
+// TestVolumeBindTimeout: when the claims are not bound within
+// bindTimeoutSeconds, PreBind fails, the pod is unreserved and retried,
+// and binds once the binder (here the test) catches up.
+func TestVolumeBindTimeout(t *testing.T) {
+	srv := servertest.Start(t, nil)
+	c := srv.Client
+	createNode(t, c, testobj.Node("a").Capacity("4", "8Gi").Ready().Labels(v1.LabelHostname, "a").Obj())
+	cfg := &configv1.KubeSchedulerConfiguration{Profiles: []configv1.KubeSchedulerProfile{{
+		PluginConfig: []configv1.PluginConfig{{Name: "VolumeBinding", Args: runtime.RawExtension{Raw: []byte(`{"bindTimeoutSeconds":1}`)}}},
+	}}}
+	startScheduler(t, srv.Config, scheduler.Config{DisableLeaderElection: true, Configuration: cfg})
+	wffc := storagev1.VolumeBindingWaitForFirstConsumer
+	if _, err := c.StorageV1().StorageClasses().Create(context.Background(), &storagev1.StorageClass{
+		ObjectMeta: metav1.ObjectMeta{Name: "local"}, Provisioner: "kubernetes.io/no-provisioner", VolumeBindingMode: &wffc,
+	}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	createPV(t, c, localPV("pv", "local", "a"))
+	createClaim(t, c, "data", "local", "1Gi")
+	createPod(t, c, podWithClaim("slow", "data"))
+	want := `running PreBind plugin "VolumeBinding": binding volumes: context deadline exceeded`
+	if diff := cmp.Diff(want, waitEvent(t, c, "slow", "FailedScheduling", want)); diff != "" {
+		t.Errorf("FailedScheduling event (-want +got):\n%s", diff)
+	}
+	bindClaim(t, c, "data", "pv")
+	if got := waitBound(t, c, "slow"); got != "a" {
+		t.Errorf("pod bound to %s, want a", got)
+	}
 }

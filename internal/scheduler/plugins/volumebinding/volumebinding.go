@@ -2,7 +2,6 @@ package volumebinding
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"sort"
@@ -667,9 +666,6 @@ func (pl *VolumeBinding) PreBind(ctx context.Context, state *framework.CycleStat
 	return nil
 }
 
-// ErrBindTimeout is returned when the claims are not bound in time.
-var ErrBindTimeout = errors.New("timed out waiting for the condition")
-
 func (pl *VolumeBinding) bindVolumes(ctx context.Context, nodeName string, vols *podVolumes) error {
 	for _, b := range vols.static {
 		pv := bindVolumeToClaim(b.pv, b.pvc)
@@ -713,9 +709,7 @@ func (pl *VolumeBinding) bindVolumes(ctx context.Context, nodeName string, vols 
 		select {
 		case <-changed:
 		case <-ctx.Done():
-			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-				return ErrBindTimeout
-			}
+			// context.DeadlineExceeded after the bind timeout, as upstream.
 			return ctx.Err()
 		}
 	}
