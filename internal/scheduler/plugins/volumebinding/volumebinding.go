@@ -484,12 +484,12 @@ func (pl *VolumeBinding) canProvision(pvc *v1.PersistentVolumeClaim, node *v1.No
 	if err != nil || class.Provisioner == "" || class.Provisioner == NoProvisioner {
 		return false
 	}
-	return AllowedTopologiesFit(class.AllowedTopologies, node.Labels)
+	return allowedTopologiesFit(class.AllowedTopologies, node.Labels)
 }
 
-// AllowedTopologiesFit reports whether one of the terms (or no term at
+// allowedTopologiesFit reports whether one of the terms (or no term at
 // all) matches the node's labels.
-func AllowedTopologiesFit(terms []v1.TopologySelectorTerm, nodeLabels map[string]string) bool {
+func allowedTopologiesFit(terms []v1.TopologySelectorTerm, nodeLabels map[string]string) bool {
 	if len(terms) == 0 {
 		return true
 	}
@@ -497,21 +497,12 @@ func AllowedTopologiesFit(terms []v1.TopologySelectorTerm, nodeLabels map[string
 		ok := true
 		for _, req := range term.MatchLabelExpressions {
 			v, has := nodeLabels[req.Key]
-			if !has || !contains(req.Values, v) {
+			if !has || !slices.Contains(req.Values, v) {
 				ok = false
 				break
 			}
 		}
 		if ok {
-			return true
-		}
-	}
-	return false
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
 			return true
 		}
 	}
