@@ -18,8 +18,7 @@ const DefaultSchedulerName = "default-scheduler"
 // unimplemented are upstream plugins skiff does not have; a configuration
 // naming them is accepted and they are left out.
 var unimplemented = map[string]bool{
-	"SchedulingGates": true, "VolumeRestrictions": true, "EBSLimits": true, "GCEPDLimits": true,
-	"NodeVolumeLimits": true, "AzureDiskLimits": true, "VolumeBinding": true, "VolumeZone": true,
+	"SchedulingGates": true, "EBSLimits": true, "GCEPDLimits": true, "AzureDiskLimits": true,
 	"DynamicResources": true,
 }
 
@@ -82,6 +81,7 @@ func Profiles(cfg *configv1.KubeSchedulerConfiguration) ([]framework.Profile, er
 				framework.PointQueueSort: p.Plugins.QueueSort, framework.PointPreFilter: p.Plugins.PreFilter,
 				framework.PointFilter: p.Plugins.Filter, framework.PointPostFilter: p.Plugins.PostFilter,
 				framework.PointPreScore: p.Plugins.PreScore, framework.PointScore: p.Plugins.Score,
+				framework.PointReserve: p.Plugins.Reserve, framework.PointPreBind: p.Plugins.PreBind,
 				framework.PointBind: p.Plugins.Bind,
 			} {
 				ps := framework.PointSet{}
@@ -169,6 +169,8 @@ func decodeArgs(pc configv1.PluginConfig) (runtime.Object, error) {
 		obj = &configv1.NodeAffinityArgs{}
 	case "DefaultPreemption":
 		obj = &configv1.DefaultPreemptionArgs{}
+	case "VolumeBinding":
+		obj = &configv1.VolumeBindingArgs{}
 	default:
 		return nil, nil
 	}

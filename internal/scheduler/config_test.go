@@ -4,6 +4,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes/fake"
 
 	"skiff/internal/scheduler/framework"
 )
@@ -68,7 +70,9 @@ profiles:
 	}
 	// Both profiles build.
 	for _, p := range profiles {
-		if _, err := framework.NewFramework(NewInTreeRegistry(), p, framework.Options{}); err != nil {
+		// The volume plugins register their informers.
+		inf := informers.NewSharedInformerFactory(fake.NewClientset(), 0)
+		if _, err := framework.NewFramework(NewInTreeRegistry(), p, framework.Options{Informers: inf}); err != nil {
 			t.Errorf("build %s: %v", p.SchedulerName, err)
 		}
 	}

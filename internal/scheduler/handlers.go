@@ -137,10 +137,49 @@ func (s *Scheduler) addEventHandlers() error {
 	}); err != nil {
 		return fmt.Errorf("node handler: %w", err)
 	}
+	if err := s.addVolumeEventHandlers(); err != nil {
+		return err
+	}
 	// Plugins read these through listers; register them so they start.
 	s.informers.Scheduling().V1().PriorityClasses().Informer()
 	s.informers.Core().V1().Namespaces().Informer()
 	s.informers.Policy().V1().PodDisruptionBudgets().Informer()
+	return nil
+}
+
+// volumePlugins are the plugins whose rejections storage objects can lift.
+var volumePlugins = []string{"VolumeBinding", "VolumeRestrictions", "VolumeZone", "NodeVolumeLimits"}
+
+// rejectedForVolumes reports whether a volume plugin rejected the pod.
+func rejectedForVolumes(q *framework.QueuedPodInfo) bool {
+	for _, p := range volumePlugins {
+		if q.UnschedulablePlugins[p] {
+			return true
+		}
+	}
+	return false
+}
+
+// addVolumeEventHandlers wakes pods parked by a volume plugin when a PVC,
+// PV, StorageClass or CSINode changes (Node changes wake every pod). PV
+// and PVC status-only heartbeats do not exist, so every update counts.
+func (s *Scheduler) addVolumeEventHandlers() error {
+	wake := func(any) { s.queue.MoveAll(rejectedForVolumes) }
+	h := cache.ResourceEventHandlerFuncs{
+		AddFunc:    wake,
+		UpdateFunc: func(_, obj any) { wake(obj) },
+		DeleteFunc: wake,
+	}
+	for name, inf := range map[string]cache.SharedIndexInformer{
+		"persistentvolumeclaim": s.informers.Core().V1().PersistentVolumeClaims().Informer(),
+		"persistentvolume":      s.informers.Core().V1().PersistentVolumes().Informer(),
+		"storageclass":          s.informers.Storage().V1().StorageClasses().Informer(),
+		"csinode":               s.informers.Storage().V1().CSINodes().Informer(),
+	} {
+		if _, err := inf.AddEventHandler(h); err != nil {
+			return fmt.Errorf("%s handler: %w", name, err)
+		}
+	}
 	return nil
 }
 

@@ -12,9 +12,13 @@ import (
 	"skiff/internal/scheduler/plugins/nodeports"
 	"skiff/internal/scheduler/plugins/noderesourcesfit"
 	"skiff/internal/scheduler/plugins/nodeunschedulable"
+	"skiff/internal/scheduler/plugins/nodevolumelimits"
 	"skiff/internal/scheduler/plugins/podtopologyspread"
 	"skiff/internal/scheduler/plugins/queuesort"
 	"skiff/internal/scheduler/plugins/tainttoleration"
+	"skiff/internal/scheduler/plugins/volumebinding"
+	"skiff/internal/scheduler/plugins/volumerestrictions"
+	"skiff/internal/scheduler/plugins/volumezone"
 )
 
 // NewInTreeRegistry returns the built-in plugins by name.
@@ -33,11 +37,15 @@ func NewInTreeRegistry() framework.Registry {
 		imagelocality.Name:      imagelocality.New,
 		defaultpreemption.Name:  defaultpreemption.New,
 		defaultbinder.Name:      defaultbinder.New,
+		volumerestrictions.Name: volumerestrictions.New,
+		nodevolumelimits.Name:   nodevolumelimits.New,
+		volumebinding.Name:      volumebinding.New,
+		volumezone.Name:         volumezone.New,
 	}
 }
 
 // DefaultMultiPoint is upstream's default plugin list with its score
-// weights (volume and DRA plugins are not implemented).
+// weights (DRA and the in-tree cloud volume limits are not implemented).
 func DefaultMultiPoint() []framework.PluginRef {
 	return []framework.PluginRef{
 		{Name: queuesort.Name},
@@ -47,6 +55,10 @@ func DefaultMultiPoint() []framework.PluginRef {
 		{Name: nodeaffinity.Name, Weight: 2},
 		{Name: nodeports.Name},
 		{Name: noderesourcesfit.Name, Weight: 1},
+		{Name: volumerestrictions.Name},
+		{Name: nodevolumelimits.Name},
+		{Name: volumebinding.Name},
+		{Name: volumezone.Name},
 		{Name: podtopologyspread.Name, Weight: 2},
 		{Name: interpodaffinity.Name, Weight: 2},
 		{Name: defaultpreemption.Name},

@@ -367,6 +367,23 @@ func (s *Scheduler) scheduleOne(ctx context.Context, qpi *framework.QueuedPodInf
 		s.failed(ctx, fwk, qpi, cycle, err, "")
 		return
 	}
+	if fwk.HasReservePlugins() {
+		if st := fwk.RunReservePluginsReserve(ctx, state, assumed, res.SuggestedHost); !st.IsSuccess() {
+			fwk.RunReservePluginsUnreserve(ctx, state, assumed, res.SuggestedHost)
+			s.cache.ForgetPod(assumed)
+			err := st.AsError()
+			if st.IsRejected() {
+				// As upstream: a rejection at Reserve reads as a fit error on
+				// the one node that was picked.
+				err = &FitError{Pod: pod, NumAllNodes: 1, Diagnosis: Diagnosis{
+					NodeToStatus:         framework.NodeToStatus{res.SuggestedHost: st},
+					UnschedulablePlugins: map[string]bool{st.Plugin(): true},
+				}}
+			}
+			s.failed(ctx, fwk, qpi, cycle, err, "")
+			return
+		}
+	}
 	s.queue.Done(pod.UID)
 	s.queue.ForgetNomination(pod.UID)
 	s.bindWG.Add(1)
@@ -374,12 +391,12 @@ func (s *Scheduler) scheduleOne(ctx context.Context, qpi *framework.QueuedPodInf
 	case s.bindSem <- struct{}{}:
 	case <-ctx.Done():
 		s.bindWG.Done()
+		fwk.RunReservePluginsUnreserve(ctx, state, assumed, assumed.Spec.NodeName)
 		s.cache.ForgetPod(assumed)
 		return
 	}
 	go func() {
 		defer s.bindWG.Done()
-		defer func() { <-s.bindSem }()
 		s.bind(ctx, fwk, state, qpi, assumed)
 	}()
 }
@@ -392,27 +409,58 @@ func (s *Scheduler) skip(pod *v1.Pod) bool {
 	return s.cache.IsAssumed(pod.UID)
 }
 
+// bind is the binding cycle: PreBind (which may wait, e.g. for volumes to
+// be bound), then Bind. It runs holding a bindSem slot, except while
+// PreBind waits: a pod waiting minutes for its volumes must not hold back
+// the bindings of others.
 func (s *Scheduler) bind(ctx context.Context, fwk *framework.Framework, state *framework.CycleState, qpi *framework.QueuedPodInfo, assumed *v1.Pod) {
-	st := fwk.RunBindPlugins(ctx, state, assumed, assumed.Spec.NodeName)
-	if st.IsSuccess() {
-		s.cache.FinishBinding(assumed)
-		s.recorders[fwk.ProfileName()].Eventf(assumed, v1.EventTypeNormal, "Scheduled",
-			"Successfully assigned %s/%s to %s", assumed.Namespace, assumed.Name, assumed.Spec.NodeName)
-		return
+	node := assumed.Spec.NodeName
+	held := true
+	defer func() {
+		if held {
+			<-s.bindSem
+		}
+	}()
+	var st *framework.Status
+	failMsg := "Binding rejected: %v"
+	if fwk.HasPreBindPlugins() {
+		<-s.bindSem
+		held = false
+		st = fwk.RunPreBindPlugins(ctx, state, assumed, node)
+		if !st.IsSuccess() {
+			failMsg = fmt.Sprintf("running PreBind plugin %q: ", st.Plugin()) + "%v"
+		} else {
+			select {
+			case s.bindSem <- struct{}{}:
+				held = true
+			case <-ctx.Done():
+				st = framework.AsStatus(ctx.Err())
+			}
+		}
 	}
+	if st.IsSuccess() {
+		st = fwk.RunBindPlugins(ctx, state, assumed, node)
+		if st.IsSuccess() {
+			s.cache.FinishBinding(assumed)
+			s.recorders[fwk.ProfileName()].Eventf(assumed, v1.EventTypeNormal, "Scheduled",
+				"Successfully assigned %s/%s to %s", assumed.Namespace, assumed.Name, node)
+			return
+		}
+	}
+	fwk.RunReservePluginsUnreserve(ctx, state, assumed, node)
 	s.cache.ForgetPod(assumed)
 	err := st.AsError()
 	if apierrors.IsNotFound(err) || ctx.Err() != nil {
 		return
 	}
-	s.log.Info("binding failed", "pod", key(assumed), "node", assumed.Spec.NodeName, "err", err)
+	s.log.Info("binding failed", "pod", key(assumed), "node", node, "err", err)
 	// The pod may have been deleted or bound by someone else meanwhile.
 	cur, gerr := s.podLister.Pods(assumed.Namespace).Get(assumed.Name)
 	if gerr != nil || cur.UID != assumed.UID || cur.Spec.NodeName != "" {
 		return
 	}
 	s.queue.Requeue(s.withPriority(cur), qpi)
-	s.recorders[fwk.ProfileName()].Eventf(cur, v1.EventTypeWarning, "FailedScheduling", "Binding rejected: %v", err)
+	s.recorders[fwk.ProfileName()].Eventf(cur, v1.EventTypeWarning, "FailedScheduling", failMsg, err)
 }
 
 // failed records a failed attempt: requeue, PodScheduled=False and a

@@ -99,6 +99,24 @@ type ScoreExtensions interface {
 	NormalizeScore(ctx context.Context, state *CycleState, pod *v1.Pod, scores []NodeScore) *Status
 }
 
+// ReservePlugin keeps per-node resources (assumed volumes, ...) for the
+// pod once a node is picked. Reserve runs in the scheduling cycle; when it
+// or any later step (PreBind, Bind) fails, Unreserve runs on every reserve
+// plugin in reverse order. Unreserve must be idempotent and must not fail.
+type ReservePlugin interface {
+	Plugin
+	Reserve(ctx context.Context, state *CycleState, pod *v1.Pod, nodeName string) *Status
+	Unreserve(ctx context.Context, state *CycleState, pod *v1.Pod, nodeName string)
+}
+
+// PreBindPlugin prepares the binding (binds volumes, ...) in the binding
+// cycle, which runs apart from the scheduling loop and may wait on the API.
+// A failure unreserves the pod and sends it back to the queue.
+type PreBindPlugin interface {
+	Plugin
+	PreBind(ctx context.Context, state *CycleState, pod *v1.Pod, nodeName string) *Status
+}
+
 // BindPlugin writes the placement. Skip passes to the next binder.
 type BindPlugin interface {
 	Plugin

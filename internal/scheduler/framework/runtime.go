@@ -38,6 +38,8 @@ const (
 	PointPostFilter = "PostFilter"
 	PointPreScore   = "PreScore"
 	PointScore      = "Score"
+	PointReserve    = "Reserve"
+	PointPreBind    = "PreBind"
 	PointBind       = "Bind"
 )
 
@@ -82,6 +84,8 @@ type Framework struct {
 	postFilter []PostFilterPlugin
 	preScore   []PreScorePlugin
 	score      []weightedScore
+	reserve    []ReservePlugin
+	preBind    []PreBindPlugin
 	bind       []BindPlugin
 
 	// scoreBufs holds *[]NodeScore blocks for RunScorePlugins.
@@ -133,13 +137,19 @@ func NewFramework(registry Registry, p Profile, opts Options) (*Framework, error
 		case PointScore:
 			_, ok := pl.(ScorePlugin)
 			return ok
+		case PointReserve:
+			_, ok := pl.(ReservePlugin)
+			return ok
+		case PointPreBind:
+			_, ok := pl.(PreBindPlugin)
+			return ok
 		case PointBind:
 			_, ok := pl.(BindPlugin)
 			return ok
 		}
 		return false
 	}
-	for _, point := range []string{PointQueueSort, PointPreFilter, PointFilter, PointPostFilter, PointPreScore, PointScore, PointBind} {
+	for _, point := range []string{PointQueueSort, PointPreFilter, PointFilter, PointPostFilter, PointPreScore, PointScore, PointReserve, PointPreBind, PointBind} {
 		set := p.Points[point]
 		disabled := map[string]bool{}
 		for _, d := range set.Disabled {
@@ -197,6 +207,10 @@ func NewFramework(registry Registry, p Profile, opts Options) (*Framework, error
 					w = 1
 				}
 				f.score = append(f.score, weightedScore{plugin: pl.(ScorePlugin), weight: w})
+			case PointReserve:
+				f.reserve = append(f.reserve, pl.(ReservePlugin))
+			case PointPreBind:
+				f.preBind = append(f.preBind, pl.(PreBindPlugin))
 			case PointBind:
 				f.bind = append(f.bind, pl.(BindPlugin))
 			}
@@ -547,6 +561,49 @@ func (f *Framework) scoreBuffer(n int) *[]NodeScore {
 	}
 	b := make([]NodeScore, n)
 	return &b
+}
+
+// HasReservePlugins reports whether any Reserve is configured.
+func (f *Framework) HasReservePlugins() bool { return len(f.reserve) > 0 }
+
+// HasPreBindPlugins reports whether any PreBind is configured.
+func (f *Framework) HasPreBindPlugins() bool { return len(f.preBind) > 0 }
+
+// RunReservePluginsReserve runs every Reserve in order; the first failure
+// is returned (the caller then runs RunReservePluginsUnreserve).
+func (f *Framework) RunReservePluginsReserve(ctx context.Context, state *CycleState, pod *v1.Pod, nodeName string) *Status {
+	for _, pl := range f.reserve {
+		if s := pl.Reserve(ctx, state, pod, nodeName); !s.IsSuccess() {
+			if s.IsRejected() {
+				// As upstream: a Reserve rejection is final for this attempt.
+				s = NewStatus(Unschedulable, s.Reasons()...)
+			}
+			return s.WithPlugin(pl.Name())
+		}
+	}
+	return nil
+}
+
+// RunReservePluginsUnreserve runs every Unreserve in reverse order.
+func (f *Framework) RunReservePluginsUnreserve(ctx context.Context, state *CycleState, pod *v1.Pod, nodeName string) {
+	for i := len(f.reserve) - 1; i >= 0; i-- {
+		f.reserve[i].Unreserve(ctx, state, pod, nodeName)
+	}
+}
+
+// RunPreBindPlugins runs every PreBind; the first failure stops them.
+func (f *Framework) RunPreBindPlugins(ctx context.Context, state *CycleState, pod *v1.Pod, nodeName string) *Status {
+	for _, pl := range f.preBind {
+		s := pl.PreBind(ctx, state, pod, nodeName)
+		if s.IsSuccess() || s.IsSkip() {
+			continue
+		}
+		if s.IsRejected() {
+			return NewStatus(Unschedulable, s.Reasons()...).WithPlugin(pl.Name())
+		}
+		return s.WithPlugin(pl.Name())
+	}
+	return nil
 }
 
 // RunBindPlugins binds with the first binder that does not Skip.
