@@ -3,6 +3,7 @@ package e2e
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -172,11 +173,30 @@ spec:
 	})
 }
 
+// restartServer stops the node's skiff server (its agent with it) and
+// starts it again on the same data dir, then waits for the node to be
+// Ready again. Containers keep running meanwhile.
+func (c *cluster) restartServer(t *testing.T) {
+	t.Helper()
+	stopProcess(c.cmd, 20*time.Second)
+	cmd := exec.Command(c.cmd.Path, c.cmd.Args[1:]...)
+	cmd.Stdout, cmd.Stderr = c.log, c.log
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	c.cmd = cmd
+	waitForVolume(t, "the node Ready after the restart", 60*time.Second, func() (bool, string) {
+		out, err := c.kubectlErr("get", "nodes", "-o", `jsonpath={.items[*].status.conditions[?(@.type=="Ready")].status}`)
+		return err == nil && strings.Contains(out, "True"), out
+	})
+}
+
 // TestStatefulSetLocalPath is the whole story on the default class: a
 // three-replica StatefulSet's claims are provisioned on this node by
 // local-path (the scheduler's VolumeBinding picks the node, the PV binder
 // binds), each pod writes its ordinal into its volume, a deleted pod
-// comes back to the same data, scaling down and up reattaches, and
+// comes back to the same data, and so do all after the node's agent
+// restarts; scaling down and up reattaches, and
 // deleting the StatefulSet (whenDeleted: Delete) removes the claims, the
 // volumes and their directories.
 func TestStatefulSetLocalPath(t *testing.T) {
@@ -260,6 +280,23 @@ spec:
 	ready(3)
 	if out := strings.TrimSpace(c.kubectl(t, "exec", "web-1", "--", "cat", "/data/ordinal", "/data/extra")); out != "1\nkept" {
 		t.Errorf("web-1 after recreation reads %q", out)
+	}
+
+	// The node's agent restarted (the whole skiff server, agent included)
+	// finds the volumes where they were: the pods read their data, and a
+	// pod deleted afterwards is mounted again on the same directory.
+	c.restartServer(t)
+	for i := range 3 {
+		pod := fmt.Sprintf("web-%d", i)
+		waitForVolume(t, pod+" reads its ordinal after the restart", 60*time.Second, func() (bool, string) {
+			out, err := c.kubectlErr("exec", pod, "--", "cat", "/data/ordinal")
+			return err == nil && strings.TrimSpace(out) == fmt.Sprint(i), out
+		})
+	}
+	c.kubectl(t, "delete", "pod", "web-0", "--grace-period=1")
+	ready(3)
+	if got := ordinal("web-0"); got != "0" {
+		t.Errorf("web-0 recreated after the restart reads %q", got)
 	}
 
 	// Scale down and up: web-2's claim stays and is reattached.
