@@ -83,25 +83,23 @@ func claimOf(p *corev1.Pod, v corev1.Volume) string {
 	return ""
 }
 
-// podUses reports whether p holds the claim: a pod the kubelet may run
-// (scheduled) that has not terminated. A pod force-deleted or already
-// deleted by its kubelet (deletion grace period 0) no longer holds it.
+// podUses reports whether p holds the claim, as upstream decides: any
+// scheduled pod that names it, whatever its phase (the kubelet may still
+// have it mounted). A generic ephemeral claim is released by its pod once
+// the kubelet is done with the pod or it was force-deleted (deletion grace
+// period 0), which breaks the cycle of a pod finalizer waiting for its
+// claim.
 func podUses(p *corev1.Pod, pvc *corev1.PersistentVolumeClaim) bool {
 	if p.Namespace != pvc.Namespace || p.Spec.NodeName == "" {
 		return false
 	}
-	if p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed {
-		return false
-	}
-	if p.DeletionTimestamp != nil && p.DeletionGracePeriodSeconds != nil && *p.DeletionGracePeriodSeconds == 0 {
-		return false
-	}
+	shutDown := p.DeletionTimestamp != nil && p.DeletionGracePeriodSeconds != nil && *p.DeletionGracePeriodSeconds == 0
 	for _, v := range p.Spec.Volumes {
 		if claimOf(p, v) != pvc.Name {
 			continue
 		}
-		if v.Ephemeral != nil && !metav1.IsControlledBy(pvc, p) {
-			continue // a claim of that name not made for this pod
+		if v.Ephemeral != nil && (shutDown || !metav1.IsControlledBy(pvc, p)) {
+			continue // done with, or a claim of that name not made for this pod
 		}
 		return true
 	}

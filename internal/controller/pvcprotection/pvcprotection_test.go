@@ -38,10 +38,11 @@ func TestPodUses(t *testing.T) {
 		{"generic ephemeral volume of the pod", pod(nil), eph, true},
 		{"ephemeral claim of another pod of that name", pod(func(p *corev1.Pod) { p.UID = "p2" }), eph, false},
 		{"not scheduled", pod(func(p *corev1.Pod) { p.Spec.NodeName = "" }), pvc, false},
-		{"succeeded", pod(func(p *corev1.Pod) { p.Status.Phase = corev1.PodSucceeded }), pvc, false},
-		{"failed", pod(func(p *corev1.Pod) { p.Status.Phase = corev1.PodFailed }), pvc, false},
+		{"succeeded", pod(func(p *corev1.Pod) { p.Status.Phase = corev1.PodSucceeded }), pvc, true},
+		{"failed", pod(func(p *corev1.Pod) { p.Status.Phase = corev1.PodFailed }), pvc, true},
 		{"terminating gracefully", pod(func(p *corev1.Pod) { p.DeletionTimestamp = &now }), pvc, true},
-		{"force-deleted", pod(func(p *corev1.Pod) { p.DeletionTimestamp, p.DeletionGracePeriodSeconds = &now, &zero }), pvc, false},
+		{"force-deleted, kept by a finalizer", pod(func(p *corev1.Pod) { p.DeletionTimestamp, p.DeletionGracePeriodSeconds = &now, &zero }), pvc, true},
+		{"force-deleted, its ephemeral claim", pod(func(p *corev1.Pod) { p.DeletionTimestamp, p.DeletionGracePeriodSeconds = &now, &zero }), eph, false},
 		{"other namespace", pod(func(p *corev1.Pod) { p.Namespace = "other" }), pvc, false},
 	}
 	for _, tt := range tests {
