@@ -12,6 +12,7 @@ import (
 
 	"skiff/internal/apiserver/auth"
 	"skiff/internal/controller"
+	"skiff/internal/controller/attachdetach"
 	"skiff/internal/controller/clusterroleaggregation"
 	"skiff/internal/controller/cronjob"
 	"skiff/internal/controller/daemonset"
@@ -102,6 +103,7 @@ func controllerAccounts() map[string]string {
 		"tokencleaner":             "token-cleaner",
 		"node-password":            "node-password-controller",
 		"clusterrole-aggregation":  "clusterrole-aggregation-controller",
+		"attachdetach":             "attachdetach-controller",
 	}
 }
 
@@ -154,5 +156,6 @@ func controllerConstructors(cfg Config) map[string]controller.Constructor {
 		"tokencleaner":             tokencleaner.New,
 		"node-password":            nodepassword.New,
 		"clusterrole-aggregation":  clusterroleaggregation.New,
+		"attachdetach":             attachdetach.New,
 	}
 }
