@@ -485,6 +485,14 @@ func (a *Agent) setupVolumes(ctx context.Context, pod *corev1.Pod, in envInput) 
 			paths[v.Name] = v.HostPath.Path
 			continue
 		}
+		if pv, ok, err := a.csiSource(ctx, pod, v); err != nil {
+			return nil, err
+		} else if ok {
+			if paths[v.Name], err = a.mountCSI(ctx, pod, v, pv); err != nil {
+				return nil, err
+			}
+			continue
+		}
 		plugin := volumePlugin(v)
 		if plugin == "" {
 			continue
@@ -585,6 +593,9 @@ func (a *Agent) cleanupVolumes(ctx context.Context, uid types.UID) error {
 		return nil
 	}
 	dir := a.podDir(uid)
+	if err := a.teardownCSI(ctx, uid); err != nil {
+		return err
+	}
 	if err := a.unmountImageVolumes(ctx, dir); err != nil {
 		return fmt.Errorf("clean up volumes: %w", err)
 	}
