@@ -302,9 +302,17 @@ func TestCSIVolumes(t *testing.T) {
 		if err := admin.CoreV1().Pods("default").Delete(ctx, "reader", metav1.DeleteOptions{}); err != nil {
 			t.Fatal(err)
 		}
-		servertest.Wait(t, "unpublished, unstaged and detached", func(ctx context.Context) (bool, error) {
+		servertest.Wait(t, "the VolumeAttachment deleted", func(ctx context.Context) (bool, error) {
 			_, err := admin.StorageV1().VolumeAttachments().Get(ctx, vaName, metav1.GetOptions{})
-			return len(drv.CallsOf("NodeUnpublishVolume")) == 1 && len(drv.CallsOf("NodeUnstageVolume")) == 1 && apierrors.IsNotFound(err), nil
+			return apierrors.IsNotFound(err), nil
+		})
+		// The agent unmounts before it lets the pod go, and only then may
+		// the volume be detached.
+		if n := len(drv.CallsOf("NodeUnpublishVolume")); n != 1 {
+			t.Errorf("NodeUnpublishVolume calls when detached = %d, want 1", n)
+		}
+		servertest.Wait(t, "unstaged", func(ctx context.Context) (bool, error) {
+			return len(drv.CallsOf("NodeUnstageVolume")) == 1, nil
 		})
 		if _, err := os.Stat(target); !os.IsNotExist(err) {
 			t.Errorf("publish target still there: %v", err)

@@ -12,5 +12,9 @@
 // of each driver attaches them; this controller then lists the attached
 // ones in the Node's status.volumesAttached.
 //
-// Inline (ephemeral) CSI volumes are never attached, as upstream.
+// A pod keeps its volumes attached until it is deleted, finished or not:
+// skiff's agent unpublishes a pod's volumes only when the pod goes (before
+// it deletes the pod object), so detaching a finished pod's volume could
+// pull it from under a mount. Inline (ephemeral) CSI volumes are never
+// attached, as upstream.
 package attachdetach

@@ -53,18 +53,10 @@ func attachRequired(d *storagev1.CSIDriver) bool {
 	return d == nil || d.Spec.AttachRequired == nil || *d.Spec.AttachRequired
 }
 
-// podActive reports whether a pod may still use its volumes.
-func podActive(p *corev1.Pod) bool {
-	return p.Status.Phase != corev1.PodSucceeded && p.Status.Phase != corev1.PodFailed
-}
-
 // desired returns the VolumeAttachments the node's pods need, by name.
 func desired(s state) map[string]*storagev1.VolumeAttachment {
 	out := map[string]*storagev1.VolumeAttachment{}
 	for _, p := range s.pods {
-		if !podActive(p) {
-			continue
-		}
 		for _, v := range p.Spec.Volumes {
 			if v.PersistentVolumeClaim == nil {
 				continue

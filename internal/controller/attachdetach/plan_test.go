@@ -34,9 +34,9 @@ func TestDecide(t *testing.T) {
 		"pv-c": pv("pv-c", "unknown.csi", "h-c"), "pv-host": hostPV,
 	}
 	claims := map[string]*corev1.PersistentVolumeClaim{
-		"a": {ObjectMeta: metav1.ObjectMeta{Name: "a", Namespace: "ns"}, Spec: corev1.PersistentVolumeClaimSpec{VolumeName: "pv-a"}},
-		"b": {ObjectMeta: metav1.ObjectMeta{Name: "b", Namespace: "ns"}, Spec: corev1.PersistentVolumeClaimSpec{VolumeName: "pv-b"}},
-		"c": {ObjectMeta: metav1.ObjectMeta{Name: "c", Namespace: "ns"}, Spec: corev1.PersistentVolumeClaimSpec{VolumeName: "pv-c"}},
+		"a":       {ObjectMeta: metav1.ObjectMeta{Name: "a", Namespace: "ns"}, Spec: corev1.PersistentVolumeClaimSpec{VolumeName: "pv-a"}},
+		"b":       {ObjectMeta: metav1.ObjectMeta{Name: "b", Namespace: "ns"}, Spec: corev1.PersistentVolumeClaimSpec{VolumeName: "pv-b"}},
+		"c":       {ObjectMeta: metav1.ObjectMeta{Name: "c", Namespace: "ns"}, Spec: corev1.PersistentVolumeClaimSpec{VolumeName: "pv-c"}},
 		"host":    {ObjectMeta: metav1.ObjectMeta{Name: "host", Namespace: "ns"}, Spec: corev1.PersistentVolumeClaimSpec{VolumeName: "pv-host"}},
 		"unbound": {ObjectMeta: metav1.ObjectMeta{Name: "unbound", Namespace: "ns"}},
 	}
@@ -82,8 +82,10 @@ func TestDecide(t *testing.T) {
 			wantAttach:  []corev1.UniqueVolumeName{UniqueVolumeName("attach.csi", "h-a")}},
 		{name: "exists, not yet attached", pods: []*corev1.Pod{pod(corev1.PodRunning, "a")},
 			attachments: []*storagev1.VolumeAttachment{va("pv-a", "attach.csi", false)}},
-		{name: "pod finished: detach", pods: []*corev1.Pod{pod(corev1.PodSucceeded, "a")},
-			attachments: []*storagev1.VolumeAttachment{va("pv-a", "attach.csi", true)}, wantDelete: []string{nameA}},
+		{name: "pod finished: still attached until it goes", pods: []*corev1.Pod{pod(corev1.PodSucceeded, "a")},
+			attachments: []*storagev1.VolumeAttachment{va("pv-a", "attach.csi", true)},
+			wantAttach:  []corev1.UniqueVolumeName{UniqueVolumeName("attach.csi", "h-a")}},
+		{name: "pod gone: detach", attachments: []*storagev1.VolumeAttachment{va("pv-a", "attach.csi", true)}, wantDelete: []string{nameA}},
 		{name: "no pod, still in use on the node: wait", attachments: []*storagev1.VolumeAttachment{va("pv-a", "attach.csi", true)},
 			inUse:       []corev1.UniqueVolumeName{UniqueVolumeName("attach.csi", "h-a")},
 			wantWaiting: 1, wantAttach: []corev1.UniqueVolumeName{UniqueVolumeName("attach.csi", "h-a")}},
