@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -204,6 +205,7 @@ func TestCSIVolumes(t *testing.T) {
 	drv := csitest.Start(t, t.TempDir(), csitest.Config{Name: csiDriver, NodeID: "test-node-1", MaxVolumes: 7,
 		Topology: map[string]string{zoneKey: "z1"}, Stage: true})
 	reg := drv.Register(t, m.Layout().RegistryDir())
+	withAttacher := startAttacher(t, s, drv)
 	servertest.Wait(t, "the driver in the CSINode", func(ctx context.Context) (bool, error) {
 		cn, err := admin.StorageV1().CSINodes().Get(ctx, csiNode, metav1.GetOptions{})
 		if err != nil || len(cn.Spec.Drivers) != 1 {
@@ -264,11 +266,13 @@ func TestCSIVolumes(t *testing.T) {
 		if va.Spec.Attacher != csiDriver || va.Spec.NodeName != csiNode || ptr.Deref(va.Spec.Source.PersistentVolumeName, "") != "pv-data" {
 			t.Errorf("volumeattachment spec = %+v", va.Spec)
 		}
-		// Nothing attaches it yet: the agent must not stage or publish.
-		if c := drv.Calls(); len(c) != 0 {
-			t.Errorf("driver called before the volume was attached: %+v", c)
+		if !withAttacher {
+			// Nothing attaches it yet: the agent must not stage or publish.
+			if c := drv.Calls(); len(c) != 0 {
+				t.Errorf("driver called before the volume was attached: %+v", c)
+			}
+			attach(t, admin, vaName)
 		}
-		attach(t, admin, vaName)
 
 		waitPod(t, admin, "reader", "Running", func(p *corev1.Pod) bool { return p.Status.Phase == corev1.PodRunning })
 		staging := filepath.Join(root, "plugins/kubernetes.io/csi", csiDriver, fmt.Sprintf("%x", sha256.Sum256([]byte("vol-1"))), "globalmount")
@@ -310,6 +314,13 @@ func TestCSIVolumes(t *testing.T) {
 		// the volume be detached.
 		if n := len(drv.CallsOf("NodeUnpublishVolume")); n != 1 {
 			t.Errorf("NodeUnpublishVolume calls when detached = %d, want 1", n)
+		}
+		if withAttacher {
+			// The attacher removes its finalizer only after
+			// ControllerUnpublishVolume: the deletion completed, so it ran.
+			if got := drv.CallsOf("ControllerUnpublishVolume"); len(got) != 1 || got[0].Volume != "vol-1" {
+				t.Errorf("ControllerUnpublishVolume calls = %+v, want one of vol-1", got)
+			}
 		}
 		servertest.Wait(t, "unstaged", func(ctx context.Context) (bool, error) {
 			return len(drv.CallsOf("NodeUnstageVolume")) == 1, nil
@@ -366,6 +377,38 @@ func TestCSIVolumes(t *testing.T) {
 			return len(cn.Spec.Drivers) == 0 && !ann, nil
 		})
 	})
+}
+
+// startAttacher runs upstream's external-attacher (bin/csi-attacher, built
+// by make from tools/csi-attacher) against the driver when it is there;
+// it reports whether it runs. Without it the test attaches by hand.
+func startAttacher(t *testing.T, s *servertest.Server, drv *csitest.Driver) bool {
+	t.Helper()
+	bin := filepath.Join(os.Getenv("SKIFF_BIN_DIR"), "csi-attacher")
+	if os.Getenv("SKIFF_BIN_DIR") == "" {
+		t.Log("SKIFF_BIN_DIR not set: the test marks VolumeAttachments attached itself instead of running the external attacher")
+		return false
+	}
+	if _, err := os.Stat(bin); err != nil {
+		t.Fatalf("external attacher: %v (make csi-attacher builds it)", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cmd := exec.CommandContext(ctx, bin, "--csi-address="+drv.Endpoint, "--kubeconfig="+s.AdminKubeconfig(),
+		"--leader-election=false", "--timeout=30s", "--v=2")
+	logs := &strings.Builder{}
+	cmd.Stdout, cmd.Stderr = logs, logs
+	if err := cmd.Start(); err != nil {
+		cancel()
+		t.Fatalf("start external attacher: %v", err)
+	}
+	t.Cleanup(func() {
+		cancel()
+		_ = cmd.Wait()
+		if t.Failed() {
+			t.Logf("external attacher output:\n%s", logs.String())
+		}
+	})
+	return true
 }
 
 // attach marks the VolumeAttachment attached, as the driver's external
