@@ -311,7 +311,7 @@ func (m *Manager) Mount(ctx context.Context, pod *corev1.Pod, vol *corev1.Volume
 			}
 			_, err = drv.node.NodeStageVolume(ctx, &csipb.NodeStageVolumeRequest{
 				VolumeId: r.handle, PublishContext: publishCtx, StagingTargetPath: staging,
-				VolumeCapability: capability, Secrets: secrets, VolumeContext: volCtx,
+				VolumeCapability: capability, Secrets: secrets, VolumeContext: r.attributes,
 			})
 			if err != nil {
 				return agent.CSIMount{}, fmt.Errorf("MountVolume.MountDevice failed: rpc error: %w", err)

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -61,8 +62,9 @@ func unmountUnder(t *testing.T, dir string) {
 }
 
 // runCSIAgent runs, as node name, the CSI manager and an agent on the sim
-// runtime with volumes under root.
-func runCSIAgent(t *testing.T, client kubernetes.Interface, name, root string) *csi.Manager {
+// runtime with volumes under root; stop stops both (the test's end does
+// too).
+func runCSIAgent(t *testing.T, client kubernetes.Interface, name, root string) (m *csi.Manager, stop func()) {
 	t.Helper()
 	m, err := csi.New(csi.Config{NodeName: name, Client: client, RootDir: root,
 		ScanInterval: 100 * time.Millisecond, Logger: servertest.Logger()})
@@ -75,12 +77,13 @@ func runCSIAgent(t *testing.T, client kubernetes.Interface, name, root string) *
 	}
 	a, err := agent.New(agent.Config{
 		NodeName: name, Client: client, Runtime: rt,
-		NodeIPs:            []string{"192.0.2.12"},
-		LeaseDuration:      2 * time.Second,
-		LeaseRenewInterval: 200 * time.Millisecond,
-		RootDir:            root,
-		CSI:                m,
-		Logger:             servertest.Logger(),
+		NodeIPs:              []string{"192.0.2.12"},
+		LeaseDuration:        2 * time.Second,
+		LeaseRenewInterval:   200 * time.Millisecond,
+		HousekeepingInterval: 200 * time.Millisecond,
+		RootDir:              root,
+		CSI:                  m,
+		Logger:               servertest.Logger(),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -89,15 +92,19 @@ func runCSIAgent(t *testing.T, client kubernetes.Interface, name, root string) *
 	done := make(chan error, 2)
 	go func() { done <- a.Run(ctx) }()
 	go func() { done <- m.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		for range 2 {
-			if err := <-done; err != nil {
-				t.Errorf("run: %v", err)
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			for range 2 {
+				if err := <-done; err != nil {
+					t.Errorf("run: %v", err)
+				}
 			}
-		}
-	})
-	return m
+		})
+	}
+	t.Cleanup(stop)
+	return m, stop
 }
 
 // csiPod mounts claim (or, with inline, an inline csi volume) at /data.
@@ -191,7 +198,9 @@ func TestCSIVolumes(t *testing.T) {
 	ctx := context.Background()
 	root := t.TempDir()
 	unmountUnder(t, root)
-	m := runCSIAgent(t, s.NodeClient(t, csiNode), csiNode, root)
+	top := t
+	nodeClient := s.NodeClient(t, csiNode)
+	m, stop := runCSIAgent(t, nodeClient, csiNode, root)
 	s.RunController(t, attachdetach.New, nil)
 
 	servertest.Wait(t, "the agent's CSINode, with no drivers", func(ctx context.Context) (bool, error) {
@@ -225,6 +234,10 @@ func TestCSIVolumes(t *testing.T) {
 	if n.Labels[zoneKey] != "z1" {
 		t.Errorf("node label %s = %q, want z1", zoneKey, n.Labels[zoneKey])
 	}
+	// The agent tells the registrar after it has written the CSINode.
+	servertest.Wait(t, "the registrar told of the registration", func(context.Context) (bool, error) {
+		return len(reg.Statuses()) > 0, nil
+	})
 	if st := reg.Statuses(); len(st) != 1 || !st[0].PluginRegistered {
 		t.Errorf("registration statuses = %v, want one registered", st)
 	}
@@ -233,9 +246,15 @@ func TestCSIVolumes(t *testing.T) {
 		ObjectMeta: metav1.ObjectMeta{Name: csiDriver},
 		Spec: storagev1.CSIDriverSpec{
 			AttachRequired: ptr.To(true), PodInfoOnMount: ptr.To(true),
+			TokenRequests:  []storagev1.TokenRequest{{Audience: "csi-test"}},
 			VolumeLifecycleModes: []storagev1.VolumeLifecycleMode{storagev1.VolumeLifecyclePersistent, storagev1.VolumeLifecycleEphemeral},
 		},
 	}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	// No service account controller runs: the pods' account by hand, for
+	// the driver's token.
+	if _, err := admin.CoreV1().ServiceAccounts("default").Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "default"}}, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 		t.Fatal(err)
 	}
 	if _, err := admin.CoreV1().Secrets("default").Create(ctx, &corev1.Secret{
@@ -292,6 +311,15 @@ func TestCSIVolumes(t *testing.T) {
 		if pb := pub[0]; pb.Target != target || pb.Staging != staging || pb.Context["csi.storage.k8s.io/pod.name"] != "reader" ||
 			pb.Context["csi.storage.k8s.io/pod.uid"] != string(p.UID) || pb.Context["csi.storage.k8s.io/ephemeral"] != "false" || pb.Context["source"] != source {
 			t.Errorf("NodePublishVolume = %+v; want target %s from %s with the pod's info", pb, target, staging)
+		}
+		var tokens map[string]struct {
+			Token string `json:"token"`
+		}
+		if err := json.Unmarshal([]byte(pub[0].Context["csi.storage.k8s.io/serviceAccount.tokens"]), &tokens); err != nil || tokens["csi-test"].Token == "" {
+			t.Errorf("NodePublishVolume's service account tokens = %v, %v; want one for audience csi-test", tokens, err)
+		}
+		if _, ok := stage[0].Context["csi.storage.k8s.io/pod.name"]; ok {
+			t.Error("NodeStageVolume got the pod's info: staging is per volume, not per pod")
 		}
 		if b, err := os.ReadFile(filepath.Join(target, "hello.txt")); err != nil || string(b) != "hello from csi" {
 			t.Errorf("published volume's hello.txt = %q, %v", b, err)
@@ -359,6 +387,43 @@ func TestCSIVolumes(t *testing.T) {
 		servertest.Wait(t, "the inline volume unpublished", func(context.Context) (bool, error) {
 			_, err := os.Stat(target)
 			return len(drv.CallsOf("NodeUnpublishVolume")) == 2 && os.IsNotExist(err), nil
+		})
+	})
+
+	t.Run("pod deleted while the agent is down", func(t *testing.T) {
+		source := t.TempDir()
+		createBoundClaim(t, admin, "later", "vol-2", source)
+		p := createPod(t, admin, csiPod("later", corev1.VolumeSource{
+			PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: "later"}}))
+		vaName := attachmentName("vol-2", csiDriver, csiNode)
+		if !withAttacher {
+			servertest.Wait(t, "the VolumeAttachment", func(ctx context.Context) (bool, error) {
+				_, err := admin.StorageV1().VolumeAttachments().Get(ctx, vaName, metav1.GetOptions{})
+				return err == nil, nil
+			})
+			attach(t, admin, vaName)
+		}
+		waitPod(t, admin, "later", "Running", func(p *corev1.Pod) bool { return p.Status.Phase == corev1.PodRunning })
+		target := filepath.Join(root, "pods", string(p.UID), "volumes/kubernetes.io~csi/data/mount")
+		staging := filepath.Join(root, "plugins/kubernetes.io/csi", csiDriver, fmt.Sprintf("%x", sha256.Sum256([]byte("vol-2"))))
+		unpublished, unstaged := len(drv.CallsOf("NodeUnpublishVolume")), len(drv.CallsOf("NodeUnstageVolume"))
+
+		stop()
+		if err := admin.CoreV1().Pods("default").Delete(ctx, "later", metav1.DeleteOptions{GracePeriodSeconds: ptr.To(int64(0))}); err != nil {
+			t.Fatal(err)
+		}
+		// The new agent outlives this subtest: the test's, not the
+		// subtest's, end stops it.
+		m, stop = runCSIAgent(top, nodeClient, csiNode, root)
+		servertest.Wait(t, "the leftover volume unpublished and unstaged by the new agent", func(context.Context) (bool, error) {
+			_, errT := os.Stat(target)
+			_, errS := os.Stat(staging)
+			return len(drv.CallsOf("NodeUnpublishVolume")) == unpublished+1 && len(drv.CallsOf("NodeUnstageVolume")) == unstaged+1 &&
+				os.IsNotExist(errT) && os.IsNotExist(errS), nil
+		})
+		servertest.Wait(t, "the VolumeAttachment deleted", func(ctx context.Context) (bool, error) {
+			_, err := admin.StorageV1().VolumeAttachments().Get(ctx, vaName, metav1.GetOptions{})
+			return apierrors.IsNotFound(err), nil
 		})
 	})
 
