@@ -246,7 +246,7 @@ func TestCSIVolumes(t *testing.T) {
 		ObjectMeta: metav1.ObjectMeta{Name: csiDriver},
 		Spec: storagev1.CSIDriverSpec{
 			AttachRequired: ptr.To(true), PodInfoOnMount: ptr.To(true),
-			TokenRequests:  []storagev1.TokenRequest{{Audience: "csi-test"}},
+			TokenRequests:        []storagev1.TokenRequest{{Audience: "csi-test"}},
 			VolumeLifecycleModes: []storagev1.VolumeLifecycleMode{storagev1.VolumeLifecyclePersistent, storagev1.VolumeLifecycleEphemeral},
 		},
 	}, metav1.CreateOptions{}); err != nil {
