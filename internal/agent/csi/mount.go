@@ -35,6 +35,9 @@ const (
 	ctxTokens         = "csi.storage.k8s.io/serviceAccount.tokens"
 )
 
+// csiTimeout bounds a mount's or a tear-down's CSI calls, as upstream's.
+const csiTimeout = 2 * time.Minute
+
 // volData is the vol_data.json beside a publish (or staging) target: what
 // tear-down needs when only the disk is left.
 type volData struct {
@@ -268,6 +271,8 @@ func (m *Manager) Mount(ctx context.Context, pod *corev1.Pod, vol *corev1.Volume
 		return res, nil // published already: pod syncs come often
 	}
 
+	ctx, cancel := context.WithTimeout(ctx, csiTimeout)
+	defer cancel()
 	var publishCtx map[string]string
 	attachID := ""
 	if !r.ephemeral && (obj == nil || obj.Spec.AttachRequired == nil || *obj.Spec.AttachRequired) {
@@ -370,6 +375,8 @@ func (m *Manager) waitForAttach(ctx context.Context, name string, r request) (ma
 
 // TearDown implements agent.CSIVolumes.
 func (m *Manager) TearDown(ctx context.Context, uid types.UID) error {
+	ctx, cancel := context.WithTimeout(ctx, csiTimeout)
+	defer cancel()
 	m.volumes.Lock()
 	defer m.volumes.Unlock()
 	dir := m.layout.podCSIDir(uid)
