@@ -25,6 +25,10 @@ type CSIVolumes interface {
 	// undo from the pod's folder alone, so it works for pods the agent
 	// learns of only from the disk (after a restart).
 	TearDown(ctx context.Context, uid types.UID) error
+	// InUse lists the node's published persistent CSI volumes, sorted, as
+	// the Node's status.volumesInUse names them: the attach/detach
+	// controller does not detach them.
+	InUse() []corev1.UniqueVolumeName
 }
 
 // CSIMount is a published CSI volume.
@@ -43,6 +47,8 @@ func (a *Agent) mountCSI(ctx context.Context, pod *corev1.Pod, v *corev1.Volume,
 		return "", fmt.Errorf("MountVolume.SetUp failed for volume %q : CSI volumes are not supported on this node", v.Name)
 	}
 	m, err := a.cfg.CSI.Mount(ctx, pod, v, pv)
+	// The node's volumesInUse may have changed, even by a failed mount.
+	a.pool.add(item{a: a, kind: itemNode})
 	if err != nil {
 		return "", fmt.Errorf("MountVolume.SetUp failed for volume %q : %w", v.Name, err)
 	}
@@ -80,7 +86,9 @@ func (a *Agent) teardownCSI(ctx context.Context, uid types.UID) error {
 	if a.cfg.CSI == nil {
 		return nil
 	}
-	if err := a.cfg.CSI.TearDown(ctx, uid); err != nil {
+	err := a.cfg.CSI.TearDown(ctx, uid)
+	a.pool.add(item{a: a, kind: itemNode})
+	if err != nil {
 		return fmt.Errorf("tear down csi volumes of %s: %w", filepath.Base(a.podDir(uid)), err)
 	}
 	return nil

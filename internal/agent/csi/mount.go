@@ -506,3 +506,19 @@ func isMountPoint(dir string) bool {
 	}
 	return inMountInfo(dir)
 }
+
+// InUse implements agent.CSIVolumes: the persistent volumes of the
+// vol_data.json files of the node's pods.
+func (m *Manager) InUse() []corev1.UniqueVolumeName {
+	files, _ := filepath.Glob(filepath.Join(m.layout.Root, "pods", "*", "volumes", pluginName, "*", "vol_data.json"))
+	var out []corev1.UniqueVolumeName
+	for _, f := range files {
+		d, err := readVolData(filepath.Dir(f))
+		if err != nil || d.LifecycleMode == string(storagev1.VolumeLifecycleEphemeral) {
+			continue
+		}
+		out = append(out, corev1.UniqueVolumeName("kubernetes.io/csi/"+d.DriverName+"^"+d.VolumeHandle))
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}

@@ -324,11 +324,12 @@ func TestCSIVolumes(t *testing.T) {
 		if b, err := os.ReadFile(filepath.Join(target, "hello.txt")); err != nil || string(b) != "hello from csi" {
 			t.Errorf("published volume's hello.txt = %q, %v", b, err)
 		}
-		servertest.Wait(t, "the volume in the node's volumesAttached", func(ctx context.Context) (bool, error) {
+		servertest.Wait(t, "the volume in the node's volumesAttached and volumesInUse", func(ctx context.Context) (bool, error) {
 			n, err := admin.CoreV1().Nodes().Get(ctx, csiNode, metav1.GetOptions{})
+			name := attachdetach.UniqueVolumeName(csiDriver, "vol-1")
 			return err == nil && slices.ContainsFunc(n.Status.VolumesAttached, func(v corev1.AttachedVolume) bool {
-				return v.Name == attachdetach.UniqueVolumeName(csiDriver, "vol-1")
-			}), err
+				return v.Name == name
+			}) && slices.Contains(n.Status.VolumesInUse, name), err
 		})
 
 		if err := admin.CoreV1().Pods("default").Delete(ctx, "reader", metav1.DeleteOptions{}); err != nil {
@@ -415,15 +416,19 @@ func TestCSIVolumes(t *testing.T) {
 		// The new agent outlives this subtest: the test's, not the
 		// subtest's, end stops it.
 		m, stop = runCSIAgent(top, nodeClient, csiNode, root)
-		servertest.Wait(t, "the leftover volume unpublished and unstaged by the new agent", func(context.Context) (bool, error) {
-			_, errT := os.Stat(target)
-			_, errS := os.Stat(staging)
-			return len(drv.CallsOf("NodeUnpublishVolume")) == unpublished+1 && len(drv.CallsOf("NodeUnstageVolume")) == unstaged+1 &&
-				os.IsNotExist(errT) && os.IsNotExist(errS), nil
-		})
 		servertest.Wait(t, "the VolumeAttachment deleted", func(ctx context.Context) (bool, error) {
 			_, err := admin.StorageV1().VolumeAttachments().Get(ctx, vaName, metav1.GetOptions{})
 			return apierrors.IsNotFound(err), nil
+		})
+		// The pod went while the volume was mounted: the node's
+		// volumesInUse held the detach until the new agent unpublished it.
+		if n := len(drv.CallsOf("NodeUnpublishVolume")); n != unpublished+1 {
+			t.Errorf("NodeUnpublishVolume calls when detached = %d, want %d", n, unpublished+1)
+		}
+		servertest.Wait(t, "the leftover volume unpublished and unstaged by the new agent", func(context.Context) (bool, error) {
+			_, errT := os.Stat(target)
+			_, errS := os.Stat(staging)
+			return len(drv.CallsOf("NodeUnstageVolume")) == unstaged+1 && os.IsNotExist(errT) && os.IsNotExist(errS), nil
 		})
 	})
 
