@@ -12,7 +12,7 @@ SKIFF_LDFLAGS = -X skiff/internal/version.Skiff=$(SKIFF_VERSION)
 DATA_DIR ?= /var/lib/skiff
 ARGS ?=
 
-.PHONY: all build run test conformance bench clean deps node-deps fmt vet helm
+.PHONY: all build run test conformance bench clean deps node-deps fmt vet helm csi-attacher
 
 # What a node needs from Debian: the container runtime, the CNI plugins,
 # nftables, busybox-static for the test images, and e2fsprogs for the
@@ -44,6 +44,14 @@ helm: bin/helm
 bin/helm: tools/helm/go.mod tools/helm/go.sum
 	cd tools/helm && $(GO) build -ldflags "-s -w" -o ../../bin/helm helm.sh/helm/v3/cmd/helm
 
+# Upstream's CSI external-attacher for the CSI integration test
+# (internal/agent/integration/csi_test.go), from its own module
+# tools/csi-attacher, as Helm.
+csi-attacher: bin/csi-attacher
+
+bin/csi-attacher: tools/csi-attacher/go.mod tools/csi-attacher/go.sum
+	cd tools/csi-attacher && $(GO) build -ldflags "-s -w" -o ../../bin/csi-attacher github.com/kubernetes-csi/external-attacher/v4/cmd/csi-attacher
+
 # Run skiff on this host with the admin kubeconfig in $(DATA_DIR).
 # Use it with: bin/skiff kubectl get nodes (or KUBECONFIG=$(DATA_DIR)/admin.kubeconfig kubectl ...).
 run: build node-deps
@@ -52,7 +60,7 @@ run: build node-deps
 # Every test: unit, integration (in-process API server on embedded etcd, a
 # three-member etcd cluster on loopback) and end to end (the real binaries
 # driven by the bundled kubectl).
-test: build helm node-deps vet
+test: build helm csi-attacher node-deps vet
 	SKIFF_BIN_DIR=$(CURDIR)/bin $(GO) test -count=1 -timeout 30m ./...
 
 vet:

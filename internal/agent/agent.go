@@ -134,6 +134,8 @@ type Config struct {
 	// ImageMounter mounts images on the node for image volumes; without
 	// one, a container that mounts an image volume cannot be created.
 	ImageMounter ImageMounter
+	// CSI mounts CSI volumes; without it, a pod with one cannot start.
+	CSI CSIVolumes
 }
 
 func (c *Config) setDefaults() {

@@ -25,7 +25,7 @@ func claimName(pod *corev1.Pod, v *corev1.Volume) (name string, readOnly, ok boo
 // claimVolumePath resolves a pod's claim to its bound PersistentVolume and
 // returns the host path its containers mount: a local or hostPath PV's
 // path (local-path volumes of this node once the local-path loop has seen
-// them), or what csiVolumePath publishes. Errors carry upstream's
+// them), or where mountCSI publishes a CSI volume. Errors carry upstream's
 // messages, reported as FailedMount and retried by the pod worker.
 func (a *Agent) claimVolumePath(ctx context.Context, pod *corev1.Pod, v *corev1.Volume) (string, error) {
 	name, readOnly, _ := claimName(pod, v)
@@ -87,18 +87,9 @@ func (a *Agent) claimVolumePath(ctx context.Context, pod *corev1.Pod, v *corev1.
 			return "", fmt.Errorf("MountVolume.SetUp failed for volume %q : %w", pv.Name, err)
 		}
 	case pv.Spec.CSI != nil:
-		return a.csiVolumePath(ctx, pod, v, pv, readOnly)
+		return a.mountCSI(ctx, pod, v, pv)
 	default:
 		return "", fmt.Errorf("MountVolume.NewMounter initialization failed for volume %q : volume source of PV %s is not supported on this node", pv.Name, pv.Name)
 	}
 	return p, nil
-}
-
-// csiVolumePath is the seam for CSI persistent volumes: it is to stage
-// and publish pv for the pod through the driver's node service
-// (NodeStageVolume, NodePublishVolume) and return the published target
-// path under the pod's volumes dir. Until CSI lands it fails, so the pod
-// waits in ContainerCreating with a FailedMount event.
-func (a *Agent) csiVolumePath(_ context.Context, _ *corev1.Pod, _ *corev1.Volume, pv *corev1.PersistentVolume, _ bool) (string, error) {
-	return "", fmt.Errorf("MountVolume.SetUp failed for volume %q : kubernetes.io/csi: driver name %s not found in the list of registered CSI drivers", pv.Name, pv.Spec.CSI.Driver)
 }

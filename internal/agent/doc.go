@@ -46,6 +46,15 @@
 // directory, and image garbage collection keeps the images of the node's
 // pods' image volumes.
 //
+// CSI volumes (an inline csi source, or a claim bound to a PV with
+// spec.csi) are mounted through Config.CSI (agent/csi implements it; the
+// node wires it): Mount waits for the VolumeAttachment, stages and
+// publishes into volumes/kubernetes.io~csi/<name>/mount; a failure keeps
+// the pod ContainerCreating with upstream's MountVolume.SetUp message. The
+// agent unpublishes them (TearDown) before it deletes a pod from the API,
+// so that the attach/detach controller detaches only unmounted volumes,
+// and again, from the disk, for orphaned pod folders.
+//
 // Before a sandbox, the agent creates the pod's cgroup when
 // Config.CgroupRoot is set (CgroupRoot[/burstable|/besteffort]/pod<uid>,
 // cgroupfs, limits from podCgroup) and removes it once the pod is gone.

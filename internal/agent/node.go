@@ -80,6 +80,9 @@ func (a *Agent) nodeStatus(now time.Time) corev1.NodeStatus {
 		st.Addresses = append(st.Addresses, corev1.NodeAddress{Type: corev1.NodeInternalIP, Address: ip})
 	}
 	st.Addresses = append(st.Addresses, corev1.NodeAddress{Type: corev1.NodeHostName, Address: a.cfg.NodeName})
+	if a.cfg.CSI != nil {
+		st.VolumesInUse = a.cfg.CSI.InUse()
+	}
 	return st
 }
 
@@ -173,7 +176,10 @@ func (a *Agent) writeNodeStatus(ctx context.Context, node *corev1.Node) error {
 			}
 		}
 	}
-	st.Images, st.VolumesInUse, st.VolumesAttached = node.Status.Images, node.Status.VolumesInUse, node.Status.VolumesAttached
+	st.Images, st.VolumesAttached = node.Status.Images, node.Status.VolumesAttached
+	if a.cfg.CSI == nil {
+		st.VolumesInUse = node.Status.VolumesInUse
+	}
 	node = node.DeepCopy()
 	node.Status = st
 	if _, err := a.cfg.Client.CoreV1().Nodes().UpdateStatus(ctx, node, metav1.UpdateOptions{}); err != nil {

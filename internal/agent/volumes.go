@@ -485,6 +485,14 @@ func (a *Agent) setupVolumes(ctx context.Context, pod *corev1.Pod, in envInput) 
 			paths[v.Name] = v.HostPath.Path
 			continue
 		}
+		if v.CSI != nil {
+			p, err := a.mountCSI(ctx, pod, v, nil)
+			if err != nil {
+				return nil, err
+			}
+			paths[v.Name] = p
+			continue
+		}
 		if _, _, ok := claimName(pod, v); ok {
 			p, err := a.claimVolumePath(ctx, pod, v)
 			if err != nil {
@@ -593,6 +601,9 @@ func (a *Agent) cleanupVolumes(ctx context.Context, uid types.UID) error {
 		return nil
 	}
 	dir := a.podDir(uid)
+	if err := a.teardownCSI(ctx, uid); err != nil {
+		return err
+	}
 	if err := a.unmountImageVolumes(ctx, dir); err != nil {
 		return fmt.Errorf("clean up volumes: %w", err)
 	}

@@ -302,6 +302,11 @@ func (a *Agent) deletePod(ctx context.Context, pod *corev1.Pod) error {
 		return a.deleteStaticPod(ctx, pod)
 	}
 	e := a.writeFinalStatus(ctx, pod)
+	// CSI volumes are unpublished while the pod object still exists: its
+	// deletion is what lets the attach/detach controller detach them.
+	if err := a.teardownCSI(ctx, pod.UID); err != nil {
+		return err
+	}
 	err := a.cfg.Client.CoreV1().Pods(pod.Namespace).Delete(ctx, pod.Name, metav1.DeleteOptions{
 		GracePeriodSeconds: ptr.To(int64(0)),
 		Preconditions:      &metav1.Preconditions{UID: &pod.UID},

@@ -14,6 +14,7 @@ import (
 
 	"skiff/internal/agent"
 	"skiff/internal/agent/cri"
+	"skiff/internal/agent/csi"
 	"skiff/internal/agent/sim"
 	"skiff/internal/containerd"
 	"skiff/internal/images"
@@ -107,6 +108,15 @@ func agentComponent(cfg Config) component {
 					cfg.Logger.Error("agent server stopped", "err", err)
 				}
 			})
+			if acfg.RootDir != "" {
+				// CSI drivers register in <root>/plugins_registry.
+				m, err := csi.New(csi.Config{NodeName: cfg.NodeName, Client: client, RootDir: acfg.RootDir, Logger: acfg.Logger})
+				if err != nil {
+					return err
+				}
+				acfg.CSI = m
+				wg.Go(func() { _ = m.Run(sctx) })
+			}
 			a, err := agent.New(acfg)
 			if err != nil {
 				return err

@@ -12,6 +12,7 @@ import (
 
 	"skiff/internal/apiserver/auth"
 	"skiff/internal/controller"
+	"skiff/internal/controller/attachdetach"
 	"skiff/internal/controller/clusterroleaggregation"
 	"skiff/internal/controller/cronjob"
 	"skiff/internal/controller/daemonset"
@@ -111,6 +112,7 @@ func controllerAccounts() map[string]string {
 		"persistentvolume-protection":      "pv-protection-controller",
 		"persistentvolumeclaim-protection": "pvc-protection-controller",
 		"local-path":                       "local-path-provisioner",
+		"attachdetach":                     "attachdetach-controller",
 	}
 }
 
@@ -168,5 +170,6 @@ func controllerConstructors(cfg Config) map[string]controller.Constructor {
 		"persistentvolume-protection":      pvprotection.New,
 		"persistentvolumeclaim-protection": pvcprotection.New,
 		"local-path":                       localpath.New,
+		"attachdetach":                     attachdetach.New,
 	}
 }

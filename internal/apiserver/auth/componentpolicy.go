@@ -46,6 +46,15 @@ func named(r rbacv1.PolicyRule, names ...string) rbacv1.PolicyRule {
 func controllerRules() map[string][]rbacv1.PolicyRule {
 	apps := []string{"apps", "extensions"}
 	return map[string][]rbacv1.PolicyRule{
+		"attachdetach-controller": {
+			rule([]string{"list", "watch"}, []string{""}, "persistentvolumes", "persistentvolumeclaims"),
+			rule([]string{"get", "list", "watch"}, []string{""}, "nodes"),
+			rule([]string{"patch", "update"}, []string{""}, "nodes/status"),
+			rule([]string{"list", "watch"}, []string{""}, "pods"),
+			rule([]string{"get", "list", "watch", "create", "delete"}, []string{"storage.k8s.io"}, "volumeattachments"),
+			rule([]string{"get", "list", "watch"}, []string{"storage.k8s.io"}, "csidrivers", "csinodes"),
+			eventRules(),
+		},
 		"clusterrole-aggregation-controller": {
 			rule([]string{"escalate", "get", "list", "watch", "update", "patch"}, []string{rbacv1.GroupName}, "clusterroles"),
 		},
