@@ -12,6 +12,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/ptr"
 
@@ -149,6 +150,12 @@ func TestLocalPathDirectories(t *testing.T) {
 	waitPod(t, client, "uses", "Running", func(p *corev1.Pod) bool { return p.Status.Phase == corev1.PodRunning })
 
 	if err := client.CoreV1().PersistentVolumes().Delete(ctx, pv.Name, metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	// No pv-protection controller runs here: let the volume go as it
+	// would once released.
+	if _, err := client.CoreV1().PersistentVolumes().Patch(ctx, pv.Name, types.MergePatchType,
+		[]byte(`{"metadata":{"finalizers":null}}`), metav1.PatchOptions{}); err != nil && !apierrors.IsNotFound(err) {
 		t.Fatal(err)
 	}
 	servertest.Wait(t, "the volume's directory to be removed", func(ctx context.Context) (bool, error) {
