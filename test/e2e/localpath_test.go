@@ -274,6 +274,15 @@ spec:
 		t.Errorf("claim's class %q, want the default local-path", sc)
 	}
 
+	// A claim grows: the class allows expansion, so the volume and the
+	// claim's status follow the new request.
+	c.kubectl(t, "patch", "pvc", "data-web-0", "-p", `{"spec":{"resources":{"requests":{"storage":"16Mi"}}}}`)
+	waitForVolume(t, "data-web-0 expanded to 16Mi", 60*time.Second, func() (bool, string) {
+		out, _ := c.kubectlErr("get", "pvc", "data-web-0", "-o", "jsonpath={.status.capacity.storage} {.status.conditions}")
+		pv, _ := c.kubectlErr("get", "pv", "pvc-"+uids["data-web-0"], "-o", "jsonpath={.spec.capacity.storage}")
+		return out == "16Mi " && pv == "16Mi", out + " pv " + pv
+	})
+
 	// A deleted pod comes back to its data.
 	c.kubectl(t, "exec", "web-1", "--", "sh", "-c", "echo kept > /data/extra")
 	c.kubectl(t, "delete", "pod", "web-1", "--grace-period=1")
