@@ -122,6 +122,14 @@ func ControllerNames() []string {
 	return slices.Sorted(maps.Keys(controllerConstructors(Config{})))
 }
 
+// BuiltinController returns the constructor of the built-in controller
+// name (as --disable takes it), built for a server on dataDir: for tests
+// that run one controller alone against a server.
+func BuiltinController(dataDir, name string) (controller.Constructor, bool) {
+	ctor, ok := controllerConstructors(Config{DataDir: dataDir})[name]
+	return ctor, ok
+}
+
 // controllerConstructors is the registry of built-in controllers, by
 // upstream's names (which --disable takes).
 func controllerConstructors(cfg Config) map[string]controller.Constructor {

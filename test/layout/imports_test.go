@@ -32,7 +32,7 @@ var assemblers = []string{"cmd", "internal/server", "internal/node"}
 // interface the parent defines; a parent never imports them (cmd/skiff,
 // server and node wire them).
 var implementations = map[string][]string{
-	"internal/agent": {"internal/agent/cri", "internal/agent/sim"},
+	"internal/agent": {"internal/agent/cri", "internal/agent/sim", "internal/agent/csi"},
 	"internal/proxy": {"internal/proxy/nftables"},
 }
 

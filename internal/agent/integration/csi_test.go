@@ -27,7 +27,6 @@ import (
 	"skiff/internal/agent/csi"
 	"skiff/internal/agent/csi/csitest"
 	"skiff/internal/agent/sim"
-	"skiff/internal/controller/attachdetach"
 	"skiff/internal/server/servertest"
 )
 
@@ -201,7 +200,7 @@ func TestCSIVolumes(t *testing.T) {
 	top := t
 	nodeClient := s.NodeClient(t, csiNode)
 	m, stop := runCSIAgent(t, nodeClient, csiNode, root)
-	s.RunController(t, attachdetach.New, nil)
+	s.RunBuiltin(t, "attachdetach")
 
 	servertest.Wait(t, "the agent's CSINode, with no drivers", func(ctx context.Context) (bool, error) {
 		cn, err := admin.StorageV1().CSINodes().Get(ctx, csiNode, metav1.GetOptions{})
@@ -326,7 +325,7 @@ func TestCSIVolumes(t *testing.T) {
 		}
 		servertest.Wait(t, "the volume in the node's volumesAttached and volumesInUse", func(ctx context.Context) (bool, error) {
 			n, err := admin.CoreV1().Nodes().Get(ctx, csiNode, metav1.GetOptions{})
-			name := attachdetach.UniqueVolumeName(csiDriver, "vol-1")
+			name := corev1.UniqueVolumeName("kubernetes.io/csi/" + csiDriver + "^vol-1") // upstream's unique name of a CSI volume
 			return err == nil && slices.ContainsFunc(n.Status.VolumesAttached, func(v corev1.AttachedVolume) bool {
 				return v.Name == name
 			}) && slices.Contains(n.Status.VolumesInUse, name), err

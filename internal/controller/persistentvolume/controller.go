@@ -22,6 +22,8 @@ import (
 
 	"skiff/internal/controller"
 	"skiff/internal/controller/reconcile"
+
+	"skiff/internal/volumematch"
 )
 
 // ResyncPeriod is how often every claim and volume is synced again
@@ -222,7 +224,7 @@ func (c *Controller) syncUnboundClaim(ctx context.Context, pvc *corev1.Persisten
 	switch {
 	case delay && pvc.Annotations[AnnSelectedNode] == "":
 		c.eventForDelayedClaim(pvc)
-	case claimClass(pvc) != "":
+	case volumematch.ClaimClass(pvc) != "":
 		return c.provision(ctx, pvc)
 	default:
 		c.events.Eventf(pvc, nil, corev1.EventTypeNormal, "FailedBinding", "Binding",
@@ -234,7 +236,7 @@ func (c *Controller) syncUnboundClaim(ctx context.Context, pvc *corev1.Persisten
 
 // delayBinding reports whether the claim's class binds WaitForFirstConsumer.
 func (c *Controller) delayBinding(pvc *corev1.PersistentVolumeClaim) (bool, error) {
-	name := claimClass(pvc)
+	name := volumematch.ClaimClass(pvc)
 	if name == "" {
 		return false, nil
 	}
@@ -320,7 +322,7 @@ func (c *Controller) assignDefaultClass(ctx context.Context, pvc *corev1.Persist
 // is external to skiff, so the binder only annotates the claim and waits
 // for a PV to appear, as upstream does for external provisioners.
 func (c *Controller) provision(ctx context.Context, pvc *corev1.PersistentVolumeClaim) error {
-	sc, err := c.classes.Get(claimClass(pvc))
+	sc, err := c.classes.Get(volumematch.ClaimClass(pvc))
 	if err != nil {
 		c.events.Eventf(pvc, nil, corev1.EventTypeWarning, "ProvisioningFailed", "Provisioning", "%s", err.Error())
 		if apierrors.IsNotFound(err) {
@@ -378,7 +380,7 @@ func (c *Controller) syncPreboundClaim(ctx context.Context, pvc *corev1.Persiste
 			return err
 		}
 		return c.bind(ctx, pv, pvc)
-	case boundToClaim(pv, pvc):
+	case volumematch.BoundToClaim(pv, pvc):
 		return c.bind(ctx, pv, pvc)
 	default:
 		c.events.Eventf(pvc, nil, corev1.EventTypeWarning, "FailedBinding", "Binding",
@@ -445,7 +447,7 @@ func (c *Controller) bind(ctx context.Context, pv *corev1.PersistentVolume, pvc 
 // volumeBinding is the pure part of binding a volume: the changed copy,
 // or nil when the volume is bound already.
 func volumeBinding(pv *corev1.PersistentVolume, pvc *corev1.PersistentVolumeClaim) *corev1.PersistentVolume {
-	byController := !boundToClaim(pv, pvc)
+	byController := !volumematch.BoundToClaim(pv, pvc)
 	n := pv.DeepCopy()
 	dirty := false
 	if r := pv.Spec.ClaimRef; r == nil || r.Name != pvc.Name || r.Namespace != pvc.Namespace || r.UID != pvc.UID {
@@ -643,7 +645,7 @@ func (c *Controller) syncVolume(ctx context.Context, pv *corev1.PersistentVolume
 		}
 		return c.reclaim(ctx, pv)
 	case pvc.Spec.VolumeName == "":
-		if volumeModeMismatch(pvc, pv) {
+		if volumematch.VolumeMode(pvc.Spec.VolumeMode) != volumematch.VolumeMode(pv.Spec.VolumeMode) {
 			c.events.Eventf(pv, nil, corev1.EventTypeWarning, "VolumeMismatch", "Binding",
 				"Cannot bind PersistentVolume to requested PersistentVolumeClaim %q due to incompatible volumeMode.", pvc.Name)
 			c.events.Eventf(pvc, nil, corev1.EventTypeWarning, "VolumeMismatch", "Binding",

@@ -9,8 +9,8 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	storagev1 "k8s.io/api/storage/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/labels"
+
+	"skiff/internal/volumematch"
 )
 
 // Annotations and names the binder reads and writes, as upstream spells
@@ -29,32 +29,12 @@ const (
 	annBetaDefaultClass       = "storageclass.beta.kubernetes.io/is-default-class"
 )
 
-// claimClass is the class a claim asks for: the beta annotation first,
-// then spec.storageClassName; "" for none.
-func claimClass(c *corev1.PersistentVolumeClaim) string {
-	if v, ok := c.Annotations[annBetaStorageClass]; ok {
-		return v
-	}
-	if c.Spec.StorageClassName != nil {
-		return *c.Spec.StorageClassName
-	}
-	return ""
-}
-
 // claimHasClass reports whether the claim names a class at all ("" is a
 // class: "no class"); nil spec.storageClassName without the annotation is
 // none.
 func claimHasClass(c *corev1.PersistentVolumeClaim) bool {
 	_, ok := c.Annotations[annBetaStorageClass]
 	return ok || c.Spec.StorageClassName != nil
-}
-
-// volumeClass is the class of a volume, annotation first.
-func volumeClass(v *corev1.PersistentVolume) string {
-	if c, ok := v.Annotations[annBetaStorageClass]; ok {
-		return c
-	}
-	return v.Spec.StorageClassName
 }
 
 func claimVAC(c *corev1.PersistentVolumeClaim) string {
@@ -69,39 +49,6 @@ func volumeVAC(v *corev1.PersistentVolume) string {
 		return *v.Spec.VolumeAttributesClassName
 	}
 	return ""
-}
-
-// volumeModeMismatch reports whether the claim's and the volume's
-// volumeMode differ (unset is Filesystem).
-func volumeModeMismatch(c *corev1.PersistentVolumeClaim, v *corev1.PersistentVolume) bool {
-	cm, vm := corev1.PersistentVolumeFilesystem, corev1.PersistentVolumeFilesystem
-	if c.Spec.VolumeMode != nil {
-		cm = *c.Spec.VolumeMode
-	}
-	if v.Spec.VolumeMode != nil {
-		vm = *v.Spec.VolumeMode
-	}
-	return cm != vm
-}
-
-// accessModesContain reports whether have has every mode of want.
-func accessModesContain(have, want []corev1.PersistentVolumeAccessMode) bool {
-	for _, m := range want {
-		if !slices.Contains(have, m) {
-			return false
-		}
-	}
-	return true
-}
-
-// boundToClaim reports whether the volume's claimRef names the claim (a
-// claimRef without UID names any claim of that name).
-func boundToClaim(v *corev1.PersistentVolume, c *corev1.PersistentVolumeClaim) bool {
-	r := v.Spec.ClaimRef
-	if r == nil || r.Name != c.Name || r.Namespace != c.Namespace {
-		return false
-	}
-	return r.UID == "" || r.UID == c.UID
 }
 
 func volumeStorage(v *corev1.PersistentVolume) int64 {
@@ -123,13 +70,9 @@ func claimRequest(c *corev1.PersistentVolumeClaim) int64 {
 // (a WaitForFirstConsumer class) only a pre-bound volume is returned: the
 // scheduler binds the others. It returns nil when nothing fits.
 func findBestMatch(c *corev1.PersistentVolumeClaim, volumes []*corev1.PersistentVolume, delayBinding bool) (*corev1.PersistentVolume, error) {
-	var selector labels.Selector
-	if c.Spec.Selector != nil {
-		s, err := metav1.LabelSelectorAsSelector(c.Spec.Selector)
-		if err != nil {
-			return nil, fmt.Errorf("error creating internal label selector for claim: %s/%s: %w", c.Namespace, c.Name, err)
-		}
-		selector = s
+	m, err := volumematch.New(c)
+	if err != nil {
+		return nil, fmt.Errorf("error creating internal label selector for claim: %s/%s: %w", c.Namespace, c.Name, err)
 	}
 	// Group the volumes by their access modes; try the groups that cover
 	// the claim's modes, fewest modes first.
@@ -142,7 +85,7 @@ func findBestMatch(c *corev1.PersistentVolumeClaim, volumes []*corev1.Persistent
 	}
 	var keys []string
 	for k, m := range modes {
-		if accessModesContain(m, c.Spec.AccessModes) {
+		if volumematch.AccessModesContain(m, c.Spec.AccessModes) {
 			keys = append(keys, k)
 		}
 	}
@@ -153,7 +96,7 @@ func findBestMatch(c *corev1.PersistentVolumeClaim, volumes []*corev1.Persistent
 		return keys[i] < keys[j]
 	})
 	for _, k := range keys {
-		if v := matchIn(c, groups[k], selector, delayBinding); v != nil {
+		if v := matchIn(m, groups[k], delayBinding); v != nil {
 			return v, nil
 		}
 	}
@@ -169,34 +112,20 @@ func modesKey(m []corev1.PersistentVolumeAccessMode) string {
 	return strings.Join(slices.Compact(s), ",")
 }
 
-func matchIn(c *corev1.PersistentVolumeClaim, volumes []*corev1.PersistentVolume, selector labels.Selector, delayBinding bool) *corev1.PersistentVolume {
+func matchIn(m *volumematch.Matcher, volumes []*corev1.PersistentVolume, delayBinding bool) *corev1.PersistentVolume {
 	var best *corev1.PersistentVolume
-	want := claimRequest(c)
 	for _, v := range volumes {
-		if v.Spec.ClaimRef != nil && !boundToClaim(v, c) {
-			continue
-		}
-		if volumeStorage(v) < want || volumeModeMismatch(c, v) || v.DeletionTimestamp != nil {
-			continue
-		}
-		if boundToClaim(v, c) {
+		switch m.Match(v) {
+		case volumematch.Prebound:
 			return v
-		}
-		if delayBinding {
-			continue
-		}
-		if v.Status.Phase != corev1.VolumeAvailable {
-			continue
-		}
-		if selector != nil && !selector.Matches(labels.Set(v.Labels)) {
-			continue
-		}
-		if volumeClass(v) != claimClass(c) || volumeVAC(v) != claimVAC(c) {
-			continue
-		}
-		if best == nil || volumeStorage(v) < volumeStorage(best) ||
-			volumeStorage(v) == volumeStorage(best) && v.Name < best.Name {
-			best = v
+		case volumematch.Yes:
+			if delayBinding {
+				continue // the scheduler binds it
+			}
+			if best == nil || volumeStorage(v) < volumeStorage(best) ||
+				volumeStorage(v) == volumeStorage(best) && v.Name < best.Name {
+				best = v
+			}
 		}
 	}
 	return best
@@ -211,13 +140,13 @@ func checkSatisfies(v *corev1.PersistentVolume, c *corev1.PersistentVolumeClaim)
 	if volumeStorage(v) < claimRequest(c) {
 		return errors.New("requested PV is too small")
 	}
-	if volumeClass(v) != claimClass(c) {
+	if volumematch.VolumeClass(v) != volumematch.ClaimClass(c) {
 		return errors.New("storageClassName does not match")
 	}
-	if volumeModeMismatch(c, v) {
+	if volumematch.VolumeMode(c.Spec.VolumeMode) != volumematch.VolumeMode(v.Spec.VolumeMode) {
 		return errors.New("incompatible volumeMode")
 	}
-	if !accessModesContain(v.Spec.AccessModes, c.Spec.AccessModes) {
+	if !volumematch.AccessModesContain(v.Spec.AccessModes, c.Spec.AccessModes) {
 		return errors.New("incompatible accessMode")
 	}
 	if volumeVAC(v) != claimVAC(c) {

@@ -14,6 +14,7 @@ import (
 	"k8s.io/utils/clock"
 
 	"skiff/internal/controller"
+	"skiff/internal/server"
 )
 
 // RunController builds a controller with ctor on informer factories of
@@ -56,6 +57,18 @@ func (s *Server) RunController(t testing.TB, ctor controller.Constructor, clk cl
 		mdInf.Shutdown()
 	})
 	return rec
+}
+
+// RunBuiltin runs the built-in controller name (as --disable takes it)
+// like RunController, for a test outside the controller's own package
+// (components never import a controller).
+func (s *Server) RunBuiltin(t testing.TB, name string) *Recorder {
+	t.Helper()
+	ctor, ok := server.BuiltinController(s.DataDir, name)
+	if !ok {
+		t.Fatalf("no built-in controller %q", name)
+	}
+	return s.RunController(t, ctor, nil)
 }
 
 // Recorder keeps the events a controller records, for a test to check.

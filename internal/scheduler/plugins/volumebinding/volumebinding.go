@@ -11,9 +11,7 @@ import (
 	v1 "k8s.io/api/core/v1"
 	storagev1 "k8s.io/api/storage/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
@@ -24,6 +22,8 @@ import (
 	configv1 "k8s.io/kube-scheduler/config/v1"
 
 	"skiff/internal/scheduler/framework"
+
+	"skiff/internal/volumematch"
 )
 
 // Name is the plugin's name in configuration.
@@ -94,7 +94,7 @@ func New(args runtime.Object, h framework.Handle) (framework.Plugin, error) {
 			if !ok {
 				return nil, nil
 			}
-			return []string{volumeClass(pv)}, nil
+			return []string{volumematch.VolumeClass(pv)}, nil
 		}}); err != nil {
 			return nil, fmt.Errorf("index persistent volumes: %w", err)
 		}
@@ -260,26 +260,9 @@ func (pl *VolumeBinding) podClaims(pod *v1.Pod) (bound, toBind []*v1.PersistentV
 	return bound, toBind, nil
 }
 
-func claimClass(pvc *v1.PersistentVolumeClaim) string {
-	if c, ok := pvc.Annotations[v1.BetaStorageClassAnnotation]; ok {
-		return c
-	}
-	if pvc.Spec.StorageClassName != nil {
-		return *pvc.Spec.StorageClassName
-	}
-	return ""
-}
-
-func volumeClass(pv *v1.PersistentVolume) string {
-	if c, ok := pv.Annotations[v1.BetaStorageClassAnnotation]; ok {
-		return c
-	}
-	return pv.Spec.StorageClassName
-}
-
 // delayBinding reports whether the claim's class waits for a consumer.
 func (pl *VolumeBinding) delayBinding(pvc *v1.PersistentVolumeClaim) bool {
-	name := claimClass(pvc)
+	name := volumematch.ClaimClass(pvc)
 	if name == "" {
 		return false
 	}
@@ -365,18 +348,21 @@ type hostedPV struct {
 // candidatesFor runs the node-independent part of the binder's matching
 // over the claim's class's PVs (as assumed).
 func (pl *VolumeBinding) candidatesFor(pvc *v1.PersistentVolumeClaim) (*candidates, error) {
-	objs, err := pl.pvIndex.ByIndex(classIndex, claimClass(pvc))
+	objs, err := pl.pvIndex.ByIndex(classIndex, volumematch.ClaimClass(pvc))
 	if err != nil {
 		return nil, fmt.Errorf("list persistent volumes: %w", err)
 	}
-	m := newMatcher(pvc)
 	c := &candidates{}
+	m, err := volumematch.New(pvc)
+	if err != nil {
+		return c, nil // a selector that does not parse matches nothing
+	}
 	for _, o := range objs {
 		pv := pl.assumed.get(o.(*v1.PersistentVolume))
-		switch m.match(pv) {
-		case matchPrebound:
+		switch m.Match(pv) {
+		case volumematch.Prebound:
 			c.prebound = append(c.prebound, pv)
-		case matchYes:
+		case volumematch.Yes:
 			if host, ok := singleHost(pv); ok {
 				if c.hosted == nil {
 					c.hosted = make([]hostedPV, 0, len(objs))
@@ -480,7 +466,7 @@ func (pl *VolumeBinding) findVolumes(s *stateData, node *v1.Node, out *podVolume
 // canProvision reports whether the claim's class has a provisioner whose
 // allowed topologies include node.
 func (pl *VolumeBinding) canProvision(pvc *v1.PersistentVolumeClaim, node *v1.Node) bool {
-	class, err := pl.classes.Get(claimClass(pvc))
+	class, err := pl.classes.Get(volumematch.ClaimClass(pvc))
 	if err != nil || class.Provisioner == "" || class.Provisioner == NoProvisioner {
 		return false
 	}
@@ -507,86 +493,6 @@ func allowedTopologiesFit(terms []v1.TopologySelectorTerm, nodeLabels map[string
 		}
 	}
 	return false
-}
-
-type matchResult int
-
-const (
-	matchNo matchResult = iota
-	matchYes
-	matchPrebound
-)
-
-// matcher is the binder's node-independent matching of PVs to one claim.
-type matcher struct {
-	claim     *v1.PersistentVolumeClaim
-	class     string
-	requested resource.Quantity
-	selector  labels.Selector
-	badSel    bool
-}
-
-func newMatcher(claim *v1.PersistentVolumeClaim) *matcher {
-	m := &matcher{claim: claim, class: claimClass(claim), requested: claim.Spec.Resources.Requests[v1.ResourceStorage]}
-	if claim.Spec.Selector != nil {
-		sel, err := metav1.LabelSelectorAsSelector(claim.Spec.Selector)
-		m.selector, m.badSel = sel, err != nil
-	}
-	return m
-}
-
-// match says whether pv can serve the claim: pre-bound to it (claimRef
-// naming it), or Available and unclaimed with the claim's class, volume
-// mode and access modes, at least the requested capacity, and labels
-// matching the claim's selector.
-func (m *matcher) match(pv *v1.PersistentVolume) matchResult {
-	claim := m.claim
-	if m.badSel || pv.DeletionTimestamp != nil || volumeMode(pv.Spec.VolumeMode) != volumeMode(claim.Spec.VolumeMode) {
-		return matchNo
-	}
-	if ref := pv.Spec.ClaimRef; ref != nil {
-		if ref.Namespace == claim.Namespace && ref.Name == claim.Name && (ref.UID == "" || ref.UID == claim.UID) {
-			return matchPrebound
-		}
-		return matchNo
-	}
-	if pv.Status.Phase != v1.VolumeAvailable || volumeClass(pv) != m.class {
-		return matchNo
-	}
-	if m.selector != nil && !m.selector.Matches(labels.Set(pv.Labels)) {
-		return matchNo
-	}
-	if !hasAccessModes(pv.Spec.AccessModes, claim.Spec.AccessModes) {
-		return matchNo
-	}
-	capacity := pv.Spec.Capacity[v1.ResourceStorage]
-	if capacity.Cmp(m.requested) < 0 {
-		return matchNo
-	}
-	return matchYes
-}
-
-func volumeMode(m *v1.PersistentVolumeMode) v1.PersistentVolumeMode {
-	if m == nil {
-		return v1.PersistentVolumeFilesystem
-	}
-	return *m
-}
-
-func hasAccessModes(have, want []v1.PersistentVolumeAccessMode) bool {
-	for _, w := range want {
-		found := false
-		for _, h := range have {
-			if h == w {
-				found = true
-				break
-			}
-		}
-		if !found {
-			return false
-		}
-	}
-	return true
 }
 
 // Reserve implements framework.ReservePlugin: the PVs chosen for node are
