@@ -268,7 +268,7 @@ func (m *Manager) runControllers(ctx context.Context, log *slog.Logger) error {
 			Metadata:          cl.metadata,
 			Informers:         factory,
 			MetadataInformers: mdFactory,
-			Events:            broadcaster.NewRecorder(scheme.Scheme, name+"-controller"),
+			Events:            broadcaster.NewRecorder(scheme.Scheme, eventSource(name)),
 			Clock:             m.cfg.Clock,
 			Logger:            m.cfg.Logger.With("controller", name),
 		})
@@ -317,4 +317,18 @@ func (m *Manager) runControllers(ctx context.Context, log *slog.Logger) error {
 	wg.Wait()
 	close(errs)
 	return <-errs
+}
+
+// eventSource is the component a controller's events come from: upstream's
+// "<name>-controller", except where upstream's differs (the PV binder's
+// events come from "persistentvolume-controller", an external
+// provisioner's from its provisioner name).
+func eventSource(name string) string {
+	switch name {
+	case "persistentvolume-binder":
+		return "persistentvolume-controller"
+	case "local-path":
+		return "skiff.io/local-path"
+	}
+	return name + "-controller"
 }
