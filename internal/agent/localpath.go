@@ -334,9 +334,12 @@ func (l *localPaths) warnNotEnforced(ctx context.Context, pv *corev1.PersistentV
 	}
 	claim := &corev1.ObjectReference{Kind: "PersistentVolumeClaim", APIVersion: "v1", Namespace: ref.Namespace, Name: ref.Name, UID: ref.UID}
 	size := pv.Spec.Capacity[corev1.ResourceStorage]
+	checked := "; its usage is checked periodically and " + EventVolumeCapacityExceeded + " is reported when it goes over"
+	if l.usageEvery < 0 {
+		checked = ""
+	}
 	l.recorder.Eventf(claim, corev1.EventTypeWarning, EventVolumeCapacityNotEnforced,
-		"capacity %s of volume %s is not enforced on node %s: %v; its usage is checked periodically and %s is reported when it goes over",
-		size.String(), pv.Name, l.node, why, EventVolumeCapacityExceeded)
+		"capacity %s of volume %s is not enforced on node %s: %v%s", size.String(), pv.Name, l.node, why, checked)
 }
 
 // sweep removes the directories the agent created whose PVs are gone
