@@ -15,9 +15,10 @@ ARGS ?=
 .PHONY: all build run test conformance bench clean deps node-deps fmt vet helm csi-attacher
 
 # What a node needs from Debian: the container runtime, the CNI plugins,
-# nftables, busybox-static for the test images, and e2fsprogs for the
-# project-quota test of local-path volumes.
-NODE_PKGS := containerd runc containernetworking-plugins busybox-static nftables iproute2 e2fsprogs
+# nftables, busybox-static for the test images, and e2fsprogs and
+# btrfs-progs for the quota tests of local-path volumes (project quotas on
+# ext4, qgroups on btrfs).
+NODE_PKGS := containerd runc containernetworking-plugins busybox-static nftables iproute2 e2fsprogs btrfs-progs
 
 all: build
 
@@ -26,7 +27,7 @@ deps:
 
 # Installs the node packages when any is missing (needs root, as skiff does).
 node-deps:
-	@missing=; for b in containerd ctr runc nft ip /usr/lib/cni/bridge /usr/lib/cni/host-local /usr/lib/cni/portmap /bin/busybox mkfs.ext4; do \
+	@missing=; for b in containerd ctr runc nft ip /usr/lib/cni/bridge /usr/lib/cni/host-local /usr/lib/cni/portmap /bin/busybox mkfs.ext4 mkfs.btrfs; do \
 		command -v $$b >/dev/null 2>&1 || missing="$$missing $$b"; done; \
 	if [ -n "$$missing" ]; then echo "installing node packages (missing:$$missing)"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(NODE_PKGS) >/dev/null; fi

@@ -85,10 +85,14 @@ type Config struct {
 	// StorageDir holds the node's local-path volumes (<data-dir>/storage):
 	// the agent publishes it on its Node (annotation skiff.io/storage-dir)
 	// for the local-path provisioner, creates the directories of the PVs
-	// labelled skiff.io/local-path-node=<node> there, with a project quota
-	// where the filesystem has them, and removes them when their PV goes.
-	// Empty turns that off.
+	// labelled skiff.io/local-path-node=<node> there, bounded to their
+	// capacity where the filesystem can (btrfs qgroups, ext4/xfs project
+	// quotas), and removes them when their PV goes. Empty turns that off.
 	StorageDir string
+	// VolumeUsageInterval is how often the local-path volumes whose
+	// capacity is not enforced are measured, to warn their claims when
+	// they go over (DefaultVolumeUsageInterval; < 0 turns it off).
+	VolumeUsageInterval time.Duration
 	// LogDir holds the pods' log folders (<ns>_<name>_<uid>), for the
 	// log tails of terminationMessagePolicy FallbackToLogsOnError.
 	LogDir string
@@ -292,7 +296,8 @@ func New(cfg Config) (*Agent, error) {
 	a.imageBackOff = flowcontrol.NewBackOff(imageBackOffInitial, imageBackOffMax)
 	a.imageBackOff.Clock = cfg.Clock
 	if cfg.StorageDir != "" {
-		if a.localPaths, err = newLocalPaths(cfg.StorageDir, cfg.NodeName, cfg.Client, a.recorder, a.log); err != nil {
+		if a.localPaths, err = newLocalPaths(localPathsConfig{Dir: cfg.StorageDir, Node: cfg.NodeName, Client: cfg.Client,
+			Recorder: a.recorder, Log: a.log, Clock: cfg.Clock, UsageEvery: cfg.VolumeUsageInterval}); err != nil {
 			return nil, fmt.Errorf("new agent: %w", err)
 		}
 	}

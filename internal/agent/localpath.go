@@ -17,6 +17,7 @@ import (
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/client-go/util/workqueue"
+	"k8s.io/utils/clock"
 )
 
 // Names shared with the local-path provisioner (controller/localpath),
@@ -31,11 +32,18 @@ const (
 	// EventVolumeCapacityNotEnforced warns on a claim whose volume's
 	// filesystem cannot bound its size.
 	EventVolumeCapacityNotEnforced = "VolumeCapacityNotEnforced"
+	// EventVolumeCapacityExceeded warns on a claim whose unenforced
+	// volume has grown past its capacity.
+	EventVolumeCapacityExceeded = "VolumeCapacityExceeded"
 )
 
+// DefaultVolumeUsageInterval is how often the agent measures the
+// local-path volumes whose capacity the filesystem does not enforce.
+const DefaultVolumeUsageInterval = time.Minute
+
 // localPathState is the file, in the storage dir, of the directories the
-// agent created there and their project ids: only those are ever removed,
-// and an id stays with its volume across restarts.
+// agent created there, how, and their project ids: only those are ever
+// removed, and an id stays with its volume across restarts.
 const localPathState = ".skiff-local-path.json"
 
 // firstProjectID is where the agent's project ids start, clear of the
@@ -44,26 +52,39 @@ const firstProjectID = 100000
 
 // lpVolume is what the agent keeps about one volume directory.
 type lpVolume struct {
-	// ProjectID is the volume's project id, 0 when quotas are unsupported.
+	// Subvolume says the directory is (to be) a btrfs subvolume, bounded
+	// by its qgroup; it is decided, and saved, before the directory is
+	// created.
+	Subvolume bool `json:"subvolume,omitempty"`
+	// ProjectID is the volume's project id, 0 when project quotas are
+	// unsupported (or the volume is a subvolume).
 	ProjectID uint32 `json:"projectID,omitempty"`
 	// QuotaBytes is the limit set; Warned says the claim was told the
 	// capacity is not enforced.
 	QuotaBytes int64 `json:"quotaBytes,omitempty"`
 	Warned     bool  `json:"warned,omitempty"`
+	// Over says an unenforced volume was last measured over its
+	// capacity (and its claim told so).
+	Over bool `json:"over,omitempty"`
 }
 
 // localPaths is the node side of the local-path provisioner: it watches
 // the PVs labelled for the node, creates their directories (0777, as
-// k3s's local-path) with a project quota of their capacity where the
-// filesystem has them, and removes the directories it created once their
-// PV is gone. Pods mount a local-path PV's directory only after this loop
-// has seen the PV (volumePath), so a sweep never races a new volume.
+// k3s's local-path) bounded to their capacity where the filesystem can
+// (a btrfs subvolume with a qgroup limit, or a project quota on ext4 and
+// xfs), and removes the directories it created once their PV is gone.
+// The volumes it cannot bound it measures every usageEvery and warns
+// their claims when they go over. Pods mount a local-path PV's directory
+// only after this loop has seen the PV (volumePath), so a sweep never
+// races a new volume.
 type localPaths struct {
-	dir      string
-	node     string
-	client   kubernetes.Interface
-	recorder record.EventRecorder // nil: no events
-	log      *slog.Logger
+	dir        string
+	node       string
+	client     kubernetes.Interface
+	recorder   record.EventRecorder // nil: no events
+	log        *slog.Logger
+	clock      clock.Clock
+	usageEvery time.Duration // < 0: usage is not measured
 
 	informer cache.SharedIndexInformer
 	queue    workqueue.TypedRateLimitingInterface[string]
@@ -73,12 +94,37 @@ type localPaths struct {
 	changed chan struct{} // closed and replaced whenever the informer changes
 }
 
-// newLocalPaths loads the state kept in dir.
-func newLocalPaths(dir, node string, client kubernetes.Interface, recorder record.EventRecorder, log *slog.Logger) (*localPaths, error) {
+// localPathsConfig configures newLocalPaths.
+type localPathsConfig struct {
+	// Dir is the storage dir; Node the agent's node.
+	Dir, Node string
+	Client    kubernetes.Interface
+	// Recorder records the claims' events; nil records none.
+	Recorder record.EventRecorder
+	Log      *slog.Logger
+	// Clock ticks the usage checks (the real one by default), every
+	// UsageEvery (DefaultVolumeUsageInterval; < 0 turns them off).
+	Clock      clock.Clock
+	UsageEvery time.Duration
+}
+
+// newLocalPaths loads the state kept in cfg.Dir.
+func newLocalPaths(cfg localPathsConfig) (*localPaths, error) {
+	dir, node, client := cfg.Dir, cfg.Node, cfg.Client
+	if cfg.Clock == nil {
+		cfg.Clock = clock.RealClock{}
+	}
+	if cfg.UsageEvery == 0 {
+		cfg.UsageEvery = DefaultVolumeUsageInterval
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
 	if err := os.MkdirAll(dir, 0o711); err != nil {
 		return nil, fmt.Errorf("local-path storage dir: %w", err)
 	}
-	l := &localPaths{dir: dir, node: node, client: client, recorder: recorder, log: log,
+	l := &localPaths{dir: dir, node: node, client: client, recorder: cfg.Recorder, log: cfg.Log,
+		clock: cfg.Clock, usageEvery: cfg.UsageEvery,
 		vols: map[string]*lpVolume{}, changed: make(chan struct{})}
 	b, err := os.ReadFile(filepath.Join(dir, localPathState))
 	switch {
@@ -132,6 +178,9 @@ func (l *localPaths) run(ctx context.Context) {
 		return
 	}
 	l.queue.Add("") // the first sweep, of volumes deleted while the agent was away
+	if l.usageEvery > 0 {
+		wg.Go(func() { l.watchUsage(ctx) })
+	}
 	wg.Go(func() {
 		for {
 			name, quit := l.queue.Get()
@@ -182,7 +231,7 @@ func (l *localPaths) ensure(ctx context.Context, pv *corev1.PersistentVolume) er
 	}
 	v := l.vols[pv.Name]
 	if v == nil {
-		v = &lpVolume{}
+		v = &lpVolume{Subvolume: onBtrfs(l.dir)}
 		l.vols[pv.Name] = v
 		// Marked before it exists: a crash leaves a mark, never an
 		// unmarked directory that would stay forever.
@@ -190,19 +239,20 @@ func (l *localPaths) ensure(ctx context.Context, pv *corev1.PersistentVolume) er
 			return err
 		}
 	}
-	if err := os.Mkdir(p, 0o777); err != nil && !errors.Is(err, os.ErrExist) {
-		return fmt.Errorf("create volume directory: %w", err)
-	} else if err == nil {
-		if err := os.Chmod(p, 0o777); err != nil { // past the umask
-			return fmt.Errorf("create volume directory: %w", err)
-		}
+	if err := l.create(p, v); err != nil {
+		return err
 	}
 	size := pv.Spec.Capacity[corev1.ResourceStorage]
 	bytes := size.Value()
-	if bytes <= 0 || v.Warned || (v.ProjectID != 0 && v.QuotaBytes == bytes) {
+	if bytes <= 0 || v.Warned || v.QuotaBytes == bytes {
 		return nil
 	}
-	err := l.setQuota(p, v, bytes)
+	var err error
+	if v.Subvolume {
+		err = setSubvolumeLimit(p, bytes)
+	} else {
+		err = l.setQuota(p, v, bytes)
+	}
 	if errors.Is(err, ErrQuotaUnsupported) {
 		v.Warned = true
 		l.warnNotEnforced(ctx, pv, err)
@@ -213,6 +263,36 @@ func (l *localPaths) ensure(ctx context.Context, pv *corev1.PersistentVolume) er
 	}
 	v.QuotaBytes = bytes
 	return l.save()
+}
+
+// create makes the volume's directory p, 0777, unless it is there: a
+// btrfs subvolume when v says so (a plain directory, left unbounded,
+// when the filesystem refuses one), else a plain directory.
+func (l *localPaths) create(p string, v *lpVolume) error {
+	var err error
+	plain := !v.Subvolume
+	if v.Subvolume {
+		err = createSubvolume(l.dir, filepath.Base(p))
+		if err != nil && !errors.Is(err, os.ErrExist) {
+			// Left unbounded (setSubvolumeLimit finds no subvolume),
+			// which the claim hears.
+			l.log.Warn("local-path volume is a plain directory", "path", p, "err", err)
+			plain = true
+		}
+	}
+	if plain {
+		err = os.Mkdir(p, 0o777)
+	}
+	switch {
+	case errors.Is(err, os.ErrExist):
+		return nil
+	case err != nil:
+		return fmt.Errorf("create volume directory: %w", err)
+	}
+	if err := os.Chmod(p, 0o777); err != nil { // past the umask
+		return fmt.Errorf("create volume directory: %w", err)
+	}
+	return nil
 }
 
 // setQuota gives v a project id (once: the smallest one neither the
@@ -254,8 +334,12 @@ func (l *localPaths) warnNotEnforced(ctx context.Context, pv *corev1.PersistentV
 	}
 	claim := &corev1.ObjectReference{Kind: "PersistentVolumeClaim", APIVersion: "v1", Namespace: ref.Namespace, Name: ref.Name, UID: ref.UID}
 	size := pv.Spec.Capacity[corev1.ResourceStorage]
+	checked := "; its usage is checked periodically and " + EventVolumeCapacityExceeded + " is reported when it goes over"
+	if l.usageEvery < 0 {
+		checked = ""
+	}
 	l.recorder.Eventf(claim, corev1.EventTypeWarning, EventVolumeCapacityNotEnforced,
-		"capacity %s of volume %s is not enforced on node %s: %v", size.String(), pv.Name, l.node, why)
+		"capacity %s of volume %s is not enforced on node %s: %v%s", size.String(), pv.Name, l.node, why, checked)
 }
 
 // sweep removes the directories the agent created whose PVs are gone
@@ -275,8 +359,8 @@ func (l *localPaths) sweep() error {
 		if v.ProjectID != 0 {
 			_ = setProjectQuota(p, v.ProjectID, 0) // free the id's limit; the files go next
 		}
-		if err := os.RemoveAll(p); err != nil {
-			errs = append(errs, fmt.Errorf("remove volume directory: %w", err))
+		if err := l.remove(p, v); err != nil {
+			errs = append(errs, err)
 			continue
 		}
 		delete(l.vols, name)
@@ -286,6 +370,32 @@ func (l *localPaths) sweep() error {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
+}
+
+// remove deletes the volume directory p: a subvolume at once, with its
+// contents, a plain directory file by file.
+func (l *localPaths) remove(p string, v *lpVolume) error {
+	if v.Subvolume {
+		f, err := os.Open(p)
+		if errors.Is(err, os.ErrNotExist) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("remove volume directory: %w", err)
+		}
+		sub, err := isSubvolume(f)
+		f.Close()
+		if err != nil {
+			return fmt.Errorf("remove volume directory: %w", err)
+		}
+		if sub {
+			return destroySubvolume(l.dir, filepath.Base(p))
+		}
+	}
+	if err := os.RemoveAll(p); err != nil {
+		return fmt.Errorf("remove volume directory: %w", err)
+	}
+	return nil
 }
 
 // save writes the state atomically; l.mu is held.

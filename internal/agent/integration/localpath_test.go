@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -166,4 +167,77 @@ func TestLocalPathDirectories(t *testing.T) {
 	if _, err := os.Stat(foreign); err != nil {
 		t.Errorf("a directory the agent did not create was touched: %v", err)
 	}
+}
+
+// TestLocalPathUsageExceeded runs an agent whose storage dir cannot bound
+// a volume's size (a plain temp dir) and measures usage often: a 1 MiB
+// volume holding a 2 MiB file gets a VolumeCapacityExceeded event on its
+// claim, after the VolumeCapacityNotEnforced one.
+func TestLocalPathUsageExceeded(t *testing.T) {
+	storage := filepath.Join(t.TempDir(), "storage")
+	var st unix.Statfs_t
+	if err := unix.Statfs(filepath.Dir(storage), &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.Type == unix.BTRFS_SUPER_MAGIC {
+		t.Skip("the temp dir is on btrfs, which bounds the volume")
+	}
+	client := servertest.Start(t, nil).Client
+	ctx := context.Background()
+	rt, err := sim.New(sim.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := agent.New(agent.Config{
+		NodeName: "node-use", Client: client, Runtime: rt, NodeIPs: []string{"192.0.2.13"},
+		LeaseDuration: 2 * time.Second, LeaseRenewInterval: 200 * time.Millisecond,
+		RootDir: t.TempDir(), StorageDir: storage, VolumeUsageInterval: 50 * time.Millisecond,
+		Events: true, Logger: servertest.Logger(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- a.Run(runCtx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("agent run: %v", err)
+		}
+	})
+
+	pv, err := client.CoreV1().PersistentVolumes().Create(ctx, localPathVolume("pvc-big", "node-use", storage, "big"), metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bindClaim(t, client, "big", pv.Name)
+	claimEvent := func(reason, text string) func(context.Context) (bool, error) {
+		return func(ctx context.Context) (bool, error) {
+			evs, err := client.CoreV1().Events("default").List(ctx, metav1.ListOptions{FieldSelector: "involvedObject.name=big"})
+			if err != nil {
+				return false, err
+			}
+			for _, e := range evs.Items {
+				if e.Reason == reason && e.Type == corev1.EventTypeWarning && e.InvolvedObject.Kind == "PersistentVolumeClaim" && strings.Contains(e.Message, text) {
+					return true, nil
+				}
+			}
+			return false, nil
+		}
+	}
+	servertest.Wait(t, "a VolumeCapacityNotEnforced event on the claim", claimEvent(agent.EventVolumeCapacityNotEnforced, "usage is checked"))
+
+	f, err := os.Create(filepath.Join(storage, pv.Name, "big"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Write(make([]byte, 2<<20)); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	servertest.Wait(t, "a VolumeCapacityExceeded event on the claim", claimEvent(agent.EventVolumeCapacityExceeded,
+		"volume pvc-big uses 2.0Mi of its 1Mi capacity; the filesystem at "+storage+" cannot enforce it"))
 }
