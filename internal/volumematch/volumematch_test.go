@@ -42,7 +42,9 @@ func TestMatch(t *testing.T) {
 		want Result
 	}{
 		{"fits", pv(nil), Yes},
-		{"too small", pv(func(v *corev1.PersistentVolume) { v.Spec.Capacity[corev1.ResourceStorage] = resource.MustParse("512Mi") }), No},
+		{"too small", pv(func(v *corev1.PersistentVolume) {
+			v.Spec.Capacity[corev1.ResourceStorage] = resource.MustParse("512Mi")
+		}), No},
 		{"other class", pv(func(v *corev1.PersistentVolume) { v.Spec.StorageClassName = "slow" }), No},
 		{"class by the beta annotation", pv(func(v *corev1.PersistentVolume) {
 			v.Spec.StorageClassName = "slow"

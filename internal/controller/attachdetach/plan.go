@@ -95,7 +95,7 @@ func decide(s state) plan {
 	have := map[string]bool{}
 	for _, va := range s.attachments {
 		have[va.Name] = true
-		if va.DeletionTimestamp != nil {
+		if va.DeletionTimestamp != nil || !s.managed(va) {
 			continue
 		}
 		if _, ok := want[va.Name]; ok {
@@ -131,6 +131,23 @@ func decide(s state) plan {
 	})
 	slices.Sort(p.delete)
 	return p
+}
+
+// managed reports whether the controller attached va: its source is an
+// existing CSI PV of its attacher, and it has the name the controller
+// gives that volume on the node. Others (made by hand, or for a volume
+// that is gone) are left alone, as upstream's controller knows only the
+// attachments of volumes it can look up.
+func (s state) managed(va *storagev1.VolumeAttachment) bool {
+	n := va.Spec.Source.PersistentVolumeName
+	if n == nil {
+		return false
+	}
+	pv := s.volume(*n)
+	if pv == nil || pv.Spec.CSI == nil || pv.Spec.CSI.Driver != va.Spec.Attacher {
+		return false
+	}
+	return va.Name == AttachmentName(pv.Spec.CSI.VolumeHandle, pv.Spec.CSI.Driver, s.node)
 }
 
 // uniqueName is the volume name of a VolumeAttachment as the node reports

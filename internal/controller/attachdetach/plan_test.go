@@ -86,6 +86,13 @@ func TestDecide(t *testing.T) {
 			attachments: []*storagev1.VolumeAttachment{va("pv-a", "attach.csi", true)},
 			wantAttach:  []corev1.UniqueVolumeName{UniqueVolumeName("attach.csi", "h-a")}},
 		{name: "pod gone: detach", attachments: []*storagev1.VolumeAttachment{va("pv-a", "attach.csi", true)}, wantDelete: []string{nameA}},
+		{name: "someone else's attachments are left alone (no PV, another name, another attacher)", attachments: []*storagev1.VolumeAttachment{
+			{ObjectMeta: metav1.ObjectMeta{Name: "va-e2e"}, Spec: storagev1.VolumeAttachmentSpec{Attacher: "e2e.example.com", NodeName: "n1",
+				Source: storagev1.VolumeAttachmentSource{PersistentVolumeName: ptr.To("pv-missing")}}},
+			{ObjectMeta: metav1.ObjectMeta{Name: "by-hand"}, Spec: storagev1.VolumeAttachmentSpec{Attacher: "attach.csi", NodeName: "n1",
+				Source: storagev1.VolumeAttachmentSource{PersistentVolumeName: ptr.To("pv-a")}}},
+			func() *storagev1.VolumeAttachment { v := va("pv-a", "attach.csi", true); v.Spec.Attacher = "other.csi"; return v }(),
+		}},
 		{name: "no pod, still in use on the node: wait", attachments: []*storagev1.VolumeAttachment{va("pv-a", "attach.csi", true)},
 			inUse:       []corev1.UniqueVolumeName{UniqueVolumeName("attach.csi", "h-a")},
 			wantWaiting: 1, wantAttach: []corev1.UniqueVolumeName{UniqueVolumeName("attach.csi", "h-a")}},
