@@ -23,6 +23,7 @@ import (
 	"skiff/internal/controller/persistentvolume"
 	"skiff/internal/controller/pvcprotection"
 	"skiff/internal/controller/pvprotection"
+	"skiff/internal/server"
 	"skiff/internal/server/servertest"
 )
 
@@ -42,7 +43,8 @@ type env struct {
 
 func startStorage(t *testing.T) *env {
 	t.Helper()
-	s := servertest.Start(t, nil)
+	// The binder's tests make their own classes: no local-path default.
+	s := servertest.Start(t, func(c *server.Config) { c.NoDefaultStorageClass = true })
 	rec := &noteRecorder{}
 	for account, ctor := range map[string]controller.Constructor{
 		"persistent-volume-binder":  persistentvolume.New,

@@ -303,7 +303,7 @@ func (c *Controller) expand(ctx context.Context, claim *corev1.PersistentVolumeC
 	}
 	have := claim.Status.Capacity[corev1.ResourceStorage]
 	pvSize := pv.Spec.Capacity[corev1.ResourceStorage]
-	if want.Cmp(have) <= 0 && pvSize.Cmp(have) <= 0 {
+	if want.Cmp(have) <= 0 && pvSize.Cmp(have) <= 0 && !resizing(claim) {
 		return nil
 	}
 	class, err := c.classes.Get(ptrString(claim.Spec.StorageClassName))
@@ -333,6 +333,16 @@ func (c *Controller) expand(ctx context.Context, claim *corev1.PersistentVolumeC
 	c.events.Eventf(claim, nil, corev1.EventTypeNormal, "VolumeResizeSuccessful", "Resize", "Resize volume succeeded")
 	c.logger.Info("expanded volume", "claim", key, "volume", pv.Name, "size", pvSize.String())
 	return nil
+}
+
+// resizing reports whether the claim shows a resize in progress.
+func resizing(claim *corev1.PersistentVolumeClaim) bool {
+	for _, cd := range claim.Status.Conditions {
+		if cd.Type == corev1.PersistentVolumeClaimResizing {
+			return true
+		}
+	}
+	return false
 }
 
 // markResizing records on the claim that its volume is being resized to

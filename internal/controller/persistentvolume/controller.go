@@ -534,11 +534,12 @@ func claimStatus(pvc *corev1.PersistentVolumeClaim, phase corev1.PersistentVolum
 		s.AccessModes = slices.Clone(pv.Spec.AccessModes)
 		dirty = true
 	}
+	// The capacity is the volume's only as the claim becomes bound, as
+	// upstream: afterwards a resizer owns it (it raises the volume first
+	// and reports the claim's new size when the resize is done).
 	vq := pv.Spec.Capacity[corev1.ResourceStorage]
 	cq, ok := s.Capacity[corev1.ResourceStorage]
-	// A resizer raises the volume's capacity first, so following it
-	// never shrinks what a claim shows.
-	if !ok || vq.Cmp(cq) != 0 {
+	if pvc.Status.Phase != phase && (!ok || vq.Cmp(cq) != 0) {
 		s.Capacity = pv.Spec.Capacity.DeepCopy()
 		dirty = true
 	}

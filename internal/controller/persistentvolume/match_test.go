@@ -285,6 +285,12 @@ func TestClaimStatus(t *testing.T) {
 	if _, dirty := claimStatus(bound, corev1.ClaimBound, v); dirty {
 		t.Error("unchanged status is dirty")
 	}
+	// A resizer grew the volume: the bound claim's capacity is the
+	// resizer's to report, not the binder's.
+	grown := pv("v", "8Gi", modes(corev1.ReadWriteOnce, corev1.ReadOnlyMany))
+	if s, dirty := claimStatus(bound, corev1.ClaimBound, grown); dirty {
+		t.Errorf("a bound claim follows its grown volume: %v", s.Capacity)
+	}
 	s, dirty = claimStatus(bound, corev1.ClaimLost, nil)
 	if diff := cmp.Diff(corev1.PersistentVolumeClaimStatus{Phase: corev1.ClaimLost}, s); diff != "" || !dirty {
 		t.Errorf("lost status (-want +got):\n%s", diff)
