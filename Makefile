@@ -12,7 +12,7 @@ SKIFF_LDFLAGS = -X skiff/internal/version.Skiff=$(SKIFF_VERSION)
 DATA_DIR ?= /var/lib/skiff
 ARGS ?=
 
-.PHONY: all build run test conformance bench clean deps node-deps fmt vet helm csi-attacher
+.PHONY: all build run test conformance bench clean deps node-deps fmt vet helm csi-attacher csi-provisioner
 
 # What a node needs from Debian: the container runtime, the CNI plugins,
 # nftables, busybox-static for the test images, and e2fsprogs and
@@ -53,6 +53,14 @@ csi-attacher: bin/csi-attacher
 bin/csi-attacher: tools/csi-attacher/go.mod tools/csi-attacher/go.sum
 	cd tools/csi-attacher && $(GO) build -ldflags "-s -w" -o ../../bin/csi-attacher github.com/kubernetes-csi/external-attacher/v4/cmd/csi-attacher
 
+# A small CSI external provisioner built on sig-storage-lib-external-provisioner
+# (upstream's own is not available to the build) for the same test, from its
+# own module tools/csi-provisioner.
+csi-provisioner: bin/csi-provisioner
+
+bin/csi-provisioner: tools/csi-provisioner/go.mod tools/csi-provisioner/go.sum tools/csi-provisioner/main.go
+	cd tools/csi-provisioner && $(GO) build -ldflags "-s -w" -o ../../bin/csi-provisioner .
+
 # Run skiff on this host with the admin kubeconfig in $(DATA_DIR).
 # Use it with: bin/skiff kubectl get nodes (or KUBECONFIG=$(DATA_DIR)/admin.kubeconfig kubectl ...).
 run: build node-deps
@@ -61,7 +69,7 @@ run: build node-deps
 # Every test: unit, integration (in-process API server on embedded etcd, a
 # three-member etcd cluster on loopback) and end to end (the real binaries
 # driven by the bundled kubectl).
-test: build helm csi-attacher node-deps vet
+test: build helm csi-attacher csi-provisioner node-deps vet
 	SKIFF_BIN_DIR=$(CURDIR)/bin $(GO) test -count=1 -timeout 30m ./...
 
 vet:

@@ -461,23 +461,30 @@ func startAttacher(t *testing.T, s *servertest.Server, drv *csitest.Driver) bool
 	if _, err := os.Stat(bin); err != nil {
 		t.Fatalf("external attacher: %v (make csi-attacher builds it)", err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	cmd := exec.CommandContext(ctx, bin, "--csi-address="+drv.Endpoint, "--kubeconfig="+s.AdminKubeconfig(),
+	runSidecar(t, bin, "--csi-address="+drv.Endpoint, "--kubeconfig="+s.AdminKubeconfig(),
 		"--leader-election=false", "--timeout=30s", "--v=2")
+	return true
+}
+
+// runSidecar runs a CSI sidecar binary until the test ends, and shows its
+// output if the test failed.
+func runSidecar(t *testing.T, bin string, args ...string) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	cmd := exec.CommandContext(ctx, bin, args...)
 	logs := &strings.Builder{}
 	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
 		cancel()
-		t.Fatalf("start external attacher: %v", err)
+		t.Fatalf("start %s: %v", filepath.Base(bin), err)
 	}
 	t.Cleanup(func() {
 		cancel()
 		_ = cmd.Wait()
 		if t.Failed() {
-			t.Logf("external attacher output:\n%s", logs.String())
+			t.Logf("%s output:\n%s", filepath.Base(bin), logs.String())
 		}
 	})
-	return true
 }
 
 // attach marks the VolumeAttachment attached, as the driver's external

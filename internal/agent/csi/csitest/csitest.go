@@ -1,22 +1,27 @@
 // Package csitest is a small CSI driver for tests: Identity, Node and
-// Controller (publish/unpublish only) services on a unix socket, whose
-// node service really bind-mounts, plus a registration server on the
-// agent's plugins_registry folder, as node-driver-registrar runs one.
+// Controller (create/delete and publish/unpublish) services on a unix
+// socket, whose node service really bind-mounts, plus a registration
+// server on the agent's plugins_registry folder, as node-driver-registrar
+// runs one.
 //
-// A volume's content is the folder named by its volume context key
-// "source". NodeStageVolume bind-mounts it at the staging path;
-// NodePublishVolume bind-mounts the staging path (or the source, when the
-// volume was not staged: a driver without staging, an inline volume) at
-// the target. It needs root.
+// CreateVolume makes a folder per volume in the driver's state folder
+// (volumes/<name>, see VolumeDir); DeleteVolume removes it. A volume's
+// content is that folder or, for a volume the driver did not create, the
+// folder named by its volume context key "source". NodeStageVolume
+// bind-mounts it at the staging path; NodePublishVolume bind-mounts the
+// staging path (or the content, when the volume was not staged: a driver
+// without staging, an inline volume) at the target. It needs root.
 package csitest
 
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -28,7 +33,7 @@ import (
 	registerapi "k8s.io/kubelet/pkg/apis/pluginregistration/v1"
 )
 
-// Call is one node service call the driver served.
+// Call is one node or controller service call the driver served.
 type Call struct {
 	Method string
 	Volume string
@@ -43,6 +48,12 @@ type Call struct {
 	FSType   string
 	Flags    []string
 	Group    string
+	// Capacity is CreateVolume's required bytes.
+	Capacity int64
+	// Params are CreateVolume's parameters.
+	Params map[string]string
+	// Topology is CreateVolume's first preferred (else requisite) segment.
+	Topology map[string]string
 }
 
 // Config describes a test driver.
@@ -57,6 +68,9 @@ type Config struct {
 	Topology map[string]string
 	// Stage gives the node service STAGE_UNSTAGE_VOLUME.
 	Stage bool
+	// Capacity is what CreateVolume reports of a volume that asks for
+	// less; 0 reports the required bytes.
+	Capacity int64
 }
 
 // Driver is a running test driver.
@@ -64,21 +78,27 @@ type Driver struct {
 	cfg      Config
 	Endpoint string
 	srv      *grpc.Server
+	// state holds the volumes CreateVolume made.
+	state string
 
 	mu    sync.Mutex
 	calls []Call
 	// published are the controller-published volume/node pairs.
 	published map[string]bool
+	// volumes are the created volumes by id (their name).
+	volumes map[string]*csipb.Volume
 
 	csipb.UnimplementedIdentityServer
 	csipb.UnimplementedNodeServer
 	csipb.UnimplementedControllerServer
 }
 
-// Start serves a driver at dir/csi.sock until the test ends.
+// Start serves a driver at dir/csi.sock until the test ends; the volumes
+// it creates are folders under dir/volumes.
 func Start(t testing.TB, dir string, cfg Config) *Driver {
 	t.Helper()
-	d := &Driver{cfg: cfg, Endpoint: filepath.Join(dir, "csi.sock"), published: map[string]bool{}}
+	d := &Driver{cfg: cfg, Endpoint: filepath.Join(dir, "csi.sock"), state: filepath.Join(dir, "volumes"),
+		published: map[string]bool{}, volumes: map[string]*csipb.Volume{}}
 	d.srv = grpc.NewServer()
 	csipb.RegisterIdentityServer(d.srv, d)
 	csipb.RegisterNodeServer(d.srv, d)
@@ -151,9 +171,104 @@ func (d *Driver) Probe(context.Context, *csipb.ProbeRequest) (*csipb.ProbeRespon
 
 // ControllerGetCapabilities implements csi.ControllerServer.
 func (d *Driver) ControllerGetCapabilities(context.Context, *csipb.ControllerGetCapabilitiesRequest) (*csipb.ControllerGetCapabilitiesResponse, error) {
-	return &csipb.ControllerGetCapabilitiesResponse{Capabilities: []*csipb.ControllerServiceCapability{{
-		Type: &csipb.ControllerServiceCapability_Rpc{Rpc: &csipb.ControllerServiceCapability_RPC{Type: csipb.ControllerServiceCapability_RPC_PUBLISH_UNPUBLISH_VOLUME}},
-	}}}, nil
+	var caps []*csipb.ControllerServiceCapability
+	for _, c := range []csipb.ControllerServiceCapability_RPC_Type{
+		csipb.ControllerServiceCapability_RPC_CREATE_DELETE_VOLUME,
+		csipb.ControllerServiceCapability_RPC_PUBLISH_UNPUBLISH_VOLUME,
+	} {
+		caps = append(caps, &csipb.ControllerServiceCapability{
+			Type: &csipb.ControllerServiceCapability_Rpc{Rpc: &csipb.ControllerServiceCapability_RPC{Type: c}}})
+	}
+	return &csipb.ControllerGetCapabilitiesResponse{Capabilities: caps}, nil
+}
+
+// VolumeDir is the folder of a volume CreateVolume made.
+func (d *Driver) VolumeDir(id string) string {
+	return filepath.Join(d.state, id)
+}
+
+// CreateVolume implements csi.ControllerServer: it makes the volume's
+// folder. The volume's id is its name, so that a repeated call (the
+// provisioner retries after a timeout) finds the same volume. Its
+// accessible topology is the driver's, which a requirement must allow.
+func (d *Driver) CreateVolume(_ context.Context, r *csipb.CreateVolumeRequest) (*csipb.CreateVolumeResponse, error) {
+	c := Call{Method: "CreateVolume", Volume: r.Name, Params: r.Parameters, Capacity: r.GetCapacityRange().GetRequiredBytes()}
+	if req := r.AccessibilityRequirements; req != nil {
+		if len(req.Preferred) > 0 {
+			c.Topology = req.Preferred[0].Segments
+		} else if len(req.Requisite) > 0 {
+			c.Topology = req.Requisite[0].Segments
+		}
+	}
+	d.record(c)
+	if r.Name == "" || strings.ContainsAny(r.Name, "/\x00") || r.Name == "." || r.Name == ".." {
+		return nil, status.Errorf(codes.InvalidArgument, "bad volume name %q", r.Name)
+	}
+	if len(r.VolumeCapabilities) == 0 {
+		return nil, status.Error(codes.InvalidArgument, "no volume capabilities")
+	}
+	var topo []*csipb.Topology
+	if len(d.cfg.Topology) > 0 {
+		topo = []*csipb.Topology{{Segments: d.cfg.Topology}}
+		if req := r.AccessibilityRequirements; req != nil && len(req.Requisite) > 0 &&
+			!slices.ContainsFunc(req.Requisite, func(t *csipb.Topology) bool { return maps.Equal(t.Segments, d.cfg.Topology) }) {
+			return nil, status.Errorf(codes.ResourceExhausted, "topology %v not in requisite %v", d.cfg.Topology, req.Requisite)
+		}
+	}
+	size := max(d.cfg.Capacity, c.Capacity)
+	if limit := r.GetCapacityRange().GetLimitBytes(); limit > 0 && size > limit {
+		return nil, status.Errorf(codes.OutOfRange, "capacity %d above the limit %d", size, limit)
+	}
+
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if v, ok := d.volumes[r.Name]; ok {
+		if v.CapacityBytes != size {
+			return nil, status.Errorf(codes.AlreadyExists, "volume %s exists with capacity %d", r.Name, v.CapacityBytes)
+		}
+		return &csipb.CreateVolumeResponse{Volume: v}, nil
+	}
+	if err := os.MkdirAll(d.VolumeDir(r.Name), 0o755); err != nil {
+		return nil, status.Error(codes.Internal, err.Error())
+	}
+	v := &csipb.Volume{VolumeId: r.Name, CapacityBytes: size, AccessibleTopology: topo,
+		// What the node service is told about the volume.
+		VolumeContext: map[string]string{"csi.test.skiff.io/created-by": "csitest"}}
+	d.volumes[r.Name] = v
+	return &csipb.CreateVolumeResponse{Volume: v}, nil
+}
+
+// DeleteVolume implements csi.ControllerServer: it removes the volume's
+// folder. An unknown volume is gone already.
+func (d *Driver) DeleteVolume(_ context.Context, r *csipb.DeleteVolumeRequest) (*csipb.DeleteVolumeResponse, error) {
+	d.record(Call{Method: "DeleteVolume", Volume: r.VolumeId})
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if _, ok := d.volumes[r.VolumeId]; !ok {
+		return &csipb.DeleteVolumeResponse{}, nil
+	}
+	for k := range d.published {
+		if strings.HasPrefix(k, r.VolumeId+"@") {
+			return nil, status.Errorf(codes.FailedPrecondition, "volume %s is published at %s", r.VolumeId, k)
+		}
+	}
+	if err := os.RemoveAll(d.VolumeDir(r.VolumeId)); err != nil {
+		return nil, status.Error(codes.Internal, err.Error())
+	}
+	delete(d.volumes, r.VolumeId)
+	return &csipb.DeleteVolumeResponse{}, nil
+}
+
+// content is the folder holding a volume's data: the one CreateVolume
+// made, else the volume context's source.
+func (d *Driver) content(id string, volCtx map[string]string) string {
+	d.mu.Lock()
+	_, ok := d.volumes[id]
+	d.mu.Unlock()
+	if ok {
+		return d.VolumeDir(id)
+	}
+	return volCtx["source"]
 }
 
 // ControllerPublishVolume implements csi.ControllerServer: it attaches.
@@ -236,9 +351,9 @@ func (d *Driver) NodeStageVolume(_ context.Context, r *csipb.NodeStageVolumeRequ
 	fs, flags, group := mountOf(r.VolumeCapability)
 	d.record(Call{Method: "NodeStageVolume", Volume: r.VolumeId, Target: r.StagingTargetPath, Context: r.VolumeContext,
 		Secrets: r.Secrets, Publish: r.PublishContext, FSType: fs, Flags: flags, Group: group})
-	src := r.VolumeContext["source"]
+	src := d.content(r.VolumeId, r.VolumeContext)
 	if src == "" {
-		return nil, status.Error(codes.InvalidArgument, "volume context has no source")
+		return nil, status.Error(codes.InvalidArgument, "unknown volume and its context has no source")
 	}
 	if err := bind(src, r.StagingTargetPath, false); err != nil {
 		return nil, status.Error(codes.Internal, err.Error())
@@ -262,7 +377,7 @@ func (d *Driver) NodePublishVolume(_ context.Context, r *csipb.NodePublishVolume
 		Readonly: r.Readonly, Context: r.VolumeContext, Secrets: r.Secrets, Publish: r.PublishContext, FSType: fs, Flags: flags, Group: group})
 	src := r.StagingTargetPath
 	if src == "" {
-		src = r.VolumeContext["source"]
+		src = d.content(r.VolumeId, r.VolumeContext)
 	}
 	if src == "" {
 		return nil, status.Error(codes.InvalidArgument, "nothing to publish")
