@@ -5,9 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
 	"syscall"
 	"testing"
 	"unsafe"
@@ -63,56 +61,10 @@ func TestBtrfsLayouts(t *testing.T) {
 	}
 }
 
-// btrfsFS mounts a fresh 300 MiB btrfs image on a loop device in a temp
-// dir, and unmounts and detaches it at the end. It skips without root or
-// the tools.
+// btrfsFS mounts a fresh 300 MiB btrfs image (see loopFS).
 func btrfsFS(t *testing.T) string {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("the btrfs quota test needs root (mount, losetup)")
-	}
-	for _, tool := range []string{"mkfs.btrfs", "losetup", "mount", "umount"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("the btrfs quota test needs %s (btrfs-progs, util-linux): %v", tool, err)
-		}
-	}
-	run := func(name string, args ...string) string {
-		t.Helper()
-		out, err := exec.Command(name, args...).CombinedOutput()
-		if err != nil {
-			t.Fatalf("%s %s: %v: %s", name, strings.Join(args, " "), err, out)
-		}
-		return strings.TrimSpace(string(out))
-	}
-	tmp := t.TempDir()
-	img, mnt := filepath.Join(tmp, "fs.img"), filepath.Join(tmp, "mnt")
-	if err := os.Mkdir(mnt, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	f, err := os.Create(img)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := f.Truncate(300 << 20); err != nil {
-		t.Fatal(err)
-	}
-	f.Close()
-	run("mkfs.btrfs", "-q", "-f", img)
-	loop := run("losetup", "--find", "--show", img)
-	t.Cleanup(func() {
-		if out, err := exec.Command("losetup", "-d", loop).CombinedOutput(); err != nil {
-			t.Errorf("losetup -d %s: %v: %s", loop, err, out)
-		}
-	})
-	if out, err := exec.Command("mount", "-t", "btrfs", loop, mnt).CombinedOutput(); err != nil {
-		t.Skipf("this kernel cannot mount btrfs: %v: %s", err, out)
-	}
-	t.Cleanup(func() {
-		if out, err := exec.Command("umount", mnt).CombinedOutput(); err != nil {
-			t.Errorf("umount %s: %v: %s", mnt, err, out)
-		}
-	})
-	return mnt
+	return loopFS(t, "btrfs", 300<<20, []string{"mkfs.btrfs", "-q", "-f"}, "", "btrfs-progs")
 }
 
 // syncFS commits dir's filesystem, so that btrfs accounts what was

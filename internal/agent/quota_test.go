@@ -16,17 +16,27 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
-// quotaFS mounts a fresh ext4 image with project quotas (prjquota) on a
-// loop device in a temp dir, and unmounts and detaches it at the end. It
-// skips without root or the tools.
+// quotaFS mounts a fresh ext4 image with project quotas (prjquota); see
+// loopFS.
 func quotaFS(t *testing.T) string {
 	t.Helper()
+	// A kernel without CONFIG_QUOTA refuses the mount option.
+	return loopFS(t, "ext4", 64<<20, []string{"mkfs.ext4", "-q", "-F", "-O", "quota,project"}, "prjquota", "e2fsprogs")
+}
+
+// loopFS makes a size-byte image with mkfs (its command and flags; the
+// image is the last argument), mounts it as fstype with opts on a loop
+// device in a temp dir, and unmounts and detaches it when the test ends.
+// It skips without root, without the tools (pkg names their package), or
+// when this kernel cannot mount it so.
+func loopFS(t *testing.T, fstype string, size int64, mkfs []string, opts, pkg string) string {
+	t.Helper()
 	if os.Geteuid() != 0 {
-		t.Skip("project quotas need root (mount, losetup)")
+		t.Skipf("a %s test filesystem needs root (mount, losetup)", fstype)
 	}
-	for _, tool := range []string{"mkfs.ext4", "losetup", "mount", "umount"} {
+	for _, tool := range []string{mkfs[0], "losetup", "mount", "umount"} {
 		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("project quota test needs %s (e2fsprogs, util-linux): %v", tool, err)
+			t.Skipf("a %s test filesystem needs %s (%s, util-linux): %v", fstype, tool, pkg, err)
 		}
 	}
 	run := func(name string, args ...string) string {
@@ -46,18 +56,29 @@ func quotaFS(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := f.Truncate(64 << 20); err != nil {
+	if err := f.Truncate(size); err != nil {
 		t.Fatal(err)
 	}
 	f.Close()
-	run("mkfs.ext4", "-q", "-F", "-O", "quota,project", img)
+	run(mkfs[0], append(mkfs[1:], img)...)
 	loop := run("losetup", "--find", "--show", img)
-	t.Cleanup(func() { _ = exec.Command("losetup", "-d", loop).Run() })
-	if out, err := exec.Command("mount", "-t", "ext4", "-o", "prjquota", loop, mnt).CombinedOutput(); err != nil {
-		// A kernel without CONFIG_QUOTA refuses the option.
-		t.Skipf("this kernel cannot mount ext4 with prjquota (built without quota support?): %v: %s", err, out)
+	t.Cleanup(func() {
+		if out, err := exec.Command("losetup", "-d", loop).CombinedOutput(); err != nil {
+			t.Errorf("losetup -d %s: %v: %s", loop, err, out)
+		}
+	})
+	args := []string{"-t", fstype}
+	if opts != "" {
+		args = append(args, "-o", opts)
 	}
-	t.Cleanup(func() { _ = exec.Command("umount", mnt).Run() })
+	if out, err := exec.Command("mount", append(args, loop, mnt)...).CombinedOutput(); err != nil {
+		t.Skipf("this kernel cannot mount %s %s: %v: %s", fstype, opts, err, out)
+	}
+	t.Cleanup(func() {
+		if out, err := exec.Command("umount", mnt).CombinedOutput(); err != nil {
+			t.Errorf("umount %s: %v: %s", mnt, err, out)
+		}
+	})
 	return mnt
 }
 
