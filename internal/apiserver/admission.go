@@ -168,11 +168,14 @@ func withWarnings(ctx context.Context, w http.ResponseWriter) context.Context {
 }
 
 // withAuditAnnotations receives the audit annotations admission adds
-// (PodSecurity's). skiff keeps no audit log yet, so they go to the debug
-// log, with the request they belong to; an audit backend would take them
-// from here.
+// (PodSecurity's): they go to the request's audit event when the audit log
+// is on, and to the debug log, with the request they belong to.
 func (s *Server) withAuditAnnotations(ctx context.Context, info requestInfo) context.Context {
+	rec := auditFrom(ctx)
 	return admission.WithAuditAnnotations(ctx, func(kv map[string]string) {
+		if rec != nil {
+			rec.annotate(kv)
+		}
 		s.log.Debug("audit annotations", "verb", info.verb, "resource", info.resource, "subresource", info.subresource,
 			"namespace", info.namespace, "name", info.name, "annotations", kv)
 	})

@@ -44,11 +44,23 @@ func (s *Server) isPublic(path string) bool {
 
 // ServeHTTP authenticates, authorizes and routes one request.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if s.cfg.AuditLog != nil {
+		s.serveAudited(w, r)
+		return
+	}
+	s.serve(w, r)
+}
+
+// serve is ServeHTTP without the audit log.
+func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	growStack()
 	defer func() {
 		if p := recover(); p != nil {
 			if p == http.ErrAbortHandler {
 				panic(p)
+			}
+			if rec := auditFrom(r.Context()); rec != nil {
+				rec.panicked = true
 			}
 			s.log.Error("panic serving request", "method", r.Method, "path", r.URL.Path, "panic", p)
 			s.writeError(w, r, apierrors.NewInternalError(fmt.Errorf("%v", p)))
@@ -58,7 +70,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.ServeHTTP(w, r)
 		return
 	}
-	var user *auth.User
+	var user, authenticated *auth.User
 	if s.cfg.Authenticator != nil {
 		u, ok, err := s.cfg.Authenticator.Authenticate(r)
 		switch {
@@ -71,6 +83,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			user = &auth.User{Name: "system:anonymous", Groups: []string{"system:unauthenticated"}}
 		}
 	}
+	authenticated = user
 	if user != nil {
 		u, err := s.impersonate(r.Context(), r, user)
 		if err != nil {
@@ -80,6 +93,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		user = u
 	}
 	info := parseRequestInfo(r)
+	rec := auditFrom(r.Context())
+	if rec != nil {
+		s.auditBegin(rec, r, authenticated, user, info)
+	}
 	if s.cfg.Authorizer != nil && user != nil && !(user.Name == "system:anonymous" && s.isPublic(r.URL.Path)) {
 		attrs := auth.Attributes{User: user, Verb: info.verb, Namespace: info.namespace, APIGroup: info.group,
 			APIVersion: info.version, Resource: info.resource, Subresource: info.subresource, Name: info.authorizedName(),
@@ -95,6 +112,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			attrs.Verb = strings.ToLower(r.Method)
 		}
 		ok, reason, err := s.cfg.Authorizer.Authorize(r.Context(), attrs)
+		if rec != nil {
+			rec.authorized(ok && err == nil, reason)
+		}
 		if err != nil || !ok {
 			// A component denied a request lacks a right its role should
 			// grant: warn. Others' denials are routine.

@@ -25,6 +25,7 @@ import (
 	"skiff/internal/apiserver/admission"
 	"skiff/internal/apiserver/admission/podsecurity"
 	"skiff/internal/apiserver/allocator"
+	"skiff/internal/apiserver/audit"
 	"skiff/internal/apiserver/auth"
 	"skiff/internal/apiserver/conversion"
 	"skiff/internal/apiserver/fieldmanager"
@@ -114,6 +115,11 @@ type Config struct {
 	PodSecurity *podsecurity.Configuration
 	// Metrics, when set, receives the API server's request metrics.
 	Metrics prometheus.Registerer
+	// AuditPolicy and AuditLog, set together, record requests in the audit
+	// log as upstream's --audit-policy-file and --audit-log-path; unset,
+	// nothing is recorded and requests pay nothing for it.
+	AuditPolicy *audit.Policy
+	AuditLog    AuditLog
 	// Logger for request failures; nil discards.
 	Logger *slog.Logger
 }
@@ -172,6 +178,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if (cfg.AuditPolicy == nil) != (cfg.AuditLog == nil) {
+		return nil, errors.New("apiserver: AuditPolicy and AuditLog go together")
 	}
 	s := &Server{
 		cfg:       cfg,

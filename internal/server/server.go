@@ -31,6 +31,7 @@ import (
 	"skiff/internal/agent"
 	"skiff/internal/apiserver"
 	"skiff/internal/apiserver/admission"
+	"skiff/internal/apiserver/audit"
 	"skiff/internal/apiserver/auth"
 	"skiff/internal/apiserver/openapi"
 	"skiff/internal/apiserver/registry"
@@ -98,6 +99,12 @@ type Config struct {
 	AdmissionControlConfigFile string
 	// SchedulerConfigFile is a KubeSchedulerConfiguration for the scheduler.
 	SchedulerConfigFile string
+	// AuditPolicyFile is an audit.k8s.io/v1 Policy and AuditLog where its
+	// events go, as upstream's --audit-policy-file and --audit-log-*; the
+	// audit log is on only when both AuditPolicyFile and AuditLog.Path are
+	// set.
+	AuditPolicyFile string
+	AuditLog        audit.LogConfig
 	// SimulateAgent runs this host's agent with the simulated runtime: its
 	// pods are reported running but no container runs.
 	SimulateAgent bool
@@ -161,6 +168,8 @@ type Server struct {
 	url     string
 	adminKC string
 	caFile  string
+	// auditLog is the audit log, when on; closed after the API server.
+	auditLog *audit.Log
 	// proxy is the front-proxy CA and client certificate (aggregation).
 	proxy   *frontProxy
 	port    int
@@ -358,6 +367,17 @@ func (s *Server) newAPIServer(context.Context) error {
 			cfg.Logger.Info("admission configuration: plugins skiff takes no configuration for", "plugins", admissionCfg.Ignored)
 		}
 	}
+	var auditPolicy *audit.Policy
+	var auditLog apiserver.AuditLog
+	if cfg.AuditPolicyFile != "" && cfg.AuditLog.Path != "" {
+		if auditPolicy, err = audit.ReadPolicyFile(cfg.AuditPolicyFile); err != nil {
+			return err
+		}
+		if s.auditLog, err = audit.NewLog(cfg.AuditLog); err != nil {
+			return err
+		}
+		auditLog = s.auditLog
+	}
 	// The RBAC authorizer reads the API server's own cache, which exists
 	// only once the server does.
 	rbac := &auth.RBAC{}
@@ -388,6 +408,8 @@ func (s *Server) newAPIServer(context.Context) error {
 		ServiceCIDR: serviceCIDR,
 		Metrics:     reg,
 		PodSecurity: admissionCfg.PodSecurity,
+		AuditPolicy: auditPolicy,
+		AuditLog:    auditLog,
 		// Nodes join with the token in <data-dir>/node-token.
 		SelfAuthenticated: join,
 		Extra: map[string]http.Handler{
@@ -631,6 +653,10 @@ func (s *Server) Close() {
 	if s.ln != nil {
 		_ = s.ln.Close()
 		s.ln = nil
+	}
+	if s.auditLog != nil {
+		_ = s.auditLog.Close()
+		s.auditLog = nil
 	}
 	s.closeEtcd()
 }
