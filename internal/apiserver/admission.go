@@ -171,7 +171,7 @@ func withWarnings(ctx context.Context, w http.ResponseWriter) context.Context {
 // (PodSecurity's): they go to the request's audit event when the audit log
 // is on, and to the debug log, with the request they belong to.
 func (s *Server) withAuditAnnotations(ctx context.Context, info requestInfo) context.Context {
-	rec := auditFrom(ctx)
+	rec := s.auditFrom(ctx)
 	return admission.WithAuditAnnotations(ctx, func(kv map[string]string) {
 		if rec != nil {
 			rec.annotate(kv)

@@ -59,7 +59,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 			if p == http.ErrAbortHandler {
 				panic(p)
 			}
-			if rec := auditFrom(r.Context()); rec != nil {
+			if rec := s.auditFrom(r.Context()); rec != nil {
 				rec.panicked = true
 			}
 			s.log.Error("panic serving request", "method", r.Method, "path", r.URL.Path, "panic", p)
@@ -93,7 +93,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		user = u
 	}
 	info := parseRequestInfo(r)
-	rec := auditFrom(r.Context())
+	rec := s.auditFrom(r.Context())
 	if rec != nil {
 		s.auditBegin(rec, r, authenticated, user, info)
 	}
