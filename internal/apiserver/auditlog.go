@@ -73,6 +73,12 @@ func (rec *auditRecord) annotate(kv map[string]string) {
 	}
 }
 
+// impersonated records the user the request acts as.
+func (rec *auditRecord) impersonated(u *auth.User) {
+	info := userInfo(u)
+	rec.event.ImpersonatedUser = &info
+}
+
 // authorized records the authorizer's decision as upstream's annotations.
 func (rec *auditRecord) authorized(ok bool, reason string) {
 	decision := "forbid"
@@ -112,7 +118,7 @@ func (s *Server) serveAudited(w http.ResponseWriter, r *http.Request) {
 	ev.ResponseStatus = &metav1.Status{Code: int32(code)}
 	if code >= 400 && aw.body.Len() > 0 {
 		var st metav1.Status
-		if json.Unmarshal(aw.body.Bytes(), &st) == nil && st.Kind == "Status" {
+		if b := s.auditJSON(aw.body.Bytes(), aw.Header().Get("Content-Type")); b != nil && json.Unmarshal(b, &st) == nil && st.Kind == "Status" {
 			ev.ResponseStatus = &metav1.Status{Status: st.Status, Message: st.Message, Reason: st.Reason, Details: st.Details, Code: int32(code)}
 		}
 	}
@@ -129,7 +135,7 @@ func (s *Server) serveAudited(w http.ResponseWriter, r *http.Request) {
 
 // auditBegin decides the request's level once its user is known, keeps its
 // body if the level asks for it, and records RequestReceived.
-func (s *Server) auditBegin(rec *auditRecord, r *http.Request, authenticated, user *auth.User, info requestInfo) {
+func (s *Server) auditBegin(rec *auditRecord, r *http.Request, user *auth.User, info requestInfo) {
 	attrs := audit.Attributes{Verb: info.verb, ResourceRequest: info.isResource && info.resource != "",
 		APIGroup: info.group, Namespace: info.namespace, Resource: info.resource, Subresource: info.subresource,
 		Name: info.name, Path: r.URL.Path}
@@ -150,12 +156,8 @@ func (s *Server) auditBegin(rec *auditRecord, r *http.Request, authenticated, us
 	ev.Verb = attrs.Verb
 	ev.UserAgent = r.UserAgent()
 	ev.SourceIPs = sourceIPs(r)
-	if authenticated != nil {
-		ev.User = userInfo(authenticated)
-		if user != authenticated {
-			u := userInfo(user)
-			ev.ImpersonatedUser = &u
-		}
+	if user != nil {
+		ev.User = userInfo(user)
 	}
 	if attrs.ResourceRequest {
 		ev.ObjectRef = &audit.ObjectReference{Resource: info.resource, Namespace: info.namespace, Name: info.name,

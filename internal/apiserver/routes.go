@@ -84,6 +84,13 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	authenticated = user
+	info := parseRequestInfo(r)
+	rec := s.auditFrom(r.Context())
+	if rec != nil {
+		// As upstream, the policy sees the authenticated user, and a
+		// refused impersonation is audited too.
+		s.auditBegin(rec, r, authenticated, info)
+	}
 	if user != nil {
 		u, err := s.impersonate(r.Context(), r, user)
 		if err != nil {
@@ -91,11 +98,9 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		user = u
-	}
-	info := parseRequestInfo(r)
-	rec := s.auditFrom(r.Context())
-	if rec != nil {
-		s.auditBegin(rec, r, authenticated, user, info)
+		if rec != nil && u != authenticated {
+			rec.impersonated(u)
+		}
 	}
 	if s.cfg.Authorizer != nil && user != nil && !(user.Name == "system:anonymous" && s.isPublic(r.URL.Path)) {
 		attrs := auth.Attributes{User: user, Verb: info.verb, Namespace: info.namespace, APIGroup: info.group,

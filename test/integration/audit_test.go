@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
 
@@ -128,6 +129,21 @@ func TestAuditLog(t *testing.T) {
 	}
 	if get.User.Username == "" || get.Annotations["authorization.k8s.io/decision"] != "allow" {
 		t.Errorf("get secret event: user %q annotations %v, want a user and an allow decision", get.User.Username, get.Annotations)
+	}
+
+	// An impersonated, forbidden get: the policy sees the authenticated
+	// user, the event names both, and the status is the refusal's.
+	alice := s.ClientFor(t, func(rc *rest.Config) { rc.Impersonate.UserName = "alice" })
+	if _, err := alice.CoreV1().Secrets("default").Get(ctx, "db", metav1.GetOptions{}); !apierrors.IsForbidden(err) {
+		t.Fatalf("get secret as alice: %v, want forbidden", err)
+	}
+	denied := waitAudit(t, logPath, "the impersonated get event", func(ev audit.Event) bool {
+		return ev.ImpersonatedUser != nil && ev.ImpersonatedUser.Username == "alice"
+	})
+	if denied.User.Username != get.User.Username || denied.Annotations["authorization.k8s.io/decision"] != "forbid" ||
+		denied.ResponseStatus == nil || denied.ResponseStatus.Code != http.StatusForbidden || denied.ResponseStatus.Reason != metav1.StatusReasonForbidden {
+		t.Errorf("impersonated get event: user %q annotations %v status %+v; want the admin, forbid, 403 Forbidden",
+			denied.User.Username, denied.Annotations, denied.ResponseStatus)
 	}
 
 	// A configmap create is logged with both bodies; one a None rule
