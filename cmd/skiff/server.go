@@ -86,6 +86,8 @@ func newServerCommand() *cobra.Command {
 	f.BoolVar(&cfg.DisableAgent, "disable-agent", false, "run no node agent on this host")
 	f.BoolVar(&defaultSC, "default-storage-class", true, "create the default StorageClass local-path (provisioner skiff.io/local-path, WaitForFirstConsumer) if it is missing; false creates none and leaves an existing one alone")
 	f.StringVar(&cfg.AdmissionControlConfigFile, "admission-control-config-file", "", "an AdmissionConfiguration file; skiff reads the PodSecurity plugin's PodSecurityConfiguration from it")
+	f.StringVar(&cfg.EncryptionProviderConfig, "encryption-provider-config", "", "an EncryptionConfiguration file (identity, aescbc, aesgcm, secretbox): the resources it names are encrypted in etcd")
+	f.BoolVar(&cfg.SecretsEncryption, "secrets-encryption", false, "encrypt Secrets in etcd with an aescbc key generated on first start into <data-dir>/tls/encryption-config.json")
 	f.StringVar(&cfg.SchedulerConfigFile, "scheduler-config", "", "a KubeSchedulerConfiguration file (profiles, plugins, weights)")
 	f.BoolVar(&cfg.SimulateAgent, "simulate-agent", false, "run this host's agent with the simulated runtime (no containers; for demos and scale tests)")
 	f.StringVar(&cfg.ContainerRuntimeEndpoint, "container-runtime-endpoint", "", "an existing CRI socket to use instead of starting containerd")
