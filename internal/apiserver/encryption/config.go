@@ -25,7 +25,7 @@ type File struct {
 // ResourceConfiguration names resources ("secrets", "deployments.apps",
 // "*.apps", "*.*") and their providers in order.
 type ResourceConfiguration struct {
-	Resources []string               `json:"resources"`
+	Resources []string                `json:"resources"`
 	Providers []ProviderConfiguration `json:"providers"`
 }
 
