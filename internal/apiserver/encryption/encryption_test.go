@@ -126,26 +126,29 @@ func TestRoundTrip(t *testing.T) {
 				t.Errorf("ReadProvider = %q", got)
 			}
 			for name, c := range map[string]*Config{"same config": old, "rotated": rotated} {
-				got, err := c.forKey(key).decrypt(key, sealed)
+				got, stale, err := c.forKey(key).decrypt(key, sealed)
 				if err != nil {
 					t.Fatalf("%s: decrypt: %v", name, err)
+				}
+				if want := c == rotated; stale != want {
+					t.Errorf("%s: stale = %v, want %v", name, stale, want)
 				}
 				if diff := cmp.Diff(plain, got); diff != "" {
 					t.Errorf("%s: decrypt (-want +got):\n%s", name, diff)
 				}
 			}
-			if _, err := gone.forKey(key).decrypt(key, sealed); !errors.Is(err, ErrDecrypt) {
+			if _, _, err := gone.forKey(key).decrypt(key, sealed); !errors.Is(err, ErrDecrypt) {
 				t.Errorf("decrypt without the key: %v, want ErrDecrypt", err)
 			}
 			tampered := bytes.Clone(sealed)
 			tampered[len(tampered)-1] ^= 0xff
-			if got, err := old.forKey(key).decrypt(key, tampered); err == nil && bytes.Equal(got, plain) {
+			if got, _, err := old.forKey(key).decrypt(key, tampered); err == nil && bytes.Equal(got, plain) {
 				t.Error("a tampered value decrypted to the plain text")
 			}
 			// Values written before encryption have no prefix: read as they are.
-			got, err := old.forKey(key).decrypt(key, []byte(`{"kind":"Secret"}`))
-			if err != nil || string(got) != `{"kind":"Secret"}` {
-				t.Errorf("decrypt of a plain value = %q, %v", got, err)
+			got, stale, err := old.forKey(key).decrypt(key, []byte(`{"kind":"Secret"}`))
+			if err != nil || string(got) != `{"kind":"Secret"}` || !stale {
+				t.Errorf("decrypt of a plain value = %q, stale %v, %v; want it as it is, stale", got, stale, err)
 			}
 		})
 	}

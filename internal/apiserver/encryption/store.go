@@ -42,11 +42,11 @@ func (s *Store) decrypt(kv *storage.KV) error {
 	if t == nil {
 		return nil
 	}
-	v, err := t.decrypt(kv.Key, kv.Value)
+	v, stale, err := t.decrypt(kv.Key, kv.Value)
 	if err != nil {
 		return err
 	}
-	kv.Value = v
+	kv.Value, kv.Stale = v, stale
 	return nil
 }
 

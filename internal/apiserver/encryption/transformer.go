@@ -102,22 +102,23 @@ func (t *transformer) encrypt(key string, plain []byte) ([]byte, error) {
 }
 
 // decrypt opens value with the provider its prefix names; a value without
-// an encryption prefix is returned as it is.
-func (t *transformer) decrypt(key string, value []byte) ([]byte, error) {
+// an encryption prefix is returned as it is. stale reports that the value
+// was not written with the first provider.
+func (t *transformer) decrypt(key string, value []byte) (plain []byte, stale bool, err error) {
 	if !bytes.HasPrefix(value, []byte("k8s:enc:")) {
-		return value, nil
+		return value, t.providers[0].cipher != nil, nil
 	}
-	for _, p := range t.providers {
+	for i, p := range t.providers {
 		if p.cipher == nil || !bytes.HasPrefix(value, p.prefix) {
 			continue
 		}
 		plain, err := p.cipher.open(value[len(p.prefix):], []byte(key))
 		if err != nil {
-			return nil, fmt.Errorf("decrypt %s with %s: %w: %v", key, p, ErrDecrypt, err)
+			return nil, false, fmt.Errorf("decrypt %s with %s: %w: %v", key, p, ErrDecrypt, err)
 		}
-		return plain, nil
+		return plain, i != 0, nil
 	}
-	return nil, fmt.Errorf("decrypt %s: %w: no provider for %s", key, ErrDecrypt, ReadProvider(value))
+	return nil, false, fmt.Errorf("decrypt %s: %w: no provider for %s", key, ErrDecrypt, ReadProvider(value))
 }
 
 func newCipher(kind string, secret []byte) (valueCipher, error) {
