@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"errors"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -132,6 +133,9 @@ func TestEncryptionAtRest(t *testing.T) {
 	ctx := context.Background()
 
 	s := servertest.Start(t, func(cfg *server.Config) { cfg.DataDir = dir })
+	if _, err := server.EncryptionStatus(ctx, s.Client); !errors.Is(err, server.ErrEncryptionOff) {
+		t.Errorf("status without encryption: %v, want ErrEncryptionOff", err)
+	}
 	createSecret(t, s, "before", "plain-before-7f3a9c")
 	servertest.Wait(t, "the plain Secret in etcd's files", func(context.Context) (bool, error) {
 		return etcdFilesContain(t, dir, []byte("plain-before-7f3a9c")), nil
@@ -187,18 +191,25 @@ func TestEncryptionAtRest(t *testing.T) {
 	s = servertest.Start(t, func(cfg *server.Config) { cfg.DataDir, cfg.EncryptionProviderConfig = dir, path })
 	all := map[string]string{"before": "plain-before-7f3a9c", "after": secretValue, "watched": "watched-value-55c1"}
 	wantSecrets(t, s, all)
+	st, err := server.EncryptionStatus(ctx, s.Client)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.WriteProvider != "aescbc:key2" || st.Current != 0 || st.Stored["aescbc:key1"] != 2 || st.Stored["identity"] != 1 {
+		t.Errorf("status before reencrypt = %+v, want key2 active, 2 Secrets on key1 and 1 plain", st)
+	}
+	if _, err := server.ReencryptSecrets(ctx, s.Client); err != nil {
+		t.Fatal(err)
+	}
 	for name := range all {
-		sec, err := s.Client.CoreV1().Secrets("default").Get(ctx, name, metav1.GetOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := s.Client.CoreV1().Secrets("default").Update(ctx, sec, metav1.UpdateOptions{}); err != nil {
-			t.Fatal(err)
-		}
 		if got := storedWith(t, s, name); got != "aescbc:key2" {
-			t.Errorf("secret %s stored with %s after rewrite, want aescbc:key2", name, got)
+			t.Errorf("secret %s stored with %s after reencrypt, want aescbc:key2", name, got)
 		}
 	}
+	if st, err = server.EncryptionStatus(ctx, s.Client); err != nil || st.Current != st.Total || st.Total < 3 {
+		t.Errorf("status after reencrypt = %+v, %v; want every Secret current", st, err)
+	}
+	wantSecrets(t, s, all)
 	s.Close()
 
 	// key1 gone: everything is still readable.

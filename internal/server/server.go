@@ -400,6 +400,18 @@ func (s *Server) newAPIServer(context.Context) error {
 	if s.proxy, err = setUpFrontProxy(cfg.DataDir); err != nil {
 		return err
 	}
+	extra := map[string]http.Handler{
+		"/metrics":             promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
+		"/openapi/v2":          openapiHandler,
+		"/openapi/v3":          openapiHandler,
+		"/openapi/v3/":         openapiHandler,
+		"/debug/pprof/":        http.HandlerFunc(pprof.Index),
+		"/debug/pprof/profile": http.HandlerFunc(pprof.Profile),
+		"/debug/pprof/trace":   http.HandlerFunc(pprof.Trace),
+	}
+	if st, ok := s.store.(*encryption.Store); ok {
+		extra[EncryptionStatusPath] = encryptionStatusHandler(st)
+	}
 	api, err := apiserver.New(apiserver.Config{
 		ProxyClientCert:   &s.proxy.cert,
 		AggregatorRouting: cfg.EnableAggregatorRouting,
@@ -420,16 +432,8 @@ func (s *Server) newAPIServer(context.Context) error {
 		PodSecurity: admissionCfg.PodSecurity,
 		// Nodes join with the token in <data-dir>/node-token.
 		SelfAuthenticated: join,
-		Extra: map[string]http.Handler{
-			"/metrics":             promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
-			"/openapi/v2":          openapiHandler,
-			"/openapi/v3":          openapiHandler,
-			"/openapi/v3/":         openapiHandler,
-			"/debug/pprof/":        http.HandlerFunc(pprof.Index),
-			"/debug/pprof/profile": http.HandlerFunc(pprof.Profile),
-			"/debug/pprof/trace":   http.HandlerFunc(pprof.Trace),
-		},
-		Logger: cfg.Logger,
+		Extra:             extra,
+		Logger:            cfg.Logger,
 	})
 	if err != nil {
 		return err

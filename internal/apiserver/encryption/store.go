@@ -153,3 +153,42 @@ func (s *Store) CurrentRevision(ctx context.Context) (int64, error) {
 func (s *Store) Compact(ctx context.Context, rev int64) error {
 	return s.inner.Compact(ctx, rev)
 }
+
+// Status says how the values under a prefix are stored.
+type Status struct {
+	// WriteProvider is what new values are written with ("identity" or
+	// "<provider>:<key name>").
+	WriteProvider string `json:"writeProvider"`
+	// Stored counts the values by what they were written with.
+	Stored map[string]int `json:"stored"`
+	// Total is the number of values; Current those written with
+	// WriteProvider.
+	Total   int `json:"total"`
+	Current int `json:"current"`
+}
+
+// Status reads every value under prefix as stored and counts them by the
+// provider and key they were written with.
+func (s *Store) Status(ctx context.Context, prefix string) (Status, error) {
+	st := Status{WriteProvider: s.cfg.WriteProvider(prefix), Stored: map[string]int{}}
+	opts := storage.ListOptions{Limit: 500}
+	for {
+		res, err := s.inner.List(ctx, prefix, opts)
+		if err != nil {
+			return Status{}, err
+		}
+		for _, kv := range res.KVs {
+			p := ReadProvider(kv.Value)
+			st.Stored[p]++
+			st.Total++
+			if p == st.WriteProvider {
+				st.Current++
+			}
+		}
+		if !res.More || len(res.KVs) == 0 {
+			return st, nil
+		}
+		opts.Revision = res.Revision
+		opts.StartKey = res.KVs[len(res.KVs)-1].Key + "\x00"
+	}
+}
