@@ -23,8 +23,12 @@ func newSecretsEncryptCommand() *cobra.Command {
 		Long: `Report and apply the encryption of Secrets at rest on a server started with
 --secrets-encryption or --encryption-provider-config.
 
-To rotate keys: put a new key first in the configuration's provider (for
---secrets-encryption, <data-dir>/tls/encryption-config.json) and keep the old
+With --secrets-encryption, "rotate-keys" does it all on a running server: it
+adds a new key in front of <data-dir>/tls/encryption-config.json, keeps the old
+ones for reading, and rewrites every Secret (on one server; servers sharing an
+external etcd each need the new file, and a restart, before old keys go).
+
+With --encryption-provider-config, rotate by hand: put a new key first in the configuration's provider and keep the old
 ones after it, restart the server, run "reencrypt", check "status", then
 remove the old keys and restart again. KMS providers are not supported.`,
 	}
@@ -96,6 +100,23 @@ remove the old keys and restart again. KMS providers are not supported.`,
 			return nil
 		},
 	}
-	cmd.AddCommand(status, reencrypt)
+	rotate := &cobra.Command{
+		Use:   "rotate-keys",
+		Short: "With --secrets-encryption: encrypt with a new key (old keys kept for reading), then rewrite every Secret",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := client()
+			if err != nil {
+				return err
+			}
+			p, n, err := server.RotateEncryptionKeys(cmd.Context(), c)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "Secrets are now encrypted with %s; rewrote %d Secrets\n", p, n)
+			return nil
+		},
+	}
+	cmd.AddCommand(status, reencrypt, rotate)
 	return cmd
 }

@@ -11,6 +11,8 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sync"
+	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -71,6 +73,11 @@ func generateEncryptionConfig(path string) error {
 			},
 		}},
 	}
+	return writeEncryptionConfig(path, file)
+}
+
+// writeEncryptionConfig writes file to path, 0600, atomically.
+func writeEncryptionConfig(path string, file encryption.File) error {
 	data, err := json.MarshalIndent(file, "", "  ")
 	if err != nil {
 		return err
@@ -167,4 +174,92 @@ func ReencryptSecrets(ctx context.Context, client kubernetes.Interface) (int, er
 		}
 		opts.Continue = list.Continue
 	}
+}
+
+// EncryptionRotatePath, with --secrets-encryption, adds a new aescbc key
+// in front of the generated configuration (the old keys stay, for
+// reading) and makes it the one new writes use, without a restart. A
+// non-resource URL: system:masters may POST to it.
+const EncryptionRotatePath = "/skiff/v1/encryption/rotate-keys"
+
+// keyRotator rotates the key of the configuration --secrets-encryption
+// generated.
+type keyRotator struct {
+	mu    sync.Mutex
+	path  string
+	store *encryption.Store
+	now   func() time.Time
+}
+
+func (k *keyRotator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		return
+	}
+	name, err := k.rotate()
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(map[string]string{"writeProvider": "aescbc:" + name})
+}
+
+// rotate writes the configuration with a new first key, then loads it.
+func (k *keyRotator) rotate() (string, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	data, err := os.ReadFile(k.path)
+	if err != nil {
+		return "", fmt.Errorf("rotate keys: %w", err)
+	}
+	var file encryption.File
+	if err := json.Unmarshal(data, &file); err != nil {
+		return "", fmt.Errorf("rotate keys: %s: %w", k.path, err)
+	}
+	if len(file.Resources) == 0 || len(file.Resources[0].Providers) == 0 || file.Resources[0].Providers[0].AESCBC == nil {
+		return "", fmt.Errorf("rotate keys: %s does not start with an aescbc provider", k.path)
+	}
+	secret := make([]byte, 32)
+	if _, err := rand.Read(secret); err != nil {
+		return "", fmt.Errorf("rotate keys: %w", err)
+	}
+	name := fmt.Sprintf("aescbckey-%s", k.now().UTC().Format("2006-01-02T15-04-05Z"))
+	p := file.Resources[0].Providers[0].AESCBC
+	for _, key := range p.Keys {
+		if key.Name == name {
+			return "", fmt.Errorf("rotate keys: key %s exists; try again in a second", name)
+		}
+	}
+	p.Keys = append([]encryption.Key{{Name: name, Secret: base64.StdEncoding.EncodeToString(secret)}}, p.Keys...)
+	if err := writeEncryptionConfig(k.path, file); err != nil {
+		return "", err
+	}
+	cfg, err := encryption.Load(k.path)
+	if err != nil {
+		return "", fmt.Errorf("rotate keys: %w", err)
+	}
+	k.store.SetConfig(cfg)
+	return name, nil
+}
+
+// RotateEncryptionKeys asks a server started with --secrets-encryption to
+// encrypt with a new key from now on, then rewrites every Secret with it.
+// It returns the new provider and key and how many Secrets it rewrote.
+func RotateEncryptionKeys(ctx context.Context, client kubernetes.Interface) (string, int, error) {
+	body, err := client.CoreV1().RESTClient().Post().AbsPath(EncryptionRotatePath).DoRaw(ctx)
+	if apierrors.IsNotFound(err) {
+		return "", 0, errors.New("rotate keys: the server does not run with --secrets-encryption")
+	}
+	if err != nil {
+		return "", 0, fmt.Errorf("rotate keys: %w", err)
+	}
+	var out struct {
+		WriteProvider string `json:"writeProvider"`
+	}
+	if err := json.Unmarshal(body, &out); err != nil {
+		return "", 0, fmt.Errorf("rotate keys: %w", err)
+	}
+	n, err := ReencryptSecrets(ctx, client)
+	return out.WriteProvider, n, err
 }

@@ -264,6 +264,34 @@ func TestSecretsEncryption(t *testing.T) {
 		t.Error("the generated configuration changed across a restart")
 	}
 	wantSecrets(t, s, map[string]string{"generated": "generated-key-value-4e1"})
+
+	// rotate-keys: a new first key without a restart, every Secret
+	// rewritten with it, the old key kept for reading.
+	p, n, err := server.RotateEncryptionKeys(context.Background(), s.Client)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n < 1 || !strings.HasPrefix(p, "aescbc:aescbckey-") {
+		t.Errorf("rotate-keys: %s, %d Secrets rewritten", p, n)
+	}
+	if got := storedWith(t, s, "generated"); got != p {
+		t.Errorf("secret stored with %s after rotate-keys, want %s", got, p)
+	}
+	createSecret(t, s, "rotated", "rotated-value-0a9")
+	if got := storedWith(t, s, "rotated"); got != p {
+		t.Errorf("new secret stored with %s, want %s", got, p)
+	}
+	st, err = os.Stat(path)
+	if err != nil || st.Mode().Perm() != 0o600 {
+		t.Errorf("rotated configuration: %v, %v; want mode 0600", st, err)
+	}
+	s.Close()
+	s = servertest.Start(t, func(cfg *server.Config) { cfg.DataDir, cfg.SecretsEncryption = dir, true })
+	wantSecrets(t, s, map[string]string{"generated": "generated-key-value-4e1", "rotated": "rotated-value-0a9"})
+	status, err := server.EncryptionStatus(context.Background(), s.Client)
+	if err != nil || status.WriteProvider != p || status.Current != status.Total {
+		t.Errorf("status after rotate-keys and a restart = %+v, %v", status, err)
+	}
 }
 
 // TestEncryptionConfigInvalid: a bad file stops the start with an error

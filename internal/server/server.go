@@ -411,6 +411,9 @@ func (s *Server) newAPIServer(context.Context) error {
 	}
 	if st, ok := s.store.(*encryption.Store); ok {
 		extra[EncryptionStatusPath] = encryptionStatusHandler(st)
+		if cfg.SecretsEncryption {
+			extra[EncryptionRotatePath] = &keyRotator{path: EncryptionConfigPath(cfg.DataDir), store: st, now: time.Now}
+		}
 	}
 	api, err := apiserver.New(apiserver.Config{
 		ProxyClientCert:   &s.proxy.cert,

@@ -15,4 +15,7 @@
 //
 // The caller builds a Config with Load or Parse, then NewStore(inner, cfg)
 // and hands the result to the API server in place of the inner store.
+// SetConfig swaps the configuration on a running store (key rotation);
+// Status counts how the values under a prefix are stored, so a caller can
+// tell when every object has been rewritten with the current key.
 package encryption

@@ -2,6 +2,7 @@ package encryption
 
 import (
 	"context"
+	"sync/atomic"
 
 	"skiff/internal/storage"
 )
@@ -10,25 +11,32 @@ import (
 // an inner store and decrypts them on their way out.
 type Store struct {
 	inner storage.Store
-	cfg   *Config
+	cfg   atomic.Pointer[Config]
 }
 
 var _ storage.Store = (*Store)(nil)
 
 // NewStore wraps inner with the transformers of cfg.
 func NewStore(inner storage.Store, cfg *Config) *Store {
-	return &Store{inner: inner, cfg: cfg}
+	s := &Store{inner: inner}
+	s.cfg.Store(cfg)
+	return s
 }
+
+// SetConfig replaces the configuration, as after a key rotation: writes
+// from now on use its first providers. Values written meanwhile with the
+// old one stay readable as long as cfg keeps its keys.
+func (s *Store) SetConfig(cfg *Config) { s.cfg.Store(cfg) }
 
 // Raw returns the inner store, whose values are as stored (for status
 // reports and tests).
 func (s *Store) Raw() storage.Store { return s.inner }
 
 // Config returns the configuration the store encrypts with.
-func (s *Store) Config() *Config { return s.cfg }
+func (s *Store) Config() *Config { return s.cfg.Load() }
 
 func (s *Store) encrypt(key string, value []byte) ([]byte, error) {
-	if t := s.cfg.forKey(key); t != nil {
+	if t := s.cfg.Load().forKey(key); t != nil {
 		return t.encrypt(key, value)
 	}
 	return value, nil
@@ -38,7 +46,7 @@ func (s *Store) decrypt(kv *storage.KV) error {
 	if kv == nil || kv.Value == nil {
 		return nil
 	}
-	t := s.cfg.forKey(kv.Key)
+	t := s.cfg.Load().forKey(kv.Key)
 	if t == nil {
 		return nil
 	}
@@ -170,7 +178,7 @@ type Status struct {
 // Status reads every value under prefix as stored and counts them by the
 // provider and key they were written with.
 func (s *Store) Status(ctx context.Context, prefix string) (Status, error) {
-	st := Status{WriteProvider: s.cfg.WriteProvider(prefix), Stored: map[string]int{}}
+	st := Status{WriteProvider: s.cfg.Load().WriteProvider(prefix), Stored: map[string]int{}}
 	opts := storage.ListOptions{Limit: 500}
 	for {
 		res, err := s.inner.List(ctx, prefix, opts)
