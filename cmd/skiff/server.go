@@ -91,6 +91,8 @@ func newServerCommand() *cobra.Command {
 	f.IntVar(&cfg.AuditLog.MaxSizeMB, "audit-log-maxsize", 100, "size in megabytes at which the audit log is rotated")
 	f.IntVar(&cfg.AuditLog.MaxBackups, "audit-log-maxbackup", 0, "rotated audit log files to keep (0: all)")
 	f.IntVar(&cfg.AuditLog.MaxAgeDays, "audit-log-maxage", 0, "days to keep rotated audit log files (0: no limit)")
+	f.StringVar(&cfg.EncryptionProviderConfig, "encryption-provider-config", "", "an EncryptionConfiguration file (identity, aescbc, aesgcm, secretbox): the resources it names are encrypted in etcd")
+	f.BoolVar(&cfg.SecretsEncryption, "secrets-encryption", false, "encrypt Secrets in etcd with an aescbc key generated on first start into <data-dir>/tls/encryption-config.json")
 	f.StringVar(&cfg.SchedulerConfigFile, "scheduler-config", "", "a KubeSchedulerConfiguration file (profiles, plugins, weights)")
 	f.BoolVar(&cfg.SimulateAgent, "simulate-agent", false, "run this host's agent with the simulated runtime (no containers; for demos and scale tests)")
 	f.StringVar(&cfg.ContainerRuntimeEndpoint, "container-runtime-endpoint", "", "an existing CRI socket to use instead of starting containerd")

@@ -668,8 +668,9 @@ func (s *Server) update(ctx context.Context, res *resource, info requestInfo, wa
 		if err != nil {
 			return nil, apierrors.NewInternalError(err)
 		}
-		if string(data) == string(kv.Value) {
-			// Nothing changed: no write, the same resourceVersion.
+		if string(data) == string(kv.Value) && !kv.Stale {
+			// Nothing changed: no write, the same resourceVersion. A
+			// stale value (another encryption key) is written again.
 			return obj, nil
 		}
 		if opts.dryRun {

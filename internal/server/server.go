@@ -33,6 +33,7 @@ import (
 	"skiff/internal/apiserver/admission"
 	"skiff/internal/apiserver/audit"
 	"skiff/internal/apiserver/auth"
+	"skiff/internal/apiserver/encryption"
 	"skiff/internal/apiserver/openapi"
 	"skiff/internal/apiserver/registry"
 	"skiff/internal/apiserver/registry/all"
@@ -118,6 +119,15 @@ type Config struct {
 	// PodManifestPath is the agent's folder of static pod manifests
 	// (default <DataDir>/agent/pod-manifests, as k3s has it).
 	PodManifestPath string
+	// EncryptionProviderConfig is an EncryptionConfiguration file
+	// (apiserver.config.k8s.io/v1), as upstream's
+	// --encryption-provider-config: the resources it names are encrypted
+	// in etcd. Empty: nothing is encrypted.
+	EncryptionProviderConfig string
+	// SecretsEncryption encrypts Secrets with an aescbc key generated on
+	// first start into <DataDir>/tls/encryption-config.json, as k3s's
+	// --secrets-encryption. Exclusive with EncryptionProviderConfig.
+	SecretsEncryption bool
 	// Logger receives the server's logs; nil discards.
 	Logger *slog.Logger
 }
@@ -153,6 +163,9 @@ func (c *Config) validate() error {
 			return fmt.Errorf("--disable %q: unknown component or controller (components: %s)", d, strings.Join(Components, ", "))
 		}
 	}
+	if c.SecretsEncryption && c.EncryptionProviderConfig != "" {
+		return errors.New("--secrets-encryption and --encryption-provider-config exclude each other")
+	}
 	if c.HTTPSPort < -1 || c.HTTPSPort > 65535 {
 		return fmt.Errorf("--https-port %d: out of range", c.HTTPSPort)
 	}
@@ -178,7 +191,12 @@ type Server struct {
 	etcd    *etcd.Server
 	etcdCl  *clientv3.Client
 	store   storage.Store
-	api     *apiserver.Server
+	// etcdStore is the store as written to etcd: store itself, or what
+	// store encrypts into.
+	etcdStore storage.Store
+	// encryption is the at-rest encryption configuration, nil when off.
+	encryption *encryption.Config
+	api        *apiserver.Server
 	// nodeGraph relates nodes to what their pods use, for the Node
 	// authorizer.
 	nodeGraph *auth.NodeGraph
@@ -213,6 +231,10 @@ func (s *Server) EtcdClientURL() string {
 // Store returns the store the API server keeps objects in.
 func (s *Server) Store() storage.Store { return s.store }
 
+// EtcdStore returns the store as written to etcd: values are encrypted
+// there when encryption at rest is on (otherwise it is Store).
+func (s *Server) EtcdStore() storage.Store { return s.etcdStore }
+
 // API returns the in-process API server.
 func (s *Server) API() *apiserver.Server { return s.api }
 
@@ -230,6 +252,10 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		cfg.AdvertiseAddress = network.FirstHostIP()
 	}
 	s := &Server{cfg: cfg}
+	var err error
+	if s.encryption, err = loadEncryption(cfg); err != nil {
+		return nil, err
+	}
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	compCtx, stopComponents := context.WithCancel(runCtx)
 	s.cancel, s.stopComponents = cancel, stopComponents
@@ -285,6 +311,10 @@ func (s *Server) setUpPKIAndStore(ctx context.Context) error {
 	wg.Wait()
 	if err != nil {
 		return fmt.Errorf("etcd: %w", err)
+	}
+	s.etcdStore = s.store
+	if s.encryption != nil {
+		s.store = encryption.NewStore(s.store, s.encryption)
 	}
 	return pkiErr
 }
@@ -390,6 +420,21 @@ func (s *Server) newAPIServer(context.Context) error {
 	if s.proxy, err = setUpFrontProxy(cfg.DataDir); err != nil {
 		return err
 	}
+	extra := map[string]http.Handler{
+		"/metrics":             promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
+		"/openapi/v2":          openapiHandler,
+		"/openapi/v3":          openapiHandler,
+		"/openapi/v3/":         openapiHandler,
+		"/debug/pprof/":        http.HandlerFunc(pprof.Index),
+		"/debug/pprof/profile": http.HandlerFunc(pprof.Profile),
+		"/debug/pprof/trace":   http.HandlerFunc(pprof.Trace),
+	}
+	if st, ok := s.store.(*encryption.Store); ok {
+		extra[EncryptionStatusPath] = encryptionStatusHandler(st)
+		if cfg.SecretsEncryption {
+			extra[EncryptionRotatePath] = &keyRotator{path: EncryptionConfigPath(cfg.DataDir), store: st, now: time.Now}
+		}
+	}
 	api, err := apiserver.New(apiserver.Config{
 		ProxyClientCert:   &s.proxy.cert,
 		AggregatorRouting: cfg.EnableAggregatorRouting,
@@ -412,16 +457,8 @@ func (s *Server) newAPIServer(context.Context) error {
 		AuditLog:    auditLog,
 		// Nodes join with the token in <data-dir>/node-token.
 		SelfAuthenticated: join,
-		Extra: map[string]http.Handler{
-			"/metrics":             promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
-			"/openapi/v2":          openapiHandler,
-			"/openapi/v3":          openapiHandler,
-			"/openapi/v3/":         openapiHandler,
-			"/debug/pprof/":        http.HandlerFunc(pprof.Index),
-			"/debug/pprof/profile": http.HandlerFunc(pprof.Profile),
-			"/debug/pprof/trace":   http.HandlerFunc(pprof.Trace),
-		},
-		Logger: cfg.Logger,
+		Extra:             extra,
+		Logger:            cfg.Logger,
 	})
 	if err != nil {
 		return err
@@ -452,7 +489,7 @@ func (s *Server) serve(ctx, runCtx context.Context) error {
 			s.fail(err)
 		}
 	})
-	if st, ok := s.store.(interface{ Run(context.Context) error }); ok {
+	if st, ok := s.etcdStore.(interface{ Run(context.Context) error }); ok {
 		s.wg.Go(func() { _ = st.Run(runCtx) })
 	}
 	select {

@@ -27,6 +27,11 @@ type KV struct {
 	ModRevision int64
 	// CreateRevision is the revision of the write that created the key.
 	CreateRevision int64
+	// Stale is set by a store that transforms values (encryption at rest)
+	// when Value was read with another provider or key than the one it
+	// writes with: an update must write it again even if Value is
+	// unchanged, so that rewriting an object moves it to the current key.
+	Stale bool
 }
 
 // EventType says what happened to a key.
