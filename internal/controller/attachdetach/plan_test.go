@@ -91,7 +91,11 @@ func TestDecide(t *testing.T) {
 				Source: storagev1.VolumeAttachmentSource{PersistentVolumeName: ptr.To("pv-missing")}}},
 			{ObjectMeta: metav1.ObjectMeta{Name: "by-hand"}, Spec: storagev1.VolumeAttachmentSpec{Attacher: "attach.csi", NodeName: "n1",
 				Source: storagev1.VolumeAttachmentSource{PersistentVolumeName: ptr.To("pv-a")}}},
-			func() *storagev1.VolumeAttachment { v := va("pv-a", "attach.csi", true); v.Spec.Attacher = "other.csi"; return v }(),
+			func() *storagev1.VolumeAttachment {
+				v := va("pv-a", "attach.csi", true)
+				v.Spec.Attacher = "other.csi"
+				return v
+			}(),
 		}},
 		{name: "no pod, still in use on the node: wait", attachments: []*storagev1.VolumeAttachment{va("pv-a", "attach.csi", true)},
 			inUse:       []corev1.UniqueVolumeName{UniqueVolumeName("attach.csi", "h-a")},
