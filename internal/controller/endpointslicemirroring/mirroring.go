@@ -78,7 +78,17 @@ func New(cc controller.Context) (controller.Controller, error) {
 		}
 	}
 	if _, err := c.slices.AddEventHandler(cache.ResourceEventHandlerFuncs{
-		UpdateFunc: func(_, o any) { sliceChanged(o) }, DeleteFunc: sliceChanged,
+		UpdateFunc: func(_, o any) { sliceChanged(o) },
+		DeleteFunc: func(o any) {
+			// A slice deleted by someone else (or with its owner) is
+			// gone from the cache for good: a write recorded for it
+			// must not hold the Service's syncs back, as upstream's
+			// tracker forgets a deleted slice.
+			if s, ok := reconcile.Tombstone(o).(*discoveryv1.EndpointSlice); ok && s.Labels[discoveryv1.LabelServiceName] != "" {
+				c.tracker.Record(s.Namespace+"/"+s.Labels[discoveryv1.LabelServiceName], s.Name, "")
+			}
+			sliceChanged(o)
+		},
 	}); err != nil {
 		return nil, fmt.Errorf("new endpointslicemirroring controller: %w", err)
 	}
