@@ -117,25 +117,19 @@ func volArgs(name string) (*btrfsVolArgs, error) {
 // createSubvolume creates subvolume name in the directory parent; it
 // fails with EEXIST when something of that name is there.
 func createSubvolume(parent, name string) error {
-	a, err := volArgs(name)
-	if err != nil {
-		return err
-	}
-	f, err := os.Open(parent)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	if err := btrfsIoctl(f, btrfsIOCSubvolCreate, unsafe.Pointer(a)); err != nil {
-		return fmt.Errorf("create subvolume %s: %w", filepath.Join(parent, name), err)
-	}
-	return nil
+	return subvolumeIoctl(parent, name, btrfsIOCSubvolCreate, "create")
 }
 
 // destroySubvolume deletes subvolume name of the directory parent with
 // whatever it holds (root may delete non-empty subvolumes); the space
 // comes back once btrfs's cleaner has dropped its tree.
 func destroySubvolume(parent, name string) error {
+	return subvolumeIoctl(parent, name, btrfsIOCSnapDestroy, "delete")
+}
+
+// subvolumeIoctl runs req, which takes the vol args of name, on the
+// directory parent.
+func subvolumeIoctl(parent, name string, req uintptr, what string) error {
 	a, err := volArgs(name)
 	if err != nil {
 		return err
@@ -145,8 +139,8 @@ func destroySubvolume(parent, name string) error {
 		return err
 	}
 	defer f.Close()
-	if err := btrfsIoctl(f, btrfsIOCSnapDestroy, unsafe.Pointer(a)); err != nil {
-		return fmt.Errorf("delete subvolume %s: %w", filepath.Join(parent, name), err)
+	if err := btrfsIoctl(f, req, unsafe.Pointer(a)); err != nil {
+		return fmt.Errorf("%s subvolume %s: %w", what, filepath.Join(parent, name), err)
 	}
 	return nil
 }
