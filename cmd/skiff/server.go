@@ -97,6 +97,9 @@ func newServerCommand() *cobra.Command {
 	f.BoolVar(&cfg.SimulateAgent, "simulate-agent", false, "run this host's agent with the simulated runtime (no containers; for demos and scale tests)")
 	f.StringVar(&cfg.ContainerRuntimeEndpoint, "container-runtime-endpoint", "", "an existing CRI socket to use instead of starting containerd")
 	f.StringSliceVar(&disable, "disable", nil, "built-in components not to run: "+strings.Join(server.Components, ", "))
+	f.StringVar(&cfg.ServiceAccountIssuer, "service-account-issuer", "", "iss claim of service account tokens and issuer of /.well-known/openid-configuration (default https://kubernetes.default.svc.<cluster-domain>)")
+	f.StringArrayVar(&cfg.ServiceAccountKeyFiles, "service-account-key-file", nil, "PEM file of extra public keys service account tokens verify with (never sign with); may be repeated")
+	f.StringVar(&cfg.AuthenticationConfigFile, "authentication-config", "", "an AuthenticationConfiguration file (apiserver.config.k8s.io/v1): JWT issuers whose tokens are accepted; reloaded on change")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	return cmd
 }

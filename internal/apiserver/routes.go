@@ -30,6 +30,16 @@ var publicPaths = map[string]bool{
 	"/healthz": true, "/livez": true, "/readyz": true, "/version": true,
 }
 
+// anonymousAuthorized reports whether a request without credentials to
+// path goes on to authorization as system:anonymous instead of being
+// refused: the service account issuer's discovery documents, which
+// upstream opens to the public with a ClusterRoleBinding of
+// system:service-account-issuer-discovery to system:unauthenticated.
+func anonymousAuthorized(path string) bool {
+	path = strings.TrimSuffix(path, "/")
+	return path == auth.OpenIDConfigurationPath || path == auth.JWKSPath
+}
+
 func (s *Server) isPublic(path string) bool {
 	if publicPaths[path] || strings.HasPrefix(path, "/healthz/") || strings.HasPrefix(path, "/livez/") || strings.HasPrefix(path, "/readyz/") {
 		return true
@@ -74,7 +84,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	if s.cfg.Authenticator != nil {
 		u, ok, err := s.cfg.Authenticator.Authenticate(r)
 		switch {
-		case err != nil || (!ok && !s.isPublic(r.URL.Path)):
+		case err != nil || (!ok && !s.isPublic(r.URL.Path) && !anonymousAuthorized(r.URL.Path)):
 			s.writeError(w, r, apierrors.NewUnauthorized("Unauthorized"))
 			return
 		case ok:

@@ -5,6 +5,8 @@
 //	ca.crt, ca.key           the cluster CA: ECDSA P-256, self-signed, 10 years
 //	<name>.crt, <name>.key   serving and client certificates signed by the CA
 //	sa.key, sa.pub           the key pair that signs service account tokens
+//	sa-verify/*.pub          public keys of retired signing keys, which
+//	                         tokens still verify with (RotateServiceAccountKey)
 //	front-proxy/             a second CA (same layout) and its client
 //	                         certificate front-proxy-client, which the API
 //	                         server presents to extension API servers

@@ -420,6 +420,36 @@ func TestLoadOrCreateServiceAccountKey(t *testing.T) {
 	}
 }
 
+func TestRotateServiceAccountKey(t *testing.T) {
+	dir := t.TempDir()
+	first, err := LoadOrCreateServiceAccountKey(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2 {
+		if err := RotateServiceAccountKey(dir, time.Unix(int64(1_800_000_000+i), 0)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	signer, verify, err := LoadServiceAccountKeys(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first.(*ecdsa.PrivateKey).Equal(signer) {
+		t.Error("the signing key did not change")
+	}
+	if len(verify) != 2 || !first.(*ecdsa.PrivateKey).PublicKey.Equal(verify[0]) {
+		t.Errorf("verification keys %v: want the first key, then the second", verify)
+	}
+	pubs, err := ReadPublicKeys(filepath.Join(dir, "sa.key"))
+	if err != nil || len(pubs) != 1 || !signer.Public().(*ecdsa.PublicKey).Equal(pubs[0]) {
+		t.Errorf("public key of sa.key: %v, %v", pubs, err)
+	}
+	if _, err := ReadPublicKeys(filepath.Join(dir, "missing.pub")); err == nil {
+		t.Error("a missing key file read without error")
+	}
+}
+
 func TestSANs(t *testing.T) {
 	tests := []struct {
 		name string

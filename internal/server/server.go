@@ -40,7 +40,6 @@ import (
 	"skiff/internal/etcd"
 	"skiff/internal/network"
 	"skiff/internal/node"
-	"skiff/internal/pki"
 	"skiff/internal/storage"
 	etcdstore "skiff/internal/storage/etcd"
 	"skiff/internal/version"
@@ -128,6 +127,25 @@ type Config struct {
 	// first start into <DataDir>/tls/encryption-config.json, as k3s's
 	// --secrets-encryption. Exclusive with EncryptionProviderConfig.
 	SecretsEncryption bool
+	// ServiceAccountIssuer is the iss claim of service account tokens and
+	// the issuer of the discovery document (upstream's
+	// --service-account-issuer); default
+	// https://kubernetes.default.svc.<ClusterDomain>. Set it to a URL
+	// where /.well-known/openid-configuration reaches this server for
+	// outside OIDC verifiers.
+	ServiceAccountIssuer string
+	// ServiceAccountKeyFiles are PEM files of extra public keys (or
+	// certificates, or private keys) that service account tokens verify
+	// with but are never signed with, as upstream's
+	// --service-account-key-file. The signing key is
+	// <DataDir>/tls/sa.key; the keys it replaced are in
+	// <DataDir>/tls/sa-verify/.
+	ServiceAccountKeyFiles []string
+	// AuthenticationConfigFile is an AuthenticationConfiguration
+	// (apiserver.config.k8s.io/v1) of JWT issuers whose tokens the API
+	// server accepts, as upstream's --authentication-config; reloaded
+	// when it changes.
+	AuthenticationConfigFile string
 	// Logger receives the server's logs; nil discards.
 	Logger *slog.Logger
 }
@@ -153,6 +171,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.ServiceAccountIssuer == "" {
+		c.ServiceAccountIssuer = "https://kubernetes.default.svc." + c.ClusterDomain
 	}
 }
 
@@ -376,14 +397,11 @@ func (s *Server) newAPIServer(context.Context) error {
 	openapiHandler := spec.Handler()
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	saKey, err := pki.LoadOrCreateServiceAccountKey(filepath.Join(cfg.DataDir, "tls"))
-	if err != nil {
-		return fmt.Errorf("service account key: %w", err)
-	}
-	tokens, err := auth.NewTokens(saKey, "https://kubernetes.default.svc."+cfg.ClusterDomain)
+	saKeys, err := newSAKeys(cfg, cfg.ServiceAccountIssuer)
 	if err != nil {
 		return err
 	}
+	tokens := saKeys.tokens
 	join, err := setUpJoin(cfg, &apiJoinCluster{s: s})
 	if err != nil {
 		return err
@@ -421,13 +439,14 @@ func (s *Server) newAPIServer(context.Context) error {
 		return err
 	}
 	extra := map[string]http.Handler{
-		"/metrics":             promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
-		"/openapi/v2":          openapiHandler,
-		"/openapi/v3":          openapiHandler,
-		"/openapi/v3/":         openapiHandler,
-		"/debug/pprof/":        http.HandlerFunc(pprof.Index),
-		"/debug/pprof/profile": http.HandlerFunc(pprof.Profile),
-		"/debug/pprof/trace":   http.HandlerFunc(pprof.Trace),
+		"/metrics":                  promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
+		"/openapi/v2":               openapiHandler,
+		"/openapi/v3":               openapiHandler,
+		"/openapi/v3/":              openapiHandler,
+		"/debug/pprof/":             http.HandlerFunc(pprof.Index),
+		"/debug/pprof/profile":      http.HandlerFunc(pprof.Profile),
+		"/debug/pprof/trace":        http.HandlerFunc(pprof.Trace),
+		ServiceAccountKeyRotatePath: saKeys,
 	}
 	if st, ok := s.store.(*encryption.Store); ok {
 		extra[EncryptionStatusPath] = encryptionStatusHandler(st)

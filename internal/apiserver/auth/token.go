@@ -4,7 +4,9 @@ import (
 	"context"
 	"crypto"
 	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
@@ -14,6 +16,7 @@ import (
 	"math/big"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"k8s.io/apimachinery/pkg/types"
@@ -64,11 +67,12 @@ type BoundObject struct {
 	UID  types.UID
 }
 
-// Tokens issues and verifies service account tokens (ES256 JWTs signed with
-// the cluster's service account key).
+// Tokens issues and verifies service account tokens: JWTs signed with the
+// cluster's service account key (ES256 for ECDSA P-256, RS256 for RSA) and
+// verified with that key's public half or any verification-only key, so
+// that tokens signed before a key rotation keep working.
 type Tokens struct {
-	key    *ecdsa.PrivateKey
-	kid    string
+	keys   atomic.Pointer[keySet]
 	issuer string
 	// Live reports whether the objects a token names still exist with the
 	// same UIDs (service account, and the bound pod); nil skips the check.
@@ -76,18 +80,90 @@ type Tokens struct {
 	now  func() time.Time
 }
 
-// NewTokens returns a token issuer for key (an ECDSA P-256 key).
+// keySet is the signing key and every key tokens verify with; SetKeys
+// replaces it as a whole.
+type keySet struct {
+	signer crypto.Signer
+	alg    string
+	kid    string
+	// verify holds the signer's public key first, then the others.
+	verify []publicKey
+}
+
+type publicKey struct {
+	kid string
+	alg string
+	key crypto.PublicKey
+}
+
+// NewTokens returns a token issuer for key (ECDSA P-256 or RSA) and
+// issuer, the iss claim of its tokens.
 func NewTokens(key crypto.Signer, issuer string) (*Tokens, error) {
-	ec, ok := key.(*ecdsa.PrivateKey)
-	if !ok {
-		return nil, errors.New("service account key must be ECDSA")
-	}
-	der, err := x509.MarshalPKIXPublicKey(&ec.PublicKey)
-	if err != nil {
+	t := &Tokens{issuer: issuer, now: time.Now}
+	if err := t.SetKeys(key, nil); err != nil {
 		return nil, err
 	}
+	return t, nil
+}
+
+// SetKeys makes signer the signing key and verifyOnly (public keys of
+// earlier signing keys, or of other issuers sharing this one's name)
+// accepted for verification beside it. Tokens in flight are unaffected;
+// the next Issue uses signer.
+func (t *Tokens) SetKeys(signer crypto.Signer, verifyOnly []crypto.PublicKey) error {
+	alg, err := keyAlg(signer.Public())
+	if err != nil {
+		return fmt.Errorf("service account signing key: %w", err)
+	}
+	ks := &keySet{signer: signer, alg: alg}
+	seen := map[string]bool{}
+	for i, pub := range append([]crypto.PublicKey{signer.Public()}, verifyOnly...) {
+		alg, err := keyAlg(pub)
+		if err != nil {
+			return fmt.Errorf("service account verification key %d: %w", i, err)
+		}
+		kid, err := KeyID(pub)
+		if err != nil {
+			return fmt.Errorf("service account verification key %d: %w", i, err)
+		}
+		if i == 0 {
+			ks.kid = kid
+		}
+		if seen[kid] {
+			continue
+		}
+		seen[kid] = true
+		ks.verify = append(ks.verify, publicKey{kid: kid, alg: alg, key: pub})
+	}
+	t.keys.Store(ks)
+	return nil
+}
+
+// keyAlg is the JWS algorithm tokens signed by key's private half use.
+func keyAlg(pub crypto.PublicKey) (string, error) {
+	switch k := pub.(type) {
+	case *ecdsa.PublicKey:
+		if k.Curve != elliptic.P256() {
+			return "", errors.New("ECDSA keys must be P-256")
+		}
+		return "ES256", nil
+	case *rsa.PublicKey:
+		return "RS256", nil
+	default:
+		return "", fmt.Errorf("unsupported key type %T (want ECDSA P-256 or RSA)", pub)
+	}
+}
+
+// KeyID is the kid of pub, as upstream computes it: the unpadded base64url
+// SHA-256 of its PKIX DER encoding, so that every API server sharing a key
+// publishes the same kid.
+func KeyID(pub crypto.PublicKey) (string, error) {
+	der, err := x509.MarshalPKIXPublicKey(pub)
+	if err != nil {
+		return "", err
+	}
 	sum := sha256.Sum256(der)
-	return &Tokens{key: ec, kid: base64.RawURLEncoding.EncodeToString(sum[:]), issuer: issuer, now: time.Now}, nil
+	return base64.RawURLEncoding.EncodeToString(sum[:]), nil
 }
 
 // Issuer is the iss claim of every token.
@@ -109,21 +185,54 @@ func (t *Tokens) Issue(req TokenRequest) (string, time.Time, error) {
 	if req.BoundNode != nil {
 		claims.K8s.Node = &ref{Name: req.BoundNode.Name, UID: req.BoundNode.UID}
 	}
-	header, _ := json.Marshal(map[string]string{"alg": "ES256", "kid": t.kid})
+	ks := t.keys.Load()
+	header, _ := json.Marshal(map[string]string{"alg": ks.alg, "kid": ks.kid})
 	body, err := json.Marshal(claims)
 	if err != nil {
 		return "", time.Time{}, err
 	}
 	signing := b64(header) + "." + b64(body)
-	sum := sha256.Sum256([]byte(signing))
-	r, s, err := ecdsa.Sign(rand.Reader, t.key, sum[:])
+	sig, err := sign(ks.signer, []byte(signing))
 	if err != nil {
-		return "", time.Time{}, err
+		return "", time.Time{}, fmt.Errorf("sign token: %w", err)
 	}
-	sig := make([]byte, 64)
-	r.FillBytes(sig[:32])
-	s.FillBytes(sig[32:])
 	return signing + "." + b64(sig), exp, nil
+}
+
+// sign returns the JWS signature of data by key: r||s for ECDSA, PKCS #1
+// v1.5 for RSA.
+func sign(key crypto.Signer, data []byte) ([]byte, error) {
+	sum := sha256.Sum256(data)
+	switch k := key.(type) {
+	case *ecdsa.PrivateKey:
+		r, s, err := ecdsa.Sign(rand.Reader, k, sum[:])
+		if err != nil {
+			return nil, err
+		}
+		sig := make([]byte, 64)
+		r.FillBytes(sig[:32])
+		s.FillBytes(sig[32:])
+		return sig, nil
+	default:
+		return key.Sign(rand.Reader, sum[:], crypto.SHA256)
+	}
+}
+
+// VerifySignature checks a JWS signature of alg (ES256 or RS256) over
+// signed with pub.
+func VerifySignature(alg string, pub crypto.PublicKey, signed, sig []byte) bool {
+	sum := sha256.Sum256(signed)
+	switch k := pub.(type) {
+	case *ecdsa.PublicKey:
+		if alg != "ES256" || len(sig) != 64 {
+			return false
+		}
+		r, s := new(big.Int).SetBytes(sig[:32]), new(big.Int).SetBytes(sig[32:])
+		return ecdsa.Verify(k, sum[:], r, s)
+	case *rsa.PublicKey:
+		return alg == "RS256" && rsa.VerifyPKCS1v15(k, crypto.SHA256, sum[:], sig) == nil
+	}
+	return false
 }
 
 func b64(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }
@@ -142,16 +251,14 @@ func (t *Tokens) verify(token string, audiences []string) (*tokenClaims, error) 
 	}
 	var header struct{ Alg, Kid string }
 	hb, err := base64.RawURLEncoding.DecodeString(parts[0])
-	if err != nil || json.Unmarshal(hb, &header) != nil || header.Alg != "ES256" {
+	if err != nil || json.Unmarshal(hb, &header) != nil || (header.Alg != "ES256" && header.Alg != "RS256") {
 		return nil, errors.New("unsupported token header")
 	}
 	sig, err := base64.RawURLEncoding.DecodeString(parts[2])
-	if err != nil || len(sig) != 64 {
+	if err != nil {
 		return nil, errors.New("bad signature encoding")
 	}
-	sum := sha256.Sum256([]byte(parts[0] + "." + parts[1]))
-	r, s := new(big.Int).SetBytes(sig[:32]), new(big.Int).SetBytes(sig[32:])
-	if !ecdsa.Verify(&t.key.PublicKey, sum[:], r, s) {
+	if !t.keys.Load().verifies(header.Alg, header.Kid, []byte(parts[0]+"."+parts[1]), sig) {
 		return nil, errors.New("invalid signature")
 	}
 	cb, err := base64.RawURLEncoding.DecodeString(parts[1])
@@ -174,6 +281,23 @@ func (t *Tokens) verify(token string, audiences []string) (*tokenClaims, error) 
 		return nil, errors.New("token audience not accepted")
 	}
 	return &c, nil
+}
+
+// verifies reports whether one of the keys checks sig: the key kid names
+// if there is one, else (tokens of other issuers may carry no kid or
+// their own) each key in turn, as upstream does.
+func (ks *keySet) verifies(alg, kid string, signed, sig []byte) bool {
+	for _, k := range ks.verify {
+		if k.kid == kid {
+			return VerifySignature(alg, k.key, signed, sig)
+		}
+	}
+	for _, k := range ks.verify {
+		if VerifySignature(alg, k.key, signed, sig) {
+			return true
+		}
+	}
+	return false
 }
 
 func intersects(a, b []string) bool {

@@ -2,9 +2,11 @@ package auth
 
 import (
 	"context"
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/rsa"
 	"errors"
 	"net/http/httptest"
 	"testing"
@@ -101,4 +103,64 @@ func TestServiceAccountTokens(t *testing.T) {
 	if _, ok, err := a.Authenticate(r); ok || err != nil {
 		t.Errorf("no token: ok=%v err=%v, want not applicable", ok, err)
 	}
+}
+
+// TestTokensKeySet checks verification with several keys: tokens signed by
+// a retired key verify once it is verification-only, RSA keys sign RS256,
+// and a key dropped from the set stops verifying its tokens.
+func TestTokensKeySet(t *testing.T) {
+	ec1, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	ec2, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	rsaKey, _ := rsa.GenerateKey(rand.Reader, 2048)
+	tokens, err := NewTokens(ec1, "https://issuer.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	issue := func() string {
+		tok, _, err := tokens.Issue(TokenRequest{Namespace: "ns", ServiceAccount: "sa", Audiences: []string{"a"}, Expiration: time.Hour})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+	byEC1 := issue()
+	if err := tokens.SetKeys(rsaKey, []crypto.PublicKey{ec1.Public()}); err != nil {
+		t.Fatal(err)
+	}
+	byRSA := issue()
+	tests := []struct {
+		name    string
+		signer  crypto.Signer
+		verify  []crypto.PublicKey
+		token   string
+		wantErr bool
+	}{
+		{"old key verification-only", rsaKey, []crypto.PublicKey{ec1.Public()}, byEC1, false},
+		{"RS256 by the signing key", rsaKey, []crypto.PublicKey{ec1.Public()}, byRSA, false},
+		{"RSA key verification-only", ec2, []crypto.PublicKey{rsaKey.Public()}, byRSA, false},
+		{"old key dropped", ec2, []crypto.PublicKey{rsaKey.Public()}, byEC1, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := tokens.SetKeys(tt.signer, tt.verify); err != nil {
+				t.Fatal(err)
+			}
+			_, err := tokens.verify(tt.token, []string{"a"})
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("verify: %v, want error %v", err, tt.wantErr)
+			}
+		})
+	}
+	if _, err := NewTokens(mustP384(t), "https://issuer.example"); err == nil {
+		t.Error("a P-384 key was accepted for ES256")
+	}
+}
+
+func mustP384(t *testing.T) *ecdsa.PrivateKey {
+	t.Helper()
+	k, err := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
 }
