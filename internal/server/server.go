@@ -33,6 +33,7 @@ import (
 	"skiff/internal/apiserver/admission"
 	"skiff/internal/apiserver/audit"
 	"skiff/internal/apiserver/auth"
+	"skiff/internal/apiserver/auth/oidc"
 	"skiff/internal/apiserver/encryption"
 	"skiff/internal/apiserver/openapi"
 	"skiff/internal/apiserver/registry"
@@ -218,6 +219,8 @@ type Server struct {
 	// encryption is the at-rest encryption configuration, nil when off.
 	encryption *encryption.Config
 	api        *apiserver.Server
+	// jwtAuth authenticates tokens of --authentication-config's issuers.
+	jwtAuth *oidc.Authenticator
 	// nodeGraph relates nodes to what their pods use, for the Node
 	// authorizer.
 	nodeGraph *auth.NodeGraph
@@ -402,6 +405,19 @@ func (s *Server) newAPIServer(context.Context) error {
 		return err
 	}
 	tokens := saKeys.tokens
+	authenticators := auth.Union{auth.X509{}, &auth.BootstrapTokens{Secret: func(name string) (*corev1.Secret, bool) {
+		return (&apiJoinCluster{s: s}).Secret(name)
+	}}, &auth.TokenAuthenticator{Tokens: tokens}}
+	if cfg.AuthenticationConfigFile != "" {
+		if s.jwtAuth, err = oidc.New(oidc.Config{
+			Path:              cfg.AuthenticationConfigFile,
+			DisallowedIssuers: []string{cfg.ServiceAccountIssuer},
+			Logger:            cfg.Logger,
+		}); err != nil {
+			return err
+		}
+		authenticators = append(authenticators, s.jwtAuth)
+	}
 	join, err := setUpJoin(cfg, &apiJoinCluster{s: s})
 	if err != nil {
 		return err
@@ -463,17 +479,15 @@ func (s *Server) newAPIServer(context.Context) error {
 		Resources:         resources,
 		TypeConverter:     spec.TypeConverter,
 		OpenAPI:           spec,
-		Authenticator: auth.Union{auth.X509{}, &auth.BootstrapTokens{Secret: func(name string) (*corev1.Secret, bool) {
-			return (&apiJoinCluster{s: s}).Secret(name)
-		}}, &auth.TokenAuthenticator{Tokens: tokens}},
-		Tokens:      tokens,
-		Authorizer:  authorizer,
-		Escalation:  &auth.Escalation{RBAC: rbac, Authorizer: authorizer}, // bind and escalate are asked of the whole chain
-		ServiceCIDR: serviceCIDR,
-		Metrics:     reg,
-		PodSecurity: admissionCfg.PodSecurity,
-		AuditPolicy: auditPolicy,
-		AuditLog:    auditLog,
+		Authenticator:     authenticators,
+		Tokens:            tokens,
+		Authorizer:        authorizer,
+		Escalation:        &auth.Escalation{RBAC: rbac, Authorizer: authorizer}, // bind and escalate are asked of the whole chain
+		ServiceCIDR:       serviceCIDR,
+		Metrics:           reg,
+		PodSecurity:       admissionCfg.PodSecurity,
+		AuditPolicy:       auditPolicy,
+		AuditLog:          auditLog,
 		// Nodes join with the token in <data-dir>/node-token.
 		SelfAuthenticated: join,
 		Extra:             extra,
@@ -508,6 +522,9 @@ func (s *Server) serve(ctx, runCtx context.Context) error {
 			s.fail(err)
 		}
 	})
+	if s.jwtAuth != nil {
+		s.wg.Go(func() { _ = s.jwtAuth.Run(runCtx) })
+	}
 	if st, ok := s.etcdStore.(interface{ Run(context.Context) error }); ok {
 		s.wg.Go(func() { _ = st.Run(runCtx) })
 	}

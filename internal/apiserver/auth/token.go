@@ -300,6 +300,24 @@ func (ks *keySet) verifies(alg, kid string, signed, sig []byte) bool {
 	return false
 }
 
+// ownsToken reports whether token is a JWT whose unverified iss claim is
+// this issuer, as upstream's service account authenticator checks before
+// anything else.
+func (t *Tokens) ownsToken(token string) bool {
+	parts := strings.Split(token, ".")
+	if len(parts) != 3 {
+		return false
+	}
+	b, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		return false
+	}
+	var c struct {
+		Iss string `json:"iss"`
+	}
+	return json.Unmarshal(b, &c) == nil && c.Iss == t.issuer
+}
+
 func intersects(a, b []string) bool {
 	for _, x := range a {
 		for _, y := range b {
@@ -327,11 +345,16 @@ func (a *TokenAuthenticator) Authenticate(r *http.Request) (*User, bool, error) 
 	if !ok || token == "" {
 		return nil, false, nil
 	}
+	token = strings.TrimSpace(token)
+	if !a.Tokens.ownsToken(token) {
+		// Another issuer's (or not a JWT): another authenticator's business.
+		return nil, false, nil
+	}
 	auds := a.Audiences
 	if len(auds) == 0 {
 		auds = []string{a.Tokens.issuer}
 	}
-	c, err := a.Tokens.verify(strings.TrimSpace(token), auds)
+	c, err := a.Tokens.verify(token, auds)
 	if err != nil {
 		return nil, false, fmt.Errorf("invalid bearer token: %w", err)
 	}
