@@ -11,6 +11,7 @@ import (
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/kubernetes"
 
 	"skiff/internal/apiserver/auth"
@@ -67,31 +68,43 @@ func newSAKeys(cfg Config, issuer string) (*saKeys, error) {
 // ServeHTTP serves ServiceAccountKeyRotatePath.
 func (k *saKeys) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
-		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		writeStatus(w, apierrors.NewMethodNotSupported(schema.GroupResource{}, r.Method))
 		return
 	}
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	if err := pki.RotateServiceAccountKey(k.dir, k.now()); err != nil {
-		http.Error(w, err.Error(), http.StatusInternalServerError)
-		return
-	}
-	if err := k.load(); err != nil {
-		http.Error(w, err.Error(), http.StatusInternalServerError)
-		return
-	}
-	signer, _, err := pki.LoadServiceAccountKeys(k.dir)
+	kid, err := k.rotate()
 	if err != nil {
-		http.Error(w, err.Error(), http.StatusInternalServerError)
-		return
-	}
-	kid, err := auth.KeyID(signer.Public())
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusInternalServerError)
+		writeStatus(w, apierrors.NewInternalError(err))
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(map[string]string{"kid": kid})
+}
+
+// rotate replaces the signing key on disk, loads the keys again and
+// returns the new key's kid.
+func (k *saKeys) rotate() (string, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if err := pki.RotateServiceAccountKey(k.dir, k.now()); err != nil {
+		return "", err
+	}
+	if err := k.load(); err != nil {
+		return "", err
+	}
+	signer, _, err := pki.LoadServiceAccountKeys(k.dir)
+	if err != nil {
+		return "", err
+	}
+	return auth.KeyID(signer.Public())
+}
+
+// writeStatus writes err as the metav1.Status clients decode.
+func writeStatus(w http.ResponseWriter, err *apierrors.StatusError) {
+	st := err.Status()
+	st.Kind, st.APIVersion = "Status", "v1"
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(int(st.Code))
+	_ = json.NewEncoder(w).Encode(st)
 }
 
 // RotateServiceAccountKey asks the server behind client to sign service

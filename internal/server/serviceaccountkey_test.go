@@ -118,6 +118,17 @@ func TestServiceAccountKeyRotationOIDC(t *testing.T) {
 	}
 
 	apiOld := saToken(t, ts.Client, issuer)
+	// Only admins rotate.
+	robot := ts.ClientFor(t, func(rc *rest.Config) {
+		rc.CertFile, rc.KeyFile, rc.CertData, rc.KeyData = "", "", nil, nil
+		rc.BearerToken = apiOld
+	})
+	if _, err := server.RotateServiceAccountKey(ctx, robot); !apierrors.IsForbidden(err) {
+		t.Fatalf("rotate as a service account: %v, want Forbidden", err)
+	}
+	if err := ts.Client.CoreV1().RESTClient().Get().AbsPath(server.ServiceAccountKeyRotatePath).Do(ctx).Error(); !apierrors.IsMethodNotSupported(err) {
+		t.Errorf("GET rotate: %v, want 405 MethodNotAllowed", err)
+	}
 	kid, err := server.RotateServiceAccountKey(ctx, ts.Client)
 	if err != nil {
 		t.Fatalf("rotate: %v", err)
