@@ -2,13 +2,21 @@ package server_test
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
+	"encoding/pem"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
 	authenticationv1 "k8s.io/api/authentication/v1"
@@ -19,6 +27,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
+	"skiff/internal/apiserver/auth"
 	"skiff/internal/server"
 	"skiff/internal/server/servertest"
 )
@@ -166,26 +175,14 @@ func TestServiceAccountKeyRotationOIDC(t *testing.T) {
 
 	// The API server itself accepts both; its audience is the issuer.
 	for name, tok := range map[string]string{"old": apiOld, "new": saToken(t, ts.Client, issuer)} {
-		c := ts.ClientFor(t, func(rc *rest.Config) {
-			rc.CertFile, rc.KeyFile, rc.CertData, rc.KeyData = "", "", nil, nil
-			rc.BearerToken = tok
-		})
-		r, err := c.AuthenticationV1().SelfSubjectReviews().Create(ctx, &authenticationv1.SelfSubjectReview{}, metav1.CreateOptions{})
-		if err != nil {
-			t.Errorf("%s token against the API server: %v", name, err)
-			continue
-		}
-		if r.Status.UserInfo.Username != "system:serviceaccount:default:robot" {
-			t.Errorf("%s token: user %q", name, r.Status.UserInfo.Username)
+		if user, err := whoamiWithToken(t, ts, tok); err != nil || user != "system:serviceaccount:default:robot" {
+			t.Errorf("%s token against the API server: %q, %v", name, user, err)
 		}
 	}
 
-	// A token from another key fails with 401.
-	c := ts.ClientFor(t, func(rc *rest.Config) {
-		rc.CertFile, rc.KeyFile, rc.CertData, rc.KeyData = "", "", nil, nil
-		rc.BearerToken = newToken[:len(newToken)-4] + "AAAA"
-	})
-	if _, err := c.AuthenticationV1().SelfSubjectReviews().Create(ctx, &authenticationv1.SelfSubjectReview{}, metav1.CreateOptions{}); !apierrors.IsUnauthorized(err) {
+	// A token whose signature does not verify fails with 401.
+	good := saToken(t, ts.Client, issuer)
+	if _, err := whoamiWithToken(t, ts, good[:len(good)-4]+"AAAA"); !apierrors.IsUnauthorized(err) {
 		t.Errorf("tampered token: %v, want 401", err)
 	}
 }
@@ -206,4 +203,88 @@ func jwtHeader(t *testing.T, token string) jwsHeader {
 		t.Fatal(err)
 	}
 	return h
+}
+
+// whoamiWithToken returns the username a bearer token authenticates as.
+func whoamiWithToken(t *testing.T, ts *servertest.Server, token string) (string, error) {
+	t.Helper()
+	c := ts.ClientFor(t, func(rc *rest.Config) {
+		rc.CertFile, rc.KeyFile, rc.CertData, rc.KeyData = "", "", nil, nil
+		rc.BearerToken = token
+	})
+	r, err := c.AuthenticationV1().SelfSubjectReviews().Create(context.Background(), &authenticationv1.SelfSubjectReview{}, metav1.CreateOptions{})
+	if err != nil {
+		return "", err
+	}
+	return r.Status.UserInfo.Username, nil
+}
+
+// TestServiceAccountKeysAcrossRestart checks that a rotated key still
+// verifies after a restart (it is kept in <data-dir>/tls/sa-verify), and
+// that --service-account-key-file adds a verification-only key: tokens
+// another server signed with it authenticate, and the JWKS lists it.
+func TestServiceAccountKeysAcrossRestart(t *testing.T) {
+	ctx := context.Background()
+	ts := servertest.Start(t, nil)
+	if _, err := ts.Client.CoreV1().ServiceAccounts("default").Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "robot"}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	issuer := "https://kubernetes.default.svc.cluster.local"
+	old := saToken(t, ts.Client, issuer)
+	if _, err := server.RotateServiceAccountKey(ctx, ts.Client); err != nil {
+		t.Fatal(err)
+	}
+	ts.Close()
+
+	// A key of another server sharing the issuer name.
+	other, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.MarshalPKIXPublicKey(other.Public())
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyFile := filepath.Join(t.TempDir(), "other-sa.pub")
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	otherTokens, err := auth.NewTokens(other, issuer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	foreign, _, err := otherTokens.Issue(auth.TokenRequest{Namespace: "default", ServiceAccount: "robot", Audiences: []string{issuer}, Expiration: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	again := servertest.Start(t, func(c *server.Config) {
+		c.DataDir = ts.DataDir
+		c.ServiceAccountKeyFiles = []string{keyFile}
+	})
+	for name, tok := range map[string]string{"rotated-out key": old, "--service-account-key-file key": foreign} {
+		if user, err := whoamiWithToken(t, again, tok); err != nil || user != "system:serviceaccount:default:robot" {
+			t.Errorf("token of the %s after restart: %q, %v", name, user, err)
+		}
+	}
+	raw, err := again.Client.CoreV1().RESTClient().Get().AbsPath("/openid/v1/jwks").DoRaw(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var jwks struct {
+		Keys []struct {
+			Kid string `json:"kid"`
+		} `json:"keys"`
+	}
+	if err := json.Unmarshal(raw, &jwks); err != nil {
+		t.Fatal(err)
+	}
+	otherKid, _ := auth.KeyID(other.Public())
+	kids := map[string]bool{}
+	for _, k := range jwks.Keys {
+		kids[k.Kid] = true
+	}
+	if len(jwks.Keys) != 3 || len(kids) != 3 || !kids[jwtHeader(t, old).Kid] || !kids[otherKid] {
+		t.Errorf("JWKS kids %v: want the signing key, the rotated-out one and --service-account-key-file's", kids)
+	}
 }
