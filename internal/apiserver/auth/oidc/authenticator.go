@@ -316,6 +316,9 @@ func (is *issuer) mapUsername(claims map[string]any) (string, error) {
 		if !ok {
 			return "", errors.New("oidc: error evaluating username claim expression: username claim expression must return a string")
 		}
+		if s == "" {
+			return "", errors.New("oidc: empty username via CEL expression is not allowed")
+		}
 		return string(s), nil
 	}
 	m := is.cfg.ClaimMappings.Username

@@ -171,3 +171,30 @@ func TestReload(t *testing.T) {
 		t.Errorf("a bad file replaced the configuration: user %q", name())
 	}
 }
+
+// TestEmptyUsernameExpression checks upstream's refusal of an empty
+// username from a CEL expression.
+func TestEmptyUsernameExpression(t *testing.T) {
+	issuer := oidctest.Start(t)
+	path := filepath.Join(t.TempDir(), "authn.json")
+	writeConfig(t, path, issuer, map[string]any{
+		"claimMappings": map[string]any{"username": map[string]any{"expression": "claims.?nick.orValue('')"}},
+	})
+	a, err := New(Config{Path: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		for _, is := range a.state.Load().issuers {
+			is.keys.close()
+		}
+	})
+	claims := map[string]any{"iss": issuer.URL(), "aud": "skiff", "exp": time.Now().Add(time.Hour).Unix()}
+	if _, _, err := authenticate(a, issuer.Token(t, claims)); err == nil || !strings.Contains(err.Error(), "oidc: empty username via CEL expression is not allowed") {
+		t.Errorf("no nick: %v, want the empty username refused", err)
+	}
+	claims["nick"] = "zed"
+	if u, ok, err := authenticate(a, issuer.Token(t, claims)); err != nil || !ok || u.Name != "zed" {
+		t.Errorf("nick zed: %v %v %v", u, ok, err)
+	}
+}
