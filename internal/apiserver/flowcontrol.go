@@ -63,18 +63,15 @@ func requestTimedOut() error {
 }
 
 // longRunning reports requests that are not bounded by the request
-// timeout and hold no flow-control seat past their start: watches,
-// exec/attach/port-forward/proxy, and followed logs.
-func longRunning(r *http.Request, info *requestInfo) bool {
-	switch {
-	case info.verb == "watch":
+// timeout and hold no flow-control seat past their start, as upstream's
+// long-running check: watches, and the attach, exec, log, portforward and
+// proxy subresources.
+func longRunning(info *requestInfo) bool {
+	switch info.subresource {
+	case "attach", "exec", "log", "portforward", "proxy":
 		return true
-	case info.subresource == "exec" || info.subresource == "attach" || info.subresource == "portforward" || info.subresource == "proxy":
-		return true
-	case info.subresource == "log":
-		return strings.Contains(r.URL.RawQuery, "follow") && isTrue(r.URL.Query().Get("follow"))
 	}
-	return info.isResource && info.resource == "" && strings.Contains(r.URL.Path, "/proxy/")
+	return info.verb == "watch"
 }
 
 // requestTimeout is the server's timeout, or the request's timeout
@@ -89,6 +86,65 @@ func (s *Server) requestTimeout(r *http.Request) time.Duration {
 		}
 	}
 	return d
+}
+
+// deadlineContext is a request's context with its timeout, and its user
+// (so that the request is copied once for both). It starts a timer only
+// when someone waits on it (Done or Err): a request served from memory
+// never does, and a timer per request would cost more than flow control
+// itself.
+type deadlineContext struct {
+	context.Context
+	deadline time.Time
+	user     *auth.User
+	once     sync.Once
+	// inner, once started, is the timed context; nil after stop.
+	inner  context.Context
+	cancel context.CancelFunc
+}
+
+func (c *deadlineContext) Deadline() (time.Time, bool) {
+	if d, ok := c.Context.Deadline(); ok && d.Before(c.deadline) {
+		return d, true
+	}
+	return c.deadline, true
+}
+
+func (c *deadlineContext) Value(key any) any {
+	if _, ok := key.(userKey); ok {
+		return c.user
+	}
+	return c.Context.Value(key)
+}
+
+func (c *deadlineContext) start() {
+	c.once.Do(func() { c.inner, c.cancel = context.WithDeadline(c.Context, c.deadline) })
+}
+
+func (c *deadlineContext) Done() <-chan struct{} {
+	c.start()
+	if c.inner == nil {
+		done := make(chan struct{})
+		close(done)
+		return done
+	}
+	return c.inner.Done()
+}
+
+func (c *deadlineContext) Err() error {
+	c.start()
+	if c.inner == nil {
+		return context.Canceled
+	}
+	return c.inner.Err()
+}
+
+// stop ends the context when its request is done.
+func (c *deadlineContext) stop() {
+	c.once.Do(func() {})
+	if c.cancel != nil {
+		c.cancel()
+	}
 }
 
 // seatKey holds a watch's seatHold in its context.
@@ -121,8 +177,8 @@ type seatGrant struct {
 	// hold is a watch's seat, released when it starts or at the end.
 	hold *seatHold
 	// watcher is the user whose watch count the request takes.
-	watcher string
-	cancel  context.CancelFunc
+	watcher  string
+	deadline *deadlineContext
 }
 
 // finish releases what the request held.
@@ -135,8 +191,8 @@ func (s *Server) finish(a seatGrant) {
 	if a.watcher != "" {
 		s.watches.done(a.watcher)
 	}
-	if a.cancel != nil {
-		a.cancel()
+	if a.deadline != nil {
+		a.deadline.stop()
 	}
 }
 
@@ -146,9 +202,9 @@ func (s *Server) finish(a seatGrant) {
 // served, and false when it answered the request itself (429, 504).
 func (s *Server) flowControl(w http.ResponseWriter, r *http.Request, user *auth.User, info *requestInfo) (*http.Request, seatGrant, bool) {
 	var a seatGrant
-	if !longRunning(r, info) {
-		ctx, cancel := context.WithTimeout(r.Context(), s.requestTimeout(r))
-		r, a.cancel = r.WithContext(ctx), cancel
+	if !longRunning(info) {
+		ctx := &deadlineContext{Context: r.Context(), deadline: time.Now().Add(s.requestTimeout(r)), user: user}
+		r, a.deadline = r.WithContext(ctx), ctx
 	} else if info.verb != "watch" {
 		// Like upstream, other long-running requests are not queued.
 		return r, a, true

@@ -142,7 +142,8 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if user != nil {
+	if user != nil && userFrom(r.Context()) != user {
+		// (Flow control's request context usually carries it already.)
 		r = r.WithContext(context.WithValue(r.Context(), userKey{}, user))
 	}
 	if api, ok := s.remoteFor(r.URL.Path); ok {

@@ -295,3 +295,12 @@ func BenchmarkAPFClassifyAdmit(b *testing.B) {
 		}
 	})
 }
+
+func BenchmarkAPFClassify(b *testing.B) {
+	c := New(Config{})
+	req := &Request{User: "alice", Groups: []string{"system:authenticated"}, IsResource: true, Verb: "get", Resource: "configmaps", Namespace: "web"}
+	b.ReportAllocs()
+	for b.Loop() {
+		_ = c.Classify(req)
+	}
+}
