@@ -411,3 +411,49 @@ func TestRequestLimits(t *testing.T) {
 		}
 	})
 }
+
+// TestFlowControlDefaultsRestored: at start the server puts back what a
+// user changed or deleted, except suggested objects whose autoupdate
+// annotation is "false"; the mandatory ones are always put back.
+func TestFlowControlDefaultsRestored(t *testing.T) {
+	ts := servertest.Start(t, nil)
+	ctx := context.Background()
+	pls := ts.Client.FlowcontrolV1().PriorityLevelConfigurations()
+	fss := ts.Client.FlowcontrolV1().FlowSchemas()
+	setShares := func(name string, shares int32, annotation string) {
+		t.Helper()
+		pl, err := pls.Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		pl.Spec.Limited.NominalConcurrencyShares = &shares
+		if annotation != "" {
+			pl.Annotations[flowcontrolv1.AutoUpdateAnnotationKey] = annotation
+		}
+		if _, err := pls.Update(ctx, pl, metav1.UpdateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	setShares("global-default", 77, "false") // the admin's: kept
+	setShares("workload-low", 77, "")        // still auto-updated: reset
+	setShares("catch-all", 77, "false")      // mandatory: reset anyway
+	if err := fss.Delete(ctx, "service-accounts", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	ts.Close()
+
+	again := servertest.Start(t, func(cfg *server.Config) { cfg.DataDir = ts.DataDir })
+	pls = again.Client.FlowcontrolV1().PriorityLevelConfigurations()
+	for name, want := range map[string]int32{"global-default": 77, "workload-low": 100, "catch-all": 5} {
+		pl, err := pls.Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := *pl.Spec.Limited.NominalConcurrencyShares; got != want {
+			t.Errorf("%s: shares %d after restart, want %d", name, got, want)
+		}
+	}
+	if _, err := again.Client.FlowcontrolV1().FlowSchemas().Get(ctx, "service-accounts", metav1.GetOptions{}); err != nil {
+		t.Errorf("deleted suggested flowschema not recreated: %v", err)
+	}
+}
