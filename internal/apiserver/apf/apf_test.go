@@ -304,3 +304,10 @@ func BenchmarkAPFClassify(b *testing.B) {
 		_ = c.Classify(req)
 	}
 }
+
+// stats reports seats in use and requests waiting, for tests.
+func (l *Level) stats() (inUse, waiting int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.inUse, l.waiting
+}

@@ -208,10 +208,3 @@ func (l *Level) dispatchLocked() {
 		l.next = best + 1
 	}
 }
-
-// stats reports seats in use and requests waiting, for tests.
-func (l *Level) stats() (inUse, waiting int) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.inUse, l.waiting
-}
