@@ -5,6 +5,7 @@ import (
 	"net"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -91,6 +92,10 @@ func newServerCommand() *cobra.Command {
 	f.IntVar(&cfg.AuditLog.MaxSizeMB, "audit-log-maxsize", 100, "size in megabytes at which the audit log is rotated")
 	f.IntVar(&cfg.AuditLog.MaxBackups, "audit-log-maxbackup", 0, "rotated audit log files to keep (0: all)")
 	f.IntVar(&cfg.AuditLog.MaxAgeDays, "audit-log-maxage", 0, "days to keep rotated audit log files (0: no limit)")
+	f.IntVar(&cfg.MaxRequestsInflight, "max-requests-inflight", 400, "with --max-mutating-requests-inflight, the API server's concurrency that API Priority and Fairness shares among priority levels")
+	f.IntVar(&cfg.MaxMutatingRequestsInflight, "max-mutating-requests-inflight", 200, "see --max-requests-inflight")
+	f.DurationVar(&cfg.RequestTimeout, "request-timeout", time.Minute, "how long an API request but a watch or other long-running one may take before it is answered 504")
+	f.IntVar(&cfg.MaxWatchesPerUser, "max-watches-per-user", 1000, "concurrent watches one user may hold (-1: no limit); over it a watch is refused with 429")
 	f.StringVar(&cfg.EncryptionProviderConfig, "encryption-provider-config", "", "an EncryptionConfiguration file (identity, aescbc, aesgcm, secretbox): the resources it names are encrypted in etcd")
 	f.BoolVar(&cfg.SecretsEncryption, "secrets-encryption", false, "encrypt Secrets in etcd with an aescbc key generated on first start into <data-dir>/tls/encryption-config.json")
 	f.StringVar(&cfg.SchedulerConfigFile, "scheduler-config", "", "a KubeSchedulerConfiguration file (profiles, plugins, weights)")

@@ -28,14 +28,25 @@
 // proxied with the front-proxy client certificate and the caller in
 // X-Remote-* headers, and discovery lists their resources.
 //
+// Every authenticated request passes flow control (apf/) after
+// impersonation and before authorization, as upstream's chain has it: it
+// gets its deadline (RequestTimeout, or a shorter timeout parameter; 504
+// past it), is classified by the stored FlowSchemas, answered with the
+// X-Kubernetes-PF-* headers, and waits for a seat of its priority level or
+// is refused with 429 and Retry-After. Watches hold their seat until they
+// have started, and count against their user's MaxWatchesPerUser; other
+// long-running requests (exec, attach, port-forward, proxy, log) are not
+// queued. Run follows the FlowSchema and PriorityLevelConfiguration
+// buckets of the watch cache and reconfigures the levels live.
+//
 // Its children do one job each and never import it: registry/ describes
 // the resources (strategies, including the updates of subresources such
 // as status and binding), admission/ is the admission chain (built-in
 // plugins, webhooks, policies) that create, update, delete and connect
 // run, allocator/ hands out Services' ClusterIPs and NodePorts,
 // fieldmanager/ records the managedFields of built-in kinds, watchcache/
-// serves LIST and WATCH, auth/ authenticates and authorizes, openapi/
-// serves the schemas. Where a child needs the server (admission reading
+// serves LIST and WATCH, auth/ authenticates and authorizes, apf/
+// classifies and queues requests, openapi/ serves the schemas. Where a child needs the server (admission reading
 // namespaces and charging quotas), the child defines the interface and
 // the server implements it.
 package apiserver

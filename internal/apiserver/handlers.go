@@ -796,6 +796,9 @@ func (s *Server) list(ctx context.Context, res *resource, namespace string, sel 
 			want = lo.rvInt
 		}
 		if want > 0 && !s.cache.WaitFresh(ctx, want, freshnessTimeout) {
+			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				return nil, 0, "", nil, requestTimedOut()
+			}
 			if lo.rv != "" {
 				return nil, 0, "", nil, apierrors.NewTimeoutError(fmt.Sprintf("Too large resource version: %d, current: %d", want, s.cache.Revision()), 1)
 			}

@@ -112,6 +112,14 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 			rec.impersonated(u)
 		}
 	}
+	if user != nil {
+		var a seatGrant
+		var ok bool
+		if r, a, ok = s.flowControl(w, r, user, &info); !ok {
+			return
+		}
+		defer s.finish(a)
+	}
 	if s.cfg.Authorizer != nil && user != nil && !(user.Name == "system:anonymous" && s.isPublic(r.URL.Path)) {
 		attrs := auth.Attributes{User: user, Verb: info.verb, Namespace: info.namespace, APIGroup: info.group,
 			APIVersion: info.version, Resource: info.resource, Subresource: info.subresource, Name: info.authorizedName(),
@@ -144,7 +152,8 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if user != nil {
+	if user != nil && userFrom(r.Context()) != user {
+		// (Flow control's request context usually carries it already.)
 		r = r.WithContext(context.WithValue(r.Context(), userKey{}, user))
 	}
 	if api, ok := s.remoteFor(r.URL.Path); ok {

@@ -25,6 +25,7 @@ import (
 	"skiff/internal/apiserver/admission"
 	"skiff/internal/apiserver/admission/podsecurity"
 	"skiff/internal/apiserver/allocator"
+	"skiff/internal/apiserver/apf"
 	"skiff/internal/apiserver/audit"
 	"skiff/internal/apiserver/auth"
 	"skiff/internal/apiserver/conversion"
@@ -120,6 +121,20 @@ type Config struct {
 	// nothing is recorded and requests pay nothing for it.
 	AuditPolicy *audit.Policy
 	AuditLog    AuditLog
+	// ServerConcurrency is the number of seats API Priority and Fairness
+	// shares among the priority levels (default 600).
+	ServerConcurrency int
+	// RequestTimeout bounds requests but long-running ones (default 60s);
+	// a request's timeout parameter may shorten it. A quarter of it bounds
+	// the wait in a flow-control queue, as upstream.
+	RequestTimeout time.Duration
+	// IdleTimeout closes keep-alive connections idle that long (default
+	// 90s).
+	IdleTimeout time.Duration
+	// MaxWatchesPerUser bounds each user's concurrent watches (default
+	// DefaultMaxWatchesPerUser; negative: no bound). Exempt users (the
+	// system:masters group) are not counted.
+	MaxWatchesPerUser int
 	// Logger for request failures; nil discards.
 	Logger *slog.Logger
 }
@@ -156,6 +171,9 @@ type Server struct {
 	// them with the front-proxy client certificate.
 	remote       atomic.Pointer[remoteView]
 	proxyClients *webhookclient.Pool
+	// apf is API Priority and Fairness; watches counts users' watches.
+	apf     *apf.Controller
+	watches watchCounts
 }
 
 // groupInfo is one API group and its versions, in preference order.
@@ -179,6 +197,18 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	if cfg.ServerConcurrency <= 0 {
+		cfg.ServerConcurrency = DefaultServerConcurrency
+	}
+	if cfg.RequestTimeout <= 0 {
+		cfg.RequestTimeout = DefaultRequestTimeout
+	}
+	if cfg.IdleTimeout <= 0 {
+		cfg.IdleTimeout = DefaultIdleTimeout
+	}
+	if cfg.MaxWatchesPerUser == 0 {
+		cfg.MaxWatchesPerUser = DefaultMaxWatchesPerUser
+	}
 	if (cfg.AuditPolicy == nil) != (cfg.AuditLog == nil) {
 		return nil, errors.New("apiserver: AuditPolicy and AuditLog go together")
 	}
@@ -188,6 +218,7 @@ func New(cfg Config) (*Server, error) {
 		storeCodc: protobuf.NewSerializer(cfg.Scheme, cfg.Scheme),
 		log:       cfg.Logger,
 		custom:    map[string]*customAPI{},
+		apf:       apf.New(apf.Config{ServerConcurrency: cfg.ServerConcurrency, QueueWait: cfg.RequestTimeout / 4}),
 	}
 	buckets := map[string]bool{}
 	seen := map[string]bool{}
@@ -310,6 +341,7 @@ func (s *Server) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	wg.Go(func() { s.runCRDs(ctx) })
 	wg.Go(func() { s.runAPIServices(ctx) })
+	wg.Go(func() { s.runFlowControl(ctx) })
 	err := s.cache.Run(ctx)
 	wg.Wait()
 	return err
@@ -324,7 +356,8 @@ func (s *Server) Serve(ctx context.Context, l net.Listener, tlsConfig *tls.Confi
 	srv := &http.Server{
 		Handler:           s,
 		TLSConfig:         tlsConfig,
-		ReadHeaderTimeout: 30 * time.Second,
+		ReadHeaderTimeout: 32 * time.Second,
+		IdleTimeout:       s.cfg.IdleTimeout,
 		MaxHeaderBytes:    1 << 20,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 		BaseContext:       func(net.Listener) context.Context { return ctx },
@@ -404,7 +437,7 @@ func storeError(r *resource, name string, err error) error {
 	case errors.Is(err, storage.ErrCompacted):
 		return apierrors.NewResourceExpired("The resourceVersion for the provided watch is too old.")
 	case errors.Is(err, context.DeadlineExceeded):
-		return apierrors.NewTimeoutError("request did not complete within the allowed duration", 1)
+		return requestTimedOut()
 	}
 	var st apierrors.APIStatus
 	if errors.As(err, &st) {

@@ -143,6 +143,9 @@ func (s *Server) handleWatch(w http.ResponseWriter, r *http.Request, res *resour
 	if flusher != nil {
 		flusher.Flush()
 	}
+	// Started: as upstream, a watch holds its flow-control seat only
+	// until then.
+	releaseSeat(r.Context())
 	send := func(e watchcache.Event) bool {
 		// Field selectors name the fields of the served version: select
 		// on the objects as served (a CRD's conversion webhook may move

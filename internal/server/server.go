@@ -106,6 +106,19 @@ type Config struct {
 	// set.
 	AuditPolicyFile string
 	AuditLog        audit.LogConfig
+	// MaxRequestsInflight and MaxMutatingRequestsInflight, as upstream's
+	// flags, add up to the seats API Priority and Fairness shares among
+	// the priority levels (zero: 400 and 200).
+	MaxRequestsInflight, MaxMutatingRequestsInflight int
+	// RequestTimeout bounds API requests but watches and other
+	// long-running ones, as upstream's --request-timeout (zero: 60s).
+	RequestTimeout time.Duration
+	// IdleTimeout closes idle keep-alive connections to the API (zero:
+	// 90s); tests shorten it.
+	IdleTimeout time.Duration
+	// MaxWatchesPerUser bounds one user's concurrent watches (zero: 1000,
+	// negative: none).
+	MaxWatchesPerUser int
 	// SimulateAgent runs this host's agent with the simulated runtime: its
 	// pods are reported running but no container runs.
 	SimulateAgent bool
@@ -491,6 +504,10 @@ func (s *Server) newAPIServer(context.Context) error {
 		// Nodes join with the token in <data-dir>/node-token.
 		SelfAuthenticated: join,
 		Extra:             extra,
+		ServerConcurrency: serverConcurrency(cfg),
+		RequestTimeout:    cfg.RequestTimeout,
+		IdleTimeout:       cfg.IdleTimeout,
+		MaxWatchesPerUser: cfg.MaxWatchesPerUser,
 		Logger:            cfg.Logger,
 	})
 	if err != nil {
@@ -581,6 +598,9 @@ func (s *Server) bootstrap(ctx context.Context) error {
 		RequestHeaderCA: s.proxy.caPEM, RequestHeaderAllowedNames: []string{frontProxyClientName},
 		DefaultStorageClass: !s.cfg.NoDefaultStorageClass}
 	if err := s.api.Bootstrap(ctx, bc); err != nil {
+		return err
+	}
+	if err := ensureFlowControlDefaults(ctx, s.api); err != nil {
 		return err
 	}
 	return ensureRBACDefaults(ctx, s.api)

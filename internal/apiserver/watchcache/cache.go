@@ -411,6 +411,22 @@ func (c *Cache) List(bucketPrefix, keyPrefix string) ([]Entry, int64, error) {
 	return out, rev, nil
 }
 
+// Count returns how many live objects of bucket have keys under
+// keyPrefix, which is the bucket itself or one of its directories (a
+// namespace); it is cheap, for estimating a list's work.
+func (c *Cache) Count(bucketPrefix, keyPrefix string) int {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	b, ok := c.buckets[bucketPrefix]
+	if !ok {
+		return 0
+	}
+	if keyPrefix == bucketPrefix {
+		return b.objects.n
+	}
+	return len(b.objects.dirs[keyPrefix])
+}
+
 // Get returns the live object at key.
 func (c *Cache) Get(bucketPrefix, key string) (Entry, bool) {
 	c.mu.RLock()

@@ -1,0 +1,96 @@
+package server
+
+import (
+	"context"
+
+	flowcontrolv1 "k8s.io/api/flowcontrol/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/runtime"
+
+	"skiff/internal/apiserver"
+	"skiff/internal/apiserver/apf"
+)
+
+// serverConcurrency is the seats API Priority and Fairness shares, as
+// upstream: the sum of the two in-flight limits.
+func serverConcurrency(cfg Config) int {
+	read, mutating := cfg.MaxRequestsInflight, cfg.MaxMutatingRequestsInflight
+	if read == 0 && mutating == 0 {
+		return apiserver.DefaultServerConcurrency
+	}
+	return max(1, read+mutating)
+}
+
+// ensureFlowControlDefaults creates the mandatory and suggested
+// FlowSchemas and PriorityLevelConfigurations, and puts back the spec of
+// those the server may update (apf.AutoUpdateSpec), as upstream's API
+// server does at every start. A user's deletion of a suggested object is
+// undone too; one that set the autoupdate annotation to "false" keeps
+// its changes.
+func ensureFlowControlDefaults(ctx context.Context, api *apiserver.Server) error {
+	gv := flowcontrolv1.SchemeGroupVersion
+	d := apf.DefaultObjects()
+	levels := map[*flowcontrolv1.PriorityLevelConfiguration]bool{}
+	for _, l := range d.MandatoryLevels {
+		levels[l] = true
+	}
+	for _, l := range d.SuggestedLevels {
+		levels[l] = false
+	}
+	for want, mandatory := range levels {
+		err := api.Reconcile(ctx, gv.WithResource("prioritylevelconfigurations"), "", want, func(cur runtime.Object) (runtime.Object, bool) {
+			existing, ok := cur.(*flowcontrolv1.PriorityLevelConfiguration)
+			if !ok || !apf.AutoUpdateSpec(existing, mandatory) {
+				return nil, false
+			}
+			spec := *want.Spec.DeepCopy()
+			// The exempt level's shares and lending are the admin's to
+			// set, as upstream allows.
+			if mandatory && existing.Spec.Exempt != nil && spec.Exempt != nil {
+				spec.Exempt = existing.Spec.Exempt.DeepCopy()
+			}
+			if equality.Semantic.DeepEqual(existing.Spec, spec) && existing.Annotations[flowcontrolv1.AutoUpdateAnnotationKey] == "true" {
+				return nil, false
+			}
+			next := existing.DeepCopy()
+			next.Spec = spec
+			if next.Annotations == nil {
+				next.Annotations = map[string]string{}
+			}
+			next.Annotations[flowcontrolv1.AutoUpdateAnnotationKey] = "true"
+			return next, false
+		})
+		if err != nil {
+			return err
+		}
+	}
+	schemas := map[*flowcontrolv1.FlowSchema]bool{}
+	for _, s := range d.MandatorySchemas {
+		schemas[s] = true
+	}
+	for _, s := range d.SuggestedSchemas {
+		schemas[s] = false
+	}
+	for want, mandatory := range schemas {
+		err := api.Reconcile(ctx, gv.WithResource("flowschemas"), "", want, func(cur runtime.Object) (runtime.Object, bool) {
+			existing, ok := cur.(*flowcontrolv1.FlowSchema)
+			if !ok || !apf.AutoUpdateSpec(existing, mandatory) {
+				return nil, false
+			}
+			if equality.Semantic.DeepEqual(existing.Spec, want.Spec) && existing.Annotations[flowcontrolv1.AutoUpdateAnnotationKey] == "true" {
+				return nil, false
+			}
+			next := existing.DeepCopy()
+			next.Spec = *want.Spec.DeepCopy()
+			if next.Annotations == nil {
+				next.Annotations = map[string]string{}
+			}
+			next.Annotations[flowcontrolv1.AutoUpdateAnnotationKey] = "true"
+			return next, false
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
