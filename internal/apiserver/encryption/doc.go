@@ -20,8 +20,8 @@
 // "k8s:enc:kms:v2:<name>:" followed by upstream's EncryptedObject protobuf
 // (encryptedData, keyID, encryptedDEKSource, annotations,
 // encryptedDEKSourceType), so upstream reads it and the other way round.
-// Status is asked at most once a minute (every 10 s after a failure, and
-// now on ProbeKMS, which Store.Status calls); a seed writes for three
+// Writes ask Status at most once a minute (every 10 s after a failure),
+// ProbeKMS (which Store.Status calls) asks it at once; a seed writes for three
 // minutes after the last Status that confirmed its key ID, so writes stop
 // soon after the plugin goes away. Decrypted seeds are cached by encrypted
 // seed, so values under a known seed read without the plugin. A value

@@ -219,9 +219,9 @@ func (p *kmsProvider) open(ctx context.Context, sealed, ad []byte) (plain []byte
 		return nil, false, err
 	}
 	ck := cacheKey(obj)
+	// Reads do not ask Status: they take the key ID the last check saw,
+	// and never wait on a plugin that is down when the seed is cached.
 	p.mu.Lock()
-	// Reads keep working on a failed check; they only learn the key ID.
-	_ = p.checkLocked(ctx, false)
 	sk, ok := p.seeds[ck]
 	current := p.keyID
 	p.mu.Unlock()
