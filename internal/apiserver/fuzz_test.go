@@ -11,21 +11,19 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"skiff/internal/apiserver/registry/all"
 	"skiff/internal/etcd/etcdtest"
 	etcdstore "skiff/internal/storage/etcd"
 )
 
 // newFuzzServer is an API server on an embedded etcd member, with no
-// authentication (the fuzzers aim at decoding, not at auth).
+// authentication (the fuzzers aim at decoding, not at auth), and with the
+// OpenAPI schemas that managedFields and server-side apply need, as the
+// real server has them.
 func newFuzzServer(tb testing.TB) *Server {
 	tb.Helper()
 	e := etcdtest.StartServer(tb, nil)
-	scheme, err := NewScheme()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	s, err := New(Config{Store: etcdstore.New(e.Client(), etcdstore.Config{}), Scheme: scheme, Resources: all.Resources()})
+	scheme, resources, spec := builtinSpec(tb)
+	s, err := New(Config{Store: etcdstore.New(e.Client(), etcdstore.Config{}), Scheme: scheme, Resources: resources, TypeConverter: spec.TypeConverter})
 	if err != nil {
 		tb.Fatal(err)
 	}
