@@ -51,6 +51,10 @@ type kmsProvider struct {
 	client  kmsapi.KeyManagementServiceClient
 	now     func() time.Time
 
+	// checkMu serializes status checks; the plugin is called without mu,
+	// so that reads of cached seeds never wait on it.
+	checkMu sync.Mutex
+
 	mu sync.Mutex
 	// write is the seed new values are written with; nil until the first
 	// write or status check.
@@ -118,73 +122,88 @@ func newKMSProvider(c *KMSConfiguration) (*kmsProvider, error) {
 func (p *kmsProvider) close() error { return p.conn.Close() }
 
 // check asks the plugin's Status and, when its key ID is not the one the
-// write seed was encrypted with, makes a new seed. force skips the
-// once-a-minute pacing. The caller holds p.mu.
-func (p *kmsProvider) checkLocked(ctx context.Context, force bool) error {
+// write seed was encrypted with, makes a new seed. Without force it asks
+// at most once a minute (every 10 s after a failure) and otherwise returns
+// the last check's error.
+func (p *kmsProvider) check(ctx context.Context, force bool) error {
+	p.checkMu.Lock()
+	defer p.checkMu.Unlock()
+	p.mu.Lock()
 	now := p.now()
 	if !force && now.Before(p.nextCheck) {
+		defer p.mu.Unlock()
 		return p.lastErr
 	}
-	err := p.statusLocked(ctx, now)
+	var writeKeyID string
+	if p.write != nil {
+		writeKeyID = p.write.obj.keyID
+	}
+	p.mu.Unlock()
+
+	keyID, next, err := p.status(ctx, now, writeKeyID)
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	p.lastErr = err
 	if err != nil {
 		p.nextCheck = now.Add(kmsNegativeRetry)
-	} else {
-		p.nextCheck = now.Add(kmsStatusInterval)
+		return err
 	}
-	return err
+	p.nextCheck = now.Add(kmsStatusInterval)
+	p.keyID = keyID
+	if next != nil {
+		p.cacheLocked(cacheKey(&next.obj), next.seed)
+		p.write = next
+	} else if p.write != nil {
+		// Confirmed: the seed may encrypt for a while longer.
+		p.write.expires = now.Add(kmsWriteSeedMaxTTL)
+	}
+	return nil
 }
 
-func (p *kmsProvider) statusLocked(ctx context.Context, now time.Time) error {
+// status calls Status and, if the key ID is not writeKeyID, makes a new
+// seed and has the plugin encrypt it.
+func (p *kmsProvider) status(ctx context.Context, now time.Time, writeKeyID string) (string, *kmsWriteState, error) {
 	ctx, cancel := context.WithTimeout(ctx, p.timeout)
 	defer cancel()
 	resp, err := p.client.Status(ctx, &kmsapi.StatusRequest{})
 	if err != nil {
-		return fmt.Errorf("%w %s: status: %v", ErrKMS, p.name, err)
+		return "", nil, fmt.Errorf("%w %s: status: %v", ErrKMS, p.name, err)
 	}
 	switch {
 	case resp.Healthz != "ok":
-		return fmt.Errorf("%w %s: status: unhealthy: %q", ErrKMS, p.name, resp.Healthz)
+		return "", nil, fmt.Errorf("%w %s: status: unhealthy: %q", ErrKMS, p.name, resp.Healthz)
 	case resp.Version != "v2":
-		return fmt.Errorf("%w %s: status: API version %q, want v2", ErrKMS, p.name, resp.Version)
+		return "", nil, fmt.Errorf("%w %s: status: API version %q, want v2", ErrKMS, p.name, resp.Version)
 	}
 	if err := validateKeyID(resp.KeyId); err != nil {
-		return fmt.Errorf("%w %s: status: %v", ErrKMS, p.name, err)
+		return "", nil, fmt.Errorf("%w %s: status: %v", ErrKMS, p.name, err)
 	}
-	p.keyID = resp.KeyId
-	if p.write != nil && p.write.obj.keyID == resp.KeyId {
-		// Confirmed: the seed may encrypt for a while longer.
-		p.write.expires = now.Add(kmsWriteSeedMaxTTL)
-		return nil
+	if writeKeyID == resp.KeyId {
+		return resp.KeyId, nil, nil
 	}
 	// The TTL starts before the Encrypt call, as upstream's does.
 	expires := now.Add(kmsWriteSeedMaxTTL)
 	seed := make([]byte, kmsSeedSize)
 	if _, err := rand.Read(seed); err != nil {
-		return fmt.Errorf("%w %s: new seed: %v", ErrKMS, p.name, err)
+		return "", nil, fmt.Errorf("%w %s: new seed: %v", ErrKMS, p.name, err)
 	}
 	er, err := p.client.Encrypt(ctx, &kmsapi.EncryptRequest{Plaintext: seed, Uid: newUID()})
 	if err != nil {
-		return fmt.Errorf("%w %s: encrypt seed: %v", ErrKMS, p.name, err)
+		return "", nil, fmt.Errorf("%w %s: encrypt seed: %v", ErrKMS, p.name, err)
 	}
 	obj := encryptedObject{keyID: er.KeyId, encryptedDEKSource: er.Ciphertext, annotations: er.Annotations,
 		dekSourceType: dekHKDFSeed, encryptedData: []byte{0}}
 	if err := obj.validate(); err != nil {
-		return fmt.Errorf("%w %s: encrypt seed: %v", ErrKMS, p.name, err)
+		return "", nil, fmt.Errorf("%w %s: encrypt seed: %v", ErrKMS, p.name, err)
 	}
 	obj.encryptedData = nil
-	sk := seedKey{seed: seed, kind: dekHKDFSeed}
-	p.cacheLocked(cacheKey(&obj), sk)
-	p.write = &kmsWriteState{seed: sk, obj: obj, expires: expires}
-	return nil
+	return resp.KeyId, &kmsWriteState{seed: seedKey{seed: seed, kind: dekHKDFSeed}, obj: obj, expires: expires}, nil
 }
 
 // probe asks the plugin's Status now, rotating the write seed if the key
 // ID changed.
 func (p *kmsProvider) probe(ctx context.Context) error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.checkLocked(ctx, true)
+	return p.check(ctx, true)
 }
 
 // seal encrypts plain for the store key ad: a fresh 32-byte info, the key
@@ -192,11 +211,14 @@ func (p *kmsProvider) probe(ctx context.Context) error {
 // EncryptedObject's protobuf.
 func (p *kmsProvider) seal(ctx context.Context, plain, ad []byte) ([]byte, error) {
 	p.mu.Lock()
-	err := p.checkLocked(ctx, p.write == nil)
-	w := p.write
-	now := p.now()
+	force := p.write == nil
 	p.mu.Unlock()
-	if w == nil || now.After(w.expires) {
+	err := p.check(ctx, force)
+	p.mu.Lock()
+	w := p.write
+	usable := w != nil && !p.now().After(w.expires)
+	p.mu.Unlock()
+	if !usable {
 		if err == nil {
 			err = errors.New("no usable seed")
 		}
