@@ -30,7 +30,9 @@ external etcd each need the new file, and a restart, before old keys go).
 
 With --encryption-provider-config, rotate by hand: put a new key first in the configuration's provider and keep the old
 ones after it, restart the server, run "reencrypt", check "status", then
-remove the old keys and restart again. KMS providers are not supported.`,
+remove the old keys and restart again. With a KMS v2 provider, rotate the key in
+the plugin: "status" and "reencrypt" ask the plugin for its current key ID and
+rewrite the Secrets stored under an older one.`,
 	}
 	cmd.PersistentFlags().StringVar(&kubeconfig, "kubeconfig", "", "admin kubeconfig (default: $KUBECONFIG, else /var/lib/skiff/admin.kubeconfig)")
 	client := func() (kubernetes.Interface, error) {

@@ -13,7 +13,9 @@ import (
 	"time"
 
 	authnv1 "k8s.io/api/authentication/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/uuid"
 
@@ -42,6 +44,8 @@ type auditRecord struct {
 	event       audit.Event
 	longRunning bool
 	panicked    bool
+	// unauthenticated requests get one event, at ResponseStarted.
+	unauthenticated bool
 	// requestBody is the request's JSON body, kept at Request and above.
 	requestBody []byte
 
@@ -100,7 +104,7 @@ func (s *Server) serveAudited(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Audit-Id", id)
 	aw := &auditWriter{ResponseWriter: w, s: s, rec: rec}
 	s.serve(aw, r.WithContext(context.WithValue(r.Context(), auditRecordKey{}, rec)))
-	if rec.decision.Level == "" || rec.decision.Level == audit.LevelNone {
+	if rec.unauthenticated || rec.decision.Level == "" || rec.decision.Level == audit.LevelNone {
 		return
 	}
 	stage := audit.StageResponseComplete
@@ -136,6 +140,104 @@ func (s *Server) serveAudited(w http.ResponseWriter, r *http.Request) {
 // auditBegin decides the request's level once its user is known, keeps its
 // body if the level asks for it, and records RequestReceived.
 func (s *Server) auditBegin(rec *auditRecord, r *http.Request, user *auth.User, info requestInfo) {
+	if !s.auditDecide(rec, r, user, info) {
+		return
+	}
+	switch {
+	case info.verb == "watch":
+		rec.longRunning = true
+	case info.subresource == "exec" || info.subresource == "attach" || info.subresource == "portforward" || info.subresource == "proxy":
+		rec.longRunning = true
+	case info.subresource == "log" && isTrue(r.URL.Query().Get("follow")):
+		rec.longRunning = true
+	}
+	if !rec.decision.Level.Less(audit.LevelRequest) && r.Body != nil && !rec.longRunning &&
+		(r.Method == http.MethodPost || r.Method == http.MethodPut || r.Method == http.MethodPatch) {
+		// At most one byte over the handlers' limit: they refuse a larger
+		// body with 413 without reading it all, and so does this.
+		b, err := io.ReadAll(io.LimitReader(r.Body, maxBodyBytes+1))
+		rest := r.Body
+		// The handler reads the same bytes, or the error, after us.
+		r.Body = struct {
+			io.Reader
+			io.Closer
+		}{io.MultiReader(bytes.NewReader(b), errReader{err}, rest), rest}
+		if err == nil && len(b) <= maxBodyBytes {
+			rec.requestBody = s.auditJSON(b, r.Header.Get("Content-Type"))
+		}
+	}
+	if !rec.decision.Omits(audit.StageRequestReceived) {
+		s.writeAudit(rec.stageEvent(audit.StageRequestReceived))
+	}
+}
+
+// auditUnauthenticated records a request that failed authentication, as
+// upstream does: the policy decides with no user, and one event, at
+// ResponseStarted, says which credentials were tried.
+func (s *Server) auditUnauthenticated(rec *auditRecord, r *http.Request) {
+	rec.unauthenticated = true
+	if !s.auditDecide(rec, r, nil, parseRequestInfo(r)) || rec.decision.Omits(audit.StageResponseStarted) {
+		return
+	}
+	ev := rec.stageEvent(audit.StageResponseStarted)
+	ev.ResponseStatus = &metav1.Status{Message: authMethods(r), Code: http.StatusUnauthorized}
+	s.writeAudit(ev)
+}
+
+// authMethods is upstream's message naming the credentials a request
+// that failed authentication carried.
+func authMethods(r *http.Request) string {
+	var methods []string
+	if _, _, ok := r.BasicAuth(); ok {
+		methods = append(methods, "basic")
+	}
+	if parts := strings.Split(strings.TrimSpace(r.Header.Get("Authorization")), " "); len(parts) > 1 && strings.EqualFold(parts[0], "bearer") {
+		methods = append(methods, "bearer")
+	}
+	if strings.TrimSpace(r.URL.Query().Get("access_token")) != "" {
+		methods = append(methods, "access_token")
+	}
+	if r.TLS != nil && len(r.TLS.PeerCertificates) > 0 {
+		methods = append(methods, "x509")
+	}
+	if len(methods) == 0 {
+		return "Authentication failed, no credentials provided"
+	}
+	return "Authentication failed, attempted: " + strings.Join(methods, ", ")
+}
+
+// auditRequestObject fills the object reference's namespace, name, uid and
+// resourceVersion, where the URL left them empty, from a decoded create or
+// update body, as upstream's LogRequestObject does (a create's name is
+// known only from its body).
+func (s *Server) auditRequestObject(ctx context.Context, obj runtime.Object) {
+	rec := s.auditFrom(ctx)
+	if rec == nil || rec.event.ObjectRef == nil || obj == nil {
+		return
+	}
+	m, err := meta.Accessor(obj)
+	if err != nil {
+		return
+	}
+	ref := *rec.event.ObjectRef
+	if ref.Namespace == "" {
+		ref.Namespace = m.GetNamespace()
+	}
+	if ref.Name == "" {
+		ref.Name = m.GetName()
+	}
+	if ref.UID == "" {
+		ref.UID = m.GetUID()
+	}
+	if ref.ResourceVersion == "" {
+		ref.ResourceVersion = m.GetResourceVersion()
+	}
+	rec.event.ObjectRef = &ref
+}
+
+// auditDecide applies the policy to the request and fills the event's
+// request metadata; false when the policy drops the request.
+func (s *Server) auditDecide(rec *auditRecord, r *http.Request, user *auth.User, info requestInfo) bool {
 	attrs := audit.Attributes{Verb: info.verb, ResourceRequest: info.isResource && info.resource != "",
 		APIGroup: info.group, Namespace: info.namespace, Resource: info.resource, Subresource: info.subresource,
 		Name: info.name, Path: r.URL.Path}
@@ -147,7 +249,7 @@ func (s *Server) auditBegin(rec *auditRecord, r *http.Request, user *auth.User, 
 	}
 	rec.decision = s.cfg.AuditPolicy.Decide(attrs)
 	if rec.decision.Level == audit.LevelNone {
-		return
+		return false
 	}
 	ev := &rec.event
 	ev.TypeMeta = metav1.TypeMeta{APIVersion: "audit.k8s.io/v1", Kind: "Event"}
@@ -163,27 +265,7 @@ func (s *Server) auditBegin(rec *auditRecord, r *http.Request, user *auth.User, 
 		ev.ObjectRef = &audit.ObjectReference{Resource: info.resource, Namespace: info.namespace, Name: info.name,
 			APIGroup: info.group, APIVersion: info.version, Subresource: info.subresource}
 	}
-	switch {
-	case info.verb == "watch":
-		rec.longRunning = true
-	case info.subresource == "exec" || info.subresource == "attach" || info.subresource == "portforward" || info.subresource == "proxy":
-		rec.longRunning = true
-	case info.subresource == "log" && isTrue(r.URL.Query().Get("follow")):
-		rec.longRunning = true
-	}
-	if !rec.decision.Level.Less(audit.LevelRequest) && r.Body != nil && !rec.longRunning &&
-		(r.Method == http.MethodPost || r.Method == http.MethodPut || r.Method == http.MethodPatch) {
-		b, err := io.ReadAll(r.Body)
-		r.Body.Close()
-		// The handler reads the same bytes, or the error, after us.
-		r.Body = io.NopCloser(io.MultiReader(bytes.NewReader(b), errReader{err}))
-		if err == nil {
-			rec.requestBody = s.auditJSON(b, r.Header.Get("Content-Type"))
-		}
-	}
-	if !rec.decision.Omits(audit.StageRequestReceived) {
-		s.writeAudit(rec.stageEvent(audit.StageRequestReceived))
-	}
+	return true
 }
 
 // stageEvent is the request's event at stage, with the annotations so far.

@@ -171,7 +171,8 @@ func (c *codecs) decoderFor(contentType string, strict bool) (runtime.Decoder, b
 const maxBodyBytes = 3 * 1024 * 1024
 
 // errBodyTooLarge is returned by readBody for bodies over maxBodyBytes.
-var errBodyTooLarge = fmt.Errorf("the request body is too large (limit %d bytes)", maxBodyBytes)
+// The message is upstream's ("Request entity too large: limit is 3145728").
+var errBodyTooLarge = fmt.Errorf("limit is %d", maxBodyBytes)
 
 // readBody reads at most maxBodyBytes of the request body.
 func readBody(r *http.Request) ([]byte, error) {

@@ -317,6 +317,7 @@ func (s *Server) handleCreate(w http.ResponseWriter, r *http.Request, res *resou
 	}
 	obj, opts, err := s.decodeRequest(w, r, res.gvk, nil)
 	if err == nil {
+		s.auditRequestObject(r.Context(), obj)
 		err = s.checkUnknownFields(w, res, obj, opts.fieldValidation)
 	}
 	if err != nil {
@@ -481,6 +482,9 @@ func (s *Server) handleUpdate(w http.ResponseWriter, r *http.Request, res *resou
 		gvk = *sub.gvk
 	}
 	obj, opts, err := s.decodeRequest(w, r, gvk, nil)
+	if err == nil {
+		s.auditRequestObject(r.Context(), obj)
+	}
 	if err == nil && (sub == nil || sub.gvk == nil) {
 		err = s.checkUnknownFields(w, res, obj, opts.fieldValidation)
 	}

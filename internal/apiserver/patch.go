@@ -2,15 +2,18 @@ package apiserver
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"mime"
 	"net/http"
+	"sync/atomic"
 
 	jsonpatch "gopkg.in/evanphx/json-patch.v4"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/mergepatch"
 	"k8s.io/apimachinery/pkg/util/strategicpatch"
 	"sigs.k8s.io/yaml"
 )
@@ -26,6 +29,31 @@ func patchTypeOf(r *http.Request) (types.PatchType, bool) {
 		return types.PatchType(mt), true
 	}
 	return "", false
+}
+
+// Upstream's limits on JSON patches: the number of operations, and the
+// bytes "copy" operations may add in all (so that a patch of copies that
+// each double a field cannot grow without bound; the library checks it as
+// it copies).
+const (
+	maxJSONPatchOperations = 10000
+	maxJSONPatchCopyBytes  = 3 * 1024 * 1024
+)
+
+// limitJSONPatchCopies sets the JSON patch library's copy limit. The
+// library (gopkg.in/evanphx/json-patch.v4) has it as a package variable
+// only; like upstream's apiserver, New sets it once, atomically, and only
+// ever lowers it.
+func limitJSONPatchCopies() {
+	for {
+		cur := atomic.LoadInt64(&jsonpatch.AccumulatedCopySizeLimit)
+		if cur > 0 && cur <= maxJSONPatchCopyBytes {
+			return
+		}
+		if atomic.CompareAndSwapInt64(&jsonpatch.AccumulatedCopySizeLimit, cur, maxJSONPatchCopyBytes) {
+			return
+		}
+	}
 }
 
 // patchFailed is upstream's 422 for a patch that does not apply.
@@ -53,8 +81,8 @@ func applyPatch(pt types.PatchType, current, patch []byte, schema runtime.Object
 		if err != nil {
 			return nil, apierrors.NewBadRequest(err.Error())
 		}
-		if len(p) > 10000 {
-			return nil, apierrors.NewRequestEntityTooLargeError("The allowed operations in a JSON patch is 10000")
+		if len(p) > maxJSONPatchOperations {
+			return nil, apierrors.NewRequestEntityTooLargeError(fmt.Sprintf("The allowed maximum operations in a JSON patch is %d, got %d", maxJSONPatchOperations, len(p)))
 		}
 		out, err := p.Apply(current)
 		if err != nil {
@@ -66,6 +94,9 @@ func applyPatch(pt types.PatchType, current, patch []byte, schema runtime.Object
 			return nil, apierrors.NewBadRequest("error decoding patch: the patch is not a JSON object")
 		}
 		out, err := jsonpatch.MergePatch(current, patch)
+		if errors.Is(err, jsonpatch.ErrBadJSONPatch) {
+			return nil, apierrors.NewBadRequest(err.Error())
+		}
 		if err != nil {
 			return nil, patchFailed(err)
 		}
@@ -75,10 +106,16 @@ func applyPatch(pt types.PatchType, current, patch []byte, schema runtime.Object
 			return nil, apierrors.NewBadRequest("error decoding patch: the patch is not a JSON object")
 		}
 		out, err := strategicpatch.StrategicMergePatch(current, patch, schema)
-		if err != nil {
-			if apierrors.IsBadRequest(err) {
-				return nil, err
-			}
+		switch {
+		case err == nil:
+		case apierrors.IsBadRequest(err):
+			return nil, err
+		case errors.Is(err, mergepatch.ErrBadJSONDoc), errors.Is(err, mergepatch.ErrBadPatchFormatForPrimitiveList),
+			errors.Is(err, mergepatch.ErrBadPatchFormatForRetainKeys), errors.Is(err, mergepatch.ErrBadPatchFormatForSetElementOrderList),
+			errors.Is(err, mergepatch.ErrUnsupportedStrategicMergePatchFormat):
+			// Upstream's 400s for a patch that is not one.
+			return nil, apierrors.NewBadRequest(err.Error())
+		default:
 			return nil, patchFailed(err)
 		}
 		return out, nil

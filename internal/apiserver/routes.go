@@ -85,6 +85,9 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		u, ok, err := s.cfg.Authenticator.Authenticate(r)
 		switch {
 		case err != nil || (!ok && !s.isPublic(r.URL.Path) && !anonymousAuthorized(r.URL.Path)):
+			if rec := s.auditFrom(r.Context()); rec != nil {
+				s.auditUnauthenticated(rec, r)
+			}
 			s.writeError(w, r, apierrors.NewUnauthorized("Unauthorized"))
 			return
 		case ok:

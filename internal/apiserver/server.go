@@ -187,6 +187,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Store == nil || cfg.Scheme == nil {
 		return nil, errors.New("apiserver: Store and Scheme are required")
 	}
+	limitJSONPatchCopies()
 	if cfg.ServiceCIDR == nil {
 		_, cidr, _ := net.ParseCIDR("10.43.0.0/16")
 		cfg.ServiceCIDR = cidr

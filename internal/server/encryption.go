@@ -142,7 +142,14 @@ func EncryptionStatus(ctx context.Context, client kubernetes.Interface) (encrypt
 // each is stored with the current first provider and key; the server
 // keeps serving meanwhile. A Secret changed or deleted in between is read
 // again or skipped. It returns how many Secrets it wrote.
+//
+// It asks for the encryption status first: a server with a KMS plugin then
+// asks the plugin for its current key ID, so that Secrets written under an
+// older one are rewritten.
 func ReencryptSecrets(ctx context.Context, client kubernetes.Interface) (int, error) {
+	if _, err := EncryptionStatus(ctx, client); err != nil && !errors.Is(err, ErrEncryptionOff) {
+		return 0, err
+	}
 	secrets := client.CoreV1().Secrets(metav1.NamespaceAll)
 	n := 0
 	opts := metav1.ListOptions{Limit: 500}

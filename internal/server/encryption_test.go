@@ -15,9 +15,11 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/watch"
 
+	"skiff/internal/apiserver/encryption/kmstest"
 	"skiff/internal/server"
 	"skiff/internal/server/servertest"
 )
@@ -343,4 +345,73 @@ func BenchmarkSecretCreate(b *testing.B) {
 			b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
 		})
 	}
+}
+
+// TestEncryptionKMS encrypts Secrets with a KMS v2 plugin (the in-process
+// test plugin on a unix socket): upstream's prefix in etcd and not the
+// value, a key ID rotation that reencrypt follows, reads that go on while
+// the plugin is down, and a write that needs the plugin failing with a
+// 500 InternalError Status.
+func TestEncryptionKMS(t *testing.T) {
+	ctx := context.Background()
+	plugin := kmstest.Start(t)
+	kms := "  - kms: {apiVersion: v2, name: vault, endpoint: '" + plugin.Endpoint + "', timeout: 2s}\n  - identity: {}\n"
+	path := encryptionConfig(t, t.TempDir(), kms)
+	s := servertest.Start(t, func(cfg *server.Config) { cfg.EncryptionProviderConfig = path })
+	const value = "kms-secret-value-d41f7"
+	createSecret(t, s, "one", value)
+	createSecret(t, s, "two", "kms-second-9a0c")
+	for _, name := range []string{"one", "two"} {
+		if got := storedWith(t, s, name); got != "kms:vault" {
+			t.Fatalf("secret %s stored with %s, want kms:vault", name, got)
+		}
+	}
+	servertest.Wait(t, "the KMS-encrypted Secret in etcd's files", func(context.Context) (bool, error) {
+		return etcdFilesContain(t, s.DataDir, []byte("k8s:enc:kms:v2:vault:")), nil
+	})
+	if etcdFilesContain(t, s.DataDir, []byte(value)) {
+		t.Errorf("etcd's files hold the Secret's value %q", value)
+	}
+	all := map[string]string{"one": value, "two": "kms-second-9a0c"}
+	wantSecrets(t, s, all)
+
+	// The plugin's key ID changes: the Secrets are stale until reencrypt.
+	oldID, newID := plugin.KeyID(), plugin.Rotate()
+	st, err := server.EncryptionStatus(ctx, s.Client)
+	if err != nil || st.WriteProvider != "kms:vault" || st.Current != 0 || st.Total < 2 {
+		t.Errorf("status after the key ID rotation = %+v, %v; want no Secret current", st, err)
+	}
+	if _, err := server.ReencryptSecrets(ctx, s.Client); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"one", "two"} {
+		kv, err := s.EtcdStore().Get(ctx, "/registry/secrets/default/"+name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Contains(kv.Value, []byte(newID)) || bytes.Contains(kv.Value, []byte(oldID)) {
+			t.Errorf("secret %s after reencrypt is not under key ID %s only", name, newID)
+		}
+	}
+	if st, err := server.EncryptionStatus(ctx, s.Client); err != nil || st.Current != st.Total {
+		t.Errorf("status after reencrypt = %+v, %v; want every Secret current", st, err)
+	}
+
+	// Plugin down: what was read or written under a cached seed reads.
+	plugin.Stop()
+	wantSecrets(t, s, all)
+	s.Close()
+
+	// A fresh server has no seed: with the plugin down, a Secret cannot
+	// be written, and the client gets a 500 InternalError Status.
+	s = servertest.Start(t, func(cfg *server.Config) { cfg.EncryptionProviderConfig = path })
+	_, err = s.Client.CoreV1().Secrets("default").Create(ctx, &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Name: "refused"}, Data: map[string][]byte{"password": []byte("x")},
+	}, metav1.CreateOptions{})
+	if !apierrors.IsInternalError(err) || !strings.Contains(err.Error(), "kms plugin vault") {
+		t.Errorf("create with the plugin down: %v, want a 500 InternalError naming the plugin", err)
+	}
+	plugin.Restart(t)
+	createSecret(t, s, "three", "kms-third-71b2")
+	wantSecrets(t, s, map[string]string{"three": "kms-third-71b2"})
 }

@@ -751,6 +751,11 @@ func (s *Server) Close() {
 		_ = s.auditLog.Close()
 		s.auditLog = nil
 	}
+	if s.encryption != nil {
+		// The KMS plugins' connections.
+		_ = s.encryption.Close()
+		s.encryption = nil
+	}
 	s.closeEtcd()
 }
 

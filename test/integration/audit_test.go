@@ -167,6 +167,51 @@ func TestAuditLog(t *testing.T) {
 	if err := json.Unmarshal(create.ResponseObject, &respCM); err != nil || respCM.UID == "" || respCM.Data["color"] != "blue" {
 		t.Errorf("responseObject = %s (%v), want the configmap created, with its uid", create.ResponseObject, err)
 	}
+	// As upstream's LogRequestObject: a create's objectRef has the name
+	// from its body; an update's the resourceVersion it was sent with.
+	if want := (audit.ObjectReference{Resource: "configmaps", Namespace: "default", Name: "settings", APIVersion: "v1"}); create.ObjectRef == nil || *create.ObjectRef != want {
+		t.Errorf("create configmap objectRef = %+v, want %+v", create.ObjectRef, want)
+	}
+	respCM.Data["color"] = "green"
+	if _, err := s.Client.CoreV1().ConfigMaps("default").Update(ctx, &respCM, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	update := waitAudit(t, logPath, "the update configmap event", func(ev audit.Event) bool {
+		return ev.Verb == "update" && ev.ObjectRef != nil && ev.ObjectRef.Name == "settings"
+	})
+	if want := (audit.ObjectReference{Resource: "configmaps", Namespace: "default", Name: "settings", UID: respCM.UID,
+		APIVersion: "v1", ResourceVersion: respCM.ResourceVersion}); *update.ObjectRef != want {
+		t.Errorf("update configmap objectRef = %+v, want %+v", update.ObjectRef, want)
+	}
+
+	// A request that fails authentication: one event, at ResponseStarted,
+	// with no user and upstream's message naming the credentials tried.
+	anon := rest.AnonymousClientConfig(s.Config)
+	anon.BearerToken = "not-a-token"
+	ahc, err := rest.HTTPClientFor(anon)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(s.Config.Host, "/")+"/api/v1/namespaces/default/configmaps/settings", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer not-a-token")
+	resp, err = ahc.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("get with a bad token: %s, want 401", resp.Status)
+	}
+	unauthID := resp.Header.Get("Audit-Id")
+	unauth := waitAudit(t, logPath, "the 401 event", func(ev audit.Event) bool { return string(ev.AuditID) == unauthID })
+	if unauth.Stage != audit.StageResponseStarted || unauth.Level != audit.LevelRequestResponse || unauth.Verb != "get" ||
+		unauth.User.Username != "" || len(unauth.User.Groups) != 0 || unauth.ResponseStatus == nil ||
+		unauth.ResponseStatus.Code != http.StatusUnauthorized || unauth.ResponseStatus.Message != "Authentication failed, attempted: bearer" {
+		t.Errorf("401 event = %+v, want one at ResponseStarted with no user, code 401 and the bearer attempt", unauth)
+	}
 
 	// A watch, long-running, is logged when its response starts and when
 	// it ends.
@@ -196,6 +241,9 @@ func TestAuditLog(t *testing.T) {
 		}
 	}
 	for _, ev := range readAudit(t, logPath) {
+		if string(ev.AuditID) == unauthID && ev.Stage != audit.StageResponseStarted {
+			t.Errorf("the 401 request has an event at %s", ev.Stage)
+		}
 		if ev.Stage == audit.StageRequestReceived {
 			t.Errorf("event %s at the omitted stage RequestReceived", ev.AuditID)
 		}

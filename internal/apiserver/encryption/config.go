@@ -57,10 +57,17 @@ type Key struct {
 // IdentityConfiguration has no fields: identity writes values as they are.
 type IdentityConfiguration struct{}
 
-// KMSConfiguration is parsed only to refuse it with a clear error.
+// KMSConfiguration is a KMS plugin; skiff speaks KMS v2 (apiVersion: v2)
+// to it over gRPC.
 type KMSConfiguration struct {
 	APIVersion string `json:"apiVersion,omitempty"`
 	Name       string `json:"name"`
+	// CacheSize is KMS v1's; refused with v2, as upstream does.
+	CacheSize *int32 `json:"cachesize,omitempty"`
+	// Endpoint is the plugin's gRPC socket, unix:///path/to/socket.
+	Endpoint string `json:"endpoint"`
+	// Timeout bounds each call to the plugin ("3s" when unset).
+	Timeout *string `json:"timeout,omitempty"`
 }
 
 const (
@@ -98,32 +105,44 @@ func Parse(data []byte) (*Config, error) {
 		return nil, fmt.Errorf("%w: resources: at least one entry is required", ErrInvalid)
 	}
 	cfg := &Config{}
+	if err := cfg.build(f); err != nil {
+		_ = cfg.Close()
+		return nil, err
+	}
+	return cfg, nil
+}
+
+func (cfg *Config) build(f File) error {
 	seen := map[string]bool{}
+	kmsNames := map[string]bool{}
 	for i, rc := range f.Resources {
 		field := fmt.Sprintf("resources[%d]", i)
 		if len(rc.Resources) == 0 {
-			return nil, fmt.Errorf("%w: %s.resources: at least one resource is required", ErrInvalid, field)
+			return fmt.Errorf("%w: %s.resources: at least one resource is required", ErrInvalid, field)
 		}
 		if len(rc.Providers) == 0 {
-			return nil, fmt.Errorf("%w: %s.providers: at least one provider is required", ErrInvalid, field)
+			return fmt.Errorf("%w: %s.providers: at least one provider is required", ErrInvalid, field)
 		}
-		t, err := newTransformer(field, rc.Providers)
+		t, err := newTransformer(field, rc.Providers, kmsNames)
+		if t != nil {
+			cfg.kms = append(cfg.kms, t.kmsProviders()...)
+		}
 		if err != nil {
-			return nil, err
+			return err
 		}
 		for j, r := range rc.Resources {
 			prefix, err := keyPrefix(r)
 			if err != nil {
-				return nil, fmt.Errorf("%w: %s.resources[%d]: %v", ErrInvalid, field, j, err)
+				return fmt.Errorf("%w: %s.resources[%d]: %v", ErrInvalid, field, j, err)
 			}
 			if seen[r] {
-				return nil, fmt.Errorf("%w: %s.resources[%d]: %q is named twice", ErrInvalid, field, j, r)
+				return fmt.Errorf("%w: %s.resources[%d]: %q is named twice", ErrInvalid, field, j, r)
 			}
 			seen[r] = true
 			cfg.rules = append(cfg.rules, rule{resource: r, prefix: prefix, t: t})
 		}
 	}
-	return cfg, nil
+	return nil
 }
 
 // keyPrefix maps a resource name to the key prefix of its objects in the
@@ -151,7 +170,10 @@ func keyPrefix(resource string) (string, error) {
 }
 
 // newTransformer builds the providers of one resources entry.
-func newTransformer(field string, providers []ProviderConfiguration) (*transformer, error) {
+// kmsNames collects the kms providers' names, unique across the file. On
+// an error the transformer built so far is returned too, so that the
+// caller closes its kms clients.
+func newTransformer(field string, providers []ProviderConfiguration, kmsNames map[string]bool) (*transformer, error) {
 	t := &transformer{}
 	names := map[string]bool{}
 	for i, p := range providers {
@@ -163,7 +185,7 @@ func newTransformer(field string, providers []ProviderConfiguration) (*transform
 			}
 		}
 		if n != 1 {
-			return nil, fmt.Errorf("%w: %s: exactly one provider must be set, found %d", ErrInvalid, pf, n)
+			return t, fmt.Errorf("%w: %s: exactly one provider must be set, found %d", ErrInvalid, pf, n)
 		}
 		var (
 			kind string
@@ -171,7 +193,17 @@ func newTransformer(field string, providers []ProviderConfiguration) (*transform
 		)
 		switch {
 		case p.KMS != nil:
-			return nil, fmt.Errorf("%w: %s: the kms provider is not supported by skiff (use aescbc, aesgcm or secretbox)", ErrInvalid, pf)
+			if kmsNames[p.KMS.Name] {
+				return t, fmt.Errorf("%w: %s.kms.name: %q is used twice", ErrInvalid, pf, p.KMS.Name)
+			}
+			kp, err := newKMSProvider(p.KMS)
+			if err != nil {
+				return t, fmt.Errorf("%w: %s.kms: %v", ErrInvalid, pf, err)
+			}
+			kmsNames[p.KMS.Name] = true
+			t.providers = append(t.providers, provider{kind: "kms", key: kp.name, kms: kp,
+				prefix: []byte("k8s:enc:kms:v2:" + kp.name + ":")})
+			continue
 		case p.Identity != nil:
 			t.providers = append(t.providers, provider{kind: "identity"})
 			continue
@@ -183,24 +215,24 @@ func newTransformer(field string, providers []ProviderConfiguration) (*transform
 			kind, keys = "secretbox", p.Secretbox.Keys
 		}
 		if len(keys) == 0 {
-			return nil, fmt.Errorf("%w: %s.%s.keys: at least one key is required", ErrInvalid, pf, kind)
+			return t, fmt.Errorf("%w: %s.%s.keys: at least one key is required", ErrInvalid, pf, kind)
 		}
 		for j, k := range keys {
 			kf := fmt.Sprintf("%s.%s.keys[%d]", pf, kind, j)
 			if k.Name == "" || strings.Contains(k.Name, ":") {
-				return nil, fmt.Errorf("%w: %s.name: a non-empty name without ':' is required", ErrInvalid, kf)
+				return t, fmt.Errorf("%w: %s.name: a non-empty name without ':' is required", ErrInvalid, kf)
 			}
 			if names[kind+":"+k.Name] {
-				return nil, fmt.Errorf("%w: %s.name: %q is used twice by %s", ErrInvalid, kf, k.Name, kind)
+				return t, fmt.Errorf("%w: %s.name: %q is used twice by %s", ErrInvalid, kf, k.Name, kind)
 			}
 			names[kind+":"+k.Name] = true
 			secret, err := base64.StdEncoding.DecodeString(k.Secret)
 			if err != nil {
-				return nil, fmt.Errorf("%w: %s.secret: not valid base64: %v", ErrInvalid, kf, err)
+				return t, fmt.Errorf("%w: %s.secret: not valid base64: %v", ErrInvalid, kf, err)
 			}
 			c, err := newCipher(kind, secret)
 			if err != nil {
-				return nil, fmt.Errorf("%w: %s.secret: %v", ErrInvalid, kf, err)
+				return t, fmt.Errorf("%w: %s.secret: %v", ErrInvalid, kf, err)
 			}
 			t.providers = append(t.providers, provider{kind: kind, key: k.Name, cipher: c,
 				prefix: []byte("k8s:enc:" + kind + ":v1:" + k.Name + ":")})

@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"skiff/internal/apiserver/encryption/kmstest"
 	"skiff/internal/etcd/etcdtest"
 	"skiff/internal/storage"
 	"skiff/internal/storage/etcd"
@@ -53,7 +54,13 @@ func TestParse(t *testing.T) {
 		{"no keys", config("  - aescbc: {keys: []}\n"), "at least one key", ""},
 		{"unnamed key", config("  - aescbc: {keys: [{secret: " + key32 + "}]}\n"), "non-empty name", ""},
 		{"duplicate key name", config("  - aescbc: {keys: [{name: k, secret: " + key32 + "}, {name: k, secret: " + keyB + "}]}\n"), "used twice", ""},
-		{"kms refused", config("  - kms: {apiVersion: v2, name: plugin}\n"), "kms provider is not supported", ""},
+		{"kms v1 refused", config("  - kms: {name: plugin, endpoint: 'unix:///tmp/k.sock'}\n"), "KMS v2 only", ""},
+		{"kms without endpoint", config("  - kms: {apiVersion: v2, name: plugin}\n"), "unix:///path", ""},
+		{"kms tcp endpoint", config("  - kms: {apiVersion: v2, name: plugin, endpoint: 'tcp://1.2.3.4:5'}\n"), "unix:///path", ""},
+		{"kms cachesize", config("  - kms: {apiVersion: v2, name: p, endpoint: 'unix:///tmp/k.sock', cachesize: 10}\n"), "cachesize is not supported", ""},
+		{"kms bad timeout", config("  - kms: {apiVersion: v2, name: p, endpoint: 'unix:///tmp/k.sock', timeout: soon}\n"), "positive duration", ""},
+		{"kms name twice", config("  - kms: {apiVersion: v2, name: p, endpoint: 'unix:///tmp/k.sock'}\n  - kms: {apiVersion: v2, name: p, endpoint: 'unix:///tmp/l.sock'}\n"), "used twice", ""},
+		{"kms v2", config("  - kms: {apiVersion: v2, name: p, endpoint: 'unix:///tmp/k.sock', timeout: 5s}\n  - identity: {}\n"), "", "kms:p"},
 		{"unknown field", config("  - aescbc: {keys: [{name: k1, secret: " + key32 + "}]}\n    foo: 1\n"), "unknown field", ""},
 		{"core wildcard refused", strings.Replace(config("  - identity: {}\n"), "[secrets, configmaps]", `["*."]`, 1), "not supported", ""},
 	}
@@ -69,6 +76,7 @@ func TestParse(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Parse: %v", err)
 			}
+			defer cfg.Close()
 			if got := cfg.WriteProvider("/registry/secrets/ns/a"); got != tt.write {
 				t.Errorf("WriteProvider(secret) = %q, want %q", got, tt.write)
 			}
@@ -112,7 +120,7 @@ func TestRoundTrip(t *testing.T) {
 			rotated := mustParse(t, config("  - "+kind+": {keys: [{name: new, secret: "+keyB+"}, {name: old, secret: "+key32+"}]}\n"))
 			gone := mustParse(t, config("  - "+kind+": {keys: [{name: new, secret: "+keyB+"}]}\n"))
 
-			sealed, err := old.forKey(key).encrypt(key, plain)
+			sealed, err := old.forKey(key).encrypt(context.Background(), key, plain)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -126,7 +134,7 @@ func TestRoundTrip(t *testing.T) {
 				t.Errorf("ReadProvider = %q", got)
 			}
 			for name, c := range map[string]*Config{"same config": old, "rotated": rotated} {
-				got, stale, err := c.forKey(key).decrypt(key, sealed)
+				got, stale, err := c.forKey(key).decrypt(context.Background(), key, sealed)
 				if err != nil {
 					t.Fatalf("%s: decrypt: %v", name, err)
 				}
@@ -137,16 +145,16 @@ func TestRoundTrip(t *testing.T) {
 					t.Errorf("%s: decrypt (-want +got):\n%s", name, diff)
 				}
 			}
-			if _, _, err := gone.forKey(key).decrypt(key, sealed); !errors.Is(err, ErrDecrypt) {
+			if _, _, err := gone.forKey(key).decrypt(context.Background(), key, sealed); !errors.Is(err, ErrDecrypt) {
 				t.Errorf("decrypt without the key: %v, want ErrDecrypt", err)
 			}
 			tampered := bytes.Clone(sealed)
 			tampered[len(tampered)-1] ^= 0xff
-			if got, _, err := old.forKey(key).decrypt(key, tampered); err == nil && bytes.Equal(got, plain) {
+			if got, _, err := old.forKey(key).decrypt(context.Background(), key, tampered); err == nil && bytes.Equal(got, plain) {
 				t.Error("a tampered value decrypted to the plain text")
 			}
 			// Values written before encryption have no prefix: read as they are.
-			got, stale, err := old.forKey(key).decrypt(key, []byte(`{"kind":"Secret"}`))
+			got, stale, err := old.forKey(key).decrypt(context.Background(), key, []byte(`{"kind":"Secret"}`))
 			if err != nil || string(got) != `{"kind":"Secret"}` || !stale {
 				t.Errorf("decrypt of a plain value = %q, stale %v, %v; want it as it is, stale", got, stale, err)
 			}
@@ -196,24 +204,30 @@ func TestStoreContract(t *testing.T) {
 }
 
 // BenchmarkSealOpen measures one encrypt and decrypt of a 4 KiB value per
-// provider.
+// provider (kms: with the seed cached, the plugin is not called).
 func BenchmarkSealOpen(b *testing.B) {
 	const key = "/registry/secrets/ns/a"
 	value := bytes.Repeat([]byte("v"), 4096)
-	for _, kind := range []string{"aescbc", "aesgcm", "secretbox"} {
+	for _, kind := range []string{"aescbc", "aesgcm", "secretbox", "kms"} {
 		b.Run(kind, func(b *testing.B) {
-			c, err := Parse([]byte(config("  - " + kind + ": {keys: [{name: k, secret: " + key32 + "}]}\n")))
+			provider := kind + ": {keys: [{name: k, secret: " + key32 + "}]}"
+			if kind == "kms" {
+				// After the first write the seed is cached: no plugin call.
+				provider = "kms: {apiVersion: v2, name: k, endpoint: '" + kmstest.Start(b).Endpoint + "'}"
+			}
+			c, err := Parse([]byte(config("  - " + provider + "\n")))
 			if err != nil {
 				b.Fatal(err)
 			}
+			b.Cleanup(func() { _ = c.Close() })
 			t := c.forKey(key)
 			b.SetBytes(int64(len(value)))
 			for b.Loop() {
-				sealed, err := t.encrypt(key, value)
+				sealed, err := t.encrypt(context.Background(), key, value)
 				if err != nil {
 					b.Fatal(err)
 				}
-				if _, _, err := t.decrypt(key, sealed); err != nil {
+				if _, _, err := t.decrypt(context.Background(), key, sealed); err != nil {
 					b.Fatal(err)
 				}
 			}

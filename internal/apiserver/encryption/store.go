@@ -35,14 +35,14 @@ func (s *Store) Raw() storage.Store { return s.inner }
 // Config returns the configuration the store encrypts with.
 func (s *Store) Config() *Config { return s.cfg.Load() }
 
-func (s *Store) encrypt(key string, value []byte) ([]byte, error) {
+func (s *Store) encrypt(ctx context.Context, key string, value []byte) ([]byte, error) {
 	if t := s.cfg.Load().forKey(key); t != nil {
-		return t.encrypt(key, value)
+		return t.encrypt(ctx, key, value)
 	}
 	return value, nil
 }
 
-func (s *Store) decrypt(kv *storage.KV) error {
+func (s *Store) decrypt(ctx context.Context, kv *storage.KV) error {
 	if kv == nil || kv.Value == nil {
 		return nil
 	}
@@ -50,7 +50,7 @@ func (s *Store) decrypt(kv *storage.KV) error {
 	if t == nil {
 		return nil
 	}
-	v, stale, err := t.decrypt(kv.Key, kv.Value)
+	v, stale, err := t.decrypt(ctx, kv.Key, kv.Value)
 	if err != nil {
 		return err
 	}
@@ -64,7 +64,7 @@ func (s *Store) Get(ctx context.Context, key string) (storage.KV, error) {
 	if err != nil {
 		return kv, err
 	}
-	return kv, s.decrypt(&kv)
+	return kv, s.decrypt(ctx, &kv)
 }
 
 // List implements storage.Store.
@@ -74,7 +74,7 @@ func (s *Store) List(ctx context.Context, prefix string, opts storage.ListOption
 		return res, err
 	}
 	for i := range res.KVs {
-		if err := s.decrypt(&res.KVs[i]); err != nil {
+		if err := s.decrypt(ctx, &res.KVs[i]); err != nil {
 			return storage.ListResult{}, err
 		}
 	}
@@ -88,7 +88,7 @@ func (s *Store) Count(ctx context.Context, prefix string) (int64, error) {
 
 // Create implements storage.Store.
 func (s *Store) Create(ctx context.Context, key string, value []byte) (int64, error) {
-	v, err := s.encrypt(key, value)
+	v, err := s.encrypt(ctx, key, value)
 	if err != nil {
 		return 0, err
 	}
@@ -98,12 +98,12 @@ func (s *Store) Create(ctx context.Context, key string, value []byte) (int64, er
 // Update implements storage.Store; the current KV of a conflict is
 // returned decrypted.
 func (s *Store) Update(ctx context.Context, key string, value []byte, rev int64) (int64, storage.KV, error) {
-	v, err := s.encrypt(key, value)
+	v, err := s.encrypt(ctx, key, value)
 	if err != nil {
 		return 0, storage.KV{}, err
 	}
 	n, kv, err := s.inner.Update(ctx, key, v, rev)
-	if derr := s.decrypt(&kv); derr != nil && err == nil {
+	if derr := s.decrypt(ctx, &kv); derr != nil && err == nil {
 		err = derr
 	}
 	return n, kv, err
@@ -112,7 +112,7 @@ func (s *Store) Update(ctx context.Context, key string, value []byte, rev int64)
 // Delete implements storage.Store; the KV it returns is decrypted.
 func (s *Store) Delete(ctx context.Context, key string, rev int64) (storage.KV, int64, error) {
 	kv, n, err := s.inner.Delete(ctx, key, rev)
-	if derr := s.decrypt(&kv); derr != nil && err == nil {
+	if derr := s.decrypt(ctx, &kv); derr != nil && err == nil {
 		err = derr
 	}
 	return kv, n, err
@@ -128,9 +128,9 @@ func (s *Store) Watch(ctx context.Context, prefix string, rev int64) <-chan stor
 		defer close(out)
 		for ev := range in {
 			if ev.Err == nil {
-				if err := s.decrypt(&ev.KV); err != nil {
+				if err := s.decrypt(ctx, &ev.KV); err != nil {
 					ev = storage.Event{Err: err}
-				} else if err := s.decrypt(ev.PrevKV); err != nil {
+				} else if err := s.decrypt(ctx, ev.PrevKV); err != nil {
 					ev = storage.Event{Err: err}
 				}
 			}
@@ -177,8 +177,14 @@ type Status struct {
 
 // Status reads every value under prefix as stored and counts them by the
 // provider and key they were written with.
+// A KMS plugin is asked for its key ID first, and a value written under an
+// older key ID does not count as current.
 func (s *Store) Status(ctx context.Context, prefix string) (Status, error) {
-	st := Status{WriteProvider: s.cfg.Load().WriteProvider(prefix), Stored: map[string]int{}}
+	cfg := s.cfg.Load()
+	if err := cfg.ProbeKMS(ctx); err != nil {
+		return Status{}, err
+	}
+	st := Status{WriteProvider: cfg.WriteProvider(prefix), Stored: map[string]int{}}
 	opts := storage.ListOptions{Limit: 500}
 	for {
 		res, err := s.inner.List(ctx, prefix, opts)
@@ -189,7 +195,7 @@ func (s *Store) Status(ctx context.Context, prefix string) (Status, error) {
 			p := ReadProvider(kv.Value)
 			st.Stored[p]++
 			st.Total++
-			if p == st.WriteProvider {
+			if p == st.WriteProvider && !cfg.staleKMS(kv.Key, kv.Value) {
 				st.Current++
 			}
 		}

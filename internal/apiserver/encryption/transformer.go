@@ -2,6 +2,7 @@ package encryption
 
 import (
 	"bytes"
+	"context"
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/rand"
@@ -16,6 +17,28 @@ import (
 // in order, and their transformers.
 type Config struct {
 	rules []rule
+	kms   []*kmsProvider
+}
+
+// Close closes the connections to the configuration's KMS plugins.
+func (c *Config) Close() error {
+	var errs []error
+	for _, p := range c.kms {
+		errs = append(errs, p.close())
+	}
+	return errors.Join(errs...)
+}
+
+// ProbeKMS asks every KMS plugin of the configuration for its status now
+// (instead of at most once a minute): a plugin whose key ID changed gets
+// a new seed to encrypt with, and values under the old key ID read as
+// stale from then on.
+func (c *Config) ProbeKMS(ctx context.Context) error {
+	var errs []error
+	for _, p := range c.kms {
+		errs = append(errs, p.probe(ctx))
+	}
+	return errors.Join(errs...)
 }
 
 type rule struct {
@@ -45,6 +68,18 @@ func (c *Config) WriteProvider(key string) string {
 	return t.providers[0].String()
 }
 
+// staleKMS reports whether value, written by the kms provider that writes
+// under key, was written under another key ID than the plugin's current
+// one.
+func (c *Config) staleKMS(key string, value []byte) bool {
+	t := c.forKey(key)
+	if t == nil || t.providers[0].kms == nil {
+		return false
+	}
+	p := t.providers[0]
+	return bytes.HasPrefix(value, p.prefix) && p.kms.stale(value[len(p.prefix):])
+}
+
 // ReadProvider says which provider and key a stored value was written
 // with: "identity" for a value without an encryption prefix.
 func ReadProvider(value []byte) string {
@@ -72,7 +107,18 @@ type provider struct {
 	kind   string
 	key    string
 	prefix []byte
-	cipher valueCipher // nil for identity
+	cipher valueCipher  // aescbc, aesgcm, secretbox
+	kms    *kmsProvider // kms
+}
+
+func (t *transformer) kmsProviders() []*kmsProvider {
+	var out []*kmsProvider
+	for _, p := range t.providers {
+		if p.kms != nil {
+			out = append(out, p.kms)
+		}
+	}
+	return out
 }
 
 func (p provider) String() string {
@@ -89,12 +135,20 @@ type valueCipher interface {
 	open(sealed, ad []byte) ([]byte, error)
 }
 
-func (t *transformer) encrypt(key string, plain []byte) ([]byte, error) {
+func (t *transformer) encrypt(ctx context.Context, key string, plain []byte) ([]byte, error) {
 	p := t.providers[0]
-	if p.cipher == nil {
+	var (
+		sealed []byte
+		err    error
+	)
+	switch {
+	case p.kms != nil:
+		sealed, err = p.kms.seal(ctx, plain, []byte(key))
+	case p.cipher != nil:
+		sealed, err = p.cipher.seal(plain, []byte(key))
+	default:
 		return plain, nil
 	}
-	sealed, err := p.cipher.seal(plain, []byte(key))
 	if err != nil {
 		return nil, fmt.Errorf("encrypt %s with %s: %w", key, p, err)
 	}
@@ -103,16 +157,28 @@ func (t *transformer) encrypt(key string, plain []byte) ([]byte, error) {
 
 // decrypt opens value with the provider its prefix names; a value without
 // an encryption prefix is returned as it is. stale reports that the value
-// was not written with the first provider.
-func (t *transformer) decrypt(key string, value []byte) (plain []byte, stale bool, err error) {
+// was not written with the first provider, or (kms) under another key ID
+// than the plugin's current one.
+func (t *transformer) decrypt(ctx context.Context, key string, value []byte) (plain []byte, stale bool, err error) {
 	if !bytes.HasPrefix(value, []byte("k8s:enc:")) {
-		return value, t.providers[0].cipher != nil, nil
+		return value, t.providers[0].kind != "identity", nil
 	}
 	for i, p := range t.providers {
-		if p.cipher == nil || !bytes.HasPrefix(value, p.prefix) {
+		if p.kind == "identity" || !bytes.HasPrefix(value, p.prefix) {
 			continue
 		}
-		plain, err := p.cipher.open(value[len(p.prefix):], []byte(key))
+		sealed := value[len(p.prefix):]
+		if p.kms != nil {
+			plain, stale, err := p.kms.open(ctx, sealed, []byte(key))
+			if errors.Is(err, ErrKMS) {
+				return nil, false, fmt.Errorf("decrypt %s with %s: %w", key, p, err)
+			}
+			if err != nil {
+				return nil, false, fmt.Errorf("decrypt %s with %s: %w: %v", key, p, ErrDecrypt, err)
+			}
+			return plain, stale || i != 0, nil
+		}
+		plain, err := p.cipher.open(sealed, []byte(key))
 		if err != nil {
 			return nil, false, fmt.Errorf("decrypt %s with %s: %w: %v", key, p, ErrDecrypt, err)
 		}
