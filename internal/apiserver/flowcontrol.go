@@ -3,6 +3,7 @@ package apiserver
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -14,6 +15,7 @@ import (
 	flowcontrolv1 "k8s.io/api/flowcontrol/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 
 	"skiff/internal/apiserver/apf"
 	"skiff/internal/apiserver/auth"
@@ -329,6 +331,7 @@ func (s *Server) runFlowControl(ctx context.Context) {
 			return
 		}
 		s.configureFlowControl(fsRes, plRes)
+		s.markDangling(ctx, fsRes, plRes)
 		s.followFlowControl(ctx, fsRes, plRes, fw, pw)
 		fw.Stop()
 		pw.Stop()
@@ -354,6 +357,7 @@ func (s *Server) followFlowControl(ctx context.Context, fsRes, plRes *resource, 
 		}
 		if len(batch) > 0 {
 			s.configureFlowControl(fsRes, plRes)
+			s.markDangling(ctx, fsRes, plRes)
 		}
 	}
 }
@@ -378,4 +382,73 @@ func (s *Server) configureFlowControl(fsRes, plRes *resource) {
 		}
 	}
 	s.apf.Update(schemas, levels)
+}
+
+// danglingCondition is the Dangling condition upstream's flow-control
+// controller keeps on a FlowSchema: True when no PriorityLevelConfiguration
+// of the name it references exists.
+func danglingCondition(fs *flowcontrolv1.FlowSchema, levels map[string]bool) flowcontrolv1.FlowSchemaCondition {
+	name := fs.Spec.PriorityLevelConfiguration.Name
+	if levels[name] {
+		return flowcontrolv1.FlowSchemaCondition{Type: flowcontrolv1.FlowSchemaConditionDangling, Status: flowcontrolv1.ConditionFalse, Reason: "Found",
+			Message: fmt.Sprintf("This FlowSchema references the PriorityLevelConfiguration object named %q and it exists", name)}
+	}
+	return flowcontrolv1.FlowSchemaCondition{Type: flowcontrolv1.FlowSchemaConditionDangling, Status: flowcontrolv1.ConditionTrue, Reason: "NotFound",
+		Message: fmt.Sprintf("This FlowSchema references the PriorityLevelConfiguration object named %q but there is no such object", name)}
+}
+
+// markDangling writes each FlowSchema's Dangling condition where it is
+// missing or out of date (kubectl's MISSINGPL column shows it).
+func (s *Server) markDangling(ctx context.Context, fsRes, plRes *resource) {
+	fsEntries, _, err1 := s.cache.List(fsRes.bucket, fsRes.bucket)
+	plEntries, _, err2 := s.cache.List(plRes.bucket, plRes.bucket)
+	if errors.Join(err1, err2) != nil {
+		return
+	}
+	levels := make(map[string]bool, len(plEntries))
+	for _, e := range plEntries {
+		if pl, ok := e.Object.(*flowcontrolv1.PriorityLevelConfiguration); ok {
+			levels[pl.Name] = true
+		}
+	}
+	for _, e := range fsEntries {
+		fs, ok := e.Object.(*flowcontrolv1.FlowSchema)
+		if !ok || fs.DeletionTimestamp != nil {
+			continue
+		}
+		want := danglingCondition(fs, levels)
+		if current := findDangling(fs); current != nil && current.Status == want.Status && current.Reason == want.Reason && current.Message == want.Message {
+			continue
+		}
+		uid := fs.UID
+		mutate := func(cur runtime.Object) (runtime.Object, error) {
+			c := cur.(*flowcontrolv1.FlowSchema)
+			if c.UID != uid {
+				return nil, apierrors.NewConflict(fsRes.groupResource(), c.Name, fmt.Errorf("the FlowSchema was replaced"))
+			}
+			want.LastTransitionTime = metav1.Now()
+			if prev := findDangling(c); prev != nil {
+				if prev.Status == want.Status {
+					want.LastTransitionTime = prev.LastTransitionTime
+				}
+				*prev = want
+				return c, nil
+			}
+			c.Status.Conditions = append(c.Status.Conditions, want)
+			return c, nil
+		}
+		_, err := s.update(ctx, fsRes, requestInfo{name: fs.Name, resource: "flowschemas"}, "", mutate, writeOptions{fieldManager: "api-priority-and-fairness-config-consumer-v1"}, &subresourceOps{name: "status"})
+		if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) && ctx.Err() == nil {
+			s.log.Error("flowschema status failed", "flowschema", fs.Name, "err", err)
+		}
+	}
+}
+
+func findDangling(fs *flowcontrolv1.FlowSchema) *flowcontrolv1.FlowSchemaCondition {
+	for i := range fs.Status.Conditions {
+		if fs.Status.Conditions[i].Type == flowcontrolv1.FlowSchemaConditionDangling {
+			return &fs.Status.Conditions[i]
+		}
+	}
+	return nil
 }

@@ -201,15 +201,21 @@ func forbidden(a auth.Attributes, reason string) error {
 	}
 	return &apierrors.StatusError{ErrStatus: metav1.Status{
 		Status: metav1.StatusFailure, Code: http.StatusForbidden, Reason: metav1.StatusReasonForbidden,
-		Message: fmt.Sprintf("%s is forbidden: %s", resourceLabel(a), msg),
+		Message: forbiddenMessage(a, msg),
 		Details: &metav1.StatusDetails{Name: a.Name, Group: a.APIGroup, Kind: a.Resource},
 	}}
 }
 
-func resourceLabel(a auth.Attributes) string {
+// forbiddenMessage words a refusal as upstream's NewForbidden does: a
+// path has no resource to name.
+func forbiddenMessage(a auth.Attributes, msg string) string {
 	if !a.ResourceRequest {
-		return "forbidden"
+		return "forbidden: " + msg
 	}
+	return resourceLabel(a) + " is forbidden: " + msg
+}
+
+func resourceLabel(a auth.Attributes) string {
 	gr := a.Resource
 	if a.APIGroup != "" {
 		gr += "." + a.APIGroup
