@@ -13,6 +13,7 @@ import (
 	"slices"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -143,6 +144,50 @@ func TestFlowControlDefaults(t *testing.T) {
 		defer log.mu.Unlock()
 		return log.flowSchemas[uids["exempt"]] > 0, nil
 	})
+
+	// A FlowSchema naming a level that does not exist is marked dangling;
+	// the defaults are not, and creating the level clears the mark.
+	fs := &flowcontrolv1.FlowSchema{
+		ObjectMeta: metav1.ObjectMeta{Name: "orphan"},
+		Spec: flowcontrolv1.FlowSchemaSpec{
+			PriorityLevelConfiguration: flowcontrolv1.PriorityLevelConfigurationReference{Name: "no-such-level"},
+			Rules: []flowcontrolv1.PolicyRulesWithSubjects{{
+				Subjects:         []flowcontrolv1.Subject{{Kind: flowcontrolv1.SubjectKindUser, User: &flowcontrolv1.UserSubject{Name: "nobody"}}},
+				NonResourceRules: []flowcontrolv1.NonResourcePolicyRule{{Verbs: []string{"get"}, NonResourceURLs: []string{"/healthz"}}},
+			}},
+		},
+	}
+	if _, err := ts.Client.FlowcontrolV1().FlowSchemas().Create(ctx, fs, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitDangling := func(name string, status flowcontrolv1.ConditionStatus, reason string) {
+		t.Helper()
+		servertest.Wait(t, name+" dangling "+string(status), func(ctx context.Context) (bool, error) {
+			got, err := ts.Client.FlowcontrolV1().FlowSchemas().Get(ctx, name, metav1.GetOptions{})
+			if err != nil {
+				return false, err
+			}
+			for _, c := range got.Status.Conditions {
+				if c.Type == flowcontrolv1.FlowSchemaConditionDangling {
+					return c.Status == status && c.Reason == reason && strings.Contains(c.Message, got.Spec.PriorityLevelConfiguration.Name), nil
+				}
+			}
+			return false, nil
+		})
+	}
+	waitDangling("orphan", flowcontrolv1.ConditionTrue, "NotFound")
+	waitDangling("exempt", flowcontrolv1.ConditionFalse, "Found")
+	pl := &flowcontrolv1.PriorityLevelConfiguration{
+		ObjectMeta: metav1.ObjectMeta{Name: "no-such-level"},
+		Spec: flowcontrolv1.PriorityLevelConfigurationSpec{
+			Type:    flowcontrolv1.PriorityLevelEnablementLimited,
+			Limited: &flowcontrolv1.LimitedPriorityLevelConfiguration{LimitResponse: flowcontrolv1.LimitResponse{Type: flowcontrolv1.LimitResponseTypeReject}},
+		},
+	}
+	if _, err := ts.Client.FlowcontrolV1().PriorityLevelConfigurations().Create(ctx, pl, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitDangling("orphan", flowcontrolv1.ConditionFalse, "Found")
 }
 
 // TestFlowControlFlood: one user's flood of lists is throttled with 429

@@ -43,6 +43,7 @@ func flowSchemaResource() registry.Resource {
 				registry.Column("MatchingPrecedence", "string", flowcontrolv1.FlowSchemaSpec{}.SwaggerDoc()["matchingPrecedence"], 0),
 				registry.Column("DistinguisherMethod", "string", flowcontrolv1.FlowSchemaSpec{}.SwaggerDoc()["distinguisherMethod"], 0),
 				registry.Column("Age", "string", metav1.ObjectMeta{}.SwaggerDoc()["creationTimestamp"], 0),
+				registry.Column("MissingPL", "string", "indicates whether the PriorityLevelConfiguration it references is missing", 0),
 			},
 			TableRow: func(obj runtime.Object) []interface{} {
 				fs := obj.(*flowcontrolv1.FlowSchema)
@@ -50,7 +51,13 @@ func flowSchemaResource() registry.Resource {
 				if fs.Spec.DistinguisherMethod != nil {
 					method = string(fs.Spec.DistinguisherMethod.Type)
 				}
-				return []interface{}{fs.Spec.PriorityLevelConfiguration.Name, fmt.Sprint(fs.Spec.MatchingPrecedence), method, registry.Age(obj)}
+				missing := "?"
+				for _, c := range fs.Status.Conditions {
+					if c.Type == flowcontrolv1.FlowSchemaConditionDangling {
+						missing = string(c.Status)
+					}
+				}
+				return []interface{}{fs.Spec.PriorityLevelConfiguration.Name, fmt.Sprint(fs.Spec.MatchingPrecedence), method, registry.Age(obj), missing}
 			},
 		},
 	}
@@ -79,15 +86,23 @@ func priorityLevelResource() registry.Resource {
 			TableColumns: []metav1.TableColumnDefinition{
 				registry.Column("Type", "string", flowcontrolv1.PriorityLevelConfigurationSpec{}.SwaggerDoc()["type"], 0),
 				registry.Column("NominalConcurrencyShares", "string", flowcontrolv1.LimitedPriorityLevelConfiguration{}.SwaggerDoc()["nominalConcurrencyShares"], 0),
+				registry.Column("Queues", "string", flowcontrolv1.QueuingConfiguration{}.SwaggerDoc()["queues"], 0),
+				registry.Column("HandSize", "string", flowcontrolv1.QueuingConfiguration{}.SwaggerDoc()["handSize"], 0),
+				registry.Column("QueueLengthLimit", "string", flowcontrolv1.QueuingConfiguration{}.SwaggerDoc()["queueLengthLimit"], 0),
 				registry.Column("Age", "string", metav1.ObjectMeta{}.SwaggerDoc()["creationTimestamp"], 0),
 			},
 			TableRow: func(obj runtime.Object) []interface{} {
 				pl := obj.(*flowcontrolv1.PriorityLevelConfiguration)
-				shares := "<none>"
-				if pl.Spec.Limited != nil && pl.Spec.Limited.NominalConcurrencyShares != nil {
-					shares = fmt.Sprint(*pl.Spec.Limited.NominalConcurrencyShares)
+				shares, queues, handSize, queueLength := "<none>", "<none>", "<none>", "<none>"
+				if l := pl.Spec.Limited; l != nil {
+					if l.NominalConcurrencyShares != nil {
+						shares = fmt.Sprint(*l.NominalConcurrencyShares)
+					}
+					if q := l.LimitResponse.Queuing; q != nil {
+						queues, handSize, queueLength = fmt.Sprint(q.Queues), fmt.Sprint(q.HandSize), fmt.Sprint(q.QueueLengthLimit)
+					}
 				}
-				return []interface{}{string(pl.Spec.Type), shares, registry.Age(obj)}
+				return []interface{}{string(pl.Spec.Type), shares, queues, handSize, queueLength, registry.Age(obj)}
 			},
 		},
 	}
