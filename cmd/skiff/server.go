@@ -22,6 +22,7 @@ func newServerCommand() *cobra.Command {
 		logLevel    string
 		httpsPort   int
 		defaultSC   bool
+		enableAPF   bool
 	)
 	cmd := &cobra.Command{
 		Use:   "server",
@@ -52,6 +53,7 @@ func newServerCommand() *cobra.Command {
 			}
 			cfg.HTTPSPort = httpsPort
 			cfg.NoDefaultStorageClass = !defaultSC
+			cfg.DisablePriorityAndFairness = !enableAPF
 			if httpsPort == 0 {
 				cfg.HTTPSPort = -1 // a free port
 			}
@@ -94,6 +96,7 @@ func newServerCommand() *cobra.Command {
 	f.IntVar(&cfg.AuditLog.MaxAgeDays, "audit-log-maxage", 0, "days to keep rotated audit log files (0: no limit)")
 	f.IntVar(&cfg.MaxRequestsInflight, "max-requests-inflight", 400, "with --max-mutating-requests-inflight, the API server's concurrency that API Priority and Fairness shares among priority levels")
 	f.IntVar(&cfg.MaxMutatingRequestsInflight, "max-mutating-requests-inflight", 200, "see --max-requests-inflight")
+	f.BoolVar(&enableAPF, "enable-priority-and-fairness", true, "API Priority and Fairness; off, at most --max-requests-inflight reads and --max-mutating-requests-inflight writes are served at once and the rest refused with 429")
 	f.DurationVar(&cfg.RequestTimeout, "request-timeout", time.Minute, "how long an API request but a watch or other long-running one may take before it is answered 504")
 	f.IntVar(&cfg.MaxWatchesPerUser, "max-watches-per-user", 1000, "concurrent watches one user may hold (-1: no limit); over it a watch is refused with 429")
 	f.StringVar(&cfg.EncryptionProviderConfig, "encryption-provider-config", "", "an EncryptionConfiguration file (identity, aescbc, aesgcm, secretbox): the resources it names are encrypted in etcd")

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -181,6 +182,49 @@ type seatGrant struct {
 	// watcher is the user whose watch count the request takes.
 	watcher  string
 	deadline *deadlineContext
+	// inflight is the in-flight limit's slot the request holds.
+	inflight chan struct{}
+}
+
+// inflightLimit is upstream's max-in-flight filter: slots for reads and
+// for writes, a request that finds none free refused at once.
+type inflightLimit struct {
+	reads, writes chan struct{}
+}
+
+// limitInflight admits the request of user into the in-flight limit, as
+// flowControl does with priority and fairness off.
+func (s *Server) limitInflight(w http.ResponseWriter, r *http.Request, user *auth.User, info *requestInfo, a seatGrant) (*http.Request, seatGrant, bool) {
+	if slices.Contains(user.Groups, "system:masters") {
+		return r, a, true
+	}
+	if info.verb == "watch" {
+		if !s.watches.add(user.Name, s.cfg.MaxWatchesPerUser) {
+			s.finish(a)
+			s.writeError(w, r, throttled(w))
+			return r, seatGrant{}, false
+		}
+		a.watcher = user.Name
+		return r, a, true
+	}
+	slots := s.inflight.writes
+	switch info.verb {
+	case "get", "list":
+		slots = s.inflight.reads
+	case "":
+		if r.Method == http.MethodGet || r.Method == http.MethodHead {
+			slots = s.inflight.reads
+		}
+	}
+	select {
+	case slots <- struct{}{}:
+		a.inflight = slots
+		return r, a, true
+	default:
+		s.finish(a)
+		s.writeError(w, r, throttled(w))
+		return r, seatGrant{}, false
+	}
 }
 
 // finish releases what the request held.
@@ -192,6 +236,9 @@ func (s *Server) finish(a seatGrant) {
 	}
 	if a.watcher != "" {
 		s.watches.done(a.watcher)
+	}
+	if a.inflight != nil {
+		<-a.inflight
 	}
 	if a.deadline != nil {
 		a.deadline.stop()
@@ -210,6 +257,9 @@ func (s *Server) flowControl(w http.ResponseWriter, r *http.Request, user *auth.
 	} else if info.verb != "watch" {
 		// Like upstream, other long-running requests are not queued.
 		return r, a, true
+	}
+	if s.inflight != nil {
+		return s.limitInflight(w, r, user, info, a)
 	}
 	req := apf.Request{User: user.Name, Groups: user.Groups, IsResource: info.isResource && info.resource != "",
 		Verb: info.verb, APIGroup: info.group, Resource: info.resource, Namespace: info.namespace, Path: r.URL.Path}

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"skiff/internal/apiserver/auth"
+	"skiff/internal/etcd/etcdtest"
+	etcdstore "skiff/internal/storage/etcd"
 )
 
 func TestDeadlineContext(t *testing.T) {
@@ -76,4 +78,66 @@ func TestRequestTimeoutAndLongRunning(t *testing.T) {
 			t.Errorf("%s: long-running %v, want %v", path, got, want)
 		}
 	}
+}
+
+// TestInflightLimit: with priority and fairness off, reads and writes
+// have their own slots; a request that finds none free is refused with
+// 429 and Retry-After at once, and a finished request frees its slot.
+// Watches and system:masters take none.
+func TestInflightLimit(t *testing.T) {
+	scheme, err := NewScheme()
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := etcdtest.StartServer(t, nil)
+	s, err := New(Config{Store: etcdstore.New(e.Client(), etcdstore.Config{}), Scheme: scheme, MaxInflight: &[2]int{1, 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	alice := &auth.User{Name: "alice", Groups: []string{"system:authenticated"}}
+	admin := &auth.User{Name: "admin", Groups: []string{"system:masters", "system:authenticated"}}
+	admit := func(u *auth.User, method, path string) (seatGrant, int) {
+		t.Helper()
+		r := httptest.NewRequest(method, path, nil)
+		info := parseRequestInfo(r)
+		w := httptest.NewRecorder()
+		_, a, ok := s.flowControl(w, r, u, &info)
+		if !ok {
+			if w.Header().Get("Retry-After") != "1" {
+				t.Errorf("%s %s refused without Retry-After: %v", method, path, w.Header())
+			}
+			return a, w.Code
+		}
+		return a, 0
+	}
+	read, code := admit(alice, "GET", "/api/v1/namespaces/a/pods")
+	if code != 0 {
+		t.Fatalf("first read refused: %d", code)
+	}
+	if _, code := admit(alice, "GET", "/api/v1/namespaces/a/pods/p"); code != 429 {
+		t.Errorf("second read: %d, want 429", code)
+	}
+	write, code := admit(alice, "POST", "/api/v1/namespaces/a/pods")
+	if code != 0 {
+		t.Errorf("a write with a read in flight refused: %d", code)
+	}
+	if _, code := admit(alice, "DELETE", "/api/v1/namespaces/a/pods/p"); code != 429 {
+		t.Errorf("second write: %d, want 429", code)
+	}
+	watch, code := admit(alice, "GET", "/api/v1/namespaces/a/pods?watch=true")
+	if code != 0 {
+		t.Errorf("watch refused: %d", code)
+	}
+	adminRead, code := admit(admin, "GET", "/api/v1/namespaces/a/pods")
+	if code != 0 {
+		t.Errorf("system:masters refused: %d", code)
+	}
+	for _, a := range []seatGrant{read, write, watch, adminRead} {
+		s.finish(a)
+	}
+	again, code := admit(alice, "GET", "/api/v1/namespaces/a/pods/p")
+	if code != 0 {
+		t.Errorf("read after the first finished refused: %d", code)
+	}
+	s.finish(again)
 }

@@ -124,6 +124,12 @@ type Config struct {
 	// ServerConcurrency is the number of seats API Priority and Fairness
 	// shares among the priority levels (default 600).
 	ServerConcurrency int
+	// MaxInflight, when set, turns API Priority and Fairness off for
+	// upstream's older limit: at most [0] reads and [1] writes at once,
+	// beyond which a request is refused with 429 (upstream's
+	// --enable-priority-and-fairness=false). Long-running requests and
+	// the system:masters group are not counted.
+	MaxInflight *[2]int
 	// RequestTimeout bounds requests but long-running ones (default 60s);
 	// a request's timeout parameter may shorten it. A quarter of it bounds
 	// the wait in a flow-control queue, as upstream.
@@ -172,8 +178,10 @@ type Server struct {
 	remote       atomic.Pointer[remoteView]
 	proxyClients *webhookclient.Pool
 	// apf is API Priority and Fairness; watches counts users' watches.
-	apf     *apf.Controller
-	watches watchCounts
+	apf *apf.Controller
+	// inflight, when set, replaces apf (Config.MaxInflight).
+	inflight *inflightLimit
+	watches  watchCounts
 }
 
 // groupInfo is one API group and its versions, in preference order.
@@ -220,6 +228,9 @@ func New(cfg Config) (*Server, error) {
 		log:       cfg.Logger,
 		custom:    map[string]*customAPI{},
 		apf:       apf.New(apf.Config{ServerConcurrency: cfg.ServerConcurrency, QueueWait: cfg.RequestTimeout / 4}),
+	}
+	if m := cfg.MaxInflight; m != nil {
+		s.inflight = &inflightLimit{reads: make(chan struct{}, max(1, m[0])), writes: make(chan struct{}, max(1, m[1]))}
 	}
 	buckets := map[string]bool{}
 	seen := map[string]bool{}

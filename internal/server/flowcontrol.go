@@ -21,6 +21,19 @@ func serverConcurrency(cfg Config) int {
 	return max(1, read+mutating)
 }
 
+// maxInflight is the in-flight limits that replace priority and fairness
+// when it is off (nil when it is on).
+func maxInflight(cfg Config) *[2]int {
+	if !cfg.DisablePriorityAndFairness {
+		return nil
+	}
+	read, mutating := cfg.MaxRequestsInflight, cfg.MaxMutatingRequestsInflight
+	if read == 0 && mutating == 0 {
+		read, mutating = 400, 200
+	}
+	return &[2]int{read, mutating}
+}
+
 // ensureFlowControlDefaults creates the mandatory and suggested
 // FlowSchemas and PriorityLevelConfigurations, and puts back the spec of
 // those the server may update (apf.AutoUpdateSpec), as upstream's API

@@ -110,6 +110,11 @@ type Config struct {
 	// flags, add up to the seats API Priority and Fairness shares among
 	// the priority levels (zero: 400 and 200).
 	MaxRequestsInflight, MaxMutatingRequestsInflight int
+	// DisablePriorityAndFairness puts upstream's older in-flight limits
+	// in API Priority and Fairness' place: MaxRequestsInflight reads and
+	// MaxMutatingRequestsInflight writes at once, refused beyond
+	// (--enable-priority-and-fairness=false).
+	DisablePriorityAndFairness bool
 	// RequestTimeout bounds API requests but watches and other
 	// long-running ones, as upstream's --request-timeout (zero: 60s).
 	RequestTimeout time.Duration
@@ -505,6 +510,7 @@ func (s *Server) newAPIServer(context.Context) error {
 		SelfAuthenticated: join,
 		Extra:             extra,
 		ServerConcurrency: serverConcurrency(cfg),
+		MaxInflight:       maxInflight(cfg),
 		RequestTimeout:    cfg.RequestTimeout,
 		IdleTimeout:       cfg.IdleTimeout,
 		MaxWatchesPerUser: cfg.MaxWatchesPerUser,
