@@ -15,14 +15,16 @@ import (
 
 func newServerCommand() *cobra.Command {
 	var (
-		cfg         server.Config
-		etcdServers string
-		disable     []string
-		advertise   string
-		logLevel    string
-		httpsPort   int
-		defaultSC   bool
-		enableAPF   bool
+		cfg          server.Config
+		etcdServers  string
+		disable      []string
+		advertise    string
+		logLevel     string
+		httpsPort    int
+		defaultSC    bool
+		enableAPF    bool
+		reset        server.ResetConfig
+		clusterReset bool
 	)
 	cmd := &cobra.Command{
 		Use:   "server",
@@ -58,6 +60,21 @@ func newServerCommand() *cobra.Command {
 				cfg.HTTPSPort = -1 // a free port
 			}
 			ctx := cmd.Context()
+			if clusterReset || reset.RestorePath != "" {
+				if !clusterReset {
+					return fmt.Errorf("--cluster-reset-restore-path goes with --cluster-reset")
+				}
+				reset.Server = cfg
+				old, err := server.ResetCluster(ctx, reset)
+				if err != nil {
+					return err
+				}
+				if old != "" {
+					fmt.Fprintf(cmd.OutOrStdout(), "etcd restored from %s; the previous data is in %s\n", reset.RestorePath, old)
+				}
+				fmt.Fprintln(cmd.OutOrStdout(), "The embedded etcd is now a cluster of this server alone: start skiff server again without --cluster-reset. Other servers must delete their etcd data (<data-dir>/etcd) before they join again.")
+				return nil
+			}
 			s, err := server.Start(ctx, cfg)
 			if err != nil {
 				return err
@@ -76,6 +93,12 @@ func newServerCommand() *cobra.Command {
 	f.StringVar(&cfg.EtcdKeyFile, "etcd-keyfile", "", "key file of --etcd-certfile")
 	f.StringVar(&cfg.EtcdClientURL, "etcd-client-url", "", "where the embedded etcd serves clients, over mutual TLS only (default https://127.0.0.1:2379)")
 	f.StringVar(&cfg.EtcdPeerURL, "etcd-peer-url", "", "where the embedded etcd talks to peers, over mutual TLS only (default https://127.0.0.1:2380)")
+	f.BoolVar(&clusterReset, "cluster-reset", false, "make the embedded etcd a cluster of this server alone, keeping its data (or a snapshot's, with --cluster-reset-restore-path), then exit")
+	f.StringVar(&reset.RestorePath, "cluster-reset-restore-path", "", "with --cluster-reset, the etcd snapshot to restore (its hash is checked first; the current data is kept in <data-dir>/etcd-old-<time>)")
+	f.StringVar(&cfg.EtcdSnapshotDir, "etcd-snapshot-dir", "", "folder of the embedded etcd's snapshots (default <data-dir>/db/snapshots)")
+	f.StringVar(&cfg.EtcdSnapshotSchedule, "etcd-snapshot-schedule-cron", server.DefaultSnapshotSchedule, "when to snapshot the embedded etcd, in cron format")
+	f.IntVar(&cfg.EtcdSnapshotRetention, "etcd-snapshot-retention", server.DefaultSnapshotRetention, "scheduled snapshots to keep")
+	f.BoolVar(&cfg.EtcdDisableSnapshots, "etcd-disable-snapshots", false, "take no scheduled snapshots")
 	f.StringVar(&cfg.BindAddress, "bind-address", "0.0.0.0", "address the API server listens on")
 	f.IntVar(&httpsPort, "https-port", 6443, "port the API server listens on (0: any free port)")
 	f.StringVar(&advertise, "advertise-address", "", "address the kubernetes Service points at (default: the first host address)")

@@ -89,6 +89,10 @@ type Config struct {
 	CatchUpEntries uint64
 	// QuotaBackendBytes caps the database size; zero keeps etcd's 2 GiB.
 	QuotaBackendBytes int64
+	// ForceNewCluster makes the member forget the other members it had
+	// and form a cluster of its own, keeping its data (after a quorum is
+	// lost for good).
+	ForceNewCluster bool
 	// TLS, when set, makes the member serve clients and peers over mutual
 	// TLS only: ClientURL and PeerURL must then be https URLs.
 	TLS *TLS
@@ -240,6 +244,7 @@ func start(ctx context.Context, cfg Config) (*Server, error) {
 	ec.SnapshotCount = cfg.SnapshotCount
 	ec.SnapshotCatchUpEntries = cfg.CatchUpEntries
 	ec.QuotaBackendBytes = cfg.QuotaBackendBytes
+	ec.ForceNewCluster = cfg.ForceNewCluster
 	// skiff's storage layer compacts on its own schedule (see
 	// storage/etcd.Store.Run), coordinated between API servers.
 	ec.AutoCompactionMode = embed.CompactorModePeriodic

@@ -156,7 +156,7 @@ func Join(ctx context.Context, cfg JoinConfig) (*Joined, error) {
 		cfg.NodeIP = network.FirstHostIP()
 	}
 	if cfg.NodeName == "" {
-		cfg.NodeName = hostName()
+		cfg.NodeName = HostName()
 	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data dir: %w", err)

@@ -89,7 +89,7 @@ func (c *Config) setDefaults() {
 		c.DataDir = "/var/lib/skiff"
 	}
 	if c.NodeName == "" {
-		c.NodeName = hostName()
+		c.NodeName = HostName()
 	}
 	if c.ClusterDomain == "" {
 		c.ClusterDomain = "cluster.local"
@@ -201,7 +201,8 @@ func Supervise(ctx context.Context, log *slog.Logger, name string, run func(ctx 
 }
 
 // hostName is this host's name, lowercased as node names must be.
-func hostName() string {
+// HostName is a node's default name: the host's name in lower case.
+func HostName() string {
 	h, err := os.Hostname()
 	if err != nil || h == "" {
 		return "localhost"

@@ -134,6 +134,16 @@ type Config struct {
 	Disable []string
 	// NodeName is this host's node name (default: its hostname).
 	NodeName string
+	// EtcdSnapshotDir holds the embedded etcd's snapshots (default
+	// <data-dir>/db/snapshots).
+	EtcdSnapshotDir string
+	// EtcdSnapshotSchedule is the cron schedule of automatic snapshots
+	// (default DefaultSnapshotSchedule), of which the newest
+	// EtcdSnapshotRetention are kept (default 5);
+	// EtcdDisableSnapshots turns them off.
+	EtcdSnapshotSchedule  string
+	EtcdSnapshotRetention int
+	EtcdDisableSnapshots  bool
 	// PodManifestPath is the agent's folder of static pod manifests
 	// (default <DataDir>/agent/pod-manifests, as k3s has it).
 	PodManifestPath string
@@ -194,6 +204,15 @@ func (c *Config) setDefaults() {
 	if c.ServiceAccountIssuer == "" {
 		c.ServiceAccountIssuer = "https://kubernetes.default.svc." + c.ClusterDomain
 	}
+	if c.EtcdSnapshotDir == "" {
+		c.EtcdSnapshotDir = SnapshotDir(c.DataDir)
+	}
+	if c.EtcdSnapshotSchedule == "" {
+		c.EtcdSnapshotSchedule = DefaultSnapshotSchedule
+	}
+	if c.EtcdSnapshotRetention == 0 {
+		c.EtcdSnapshotRetention = DefaultSnapshotRetention
+	}
 }
 
 func (c *Config) validate() error {
@@ -230,6 +249,8 @@ type Server struct {
 	serving *tls.Config
 	etcd    *etcd.Server
 	etcdCl  *clientv3.Client
+	// snapshots are the embedded etcd's; nil with an external one.
+	snapshots *snapshots
 	store   storage.Store
 	// etcdStore is the store as written to etcd: store itself, or what
 	// store encrypts into.
@@ -311,6 +332,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		{"serve", func(ctx context.Context) error { return s.serve(ctx, runCtx) }},
 		{"node authorizer", func(ctx context.Context) error { return s.startNodeGraph(ctx, runCtx) }},
 		{"bootstrap", s.bootstrap},
+		{"etcd snapshots", func(context.Context) error { return s.scheduleSnapshots(runCtx) }},
 		{"components", func(context.Context) error { return s.startComponents(compCtx) }},
 		{"node", func(context.Context) error { return s.startNode(compCtx) }},
 	}
@@ -393,7 +415,23 @@ func (s *Server) startStore(ctx context.Context) error {
 	}
 	s.etcd = e
 	s.store = etcdstore.New(e.Client(), etcdstore.Config{})
+	s.snapshots = &snapshots{
+		dir:  s.cfg.EtcdSnapshotDir,
+		node: cmp.Or(s.cfg.NodeName, node.HostName()),
+		save: func(ctx context.Context, path string) (etcd.SnapshotStatus, error) {
+			return etcd.SaveSnapshot(ctx, e.Client(), path)
+		},
+		now: time.Now,
+	}
 	return nil
+}
+
+// scheduleSnapshots starts the embedded etcd's scheduled snapshots.
+func (s *Server) scheduleSnapshots(ctx context.Context) error {
+	if s.snapshots == nil || s.cfg.EtcdDisableSnapshots {
+		return nil
+	}
+	return s.snapshots.Schedule(ctx, s.cfg.EtcdSnapshotSchedule, s.cfg.EtcdSnapshotRetention, s.cfg.Logger.Info)
 }
 
 // newAPIServer builds the API server: scheme, OpenAPI, metrics,
@@ -481,6 +519,11 @@ func (s *Server) newAPIServer(context.Context) error {
 		"/debug/pprof/profile":      http.HandlerFunc(pprof.Profile),
 		"/debug/pprof/trace":        http.HandlerFunc(pprof.Trace),
 		ServiceAccountKeyRotatePath: saKeys,
+		EtcdSnapshotsPath:           http.HandlerFunc(snapshotsUnavailable),
+		EtcdSnapshotsPrunePath:      http.HandlerFunc(snapshotsUnavailable),
+	}
+	if s.snapshots != nil {
+		extra[EtcdSnapshotsPath], extra[EtcdSnapshotsPrunePath] = s.snapshots, s.snapshots
 	}
 	if st, ok := s.store.(*encryption.Store); ok {
 		extra[EncryptionStatusPath] = encryptionStatusHandler(st)
