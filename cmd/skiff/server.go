@@ -99,6 +99,7 @@ func newServerCommand() *cobra.Command {
 	f.StringVar(&cfg.EtcdSnapshotSchedule, "etcd-snapshot-schedule-cron", server.DefaultSnapshotSchedule, "when to snapshot the embedded etcd, in cron format")
 	f.IntVar(&cfg.EtcdSnapshotRetention, "etcd-snapshot-retention", server.DefaultSnapshotRetention, "scheduled snapshots to keep")
 	f.BoolVar(&cfg.EtcdDisableSnapshots, "etcd-disable-snapshots", false, "take no scheduled snapshots")
+	f.Int64Var(&cfg.EtcdQuotaBackendBytes, "etcd-quota-backend-bytes", 0, "size at which the embedded etcd refuses writes with NOSPACE, which the server then clears by compacting and defragmenting (0: etcd's 2 GiB)")
 	f.StringVar(&cfg.BindAddress, "bind-address", "0.0.0.0", "address the API server listens on")
 	f.IntVar(&httpsPort, "https-port", 6443, "port the API server listens on (0: any free port)")
 	f.StringVar(&advertise, "advertise-address", "", "address the kubernetes Service points at (default: the first host address)")

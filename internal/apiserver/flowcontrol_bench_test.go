@@ -26,7 +26,7 @@ func (benchUser) Authorize(context.Context, auth.Attributes) (bool, string, erro
 // newBenchServer starts an API server on e; with bu set, it
 // authenticates and authorizes every request as bu, so that flow control
 // classifies and admits it; without, requests skip both.
-func newBenchServer(b *testing.B, e *etcd.Server, bu *benchUser) *Server {
+func newBenchServer(b testing.TB, e *etcd.Server, bu *benchUser, configure ...func(*Config)) *Server {
 	scheme, err := NewScheme()
 	if err != nil {
 		b.Fatal(err)
@@ -34,6 +34,9 @@ func newBenchServer(b *testing.B, e *etcd.Server, bu *benchUser) *Server {
 	cfg := Config{Store: etcdstore.New(e.Client(), etcdstore.Config{}), Scheme: scheme, Resources: all.Resources()}
 	if bu != nil {
 		cfg.Authenticator, cfg.Authorizer = bu, bu
+	}
+	for _, f := range configure {
+		f(&cfg)
 	}
 	s, err := New(cfg)
 	if err != nil {

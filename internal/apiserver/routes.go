@@ -3,9 +3,11 @@ package apiserver
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -229,14 +231,21 @@ func resourceLabel(a auth.Attributes) string {
 func (s *Server) buildMux() *http.ServeMux {
 	mux := http.NewServeMux()
 	health := func(w http.ResponseWriter, r *http.Request) {
-		if err := s.readyErr(r.URL.Path); err != nil {
-			http.Error(w, "[-]"+err.Error()+"\nhealthz check failed", http.StatusInternalServerError)
+		report, err := s.checkHealth(r.Context(), r.URL.Path)
+		if err != nil {
+			s.writeError(w, r, err)
 			return
 		}
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Header().Set("X-Content-Type-Options", "nosniff")
+		if !report.ok {
+			w.WriteHeader(http.StatusInternalServerError)
+			fmt.Fprint(w, report.lines)
+			fmt.Fprintf(w, "%s check failed\n", strings.Trim(r.URL.Path, "/"))
+			return
+		}
 		if r.URL.Query().Has("verbose") {
-			fmt.Fprint(w, "[+]ping ok\n[+]etcd ok\n[+]watch-cache ok\n")
+			fmt.Fprint(w, report.lines)
 			fmt.Fprintf(w, "%s check passed\n", strings.Trim(r.URL.Path, "/"))
 			return
 		}
@@ -299,17 +308,51 @@ func (s *Server) buildMux() *http.ServeMux {
 	return mux
 }
 
-// readyErr checks readiness (for /readyz) or liveness.
-func (s *Server) readyErr(path string) error {
-	select {
-	case <-s.cache.Ready():
-	default:
-		return fmt.Errorf("watch-cache not ready")
+// HealthCheck is one named check of /healthz, /livez and /readyz.
+type HealthCheck struct {
+	Name  string
+	Check func(context.Context) error
+}
+
+// healthReport is the outcome of a health endpoint: each check's line,
+// as upstream words them ("[+]etcd ok", "[-]etcd failed: reason
+// withheld"), and whether all passed.
+type healthReport struct {
+	lines string
+	ok    bool
+}
+
+// checkHealth runs the checks of path (/readyz, or /readyz/<name> for
+// one). An unknown check name is a 404.
+func (s *Server) checkHealth(ctx context.Context, path string) (healthReport, error) {
+	checks := append([]HealthCheck{{Name: "ping", Check: func(context.Context) error { return nil }}}, s.cfg.HealthChecks...)
+	checks = append(checks, HealthCheck{Name: "watch-cache", Check: func(context.Context) error {
+		select {
+		case <-s.cache.Ready():
+			return nil
+		default:
+			return errors.New("watch cache not loaded")
+		}
+	}})
+	if _, name, ok := strings.Cut(strings.TrimPrefix(path, "/"), "/"); ok && name != "" {
+		i := slices.IndexFunc(checks, func(c HealthCheck) bool { return c.Name == name })
+		if i < 0 {
+			return healthReport{}, apierrors.NewNotFound(schemaGroupResourceNone, path)
+		}
+		checks = checks[i : i+1]
 	}
-	if strings.HasPrefix(path, "/readyz") && s.cfg.Ready != nil {
-		return s.cfg.Ready()
+	var b strings.Builder
+	ok := true
+	for _, c := range checks {
+		if err := c.Check(ctx); err != nil {
+			ok = false
+			s.log.Warn("health check failed", "check", c.Name, "err", err)
+			fmt.Fprintf(&b, "[-]%s failed: reason withheld\n", c.Name)
+			continue
+		}
+		fmt.Fprintf(&b, "[+]%s ok\n", c.Name)
 	}
-	return nil
+	return healthReport{lines: b.String(), ok: ok}, nil
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {

@@ -89,9 +89,10 @@ type Config struct {
 	SelfAuthenticated map[string]http.Handler
 	// Public are extra paths that anonymous callers may GET.
 	Public []string
-	// Ready reports whether the server should answer /readyz with ok; nil
-	// means ready once the watch cache has loaded.
-	Ready func() error
+	// HealthChecks are checked, after the watch cache has loaded, by
+	// /healthz, /livez and /readyz (each alone at /readyz/<name>), as
+	// upstream's etcd check.
+	HealthChecks []HealthCheck
 	// TypeConverter, called once on first need, gives the schemas that
 	// managedFields and server-side apply work with; nil leaves managedFields
 	// as clients send them and refuses apply patches.

@@ -281,6 +281,11 @@ func start(ctx context.Context, cfg Config) (*Server, error) {
 	return s, nil
 }
 
+// Defragment rewrites the member's database without its free pages. The
+// member serves nothing meanwhile. (The in-process client's Defragment
+// cannot be used: its maintenance server has no health notifier.)
+func (s *Server) Defragment() error { return s.etcd.Server.Defragment() }
+
 // Client returns a client that calls the member in-process, with no network
 // hop. It stays valid until Close; callers must not close it.
 func (s *Server) Client() *clientv3.Client { return s.client }

@@ -144,6 +144,13 @@ type Config struct {
 	EtcdSnapshotSchedule  string
 	EtcdSnapshotRetention int
 	EtcdDisableSnapshots  bool
+	// EtcdQuotaBackendBytes caps the embedded etcd's database (zero:
+	// etcd's 2 GiB); past it etcd raises NOSPACE, which the server clears.
+	EtcdQuotaBackendBytes int64
+	// EtcdMaintenanceInterval is how often the embedded etcd's size and
+	// alarms are looked at (zero: DefaultEtcdMaintenanceInterval); tests
+	// shorten it.
+	EtcdMaintenanceInterval time.Duration
 	// PodManifestPath is the agent's folder of static pod manifests
 	// (default <DataDir>/agent/pod-manifests, as k3s has it).
 	PodManifestPath string
@@ -251,7 +258,10 @@ type Server struct {
 	etcdCl  *clientv3.Client
 	// snapshots are the embedded etcd's; nil with an external one.
 	snapshots *snapshots
-	store   storage.Store
+	// etcdUpkeep checks etcd's health, and keeps the embedded one
+	// writable.
+	etcdUpkeep *etcdUpkeep
+	store      storage.Store
 	// etcdStore is the store as written to etcd: store itself, or what
 	// store encrypts into.
 	etcdStore storage.Store
@@ -332,7 +342,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		{"serve", func(ctx context.Context) error { return s.serve(ctx, runCtx) }},
 		{"node authorizer", func(ctx context.Context) error { return s.startNodeGraph(ctx, runCtx) }},
 		{"bootstrap", s.bootstrap},
-		{"etcd snapshots", func(context.Context) error { return s.scheduleSnapshots(runCtx) }},
+		{"etcd upkeep", func(context.Context) error { return s.startEtcdUpkeep(runCtx) }},
 		{"components", func(context.Context) error { return s.startComponents(compCtx) }},
 		{"node", func(context.Context) error { return s.startNode(compCtx) }},
 	}
@@ -395,6 +405,7 @@ func (s *Server) startStore(ctx context.Context) error {
 		}
 		s.etcdCl = cl
 		s.store = etcdstore.New(cl, etcdstore.Config{})
+		s.etcdUpkeep = newEtcdUpkeep(cl, s.cfg.EtcdServers[0], nil, 0, s.cfg.Logger)
 		return nil
 	}
 	clientURL := cmp.Or(s.cfg.EtcdClientURL, defaultEtcdClientURL)
@@ -409,9 +420,17 @@ func (s *Server) startStore(ctx context.Context) error {
 		PeerURL:   peerURL,
 		TLS:       files,
 		Logger:    s.cfg.Logger,
+		// The upkeep below defragments and clears NOSPACE.
+		QuotaBackendBytes: s.cfg.EtcdQuotaBackendBytes,
 	})
 	if err != nil {
 		return err
+	}
+	s.etcdUpkeep = newEtcdUpkeep(e.Client(), e.ClientURL(), e.Defragment, s.cfg.EtcdQuotaBackendBytes, s.cfg.Logger)
+	// A database left mostly free pages, or at its quota, is put right
+	// before the API server serves from it.
+	if err := s.etcdUpkeep.maintain(ctx, "start"); err != nil {
+		s.cfg.Logger.Warn("etcd upkeep at start failed", "err", err)
 	}
 	s.etcd = e
 	s.store = etcdstore.New(e.Client(), etcdstore.Config{})
@@ -426,9 +445,23 @@ func (s *Server) startStore(ctx context.Context) error {
 	return nil
 }
 
-// scheduleSnapshots starts the embedded etcd's scheduled snapshots.
-func (s *Server) scheduleSnapshots(ctx context.Context) error {
-	if s.snapshots == nil || s.cfg.EtcdDisableSnapshots {
+// startEtcdUpkeep starts the embedded etcd's upkeep and scheduled
+// snapshots.
+func (s *Server) startEtcdUpkeep(ctx context.Context) error {
+	if s.etcd == nil {
+		return nil
+	}
+	rc, err := s.clientConfig("system:apiserver", auth.GroupMasters)
+	if err != nil {
+		return err
+	}
+	client, err := kubernetes.NewForConfig(rc)
+	if err != nil {
+		return err
+	}
+	s.etcdUpkeep.event = nodeEventer(client, s.snapshots.node, s.cfg.Logger)
+	s.wg.Go(func() { s.etcdUpkeep.Run(ctx, cmp.Or(s.cfg.EtcdMaintenanceInterval, DefaultEtcdMaintenanceInterval)) })
+	if s.cfg.EtcdDisableSnapshots {
 		return nil
 	}
 	return s.snapshots.Schedule(ctx, s.cfg.EtcdSnapshotSchedule, s.cfg.EtcdSnapshotRetention, s.cfg.Logger.Info)
@@ -456,6 +489,9 @@ func (s *Server) newAPIServer(context.Context) error {
 	openapiHandler := spec.Handler()
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if s.etcd != nil {
+		reg.MustRegister(s.etcdUpkeep.Collectors()...)
+	}
 	saKeys, err := newSAKeys(cfg, cfg.ServiceAccountIssuer)
 	if err != nil {
 		return err
@@ -532,6 +568,7 @@ func (s *Server) newAPIServer(context.Context) error {
 		}
 	}
 	api, err := apiserver.New(apiserver.Config{
+		HealthChecks:      []apiserver.HealthCheck{{Name: "etcd", Check: s.etcdUpkeep.Check}},
 		ProxyClientCert:   &s.proxy.cert,
 		AggregatorRouting: cfg.EnableAggregatorRouting,
 		KubeletTLS:        kubeletTLS,
