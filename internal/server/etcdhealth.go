@@ -41,7 +41,7 @@ type etcdUpkeep struct {
 	endpoint string
 	// defrag defragments the member.
 	defrag func() error
-	log      *slog.Logger
+	log    *slog.Logger
 	// event, once set, records what was done on this server's Node.
 	event func(ctx context.Context, eventType, reason, msg string)
 
