@@ -21,6 +21,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/util/retry"
 
 	"skiff/internal/server"
 	"skiff/internal/server/servertest"
@@ -152,15 +153,31 @@ func TestFlowControlAndAPIServices(t *testing.T) {
 	if fs.Spec.MatchingPrecedence != 1000 {
 		t.Errorf("matchingPrecedence not defaulted: %d", fs.Spec.MatchingPrecedence)
 	}
-	fs.Status.Conditions = []flowcontrolv1.FlowSchemaCondition{{Type: "Dangling", Status: flowcontrolv1.ConditionFalse, Reason: "Found"}}
-	fs, err = c.FlowcontrolV1().FlowSchemas().UpdateStatus(ctx, fs, metav1.UpdateOptions{})
-	if err != nil || len(fs.Status.Conditions) != 1 {
+	// The API server writes the Dangling condition too: retry on
+	// conflict, as upstream's e2e test does.
+	err = retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		cur, err := c.FlowcontrolV1().FlowSchemas().Get(ctx, "fs", metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		cur.Status.Conditions = []flowcontrolv1.FlowSchemaCondition{{Type: "Custom", Status: flowcontrolv1.ConditionTrue, Reason: "Test"}}
+		fs, err = c.FlowcontrolV1().FlowSchemas().UpdateStatus(ctx, cur, metav1.UpdateOptions{})
+		return err
+	})
+	if err != nil || len(fs.Status.Conditions) != 1 || fs.Status.Conditions[0].Type != "Custom" {
 		t.Fatalf("update status: %+v, %v", fs, err)
 	}
-	fs.Status.Conditions = nil
-	fs.Spec.MatchingPrecedence = 500
-	fs, err = c.FlowcontrolV1().FlowSchemas().Update(ctx, fs, metav1.UpdateOptions{})
-	if err != nil || len(fs.Status.Conditions) != 1 || fs.Spec.MatchingPrecedence != 500 {
+	err = retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		cur, err := c.FlowcontrolV1().FlowSchemas().Get(ctx, "fs", metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		cur.Status.Conditions = nil
+		cur.Spec.MatchingPrecedence = 500
+		fs, err = c.FlowcontrolV1().FlowSchemas().Update(ctx, cur, metav1.UpdateOptions{})
+		return err
+	})
+	if err != nil || len(fs.Status.Conditions) == 0 || fs.Spec.MatchingPrecedence != 500 {
 		t.Fatalf("update of spec kept status? %+v, %v", fs, err)
 	}
 	_, err = c.FlowcontrolV1().PriorityLevelConfigurations().Create(ctx, &flowcontrolv1.PriorityLevelConfiguration{
