@@ -97,6 +97,20 @@ func parseCert(data []byte) (*x509.Certificate, error) {
 	}
 }
 
+// ReadCertFile returns the certificates in a PEM file: a leaf followed by
+// its chain, or a CA bundle.
+func ReadCertFile(path string) ([]*x509.Certificate, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	certs := parseCerts(data)
+	if len(certs) == 0 {
+		return nil, fmt.Errorf("%s: no certificate", path)
+	}
+	return certs, nil
+}
+
 // parseCerts returns every certificate in PEM data that parses.
 func parseCerts(data []byte) []*x509.Certificate {
 	var out []*x509.Certificate

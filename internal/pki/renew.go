@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"sync"
 	"time"
 
 	"k8s.io/utils/clock"
@@ -21,6 +22,10 @@ type RenewerConfig struct {
 	// Renewed, if set, is called after a leaf was replaced, so that
 	// whoever holds it in memory loads it again.
 	Renewed func(Leaf)
+	// Locker, if set, is held during each pass (not while Leaves is
+	// called), so that whoever else issues the same leaves does not write
+	// their files at the same time.
+	Locker sync.Locker
 	// Clock is the time source; the real clock when nil.
 	Clock clock.Clock
 	// MaxWait is the longest the Renewer sleeps between passes, so that a
@@ -66,10 +71,15 @@ func NewRenewer(cfg RenewerConfig) (*Renewer, error) {
 // it replaced and when the next one is due. It goes on past a leaf it
 // cannot renew and returns all such errors joined.
 func (r *Renewer) RenewDue() (renewed []Leaf, next time.Time, err error) {
+	leaves := r.cfg.Leaves()
+	if r.cfg.Locker != nil {
+		r.cfg.Locker.Lock()
+		defer r.cfg.Locker.Unlock()
+	}
 	now := r.cfg.Clock.Now()
 	cas := map[string]*CA{}
 	var errs []error
-	for _, l := range r.cfg.Leaves() {
+	for _, l := range leaves {
 		ca, ok := cas[l.CADir]
 		if !ok {
 			if ca, err = LoadCA(l.CADir); err != nil {
@@ -115,6 +125,7 @@ func readLeafCert(file string) (*x509.Certificate, error) {
 // RetryWait after a failure.
 func (r *Renewer) Run(ctx context.Context) error {
 	log := r.cfg.Logger
+	again := false
 	for {
 		renewed, next, err := r.RenewDue()
 		for _, l := range renewed {
@@ -128,9 +139,17 @@ func (r *Renewer) Run(ctx context.Context) error {
 			log.Warn("renewing certificates failed; retrying", "err", err, "in", r.cfg.RetryWait)
 			wait = min(wait, r.cfg.RetryWait)
 		}
-		// A leaf due at once after being renewed lives too short to be
-		// kept current; do not spin on it.
-		wait = max(wait, time.Second)
+		if wait <= 0 {
+			// Due already: the clock moved during the pass. Once more at
+			// once, but not twice in a row: a leaf due right after its
+			// renewal (one with minutes to live) must not make this spin.
+			if !again {
+				again = true
+				continue
+			}
+			wait = r.cfg.RetryWait
+		}
+		again = false
 		select {
 		case <-ctx.Done():
 			return nil
