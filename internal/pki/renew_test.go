@@ -102,8 +102,8 @@ func TestRotateCA(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if next.Cert.Equal(old.Cert) {
-		t.Fatal("RotateCA kept the CA")
+	if next.Cert.Subject.String() == old.Cert.Subject.String() {
+		t.Fatalf("the new CA has the old one's name %s", old.Cert.Subject)
 	}
 	if got := len(parseCerts(readFile(t, filepath.Join(dir, "ca.crt")))); got != 2 {
 		t.Errorf("ca.crt holds %d certificates, want the new CA and the old", got)
@@ -142,5 +142,76 @@ func TestRotateCA(t *testing.T) {
 	}
 	if err := readCert(t, oldLeaf).CheckSignatureFrom(next.Cert); err != nil {
 		t.Errorf("old CA's client certificate not reissued by the new CA: %v", err)
+	}
+}
+
+func TestCheckCertificates(t *testing.T) {
+	dir := t.TempDir()
+	ca := mustCA(t, dir)
+	start := time.Now()
+	ca.SetClock(func() time.Time { return start })
+	if _, _, err := ca.IssueClient(dir, "client-admin", "system:admin", []string{"system:masters"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := ca.IssueServing(filepath.Join(dir, "sub"), "serving", SANs{DNSNames: []string{"localhost"}}); err != nil {
+		t.Fatal(err)
+	}
+	type row struct {
+		File, Subject string
+		CA, Due       bool
+	}
+	tests := []struct {
+		name    string
+		rotate  bool
+		advance time.Duration
+		want    []row
+	}{
+		{name: "fresh", want: []row{
+			{"ca.crt", ca.Cert.Subject.String(), true, false},
+			{"client-admin.crt", "CN=system:admin,O=system:masters", false, false},
+			{"sub/serving.crt", "CN=serving", false, false},
+		}},
+		{name: "past two thirds", advance: 250 * 24 * time.Hour, want: []row{
+			{"ca.crt", ca.Cert.Subject.String(), true, false},
+			{"client-admin.crt", "CN=system:admin,O=system:masters", false, true},
+			{"sub/serving.crt", "CN=serving", false, true},
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := CheckCertificates(dir, start.Add(tt.advance))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var rows []row
+			for _, s := range got {
+				rel, _ := filepath.Rel(dir, s.File)
+				rows = append(rows, row{rel, s.Subject, s.CA, s.Due})
+				if s.Expired {
+					t.Errorf("%s: expired", rel)
+				}
+			}
+			if diff := cmp.Diff(tt.want, rows); diff != "" {
+				t.Errorf("(-want +got):\n%s", diff)
+			}
+		})
+	}
+	// After a rotation ca.crt is a bundle of two CAs, both listed, and
+	// ca-cross.crt is listed as a CA too.
+	if _, err := RotateCA(dir, start); err != nil {
+		t.Fatal(err)
+	}
+	got, err := CheckCertificates(dir, start)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cas := 0
+	for _, s := range got {
+		if s.CA {
+			cas++
+		}
+	}
+	if cas != 3 {
+		t.Errorf("after a rotation %d CA certificates listed, want 3 (the bundle's two and the cross-signed one)", cas)
 	}
 }

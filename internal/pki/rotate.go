@@ -32,6 +32,11 @@ func RotateCA(dir string, now time.Time) (*CA, error) {
 	if err != nil {
 		return nil, fmt.Errorf("rotate CA: %w", err)
 	}
+	// The new CA must not share the old one's name (made the same
+	// second): peers tell the two apart by it when they build chains.
+	if old.Cert.Subject.CommonName == fmt.Sprintf("skiff-ca@%d", now.Unix()) {
+		now = now.Add(time.Second)
+	}
 	next, err := newCA(now)
 	if err != nil {
 		return nil, fmt.Errorf("rotate CA: %w", err)

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"time"
 
 	"skiff/internal/etcd"
 	"skiff/internal/pki"
@@ -156,4 +157,27 @@ func setUpFrontProxy(certs *serverCerts, dataDir string) (*frontProxy, error) {
 		return nil, fmt.Errorf("front-proxy client certificate: %w", err)
 	}
 	return &frontProxy{caPEM: ca.CertPEM(), cert: pair}, nil
+}
+
+// RotateCA replaces the cluster CA under dataDir with a new one
+// (pki.RotateCA: ca.crt becomes the bundle of the new CA and the old,
+// ca-cross.crt the new CA signed by the old) and writes
+// <data-dir>/node-token anew, since a join token names the CA's hash. A
+// running server on dataDir signs nodes' certificates with the new CA at
+// once and replaces its own within the hour (its renewal loop); a stopped
+// one does both when it starts.
+func RotateCA(dataDir string, now time.Time) (*pki.CA, error) {
+	tlsDir := filepath.Join(dataDir, "tls")
+	ca, err := pki.RotateCA(tlsDir, now)
+	if err != nil {
+		return nil, err
+	}
+	token, err := ca.LoadOrCreateJoinToken(tlsDir)
+	if err != nil {
+		return nil, fmt.Errorf("join token: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(dataDir, "node-token"), []byte(token.String()+"\n"), 0o600); err != nil {
+		return nil, fmt.Errorf("join token: %w", err)
+	}
+	return ca, nil
 }
