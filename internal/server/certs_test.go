@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/pem"
 	"fmt"
 	"math/big"
 	"net"
@@ -12,12 +13,14 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	clocktesting "k8s.io/utils/clock/testing"
 
@@ -202,4 +205,88 @@ func readCertFile(t *testing.T, path string) *x509.Certificate {
 		t.Fatal(err)
 	}
 	return c
+}
+
+// TestRotateCAOnRunningServer rotates the cluster CA under a running
+// server: once its renewal loop has looked (the fake clock is moved past
+// its hourly wait), it serves a certificate of the new CA that verifies
+// for a client trusting only the new CA and for one trusting only the old
+// (through the cross-signed certificate), and a client certificate of the
+// old CA is still accepted.
+func TestRotateCAOnRunningServer(t *testing.T) {
+	clk := clocktesting.NewFakeClock(time.Now().Add(-2 * time.Hour))
+	s := servertest.Start(t, func(cfg *server.Config) { cfg.Clock = clk })
+	tlsDir := filepath.Join(s.DataDir, "tls")
+	oldCA := readCertFile(t, filepath.Join(tlsDir, "ca.crt"))
+	oldPEM, err := os.ReadFile(filepath.Join(tlsDir, "ca.crt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Keep the old CA's admin pair, as a client elsewhere would hold it.
+	oldPair := filepath.Join(t.TempDir(), "old-admin")
+	for _, ext := range []string{".crt", ".key"} {
+		b, err := os.ReadFile(filepath.Join(tlsDir, "client-admin"+ext))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(oldPair+ext, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	newCA, err := server.RotateCA(s.DataDir, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk.SetTime(time.Now())
+
+	pool := func(certs ...*x509.Certificate) *x509.CertPool {
+		p := x509.NewCertPool()
+		for _, c := range certs {
+			p.AddCert(c)
+		}
+		return p
+	}
+	addr := strings.TrimPrefix(s.URL(), "https://")
+	servertest.Wait(t, "API server serving a certificate of the new CA", func(context.Context) (bool, error) {
+		conn, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: pool(newCA.Cert), MinVersion: tls.VersionTLS12})
+		if err != nil {
+			return false, err
+		}
+		conn.Close()
+		return true, nil
+	})
+	conn, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: pool(oldCA), MinVersion: tls.VersionTLS12})
+	if err != nil {
+		t.Fatalf("a client trusting only the old CA: %v", err)
+	}
+	conn.Close()
+
+	// Clients trusting only the old CA, only the new, or the bundle all
+	// list with the renewed admin pair; the old CA's pair is accepted.
+	rc, err := clientcmd.BuildConfigFromFlags("", s.AdminKubeconfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	newPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: newCA.Cert.Raw})
+	for name, caPEM := range map[string][]byte{"old CA": oldPEM, "new CA": newPEM} {
+		c := rest.CopyConfig(rc)
+		c.CAFile, c.CAData = "", caPEM
+		cs, err := kubernetes.NewForConfig(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := cs.CoreV1().Namespaces().List(context.Background(), metav1.ListOptions{}); err != nil {
+			t.Errorf("client trusting the %s: %v", name, err)
+		}
+	}
+	if _, err := s.Client.CoreV1().Namespaces().List(context.Background(), metav1.ListOptions{}); err != nil {
+		t.Errorf("admin client made before the rotation: %v", err)
+	}
+	if err := getWithPair(s.URL()+"/api/v1/namespaces", filepath.Join(tlsDir, "ca.crt"), oldPair); err != nil {
+		t.Errorf("the old CA's admin certificate: %v", err)
+	}
+	if err := readCertFile(t, filepath.Join(tlsDir, "client-admin.crt")).CheckSignatureFrom(newCA.Cert); err != nil {
+		t.Errorf("admin certificate not renewed by the new CA: %v", err)
+	}
 }
