@@ -17,7 +17,6 @@ import (
 	"testing"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -60,11 +59,10 @@ func TestCertificatesRenewedWithoutRestart(t *testing.T) {
 		if err != nil {
 			return false, err
 		}
-		for _, a := range n.Status.Addresses {
-			if a.Type == corev1.NodeInternalIP && n.Status.DaemonEndpoints.KubeletEndpoint.Port != 0 {
-				kubeletAddr = net.JoinHostPort(a.Address, strconv.Itoa(int(n.Status.DaemonEndpoints.KubeletEndpoint.Port)))
-				return true, nil
-			}
+		// The kubelet API listens on every address; loopback will do.
+		if port := n.Status.DaemonEndpoints.KubeletEndpoint.Port; port != 0 {
+			kubeletAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(int(port)))
+			return true, nil
 		}
 		return false, nil
 	})
