@@ -1,6 +1,7 @@
 package pki
 
 import (
+	"context"
 	"crypto/x509"
 	"net"
 	"path/filepath"
@@ -213,5 +214,50 @@ func TestCheckCertificates(t *testing.T) {
 	}
 	if cas != 3 {
 		t.Errorf("after a rotation %d CA certificates listed, want 3 (the bundle's two and the cross-signed one)", cas)
+	}
+}
+
+// TestRenewerRun runs the loop on a fake clock: it renews a leaf once the
+// clock passes two thirds of its life, and tells Renewed.
+func TestRenewerRun(t *testing.T) {
+	dir := t.TempDir()
+	mustCA(t, dir)
+	leaf := Leaf{CADir: dir, Dir: dir, Name: "client", Kind: ClientLeaf, User: "u"}
+	clk := clocktesting.NewFakeClock(time.Now())
+	renewed := make(chan string, 10)
+	r, err := NewRenewer(RenewerConfig{
+		Leaves:  func() []Leaf { return []Leaf{leaf} },
+		Renewed: func(l Leaf) { renewed <- l.Name },
+		Clock:   clk,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- r.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}()
+	if got := <-renewed; got != "client" {
+		t.Fatalf("first pass issued %q", got)
+	}
+	first := readCert(t, leaf.CertFile())
+	// Move the clock a month at a time until the leaf is due, each time
+	// once the loop waits again (it sleeps an hour at most).
+	for !clk.Now().After(RenewAt(first)) {
+		for !clk.HasWaiters() {
+			time.Sleep(time.Millisecond)
+		}
+		clk.Step(30 * 24 * time.Hour)
+	}
+	if got := <-renewed; got != "client" {
+		t.Fatalf("renewed %q", got)
+	}
+	if readCert(t, leaf.CertFile()).SerialNumber.Cmp(first.SerialNumber) == 0 {
+		t.Error("Renewed called but the certificate on disk is the old one")
 	}
 }
