@@ -77,8 +77,9 @@ A running server signs the certificates of joining and renewing nodes with the
 new CA at once, and replaces its own certificates (API serving certificate,
 admin and component client certificates, its node's) within the hour, when its
 renewal loop next looks; a stopped server does so when it starts. Restart the
-server to have it replace them at once. Nodes get the new bundle when they next
-renew their certificates (at two thirds of their life).
+server to have it replace them at once; it also publishes the bundle to pods
+(the kube-root-ca.crt ConfigMaps) when it starts. Nodes get the new bundle
+when they next renew their certificates (at two thirds of their life).
 
 The old CA stays in ca.crt until the next rotation. Only the cluster CA is
 rotated: the embedded etcd's CA (tls/etcd) and the front-proxy
