@@ -34,6 +34,9 @@ time left, when it is renewed and its status:
   ok       valid and not yet due
   due      at or past two thirds of its life: a running server (or agent)
            renews it within the hour, a stopped one when it starts
+  due(old-ca)
+           signed by the CA before the last 'rotate-ca': replaced by the
+           server in the same way
   expired  past its expiry
   ca       a CA certificate (ten years; not renewed automatically: see
            'skiff certificate rotate-ca')
@@ -115,6 +118,8 @@ func writeCertTable(w io.Writer, dataDir string, certs []pki.CertStatus, now tim
 			status = "expired"
 		case c.CA:
 			status = "ca"
+		case c.OldCA:
+			status = "due(old-ca)"
 		case c.Due:
 			status = "due"
 		}

@@ -83,7 +83,7 @@ func TestCertificateCommands(t *testing.T) {
 		t.Error("rotate-ca changed the join token's secret")
 	}
 	t.Logf("after rotate-ca:\n%s", run("check"))
-	want = []string{"tls/ca-cross.crt ca", "tls/ca.crt ca", "tls/ca.crt ca", "tls/client-admin.crt ok", "tls/serving-kube-apiserver.crt due"}
+	want = []string{"tls/ca-cross.crt ca", "tls/ca.crt ca", "tls/ca.crt ca", "tls/client-admin.crt due(old-ca)", "tls/serving-kube-apiserver.crt due(old-ca)"}
 	if diff := cmp.Diff(want, fileAndStatus(run("check"))); diff != "" {
 		t.Errorf("check after rotate-ca (-want +got):\n%s", diff)
 	}

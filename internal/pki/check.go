@@ -23,9 +23,11 @@ type CertStatus struct {
 	// RenewAt is when the renewal loop replaces it (two thirds of its
 	// life).
 	RenewAt time.Time
-	// Due says the certificate is at or past RenewAt; Expired that it is
-	// past NotAfter.
-	Due, Expired bool
+	// Due says the certificate is at or past RenewAt, or (OldCA) not
+	// signed by the CA that signs in its folder now, after a CA rotation:
+	// either way the renewal loop replaces it. Expired says it is past
+	// NotAfter.
+	Due, OldCA, Expired bool
 }
 
 // CheckCertificates lists the certificates in the .crt files under dir, in
@@ -34,6 +36,19 @@ type CertStatus struct {
 // during a CA rotation). Files that hold no certificate are skipped.
 func CheckCertificates(dir string, now time.Time) ([]CertStatus, error) {
 	var out []CertStatus
+	// signers holds, per folder, the CA that signs there (the first of
+	// ca.crt, where ca.key is beside it), or nil.
+	signers := map[string]*x509.Certificate{}
+	signer := func(folder string) *x509.Certificate {
+		ca, ok := signers[folder]
+		if !ok {
+			if c, err := LoadCA(folder); err == nil {
+				ca = c.Cert
+			}
+			signers[folder] = ca
+		}
+		return ca
+	}
 	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -49,7 +64,11 @@ func CheckCertificates(dir string, now time.Time) ([]CertStatus, error) {
 			certs = certs[:1]
 		}
 		for _, c := range certs {
-			out = append(out, certStatus(path, c, now))
+			st := certStatus(path, c, now)
+			if ca := signer(filepath.Dir(path)); !c.IsCA && ca != nil && c.CheckSignatureFrom(ca) != nil {
+				st.OldCA, st.Due = true, true
+			}
+			out = append(out, st)
 		}
 		return nil
 	})
