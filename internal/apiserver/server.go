@@ -105,9 +105,10 @@ type Config struct {
 	// KubeletTLS is the client TLS configuration toward node agents, for
 	// pods/log, exec, attach and portforward; nil refuses those.
 	KubeletTLS *tls.Config
-	// ProxyClientCert is the front-proxy client certificate presented to
-	// extension API servers of APIServices; nil leaves them unavailable.
-	ProxyClientCert *tls.Certificate
+	// ProxyClientCert returns the front-proxy client certificate presented
+	// to extension API servers of APIServices, at each handshake (it is
+	// renewed while the server runs); nil leaves them unavailable.
+	ProxyClientCert func(*tls.CertificateRequestInfo) (*tls.Certificate, error)
 	// AggregatorRouting sends APIService requests to a ready endpoint of
 	// the Service rather than its ClusterIP, as upstream's
 	// --enable-aggregator-routing.
@@ -272,7 +273,7 @@ func New(cfg Config) (*Server, error) {
 	s.alloc = alloc
 	s.metrics = newMetrics(cfg.Metrics)
 	if cfg.ProxyClientCert != nil {
-		s.proxyClients = webhookclient.NewClientCertPool(*cfg.ProxyClientCert)
+		s.proxyClients = webhookclient.NewClientCertPool(cfg.ProxyClientCert)
 	}
 	if s.converter, err = conversion.New(conversion.Config{Services: s.lookupService}); err != nil {
 		return nil, err

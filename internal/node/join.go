@@ -283,11 +283,6 @@ func nodePassword(dir string) (string, error) {
 	return pw, nil
 }
 
-// renewAt is when a certificate is renewed: at two thirds of its life.
-func renewAt(cert *x509.Certificate) time.Time {
-	return cert.NotBefore.Add(cert.NotAfter.Sub(cert.NotBefore) * 2 / 3)
-}
-
 // RenewAt is when the first of the node's certificates is due for renewal.
 func (j *Joined) RenewAt() (time.Time, error) {
 	var first time.Time
@@ -304,7 +299,7 @@ func (j *Joined) RenewAt() (time.Time, error) {
 		if err != nil {
 			return time.Time{}, fmt.Errorf("%s: %w", f, err)
 		}
-		if at := renewAt(cert); first.IsZero() || at.Before(first) {
+		if at := pki.RenewAt(cert); first.IsZero() || at.Before(first) {
 			first = at
 		}
 	}
@@ -336,6 +331,14 @@ func (j *Joined) Renew(ctx context.Context) error {
 	}
 	if err := writeJoinPairs(j.dir, resp, keys); err != nil {
 		return err
+	}
+	// After a CA rotation the server's CA is a bundle of the new CA and
+	// the old; trusting both lets the node verify the server however far
+	// its own renewal has got.
+	if resp.CA != "" {
+		if _, err := pki.WriteCACert(j.dir, []byte(resp.CA)); err != nil {
+			return err
+		}
 	}
 	j.logger.Info("renewed the node's certificates", "node", j.NodeName)
 	return nil

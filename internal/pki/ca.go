@@ -32,11 +32,42 @@ type CA struct {
 
 	certPEM  []byte
 	certFile string
+	// chain is what follows a leaf in its file: during a CA rotation, this
+	// CA cross-signed by the previous one (ca-cross.crt); else nothing.
+	chain []byte
 	// now is the clock used for validity windows; time.Now outside tests.
 	now func() time.Time
 }
 
-// LoadOrCreateCA returns the CA stored in dir as ca.crt and ca.key, creating
+// LoadCA returns the CA stored in dir as ca.crt and ca.key. ca.crt may
+// hold more certificates after the first (CAs still trusted during a CA
+// rotation, see RotateCA); the first is the one ca.key belongs to and that
+// signs. A missing file is an error wrapping fs.ErrNotExist.
+func LoadCA(dir string) (*CA, error) {
+	certFile := filepath.Join(dir, "ca.crt")
+	keyFile := filepath.Join(dir, "ca.key")
+	cert, key, certPEM, err := readCertAndKey(certFile, keyFile)
+	if err != nil {
+		return nil, fmt.Errorf("load CA: %w", err)
+	}
+	if !cert.IsCA {
+		return nil, fmt.Errorf("load CA: %s is not a CA certificate", certFile)
+	}
+	if !keyMatches(cert, key) {
+		return nil, fmt.Errorf("load CA: %s does not match %s", keyFile, certFile)
+	}
+	ca := &CA{Cert: cert, Key: key, certPEM: certPEM, certFile: certFile, now: time.Now}
+	// A cross-signed certificate for another key is left over from an
+	// earlier rotation, and of no use.
+	if crossPEM, err := os.ReadFile(filepath.Join(dir, crossFileName)); err == nil {
+		if cross, err := parseCert(crossPEM); err == nil && keyMatches(cross, key) && time.Now().Before(cross.NotAfter) {
+			ca.chain = encodeCert(cross.Raw)
+		}
+	}
+	return ca, nil
+}
+
+// LoadOrCreateCA returns the CA stored in dir (LoadCA), creating
 // dir and a new self-signed ECDSA P-256 CA valid for ten years if there is
 // none. A ca.key without ca.crt is an interrupted first start and is
 // replaced; a ca.crt without its key is an error, because certificates
@@ -44,32 +75,26 @@ type CA struct {
 func LoadOrCreateCA(dir string) (*CA, error) {
 	certFile := filepath.Join(dir, "ca.crt")
 	keyFile := filepath.Join(dir, "ca.key")
-	cert, key, certPEM, err := readCertAndKey(certFile, keyFile)
+	ca, err := LoadCA(dir)
 	switch {
 	case err == nil:
-		if !cert.IsCA {
-			return nil, fmt.Errorf("load CA: %s is not a CA certificate", certFile)
-		}
-		if !keyMatches(cert, key) {
-			return nil, fmt.Errorf("load CA: %s does not match %s", keyFile, certFile)
-		}
-		return &CA{Cert: cert, Key: key, certPEM: certPEM, certFile: certFile, now: time.Now}, nil
+		return ca, nil
 	case errors.Is(err, fs.ErrNotExist):
 		if _, statErr := os.Stat(certFile); statErr == nil {
 			return nil, fmt.Errorf("load CA: %s exists but %s is missing", certFile, keyFile)
 		}
 	default:
-		return nil, fmt.Errorf("load CA: %w", err)
+		return nil, err
 	}
 
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("create CA: %w", err)
 	}
-	ca, err := newCA(time.Now())
+	ca, err = newCA(time.Now())
 	if err != nil {
 		return nil, err
 	}
-	if err := writeCertAndKey(certFile, keyFile, ca.Cert.Raw, ca.Key); err != nil {
+	if err := writeCertAndKey(certFile, keyFile, ca.Cert.Raw, nil, ca.Key); err != nil {
 		return nil, fmt.Errorf("create CA: %w", err)
 	}
 	ca.certFile = certFile
@@ -107,13 +132,22 @@ func newCA(now time.Time) (*CA, error) {
 // CertFile returns the path of ca.crt.
 func (ca *CA) CertFile() string { return ca.certFile }
 
-// CertPEM returns the CA certificate in PEM form, as kubeconfigs embed it.
+// CertPEM returns ca.crt in PEM form, as kubeconfigs embed it: the CA
+// certificate, followed during a CA rotation by the CAs still trusted.
 func (ca *CA) CertPEM() []byte { return append([]byte(nil), ca.certPEM...) }
 
-// Pool returns a pool holding only the CA certificate, for verifying client
-// certificates (tls.Config.ClientCAs) or the server (RootCAs).
+// Pool returns a pool holding the CA certificate and, during a CA
+// rotation, the CAs still trusted, for verifying client certificates
+// (tls.Config.ClientCAs) or the server (RootCAs).
 func (ca *CA) Pool() *x509.CertPool {
 	pool := x509.NewCertPool()
 	pool.AddCert(ca.Cert)
+	for _, c := range parseCerts(ca.certPEM) {
+		pool.AddCert(c)
+	}
 	return pool
 }
+
+// SetClock makes the CA read the time from now when it decides whether a
+// certificate is due and when it signs one; time.Now by default.
+func (ca *CA) SetClock(now func() time.Time) { ca.now = now }

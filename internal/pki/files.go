@@ -97,6 +97,38 @@ func parseCert(data []byte) (*x509.Certificate, error) {
 	}
 }
 
+// ReadCertFile returns the certificates in a PEM file: a leaf followed by
+// its chain, or a CA bundle.
+func ReadCertFile(path string) ([]*x509.Certificate, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	certs := parseCerts(data)
+	if len(certs) == 0 {
+		return nil, fmt.Errorf("%s: no certificate", path)
+	}
+	return certs, nil
+}
+
+// parseCerts returns every certificate in PEM data that parses.
+func parseCerts(data []byte) []*x509.Certificate {
+	var out []*x509.Certificate
+	for {
+		var block *pem.Block
+		block, data = pem.Decode(data)
+		if block == nil {
+			return out
+		}
+		if block.Type != pemCertificate {
+			continue
+		}
+		if c, err := x509.ParseCertificate(block.Bytes); err == nil {
+			out = append(out, c)
+		}
+	}
+}
+
 // parseKey returns the first private key in PEM data, in any of the three
 // encodings openssl, kubeadm and Go write.
 func parseKey(data []byte) (crypto.Signer, error) {
@@ -158,10 +190,10 @@ func keyMatches(cert *x509.Certificate, key crypto.Signer) bool {
 	return ok && pub.Equal(key.Public())
 }
 
-// writeCertAndKey writes the key first and the certificate last: a crash in
-// between leaves a certificate that no longer matches its key, which the
-// next start detects and replaces.
-func writeCertAndKey(certFile, keyFile string, certDER []byte, key crypto.Signer) error {
+// writeCertAndKey writes the key first and the certificate (followed by
+// chain, PEM, if any) last: a crash in between leaves a certificate that no
+// longer matches its key, which the next start detects and replaces.
+func writeCertAndKey(certFile, keyFile string, certDER, chain []byte, key crypto.Signer) error {
 	keyPEM, err := encodeKey(key)
 	if err != nil {
 		return err
@@ -169,5 +201,5 @@ func writeCertAndKey(certFile, keyFile string, certDER []byte, key crypto.Signer
 	if err := writeFileAtomic(keyFile, keyPEM, 0o600); err != nil {
 		return err
 	}
-	return writeFileAtomic(certFile, encodeCert(certDER), 0o644)
+	return writeFileAtomic(certFile, append(encodeCert(certDER), chain...), 0o644)
 }

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 )
@@ -136,7 +137,7 @@ func (ca *CA) signCSR(csrPEM []byte, spec leafSpec) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return encodeCert(der), nil
+	return append(encodeCert(der), ca.chain...), nil
 }
 
 // KeyAndCSR is a new private key (PEM) and a certificate request for it.
@@ -186,20 +187,22 @@ func WriteCACert(dir string, certPEM []byte) (string, error) {
 	return f, writeFileAtomic(f, certPEM, 0o644)
 }
 
-// PairValid says whether dir/name.{crt,key} exist, match, chain to the CA
-// certificate in caFile and have more than renewBefore left.
+// pairMinLeft is how much life a node's certificate must have left to be
+// used at start; one closer to its end is replaced by joining again.
+const pairMinLeft = 90 * 24 * time.Hour
+
+// PairValid says whether dir/name.{crt,key} exist, match, are signed by
+// one of the CA certificates in caFile (a bundle during a CA rotation) and
+// have more than 90 days left.
 func PairValid(caFile, certFile, keyFile string) bool {
 	caPEM, err := os.ReadFile(caFile)
 	if err != nil {
 		return false
 	}
-	caCert, err := parseCert(caPEM)
-	if err != nil {
-		return false
-	}
 	cert, key, _, err := readCertAndKey(certFile, keyFile)
-	if err != nil || !keyMatches(cert, key) || cert.CheckSignatureFrom(caCert) != nil {
+	if err != nil || !keyMatches(cert, key) {
 		return false
 	}
-	return time.Until(cert.NotAfter) > renewBefore
+	signed := slices.ContainsFunc(parseCerts(caPEM), func(ca *x509.Certificate) bool { return cert.CheckSignatureFrom(ca) == nil })
+	return signed && time.Until(cert.NotAfter) > pairMinLeft
 }

@@ -190,7 +190,9 @@ func TestIssueServingReuse(t *testing.T) {
 		{name: "new IP", sans: base.Merge(SANs{IPs: []net.IP{net.ParseIP("192.0.2.1")}}), wantReissue: true},
 		{name: "other CA", sans: base, useOtherCA: true, wantReissue: true},
 		{name: "200 days on", sans: base, advance: 200 * 24 * time.Hour},
-		{name: "300 days on, inside renewal window", sans: base, advance: 300 * 24 * time.Hour, wantReissue: true},
+		{name: "240 days on, before two thirds", sans: base, advance: 240 * 24 * time.Hour},
+		{name: "250 days on, past two thirds", sans: base, advance: 250 * 24 * time.Hour, wantReissue: true},
+		{name: "300 days on", sans: base, advance: 300 * 24 * time.Hour, wantReissue: true},
 		{name: "corrupt key", sans: base, corrupt: ".key", wantReissue: true},
 		{name: "corrupt cert", sans: base, corrupt: ".crt", wantReissue: true},
 	}

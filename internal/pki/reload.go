@@ -10,7 +10,8 @@ import (
 
 // KeyPairReloader serves a certificate and key from files and loads them
 // again when either file changes, so a renewed certificate is served
-// without a restart. Its GetCertificate goes in tls.Config.
+// without a restart. Its GetCertificate (or GetClientCertificate) goes in
+// tls.Config.
 type KeyPairReloader struct {
 	certFile, keyFile string
 
@@ -47,6 +48,15 @@ func (r *KeyPairReloader) GetCertificate(*tls.ClientHelloInfo) (*tls.Certificate
 	}
 	return r.pair, nil
 }
+
+// GetClientCertificate is GetCertificate for a TLS client.
+func (r *KeyPairReloader) GetClientCertificate(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+	return r.GetCertificate(nil)
+}
+
+// Reload loads the pair now, whatever the files' times say; whoever just
+// replaced them calls it. On failure the old pair stays in service.
+func (r *KeyPairReloader) Reload() error { return r.load() }
 
 func (r *KeyPairReloader) stamps() ([2]time.Time, error) {
 	var s [2]time.Time

@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"time"
 
+	"k8s.io/utils/clock"
+
 	"skiff/internal/etcd"
 )
 
@@ -38,7 +40,7 @@ func ResetCluster(ctx context.Context, rc ResetConfig) (string, error) {
 	}
 	clientURL := cmp.Or(cfg.EtcdClientURL, defaultEtcdClientURL)
 	peerURL := cmp.Or(cfg.EtcdPeerURL, defaultEtcdPeerURL)
-	files, err := setUpEtcdPKI(cfg.DataDir, clientURL, peerURL)
+	files, err := setUpEtcdPKI(newServerCerts(clock.RealClock{}), cfg.DataDir, clientURL, peerURL)
 	if err != nil {
 		return "", err
 	}

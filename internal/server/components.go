@@ -73,13 +73,11 @@ func schedulerComponent(cfg Config) component {
 // authenticated by its own client certificate as user in groups. A
 // component acts with the rights the default policy binds to its user (or
 // groups), never as system:masters: a fault in one cannot own the cluster.
+// client-go reads the files again as the renewal loop replaces them.
 func (s *Server) clientConfig(user string, groups ...string) (*rest.Config, error) {
 	tlsDir := filepath.Join(s.cfg.DataDir, "tls")
-	ca, err := pki.LoadOrCreateCA(tlsDir)
-	if err != nil {
-		return nil, err
-	}
-	certFile, keyFile, err := ca.IssueClient(tlsDir, "client-"+sanitize(user), user, groups)
+	certFile, keyFile, ca, err := s.certs.issue(pki.Leaf{CADir: tlsDir, Dir: tlsDir, Name: "client-" + sanitize(user), Kind: pki.ClientLeaf,
+		User: user, Groups: groups})
 	if err != nil {
 		return nil, fmt.Errorf("client certificate for %s: %w", user, err)
 	}

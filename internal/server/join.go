@@ -75,11 +75,10 @@ func refuse(code int, format string, args ...any) error {
 
 // handlers are the join protocol's paths.
 func (j *joiner) handlers() map[string]http.Handler {
-	caPEM := j.ca.CertPEM()
 	return map[string]http.Handler{
 		node.JoinCAPath: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Content-Type", "application/x-pem-file")
-			_, _ = w.Write(caPEM)
+			_, _ = w.Write(j.currentCA().CertPEM())
 		}),
 		node.JoinPath: j.serve(func(r *http.Request, req node.JoinRequest) (node.JoinResponse, error) {
 			if err := j.checkToken(r); err != nil {
@@ -108,6 +107,17 @@ func (j *joiner) handlers() map[string]http.Handler {
 	}
 }
 
+// currentCA is the CA on disk now, so that after `skiff certificate
+// rotate-ca` nodes are signed by the new CA and get the new bundle without
+// a restart. While the CA files are being replaced (they do not match for
+// a moment) it is the CA the server started with, which is still trusted.
+func (j *joiner) currentCA() *pki.CA {
+	if ca, err := pki.LoadCA(j.tlsDir); err == nil {
+		return ca
+	}
+	return j.ca
+}
+
 // serve decodes a join request, runs f and writes its answer or refusal.
 func (j *joiner) serve(f func(*http.Request, node.JoinRequest) (node.JoinResponse, error)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -133,7 +143,7 @@ func (j *joiner) serve(f func(*http.Request, node.JoinRequest) (node.JoinRespons
 			http.Error(w, err.Error(), code)
 			return
 		}
-		resp.CA = string(j.ca.CertPEM())
+		resp.CA = string(j.currentCA().CertPEM())
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(resp)
 		j.cfg.Logger.Info("node credentials signed", "node", req.NodeName, "from", r.RemoteAddr, "path", r.URL.Path)
@@ -156,7 +166,7 @@ func (j *joiner) checkToken(r *http.Request) error {
 		}
 		return nil
 	}
-	token, err := pki.ReadJoinToken(j.tlsDir, j.ca)
+	token, err := pki.ReadJoinToken(j.tlsDir, j.currentCA())
 	if err != nil {
 		return fmt.Errorf("join token: %w", err)
 	}
@@ -248,6 +258,7 @@ func (j *joiner) sign(req node.JoinRequest) (node.JoinResponse, error) {
 	if err != nil {
 		return node.JoinResponse{}, err
 	}
+	ca := j.currentCA()
 	var out node.JoinResponse
 	step := func(dst *string, f func() ([]byte, error)) {
 		if err != nil {
@@ -258,13 +269,13 @@ func (j *joiner) sign(req node.JoinRequest) (node.JoinResponse, error) {
 		*dst = string(b)
 	}
 	step(&out.NodeCert, func() ([]byte, error) {
-		return j.ca.ClientCertFromCSR([]byte(req.NodeCSR), node.AgentUser(req.NodeName), []string{node.NodesGroup})
+		return ca.ClientCertFromCSR([]byte(req.NodeCSR), node.AgentUser(req.NodeName), []string{node.NodesGroup})
 	})
 	step(&out.ProxyCert, func() ([]byte, error) {
-		return j.ca.ClientCertFromCSR([]byte(req.ProxyCSR), node.ProxyUser, nil)
+		return ca.ClientCertFromCSR([]byte(req.ProxyCSR), node.ProxyUser, nil)
 	})
 	step(&out.ServingCert, func() ([]byte, error) {
-		return j.ca.ServingCertFromCSR([]byte(req.ServingCSR), req.NodeName, sans)
+		return ca.ServingCertFromCSR([]byte(req.ServingCSR), req.NodeName, sans)
 	})
 	if err != nil {
 		return node.JoinResponse{}, refuse(http.StatusBadRequest, "%v", err)

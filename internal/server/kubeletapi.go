@@ -16,21 +16,14 @@ import (
 
 // kubeletClientTLS issues (or keeps) the API server's client certificate
 // toward node agents and returns the TLS configuration it dials them with.
-func kubeletClientTLS(dataDir string) (*tls.Config, error) {
+func kubeletClientTLS(certs *serverCerts, dataDir string) (*tls.Config, error) {
 	dir := filepath.Join(dataDir, "tls")
-	ca, err := pki.LoadOrCreateCA(dir)
-	if err != nil {
-		return nil, fmt.Errorf("kubelet client: ca: %w", err)
-	}
-	certFile, keyFile, err := ca.IssueClient(dir, "client-kube-apiserver-kubelet", node.KubeletClientUser, nil)
+	pair, ca, err := certs.reloader(pki.Leaf{CADir: dir, Dir: dir, Name: "client-kube-apiserver-kubelet", Kind: pki.ClientLeaf,
+		User: node.KubeletClientUser})
 	if err != nil {
 		return nil, fmt.Errorf("kubelet client: %w", err)
 	}
-	pair, err := tls.LoadX509KeyPair(certFile, keyFile)
-	if err != nil {
-		return nil, fmt.Errorf("kubelet client: %w", err)
-	}
-	return &tls.Config{Certificates: []tls.Certificate{pair}, RootCAs: ca.Pool(), MinVersion: tls.VersionTLS12}, nil
+	return &tls.Config{GetClientCertificate: pair.GetClientCertificate, RootCAs: ca.Pool(), MinVersion: tls.VersionTLS12}, nil
 }
 
 // nodeCredentials are the credentials of the server's own node, issued
@@ -50,17 +43,14 @@ func (c nodeCredentials) RESTConfig(user string) (*rest.Config, error) {
 // addresses and the host's.
 func (c nodeCredentials) KubeletServing(nodeName string, nodeIPs []string) (string, string, *x509.CertPool, error) {
 	dir := filepath.Join(c.s.cfg.DataDir, "tls")
-	ca, err := pki.LoadOrCreateCA(dir)
-	if err != nil {
-		return "", "", nil, fmt.Errorf("ca: %w", err)
-	}
 	sans := pki.HostSANs().Merge(pki.SANs{DNSNames: []string{nodeName, "localhost"}, IPs: []net.IP{net.IPv4(127, 0, 0, 1)}})
 	for _, ip := range nodeIPs {
 		if p := net.ParseIP(ip); p != nil {
 			sans = sans.Merge(pki.SANs{IPs: []net.IP{p}})
 		}
 	}
-	certFile, keyFile, err := ca.IssueServing(dir, "serving-kubelet", sans)
+	// The node's kubelet API reloads these files when they change.
+	certFile, keyFile, ca, err := c.s.certs.issue(pki.Leaf{CADir: dir, Dir: dir, Name: "serving-kubelet", Kind: pki.ServingLeaf, SANs: sans})
 	if err != nil {
 		return "", "", nil, err
 	}

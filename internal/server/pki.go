@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"time"
 
 	"skiff/internal/etcd"
 	"skiff/internal/pki"
@@ -26,12 +27,8 @@ const (
 // <data-dir>/tls/etcd (apart from the cluster CA, so that no cluster
 // certificate opens etcd), the member's serving and peer certificates for
 // loopback and the URLs' hosts, and the API server's client certificate.
-func setUpEtcdPKI(dataDir, clientURL, peerURL string) (*etcd.TLS, error) {
+func setUpEtcdPKI(certs *serverCerts, dataDir, clientURL, peerURL string) (*etcd.TLS, error) {
 	dir := filepath.Join(dataDir, "tls", "etcd")
-	ca, err := pki.LoadOrCreateCA(dir)
-	if err != nil {
-		return nil, fmt.Errorf("etcd ca: %w", err)
-	}
 	sans := pki.SANs{DNSNames: []string{"localhost"}, IPs: []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback}}
 	for _, raw := range []string{clientURL, peerURL} {
 		u, err := url.Parse(raw)
@@ -47,14 +44,18 @@ func setUpEtcdPKI(dataDir, clientURL, peerURL string) (*etcd.TLS, error) {
 			sans = sans.Merge(pki.SANs{IPs: []net.IP{ip}})
 		}
 	}
-	t := &etcd.TLS{CAFile: ca.CertFile()}
-	if t.CertFile, t.KeyFile, err = ca.IssueServing(dir, "server", sans); err != nil {
+	// The member reads its files at every handshake (etcd's
+	// transport.TLSInfo), so renewed ones are served at once; its CA pool
+	// is read at start only.
+	t := &etcd.TLS{CAFile: filepath.Join(dir, "ca.crt")}
+	var err error
+	if t.CertFile, t.KeyFile, _, err = certs.issue(pki.Leaf{CADir: dir, Dir: dir, Name: "server", Kind: pki.ServingLeaf, SANs: sans}); err != nil {
 		return nil, fmt.Errorf("etcd: %w", err)
 	}
-	if t.PeerCertFile, t.PeerKeyFile, err = ca.IssuePeer(dir, "peer", sans); err != nil {
+	if t.PeerCertFile, t.PeerKeyFile, _, err = certs.issue(pki.Leaf{CADir: dir, Dir: dir, Name: "peer", Kind: pki.PeerLeaf, SANs: sans}); err != nil {
 		return nil, fmt.Errorf("etcd: %w", err)
 	}
-	if _, _, err := ca.IssueClient(dir, etcdClientName, etcdClientName, nil); err != nil {
+	if _, _, _, err := certs.issue(pki.Leaf{CADir: dir, Dir: dir, Name: etcdClientName, Kind: pki.ClientLeaf, User: etcdClientName}); err != nil {
 		return nil, fmt.Errorf("etcd: %w", err)
 	}
 	return t, nil
@@ -93,25 +94,26 @@ func etcdClientTLS(caFile, certFile, keyFile string) (*tls.Config, error) {
 
 // setUpPKI loads or creates the CA, the serving certificate and the admin
 // credentials, writes the admin kubeconfig, and returns the TLS config the
-// API server serves with.
-func setUpPKI(cfg Config, serviceCIDR *net.IPNet, port int) (*tls.Config, string, string, error) {
+// API server serves with: it serves the serving certificate the renewal
+// loop last wrote.
+func setUpPKI(certs *serverCerts, cfg Config, serviceCIDR *net.IPNet, port int) (*tls.Config, string, string, error) {
 	tlsDir := filepath.Join(cfg.DataDir, "tls")
-	ca, err := pki.LoadOrCreateCA(tlsDir)
-	if err != nil {
-		return nil, "", "", fmt.Errorf("ca: %w", err)
-	}
 	first := make(net.IP, len(serviceCIDR.IP.To4()))
 	copy(first, serviceCIDR.IP.To4())
 	first[len(first)-1]++
 	sans := pki.DefaultAPIServerSANs(first, cfg.ClusterDomain).Merge(pki.HostSANs()).Merge(pki.ParseSANs(cfg.TLSSANs))
-	certFile, keyFile, err := ca.IssueServing(tlsDir, "serving-kube-apiserver", sans)
+	serving, ca, err := certs.reloader(pki.Leaf{CADir: tlsDir, Dir: tlsDir, Name: "serving-kube-apiserver", Kind: pki.ServingLeaf, SANs: sans})
 	if err != nil {
 		return nil, "", "", fmt.Errorf("serving certificate: %w", err)
 	}
-	adminCert, adminKey, err := ca.IssueClient(tlsDir, "client-admin", "system:admin", []string{"system:masters"})
+	adminCert, adminKey, _, err := certs.issue(pki.Leaf{CADir: tlsDir, Dir: tlsDir, Name: "client-admin", Kind: pki.ClientLeaf,
+		User: "system:admin", Groups: []string{"system:masters"}})
 	if err != nil {
 		return nil, "", "", fmt.Errorf("admin certificate: %w", err)
 	}
+	// The kubeconfig names the files rather than embedding them, so that
+	// it goes on working when the certificate is renewed or the CA
+	// rotated.
 	kc := filepath.Join(cfg.DataDir, "admin.kubeconfig")
 	err = pki.WriteKubeconfig(kc, pki.KubeconfigConfig{
 		Server:         "https://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(port)),
@@ -122,16 +124,12 @@ func setUpPKI(cfg Config, serviceCIDR *net.IPNet, port int) (*tls.Config, string
 	if err != nil {
 		return nil, "", "", fmt.Errorf("admin kubeconfig: %w", err)
 	}
-	pair, err := tls.LoadX509KeyPair(certFile, keyFile)
-	if err != nil {
-		return nil, "", "", fmt.Errorf("serving certificate: %w", err)
-	}
 	t := &tls.Config{
-		Certificates: []tls.Certificate{pair},
-		ClientAuth:   tls.VerifyClientCertIfGiven,
-		ClientCAs:    ca.Pool(),
-		MinVersion:   tls.VersionTLS12,
-		NextProtos:   []string{"h2", "http/1.1"},
+		GetCertificate: serving.GetCertificate,
+		ClientAuth:     tls.VerifyClientCertIfGiven,
+		ClientCAs:      ca.Pool(),
+		MinVersion:     tls.VersionTLS12,
+		NextProtos:     []string{"h2", "http/1.1"},
 	}
 	return t, kc, ca.CertFile(), nil
 }
@@ -142,7 +140,7 @@ func setUpPKI(cfg Config, serviceCIDR *net.IPNet, port int) (*tls.Config, string
 // certificate it signs (CN front-proxy-client).
 type frontProxy struct {
 	caPEM []byte
-	cert  tls.Certificate
+	cert  *pki.KeyPairReloader
 }
 
 // frontProxyClientName is the CN of the front-proxy client certificate,
@@ -152,19 +150,34 @@ const frontProxyClientName = "front-proxy-client"
 // setUpFrontProxy loads or creates the front-proxy CA, apart from the
 // cluster CA as upstream keeps it (a certificate of the cluster CA must
 // not be able to assert request headers), and its client certificate.
-func setUpFrontProxy(dataDir string) (*frontProxy, error) {
+func setUpFrontProxy(certs *serverCerts, dataDir string) (*frontProxy, error) {
 	dir := filepath.Join(dataDir, "tls", "front-proxy")
-	ca, err := pki.LoadOrCreateCA(dir)
-	if err != nil {
-		return nil, fmt.Errorf("front-proxy ca: %w", err)
-	}
-	certFile, keyFile, err := ca.IssueClient(dir, frontProxyClientName, frontProxyClientName, nil)
-	if err != nil {
-		return nil, fmt.Errorf("front-proxy client certificate: %w", err)
-	}
-	pair, err := tls.LoadX509KeyPair(certFile, keyFile)
+	pair, ca, err := certs.reloader(pki.Leaf{CADir: dir, Dir: dir, Name: frontProxyClientName, Kind: pki.ClientLeaf, User: frontProxyClientName})
 	if err != nil {
 		return nil, fmt.Errorf("front-proxy client certificate: %w", err)
 	}
 	return &frontProxy{caPEM: ca.CertPEM(), cert: pair}, nil
+}
+
+// RotateCA replaces the cluster CA under dataDir with a new one
+// (pki.RotateCA: ca.crt becomes the bundle of the new CA and the old,
+// ca-cross.crt the new CA signed by the old) and writes
+// <data-dir>/node-token anew, since a join token names the CA's hash. A
+// running server on dataDir signs nodes' certificates with the new CA at
+// once and replaces its own within the hour (its renewal loop); a stopped
+// one does both when it starts.
+func RotateCA(dataDir string, now time.Time) (*pki.CA, error) {
+	tlsDir := filepath.Join(dataDir, "tls")
+	ca, err := pki.RotateCA(tlsDir, now)
+	if err != nil {
+		return nil, err
+	}
+	token, err := ca.LoadOrCreateJoinToken(tlsDir)
+	if err != nil {
+		return nil, fmt.Errorf("join token: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(dataDir, "node-token"), []byte(token.String()+"\n"), 0o600); err != nil {
+		return nil, fmt.Errorf("join token: %w", err)
+	}
+	return ca, nil
 }

@@ -27,6 +27,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/utils/clock"
 
 	"skiff/internal/agent"
 	"skiff/internal/apiserver"
@@ -184,6 +185,9 @@ type Config struct {
 	AuthenticationConfigFile string
 	// Logger receives the server's logs; nil discards.
 	Logger *slog.Logger
+	// Clock is the time certificates are issued and renewed by; the real
+	// clock when nil.
+	Clock clock.Clock
 }
 
 func (c *Config) setDefaults() {
@@ -207,6 +211,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Clock == nil {
+		c.Clock = clock.RealClock{}
 	}
 	if c.ServiceAccountIssuer == "" {
 		c.ServiceAccountIssuer = "https://kubernetes.default.svc." + c.ClusterDomain
@@ -249,6 +256,8 @@ type Server struct {
 	caFile  string
 	// auditLog is the audit log, when on; closed after the API server.
 	auditLog *audit.Log
+	// certs are the leaf certificates the renewal loop keeps current.
+	certs *serverCerts
 	// proxy is the front-proxy CA and client certificate (aggregation).
 	proxy   *frontProxy
 	port    int
@@ -324,7 +333,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.AdvertiseAddress == nil {
 		cfg.AdvertiseAddress = network.FirstHostIP()
 	}
-	s := &Server{cfg: cfg}
+	s := &Server{cfg: cfg, certs: newServerCerts(cfg.Clock)}
 	var err error
 	if s.encryption, err = loadEncryption(cfg); err != nil {
 		return nil, err
@@ -339,6 +348,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		{"listen", s.listen},
 		{"certificates and store", s.setUpPKIAndStore},
 		{"api server", s.newAPIServer},
+		{"certificate renewal", func(context.Context) error { return s.startRenewal(runCtx) }},
 		{"serve", func(ctx context.Context) error { return s.serve(ctx, runCtx) }},
 		{"node authorizer", func(ctx context.Context) error { return s.startNodeGraph(ctx, runCtx) }},
 		{"bootstrap", s.bootstrap},
@@ -380,7 +390,7 @@ func (s *Server) setUpPKIAndStore(ctx context.Context) error {
 	_, serviceCIDR, _ := net.ParseCIDR(s.cfg.ServiceCIDR)
 	var pkiErr error
 	var wg sync.WaitGroup
-	wg.Go(func() { s.serving, s.adminKC, s.caFile, pkiErr = setUpPKI(s.cfg, serviceCIDR, s.port) })
+	wg.Go(func() { s.serving, s.adminKC, s.caFile, pkiErr = setUpPKI(s.certs, s.cfg, serviceCIDR, s.port) })
 	err := s.startStore(ctx)
 	wg.Wait()
 	if err != nil {
@@ -410,7 +420,7 @@ func (s *Server) startStore(ctx context.Context) error {
 	}
 	clientURL := cmp.Or(s.cfg.EtcdClientURL, defaultEtcdClientURL)
 	peerURL := cmp.Or(s.cfg.EtcdPeerURL, defaultEtcdPeerURL)
-	files, err := setUpEtcdPKI(s.cfg.DataDir, clientURL, peerURL)
+	files, err := setUpEtcdPKI(s.certs, s.cfg.DataDir, clientURL, peerURL)
 	if err != nil {
 		return err
 	}
@@ -539,11 +549,11 @@ func (s *Server) newAPIServer(context.Context) error {
 	rbac := &auth.RBAC{}
 	s.nodeGraph = auth.NewNodeGraph()
 	authorizer := auth.Chain{auth.Masters{}, auth.NewNode(s.nodeGraph), rbac}
-	kubeletTLS, err := kubeletClientTLS(cfg.DataDir)
+	kubeletTLS, err := kubeletClientTLS(s.certs, cfg.DataDir)
 	if err != nil {
 		return err
 	}
-	if s.proxy, err = setUpFrontProxy(cfg.DataDir); err != nil {
+	if s.proxy, err = setUpFrontProxy(s.certs, cfg.DataDir); err != nil {
 		return err
 	}
 	extra := map[string]http.Handler{
@@ -569,7 +579,7 @@ func (s *Server) newAPIServer(context.Context) error {
 	}
 	api, err := apiserver.New(apiserver.Config{
 		HealthChecks:      []apiserver.HealthCheck{{Name: "etcd", Check: s.etcdUpkeep.Check}},
-		ProxyClientCert:   &s.proxy.cert,
+		ProxyClientCert:   s.proxy.cert.GetClientCertificate,
 		AggregatorRouting: cfg.EnableAggregatorRouting,
 		KubeletTLS:        kubeletTLS,
 		Store:             s.store,

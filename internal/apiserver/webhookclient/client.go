@@ -90,7 +90,7 @@ func Resolve(e Endpoint, lookup ServiceLookup, timeout time.Duration) (string, s
 
 // Pool keeps one HTTP client per CA bundle and server name.
 type Pool struct {
-	cert *tls.Certificate
+	cert func(*tls.CertificateRequestInfo) (*tls.Certificate, error)
 	mu   sync.Mutex
 	by   map[string]*http.Client
 }
@@ -100,10 +100,11 @@ func NewPool() *Pool {
 	return &Pool{by: map[string]*http.Client{}}
 }
 
-// NewClientCertPool returns an empty Pool whose clients present cert (the
-// front-proxy client certificate, for extension API servers).
-func NewClientCertPool(cert tls.Certificate) *Pool {
-	return &Pool{cert: &cert, by: map[string]*http.Client{}}
+// NewClientCertPool returns an empty Pool whose clients present the
+// certificate cert returns at each handshake (the front-proxy client
+// certificate, for extension API servers; renewed while they run).
+func NewClientCertPool(cert func(*tls.CertificateRequestInfo) (*tls.Certificate, error)) *Pool {
+	return &Pool{cert: cert, by: map[string]*http.Client{}}
 }
 
 // Client returns the client that trusts ca (the system roots when empty)
@@ -130,7 +131,7 @@ func (p *Pool) client(serverName string, ca []byte, insecure bool) (*http.Client
 	}
 	cfg := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: serverName, InsecureSkipVerify: insecure}
 	if p.cert != nil {
-		cfg.Certificates = []tls.Certificate{*p.cert}
+		cfg.GetClientCertificate = p.cert
 	}
 	if len(ca) > 0 && !insecure {
 		pool := x509.NewCertPool()
