@@ -159,7 +159,11 @@ func (j *joiner) checkToken(r *http.Request) error {
 		return refuse(http.StatusUnauthorized, "Unauthorized")
 	}
 	if id, s, ok := pki.ParseBootstrapToken(secret); ok {
-		sec, _ := j.cluster.Secret(pki.BootstrapTokenSecretPrefix + id)
+		// Read afresh: a token deleted a moment ago joins nobody.
+		sec, err := j.cluster.GetSecret(r.Context(), pki.BootstrapTokenSecretPrefix+id)
+		if err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("bootstrap token: %w", err)
+		}
 		if _, _, err := pki.CheckBootstrapToken(sec, id, s, pki.BootstrapTokenUsageAuth, j.now()); err != nil {
 			j.cfg.Logger.Warn("join with a bad bootstrap token", "from", r.RemoteAddr, "reason", err)
 			return refuse(http.StatusUnauthorized, "Unauthorized")
