@@ -2,12 +2,9 @@ package main
 
 import (
 	"fmt"
-	"os"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/clientcmd"
 
 	"skiff/internal/server"
 )
@@ -16,7 +13,6 @@ import (
 // a running server's embedded etcd, as an admin client. The snapshots are
 // files on that server, in --etcd-snapshot-dir.
 func newEtcdSnapshotCommand() *cobra.Command {
-	var kubeconfig string
 	cmd := &cobra.Command{
 		Use:   "etcd-snapshot",
 		Short: "Save, list, delete and prune snapshots of the server's embedded etcd",
@@ -26,21 +22,7 @@ that server in <data-dir>/db/snapshots (--etcd-snapshot-dir) and named
 (--etcd-snapshot-schedule-cron, --etcd-snapshot-retention). Restore one with
 skiff server --cluster-reset --cluster-reset-restore-path FILE.`,
 	}
-	cmd.PersistentFlags().StringVar(&kubeconfig, "kubeconfig", "", "admin kubeconfig (default: $KUBECONFIG, else /var/lib/skiff/admin.kubeconfig)")
-	client := func() (kubernetes.Interface, error) {
-		path := kubeconfig
-		if path == "" {
-			path = os.Getenv("KUBECONFIG")
-		}
-		if path == "" {
-			path = "/var/lib/skiff/admin.kubeconfig"
-		}
-		rc, err := clientcmd.BuildConfigFromFlags("", path)
-		if err != nil {
-			return nil, err
-		}
-		return kubernetes.NewForConfig(rc)
-	}
+	client := adminClientFlag(cmd)
 	var name string
 	save := &cobra.Command{
 		Use:   "save",

@@ -3,12 +3,9 @@ package main
 import (
 	"errors"
 	"fmt"
-	"os"
 	"sort"
 
 	"github.com/spf13/cobra"
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/clientcmd"
 
 	"skiff/internal/server"
 )
@@ -16,7 +13,6 @@ import (
 // newSecretsEncryptCommand reports and applies encryption at rest through
 // the API, as an admin client.
 func newSecretsEncryptCommand() *cobra.Command {
-	var kubeconfig string
 	cmd := &cobra.Command{
 		Use:   "secrets-encrypt",
 		Short: "Report and apply the encryption of Secrets at rest",
@@ -34,21 +30,7 @@ remove the old keys and restart again. With a KMS v2 provider, rotate the key in
 the plugin: "status" and "reencrypt" ask the plugin for its current key ID and
 rewrite the Secrets stored under an older one.`,
 	}
-	cmd.PersistentFlags().StringVar(&kubeconfig, "kubeconfig", "", "admin kubeconfig (default: $KUBECONFIG, else /var/lib/skiff/admin.kubeconfig)")
-	client := func() (kubernetes.Interface, error) {
-		path := kubeconfig
-		if path == "" {
-			path = os.Getenv("KUBECONFIG")
-		}
-		if path == "" {
-			path = "/var/lib/skiff/admin.kubeconfig"
-		}
-		rc, err := clientcmd.BuildConfigFromFlags("", path)
-		if err != nil {
-			return nil, err
-		}
-		return kubernetes.NewForConfig(rc)
-	}
+	client := adminClientFlag(cmd)
 	status := &cobra.Command{
 		Use:   "status",
 		Short: "Print which provider and key encrypt Secrets, and whether every Secret is stored with it",

@@ -2,11 +2,8 @@ package main
 
 import (
 	"fmt"
-	"os"
 
 	"github.com/spf13/cobra"
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/clientcmd"
 
 	"skiff/internal/server"
 )
@@ -14,12 +11,11 @@ import (
 // newServiceAccountCommand manages the service account token signing key
 // of a running server, as an admin client.
 func newServiceAccountCommand() *cobra.Command {
-	var kubeconfig string
 	cmd := &cobra.Command{
 		Use:   "service-account",
 		Short: "Manage the key that signs service account tokens",
 	}
-	cmd.PersistentFlags().StringVar(&kubeconfig, "kubeconfig", "", "admin kubeconfig (default: $KUBECONFIG, else /var/lib/skiff/admin.kubeconfig)")
+	client := adminClientFlag(cmd)
 	rotate := &cobra.Command{
 		Use:   "rotate-key",
 		Short: "Sign service account tokens with a new key; tokens signed with the old one keep verifying",
@@ -34,18 +30,7 @@ Servers sharing an external etcd each have their own key: rotate each one, and
 give the others the new public keys with --service-account-key-file.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			path := kubeconfig
-			if path == "" {
-				path = os.Getenv("KUBECONFIG")
-			}
-			if path == "" {
-				path = "/var/lib/skiff/admin.kubeconfig"
-			}
-			rc, err := clientcmd.BuildConfigFromFlags("", path)
-			if err != nil {
-				return err
-			}
-			c, err := kubernetes.NewForConfig(rc)
+			c, err := client()
 			if err != nil {
 				return err
 			}

@@ -10,7 +10,6 @@ import (
 
 	"github.com/spf13/cobra"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/clientcmd"
 
 	"skiff/internal/server"
 )
@@ -19,21 +18,13 @@ import (
 // through the API as any admin client, and the server's static token, on
 // the server's host.
 func newTokenCommand() *cobra.Command {
-	var kubeconfig string
 	cmd := &cobra.Command{
 		Use:   "token",
 		Short: "Manage the tokens nodes join with",
 	}
-	cmd.PersistentFlags().StringVar(&kubeconfig, "kubeconfig", "", "admin kubeconfig (default: $KUBECONFIG, else /var/lib/skiff/admin.kubeconfig)")
+	config := adminConfigFlag(cmd)
 	client := func() (kubernetes.Interface, []byte, error) {
-		path := kubeconfig
-		if path == "" {
-			path = os.Getenv("KUBECONFIG")
-		}
-		if path == "" {
-			path = "/var/lib/skiff/admin.kubeconfig"
-		}
-		rc, err := clientcmd.BuildConfigFromFlags("", path)
+		rc, err := config()
 		if err != nil {
 			return nil, nil, err
 		}
