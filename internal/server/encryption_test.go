@@ -397,6 +397,10 @@ func TestEncryptionKMS(t *testing.T) {
 		t.Errorf("status after reencrypt = %+v, %v; want every Secret current", st, err)
 	}
 
+	if body, err := s.Client.CoreV1().RESTClient().Get().AbsPath("/readyz").Param("verbose", "").DoRaw(ctx); err != nil || !strings.Contains(string(body), "[+]kms-providers ok") {
+		t.Errorf("readyz with the plugin up: %s %v", body, err)
+	}
+
 	// Plugin down: what was read or written under a cached seed reads.
 	plugin.Stop()
 	wantSecrets(t, s, all)
@@ -411,7 +415,13 @@ func TestEncryptionKMS(t *testing.T) {
 	if !apierrors.IsInternalError(err) || !strings.Contains(err.Error(), "kms plugin vault") {
 		t.Errorf("create with the plugin down: %v, want a 500 InternalError naming the plugin", err)
 	}
+	if body, err := s.Client.CoreV1().RESTClient().Get().AbsPath("/readyz/kms-providers").DoRaw(ctx); err == nil {
+		t.Errorf("readyz/kms-providers with the plugin down: %s", body)
+	}
 	plugin.Restart(t)
 	createSecret(t, s, "three", "kms-third-71b2")
+	if _, err := s.Client.CoreV1().RESTClient().Get().AbsPath("/readyz/kms-providers").DoRaw(ctx); err != nil {
+		t.Errorf("readyz/kms-providers with the plugin back: %v", err)
+	}
 	wantSecrets(t, s, map[string]string{"three": "kms-third-71b2"})
 }

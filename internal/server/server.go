@@ -353,6 +353,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		{"node authorizer", func(ctx context.Context) error { return s.startNodeGraph(ctx, runCtx) }},
 		{"bootstrap", s.bootstrap},
 		{"etcd upkeep", func(context.Context) error { return s.startEtcdUpkeep(runCtx) }},
+		{"kms status", func(context.Context) error { return s.pollKMS(runCtx) }},
 		{"components", func(context.Context) error { return s.startComponents(compCtx) }},
 		{"node", func(context.Context) error { return s.startNode(compCtx) }},
 	}
@@ -452,6 +453,44 @@ func (s *Server) startStore(ctx context.Context) error {
 		},
 		now: time.Now,
 	}
+	return nil
+}
+
+// healthChecks are the API server's checks besides its own: etcd, and
+// the KMS plugins when encryption at rest uses any (as upstream's
+// kms-providers check).
+func (s *Server) healthChecks() []apiserver.HealthCheck {
+	checks := []apiserver.HealthCheck{{Name: "etcd", Check: s.etcdUpkeep.Check}}
+	if st, ok := s.store.(*encryption.Store); ok && st.Config().HasKMS() {
+		checks = append(checks, apiserver.HealthCheck{Name: "kms-providers", Check: func(ctx context.Context) error {
+			return st.Config().CheckKMS(ctx)
+		}})
+	}
+	return checks
+}
+
+// pollKMS asks the KMS plugins for their status every minute until ctx is
+// done, so that a plugin's new key ID is taken up (and a failing plugin
+// logged) without waiting for a write or a probe.
+func (s *Server) pollKMS(ctx context.Context) error {
+	st, ok := s.store.(*encryption.Store)
+	if !ok || !st.Config().HasKMS() {
+		return nil
+	}
+	s.wg.Go(func() {
+		t := time.NewTicker(time.Minute)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			if err := st.Config().CheckKMS(ctx); err != nil && ctx.Err() == nil {
+				s.cfg.Logger.Warn("KMS plugin status failed", "err", err)
+			}
+		}
+	})
 	return nil
 }
 
@@ -578,7 +617,7 @@ func (s *Server) newAPIServer(context.Context) error {
 		}
 	}
 	api, err := apiserver.New(apiserver.Config{
-		HealthChecks:      []apiserver.HealthCheck{{Name: "etcd", Check: s.etcdUpkeep.Check}},
+		HealthChecks:      s.healthChecks(),
 		ProxyClientCert:   s.proxy.cert.GetClientCertificate,
 		AggregatorRouting: cfg.EnableAggregatorRouting,
 		KubeletTLS:        kubeletTLS,

@@ -41,6 +41,21 @@ func (c *Config) ProbeKMS(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
+// HasKMS reports whether the configuration uses a KMS plugin.
+func (c *Config) HasKMS() bool { return len(c.kms) > 0 }
+
+// CheckKMS is the kms-providers health check: every plugin's last status,
+// asked again when it is over a minute old (10 s after a failure). A
+// server calls it at least once a minute, so that a plugin's new key ID is
+// taken up without waiting for a write.
+func (c *Config) CheckKMS(ctx context.Context) error {
+	var errs []error
+	for _, p := range c.kms {
+		errs = append(errs, p.check(ctx, false))
+	}
+	return errors.Join(errs...)
+}
+
 type rule struct {
 	resource string
 	prefix   string
