@@ -4,15 +4,15 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	schedulingv1 "k8s.io/api/scheduling/v1"
 	storagev1 "k8s.io/api/storage/v1"
-	"k8s.io/apimachinery/pkg/api/meta"
-	"net"
-
-	corev1 "k8s.io/api/core/v1"
-	discoveryv1 "k8s.io/api/discovery/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/intstr"
@@ -94,32 +94,9 @@ func (s *Server) Bootstrap(ctx context.Context, cfg BootstrapConfig) error {
 	if cfg.AdvertiseAddress == nil {
 		return nil
 	}
-	ip := cfg.AdvertiseAddress.String()
-	port := int32(cfg.Port)
-	ep := &corev1.Endpoints{
-		ObjectMeta: metav1.ObjectMeta{Name: "kubernetes", Namespace: "default",
-			Labels: map[string]string{"endpointslice.kubernetes.io/skip-mirror": "true"}},
-		Subsets: []corev1.EndpointSubset{{
-			Addresses: []corev1.EndpointAddress{{IP: ip}},
-			Ports:     []corev1.EndpointPort{{Name: "https", Port: port, Protocol: corev1.ProtocolTCP}},
-		}},
-	}
-	if err := s.ensureUpdated(ctx, "", "v1", "endpoints", "default", ep, wo); err != nil {
-		return err
-	}
-	ready := true
-	name, proto := "https", corev1.ProtocolTCP
-	slice := &discoveryv1.EndpointSlice{
-		ObjectMeta: metav1.ObjectMeta{Name: "kubernetes", Namespace: "default",
-			Labels: map[string]string{discoveryv1.LabelServiceName: "kubernetes"}},
-		AddressType: discoveryv1.AddressTypeIPv4,
-		Endpoints:   []discoveryv1.Endpoint{{Addresses: []string{ip}, Conditions: discoveryv1.EndpointConditions{Ready: &ready}}},
-		Ports:       []discoveryv1.EndpointPort{{Name: &name, Port: &port, Protocol: &proto}},
-	}
-	if cfg.AdvertiseAddress.To4() == nil {
-		slice.AddressType = discoveryv1.AddressTypeIPv6
-	}
-	return s.ensureUpdated(ctx, "discovery.k8s.io", "v1", "endpointslices", "default", slice, wo)
+	// This server's Lease, and the live servers' addresses in the
+	// kubernetes endpoints; RunEndpointReconciler keeps them so.
+	return s.reconcileEndpoints(ctx, cfg.AdvertiseAddress, cfg.Port, time.Now())
 }
 
 // ensure creates obj unless it exists.

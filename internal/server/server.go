@@ -148,6 +148,11 @@ type Config struct {
 	// EtcdQuotaBackendBytes caps the embedded etcd's database (zero:
 	// etcd's 2 GiB); past it etcd raises NOSPACE, which the server clears.
 	EtcdQuotaBackendBytes int64
+	// EndpointReconcileInterval is how often the server renews its Lease
+	// in kube-system and puts the live servers in the kubernetes
+	// endpoints (zero: apiserver.EndpointReconcileInterval); tests
+	// shorten it.
+	EndpointReconcileInterval time.Duration
 	// EtcdMaintenanceInterval is how often the embedded etcd's size and
 	// alarms are looked at (zero: DefaultEtcdMaintenanceInterval); tests
 	// shorten it.
@@ -352,6 +357,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		{"serve", func(ctx context.Context) error { return s.serve(ctx, runCtx) }},
 		{"node authorizer", func(ctx context.Context) error { return s.startNodeGraph(ctx, runCtx) }},
 		{"bootstrap", s.bootstrap},
+		{"kubernetes endpoints", func(context.Context) error { return s.startEndpointReconciler(runCtx) }},
 		{"etcd upkeep", func(context.Context) error { return s.startEtcdUpkeep(runCtx) }},
 		{"kms status", func(context.Context) error { return s.pollKMS(runCtx) }},
 		{"components", func(context.Context) error { return s.startComponents(compCtx) }},
@@ -453,6 +459,19 @@ func (s *Server) startStore(ctx context.Context) error {
 		},
 		now: time.Now,
 	}
+	return nil
+}
+
+// startEndpointReconciler keeps this server in the kubernetes Service's
+// endpoints, beside the other servers sharing the store, until runCtx is
+// done.
+func (s *Server) startEndpointReconciler(runCtx context.Context) error {
+	if s.cfg.AdvertiseAddress == nil {
+		return nil
+	}
+	s.wg.Go(func() {
+		s.api.RunEndpointReconciler(runCtx, s.cfg.AdvertiseAddress, s.port, s.cfg.EndpointReconcileInterval)
+	})
 	return nil
 }
 
