@@ -44,10 +44,15 @@ func Main(m *testing.M) {
 }
 
 // waitForLeaks polls until no goroutine outside before is left, and returns
-// the stacks of those still running at the deadline.
+// the stacks of those still running at the deadline. It collects garbage
+// first each time: client-go stops the certificate-reloading goroutine of
+// a transport (a client with certificate files) once the transport is
+// collected, so such a goroutine outlives the test only while something
+// still holds its client.
 func waitForLeaks(before map[string]bool, wait time.Duration) string {
 	deadline := time.Now().Add(wait)
 	for delay := time.Millisecond; ; delay = min(2*delay, 100*time.Millisecond) {
+		runtime.GC()
 		leaked := leakedStacks(before)
 		if len(leaked) == 0 {
 			return ""
