@@ -5,6 +5,7 @@ import (
 
 	flowcontrolv1 "k8s.io/api/flowcontrol/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 
 	"skiff/internal/apiserver"
@@ -43,14 +44,7 @@ func maxInflight(cfg Config) *[2]int {
 func ensureFlowControlDefaults(ctx context.Context, api *apiserver.Server) error {
 	gv := flowcontrolv1.SchemeGroupVersion
 	d := apf.DefaultObjects()
-	levels := map[*flowcontrolv1.PriorityLevelConfiguration]bool{}
-	for _, l := range d.MandatoryLevels {
-		levels[l] = true
-	}
-	for _, l := range d.SuggestedLevels {
-		levels[l] = false
-	}
-	for want, mandatory := range levels {
+	for want, mandatory := range mandatoryOrNot(d.MandatoryLevels, d.SuggestedLevels) {
 		err := api.Reconcile(ctx, gv.WithResource("prioritylevelconfigurations"), "", want, func(cur runtime.Object) (runtime.Object, bool) {
 			existing, ok := cur.(*flowcontrolv1.PriorityLevelConfiguration)
 			if !ok || !apf.AutoUpdateSpec(existing, mandatory) {
@@ -67,24 +61,14 @@ func ensureFlowControlDefaults(ctx context.Context, api *apiserver.Server) error
 			}
 			next := existing.DeepCopy()
 			next.Spec = spec
-			if next.Annotations == nil {
-				next.Annotations = map[string]string{}
-			}
-			next.Annotations[flowcontrolv1.AutoUpdateAnnotationKey] = "true"
+			markAutoUpdate(&next.ObjectMeta)
 			return next, false
 		})
 		if err != nil {
 			return err
 		}
 	}
-	schemas := map[*flowcontrolv1.FlowSchema]bool{}
-	for _, s := range d.MandatorySchemas {
-		schemas[s] = true
-	}
-	for _, s := range d.SuggestedSchemas {
-		schemas[s] = false
-	}
-	for want, mandatory := range schemas {
+	for want, mandatory := range mandatoryOrNot(d.MandatorySchemas, d.SuggestedSchemas) {
 		err := api.Reconcile(ctx, gv.WithResource("flowschemas"), "", want, func(cur runtime.Object) (runtime.Object, bool) {
 			existing, ok := cur.(*flowcontrolv1.FlowSchema)
 			if !ok || !apf.AutoUpdateSpec(existing, mandatory) {
@@ -95,10 +79,7 @@ func ensureFlowControlDefaults(ctx context.Context, api *apiserver.Server) error
 			}
 			next := existing.DeepCopy()
 			next.Spec = *want.Spec.DeepCopy()
-			if next.Annotations == nil {
-				next.Annotations = map[string]string{}
-			}
-			next.Annotations[flowcontrolv1.AutoUpdateAnnotationKey] = "true"
+			markAutoUpdate(&next.ObjectMeta)
 			return next, false
 		})
 		if err != nil {
@@ -106,4 +87,25 @@ func ensureFlowControlDefaults(ctx context.Context, api *apiserver.Server) error
 		}
 	}
 	return nil
+}
+
+// mandatoryOrNot maps each default object to whether it is mandatory.
+func mandatoryOrNot[T comparable](mandatory, suggested []T) map[T]bool {
+	out := make(map[T]bool, len(mandatory)+len(suggested))
+	for _, o := range mandatory {
+		out[o] = true
+	}
+	for _, o := range suggested {
+		out[o] = false
+	}
+	return out
+}
+
+// markAutoUpdate sets the annotation that lets the server keep a default
+// object's spec.
+func markAutoUpdate(m *metav1.ObjectMeta) {
+	if m.Annotations == nil {
+		m.Annotations = map[string]string{}
+	}
+	m.Annotations[flowcontrolv1.AutoUpdateAnnotationKey] = "true"
 }
