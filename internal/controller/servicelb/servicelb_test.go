@@ -97,9 +97,10 @@ func TestServiceLoadBalancer(t *testing.T) {
 		})
 	}
 	waitIPs("the service to get every node's address", "10.0.0.3", "10.0.0.11", "192.0.2.12")
-	if !rec.Has("EnsuredLoadBalancer") {
-		t.Errorf("events %v lack EnsuredLoadBalancer", rec.Reasons())
-	}
+	// The event follows the status write: wait for it.
+	servertest.Wait(t, "the EnsuredLoadBalancer event", func(context.Context) (bool, error) {
+		return rec.Has("EnsuredLoadBalancer"), fmt.Errorf("events %v", rec.Reasons())
+	})
 
 	if err := setNode(ctx, env, "n1", func(n *corev1.Node) {
 		n.Status.Conditions[0].Status = corev1.ConditionFalse

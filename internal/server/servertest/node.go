@@ -30,12 +30,10 @@ func (s *Server) NodeClient(t testing.TB, name string) kubernetes.Interface {
 	if err != nil {
 		t.Fatalf("node client: %v", err)
 	}
-	certFile, keyFile, err := pki.WritePair(t.TempDir(), "node", certPEM, kc.KeyPEM)
-	if err != nil {
-		t.Fatalf("node client: %v", err)
-	}
+	// In memory, not files: client-go would watch files for renewal in a
+	// goroutine that lives as long as the client's transport.
 	c, err := kubernetes.NewForConfig(&rest.Config{Host: s.URL(), QPS: -1, UserAgent: user,
-		TLSClientConfig: rest.TLSClientConfig{CAFile: ca.CertFile(), CertFile: certFile, KeyFile: keyFile}})
+		TLSClientConfig: rest.TLSClientConfig{CAData: ca.CertPEM(), CertData: certPEM, KeyData: kc.KeyPEM}})
 	if err != nil {
 		t.Fatalf("node client: %v", err)
 	}
