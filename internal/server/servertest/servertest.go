@@ -2,6 +2,7 @@ package servertest
 
 import (
 	"context"
+	"os"
 	"slices"
 	"testing"
 	"time"
@@ -62,6 +63,9 @@ func Start(t testing.TB, configure func(*server.Config)) *Server {
 		t.Fatalf("load admin kubeconfig: %v", err)
 	}
 	rc.QPS, rc.Burst = -1, 1000
+	if err := inMemory(rc); err != nil {
+		t.Fatalf("admin kubeconfig: %v", err)
+	}
 	client, err := kubernetes.NewForConfig(rc)
 	if err != nil {
 		t.Fatalf("admin client: %v", err)
@@ -97,4 +101,25 @@ func (s *Server) ClientFor(t testing.TB, configure func(*rest.Config)) kubernete
 		t.Fatalf("client: %v", err)
 	}
 	return c
+}
+
+// inMemory loads the files rc names (CA, client certificate and key) into
+// rc, so that its clients hold them in memory: with files, client-go
+// watches them for renewal in goroutines that outlive a test until its
+// transports are collected.
+func inMemory(rc *rest.Config) error {
+	for _, f := range []struct {
+		file *string
+		data *[]byte
+	}{{&rc.CAFile, &rc.CAData}, {&rc.CertFile, &rc.CertData}, {&rc.KeyFile, &rc.KeyData}} {
+		if *f.file == "" {
+			continue
+		}
+		b, err := os.ReadFile(*f.file)
+		if err != nil {
+			return err
+		}
+		*f.data, *f.file = b, ""
+	}
+	return nil
 }
