@@ -65,10 +65,12 @@ func waitForLeaks(before map[string]bool, wait time.Duration) string {
 }
 
 func leakedStacks(before map[string]bool) []string {
+	all := stacks()
+	cache := transportCacheGoroutines(all)
 	var out []string
-	for _, g := range stacks() {
+	for _, g := range all {
 		id, _, _ := strings.Cut(strings.TrimPrefix(g, "goroutine "), " ")
-		if before[id] || ignored(g) {
+		if before[id] || cache[id] || ignored(g) {
 			continue
 		}
 		out = append(out, g)
@@ -114,4 +116,45 @@ func stacks() []string {
 		buf = make([]byte, 2*len(buf))
 	}
 	return strings.Split(string(bytes.TrimSpace(buf)), "\n\n")
+}
+
+// transportCacheGoroutines are the goroutines of client-go's transport
+// cache: for a client that reads its certificate from files, the cache
+// starts a watcher (with a work queue and a poller) that ends only when
+// the garbage collector frees the transport, which a finished test's
+// leftovers (its testing.T keeps its cleanups) may still reach. They are
+// the watchers, what they started, and the delaying queues started by
+// the goroutine that started a watcher.
+func transportCacheGoroutines(all []string) map[string]bool {
+	type g struct{ id, creator, stack string }
+	var gs []g
+	for _, st := range all {
+		id, _, _ := strings.Cut(strings.TrimPrefix(st, "goroutine "), " ")
+		creator := ""
+		if i := strings.LastIndex(st, " in goroutine "); i >= 0 {
+			creator, _, _ = strings.Cut(st[i+len(" in goroutine "):], "\n")
+		}
+		gs = append(gs, g{id, strings.TrimSpace(creator), st})
+	}
+	out := map[string]bool{}
+	starters := map[string]bool{}
+	for _, x := range gs {
+		if strings.Contains(x.stack, "created by k8s.io/client-go/transport.(*tlsTransportCache).get") {
+			out[x.id], starters[x.creator] = true, true
+		}
+	}
+	for _, x := range gs {
+		if starters[x.creator] && strings.Contains(x.stack, "k8s.io/client-go/util/workqueue.(*delayingType[...]).waitingLoop") {
+			out[x.id] = true
+		}
+	}
+	for changed := true; changed; {
+		changed = false
+		for _, x := range gs {
+			if !out[x.id] && out[x.creator] {
+				out[x.id], changed = true, true
+			}
+		}
+	}
+	return out
 }
