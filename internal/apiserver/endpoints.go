@@ -10,6 +10,7 @@ import (
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
@@ -126,7 +127,7 @@ func (s *Server) writeEndpoints(ctx context.Context, addrs []string, port int, w
 		subsets = append(subsets, sub)
 	}
 	cur, _ := s.Object("", "v1", "endpoints", metav1.NamespaceDefault, "kubernetes")
-	if ep, ok := cur.(*corev1.Endpoints); !ok || !sameSubsets(ep.Subsets, subsets) {
+	if ep, ok := cur.(*corev1.Endpoints); !ok || !equality.Semantic.DeepEqual(ep.Subsets, subsets) {
 		ep := &corev1.Endpoints{
 			ObjectMeta: metav1.ObjectMeta{Name: "kubernetes", Namespace: metav1.NamespaceDefault,
 				Labels: map[string]string{"endpointslice.kubernetes.io/skip-mirror": "true"}},
@@ -174,28 +175,6 @@ func (s *Server) removeEndpoint(ctx context.Context, ip net.IP, port int) error 
 		return err
 	}
 	return nil
-}
-
-func sameSubsets(a, b []corev1.EndpointSubset) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if len(a[i].Ports) != len(b[i].Ports) || len(a[i].Addresses) != len(b[i].Addresses) || len(a[i].NotReadyAddresses) != 0 {
-			return false
-		}
-		for j := range a[i].Ports {
-			if a[i].Ports[j] != b[i].Ports[j] {
-				return false
-			}
-		}
-		for j := range a[i].Addresses {
-			if a[i].Addresses[j].IP != b[i].Addresses[j].IP {
-				return false
-			}
-		}
-	}
-	return true
 }
 
 func sliceAddresses(es *discoveryv1.EndpointSlice) string {

@@ -136,7 +136,11 @@ func (u *etcdUpkeep) maintain(ctx context.Context, cause string) error {
 		raised[a.Alarm.String()] = true
 	}
 	for _, a := range []string{"NOSPACE", "CORRUPT"} {
-		u.alarms.WithLabelValues(a).Set(map[bool]float64{true: 1}[raised[a]])
+		v := 0.0
+		if raised[a] {
+			v = 1
+		}
+		u.alarms.WithLabelValues(a).Set(v)
 	}
 	if raised["NOSPACE"] {
 		return u.recoverSpace(ctx, st, alarms.Alarms)
