@@ -35,7 +35,7 @@ func run(ctx context.Context, args []string) int {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newServerCommand(), newAgentCommand(), newKubectlCommand(), newVersionCommand(), newBenchCommand(), newImagesCommand(), newSimCommand(), newTokenCommand(), newSecretsEncryptCommand(), newServiceAccountCommand(), newEtcdSnapshotCommand(), newCertificateCommand())
+	root.AddCommand(newServerCommand(), newAgentCommand(), newKubectlCommand(), newVersionCommand(), newBenchCommand(), newImagesCommand(), newSimCommand(), newTokenCommand(), newSecretsEncryptCommand(), newServiceAccountCommand(), newEtcdSnapshotCommand(), newEtcdCommand(), newCertificateCommand())
 	root.SetArgs(args)
 	if err := root.ExecuteContext(ctx); err != nil {
 		fmt.Fprintln(os.Stderr, "skiff:", err)

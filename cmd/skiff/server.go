@@ -25,6 +25,7 @@ func newServerCommand() *cobra.Command {
 		enableAPF    bool
 		reset        server.ResetConfig
 		clusterReset bool
+		tokenFile    string
 	)
 	cmd := &cobra.Command{
 		Use:   "server",
@@ -52,6 +53,16 @@ func newServerCommand() *cobra.Command {
 					return fmt.Errorf("--advertise-address %q: not an IP address", advertise)
 				}
 				cfg.AdvertiseAddress = ip
+			}
+			if tokenFile != "" {
+				b, err := os.ReadFile(tokenFile)
+				if err != nil {
+					return fmt.Errorf("--token-file: %w", err)
+				}
+				cfg.JoinToken = strings.TrimSpace(string(b))
+			}
+			if cfg.JoinServer != "" && cfg.JoinToken == "" {
+				return fmt.Errorf("--server needs --token or --token-file")
 			}
 			cfg.HTTPSPort = httpsPort
 			cfg.NoDefaultStorageClass = !defaultSC
@@ -100,6 +111,10 @@ func newServerCommand() *cobra.Command {
 	f.IntVar(&cfg.EtcdSnapshotRetention, "etcd-snapshot-retention", server.DefaultSnapshotRetention, "scheduled snapshots to keep")
 	f.BoolVar(&cfg.EtcdDisableSnapshots, "etcd-disable-snapshots", false, "take no scheduled snapshots")
 	f.Int64Var(&cfg.EtcdQuotaBackendBytes, "etcd-quota-backend-bytes", 0, "size at which the embedded etcd refuses writes with NOSPACE, which the server then clears by compacting and defragmenting (0: etcd's 2 GiB)")
+	f.BoolVar(&cfg.ClusterInit, "cluster-init", false, "make the embedded etcd the seed of a cluster of servers: it serves peers at the advertise address, port 2380, so that others join with --server")
+	f.StringVar(&cfg.JoinServer, "server", "", "join the servers of the cluster of this server (https://IP:6443): copy its CAs and keys and add the embedded etcd as a member")
+	f.StringVar(&cfg.JoinToken, "token", "", "with --server, the first server's join token (its <data-dir>/node-token)")
+	f.StringVar(&tokenFile, "token-file", "", "a file holding --token")
 	f.StringVar(&cfg.BindAddress, "bind-address", "0.0.0.0", "address the API server listens on")
 	f.IntVar(&httpsPort, "https-port", 6443, "port the API server listens on (0: any free port)")
 	f.StringVar(&advertise, "advertise-address", "", "address the kubernetes Service points at (default: the first host address)")

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 
 	"go.etcd.io/etcd/client/pkg/v3/transport"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -301,6 +302,30 @@ func (s *Server) PeerURL() string { return s.peerURL }
 // IsLeader reports whether this member currently leads the cluster.
 func (s *Server) IsLeader() bool {
 	return s.etcd.Server.Leader() == s.etcd.Server.MemberID()
+}
+
+// MemberID is the member's ID in its cluster.
+func (s *Server) MemberID() uint64 { return uint64(s.etcd.Server.MemberID()) }
+
+// IsLearner reports whether the member is a learner: it replicates the
+// log but neither votes nor serves clients until it is promoted.
+func (s *Server) IsLearner() bool { return s.etcd.Server.IsLearner() }
+
+// WaitPromoted returns once the member votes (a member that never was a
+// learner at once), or with ctx's error.
+func (s *Server) WaitPromoted(ctx context.Context) error {
+	t := time.NewTicker(200 * time.Millisecond)
+	defer t.Stop()
+	for s.IsLearner() {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-s.etcd.Server.StopNotify():
+			return errors.New("etcd member stopped while a learner")
+		case <-t.C:
+		}
+	}
+	return nil
 }
 
 // Err reports a fatal error of the running member; it is closed after Close.

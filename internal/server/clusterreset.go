@@ -1,7 +1,6 @@
 package server
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -14,6 +13,7 @@ import (
 	"k8s.io/utils/clock"
 
 	"skiff/internal/etcd"
+	"skiff/internal/network"
 )
 
 // ResetConfig is what `skiff server --cluster-reset` does to the embedded
@@ -38,13 +38,17 @@ func ResetCluster(ctx context.Context, rc ResetConfig) (string, error) {
 	if len(cfg.EtcdServers) > 0 {
 		return "", errors.New("--cluster-reset resets the embedded etcd; this server uses an external one (--etcd-servers)")
 	}
-	clientURL := cmp.Or(cfg.EtcdClientURL, defaultEtcdClientURL)
-	peerURL := cmp.Or(cfg.EtcdPeerURL, defaultEtcdPeerURL)
-	files, err := setUpEtcdPKI(newServerCerts(clock.RealClock{}), cfg.DataDir, clientURL, peerURL)
+	if cfg.AdvertiseAddress == nil {
+		cfg.AdvertiseAddress = network.FirstHostIP()
+	}
+	ec, err := embeddedEtcd(cfg)
 	if err != nil {
 		return "", err
 	}
-	dir := filepath.Join(cfg.DataDir, "etcd")
+	if ec.TLS, err = setUpEtcdPKI(newServerCerts(clock.RealClock{}), cfg.DataDir, ec.ClientURL, ec.PeerURL); err != nil {
+		return "", err
+	}
+	dir := ec.DataDir
 	var old string
 	if rc.RestorePath != "" {
 		if _, err := etcd.ReadSnapshotStatus(rc.RestorePath); err != nil {
@@ -58,7 +62,7 @@ func ResetCluster(ctx context.Context, rc ResetConfig) (string, error) {
 		} else if !errors.Is(err, fs.ErrNotExist) {
 			return "", err
 		}
-		err := etcd.RestoreSnapshot(etcd.RestoreConfig{SnapshotPath: rc.RestorePath, DataDir: dir, PeerURL: peerURL, Logger: cfg.Logger})
+		err := etcd.RestoreSnapshot(etcd.RestoreConfig{SnapshotPath: rc.RestorePath, DataDir: dir, Name: ec.Name, PeerURL: ec.PeerURL, Logger: cfg.Logger})
 		if err != nil {
 			if rmErr := os.RemoveAll(dir); rmErr == nil && old != "" {
 				if os.Rename(old, dir) == nil {
@@ -70,7 +74,8 @@ func ResetCluster(ctx context.Context, rc ResetConfig) (string, error) {
 	} else if _, err := os.Stat(filepath.Join(dir, "member")); err != nil {
 		return "", fmt.Errorf("--cluster-reset: no etcd data in %s to reset", dir)
 	}
-	e, err := etcd.Start(ctx, etcd.Config{DataDir: dir, ClientURL: clientURL, PeerURL: peerURL, TLS: files, Logger: cfg.Logger, ForceNewCluster: true})
+	ec.ForceNewCluster = true
+	e, err := etcd.Start(ctx, ec)
 	if err != nil {
 		return old, fmt.Errorf("etcd: %w", err)
 	}

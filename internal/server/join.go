@@ -343,7 +343,7 @@ func (j *joiner) servingSANs(req node.JoinRequest) (pki.SANs, error) {
 // setUpJoin makes (or keeps) the cluster's join token, writes it to
 // <data-dir>/node-token for `skiff agent --token-file`, and returns the
 // join protocol's handlers.
-func setUpJoin(cfg Config, cluster joinCluster) (map[string]http.Handler, error) {
+func setUpJoin(cfg Config, cluster joinCluster, members *etcdMembers) (map[string]http.Handler, error) {
 	tlsDir := filepath.Join(cfg.DataDir, "tls")
 	ca, err := pki.LoadOrCreateCA(tlsDir)
 	if err != nil {
@@ -357,7 +357,14 @@ func setUpJoin(cfg Config, cluster joinCluster) (map[string]http.Handler, error)
 		return nil, fmt.Errorf("join token: %w", err)
 	}
 	j := &joiner{cfg: cfg, ca: ca, tlsDir: tlsDir, cluster: cluster, now: time.Now}
-	return j.handlers(), nil
+	h := j.handlers()
+	// Servers join only a server whose etcd is embedded: with an external
+	// one, each server is started with its address instead.
+	if members != nil {
+		h[ServerBootstrapPath] = http.HandlerFunc(j.serveBootstrap)
+		h[EtcdJoinPath] = members.serveJoin(j)
+	}
+	return h, nil
 }
 
 // apiJoinCluster is the joinCluster of a running server: reads from the

@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -67,6 +66,14 @@ type Config struct {
 	// one). It serves both over mutual TLS only, with certificates of its
 	// own CA under <data-dir>/tls/etcd.
 	EtcdClientURL, EtcdPeerURL string
+	// ClusterInit makes the embedded etcd the seed of a cluster of servers:
+	// it serves peers at the advertise address (port 2380) so that others
+	// can join it (--cluster-init).
+	ClusterInit bool
+	// JoinServer and JoinToken make this server join the cluster of the
+	// server at JoinServer (--server, --token): it copies the cluster's
+	// CAs and keys, and its embedded etcd joins the others' as a member.
+	JoinServer, JoinToken string
 	// BindAddress and HTTPSPort are where the API is served (0.0.0.0:6443;
 	// port 0 means 6443, -1 picks a free port).
 	BindAddress string
@@ -270,6 +277,9 @@ type Server struct {
 	serving *tls.Config
 	etcd    *etcd.Server
 	etcdCl  *clientv3.Client
+	// members manages the embedded etcd's cluster; nil with an external
+	// etcd.
+	members *etcdMembers
 	// snapshots are the embedded etcd's; nil with an external one.
 	snapshots *snapshots
 	// etcdUpkeep checks etcd's health, and keeps the embedded one
@@ -340,6 +350,13 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, certs: newServerCerts(cfg.Clock)}
 	var err error
+	if cfg.JoinServer != "" {
+		// Before anything else: the CAs and keys (and the encryption
+		// config) must be the cluster's, not new ones.
+		if err := fetchServerBootstrap(ctx, cfg); err != nil {
+			return nil, err
+		}
+	}
 	if s.encryption, err = loadEncryption(cfg); err != nil {
 		return nil, err
 	}
@@ -425,31 +442,35 @@ func (s *Server) startStore(ctx context.Context) error {
 		s.etcdUpkeep = newEtcdUpkeep(cl, s.cfg.EtcdServers[0], nil, 0, s.cfg.Logger)
 		return nil
 	}
-	clientURL := cmp.Or(s.cfg.EtcdClientURL, defaultEtcdClientURL)
-	peerURL := cmp.Or(s.cfg.EtcdPeerURL, defaultEtcdPeerURL)
-	files, err := setUpEtcdPKI(s.certs, s.cfg.DataDir, clientURL, peerURL)
+	ec, err := embeddedEtcd(s.cfg)
 	if err != nil {
 		return err
 	}
-	e, err := etcd.Start(ctx, etcd.Config{
-		DataDir:   filepath.Join(s.cfg.DataDir, "etcd"),
-		ClientURL: clientURL,
-		PeerURL:   peerURL,
-		TLS:       files,
-		Logger:    s.cfg.Logger,
-		// The upkeep below defragments and clears NOSPACE.
-		QuotaBackendBytes: s.cfg.EtcdQuotaBackendBytes,
-	})
+	if ec.TLS, err = setUpEtcdPKI(s.certs, s.cfg.DataDir, ec.ClientURL, ec.PeerURL); err != nil {
+		return err
+	}
+	if s.cfg.JoinServer != "" && !memberInitialized(ec) {
+		if ec, err = joinEtcd(ctx, s.cfg, ec); err != nil {
+			return err
+		}
+	}
+	e, err := etcd.Start(ctx, ec)
 	if err != nil {
 		return err
 	}
+	s.etcd = e
+	// A learner serves no client: the API server waits for the leader to
+	// promote it, which it does once the member has caught up.
+	if err := e.WaitPromoted(ctx); err != nil {
+		return fmt.Errorf("wait for the etcd member to be promoted: %w", err)
+	}
+	s.members = &etcdMembers{member: e, logger: s.cfg.Logger}
 	s.etcdUpkeep = newEtcdUpkeep(e.Client(), e.ClientURL(), e.Defragment, s.cfg.EtcdQuotaBackendBytes, s.cfg.Logger)
 	// A database left mostly free pages, or at its quota, is put right
 	// before the API server serves from it.
 	if err := s.etcdUpkeep.maintain(ctx, "start"); err != nil {
 		s.cfg.Logger.Warn("etcd upkeep at start failed", "err", err)
 	}
-	s.etcd = e
 	s.store = etcdstore.New(e.Client(), etcdstore.Config{})
 	s.snapshots = &snapshots{
 		dir:  s.cfg.EtcdSnapshotDir,
@@ -529,6 +550,7 @@ func (s *Server) startEtcdUpkeep(ctx context.Context) error {
 	}
 	s.etcdUpkeep.event = nodeEventer(client, s.snapshots.node, s.cfg.Logger)
 	s.wg.Go(func() { s.etcdUpkeep.Run(ctx, cmp.Or(s.cfg.EtcdMaintenanceInterval, DefaultEtcdMaintenanceInterval)) })
+	s.wg.Go(func() { s.members.promoteLearners(ctx) })
 	if s.cfg.EtcdDisableSnapshots {
 		return nil
 	}
@@ -578,7 +600,7 @@ func (s *Server) newAPIServer(context.Context) error {
 		}
 		authenticators = append(authenticators, s.jwtAuth)
 	}
-	join, err := setUpJoin(cfg, &apiJoinCluster{s: s})
+	join, err := setUpJoin(cfg, &apiJoinCluster{s: s}, s.members)
 	if err != nil {
 		return err
 	}
@@ -628,6 +650,9 @@ func (s *Server) newAPIServer(context.Context) error {
 	}
 	if s.snapshots != nil {
 		extra[EtcdSnapshotsPath], extra[EtcdSnapshotsPrunePath] = s.snapshots, s.snapshots
+	}
+	if s.members != nil {
+		extra[EtcdMembersPath] = s.members
 	}
 	if st, ok := s.store.(*encryption.Store); ok {
 		extra[EncryptionStatusPath] = encryptionStatusHandler(st)

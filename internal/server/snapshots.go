@@ -244,17 +244,7 @@ func (s *snapshots) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	default:
 		err = apierrors.NewMethodNotSupported(schema.GroupResource{Resource: "etcd-snapshots"}, r.Method)
 	}
-	if err != nil {
-		var st apierrors.APIStatus
-		if !errors.As(err, &st) {
-			err = apierrors.NewInternalError(err)
-			errors.As(err, &st)
-		}
-		writeStatus(w, &apierrors.StatusError{ErrStatus: st.Status()})
-		return
-	}
-	w.Header().Set("Content-Type", "application/json")
-	_ = json.NewEncoder(w).Encode(out)
+	writeResult(w, out, err)
 }
 
 // snapshotsUnavailable answers the snapshot paths of a server whose etcd

@@ -1,0 +1,62 @@
+package node
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// RetryJoin runs f as a join is retried: until it succeeds, the server
+// refuses (a RefusedError below 500), or ctx is done, waiting 1 s and then
+// twice as long each time up to 30 s.
+func RetryJoin(ctx context.Context, logger *slog.Logger, f func() error) error {
+	return retryJoin(ctx, logger, f)
+}
+
+// PostJSON posts in as JSON to path on the server, trusting only caPEM,
+// with the bearer token or client certificates given, and decodes the
+// answer into out. An answer other than 200 is a RefusedError.
+func PostJSON(ctx context.Context, serverURL, path, bearer string, caPEM []byte, certs []tls.Certificate, in, out any) error {
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(caPEM)
+	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{RootCAs: pool, Certificates: certs, MinVersion: tls.VersionTLS12},
+	}}
+	defer client.CloseIdleConnections()
+	body, err := json.Marshal(in)
+	if err != nil {
+		return err
+	}
+	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(serverURL, "/")+path, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	if bearer != "" {
+		hreq.Header.Set("Authorization", "Bearer "+bearer)
+	}
+	hreq.Header.Set("Content-Type", "application/json")
+	resp, err := client.Do(hreq)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return &RefusedError{Code: resp.StatusCode, Msg: fmt.Sprintf("refused: %s: %s", resp.Status, strings.TrimSpace(string(data)))}
+	}
+	if err := json.Unmarshal(data, out); err != nil {
+		return fmt.Errorf("answer of %s: %w", path, err)
+	}
+	return nil
+}
