@@ -22,9 +22,15 @@ import (
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/util/retry"
+	"k8s.io/client-go/util/workqueue"
 
 	"skiff/internal/etcd"
 	"skiff/internal/node"
@@ -143,6 +149,8 @@ type EtcdMember struct {
 // etcdMembers manages the embedded member's cluster.
 type etcdMembers struct {
 	member *etcd.Server
+	// name is the member's.
+	name   string
 	logger *slog.Logger
 }
 
@@ -435,4 +443,78 @@ func isLoopbackURL(raw string) bool {
 	}
 	ip := net.ParseIP(u.Hostname())
 	return ip != nil && ip.IsLoopback() || u.Hostname() == "localhost"
+}
+
+// The annotation and finalizer a clustered server puts on its own Node:
+// the Node deleted, another server removes the member it names, so that
+// a server removed from the cluster leaves the quorum too (as k3s does).
+const (
+	EtcdMemberAnnotation = "etcd.skiff.dev/member-name"
+	EtcdMemberFinalizer  = "etcd.skiff.dev/member"
+)
+
+// removeMembersOfDeletedNodes removes the etcd member of every Node
+// deleted with EtcdMemberFinalizer, then the finalizer, until ctx is
+// done. Every server runs it; a server leaves its own member to the
+// others.
+func (m *etcdMembers) removeMembersOfDeletedNodes(ctx context.Context, client kubernetes.Interface) {
+	lw := cache.NewListWatchFromClient(client.CoreV1().RESTClient(), "nodes", metav1.NamespaceAll, fields.Everything())
+	queue := workqueue.NewTypedRateLimitingQueue(workqueue.DefaultTypedControllerRateLimiter[string]())
+	defer queue.ShutDown()
+	informer := cache.NewSharedIndexInformer(lw, &corev1.Node{}, 0, cache.Indexers{})
+	enqueue := func(obj any) {
+		if n, ok := obj.(*corev1.Node); ok && n.DeletionTimestamp != nil && slices.Contains(n.Finalizers, EtcdMemberFinalizer)  {
+			queue.Add(n.Name)
+		}
+	}
+	_, _ = informer.AddEventHandler(cache.ResourceEventHandlerFuncs{AddFunc: enqueue, UpdateFunc: func(_, obj any) { enqueue(obj) }})
+	go informer.RunWithContext(ctx)
+	go func() {
+		<-ctx.Done()
+		queue.ShutDown()
+	}()
+	for {
+		name, quit := queue.Get()
+		if quit {
+			return
+		}
+		if err := m.releaseNode(ctx, client, name); err != nil {
+			m.logger.Warn("removing the etcd member of a deleted node", "node", name, "err", err)
+			queue.AddRateLimited(name)
+		} else {
+			queue.Forget(name)
+		}
+		queue.Done(name)
+	}
+}
+
+// releaseNode removes the member a deleted Node names, then its finalizer.
+func (m *etcdMembers) releaseNode(ctx context.Context, client kubernetes.Interface, name string) error {
+	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		n, err := client.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if n.DeletionTimestamp == nil || !slices.Contains(n.Finalizers, EtcdMemberFinalizer) {
+			return nil
+		}
+		switch member := n.Annotations[EtcdMemberAnnotation]; {
+		case member == m.name:
+			// Another server removes this one's member; alone, there is
+			// no member to remove, and the Node just goes.
+			if members, err := m.list(ctx); err != nil || len(members) > 1 {
+				return err
+			}
+		case member != "":
+			if err := m.remove(ctx, member); err != nil && !apierrors.IsNotFound(err) {
+				return err
+			}
+		}
+		n.Finalizers = slices.DeleteFunc(n.Finalizers, func(f string) bool { return f == EtcdMemberFinalizer })
+		_, err = client.CoreV1().Nodes().Update(ctx, n, metav1.UpdateOptions{})
+		return err
+	})
 }

@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"skiff/internal/node"
@@ -130,12 +131,21 @@ func TestServersJoinEtcd(t *testing.T) {
 		t.Fatalf("the third server, joined again, reads %v, %v", got, err)
 	}
 
-	// Shut down for good and removed, it leaves the list.
+	// Shut down for good and its Node deleted, it leaves the list.
 	third.Close()
-	if err := server.RemoveEtcdMember(ctx, second.Client, thirdName); err != nil {
+	host := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "third-host",
+		Annotations: map[string]string{server.EtcdMemberAnnotation: thirdName}, Finalizers: []string{server.EtcdMemberFinalizer}}}
+	if _, err := first.Client.CoreV1().Nodes().Create(ctx, host, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := first.Client.CoreV1().Nodes().Delete(ctx, host.Name, metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	waitVoters(t, first, 2)
+	servertest.Wait(t, "the deleted node gone", func(ctx context.Context) (bool, error) {
+		_, err := first.Client.CoreV1().Nodes().Get(ctx, host.Name, metav1.GetOptions{})
+		return apierrors.IsNotFound(err), nil
+	})
 	if err := server.RemoveEtcdMember(ctx, second.Client, thirdName); err == nil {
 		t.Error("removing a removed member succeeded")
 	}

@@ -464,7 +464,7 @@ func (s *Server) startStore(ctx context.Context) error {
 	if err := e.WaitPromoted(ctx); err != nil {
 		return fmt.Errorf("wait for the etcd member to be promoted: %w", err)
 	}
-	s.members = &etcdMembers{member: e, logger: s.cfg.Logger}
+	s.members = &etcdMembers{member: e, name: ec.Name, logger: s.cfg.Logger}
 	s.etcdUpkeep = newEtcdUpkeep(e.Client(), e.ClientURL(), e.Defragment, s.cfg.EtcdQuotaBackendBytes, s.cfg.Logger)
 	// A database left mostly free pages, or at its quota, is put right
 	// before the API server serves from it.
@@ -551,6 +551,9 @@ func (s *Server) startEtcdUpkeep(ctx context.Context) error {
 	s.etcdUpkeep.event = nodeEventer(client, s.snapshots.node, s.cfg.Logger)
 	s.wg.Go(func() { s.etcdUpkeep.Run(ctx, cmp.Or(s.cfg.EtcdMaintenanceInterval, DefaultEtcdMaintenanceInterval)) })
 	s.wg.Go(func() { s.members.promoteLearners(ctx) })
+	if s.cfg.clustered() {
+		s.wg.Go(func() { s.members.removeMembersOfDeletedNodes(ctx, client) })
+	}
 	if s.cfg.EtcdDisableSnapshots {
 		return nil
 	}
@@ -850,7 +853,14 @@ func (s *Server) labelControlPlane(ctx context.Context, name string) {
 				if !ok {
 					return nil, false
 				}
-				if _, done := n.Labels[agent.LabelControlPlane]; done {
+				// A clustered server's Node names its etcd member, which
+				// leaves the cluster with the Node.
+				member := ""
+				if s.cfg.clustered() && s.members != nil {
+					member = s.members.name
+				}
+				_, labelled := n.Labels[agent.LabelControlPlane]
+				if labelled && (member == "" || n.Annotations[EtcdMemberAnnotation] == member && slices.Contains(n.Finalizers, EtcdMemberFinalizer)) {
 					return nil, false
 				}
 				n = n.DeepCopy()
@@ -858,6 +868,15 @@ func (s *Server) labelControlPlane(ctx context.Context, name string) {
 					n.Labels = map[string]string{}
 				}
 				n.Labels[agent.LabelControlPlane] = ""
+				if member != "" {
+					if n.Annotations == nil {
+						n.Annotations = map[string]string{}
+					}
+					n.Annotations[EtcdMemberAnnotation] = member
+					if !slices.Contains(n.Finalizers, EtcdMemberFinalizer) {
+						n.Finalizers = append(n.Finalizers, EtcdMemberFinalizer)
+					}
+				}
 				return n, false
 			})
 			if err == nil {
