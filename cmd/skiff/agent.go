@@ -1,10 +1,12 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"os"
 	"strings"
+	"sync"
 
 	"github.com/spf13/cobra"
 
@@ -60,8 +62,19 @@ func newAgentCommand() *cobra.Command {
 				return err
 			}
 			releaseStartupPagesLater(ctx, logger)
-			go joined.KeepRenewed(ctx)
-			logger.Info("skiff agent running", "node", joined.NodeName, "server", join.Server)
+			ctx, cancel := context.WithCancel(ctx)
+			var wg sync.WaitGroup
+			defer wg.Wait()
+			defer cancel()
+			wg.Go(func() { joined.KeepRenewed(ctx) })
+			// The node's clients fail over between the servers the
+			// cluster lists; this keeps that list current.
+			wg.Go(func() {
+				if err := joined.FollowServers(ctx); err != nil {
+					logger.Error("following the API servers failed", "err", err)
+				}
+			})
+			logger.Info("skiff agent running", "node", joined.NodeName, "server", join.Server, "servers", joined.Servers.Servers())
 			return n.Run(ctx)
 		},
 	}

@@ -8,6 +8,13 @@
 // node with the credentials it got. `skiff server` runs a node beside its
 // control plane with credentials issued from its own CA.
 //
+// A joined node's clients dial through its ServerPool rather than the
+// --server address alone: the pool connects to the API server that last
+// answered and tries the others when it does not, and
+// Joined.FollowServers keeps the pool's list equal to the servers
+// default/kubernetes lists (saved in <data-dir>/servers.json for the next
+// start), so a node stays up while any server is.
+//
 // New checks the Config and gets each component's client configuration
 // from the Credentials the caller supplies (how each component
 // authenticates to the API server, and the kubelet API's serving

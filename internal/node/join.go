@@ -20,6 +20,7 @@ import (
 	"strings"
 	"time"
 
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
 	"skiff/internal/network"
@@ -87,6 +88,9 @@ type Joined struct {
 	NodeIP                                 net.IP
 	ClusterDNS, ClusterDomain, ServiceCIDR string
 	Credentials                            Credentials
+	// Servers is the node's pool of API servers; its clients dial
+	// through it, and FollowServers keeps it current.
+	Servers *ServerPool
 
 	creds  *joinedCredentials
 	dir    string
@@ -101,6 +105,8 @@ type joinedCredentials struct {
 	nodeCert, nodeKey       string
 	proxyCert, proxyKey     string
 	servingCert, servingKey string
+	// pool dials the servers for every client after the join.
+	pool *ServerPool
 }
 
 var _ Credentials = (*joinedCredentials)(nil)
@@ -118,8 +124,11 @@ func (c *joinedCredentials) RESTConfig(user string) (*rest.Config, error) {
 	// Upstream's kubelet defaults (kubeAPIQPS 50, kubeAPIBurst 100):
 	// client-go's own 5/10 would queue a node's pod starts behind each
 	// other's status writes and token requests.
-	return &rest.Config{Host: c.server, UserAgent: user, QPS: 50, Burst: 100,
-		TLSClientConfig: rest.TLSClientConfig{CAFile: c.caFile, CertFile: cert, KeyFile: key}}, nil
+	// Host stays the joined server's URL, but the pool picks the server
+	// each connection goes to; every server's certificate names
+	// APIServerName, whichever one answers.
+	return &rest.Config{Host: c.server, UserAgent: user, QPS: 50, Burst: 100, Dial: c.pool.DialContext,
+		TLSClientConfig: rest.TLSClientConfig{CAFile: c.caFile, CertFile: cert, KeyFile: key, ServerName: APIServerName}}, nil
 }
 
 func (c *joinedCredentials) KubeletServing(string, []string) (string, string, *x509.CertPool, error) {
@@ -161,6 +170,17 @@ func Join(ctx context.Context, cfg JoinConfig) (*Joined, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data dir: %w", err)
 	}
+	addr, err := ServerAddress(cfg.Server)
+	if err != nil {
+		return nil, err
+	}
+	// The servers the node learnt before are kept beside join.json, so a
+	// restart reaches the cluster even when --server's server is down.
+	pool, err := NewServerPool(ServerPoolConfig{Default: addr, File: filepath.Join(cfg.DataDir, "servers.json"),
+		Logger: cfg.Logger.With("component", "server-pool")})
+	if err != nil {
+		return nil, err
+	}
 	name := cfg.NodeName
 	dir := filepath.Join(cfg.DataDir, "tls")
 	c := &joinedCredentials{
@@ -170,9 +190,10 @@ func Join(ctx context.Context, cfg JoinConfig) (*Joined, error) {
 		nodeCert: filepath.Join(dir, "node.crt"), nodeKey: filepath.Join(dir, "node.key"),
 		proxyCert: filepath.Join(dir, "proxy.crt"), proxyKey: filepath.Join(dir, "proxy.key"),
 		servingCert: filepath.Join(dir, "serving-kubelet.crt"), servingKey: filepath.Join(dir, "serving-kubelet.key"),
+		pool: pool,
 	}
 	joined := func(s joinSettings) *Joined {
-		return &Joined{NodeName: name, NodeIP: cfg.NodeIP, Credentials: c,
+		return &Joined{NodeName: name, NodeIP: cfg.NodeIP, Credentials: c, Servers: pool,
 			ClusterDNS: s.ClusterDNS, ClusterDomain: s.ClusterDomain, ServiceCIDR: s.ServiceCIDR,
 			creds: c, dir: dir, logger: cfg.Logger}
 	}
@@ -325,7 +346,9 @@ func (j *Joined) Renew(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("renew: the node's client certificate: %w", err)
 	}
-	resp, err := PostJoin(ctx, j.creds.server, RenewPath, "", caPEM, []tls.Certificate{pair}, req)
+	// Any server renews: the request goes to the one the pool prefers.
+	target := joinTarget{url: j.creds.server, dial: j.creds.pool.DialContext, serverName: APIServerName}
+	resp, err := postJoin(ctx, target, RenewPath, "", caPEM, []tls.Certificate{pair}, req)
 	if err != nil {
 		return fmt.Errorf("renew at %s: %w", j.creds.server, err)
 	}
@@ -366,6 +389,21 @@ func (j *Joined) KeepRenewed(ctx context.Context) {
 		case <-time.After(min(wait, time.Hour)):
 		}
 	}
+}
+
+// FollowServers keeps the node's pool of API servers equal to the
+// servers the cluster lists in default/kubernetes, reading them as the
+// node itself (every node may get that object) until ctx is done.
+func (j *Joined) FollowServers(ctx context.Context) error {
+	rc, err := j.creds.RESTConfig(j.creds.nodeUser)
+	if err != nil {
+		return err
+	}
+	client, err := kubernetes.NewForConfig(rc)
+	if err != nil {
+		return fmt.Errorf("server pool client: %w", err)
+	}
+	return j.Servers.Run(ctx, client)
 }
 
 // RefusedError is the server's answer to a join or renewal it did not
@@ -444,10 +482,26 @@ func RequestJoin(ctx context.Context, serverURL string, token pki.JoinToken, caP
 // PostJoin posts req to path on the server, trusting only caPEM, with the
 // bearer token or client certificates given.
 func PostJoin(ctx context.Context, serverURL, path, bearer string, caPEM []byte, certs []tls.Certificate, req JoinRequest) (JoinResponse, error) {
+	return postJoin(ctx, joinTarget{url: serverURL}, path, bearer, caPEM, certs, req)
+}
+
+// joinTarget is where postJoin sends a request: the server's URL, and
+// optionally a dialer that picks the server and the name its
+// certificate is checked against.
+type joinTarget struct {
+	url        string
+	dial       func(ctx context.Context, network, addr string) (net.Conn, error)
+	serverName string
+}
+
+func postJoin(ctx context.Context, target joinTarget, path, bearer string, caPEM []byte, certs []tls.Certificate, req JoinRequest) (JoinResponse, error) {
+	serverURL := target.url
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(caPEM)
 	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
-		TLSClientConfig: &tls.Config{RootCAs: pool, Certificates: certs, MinVersion: tls.VersionTLS12},
+		DialContext: target.dial,
+		TLSClientConfig: &tls.Config{RootCAs: pool, Certificates: certs, MinVersion: tls.VersionTLS12,
+			ServerName: target.serverName},
 	}}
 	defer client.CloseIdleConnections()
 	body, err := json.Marshal(req)

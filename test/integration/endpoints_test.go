@@ -2,6 +2,7 @@ package integration
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"slices"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"skiff/internal/etcd/etcdtest"
+	"skiff/internal/node"
 	"skiff/internal/server"
 	"skiff/internal/server/servertest"
 )
@@ -87,4 +89,31 @@ func TestKubernetesEndpointsListEveryServer(t *testing.T) {
 	if _, err := a.Client.CoordinationV1().Leases("kube-system").Get(ctx, "apiserver-endpoint-192-0-2-2", metav1.GetOptions{}); err == nil {
 		t.Error("the stopped server's Lease is still there")
 	}
+}
+
+// TestNodeLearnsServers: a node, reading as itself under the Node
+// authorizer, learns the cluster's servers from default/kubernetes into
+// the pool its clients dial through.
+func TestNodeLearnsServers(t *testing.T) {
+	s := servertest.Start(t, func(c *server.Config) {
+		c.AdvertiseAddress = net.ParseIP("192.0.2.1")
+		c.EndpointReconcileInterval = 100 * time.Millisecond
+	})
+	addr, err := node.ServerAddress(s.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool, err := node.NewServerPool(node.ServerPoolConfig{Default: addr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, port, _ := net.SplitHostPort(addr)
+	want := net.JoinHostPort("192.0.2.1", port)
+	nc := s.NodeClient(t, "n1")
+	servertest.Wait(t, "the node to list the server", func(ctx context.Context) (bool, error) {
+		if err := pool.Refresh(ctx, nc); err != nil {
+			return false, err
+		}
+		return slices.Contains(pool.Servers(), want), fmt.Errorf("servers %v", pool.Servers())
+	})
 }
