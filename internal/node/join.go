@@ -1,7 +1,6 @@
 package node
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/tls"
@@ -495,42 +494,7 @@ type joinTarget struct {
 }
 
 func postJoin(ctx context.Context, target joinTarget, path, bearer string, caPEM []byte, certs []tls.Certificate, req JoinRequest) (JoinResponse, error) {
-	serverURL := target.url
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(caPEM)
-	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
-		DialContext: target.dial,
-		TLSClientConfig: &tls.Config{RootCAs: pool, Certificates: certs, MinVersion: tls.VersionTLS12,
-			ServerName: target.serverName},
-	}}
-	defer client.CloseIdleConnections()
-	body, err := json.Marshal(req)
-	if err != nil {
-		return JoinResponse{}, err
-	}
-	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(serverURL, "/")+path, bytes.NewReader(body))
-	if err != nil {
-		return JoinResponse{}, err
-	}
-	if bearer != "" {
-		hreq.Header.Set("Authorization", "Bearer "+bearer)
-	}
-	hreq.Header.Set("Content-Type", "application/json")
-	resp, err := client.Do(hreq)
-	if err != nil {
-		return JoinResponse{}, err
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err != nil {
-		return JoinResponse{}, err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return JoinResponse{}, &RefusedError{Code: resp.StatusCode, Msg: fmt.Sprintf("refused: %s: %s", resp.Status, strings.TrimSpace(string(data)))}
-	}
 	var out JoinResponse
-	if err := json.Unmarshal(data, &out); err != nil {
-		return JoinResponse{}, fmt.Errorf("join answer: %w", err)
-	}
-	return out, nil
+	err := postJSON(ctx, target, path, bearer, caPEM, certs, req, &out)
+	return out, err
 }

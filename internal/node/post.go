@@ -25,10 +25,17 @@ func RetryJoin(ctx context.Context, logger *slog.Logger, f func() error) error {
 // with the bearer token or client certificates given, and decodes the
 // answer into out. An answer other than 200 is a RefusedError.
 func PostJSON(ctx context.Context, serverURL, path, bearer string, caPEM []byte, certs []tls.Certificate, in, out any) error {
+	return postJSON(ctx, joinTarget{url: serverURL}, path, bearer, caPEM, certs, in, out)
+}
+
+func postJSON(ctx context.Context, target joinTarget, path, bearer string, caPEM []byte, certs []tls.Certificate, in, out any) error {
+	serverURL := target.url
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(caPEM)
 	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
-		TLSClientConfig: &tls.Config{RootCAs: pool, Certificates: certs, MinVersion: tls.VersionTLS12},
+		DialContext: target.dial,
+		TLSClientConfig: &tls.Config{RootCAs: pool, Certificates: certs, MinVersion: tls.VersionTLS12,
+			ServerName: target.serverName},
 	}}
 	defer client.CloseIdleConnections()
 	body, err := json.Marshal(in)
