@@ -1,6 +1,7 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"net"
@@ -8,9 +9,11 @@ import (
 	"slices"
 	"strconv"
 
+	"k8s.io/apimachinery/pkg/util/uuid"
 	"k8s.io/client-go/rest"
 
 	"skiff/internal/apiserver/auth"
+	"skiff/internal/node"
 	"skiff/internal/pki"
 	"skiff/internal/scheduler"
 )
@@ -60,7 +63,7 @@ func schedulerComponent(cfg Config) component {
 		name: "scheduler",
 		user: auth.SchedulerUser,
 		run: func(ctx context.Context, rc *rest.Config) error {
-			s, err := scheduler.New(scheduler.Config{Rest: rc, ConfigFile: cfg.SchedulerConfigFile, Logger: cfg.Logger})
+			s, err := scheduler.New(scheduler.Config{Rest: rc, ConfigFile: cfg.SchedulerConfigFile, Identity: leaseIdentity(cfg), Logger: cfg.Logger})
 			if err != nil {
 				return err
 			}
@@ -99,4 +102,11 @@ func sanitize(s string) string {
 		}
 	}
 	return string(out)
+}
+
+// leaseIdentity is the holder identity of this server's scheduler and
+// controllers in their Leases: the node name, which, unlike the host
+// name, differs between servers in containers, and a unique suffix.
+func leaseIdentity(cfg Config) string {
+	return cmp.Or(cfg.NodeName, node.HostName()) + "_" + string(uuid.NewUUID())
 }

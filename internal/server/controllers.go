@@ -61,6 +61,7 @@ func controllersComponent(cfg Config) component {
 			}
 			m, err := manager.New(manager.Config{
 				RESTConfig:       rc,
+				Identity:         leaseIdentity(cfg),
 				Controllers:      ctors,
 				ServiceAccounts:  controllerAccounts(),
 				AccountNamespace: auth.ControllerAccountNamespace,
