@@ -463,7 +463,7 @@ func (m *etcdMembers) removeMembersOfDeletedNodes(ctx context.Context, client ku
 	defer queue.ShutDown()
 	informer := cache.NewSharedIndexInformer(lw, &corev1.Node{}, 0, cache.Indexers{})
 	enqueue := func(obj any) {
-		if n, ok := obj.(*corev1.Node); ok && n.DeletionTimestamp != nil && slices.Contains(n.Finalizers, EtcdMemberFinalizer)  {
+		if n, ok := obj.(*corev1.Node); ok && n.DeletionTimestamp != nil && slices.Contains(n.Finalizers, EtcdMemberFinalizer) {
 			queue.Add(n.Name)
 		}
 	}
