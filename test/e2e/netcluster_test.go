@@ -49,8 +49,43 @@ const netSubnet = "192.168.231."
 // until every node is Ready.
 func startNetCluster(t *testing.T, agents int) *netCluster {
 	t.Helper()
-	containerdtest.Require(t, "/usr/lib/cni/bridge", "/bin/busybox", "nft", "nsenter", "ip")
+	nc := newNetCluster(t, agents+1)
 	bin := binDir(t)
+	server := nc.nodes[0]
+	nc.cluster = &cluster{bin: bin, dataDir: server.dataDir, log: server.log, netns: server.netns}
+	server.start(t, bin, "server", "--data-dir", server.dataDir, "--node-name", server.name,
+		"--https-port", "6443", "--bind-address", "0.0.0.0", "--advertise-address", server.ip,
+		"--etcd-client-url", "https://127.0.0.1:0", "--etcd-peer-url", "https://127.0.0.1:0", "--log-level", "info")
+	nc.cmd = server.cmd
+	tokenFile := waitToken(t, server)
+	for _, n := range nc.nodes[1:] {
+		n.start(t, bin, "agent", "--server", "https://"+server.ip+":6443", "--token-file", tokenFile,
+			"--data-dir", n.dataDir, "--node-name", n.name, "--node-ip", n.ip, "--log-level", "info")
+	}
+	waitUntil(t, 120*time.Second, "every node Ready", func() (bool, string) {
+		out, err := nc.kubectlErr("get", "nodes", "-o", `jsonpath={range .items[*]}{.metadata.name}={.status.conditions[?(@.type=="Ready")].status} {end}`)
+		return err == nil && strings.Count(out, "=True") == len(nc.nodes), out
+	})
+	return nc
+}
+
+// waitToken waits for the server's join token and returns its file.
+func waitToken(t *testing.T, server *netNode) string {
+	t.Helper()
+	tokenFile := filepath.Join(server.dataDir, "node-token")
+	waitUntil(t, 30*time.Second, "the server's join token", func() (bool, string) {
+		_, err := os.Stat(tokenFile)
+		return err == nil, fmt.Sprint(err)
+	})
+	return tokenFile
+}
+
+// newNetCluster makes n network namespaces on a new bridge, each with a
+// data dir holding the test image, and removes them when the test ends.
+// Nothing runs in them yet.
+func newNetCluster(t *testing.T, n int) *netCluster {
+	t.Helper()
+	containerdtest.Require(t, "/usr/lib/cni/bridge", "/bin/busybox", "nft", "nsenter", "ip")
 	idb := make([]byte, 2)
 	_, _ = rand.Read(idb)
 	id := hex.EncodeToString(idb)
@@ -63,7 +98,7 @@ func startNetCluster(t *testing.T, agents int) *netCluster {
 	if err := images.Write(image, images.Busybox(testImage, busybox, netApplets)); err != nil {
 		t.Fatal(err)
 	}
-	for i := 0; i <= agents; i++ {
+	for i := range n {
 		nc.nodes = append(nc.nodes, &netNode{
 			name:    fmt.Sprintf("skt-node%d", i),
 			netns:   fmt.Sprintf("skt-%s-%d", id, i),
@@ -94,25 +129,6 @@ func startNetCluster(t *testing.T, agents int) *netCluster {
 			t.Fatal(err)
 		}
 	}
-	server := nc.nodes[0]
-	nc.cluster = &cluster{bin: bin, dataDir: server.dataDir, log: server.log, netns: server.netns}
-	server.start(t, bin, "server", "--data-dir", server.dataDir, "--node-name", server.name,
-		"--https-port", "6443", "--bind-address", "0.0.0.0", "--advertise-address", server.ip,
-		"--etcd-client-url", "https://127.0.0.1:0", "--etcd-peer-url", "https://127.0.0.1:0", "--log-level", "info")
-	nc.cmd = server.cmd
-	tokenFile := filepath.Join(server.dataDir, "node-token")
-	waitUntil(t, 30*time.Second, "the server's join token", func() (bool, string) {
-		_, err := os.Stat(tokenFile)
-		return err == nil, fmt.Sprint(err)
-	})
-	for _, n := range nc.nodes[1:] {
-		n.start(t, bin, "agent", "--server", "https://"+server.ip+":6443", "--token-file", tokenFile,
-			"--data-dir", n.dataDir, "--node-name", n.name, "--node-ip", n.ip, "--log-level", "info")
-	}
-	waitUntil(t, 120*time.Second, "every node Ready", func() (bool, string) {
-		out, err := nc.kubectlErr("get", "nodes", "-o", `jsonpath={range .items[*]}{.metadata.name}={.status.conditions[?(@.type=="Ready")].status} {end}`)
-		return err == nil && strings.Count(out, "=True") == len(nc.nodes), out
-	})
 	return nc
 }
 
