@@ -49,7 +49,9 @@ func (l Latencies) String() string {
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
-func summarise(op string, total time.Duration, samples []time.Duration) Latencies {
+// Summarise sorts samples, the latencies of op's operations that took
+// total in all, and returns their percentiles and rate.
+func Summarise(op string, total time.Duration, samples []time.Duration) Latencies {
 	sort.Slice(samples, func(i, j int) bool { return samples[i] < samples[j] })
 	l := Latencies{Op: op, Count: len(samples), Duration: total}
 	if len(samples) == 0 {
@@ -153,7 +155,7 @@ func RunAPI(ctx context.Context, cfg APIConfig, out io.Writer) ([]Latencies, err
 			})
 		}
 		wg.Wait()
-		l := summarise(op, time.Since(start), samples)
+		l := Summarise(op, time.Since(start), samples)
 		if out != nil {
 			fmt.Fprintln(out, l)
 		}
@@ -197,7 +199,7 @@ func RunAPI(ctx context.Context, cfg APIConfig, out io.Writer) ([]Latencies, err
 	}
 	w.Stop()
 	watchMu.Lock()
-	wl := summarise("watch", results[0].Duration, watchLat)
+	wl := Summarise("watch", results[0].Duration, watchLat)
 	watchMu.Unlock()
 	if out != nil {
 		fmt.Fprintln(out, wl, "(create -> event delivered)")

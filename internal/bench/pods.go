@@ -157,7 +157,7 @@ func RunPods(ctx context.Context, cfg PodsConfig, out io.Writer) (Latencies, err
 			return Latencies{}, fmt.Errorf("only %d of %d pods running after %v", len(samples), cfg.Pods, cfg.Timeout)
 		}
 	}
-	l := summarise("startup", time.Since(start), samples)
+	l := Summarise("startup", time.Since(start), samples)
 	if out != nil {
 		how := "at once"
 		if cfg.Rate > 0 {

@@ -21,7 +21,7 @@ import (
 )
 
 // joinServer starts a server that joins the cluster of first.
-func joinServer(t *testing.T, first *servertest.Server, dataDir, advertise string) *servertest.Server {
+func joinServer(t testing.TB, first *servertest.Server, dataDir, advertise string) *servertest.Server {
 	t.Helper()
 	token, err := os.ReadFile(filepath.Join(first.DataDir, "node-token"))
 	if err != nil {
@@ -35,9 +35,9 @@ func joinServer(t *testing.T, first *servertest.Server, dataDir, advertise strin
 	})
 }
 
-// voters waits until the cluster, as ts sees it, has exactly the named
+// waitVoters waits until the cluster, as ts sees it, has exactly want
 // members, all voting.
-func waitVoters(t *testing.T, ts *servertest.Server, want int) []server.EtcdMember {
+func waitVoters(t testing.TB, ts *servertest.Server, want int) []server.EtcdMember {
 	t.Helper()
 	var members []server.EtcdMember
 	servertest.Wait(t, "etcd members voting", func(ctx context.Context) (bool, error) {
