@@ -98,10 +98,12 @@ func TestHAServers(t *testing.T) {
 			others = append(others, s)
 		}
 	}
+	failover := probeWrites(ctx, others, killed)
 	waitUntil(t, 60*time.Second, "a create acknowledged after the kill", func() (bool, string) {
-		return load.firstAfter(killed) > 0, ""
+		return failover.Load() > 0 && load.firstAfter(killed) > 0, ""
 	})
-	t.Logf("failover: the first create started after kill -9 was acknowledged %v after it", load.firstAfter(killed).Round(time.Millisecond))
+	t.Logf("failover: from kill -9 to the first acknowledged write %v; the load's first create sent after the kill was acknowledged %v after it",
+		time.Duration(failover.Load()).Round(time.Millisecond), load.firstAfter(killed).Round(time.Millisecond))
 	newHolder := leaseHolderAmong(t, others, "kube-controller-manager", 90*time.Second)
 	t.Logf("the controllers resumed on %s", newHolder.name)
 	leaseHolderAmong(t, others, "kube-scheduler", 90*time.Second)
@@ -293,6 +295,27 @@ func watchReady(ctx context.Context, servers []*haServer, name string) *atomic.P
 		}
 	}()
 	return &seen
+}
+
+// probeWrites sends a create through one of servers every 100 ms, each
+// bounded by 2 s, until one is acknowledged, and then holds how long after
+// since it was.
+func probeWrites(ctx context.Context, servers []*haServer, since time.Time) *atomic.Int64 {
+	var first atomic.Int64
+	go func() {
+		for i := 0; ctx.Err() == nil && first.Load() == 0; i++ {
+			go func() {
+				c, cancel := context.WithTimeout(ctx, 2*time.Second)
+				defer cancel()
+				cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("probe-%d", i)}}
+				if _, err := servers[i%len(servers)].client.CoreV1().ConfigMaps("default").Create(c, cm, metav1.CreateOptions{}); err == nil {
+					first.CompareAndSwap(0, int64(time.Since(since)))
+				}
+			}()
+			time.Sleep(100 * time.Millisecond)
+		}
+	}()
+	return &first
 }
 
 // createLoad creates ConfigMaps through the servers from a few clients,
