@@ -135,6 +135,11 @@ func TestHAServers(t *testing.T) {
 	waitUntil(t, 120*time.Second, "the killed server serving again", func() (bool, string) {
 		return haVoters(holder.client) == 3, ""
 	})
+	out, err := holder.in(filepath.Join(bin, "skiff"), "etcd", "members", "--kubeconfig", filepath.Join(holder.dataDir, "admin.kubeconfig"))
+	if err != nil || strings.Count(out, "voter") != 3 {
+		t.Errorf("skiff etcd members on the restarted server: %v\n%s", err, out)
+	}
+	t.Logf("skiff etcd members:\n%s", out)
 	// Long enough past the kill for a node whose leases stopped to be
 	// marked NotReady (40 s).
 	for time.Since(killed) < 50*time.Second {
@@ -158,7 +163,7 @@ func TestHAServers(t *testing.T) {
 		_ = s.cmd.Process.Kill()
 		_ = s.cmd.Wait()
 	}
-	_, err := last.client.CoreV1().ConfigMaps("default").Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "no-quorum"}}, metav1.CreateOptions{})
+	_, err = last.client.CoreV1().ConfigMaps("default").Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "no-quorum"}}, metav1.CreateOptions{})
 	t.Logf("create without quorum: %v", err)
 	if err == nil {
 		t.Error("a create without quorum succeeded")
@@ -182,6 +187,10 @@ func TestHAServers(t *testing.T) {
 	waitUntil(t, 60*time.Second, "the reset server alone", func() (bool, string) {
 		return haVoters(last.client) == 1, ""
 	})
+	out, err = last.in(filepath.Join(bin, "skiff"), "etcd", "members", "--kubeconfig", filepath.Join(last.dataDir, "admin.kubeconfig"))
+	if err != nil || strings.Count(out, "voter") != 1 || !strings.Contains(out, last.ip+":2380") {
+		t.Errorf("skiff etcd members after the reset: %v\n%s", err, out)
+	}
 	missing, err := missingConfigMaps(ctx, last.client, acked)
 	if err != nil || len(missing) > 0 {
 		t.Fatalf("after the reset: %v, missing %v", err, missing)
