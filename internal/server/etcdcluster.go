@@ -27,6 +27,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/retry"
@@ -258,20 +259,13 @@ func (m *etcdMembers) remove(ctx context.Context, name string) error {
 // promoteLearners, while this member leads, promotes every learner that
 // has caught up (etcd refuses the others, which are tried again).
 func (m *etcdMembers) promoteLearners(ctx context.Context) {
-	t := time.NewTicker(promoteInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	wait.UntilWithContext(ctx, func(ctx context.Context) {
 		if !m.member.IsLeader() {
-			continue
+			return
 		}
 		members, err := m.client().MemberList(ctx)
 		if err != nil {
-			continue
+			return
 		}
 		for _, mb := range members.Members {
 			if !mb.IsLearner || mb.Name == "" {
@@ -283,7 +277,7 @@ func (m *etcdMembers) promoteLearners(ctx context.Context) {
 			}
 			m.logger.Info("etcd learner promoted", "member", mb.Name, "id", strconv.FormatUint(mb.ID, 16))
 		}
-	}
+	}, promoteInterval)
 }
 
 // serveJoin serves EtcdJoinPath for the joiner's token check.
