@@ -99,6 +99,13 @@
 // images least recently used first when the image filesystem is above
 // ImageGCHighPercent, down to ImageGCLowPercent (imageGarbage).
 //
+// Server is the kubelet API the API server proxies to: container logs,
+// exec, attach, port-forward, /pods, and the resource usage that a
+// StatsCollector reads from the pod and container cgroups (stats.go): the
+// stats Summary on /stats/summary and upstream's resource metrics on
+// /metrics/resource (resourcemetrics.go), with cpu rates over readings kept
+// every StatsConfig.Interval.
+//
 // The caller builds the agent with New and runs it with Run. An agent
 // either watches its own pods (the default) or is fed by the caller through
 // PodUpdated, PodDeleted and NodeUpdated (Config.FeedPods), which is how

@@ -48,6 +48,9 @@ type ServerConfig struct {
 	Streams StreamURLs
 	// LogDir holds the pods' log folders, <ns>_<name>_<uid>.
 	LogDir string
+	// Stats reports the node's and its pods' resource usage for
+	// /stats/summary and /metrics/resource; nil answers them 501.
+	Stats SummaryProvider
 	// PollInterval is how often a followed log is read (default 250ms).
 	PollInterval time.Duration
 	Logger       *slog.Logger
@@ -81,6 +84,12 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	}
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok")) })
 	s.mux.HandleFunc("GET /pods", s.servePods)
+	// Upstream's kubelet authorizes these as nodes/stats and
+	// nodes/metrics for callers that reach it directly; this server
+	// admits only the API server, which authorized the caller's
+	// nodes/proxy, as for every path here.
+	s.mux.HandleFunc("GET /stats/summary", s.serveSummary)
+	s.mux.HandleFunc("GET /metrics/resource", s.serveResourceMetrics)
 	return s, nil
 }
 

@@ -91,7 +91,16 @@ func agentComponent(cfg Config) component {
 			if cfg.ClusterDNS != "" {
 				acfg.ClusterDNS = []string{cfg.ClusterDNS}
 			}
-			srv, err := agentServer(cfg, acfg.NodeIPs, client, rt)
+			// The pods' cpu and memory usage, read from the cgroups the
+			// agent makes; simulated pods have none.
+			var stats *agent.StatsCollector
+			if !cfg.SimulateRuntime {
+				if stats, err = agent.NewStatsCollector(agent.StatsConfig{NodeName: cfg.NodeName, Runtime: rt, CgroupRoot: acfg.CgroupRoot,
+					CgroupMount: acfg.CgroupMount, Logger: cfg.Logger.With("component", "agent-stats")}); err != nil {
+					return err
+				}
+			}
+			srv, err := agentServer(cfg, acfg.NodeIPs, client, rt, stats)
 			if err != nil {
 				return err
 			}
@@ -108,6 +117,9 @@ func agentComponent(cfg Config) component {
 					cfg.Logger.Error("agent server stopped", "err", err)
 				}
 			})
+			if stats != nil {
+				wg.Go(func() { _ = stats.Run(sctx) })
+			}
 			if acfg.RootDir != "" {
 				// CSI drivers register in <root>/plugins_registry.
 				m, err := csi.New(csi.Config{NodeName: cfg.NodeName, Client: client, RootDir: acfg.RootDir, Logger: acfg.Logger})
@@ -127,9 +139,10 @@ func agentComponent(cfg Config) component {
 }
 
 // agentServer builds this node's kubelet API (logs, exec, attach,
-// port-forward) with the serving certificate of the node's credentials; it
-// admits only the API server's client certificate.
-func agentServer(cfg Config, nodeIPs []string, client kubernetes.Interface, rt agent.Runtime) (*agent.Server, error) {
+// port-forward, resource usage from stats when not nil) with the serving
+// certificate of the node's credentials; it admits only the API server's
+// client certificate.
+func agentServer(cfg Config, nodeIPs []string, client kubernetes.Interface, rt agent.Runtime, stats *agent.StatsCollector) (*agent.Server, error) {
 	certFile, keyFile, pool, err := cfg.Credentials.KubeletServing(cfg.NodeName, nodeIPs)
 	if err != nil {
 		return nil, fmt.Errorf("agent server: %w", err)
@@ -140,6 +153,10 @@ func agentServer(cfg Config, nodeIPs []string, client kubernetes.Interface, rt a
 		return nil, fmt.Errorf("agent server: %w", err)
 	}
 	streams, _ := rt.(agent.StreamURLs)
+	var provider agent.SummaryProvider
+	if stats != nil {
+		provider = stats
+	}
 	return agent.NewServer(agent.ServerConfig{
 		TLS: &tls.Config{
 			GetCertificate: pair.GetCertificate,
@@ -156,6 +173,7 @@ func agentServer(cfg Config, nodeIPs []string, client kubernetes.Interface, rt a
 		Runtime:       rt,
 		Streams:       streams,
 		LogDir:        filepath.Join(cfg.DataDir, "pods"),
+		Stats:         provider,
 		Logger:        cfg.Logger.With("component", "agent-server"),
 	})
 }
