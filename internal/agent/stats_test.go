@@ -1,14 +1,17 @@
 package agent
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
@@ -17,6 +20,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes/fake"
@@ -39,6 +43,12 @@ func writeTree(t *testing.T, root string, files map[string]string) {
 }
 
 func u64(v uint64) *uint64 { return &v }
+
+// dump shows v's fields as JSON, pointed-to numbers included.
+func dump(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
+}
 
 func TestStatsCgroupUsage(t *testing.T) {
 	tests := []struct {
@@ -400,4 +410,94 @@ func TestServerResourceUsage(t *testing.T) {
 	bare := newServer(nil)
 	get(bare.URL+"/stats/summary", http.StatusNotImplemented)
 	get(bare.URL+"/metrics/resource", http.StatusNotImplemented)
+}
+
+// TestStatsOnHostCgroups reads a real process's usage from this host's
+// cgroups (v1 or v2), with the pod and container cgroups made as the agent
+// and the runtime make them.
+func TestStatsOnHostCgroups(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("making cgroups needs root")
+	}
+	cg := cgroupFS{mount: "/sys/fs/cgroup"}
+	root := fmt.Sprintf("/skiff-stats-test-%d", os.Getpid())
+	uid := types.UID("u1")
+	pod := podCgroupPath(root, corev1.PodQOSGuaranteed, uid)
+	container := pod + "/c1"
+	if err := cg.ensure(PodCgroup{Path: pod, CPUShares: 1024}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := cg.remove(container, pod, root); err != nil {
+			t.Errorf("remove test cgroups: %v", err)
+		}
+	})
+	for _, h := range cg.hierarchies() {
+		if err := mkdirCgroup(h, container); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The shell joins the container's cgroup before it fills 16 MB of
+	// memory, so that they are charged there, then waits for a line.
+	script := ""
+	for _, h := range cg.hierarchies() {
+		script += fmt.Sprintf("echo $$ > %s\n", filepath.Join(h, container, "cgroup.procs"))
+	}
+	script += "x=$(head -c 16000000 /dev/zero | tr '\\0' a)\necho ready\nread line\n"
+	cmd := exec.Command("sh", "-c", script)
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		_, _ = io.WriteString(stdin, "done\n")
+		_ = stdin.Close()
+		if err := cmd.Wait(); err != nil {
+			t.Errorf("test process: %v", err)
+		}
+	}()
+	if line, err := bufio.NewReader(stdout).ReadString('\n'); err != nil || line != "ready\n" {
+		t.Fatalf("test process said %q, %v", line, err)
+	}
+
+	started := time.Now()
+	c, err := NewStatsCollector(StatsConfig{NodeName: "n1", CgroupRoot: root, Runtime: statsRuntime{
+		sandboxes:  []Sandbox{{ID: "s1", PodUID: uid, Name: "p", Namespace: "ns", State: SandboxReady, CreatedAt: started}},
+		containers: []Container{{ID: "c1", SandboxID: "s1", PodUID: uid, Name: "main", State: ContainerRunning, StartedAt: started}},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum, err := c.Summary(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(sum.Pods) != 1 || len(sum.Pods[0].Containers) != 1 {
+		t.Fatalf("summary pods: %+v", sum.Pods)
+	}
+	p, ct := sum.Pods[0], sum.Pods[0].Containers[0]
+	for what, m := range map[string]*statsapi.MemoryStats{"node": sum.Node.Memory, "pod": p.Memory, "container": ct.Memory} {
+		if m == nil || m.WorkingSetBytes == nil || *m.WorkingSetBytes < 16_000_000 || *m.UsageBytes < *m.WorkingSetBytes {
+			t.Errorf("%s memory %s: want a working set of 16 MB at least, within the usage", what, dump(m))
+		}
+	}
+	for what, s := range map[string]*statsapi.CPUStats{"node": sum.Node.CPU, "pod": p.CPU, "container": ct.CPU} {
+		if s == nil || s.UsageCoreNanoSeconds == nil || *s.UsageCoreNanoSeconds == 0 {
+			t.Errorf("%s cpu %s: want some cpu time used", what, dump(s))
+		}
+	}
+	if *p.CPU.UsageCoreNanoSeconds < *ct.CPU.UsageCoreNanoSeconds {
+		t.Errorf("pod cpu %d below its container's %d", *p.CPU.UsageCoreNanoSeconds, *ct.CPU.UsageCoreNanoSeconds)
+	}
+	if sum.Node.StartTime.IsZero() || !sum.Node.StartTime.Before(&metav1.Time{Time: started}) {
+		t.Errorf("node start time %v, want the host's boot", sum.Node.StartTime)
+	}
 }
