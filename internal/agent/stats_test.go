@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
@@ -500,4 +501,35 @@ func TestStatsOnHostCgroups(t *testing.T) {
 	if sum.Node.StartTime.IsZero() || !sum.Node.StartTime.Before(&metav1.Time{Time: started}) {
 		t.Errorf("node start time %v, want the host's boot", sum.Node.StartTime)
 	}
+}
+
+// TestStatsRunKeepsReadings checks that a request gets a cpu rate at once
+// when Run has been reading in the background.
+func TestStatsRunKeepsReadings(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		n := newStatsNode(t)
+		c, err := NewStatsCollector(StatsConfig{NodeName: "n1", Runtime: n.rt, CgroupRoot: "/kubepods", CgroupMount: n.cgroups, ProcDir: n.proc})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan error)
+		go func() { done <- c.Run(ctx) }()
+		synctest.Wait() // the first reading
+		writeTree(t, n.cgroups, map[string]string{statsPod + "/web1/cpu.stat": "usage_usec 7000000\n"})
+		time.Sleep(DefaultStatsInterval)
+		synctest.Wait() // the second one
+		sum, err := c.Summary(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		// 5 core-seconds over the 10 s between Run's readings.
+		if diff := cmp.Diff(u64(500_000_000), sum.Pods[0].Containers[0].CPU.UsageNanoCores); diff != "" {
+			t.Errorf("container usageNanoCores (-want +got):\n%s", diff)
+		}
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("run: %v", err)
+		}
+	})
 }
