@@ -49,43 +49,44 @@ func (s *Server) serveResourceMetrics(w http.ResponseWriter, r *http.Request) {
 	// A registry per request: the collector reads with the request's
 	// context, and its series are exactly the pods running now.
 	reg := prometheus.NewRegistry()
-	if err := reg.Register(resourceCollector{ctx: r.Context(), stats: s.cfg.Stats, log: s.cfg.Logger}); err != nil {
+	if err := reg.Register(resourceCollector{resourceDescs: newResourceDescs(), ctx: r.Context(), stats: s.cfg.Stats, log: s.cfg.Logger}); err != nil {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return
 	}
 	promhttp.HandlerFor(reg, promhttp.HandlerOpts{}).ServeHTTP(w, r)
 }
 
-// The resource metrics, named and labelled as upstream's kubelet serves
-// them on /metrics/resource.
-var (
-	containerLabels = []string{"container", "pod", "namespace"}
-	podLabels       = []string{"pod", "namespace"}
+// resourceDescs are the resource metrics, named and labelled as upstream's
+// kubelet serves them on /metrics/resource.
+type resourceDescs struct {
+	nodeCPU, nodeMemory                           *prometheus.Desc
+	containerStart, containerCPU, containerMemory *prometheus.Desc
+	podCPU, podMemory                             *prometheus.Desc
+	scrapeError, resourceScrapeError              *prometheus.Desc
+}
 
-	nodeCPUDesc = prometheus.NewDesc("node_cpu_usage_seconds_total",
-		"Cpu time the node has used since it booted, in core-seconds.", nil, nil)
-	nodeMemoryDesc = prometheus.NewDesc("node_memory_working_set_bytes",
-		"Memory the node has in its working set now, in bytes.", nil, nil)
-	containerStartDesc = prometheus.NewDesc("container_start_time_seconds",
-		"When the container started, in seconds since the Unix epoch.", containerLabels, nil)
-	containerCPUDesc = prometheus.NewDesc("container_cpu_usage_seconds_total",
-		"Cpu time the container has used, in core-seconds.", containerLabels, nil)
-	containerMemoryDesc = prometheus.NewDesc("container_memory_working_set_bytes",
-		"Memory the container has in its working set now, in bytes.", containerLabels, nil)
-	podCPUDesc = prometheus.NewDesc("pod_cpu_usage_seconds_total",
-		"Cpu time the pod has used, in core-seconds.", podLabels, nil)
-	podMemoryDesc = prometheus.NewDesc("pod_memory_working_set_bytes",
-		"Memory the pod has in its working set now, in bytes.", podLabels, nil)
-	// scrape_error is the older name upstream still serves next to
-	// resource_scrape_error.
-	scrapeErrorDesc = prometheus.NewDesc("scrape_error",
-		"1 when the usage of the node's containers could not be read, else 0.", nil, nil)
-	resourceScrapeErrorDesc = prometheus.NewDesc("resource_scrape_error",
-		"1 when the usage of the node's containers could not be read, else 0.", nil, nil)
-)
+func newResourceDescs() resourceDescs {
+	container := []string{"container", "pod", "namespace"}
+	pod := []string{"pod", "namespace"}
+	const scrapeHelp = "1 when the usage of the node's containers could not be read, else 0."
+	return resourceDescs{
+		nodeCPU:         prometheus.NewDesc("node_cpu_usage_seconds_total", "Cpu time the node has used since it booted, in core-seconds.", nil, nil),
+		nodeMemory:      prometheus.NewDesc("node_memory_working_set_bytes", "Memory the node has in its working set now, in bytes.", nil, nil),
+		containerStart:  prometheus.NewDesc("container_start_time_seconds", "When the container started, in seconds since the Unix epoch.", container, nil),
+		containerCPU:    prometheus.NewDesc("container_cpu_usage_seconds_total", "Cpu time the container has used, in core-seconds.", container, nil),
+		containerMemory: prometheus.NewDesc("container_memory_working_set_bytes", "Memory the container has in its working set now, in bytes.", container, nil),
+		podCPU:          prometheus.NewDesc("pod_cpu_usage_seconds_total", "Cpu time the pod has used, in core-seconds.", pod, nil),
+		podMemory:       prometheus.NewDesc("pod_memory_working_set_bytes", "Memory the pod has in its working set now, in bytes.", pod, nil),
+		// scrape_error is the older name upstream still serves next to
+		// resource_scrape_error.
+		scrapeError:         prometheus.NewDesc("scrape_error", scrapeHelp, nil, nil),
+		resourceScrapeError: prometheus.NewDesc("resource_scrape_error", scrapeHelp, nil, nil),
+	}
+}
 
 // resourceCollector turns one Summary into the resource metrics.
 type resourceCollector struct {
+	resourceDescs
 	ctx   context.Context
 	stats SummaryProvider
 	log   *slog.Logger
@@ -95,8 +96,8 @@ var _ prometheus.Collector = resourceCollector{}
 
 // Describe implements prometheus.Collector.
 func (c resourceCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{nodeCPUDesc, nodeMemoryDesc, containerStartDesc, containerCPUDesc, containerMemoryDesc,
-		podCPUDesc, podMemoryDesc, scrapeErrorDesc, resourceScrapeErrorDesc} {
+	for _, d := range []*prometheus.Desc{c.nodeCPU, c.nodeMemory, c.containerStart, c.containerCPU, c.containerMemory,
+		c.podCPU, c.podMemory, c.scrapeError, c.resourceScrapeError} {
 		ch <- d
 	}
 }
@@ -110,31 +111,31 @@ func (c resourceCollector) Collect(ch chan<- prometheus.Metric) {
 		c.log.Debug("resource metrics", "err", err)
 		failed = 1
 	}
-	ch <- prometheus.MustNewConstMetric(scrapeErrorDesc, prometheus.GaugeValue, failed)
-	ch <- prometheus.MustNewConstMetric(resourceScrapeErrorDesc, prometheus.GaugeValue, failed)
+	ch <- prometheus.MustNewConstMetric(c.scrapeError, prometheus.GaugeValue, failed)
+	ch <- prometheus.MustNewConstMetric(c.resourceScrapeError, prometheus.GaugeValue, failed)
 	if err != nil {
 		return
 	}
-	cpu(ch, nodeCPUDesc, sum.Node.CPU)
-	memory(ch, nodeMemoryDesc, sum.Node.Memory)
+	sendCPU(ch, c.nodeCPU, sum.Node.CPU)
+	sendMemory(ch, c.nodeMemory, sum.Node.Memory)
 	for _, p := range sum.Pods {
 		for _, ct := range p.Containers {
 			labels := []string{ct.Name, p.PodRef.Name, p.PodRef.Namespace}
 			if ct.StartTime.Unix() > 0 {
-				ch <- prometheus.MustNewConstMetric(containerStartDesc, prometheus.GaugeValue,
+				ch <- prometheus.MustNewConstMetric(c.containerStart, prometheus.GaugeValue,
 					float64(ct.StartTime.UnixNano())/float64(time.Second), labels...)
 			}
-			cpu(ch, containerCPUDesc, ct.CPU, labels...)
-			memory(ch, containerMemoryDesc, ct.Memory, labels...)
+			sendCPU(ch, c.containerCPU, ct.CPU, labels...)
+			sendMemory(ch, c.containerMemory, ct.Memory, labels...)
 		}
-		cpu(ch, podCPUDesc, p.CPU, p.PodRef.Name, p.PodRef.Namespace)
-		memory(ch, podMemoryDesc, p.Memory, p.PodRef.Name, p.PodRef.Namespace)
+		sendCPU(ch, c.podCPU, p.CPU, p.PodRef.Name, p.PodRef.Namespace)
+		sendMemory(ch, c.podMemory, p.Memory, p.PodRef.Name, p.PodRef.Namespace)
 	}
 }
 
-// cpu sends the cumulative cpu seconds of s, stamped with its reading's
+// sendCPU sends the cumulative cpu seconds of s, stamped with its reading's
 // time; nothing when it has none.
-func cpu(ch chan<- prometheus.Metric, d *prometheus.Desc, s *statsapi.CPUStats, labels ...string) {
+func sendCPU(ch chan<- prometheus.Metric, d *prometheus.Desc, s *statsapi.CPUStats, labels ...string) {
 	if s == nil || s.UsageCoreNanoSeconds == nil {
 		return
 	}
@@ -142,9 +143,9 @@ func cpu(ch chan<- prometheus.Metric, d *prometheus.Desc, s *statsapi.CPUStats, 
 	ch <- prometheus.NewMetricWithTimestamp(s.Time.Time, m)
 }
 
-// memory sends the working set of s, stamped with its reading's time;
+// sendMemory sends the working set of s, stamped with its reading's time;
 // nothing when it has none.
-func memory(ch chan<- prometheus.Metric, d *prometheus.Desc, s *statsapi.MemoryStats, labels ...string) {
+func sendMemory(ch chan<- prometheus.Metric, d *prometheus.Desc, s *statsapi.MemoryStats, labels ...string) {
 	if s == nil || s.WorkingSetBytes == nil {
 		return
 	}
