@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -11,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	statsv1alpha1 "k8s.io/kubelet/pkg/apis/stats/v1alpha1"
 
 	"skiff/internal/containerd/containerdtest"
 	"skiff/internal/images"
@@ -113,6 +116,7 @@ spec:
 	if len(ips) != 2 {
 		t.Fatalf("pod IPs %v", ips)
 	}
+	checkResourceStats(t, c)
 	for _, ip := range ips {
 		if !strings.HasPrefix(ip, "10.42.") {
 			t.Errorf("pod IP %s outside the pod CIDR", ip)
@@ -329,4 +333,37 @@ spec:
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
+}
+
+// checkResourceStats reads the node's /stats/summary and /metrics/resource
+// through the API server: the web pods' containers, run by containerd,
+// use memory and have run on a CPU.
+func checkResourceStats(t *testing.T, c *cluster) {
+	t.Helper()
+	node := strings.TrimSpace(c.kubectl(t, "get", "nodes", "-o", "jsonpath={.items[0].metadata.name}"))
+	waitUntil(t, 60*time.Second, "the web pods in the node's summary", func() (bool, string) {
+		out, err := c.kubectlErr("get", "--raw", "/api/v1/nodes/"+node+"/proxy/stats/summary")
+		if err != nil {
+			return false, out
+		}
+		var summary statsv1alpha1.Summary
+		if err := json.Unmarshal([]byte(out), &summary); err != nil {
+			return false, err.Error()
+		}
+		web := 0
+		for _, p := range summary.Pods {
+			if !strings.HasPrefix(p.PodRef.Name, "web-") {
+				continue
+			}
+			for _, ct := range p.Containers {
+				if ct.Name == "httpd" && ct.Memory != nil && ct.Memory.WorkingSetBytes != nil && *ct.Memory.WorkingSetBytes > 0 &&
+					ct.CPU != nil && ct.CPU.UsageCoreNanoSeconds != nil && *ct.CPU.UsageCoreNanoSeconds > 0 {
+					web++
+				}
+			}
+		}
+		return web == 2 && summary.Node.Memory != nil && summary.Node.CPU != nil, out
+	})
+	out := c.kubectl(t, "get", "--raw", "/api/v1/nodes/"+node+"/proxy/metrics/resource")
+	mustContain(t, "/metrics/resource", out, "node_cpu_usage_seconds_total", `container_memory_working_set_bytes{container="httpd",namespace="default",pod="web-`)
 }
