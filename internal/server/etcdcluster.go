@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -363,6 +364,12 @@ func joinEtcd(ctx context.Context, cfg Config, ec etcd.Config) (etcd.Config, err
 	if err != nil {
 		return ec, err
 	}
+	// A data dir with a CA of its own (a server started alone before)
+	// cannot join another cluster: its certificates are not the cluster's.
+	if block, _ := pem.Decode(caPEM); block == nil || pki.CertHash(block.Bytes) != token.CAHash {
+		return ec, fmt.Errorf("join %s: %s holds another cluster's CA than the token names; join with an empty data dir",
+			cfg.JoinServer, filepath.Join(cfg.DataDir, "tls"))
+	}
 	peer, err := resolvedPeerURL(ec.PeerURL)
 	if err != nil {
 		return ec, err
@@ -511,4 +518,29 @@ func (m *etcdMembers) releaseNode(ctx context.Context, client kubernetes.Interfa
 		_, err = client.CoreV1().Nodes().Update(ctx, n, metav1.UpdateOptions{})
 		return err
 	})
+}
+
+// advertisePeerURL makes the member's peer URL in the cluster the one it
+// listens on now: a server first started alone advertised loopback, and
+// started again with --cluster-init must tell its future peers where it
+// is.
+func (m *etcdMembers) advertisePeerURL(ctx context.Context, peerURL string) error {
+	if u, err := url.Parse(peerURL); err != nil || net.ParseIP(u.Hostname()).IsUnspecified() {
+		// Listening everywhere says nothing of where peers reach it.
+		return nil
+	}
+	members, err := m.client().MemberList(ctx)
+	if err != nil {
+		return err
+	}
+	for _, mb := range members.Members {
+		if mb.ID != m.member.MemberID() || slices.Equal(mb.PeerURLs, []string{peerURL}) {
+			continue
+		}
+		if _, err := m.client().MemberUpdate(ctx, mb.ID, []string{peerURL}); err != nil {
+			return err
+		}
+		m.logger.Info("etcd member's peer URL updated", "member", mb.Name, "from", mb.PeerURLs, "to", peerURL)
+	}
+	return nil
 }

@@ -150,3 +150,21 @@ func TestServersJoinEtcd(t *testing.T) {
 		t.Error("removing a removed member succeeded")
 	}
 }
+
+// TestClusterInitAdvertisesPeerURL: a server first started alone, started
+// again with --cluster-init on another peer URL, tells the cluster its new
+// URL, so that servers can join it.
+func TestClusterInitAdvertisesPeerURL(t *testing.T) {
+	dir := t.TempDir()
+	alone := servertest.Start(t, func(c *server.Config) { c.DataDir = dir })
+	alone.Close()
+	seed := servertest.Start(t, func(c *server.Config) {
+		c.DataDir = dir
+		c.ClusterInit = true
+		c.EtcdPeerURL = "https://127.0.0.2:0"
+	})
+	members := waitVoters(t, seed, 1)
+	if len(members[0].PeerURLs) != 1 || !strings.HasPrefix(members[0].PeerURLs[0], "https://127.0.0.2:") {
+		t.Errorf("peer URLs %v, want the new one on 127.0.0.2", members[0].PeerURLs)
+	}
+}

@@ -465,6 +465,11 @@ func (s *Server) startStore(ctx context.Context) error {
 		return fmt.Errorf("wait for the etcd member to be promoted: %w", err)
 	}
 	s.members = &etcdMembers{member: e, name: ec.Name, logger: s.cfg.Logger}
+	if s.cfg.clustered() {
+		if err := s.members.advertisePeerURL(ctx, e.PeerURL()); err != nil {
+			return fmt.Errorf("etcd peer URL: %w", err)
+		}
+	}
 	s.etcdUpkeep = newEtcdUpkeep(e.Client(), e.ClientURL(), e.Defragment, s.cfg.EtcdQuotaBackendBytes, s.cfg.Logger)
 	// A database left mostly free pages, or at its quota, is put right
 	// before the API server serves from it.
