@@ -20,6 +20,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
+	"skiff/internal/bench"
 	"skiff/internal/server"
 )
 
@@ -80,6 +81,7 @@ func TestHAServers(t *testing.T) {
 		return strings.Count(string(b), ":6443") == 3, string(b)
 	})
 
+	t.Logf("three servers: %s", createBurst(t, servers, "three"))
 	holder := leaseHolder(t, servers, "kube-controller-manager")
 	t.Logf("the Leases are held by %s", holder.name)
 	ctx := t.Context()
@@ -198,6 +200,45 @@ func TestHAServers(t *testing.T) {
 	if _, err := last.client.CoreV1().ConfigMaps("default").Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "after-reset"}}, metav1.CreateOptions{}); err != nil {
 		t.Fatalf("a create after the reset: %v", err)
 	}
+	t.Logf("one server: %s", createBurst(t, []*haServer{last}, "one"))
+}
+
+// createBurst creates 2000 ConfigMaps from 50 clients dealt over the
+// servers, and returns their latencies: the figures compare one server
+// with three on the same machine.
+func createBurst(t *testing.T, servers []*haServer, prefix string) bench.Latencies {
+	t.Helper()
+	const clients, creates = 50, 2000
+	var (
+		mu      sync.Mutex
+		samples []time.Duration
+		next    atomic.Int64
+		wg      sync.WaitGroup
+		failed  atomic.Pointer[error]
+	)
+	begin := time.Now()
+	for c := range clients {
+		client := servers[c%len(servers)].client
+		wg.Go(func() {
+			for i := next.Add(1); i <= creates; i = next.Add(1) {
+				cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("burst-%s-%d", prefix, i)}}
+				start := time.Now()
+				if _, err := client.CoreV1().ConfigMaps("default").Create(t.Context(), cm, metav1.CreateOptions{}); err != nil {
+					failed.CompareAndSwap(nil, &err)
+					return
+				}
+				d := time.Since(start)
+				mu.Lock()
+				samples = append(samples, d)
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if err := failed.Load(); err != nil {
+		t.Fatalf("create burst: %v", *err)
+	}
+	return bench.Summarise("create", time.Since(begin), samples)
 }
 
 // haClient is an admin client of the server at ip, from the host.
