@@ -196,6 +196,24 @@ func TestMetricsAPI(t *testing.T) {
 		t.Errorf("PodMetrics of a pod without metrics: %v; want NotFound %q", err, want)
 	}
 
+	// kubectl get nodemetrics asks for a Table.
+	raw, err := s.Client.Discovery().RESTClient().Get().AbsPath("/apis/metrics.k8s.io/v1beta1/nodes").
+		SetHeader("Accept", "application/json;as=Table;v=v1;g=meta.k8s.io").DoRaw(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var table metav1.Table
+	if err := json.Unmarshal(raw, &table); err != nil {
+		t.Fatal(err)
+	}
+	var cells [][]any
+	for _, r := range table.Rows {
+		cells = append(cells, r.Cells)
+	}
+	if diff := cmp.Diff([][]any{{"n1", "1500m", "1Gi", "10s"}}, cells); diff != "" {
+		t.Errorf("NodeMetrics table rows (-want +got):\n%s", diff)
+	}
+
 	// The types have no OpenAPI definitions; the documents leave them out
 	// rather than fail.
 	for path, want := range map[string]int{"/openapi/v2": http.StatusOK, "/openapi/v3/apis/metrics.k8s.io/v1beta1": http.StatusNotFound} {
