@@ -51,7 +51,9 @@ func startNode(t *testing.T) *cluster {
 	}
 	c := &cluster{bin: bin, dataDir: dir, log: &lockedBuffer{}}
 	c.cmd = exec.Command(filepath.Join(bin, "skiff"), "server", "--data-dir", dir, "--https-port", "0", "--bind-address", "127.0.0.1",
-		"--etcd-client-url", "https://127.0.0.1:0", "--etcd-peer-url", "https://127.0.0.1:0", "--log-level", "info")
+		"--etcd-client-url", "https://127.0.0.1:0", "--etcd-peer-url", "https://127.0.0.1:0", "--log-level", "info",
+		// kubectl top has figures after two readings of the node.
+		"--metric-resolution", "2s")
 	c.cmd.Stdout, c.cmd.Stderr = c.log, c.log
 	if err := c.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -366,4 +368,26 @@ func checkResourceStats(t *testing.T, c *cluster) {
 	})
 	out := c.kubectl(t, "get", "--raw", "/api/v1/nodes/"+node+"/proxy/metrics/resource")
 	mustContain(t, "/metrics/resource", out, "node_cpu_usage_seconds_total", `container_memory_working_set_bytes{container="httpd",namespace="default",pod="web-`)
+
+	// The API server's metrics API has them too, once it has read the
+	// node twice: kubectl top lists both web pods' httpd with memory in use.
+	waitUntil(t, 60*time.Second, "kubectl top pods shows the web pods", func() (bool, string) {
+		out, err := c.kubectlErr("top", "pods", "-l", "app=web", "--containers", "--no-headers")
+		if err != nil {
+			return false, out
+		}
+		web := 0
+		for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+			// POD NAME CPU(cores) MEMORY(bytes)
+			f := strings.Fields(line)
+			if len(f) == 4 && strings.HasPrefix(f[0], "web-") && f[1] == "httpd" && strings.HasSuffix(f[3], "Mi") && f[3] != "0Mi" {
+				web++
+			}
+		}
+		return web == 2, out
+	})
+	out, err := c.kubectlErr("top", "nodes", "--no-headers")
+	if f := strings.Fields(out); err != nil || len(f) < 5 || f[0] != node || f[3] == "0Mi" {
+		t.Errorf("kubectl top nodes: %v\n%s", err, out)
+	}
 }
