@@ -17,10 +17,12 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/client-go/rest"
 	"k8s.io/kubectl/pkg/cmd/top"
 	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 	statsv1alpha1 "k8s.io/kubelet/pkg/apis/stats/v1alpha1"
@@ -194,6 +196,33 @@ func TestMetricsAPI(t *testing.T) {
 	_, err = mc.MetricsV1beta1().PodMetricses("default").Get(ctx, "idle-0", metav1.GetOptions{})
 	if want := `podmetrics.metrics.k8s.io "idle-0" not found`; !apierrors.IsNotFound(err) || err.Error() != want {
 		t.Errorf("PodMetrics of a pod without metrics: %v; want NotFound %q", err, want)
+	}
+
+	// Reading metrics is authorized as any resource: a user bound to the
+	// metrics reader role in a namespace reads its pods' metrics, not the
+	// nodes'.
+	if _, err := s.Client.RbacV1().RoleBindings("default").Create(ctx, &rbacv1.RoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: "metrics"},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "system:aggregated-metrics-reader"},
+		Subjects:   []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: "ann"}},
+	}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	annConfig := rest.CopyConfig(s.Config)
+	annConfig.Impersonate = rest.ImpersonationConfig{UserName: "ann"}
+	ann, err := metricsclient.NewForConfig(annConfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	servertest.Wait(t, "ann reads the pod metrics of default", func(ctx context.Context) (bool, error) {
+		_, err := ann.MetricsV1beta1().PodMetricses("default").List(ctx, metav1.ListOptions{})
+		return err == nil, nil
+	})
+	if _, err := ann.MetricsV1beta1().NodeMetricses().List(ctx, metav1.ListOptions{}); !apierrors.IsForbidden(err) {
+		t.Errorf("ann lists NodeMetrics: %v, want Forbidden", err)
+	}
+	if _, err := ann.MetricsV1beta1().PodMetricses("kube-system").List(ctx, metav1.ListOptions{}); !apierrors.IsForbidden(err) {
+		t.Errorf("ann lists PodMetrics of kube-system: %v, want Forbidden", err)
 	}
 
 	// kubectl get nodemetrics asks for a Table.
