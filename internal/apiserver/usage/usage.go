@@ -80,10 +80,15 @@ type nodeState struct {
 type Store struct {
 	mu    sync.RWMutex
 	nodes map[string]*nodeState
+	// podNode is the node whose latest scrape has each pod, so that a
+	// list of pods does not look through every node for each.
+	podNode map[types.NamespacedName]string
 }
 
 // NewStore returns an empty Store.
-func NewStore() *Store { return &Store{nodes: map[string]*nodeState{}} }
+func NewStore() *Store {
+	return &Store{nodes: map[string]*nodeState{}, podNode: map[types.NamespacedName]string{}}
+}
 
 // Update records a new Summary of node.
 func (s *Store) Update(node string, sum *statsv1alpha1.Summary) {
@@ -94,6 +99,16 @@ func (s *Store) Update(node string, sum *statsv1alpha1.Summary) {
 	if st == nil {
 		st = &nodeState{}
 		s.nodes[node] = st
+	}
+	if st.cur != nil {
+		for key := range st.cur.pods {
+			if _, still := sc.pods[key]; !still && s.podNode[key] == node {
+				delete(s.podNode, key)
+			}
+		}
+	}
+	for key := range sc.pods {
+		s.podNode[key] = node
 	}
 	st.prev, st.cur = st.cur, sc
 }
@@ -109,6 +124,11 @@ func (s *Store) Retain(nodes []string) {
 	for n := range s.nodes {
 		if !keep[n] {
 			delete(s.nodes, n)
+		}
+	}
+	for key, n := range s.podNode {
+		if !keep[n] {
+			delete(s.podNode, key)
 		}
 	}
 }
@@ -131,37 +151,31 @@ func (s *Store) Pod(namespace, name string) (PodUsage, bool) {
 	key := types.NamespacedName{Namespace: namespace, Name: name}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	for _, st := range s.nodes {
-		if st.prev == nil {
-			continue
-		}
-		cur, ok := st.cur.pods[key]
+	st := s.nodes[s.podNode[key]]
+	if st == nil || st.prev == nil {
+		return PodUsage{}, false
+	}
+	prev := st.prev.pods[key]
+	var out PodUsage
+	for cname, p := range st.cur.pods[key] {
+		q, ok := prev[cname]
 		if !ok {
 			continue
 		}
-		prev := st.prev.pods[key]
-		var out PodUsage
-		for cname, p := range cur {
-			q, ok := prev[cname]
-			if !ok {
-				continue
-			}
-			u, ok := Rate(q, p)
-			if !ok {
-				continue
-			}
-			out.Containers = append(out.Containers, ContainerUsage{Name: cname, Usage: u})
-			if u.Timestamp.After(out.Timestamp) {
-				out.Timestamp, out.Window = u.Timestamp, u.Window
-			}
+		u, ok := Rate(q, p)
+		if !ok {
+			continue
 		}
-		if len(out.Containers) == 0 {
-			return PodUsage{}, false
+		out.Containers = append(out.Containers, ContainerUsage{Name: cname, Usage: u})
+		if u.Timestamp.After(out.Timestamp) {
+			out.Timestamp, out.Window = u.Timestamp, u.Window
 		}
-		sort.Slice(out.Containers, func(i, j int) bool { return out.Containers[i].Name < out.Containers[j].Name })
-		return out, true
 	}
-	return PodUsage{}, false
+	if len(out.Containers) == 0 {
+		return PodUsage{}, false
+	}
+	sort.Slice(out.Containers, func(i, j int) bool { return out.Containers[i].Name < out.Containers[j].Name })
+	return out, true
 }
 
 // reduce keeps the readings of sum that carry a cumulative CPU counter.

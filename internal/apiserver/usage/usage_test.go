@@ -140,3 +140,35 @@ func TestStore(t *testing.T) {
 		t.Error("a pod of a node not retained still has a usage")
 	}
 }
+
+// TestStorePodMoves checks that a pod is found on the node that last
+// reported it: gone from one node, it has no usage until another reports
+// it twice (a StatefulSet's pod comes back under the same name).
+func TestStorePodMoves(t *testing.T) {
+	s := NewStore()
+	started := t0.Add(-time.Minute)
+	t1 := t0.Add(10 * time.Second)
+	s.Update("n1", summary(t0, 0, map[string]uint64{"app": 0}, started))
+	s.Update("n1", summary(t1, 0, map[string]uint64{"app": 1_000_000_000}, started))
+	if pod, ok := s.Pod("default", "web"); !ok || pod.Containers[0].NanoCores != 100_000_000 {
+		t.Fatalf("pod usage on n1 = %+v, %v; want 100m", pod, ok)
+	}
+
+	t2 := t1.Add(10 * time.Second)
+	gone := summary(t2, 0, nil, started)
+	gone.Pods = nil
+	s.Update("n1", gone)
+	if pod, ok := s.Pod("default", "web"); ok {
+		t.Errorf("pod gone from n1 still has a usage: %+v", pod)
+	}
+
+	s.Update("n2", summary(t2, 0, map[string]uint64{"app": 0}, t2))
+	if pod, ok := s.Pod("default", "web"); ok {
+		t.Errorf("pod read once on n2 has a usage: %+v", pod)
+	}
+	t3 := t2.Add(10 * time.Second)
+	s.Update("n2", summary(t3, 0, map[string]uint64{"app": 3_000_000_000}, t2))
+	if pod, ok := s.Pod("default", "web"); !ok || pod.Containers[0].NanoCores != 300_000_000 {
+		t.Errorf("pod usage on n2 = %+v, %v; want 300m", pod, ok)
+	}
+}
