@@ -39,6 +39,9 @@ const (
 	metricsScrapeTimeout = 10 * time.Second
 	// metricsScrapeParallel bounds the nodes read at once.
 	metricsScrapeParallel = 8
+	// maxMetricsRetryDelay bounds how long a node that cannot be read is
+	// left out before it is tried again.
+	maxMetricsRetryDelay = 5 * time.Minute
 	// maxSummaryBytes bounds a Summary read from a node.
 	maxSummaryBytes = 64 << 20
 )
@@ -60,11 +63,11 @@ func (s *Server) runMetrics(ctx context.Context) {
 	}
 	tr := &http.Transport{TLSClientConfig: s.cfg.KubeletTLS.Clone(), TLSHandshakeTimeout: metricsScrapeTimeout, MaxIdleConnsPerHost: 1}
 	defer tr.CloseIdleConnections()
-	client := &http.Client{Transport: tr, Timeout: metricsScrapeTimeout}
+	sc := &scraper{client: &http.Client{Transport: tr, Timeout: metricsScrapeTimeout}, failures: map[string]int{}, retryAt: map[string]time.Time{}}
 	tick := time.NewTicker(s.cfg.MetricsResolution)
 	defer tick.Stop()
 	for {
-		s.scrapeNodes(ctx, client)
+		s.scrapeNodes(ctx, sc, time.Now())
 		select {
 		case <-ctx.Done():
 			return
@@ -73,12 +76,38 @@ func (s *Server) runMetrics(ctx context.Context) {
 	}
 }
 
-// scrapeNodes reads every Ready node once and keeps the nodes it could read.
-func (s *Server) scrapeNodes(ctx context.Context, client *http.Client) {
-	var names []string
+// scraper is runMetrics' state: a node that could not be read is tried
+// again after a delay that doubles with each failure, so that nodes whose
+// agent cannot be reached (simulated ones, a host that went away before
+// its Node turned NotReady) do not hold the reads up every round.
+type scraper struct {
+	client   *http.Client
+	failures map[string]int
+	retryAt  map[string]time.Time
+}
+
+// retryDelay is how long a node that failed n times in a row is left out.
+func retryDelay(resolution time.Duration, n int) time.Duration {
+	return min(resolution<<min(n, 10), maxMetricsRetryDelay)
+}
+
+// scrapeNodes reads every Ready node that is due once and keeps the nodes
+// it could read.
+func (s *Server) scrapeNodes(ctx context.Context, sc *scraper, now time.Time) {
+	ready := map[string]bool{}
+	var due []string
 	for _, obj := range s.Objects("", "v1", "nodes", "") {
 		if n, ok := obj.(*corev1.Node); ok && nodeReady(n) {
-			names = append(names, n.Name)
+			ready[n.Name] = true
+			if !now.Before(sc.retryAt[n.Name]) {
+				due = append(due, n.Name)
+			}
+		}
+	}
+	for name := range sc.failures {
+		if !ready[name] {
+			delete(sc.failures, name)
+			delete(sc.retryAt, name)
 		}
 	}
 	var (
@@ -87,19 +116,23 @@ func (s *Server) scrapeNodes(ctx context.Context, client *http.Client) {
 		read []string
 		sem  = make(chan struct{}, metricsScrapeParallel)
 	)
-	for _, name := range names {
+	for _, name := range due {
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			sum, err := s.nodeSummary(ctx, client, name)
+			sum, err := s.nodeSummary(ctx, sc.client, name)
+			mu.Lock()
+			defer mu.Unlock()
 			if err != nil {
 				s.log.Debug("node stats unavailable", "node", name, "err", err)
+				sc.failures[name]++
+				sc.retryAt[name] = now.Add(retryDelay(s.cfg.MetricsResolution, sc.failures[name]-1))
 				return
 			}
+			delete(sc.failures, name)
+			delete(sc.retryAt, name)
 			s.usage.Update(name, sum)
-			mu.Lock()
 			read = append(read, name)
-			mu.Unlock()
 		})
 	}
 	wg.Wait()
