@@ -138,6 +138,7 @@ func newServerCommand() *cobra.Command {
 	f.BoolVar(&enableAPF, "enable-priority-and-fairness", true, "API Priority and Fairness; off, at most --max-requests-inflight reads and --max-mutating-requests-inflight writes are served at once and the rest refused with 429")
 	f.DurationVar(&cfg.RequestTimeout, "request-timeout", time.Minute, "how long an API request but a watch or other long-running one may take before it is answered 504")
 	f.IntVar(&cfg.MaxWatchesPerUser, "max-watches-per-user", 1000, "concurrent watches one user may hold (-1: no limit); over it a watch is refused with 429")
+	f.DurationVar(&cfg.MetricsResolution, "metric-resolution", 15*time.Second, "how often the API server reads every Ready node's cpu and memory usage for the metrics API (kubectl top), as metrics-server's flag")
 	f.StringVar(&cfg.EncryptionProviderConfig, "encryption-provider-config", "", "an EncryptionConfiguration file (identity, aescbc, aesgcm, secretbox): the resources it names are encrypted in etcd")
 	f.BoolVar(&cfg.SecretsEncryption, "secrets-encryption", false, "encrypt Secrets in etcd with an aescbc key generated on first start into <data-dir>/tls/encryption-config.json")
 	f.StringVar(&cfg.SchedulerConfigFile, "scheduler-config", "", "a KubeSchedulerConfiguration file (profiles, plugins, weights)")

@@ -63,6 +63,10 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, info requ
 		s.handleReview(w, r, res, info)
 		return
 	}
+	if isMetricsResource(res) {
+		s.handleMetrics(w, r, res, info)
+		return
+	}
 	switch info.verb {
 	case "get":
 		s.handleGet(w, r, res, info)

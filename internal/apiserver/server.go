@@ -31,6 +31,7 @@ import (
 	"skiff/internal/apiserver/conversion"
 	"skiff/internal/apiserver/fieldmanager"
 	"skiff/internal/apiserver/registry"
+	"skiff/internal/apiserver/usage"
 	"skiff/internal/apiserver/watchcache"
 	"skiff/internal/apiserver/webhookclient"
 	"skiff/internal/storage"
@@ -103,8 +104,12 @@ type Config struct {
 	// Tokens, when set, issues service account tokens (serviceaccounts/token).
 	Tokens TokenIssuer
 	// KubeletTLS is the client TLS configuration toward node agents, for
-	// pods/log, exec, attach and portforward; nil refuses those.
+	// pods/log, exec, attach and portforward, and for reading their stats
+	// Summary (metrics.k8s.io); nil refuses those.
 	KubeletTLS *tls.Config
+	// MetricsResolution is how often every Ready node's stats Summary is
+	// read for metrics.k8s.io; zero is DefaultMetricsResolution.
+	MetricsResolution time.Duration
 	// ProxyClientCert returns the front-proxy client certificate presented
 	// to extension API servers of APIServices, at each handshake (it is
 	// renewed while the server runs); nil leaves them unavailable.
@@ -184,6 +189,9 @@ type Server struct {
 	// inflight, when set, replaces apf (Config.MaxInflight).
 	inflight *inflightLimit
 	watches  watchCounts
+	// usage is what runMetrics collected from the nodes, served as
+	// metrics.k8s.io.
+	usage *usage.Store
 }
 
 // groupInfo is one API group and its versions, in preference order.
@@ -217,6 +225,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.IdleTimeout <= 0 {
 		cfg.IdleTimeout = DefaultIdleTimeout
 	}
+	if cfg.MetricsResolution <= 0 {
+		cfg.MetricsResolution = DefaultMetricsResolution
+	}
 	if cfg.MaxWatchesPerUser == 0 {
 		cfg.MaxWatchesPerUser = DefaultMaxWatchesPerUser
 	}
@@ -230,6 +241,7 @@ func New(cfg Config) (*Server, error) {
 		log:       cfg.Logger,
 		custom:    map[string]*customAPI{},
 		apf:       apf.New(apf.Config{ServerConcurrency: cfg.ServerConcurrency, QueueWait: cfg.RequestTimeout / 4}),
+		usage:     usage.NewStore(),
 	}
 	if m := cfg.MaxInflight; m != nil {
 		s.inflight = &inflightLimit{reads: make(chan struct{}, max(1, m[0])), writes: make(chan struct{}, max(1, m[1]))}
@@ -244,6 +256,12 @@ func New(cfg Config) (*Server, error) {
 		}
 		seen[k] = true
 		s.builtin = append(s.builtin, r)
+		if isMetricsResource(r) {
+			// Nothing is stored under metrics.k8s.io; its own bucket keeps
+			// it apart from the core nodes and pods it shares names with.
+			r.bucket = registryPrefix + r.GroupVersion.Group + "/" + r.Resource.Resource + "/"
+			continue
+		}
 		buckets[r.bucket] = true
 	}
 	s.rebuildView()
@@ -356,6 +374,7 @@ func (s *Server) Run(ctx context.Context) error {
 	wg.Go(func() { s.runCRDs(ctx) })
 	wg.Go(func() { s.runAPIServices(ctx) })
 	wg.Go(func() { s.runFlowControl(ctx) })
+	wg.Go(func() { s.runMetrics(ctx) })
 	err := s.cache.Run(ctx)
 	wg.Wait()
 	return err

@@ -132,6 +132,10 @@ type Config struct {
 	// MaxWatchesPerUser bounds one user's concurrent watches (zero: 1000,
 	// negative: none).
 	MaxWatchesPerUser int
+	// MetricsResolution is how often the API server reads every Ready
+	// node's stats for metrics.k8s.io (kubectl top), as metrics-server's
+	// --metric-resolution (zero: 15s); tests shorten it.
+	MetricsResolution time.Duration
 	// SimulateAgent runs this host's agent with the simulated runtime: its
 	// pods are reported running but no container runs.
 	SimulateAgent bool
@@ -695,6 +699,7 @@ func (s *Server) newAPIServer(context.Context) error {
 		RequestTimeout:    cfg.RequestTimeout,
 		IdleTimeout:       cfg.IdleTimeout,
 		MaxWatchesPerUser: cfg.MaxWatchesPerUser,
+		MetricsResolution: cfg.MetricsResolution,
 		Logger:            cfg.Logger,
 	})
 	if err != nil {

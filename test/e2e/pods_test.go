@@ -14,6 +14,7 @@ import (
 	"time"
 
 	statsv1alpha1 "k8s.io/kubelet/pkg/apis/stats/v1alpha1"
+	metricsv1beta1 "k8s.io/metrics/pkg/apis/metrics/v1beta1"
 
 	"skiff/internal/containerd/containerdtest"
 	"skiff/internal/images"
@@ -51,7 +52,9 @@ func startNode(t *testing.T) *cluster {
 	}
 	c := &cluster{bin: bin, dataDir: dir, log: &lockedBuffer{}}
 	c.cmd = exec.Command(filepath.Join(bin, "skiff"), "server", "--data-dir", dir, "--https-port", "0", "--bind-address", "127.0.0.1",
-		"--etcd-client-url", "https://127.0.0.1:0", "--etcd-peer-url", "https://127.0.0.1:0", "--log-level", "info")
+		"--etcd-client-url", "https://127.0.0.1:0", "--etcd-peer-url", "https://127.0.0.1:0", "--log-level", "info",
+		// kubectl top has figures after two readings of the node.
+		"--metric-resolution", "2s")
 	c.cmd.Stdout, c.cmd.Stderr = c.log, c.log
 	if err := c.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -366,4 +369,43 @@ func checkResourceStats(t *testing.T, c *cluster) {
 	})
 	out := c.kubectl(t, "get", "--raw", "/api/v1/nodes/"+node+"/proxy/metrics/resource")
 	mustContain(t, "/metrics/resource", out, "node_cpu_usage_seconds_total", `container_memory_working_set_bytes{container="httpd",namespace="default",pod="web-`)
+
+	// The API server's metrics API has them too, once it has read the
+	// node twice: the web pods' httpd use memory (a busybox httpd uses
+	// less than the MiB kubectl top rounds to, so the figure is read from
+	// the API), and kubectl top lists them.
+	waitUntil(t, 60*time.Second, "the web pods in the metrics API", func() (bool, string) {
+		out, err := c.kubectlErr("get", "--raw", "/apis/metrics.k8s.io/v1beta1/namespaces/default/pods?labelSelector=app%3Dweb")
+		if err != nil {
+			return false, out
+		}
+		var list metricsv1beta1.PodMetricsList
+		if err := json.Unmarshal([]byte(out), &list); err != nil {
+			return false, err.Error()
+		}
+		web := 0
+		for _, p := range list.Items {
+			for _, ct := range p.Containers {
+				if ct.Name == "httpd" && !ct.Usage.Memory().IsZero() {
+					web++
+				}
+			}
+		}
+		return web == 2, out
+	})
+	out = c.kubectl(t, "top", "pods", "-l", "app=web", "--containers", "--no-headers")
+	web := 0
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		// POD NAME CPU(cores) MEMORY(bytes)
+		if f := strings.Fields(line); len(f) == 4 && strings.HasPrefix(f[0], "web-") && f[1] == "httpd" {
+			web++
+		}
+	}
+	if web != 2 {
+		t.Errorf("kubectl top pods --containers lists %d web httpd containers, want 2:\n%s", web, out)
+	}
+	out, err := c.kubectlErr("top", "nodes", "--no-headers")
+	if f := strings.Fields(out); err != nil || len(f) < 5 || f[0] != node || f[3] == "0Mi" {
+		t.Errorf("kubectl top nodes: %v\n%s", err, out)
+	}
 }

@@ -56,7 +56,18 @@ func userRoles() []*rbacv1.ClusterRole {
 			rule(readWrite, []string{"rbac.authorization.k8s.io"}, "roles", "rolebindings")),
 		aggregateTo("system:aggregate-to-edit", AggregateToEdit, editRules()...),
 		aggregateTo("system:aggregate-to-view", AggregateToView, viewRules()...),
+		metricsReader(),
 	}
+}
+
+// metricsReader is the role metrics-server installs with its API, which
+// skiff serves itself: whoever may view, edit or administer a namespace
+// may read its pods' resource usage (kubectl top), and the nodes' usage
+// where the binding is cluster-wide.
+func metricsReader() *rbacv1.ClusterRole {
+	r := clusterRole("system:aggregated-metrics-reader", rule(readVerbs, []string{"metrics.k8s.io"}, "pods", "nodes"))
+	r.Labels = withBootstrapLabels(map[string]string{AggregateToView: "true", AggregateToEdit: "true", AggregateToAdmin: "true"})
+	return r
 }
 
 // viewRules read what a namespace holds, except what could escalate

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"sync"
 
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/managedfields"
@@ -14,6 +15,7 @@ import (
 	"k8s.io/kube-openapi/pkg/builder3"
 	"k8s.io/kube-openapi/pkg/common"
 	"k8s.io/kube-openapi/pkg/spec3"
+	"k8s.io/kube-openapi/pkg/util"
 	"k8s.io/kube-openapi/pkg/validation/spec"
 
 	"skiff/internal/apiserver/openapi/generated"
@@ -83,7 +85,24 @@ type groupVersion struct {
 	defs common.GetOpenAPIDefinitions
 }
 
-// New returns a Spec for cfg. It builds nothing yet.
+// described reports whether the definitions describe r's kind. Those of
+// metrics.k8s.io do not: k8s.io/metrics ships its types without OpenAPI
+// definitions, so its resources are left out of the documents, as those
+// of an aggregated server that publishes none would be.
+func described(known map[string]common.OpenAPIDefinition, r *registry.Resource) bool {
+	if r.New == nil {
+		return true
+	}
+	obj := r.New()
+	if _, ok := obj.(*unstructured.Unstructured); ok {
+		return true
+	}
+	_, ok := known[util.GetCanonicalTypeName(obj)]
+	return ok
+}
+
+// New returns a Spec for cfg. It builds nothing yet. Resources whose kind
+// the definitions do not describe are left out.
 func New(cfg Config) (*Spec, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
@@ -104,7 +123,11 @@ func New(cfg Config) (*Spec, error) {
 		groups: map[schema.GroupVersion]*groupVersion{},
 		v3:     newV3Service(),
 	}
+	known := s.defs(func(string) spec.Ref { return spec.Ref{} })
 	for _, r := range cfg.Resources {
+		if !described(known, r) {
+			continue
+		}
 		g := s.groups[r.GroupVersion]
 		if g == nil {
 			g = &groupVersion{gv: r.GroupVersion}

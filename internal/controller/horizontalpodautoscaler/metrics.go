@@ -26,7 +26,10 @@ var _ MetricsSource = apiSource{}
 func (s apiSource) PodUsage(ctx context.Context, namespace string, selector labels.Selector) (map[string]corev1.ResourceList, error) {
 	raw, err := s.client.CoreV1().RESTClient().Get().
 		AbsPath("/apis/metrics.k8s.io/v1beta1/namespaces", namespace, "pods").
-		Param("labelSelector", selector.String()).DoRaw(ctx)
+		Param("labelSelector", selector.String()).
+		// The answer is decoded as JSON, whatever the client would
+		// otherwise accept (the controllers' clients ask for protobuf).
+		SetHeader("Accept", "application/json").DoRaw(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("get pod metrics in %s: %w", namespace, err)
 	}

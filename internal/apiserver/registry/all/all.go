@@ -15,6 +15,7 @@ import (
 	"skiff/internal/apiserver/registry/discovery"
 	"skiff/internal/apiserver/registry/events"
 	"skiff/internal/apiserver/registry/flowcontrol"
+	"skiff/internal/apiserver/registry/metricsapi"
 	"skiff/internal/apiserver/registry/networking"
 	"skiff/internal/apiserver/registry/nodeapi"
 	"skiff/internal/apiserver/registry/policy"
@@ -53,6 +54,7 @@ func Resources() []registry.Resource {
 		storagemigration.Resources(),
 		apiextensions.Resources(),
 		apiregistration.Resources(),
+		metricsapi.Resources(),
 	} {
 		out = append(out, group...)
 	}
