@@ -300,14 +300,11 @@ func (c cgroupFS) memoryUsage(p string) *int64 {
 	if c.v2() {
 		file = filepath.Join(c.mount, filepath.FromSlash(p), "memory.current")
 	}
-	b, err := os.ReadFile(file)
-	if err != nil {
+	u := readUint(file)
+	if u == nil {
 		return nil
 	}
-	v, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
-	if err != nil {
-		return nil
-	}
+	v := int64(*u)
 	return &v
 }
 

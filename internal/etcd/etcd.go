@@ -212,11 +212,11 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 }
 
 func start(ctx context.Context, cfg Config) (*Server, error) {
-	clientURL, err := resolvePort(cfg.ClientURL)
+	clientURL, err := ResolvePort(cfg.ClientURL)
 	if err != nil {
 		return nil, fmt.Errorf("client url: %w", err)
 	}
-	peerURL, err := resolvePort(cfg.PeerURL)
+	peerURL, err := ResolvePort(cfg.PeerURL)
 	if err != nil {
 		return nil, fmt.Errorf("peer url: %w", err)
 	}
@@ -353,9 +353,9 @@ func (s *Server) abort() {
 	s.Close()
 }
 
-// resolvePort parses u and, if its port is 0, replaces it with a port that
-// was free on its host a moment ago.
-func resolvePort(raw string) (*url.URL, error) {
+// ResolvePort parses raw and, if its port is 0, replaces it with a port
+// that was free on its host a moment ago.
+func ResolvePort(raw string) (*url.URL, error) {
 	u, err := url.Parse(raw)
 	if err != nil {
 		return nil, err

@@ -211,7 +211,7 @@ func Join(ctx context.Context, cfg JoinConfig) (*Joined, error) {
 		return nil, err
 	}
 	var caPEM []byte
-	err = retryJoin(ctx, cfg.Logger, func() (err error) {
+	err = RetryJoin(ctx, cfg.Logger, func() (err error) {
 		caPEM, err = FetchClusterCA(ctx, cfg.Server, token)
 		return err
 	})
@@ -228,7 +228,7 @@ func Join(ctx context.Context, cfg JoinConfig) (*Joined, error) {
 	}
 	req.NodePassword = password
 	var resp JoinResponse
-	err = retryJoin(ctx, cfg.Logger, func() (err error) {
+	err = RetryJoin(ctx, cfg.Logger, func() (err error) {
 		resp, err = RequestJoin(ctx, cfg.Server, token, caPEM, req)
 		return err
 	})
@@ -414,12 +414,12 @@ type RefusedError struct {
 
 func (e *RefusedError) Error() string { return e.Msg }
 
-// retryJoin runs f until it succeeds, the server refuses (a 4xx answer:
+// RetryJoin runs f until it succeeds, the server refuses (a 4xx answer:
 // a wrong token, a name another host holds), or ctx is done. A server
 // that cannot be reached or fails (5xx: still starting, its policy not in
 // place yet) is asked again after 1 s, then twice as long each time up to
 // 30 s, as upstream's kubelet keeps trying to bootstrap.
-func retryJoin(ctx context.Context, logger *slog.Logger, f func() error) error {
+func RetryJoin(ctx context.Context, logger *slog.Logger, f func() error) error {
 	wait := time.Second
 	for {
 		err := f()

@@ -12,7 +12,7 @@ import (
 func TestRetryJoin(t *testing.T) {
 	logger := slog.New(slog.DiscardHandler)
 	calls := 0
-	err := retryJoin(context.Background(), logger, func() error {
+	err := RetryJoin(context.Background(), logger, func() error {
 		calls++
 		if calls == 1 {
 			return &RefusedError{Code: 500, Msg: "policy not in place yet"}
@@ -23,7 +23,7 @@ func TestRetryJoin(t *testing.T) {
 		t.Errorf("after a 500: %v, %d calls; want success on the second", err, calls)
 	}
 	calls = 0
-	err = retryJoin(context.Background(), logger, func() error {
+	err = RetryJoin(context.Background(), logger, func() error {
 		calls++
 		return &RefusedError{Code: 403, Msg: "name taken"}
 	})
@@ -33,7 +33,7 @@ func TestRetryJoin(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if err := retryJoin(ctx, logger, func() error { return errors.New("connection refused") }); err == nil {
+	if err := RetryJoin(ctx, logger, func() error { return errors.New("connection refused") }); err == nil {
 		t.Error("a cancelled join succeeded")
 	}
 }

@@ -8,18 +8,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"strings"
 	"time"
 )
-
-// RetryJoin runs f as a join is retried: until it succeeds, the server
-// refuses (a RefusedError below 500), or ctx is done, waiting 1 s and then
-// twice as long each time up to 30 s.
-func RetryJoin(ctx context.Context, logger *slog.Logger, f func() error) error {
-	return retryJoin(ctx, logger, f)
-}
 
 // PostJSON posts in as JSON to path on the server, trusting only caPEM,
 // with the bearer token or client certificates given, and decodes the

@@ -10,7 +10,6 @@ import (
 	"net/http/httptrace"
 	"net/url"
 	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -21,6 +20,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+
+	"skiff/internal/pki"
 )
 
 // APIServerName is the name a node checks every API server's certificate
@@ -397,19 +398,7 @@ func writeServers(file string, servers []string) error {
 	if err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(file), ".servers-*.json")
-	if err != nil {
-		return fmt.Errorf("server list: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(append(data, '\n')); err != nil {
-		tmp.Close()
-		return fmt.Errorf("server list: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("server list: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), file); err != nil {
+	if err := pki.WriteFileAtomic(file, append(data, '\n'), 0o600); err != nil {
 		return fmt.Errorf("server list: %w", err)
 	}
 	return nil

@@ -20,10 +20,10 @@ const (
 	pemPublicKey    = "PUBLIC KEY"
 )
 
-// writeFileAtomic replaces path with data: it writes a temporary file in the
+// WriteFileAtomic replaces path with data: it writes a temporary file in the
 // same directory, syncs it and renames it over path, so readers and crashes
 // see the old contents or the new, never a mix.
-func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
+func WriteFileAtomic(path string, data []byte, mode os.FileMode) error {
 	dir, base := filepath.Split(path)
 	if dir == "" {
 		dir = "."
@@ -198,8 +198,8 @@ func writeCertAndKey(certFile, keyFile string, certDER, chain []byte, key crypto
 	if err != nil {
 		return err
 	}
-	if err := writeFileAtomic(keyFile, keyPEM, 0o600); err != nil {
+	if err := WriteFileAtomic(keyFile, keyPEM, 0o600); err != nil {
 		return err
 	}
-	return writeFileAtomic(certFile, append(encodeCert(certDER), chain...), 0o644)
+	return WriteFileAtomic(certFile, append(encodeCert(certDER), chain...), 0o644)
 }

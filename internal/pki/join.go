@@ -99,7 +99,7 @@ func (ca *CA) RotateJoinToken(dir, secret string) (JoinToken, error) {
 	if len(secret) < 16 || strings.ContainsAny(secret, ": \t\n") {
 		return JoinToken{}, errors.New("a join token secret needs at least 16 characters and no colons or spaces")
 	}
-	if err := writeFileAtomic(filepath.Join(dir, joinTokenFile), []byte(secret), 0o600); err != nil {
+	if err := WriteFileAtomic(filepath.Join(dir, joinTokenFile), []byte(secret), 0o600); err != nil {
 		return JoinToken{}, err
 	}
 	return JoinToken{CAHash: CertHash(ca.Cert.Raw), Secret: secret}, nil
@@ -169,10 +169,10 @@ func WritePair(dir, name string, certPEM, keyPEM []byte) (certFile, keyFile stri
 		return "", "", err
 	}
 	certFile, keyFile = filepath.Join(dir, name+".crt"), filepath.Join(dir, name+".key")
-	if err := writeFileAtomic(keyFile, keyPEM, 0o600); err != nil {
+	if err := WriteFileAtomic(keyFile, keyPEM, 0o600); err != nil {
 		return "", "", err
 	}
-	if err := writeFileAtomic(certFile, certPEM, 0o644); err != nil {
+	if err := WriteFileAtomic(certFile, certPEM, 0o644); err != nil {
 		return "", "", err
 	}
 	return certFile, keyFile, nil
@@ -184,7 +184,7 @@ func WriteCACert(dir string, certPEM []byte) (string, error) {
 		return "", err
 	}
 	f := filepath.Join(dir, "ca.crt")
-	return f, writeFileAtomic(f, certPEM, 0o644)
+	return f, WriteFileAtomic(f, certPEM, 0o644)
 }
 
 // pairMinLeft is how much life a node's certificate must have left to be

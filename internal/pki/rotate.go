@@ -58,7 +58,7 @@ func RotateCA(dir string, now time.Time) (*CA, error) {
 	if err != nil {
 		return nil, fmt.Errorf("rotate CA: cross-sign: %w", err)
 	}
-	if err := writeFileAtomic(filepath.Join(dir, crossFileName), encodeCert(crossDER), 0o644); err != nil {
+	if err := WriteFileAtomic(filepath.Join(dir, crossFileName), encodeCert(crossDER), 0o644); err != nil {
 		return nil, fmt.Errorf("rotate CA: %w", err)
 	}
 	keyPEM, err := encodeKey(next.Key)
@@ -66,10 +66,10 @@ func RotateCA(dir string, now time.Time) (*CA, error) {
 		return nil, fmt.Errorf("rotate CA: %w", err)
 	}
 	bundle := append(encodeCert(next.Cert.Raw), encodeCert(old.Cert.Raw)...)
-	if err := writeFileAtomic(filepath.Join(dir, "ca.key"), keyPEM, 0o600); err != nil {
+	if err := WriteFileAtomic(filepath.Join(dir, "ca.key"), keyPEM, 0o600); err != nil {
 		return nil, fmt.Errorf("rotate CA: %w", err)
 	}
-	if err := writeFileAtomic(filepath.Join(dir, "ca.crt"), bundle, 0o644); err != nil {
+	if err := WriteFileAtomic(filepath.Join(dir, "ca.crt"), bundle, 0o644); err != nil {
 		return nil, fmt.Errorf("rotate CA: %w", err)
 	}
 	return LoadCA(dir)

@@ -54,7 +54,7 @@ func LoadOrCreateServiceAccountKey(dir string) (crypto.Signer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create service account key: %w", err)
 	}
-	if err := writeFileAtomic(keyFile, keyPEM, 0o600); err != nil {
+	if err := WriteFileAtomic(keyFile, keyPEM, 0o600); err != nil {
 		return nil, fmt.Errorf("create service account key: %w", err)
 	}
 	if err := writePublicKey(pubFile, key.Public()); err != nil {
@@ -69,7 +69,7 @@ func writePublicKey(path string, pub crypto.PublicKey) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(path, pem.EncodeToMemory(&pem.Block{Type: pemPublicKey, Bytes: der}), 0o644)
+	return WriteFileAtomic(path, pem.EncodeToMemory(&pem.Block{Type: pemPublicKey, Bytes: der}), 0o644)
 }
 
 // ServiceAccountVerifyDir is the folder, under the directory of sa.key,
@@ -128,7 +128,7 @@ func RotateServiceAccountKey(dir string, now time.Time) error {
 	if err != nil {
 		return fmt.Errorf("rotate service account key: %w", err)
 	}
-	if err := writeFileAtomic(filepath.Join(dir, "sa.key"), keyPEM, 0o600); err != nil {
+	if err := WriteFileAtomic(filepath.Join(dir, "sa.key"), keyPEM, 0o600); err != nil {
 		return fmt.Errorf("rotate service account key: %w", err)
 	}
 	if err := writePublicKey(filepath.Join(dir, "sa.pub"), key.Public()); err != nil {

@@ -370,10 +370,12 @@ func joinEtcd(ctx context.Context, cfg Config, ec etcd.Config) (etcd.Config, err
 		return ec, fmt.Errorf("join %s: %s holds another cluster's CA than the token names; join with an empty data dir",
 			cfg.JoinServer, filepath.Join(cfg.DataDir, "tls"))
 	}
-	peer, err := resolvedPeerURL(ec.PeerURL)
+	// The cluster is told the member's URL before it listens.
+	peerURL, err := etcd.ResolvePort(ec.PeerURL)
 	if err != nil {
 		return ec, err
 	}
+	peer := peerURL.String()
 	var resp etcdJoinResponse
 	err = node.RetryJoin(ctx, cfg.Logger, func() error {
 		return node.PostJSON(ctx, cfg.JoinServer, EtcdJoinPath, token.Secret, caPEM, nil,
@@ -386,25 +388,6 @@ func joinEtcd(ctx context.Context, cfg Config, ec etcd.Config) (etcd.Config, err
 	ec.InitialCluster = resp.InitialCluster
 	ec.ClusterState = etcd.ClusterStateExisting
 	return ec, nil
-}
-
-// resolvedPeerURL is the peer URL with a free port for port 0: a joining
-// member tells the cluster its URL before it listens.
-func resolvedPeerURL(raw string) (string, error) {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "", err
-	}
-	if u.Port() != "0" {
-		return raw, nil
-	}
-	l, err := net.Listen("tcp", net.JoinHostPort(u.Hostname(), "0"))
-	if err != nil {
-		return "", err
-	}
-	defer l.Close()
-	u.Host = net.JoinHostPort(u.Hostname(), strconv.Itoa(l.Addr().(*net.TCPAddr).Port))
-	return u.String(), nil
 }
 
 // memberInitialized says whether the member has data of its own.

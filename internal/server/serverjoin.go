@@ -291,10 +291,7 @@ func writeBootstrap(dataDir string, b serverBootstrap) error {
 		if strings.HasSuffix(name, ".crt") || strings.HasSuffix(name, ".pub") {
 			mode = 0o644
 		}
-		if err := os.WriteFile(path+".part", b.Files[name], mode); err != nil {
-			return err
-		}
-		if err := os.Rename(path+".part", path); err != nil {
+		if err := pki.WriteFileAtomic(path, b.Files[name], mode); err != nil {
 			return err
 		}
 	}
