@@ -17,6 +17,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"skiff/internal/dashboard"
+	"skiff/internal/server"
 	"skiff/internal/server/servertest"
 )
 
@@ -172,6 +173,14 @@ func TestAuthGate(t *testing.T) {
 		!strings.Contains(r.body, `User \"`+user+`\" cannot create resource \"configmaps\"`) {
 		t.Errorf("a viewer's create through the dashboard: %d %s, want RBAC's 403 for %s", r.code, r.body, user)
 	}
+	// A WebSocket (a shell) from another origin of the same site would
+	// carry the cookie: refused.
+	ws := withCookie(http.Header{"Connection": {"Upgrade"}, "Upgrade": {"websocket"}, "Sec-Websocket-Version": {"13"},
+		"Sec-Websocket-Key": {"dGhlIHNhbXBsZSBub25jZQ=="}, "Sec-Websocket-Protocol": {"v5.channel.k8s.io"}, "Origin": {"https://127.0.0.1:1"}})
+	if r := do(t, anon, "GET", host+"/dashboard/api/api/v1/namespaces/default/pods/p/exec?command=sh&stdout=true", ws, ""); r.code != http.StatusForbidden ||
+		!strings.Contains(r.body, "cross-origin") {
+		t.Errorf("a cross-origin WebSocket: %d %s, want 403", r.code, r.body)
+	}
 	if r := do(t, anon, "GET", host+"/dashboard/healthz", withCookie(nil), ""); r.code != http.StatusNotFound {
 		t.Errorf("GET /dashboard/healthz: %d, want 404", r.code)
 	}
@@ -196,5 +205,27 @@ func TestAuthGate(t *testing.T) {
 	r := do(t, anon, "POST", host+"/dashboard/logout", withCookie(http.Header{"Origin": {origin}}), "")
 	if r.code != http.StatusSeeOther || !strings.Contains(r.header.Get("Set-Cookie"), "Max-Age=0") {
 		t.Errorf("logout: %d, Set-Cookie %q", r.code, r.header.Get("Set-Cookie"))
+	}
+}
+
+// TestDisabled checks that --disable dashboard leaves no dashboard: the
+// path is the API's, refused without credentials and unknown with them.
+func TestDisabled(t *testing.T) {
+	s := servertest.Start(t, func(cfg *server.Config) { cfg.Disable = append(cfg.Disable, "dashboard") })
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(s.Config.CAData)
+	anon := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	t.Cleanup(anon.CloseIdleConnections)
+	if r := do(t, anon, "GET", s.Config.Host+"/dashboard/", nil, ""); r.code != http.StatusUnauthorized || strings.Contains(r.body, "login") {
+		t.Errorf("GET /dashboard/ without credentials, disabled: %d %s", r.code, r.body)
+	}
+	adminTLS, err := rest.TLSConfigFor(s.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin := &http.Client{Transport: &http.Transport{TLSClientConfig: adminTLS}}
+	t.Cleanup(admin.CloseIdleConnections)
+	if r := do(t, admin, "GET", s.Config.Host+"/dashboard/", nil, ""); r.code != http.StatusNotFound {
+		t.Errorf("GET /dashboard/ as the admin, disabled: %d, want 404", r.code)
 	}
 }
