@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -137,12 +138,23 @@ spec:
 		t.Logf("screenshot %s", p)
 	}
 	// step runs actions with a bound on each, and keeps a screenshot of
-	// the page where one fails.
+	// the page where one fails. Chromium aborts what is in flight when the
+	// host's network changes (a pod's veth appearing or gaining its
+	// link-local address): a step that met that is run again, so each
+	// step starts by loading its page and may run twice.
 	step := func(what string, timeout time.Duration, actions ...chromedp.Action[chromedp.Void]) {
 		t.Helper()
-		sctx, cancel := context.WithTimeout(ctx, timeout)
-		defer cancel()
-		if err := chromedp.Do(sctx, actions...); err != nil {
+		for attempt := 1; ; attempt++ {
+			sctx, cancel := context.WithTimeout(ctx, timeout)
+			err := chromedp.Do(sctx, actions...)
+			cancel()
+			if err == nil {
+				return
+			}
+			if attempt < 3 && (errors.Is(err, errNetworkChanged) || strings.Contains(err.Error(), "ERR_NETWORK_CHANGED")) {
+				t.Logf("%s: the browser saw the network change; again", what)
+				continue
+			}
 			shot("failed")
 			html, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.body.innerText`))
 			t.Fatalf("%s: %v\npage:\n%s", what, err, html)
@@ -153,9 +165,15 @@ spec:
 	waitFor := func(expr string) chromedp.Action[chromedp.Void] {
 		return func(ctx context.Context, tg *chromedp.Target) (chromedp.Void, error) {
 			for {
-				_, err := chromedp.Poll[bool](expr, chromedp.WithPollingTimeout(0))(ctx, tg)
-				if err == nil || ctx.Err() != nil {
-					return chromedp.Void{}, err
+				_, err := chromedp.Poll[bool](`document.URL.startsWith('chrome-error:') || (`+expr+`)`, chromedp.WithPollingTimeout(0))(ctx, tg)
+				if err == nil {
+					u, err := chromedp.Evaluate[string](`document.URL`)(ctx, tg)
+					if err == nil && strings.HasPrefix(u, "chrome-error:") {
+						return chromedp.Void{}, errNetworkChanged
+					}
+					if err == nil {
+						return chromedp.Void{}, nil
+					}
 				}
 				select {
 				case <-ctx.Done():
@@ -165,16 +183,24 @@ spec:
 			}
 		}
 	}
+	present := func(css string) chromedp.Action[chromedp.Void] {
+		return waitFor(`!!document.querySelector('` + css + `')`)
+	}
+	click := func(css string) chromedp.Action[chromedp.Void] {
+		return chromedp.Evaluate[chromedp.Void](`void document.querySelector('` + css + `').click()`)
+	}
 
 	// Log in: the page without credentials is the login form.
 	step("login form", 30*time.Second,
 		chromedp.Navigate(base+"/dashboard/"),
-		chromedp.WaitVisible(chromedp.CSS("#token")))
+		present("#token"))
 	shot("login")
 	step("log in", 60*time.Second,
+		chromedp.Navigate(base+"/dashboard/login"),
+		present("#token"),
 		chromedp.SendKeys(chromedp.CSS("#token"), token),
 		chromedp.Click(chromedp.CSS("#login-submit")),
-		chromedp.WaitVisible(chromedp.CSS("#nodes")),
+		present("#nodes"),
 		waitFor(`document.getElementById('user').textContent === 'system:serviceaccount:default:dashboard-user'`),
 		// The node, ready, with its usage from the metrics API.
 		waitFor(`[...document.querySelectorAll('#nodes tr[data-node]')].some(r => r.textContent.includes('Ready') && r.querySelector('.bar-gauge'))`),
@@ -187,17 +213,21 @@ spec:
 		waitFor(`(document.querySelector('tr[data-deployment="default/echo"]') || {textContent: ''}).textContent.includes('complete')`))
 	shot("workloads")
 	step("the deployment's pods", 60*time.Second,
-		chromedp.Click(chromedp.CSS(`tr[data-deployment="default/echo"] a`)),
+		chromedp.Navigate(base+"/dashboard/workloads?namespace=default"),
+		present(`tr[data-deployment="default/echo"] a`),
+		click(`tr[data-deployment="default/echo"] a`),
 		waitFor(`document.querySelectorAll('#pods tr[data-pod]').length === 1 && document.querySelector('#pods').textContent.includes('Running')`))
 	shot("pods")
+	podsURL := base + "/dashboard/pods?namespace=default&selector=app%3Decho"
 
-	// The pod's page: its log line, and a command in its shell.
-	step("pod logs", 60*time.Second,
-		chromedp.Click(chromedp.CSS(`#pods tr[data-pod] a`)),
+	// The pod's page: its log line, its events, and a command in its shell.
+	step("pod", 60*time.Second,
+		chromedp.Navigate(podsURL),
+		present(`#pods tr[data-pod] a`),
+		click(`#pods tr[data-pod] a`),
 		waitFor(`document.getElementById('logs').textContent.includes('dashboard-line-from-echo-')`),
-		waitFor(`document.getElementById('events').textContent.includes('Started')`))
-	step("pod shell", 60*time.Second,
-		chromedp.Click(chromedp.CSS("#shell-open")),
+		waitFor(`document.getElementById('events').textContent.includes('Started')`),
+		click("#shell-open"),
 		waitFor(`!document.getElementById('shell-input').disabled`),
 		chromedp.SendKeys(chromedp.CSS("#shell-input"), "echo sum=$((6*7))"+kb.Enter),
 		waitFor(`document.getElementById('shell').textContent.includes('sum=42')`))
@@ -206,7 +236,7 @@ spec:
 	// Scale from the workloads page, and see the second pod.
 	step("scale", 90*time.Second,
 		chromedp.Navigate(base+"/dashboard/workloads?namespace=default"),
-		waitFor(`!!document.querySelector('input[data-scale="default/echo"]')`),
+		present(`input[data-scale="default/echo"]`),
 		chromedp.Evaluate[chromedp.Void](`(() => {
 			document.querySelector('input[data-scale="default/echo"]').value = '2';
 			document.querySelector('button[data-scale-apply="default/echo"]').click();
@@ -214,7 +244,7 @@ spec:
 		waitFor(`(document.querySelector('tr[data-deployment="default/echo"]') || {textContent: ''}).textContent.includes('2/2')`))
 	shot("scaled")
 	step("new pod", 60*time.Second,
-		chromedp.Navigate(base+"/dashboard/pods?namespace=default&selector=app%3Decho"),
+		chromedp.Navigate(podsURL),
 		waitFor(`document.querySelectorAll('#pods tr[data-pod]').length === 2 && [...document.querySelectorAll('#pods tr[data-pod]')].every(r => r.textContent.includes('Running'))`))
 	shot("scaled-pods")
 	if out := c.kubectl(t, "get", "deployment", "echo", "-o", "jsonpath={.spec.replicas}"); out != "2" {
@@ -224,10 +254,10 @@ spec:
 	// Edit the Deployment's YAML and apply it (server-side apply).
 	step("apply YAML", 60*time.Second,
 		chromedp.Navigate(base+"/dashboard/yaml?path=/apis/apps/v1/namespaces/default/deployments/echo"),
-		chromedp.WaitVisible(chromedp.CSS("#yaml")),
+		present("#yaml"),
 		chromedp.Evaluate[chromedp.Void](`(() => {
 			const y = document.getElementById('yaml');
-			y.value = y.value.replace('\n  name: echo\n', '\n  labels:\n    edited: from-the-dashboard\n  name: echo\n');
+			if (!y.value.includes('edited:')) y.value = y.value.replace('\n  name: echo\n', '\n  labels:\n    edited: from-the-dashboard\n  name: echo\n');
 			document.getElementById('apply').click();
 		})()`),
 		waitFor(`document.getElementById('apply-result').textContent.startsWith('applied')`))
@@ -239,10 +269,23 @@ spec:
 		t.Errorf("field managers %q, want skiff-dashboard among them", out)
 	}
 
+	// The Service and the Ingress in front of it.
+	c.kubectl(t, "expose", "deployment", "echo", "--port=80", "--target-port=8080")
+	c.kubectl(t, "create", "ingress", "echo", "--rule=echo.example/*=echo:80")
+	step("services", 60*time.Second,
+		chromedp.Navigate(base+"/dashboard/network?namespace=default"),
+		waitFor(`document.getElementById('services').textContent.includes('80/TCP') && document.getElementById('ingresses').textContent.includes('echo.example/ → echo:80')`))
+	shot("network")
+
 	// Log out: the cookie is gone and the page asks for a token again.
 	step("log out", 30*time.Second,
-		chromedp.Click(chromedp.CSS("#logout")),
-		chromedp.WaitVisible(chromedp.CSS("#token")),
 		chromedp.Navigate(base+"/dashboard/"),
-		chromedp.WaitVisible(chromedp.CSS("#token")))
+		present("#logout, #token"),
+		chromedp.Evaluate[chromedp.Void](`void (document.getElementById('logout') && document.getElementById('logout').click())`),
+		present("#token"),
+		chromedp.Navigate(base+"/dashboard/"),
+		present("#token"))
 }
+
+// errNetworkChanged is a page Chromium replaced by its error page.
+var errNetworkChanged = errors.New("the browser shows an error page (network changed)")
