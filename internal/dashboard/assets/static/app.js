@@ -384,6 +384,7 @@ function podPage() {
         pre.append(value);
         if (atEnd) pre.scrollTop = pre.scrollHeight;
       }
+      if (follow) pre.append('\n[the log stream ended: choose the container again to follow anew]\n');
     } catch (e) {
       if (!abort.signal.aborted) pre.append('\n[logs: ' + e.message + ']\n');
     }
