@@ -4,9 +4,12 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -16,6 +19,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
 
+	"skiff/internal/apiserver/audit"
 	"skiff/internal/dashboard"
 	"skiff/internal/server"
 	"skiff/internal/server/servertest"
@@ -227,5 +231,60 @@ func TestDisabled(t *testing.T) {
 	t.Cleanup(admin.CloseIdleConnections)
 	if r := do(t, admin, "GET", s.Config.Host+"/dashboard/", nil, ""); r.code != http.StatusNotFound {
 		t.Errorf("GET /dashboard/ as the admin, disabled: %d, want 404", r.code)
+	}
+}
+
+// TestAudited checks that what the dashboard does is in the audit log as
+// the user's request, once.
+func TestAudited(t *testing.T) {
+	dir := t.TempDir()
+	policy := filepath.Join(dir, "policy.yaml")
+	if err := os.WriteFile(policy, []byte("apiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n- level: Metadata\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	logPath := filepath.Join(dir, "audit.log")
+	s := servertest.Start(t, func(c *server.Config) {
+		c.AuditPolicyFile = policy
+		c.AuditLog = audit.LogConfig{Path: logPath}
+	})
+	ctx := context.Background()
+	if _, err := s.Client.CoreV1().ServiceAccounts("default").Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "robot"}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	tr, err := s.Client.CoreV1().ServiceAccounts("default").CreateToken(ctx, "robot", &authenticationv1.TokenRequest{}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(s.Config.CAData)
+	c := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	t.Cleanup(c.CloseIdleConnections)
+	r := do(t, c, "GET", s.Config.Host+"/dashboard/api/api/v1/namespaces/default/configmaps",
+		http.Header{"Cookie": {dashboard.CookieName + "=" + tr.Status.Token}}, "")
+	id := r.header.Get("Audit-Id")
+	if r.code != http.StatusForbidden || id == "" {
+		t.Fatalf("list configmaps as robot: %d, Audit-Id %q", r.code, id)
+	}
+	var events []audit.Event
+	servertest.Wait(t, "the audit event", func(context.Context) (bool, error) {
+		events = nil
+		data, err := os.ReadFile(logPath)
+		if err != nil {
+			return false, nil
+		}
+		for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+			var ev audit.Event
+			if json.Unmarshal([]byte(line), &ev) == nil && strings.Contains(ev.RequestURI, "/configmaps") && ev.Stage == audit.StageResponseComplete {
+				events = append(events, ev)
+			}
+		}
+		return len(events) > 0, nil
+	})
+	if len(events) != 1 {
+		t.Fatalf("%d audit events for the request, want 1: %+v", len(events), events)
+	}
+	ev := events[0]
+	if string(ev.AuditID) != id || ev.RequestURI != "/api/v1/namespaces/default/configmaps" || ev.User.Username != "system:serviceaccount:default:robot" {
+		t.Errorf("audit event %s %s as %s, want %s /api/v1/namespaces/default/configmaps as robot", ev.AuditID, ev.RequestURI, ev.User.Username, id)
 	}
 }
