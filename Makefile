@@ -12,13 +12,17 @@ SKIFF_LDFLAGS = -X skiff/internal/version.Skiff=$(SKIFF_VERSION)
 DATA_DIR ?= /var/lib/skiff
 ARGS ?=
 
-.PHONY: all build run test conformance bench clean deps node-deps fmt vet helm csi-attacher csi-provisioner
+.PHONY: all build run test conformance bench clean deps node-deps test-deps fmt vet helm csi-attacher csi-provisioner
 
 # What a node needs from Debian: the container runtime, the CNI plugins,
 # nftables, busybox-static for the test images, and e2fsprogs and
 # btrfs-progs for the quota tests of local-path volumes (project quotas on
 # ext4, qgroups on btrfs).
 NODE_PKGS := containerd runc containernetworking-plugins busybox-static nftables iproute2 e2fsprogs btrfs-progs
+
+# What the tests need besides: headless Chromium for the dashboard's
+# end-to-end test (test/e2e/dashboard_test.go).
+TEST_PKGS := chromium
 
 all: build
 
@@ -31,6 +35,13 @@ node-deps:
 		command -v $$b >/dev/null 2>&1 || missing="$$missing $$b"; done; \
 	if [ -n "$$missing" ]; then echo "installing node packages (missing:$$missing)"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(NODE_PKGS) >/dev/null; fi
+
+# Installs the test packages when any is missing (needs root).
+test-deps:
+	@missing=; for b in /usr/bin/chromium; do \
+		command -v $$b >/dev/null 2>&1 || missing="$$missing $$b"; done; \
+		if [ -n "$$missing" ]; then echo "installing test packages (missing:$$missing)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(TEST_PKGS) >/dev/null; fi
 
 build: deps
 	$(GO) build -ldflags "$(SKIFF_LDFLAGS)" -o bin/skiff ./cmd/skiff
@@ -69,7 +80,7 @@ run: build node-deps
 # Every test: unit, integration (in-process API server on embedded etcd, a
 # three-member etcd cluster on loopback) and end to end (the real binaries
 # driven by the bundled kubectl).
-test: build helm csi-attacher csi-provisioner node-deps vet
+test: build helm csi-attacher csi-provisioner node-deps test-deps vet
 	SKIFF_BIN_DIR=$(CURDIR)/bin $(GO) test -count=1 -timeout 30m ./...
 
 vet:

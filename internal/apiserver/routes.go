@@ -42,6 +42,20 @@ func anonymousAuthorized(path string) bool {
 	return path == auth.OpenIDConfigurationPath || path == auth.JWKSPath
 }
 
+// selfAuthenticated returns the SelfAuthenticated handler of path: the
+// one of its exact path, or of a prefix (ending in "/") it is under.
+func (s *Server) selfAuthenticated(path string) (http.Handler, bool) {
+	if h, ok := s.cfg.SelfAuthenticated[path]; ok {
+		return h, true
+	}
+	for p, h := range s.cfg.SelfAuthenticated {
+		if strings.HasSuffix(p, "/") && strings.HasPrefix(path, p) {
+			return h, true
+		}
+	}
+	return nil, false
+}
+
 func (s *Server) isPublic(path string) bool {
 	if publicPaths[path] || strings.HasPrefix(path, "/healthz/") || strings.HasPrefix(path, "/livez/") || strings.HasPrefix(path, "/readyz/") {
 		return true
@@ -78,7 +92,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 			s.writeError(w, r, apierrors.NewInternalError(fmt.Errorf("%v", p)))
 		}
 	}()
-	if h, ok := s.cfg.SelfAuthenticated[r.URL.Path]; ok {
+	if h, ok := s.selfAuthenticated(r.URL.Path); ok {
 		h.ServeHTTP(w, r)
 		return
 	}

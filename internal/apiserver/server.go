@@ -85,8 +85,9 @@ type Config struct {
 	// Extra handlers mounted on exact paths or prefixes (ending in "/"),
 	// e.g. OpenAPI and metrics; they run after authentication.
 	Extra map[string]http.Handler
-	// SelfAuthenticated handlers, on exact paths, run before authentication:
-	// they check their callers themselves (a node joining with a token).
+	// SelfAuthenticated handlers, on exact paths or prefixes (ending in
+	// "/"), run before authentication: they check their callers
+	// themselves (a node joining with a token, the dashboard's cookie).
 	SelfAuthenticated map[string]http.Handler
 	// Public are extra paths that anonymous callers may GET.
 	Public []string

@@ -38,6 +38,7 @@ import (
 	"skiff/internal/apiserver/openapi"
 	"skiff/internal/apiserver/registry"
 	"skiff/internal/apiserver/registry/all"
+	"skiff/internal/dashboard"
 	"skiff/internal/etcd"
 	"skiff/internal/network"
 	"skiff/internal/node"
@@ -48,7 +49,7 @@ import (
 
 // Components are what --disable can switch off as a whole: the control
 // plane's and this host's node's (see node.Components).
-var Components = append([]string{"scheduler", "controllers"}, node.Components...)
+var Components = append([]string{"scheduler", "controllers", "dashboard"}, node.Components...)
 
 // Config is the whole configuration of `skiff server`.
 type Config struct {
@@ -672,6 +673,26 @@ func (s *Server) newAPIServer(context.Context) error {
 			extra[EncryptionRotatePath] = &keyRotator{path: EncryptionConfigPath(cfg.DataDir), store: st, now: time.Now}
 		}
 	}
+	if !slices.Contains(cfg.Disable, "dashboard") {
+		// The dashboard forwards to the API server, which exists only
+		// below; it is only reached once the server serves.
+		dash, err := dashboard.New(dashboard.Config{
+			API: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { s.api.ServeHTTP(w, r) }),
+			Authenticate: func(r *http.Request) (string, bool, error) {
+				u, ok, err := authenticators.Authenticate(r)
+				if err != nil || !ok {
+					return "", ok, err
+				}
+				return u.Name, true, nil
+			},
+			Logger: cfg.Logger,
+		})
+		if err != nil {
+			return err
+		}
+		// Before authentication: it takes the token from its cookie.
+		join[dashboard.Root], join[dashboard.Path] = dash, dash
+	}
 	api, err := apiserver.New(apiserver.Config{
 		HealthChecks:      s.healthChecks(),
 		ProxyClientCert:   s.proxy.cert.GetClientCertificate,
@@ -691,7 +712,8 @@ func (s *Server) newAPIServer(context.Context) error {
 		PodSecurity:       admissionCfg.PodSecurity,
 		AuditPolicy:       auditPolicy,
 		AuditLog:          auditLog,
-		// Nodes join with the token in <data-dir>/node-token.
+		// Nodes join with the token in <data-dir>/node-token; the
+		// dashboard hands what it serves back to the API as its user.
 		SelfAuthenticated: join,
 		Extra:             extra,
 		ServerConcurrency: serverConcurrency(cfg),
