@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 	statsv1alpha1 "k8s.io/kubelet/pkg/apis/stats/v1alpha1"
 	metricsv1beta1 "k8s.io/metrics/pkg/apis/metrics/v1beta1"
 
@@ -338,6 +340,45 @@ spec:
 	}
 }
 
+// checkCadvisorMetrics reads the node's /metrics/cadvisor through the API
+// server, as a Prometheus scraping the kubelets would: both web pods'
+// httpd containers have cpu, memory and start time series, labelled with
+// their cgroup, runtime ID and image, and the machine is described.
+func checkCadvisorMetrics(t *testing.T, c *cluster, node string) {
+	t.Helper()
+	out := c.kubectl(t, "get", "--raw", "/api/v1/nodes/"+node+"/proxy/metrics/cadvisor")
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := p.TextToMetricFamilies(strings.NewReader(out))
+	if err != nil {
+		t.Fatalf("parse /metrics/cadvisor: %v\n%s", err, out)
+	}
+	for _, name := range []string{"container_cpu_usage_seconds_total", "container_memory_working_set_bytes", "container_memory_usage_bytes", "container_start_time_seconds", "container_last_seen"} {
+		web := map[string]bool{}
+		for _, m := range fams[name].GetMetric() {
+			l := map[string]string{}
+			for _, lp := range m.GetLabel() {
+				l[lp.GetName()] = lp.GetValue()
+			}
+			if l["container"] != "httpd" || l["namespace"] != "default" || !strings.HasPrefix(l["pod"], "web-") {
+				continue
+			}
+			v := m.GetGauge().GetValue() + m.GetCounter().GetValue()
+			if v <= 0 || l["image"] == "" || l["name"] == "" || !strings.HasSuffix(l["id"], "/"+l["name"]) {
+				t.Errorf("/metrics/cadvisor %s of %s: value %v, labels %v", name, l["pod"], v, l)
+			}
+			web[l["pod"]] = true
+		}
+		if len(web) != 2 {
+			t.Errorf("/metrics/cadvisor %s: series of the web pods' httpd %v, want two pods", name, web)
+		}
+	}
+	for _, name := range []string{"machine_cpu_cores", "machine_memory_bytes"} {
+		if ms := fams[name].GetMetric(); len(ms) != 1 || ms[0].GetGauge().GetValue() <= 0 {
+			t.Errorf("/metrics/cadvisor %s: %v", name, ms)
+		}
+	}
+}
+
 // checkResourceStats reads the node's /stats/summary and /metrics/resource
 // through the API server: the web pods' containers, run by containerd,
 // use memory and have run on a CPU.
@@ -369,6 +410,7 @@ func checkResourceStats(t *testing.T, c *cluster) {
 	})
 	out := c.kubectl(t, "get", "--raw", "/api/v1/nodes/"+node+"/proxy/metrics/resource")
 	mustContain(t, "/metrics/resource", out, "node_cpu_usage_seconds_total", `container_memory_working_set_bytes{container="httpd",namespace="default",pod="web-`)
+	checkCadvisorMetrics(t, c, node)
 
 	// The API server's metrics API has them too, once it has read the
 	// node twice: the web pods' httpd use memory (a busybox httpd uses
