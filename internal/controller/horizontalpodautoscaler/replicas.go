@@ -14,12 +14,66 @@ import (
 // Utilization target is relative to.
 var ErrMissingRequest = errors.New("missing request")
 
+// podState is how a pod's sample counts in the calculation.
+type podState int
+
+const (
+	// podReady: its usage counts as measured.
+	podReady podState = iota
+	// podUnready: pending, or (for cpu) not ready long enough for its
+	// usage to mean anything; it counts as idle, and only to dampen a
+	// scale up.
+	podUnready
+	// podMissing: running without a metric; it counts against the
+	// direction of change (at the target when scaling down, idle when
+	// scaling up).
+	podMissing
+)
+
 // podInfo is what the calculation needs of one pod.
 type podInfo struct {
-	ready    bool
-	request  int64 // milli-units of the resource requested
-	usage    int64 // milli-units used
-	hasUsage bool
+	state   podState
+	request int64 // milli-units of the resource requested
+	usage   int64 // milli-units used
+}
+
+// classify tells how the sample of pod p (ok: there is one, m) counts,
+// upstream's way. A pending pod is unready. A cpu sample of a pod within
+// cpuInit of its start counts only when the pod is ready and the sample's
+// whole window is after it became so; later, it is discarded only for a
+// pod that is not ready and has never been (its readiness last changed
+// within readinessDelay of its start). Other resources do not depend on
+// readiness.
+func classify(p *corev1.Pod, res corev1.ResourceName, m PodMetric, ok bool, now time.Time, cpuInit, readinessDelay time.Duration) podState {
+	if p.Status.Phase == corev1.PodPending {
+		return podUnready
+	}
+	if !ok {
+		return podMissing
+	}
+	if res != corev1.ResourceCPU {
+		return podReady
+	}
+	var cond *corev1.PodCondition
+	for i := range p.Status.Conditions {
+		if p.Status.Conditions[i].Type == corev1.PodReady {
+			cond = &p.Status.Conditions[i]
+		}
+	}
+	if cond == nil || p.Status.StartTime == nil {
+		return podUnready
+	}
+	start := p.Status.StartTime.Time
+	if start.Add(cpuInit).After(now) {
+		if cond.Status == corev1.ConditionFalse || m.Timestamp.Before(cond.LastTransitionTime.Add(m.Window)) {
+			return podUnready
+		}
+		return podReady
+	}
+	if cond.Status == corev1.ConditionFalse && start.Add(readinessDelay).After(cond.LastTransitionTime.Time) {
+		return podUnready
+	}
+	return podReady
 }
 
 // resourceReplicas computes the replica count for one Resource metric
@@ -29,17 +83,17 @@ func resourceReplicas(current int32, pods []podInfo, target autoscalingv2.Metric
 	var ready []podInfo
 	var missing, unready int
 	for _, p := range pods {
-		switch {
-		case !p.hasUsage:
+		switch p.state {
+		case podMissing:
 			missing++
-		case !p.ready:
+		case podUnready:
 			unready++
 		default:
 			ready = append(ready, p)
 		}
 	}
 	if len(ready) == 0 {
-		return current, 0, 0, errors.New("no metrics returned from resource metrics API")
+		return current, 0, 0, errors.New("did not receive metrics for targeted pods (pods might be unready)")
 	}
 	var usage, request int64
 	for _, p := range ready {
@@ -52,8 +106,9 @@ func resourceReplicas(current int32, pods []podInfo, target autoscalingv2.Metric
 			if request == 0 || target.AverageUtilization == nil {
 				return 0, fmt.Errorf("compute utilization: %w", ErrMissingRequest)
 			}
-			util := float64(usage) * 100 / float64(request)
-			return util / float64(*target.AverageUtilization), nil
+			// Whole percent, as upstream computes it.
+			util := usage * 100 / request
+			return float64(util) / float64(*target.AverageUtilization), nil
 		case autoscalingv2.AverageValueMetricType:
 			if target.AverageValue == nil || target.AverageValue.MilliValue() == 0 {
 				return 0, errors.New("compute average value: no target value")
@@ -75,7 +130,8 @@ func resourceReplicas(current int32, pods []podInfo, target autoscalingv2.Metric
 		utilization = int32(usage * 100 / request)
 	}
 	avgValue = usage / int64(len(ready))
-	if missing == 0 && unready == 0 {
+	// Unready pods matter only to a scale up, missing ones either way.
+	if missing == 0 && (unready == 0 || ratio <= 1) {
 		if math.Abs(1-ratio) <= tolerance {
 			return current, utilization, avgValue, nil
 		}
@@ -92,13 +148,13 @@ func resourceReplicas(current int32, pods []podInfo, target autoscalingv2.Metric
 	}
 	for _, p := range pods {
 		switch {
-		case !p.hasUsage:
+		case p.state == podMissing:
 			if ratio < 1 {
 				usage += perPodTarget(p)
 			}
 			request += p.request
 			n++
-		case !p.ready && ratio > 1:
+		case p.state == podUnready && ratio > 1:
 			request += p.request
 			n++
 		}
@@ -187,25 +243,32 @@ func normalize(current, proposed, minR, maxR int32, b autoscalingv2.HorizontalPo
 	if desired > down {
 		desired = down
 	}
-	reason, msg := "DesiredWithinRange", "the desired count is within the acceptable range"
-	if desired > current {
-		limit := scaleUpLimit(current, b.ScaleUp, events, now)
-		if desired > limit {
-			desired, reason, msg = limit, "ScaleUpLimit", "the desired replica count is increasing faster than the maximum scale rate"
+	// The rate policies and the bounds: a scale up never goes beyond
+	// the lower of maxReplicas and the policies' limit (never below the
+	// current count), a scale down never below the higher of
+	// minReplicas and the policies' limit (never above the current
+	// count). The reason names the bound that applied.
+	switch {
+	case desired > current:
+		limit := max(scaleUpLimit(current, b.ScaleUp, events, now), current)
+		allowed, reason, msg := maxR, "TooManyReplicas", "the desired replica count is more than the maximum replica count"
+		if allowed > limit {
+			allowed, reason, msg = limit, "ScaleUpLimit", "the desired replica count is increasing faster than the maximum scale rate"
 		}
-	} else if desired < current {
-		limit := scaleDownLimit(current, b.ScaleDown, events, now)
-		if desired < limit {
-			desired, reason, msg = limit, "ScaleDownLimit", "the desired replica count is decreasing faster than the maximum scale rate"
+		if desired > allowed {
+			return allowed, reason, msg
+		}
+	case desired < current:
+		limit := min(scaleDownLimit(current, b.ScaleDown, events, now), current)
+		allowed, reason, msg := minR, "TooFewReplicas", "the desired replica count is less than the minimum replica count"
+		if allowed < limit {
+			allowed, reason, msg = limit, "ScaleDownLimit", "the desired replica count is decreasing faster than the maximum scale rate"
+		}
+		if desired < allowed {
+			return allowed, reason, msg
 		}
 	}
-	if desired > maxR {
-		desired, reason, msg = maxR, "TooManyReplicas", "the desired replica count is more than the maximum replica count"
-	}
-	if desired < minR {
-		desired, reason, msg = minR, "TooFewReplicas", "the desired replica count is less than the minimum replica count"
-	}
-	return desired, reason, msg
+	return desired, "DesiredWithinRange", "the desired count is within the acceptable range"
 }
 
 func changedIn(events []scaleEvent, period int32, now time.Time, up bool) int32 {
