@@ -28,9 +28,10 @@ var busyboxApplets = []string{"sh", "httpd", "sleep", "echo", "cat", "ls", "env"
 const testImage = "localhost/skiff/busybox:e2e"
 
 // startNode runs `skiff server` with its agent: containerd, CNI and real
-// containers on this host. Everything the run creates (pods, shims,
-// mounts, the bridge, the nftables table) is removed at cleanup.
-func startNode(t *testing.T) *cluster {
+// containers on this host, with the extra server flags. Everything the run
+// creates (pods, shims, mounts, the bridge, the nftables table) is removed
+// at cleanup.
+func startNode(t *testing.T, extra ...string) *cluster {
 	t.Helper()
 	containerdtest.Require(t, "/usr/lib/cni/bridge", "/bin/busybox", "nft")
 	bin := binDir(t)
@@ -53,10 +54,11 @@ func startNode(t *testing.T) *cluster {
 		t.Cleanup(func() { _ = os.WriteFile(localnet, before, 0o644) })
 	}
 	c := &cluster{bin: bin, dataDir: dir, log: &lockedBuffer{}}
-	c.cmd = exec.Command(filepath.Join(bin, "skiff"), "server", "--data-dir", dir, "--https-port", "0", "--bind-address", "127.0.0.1",
+	args := append([]string{"server", "--data-dir", dir, "--https-port", "0", "--bind-address", "127.0.0.1",
 		"--etcd-client-url", "https://127.0.0.1:0", "--etcd-peer-url", "https://127.0.0.1:0", "--log-level", "info",
 		// kubectl top has figures after two readings of the node.
-		"--metric-resolution", "2s")
+		"--metric-resolution", "2s"}, extra...)
+	c.cmd = exec.Command(filepath.Join(bin, "skiff"), args...)
 	c.cmd.Stdout, c.cmd.Stderr = c.log, c.log
 	if err := c.cmd.Start(); err != nil {
 		t.Fatal(err)
