@@ -30,7 +30,7 @@ import (
 )
 
 // writeTree writes files (path relative to root: content) below root.
-func writeTree(t *testing.T, root string, files map[string]string) {
+func writeTree(t testing.TB, root string, files map[string]string) {
 	t.Helper()
 	for name, content := range files {
 		p := filepath.Join(root, filepath.FromSlash(name))
