@@ -356,6 +356,7 @@ func (c *Controller) computeReplicas(ctx context.Context, hpa *autoscalingv2.Hor
 			continue
 		}
 		var infos []podInfo
+		var err error
 		for _, p := range pods {
 			if p.DeletionTimestamp != nil || p.Status.Phase == corev1.PodFailed || p.Status.Phase == corev1.PodSucceeded {
 				continue
@@ -365,11 +366,20 @@ func (c *Controller) computeReplicas(ctx context.Context, hpa *autoscalingv2.Hor
 			if ok {
 				q, ok = u.Usage[m.Resource.Name]
 			}
-			state := classify(p, m.Resource.Name, u, ok, now, c.cfg.CPUInitializationPeriod, c.cfg.InitialReadinessDelay)
-			infos = append(infos, podInfo{state: state, request: requestOf(p, m.Resource.Name), usage: q.MilliValue()})
+			info := podInfo{state: classify(p, m.Resource.Name, u, ok, now, c.cfg.CPUInitializationPeriod, c.cfg.InitialReadinessDelay), usage: q.MilliValue()}
+			if m.Resource.Target.Type == autoscalingv2.UtilizationMetricType {
+				// Utilization is relative to every container's request.
+				if info.request, err = requestOf(p, m.Resource.Name); err != nil {
+					break
+				}
+			}
+			infos = append(infos, info)
 		}
-		tol := c.cfg.Tolerance
-		n, util, avg, err := resourceReplicas(current, infos, m.Resource.Target, tol)
+		var n, util int32
+		var avg int64
+		if err == nil {
+			n, util, avg, err = resourceReplicas(current, infos, m.Resource.Target, c.cfg.Tolerance)
+		}
 		if err != nil {
 			if firstErr == nil {
 				firstErr = err

@@ -332,13 +332,31 @@ func scaleDownLimit(current int32, r *autoscalingv2.HPAScalingRules, events []sc
 	return limit
 }
 
-// requestOf returns a pod's request for a resource in milli-units.
-func requestOf(p *corev1.Pod, name corev1.ResourceName) int64 {
+// requestOf returns a pod's request for a resource in milli-units: the
+// sum of its containers' and its sidecars' (init containers that keep
+// running). A container without one makes utilization meaningless, an
+// ErrMissingRequest.
+func requestOf(p *corev1.Pod, name corev1.ResourceName) (int64, error) {
 	var sum int64
-	for _, c := range p.Spec.Containers {
-		if q, ok := c.Resources.Requests[name]; ok {
-			sum += q.MilliValue()
+	add := func(c corev1.Container) error {
+		q, ok := c.Resources.Requests[name]
+		if !ok {
+			return fmt.Errorf("missing request for %s in container %s of Pod %s: %w", name, c.Name, p.Name, ErrMissingRequest)
+		}
+		sum += q.MilliValue()
+		return nil
+	}
+	for _, c := range p.Spec.InitContainers {
+		if c.RestartPolicy != nil && *c.RestartPolicy == corev1.ContainerRestartPolicyAlways {
+			if err := add(c); err != nil {
+				return 0, err
+			}
 		}
 	}
-	return sum
+	for _, c := range p.Spec.Containers {
+		if err := add(c); err != nil {
+			return 0, err
+		}
+	}
+	return sum, nil
 }

@@ -1,6 +1,7 @@
 package horizontalpodautoscaler
 
 import (
+	"errors"
 	"testing"
 	"time"
 
@@ -150,6 +151,39 @@ func TestClassify(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			if got := classify(tt.pod, tt.res, tt.m, tt.ok, now, 5*time.Minute, 30*time.Second); got != tt.want {
 				t.Errorf("classify = %d, want %d", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestRequestOf(t *testing.T) {
+	always := corev1.ContainerRestartPolicyAlways
+	cpu := func(v string) corev1.ResourceRequirements {
+		return corev1.ResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse(v)}}
+	}
+	tests := []struct {
+		name    string
+		spec    corev1.PodSpec
+		want    int64
+		wantErr bool
+	}{
+		{name: "containers", spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "a", Resources: cpu("100m")}, {Name: "b", Resources: cpu("50m")}}}, want: 150},
+		{name: "a sidecar counts, an init container does not",
+			spec: corev1.PodSpec{InitContainers: []corev1.Container{{Name: "init", Resources: cpu("1")}, {Name: "side", RestartPolicy: &always, Resources: cpu("20m")}},
+				Containers: []corev1.Container{{Name: "a", Resources: cpu("100m")}}}, want: 120},
+		{name: "a container without a request", spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "a", Resources: cpu("100m")}, {Name: "b"}}}, wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := requestOf(&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "p"}, Spec: tt.spec}, corev1.ResourceCPU)
+			if tt.wantErr {
+				if !errors.Is(err, ErrMissingRequest) {
+					t.Errorf("requestOf = %d, %v; want ErrMissingRequest", got, err)
+				}
+				return
+			}
+			if err != nil || got != tt.want {
+				t.Errorf("requestOf = %d, %v; want %d", got, err, tt.want)
 			}
 		})
 	}
