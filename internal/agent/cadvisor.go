@@ -124,6 +124,7 @@ func (s *StatsCollector) CgroupStats(ctx context.Context) (*CgroupStats, error) 
 		}
 	}
 	out.Cgroups = append(out.Cgroups, root)
+	pods := map[string]bool{}
 	for _, sb := range sandboxes {
 		if sb.State != SandboxReady {
 			continue
@@ -132,9 +133,14 @@ func (s *StatsCollector) CgroupStats(ctx context.Context) (*CgroupStats, error) 
 		if pod == "" {
 			continue
 		}
-		pc := Cgroup{ID: pod, Pod: sb.Name, Namespace: sb.Namespace, StartTime: sb.CreatedAt}
-		s.readCgroup(&pc)
-		out.Cgroups = append(out.Cgroups, pc)
+		if !pods[pod] {
+			// Once, though a pod may have two ready sandboxes for a
+			// moment: a series may appear only once in a scrape.
+			pods[pod] = true
+			pc := Cgroup{ID: pod, Pod: sb.Name, Namespace: sb.Namespace, StartTime: sb.CreatedAt}
+			s.readCgroup(&pc)
+			out.Cgroups = append(out.Cgroups, pc)
+		}
 		// The runtime puts the sandbox's and each container's cgroup
 		// below the pod's, named for their IDs (cgroupfs driver).
 		if p := path.Join(pod, sb.ID); s.cgroups.exists(p) {

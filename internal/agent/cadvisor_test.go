@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -222,6 +223,31 @@ func TestServerCadvisorMetrics(t *testing.T) {
 			}
 		})
 	}
+
+	t.Run("two ready sandboxes", func(t *testing.T) {
+		// A pod's new sandbox is ready before the old one is gone: the
+		// pod's cgroup is served once, each sandbox's under its own ID.
+		rt := v2.rt
+		rt.sandboxes = append(slices.Clone(rt.sandboxes), Sandbox{ID: "sandbox2", PodUID: "u1", Name: "web", Namespace: "shop", Attempt: 2, State: SandboxReady, CreatedAt: v2.started})
+		c, err := NewStatsCollector(StatsConfig{NodeName: "n1", Runtime: rt, CgroupRoot: "/kubepods", CgroupMount: v2.cgroups, ProcDir: v2.proc, Clock: clocktesting.NewFakeClock(t0)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := NewServer(ServerConfig{NodeName: "n1", Client: fake.NewClientset(), Runtime: rt, LogDir: t.TempDir(), Cgroups: c})
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv := httptest.NewServer(s.Handler())
+		defer srv.Close()
+		var ids []string
+		for _, smp := range scrapeText(t, getBody(t, srv.URL+"/metrics/cadvisor", http.StatusOK))["container_last_seen"] {
+			ids = append(ids, smp.Labels["id"])
+		}
+		want := []string{"/", "/" + statsPod, "/" + statsPod + "/sandbox1", "/" + statsPod + "/web1"}
+		if diff := cmp.Diff(want, ids); diff != "" {
+			t.Errorf("cgroups served (-want +got):\n%s", diff)
+		}
+	})
 
 	t.Run("failing runtime", func(t *testing.T) {
 		s, err := NewServer(ServerConfig{NodeName: "n1", Client: fake.NewClientset(), Runtime: v2.rt, LogDir: t.TempDir(), Cgroups: failingCgroups{}})
