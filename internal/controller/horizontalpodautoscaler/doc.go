@@ -12,7 +12,8 @@
 //	metrics    read PodMetrics for the selector; for each Resource metric
 //	           compute a replica count with upstream's formula:
 //	             ratio = utilization in whole percent / target; within
-//	             tolerance (0.1) keep the count, else ceil(ratio * ready
+//	             tolerance (0.1, or the behavior's scaleUp/scaleDown
+//	             tolerance) keep the count, else ceil(ratio * ready
 //	             pods). Pending pods, and for cpu pods in their first 5
 //	             minutes not ready or measured over a window that began
 //	             before they were ready (later: never ready), are

@@ -378,7 +378,7 @@ func (c *Controller) computeReplicas(ctx context.Context, hpa *autoscalingv2.Hor
 		var n, util int32
 		var avg int64
 		if err == nil {
-			n, util, avg, err = resourceReplicas(current, infos, m.Resource.Target, c.cfg.Tolerance)
+			n, util, avg, err = resourceReplicas(current, infos, m.Resource.Target, tolerancesOf(hpa.Spec.Behavior, c.cfg.Tolerance))
 		}
 		if err != nil {
 			if firstErr == nil {

@@ -79,7 +79,7 @@ func classify(p *corev1.Pod, res corev1.ResourceName, m PodMetric, ok bool, now 
 // resourceReplicas computes the replica count for one Resource metric
 // target, upstream's way. It returns the count and the current average
 // utilization (percent) and average value (milli-units).
-func resourceReplicas(current int32, pods []podInfo, target autoscalingv2.MetricTarget, tolerance float64) (replicas int32, utilization int32, avgValue int64, err error) {
+func resourceReplicas(current int32, pods []podInfo, target autoscalingv2.MetricTarget, tol tolerances) (replicas int32, utilization int32, avgValue int64, err error) {
 	var ready []podInfo
 	var missing, unready int
 	for _, p := range pods {
@@ -132,7 +132,7 @@ func resourceReplicas(current int32, pods []podInfo, target autoscalingv2.Metric
 	avgValue = usage / int64(len(ready))
 	// Unready pods matter only to a scale up, missing ones either way.
 	if missing == 0 && (unready == 0 || ratio <= 1) {
-		if math.Abs(1-ratio) <= tolerance {
+		if tol.within(ratio) {
 			return current, utilization, avgValue, nil
 		}
 		return int32(math.Ceil(ratio * float64(len(ready)))), utilization, avgValue, nil
@@ -163,7 +163,7 @@ func resourceReplicas(current int32, pods []podInfo, target autoscalingv2.Metric
 	if err != nil {
 		return current, utilization, avgValue, err
 	}
-	if math.Abs(1-newRatio) <= tolerance || (ratio < 1) != (newRatio < 1) {
+	if tol.within(newRatio) || (ratio < 1) != (newRatio < 1) {
 		return current, utilization, avgValue, nil
 	}
 	desired := int32(math.Ceil(newRatio * float64(n)))
@@ -171,6 +171,31 @@ func resourceReplicas(current int32, pods []podInfo, target autoscalingv2.Metric
 		return current, utilization, avgValue, nil
 	}
 	return desired, utilization, avgValue, nil
+}
+
+// tolerances are how far below and above 1 a usage ratio may be without
+// a change of scale.
+type tolerances struct{ down, up float64 }
+
+// within reports whether ratio calls for no change.
+func (t tolerances) within(ratio float64) bool {
+	return 1-t.down <= ratio && ratio <= 1+t.up
+}
+
+// tolerancesOf are the behavior's own scale down and scale up
+// tolerances, where it sets them, else def.
+func tolerancesOf(b *autoscalingv2.HorizontalPodAutoscalerBehavior, def float64) tolerances {
+	t := tolerances{down: def, up: def}
+	if b == nil {
+		return t
+	}
+	if b.ScaleDown != nil && b.ScaleDown.Tolerance != nil {
+		t.down = b.ScaleDown.Tolerance.AsApproximateFloat64()
+	}
+	if b.ScaleUp != nil && b.ScaleUp.Tolerance != nil {
+		t.up = b.ScaleUp.Tolerance.AsApproximateFloat64()
+	}
+	return t
 }
 
 // recommendation is one computed replica count, kept for stabilization.

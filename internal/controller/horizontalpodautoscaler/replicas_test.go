@@ -2,6 +2,7 @@ package horizontalpodautoscaler
 
 import (
 	"errors"
+	"slices"
 	"testing"
 	"time"
 
@@ -23,6 +24,7 @@ func TestResourceReplicas(t *testing.T) {
 		current int32
 		pods    []podInfo
 		target  autoscalingv2.MetricTarget
+		tol     *tolerances
 		want    int32
 	}{
 		{name: "double load doubles", current: 2, pods: []podInfo{ready(100, 100), ready(100, 100)}, target: util, want: 4},
@@ -41,11 +43,20 @@ func TestResourceReplicas(t *testing.T) {
 		{name: "unready pods ignored scaling down", current: 3, pods: []podInfo{ready(100, 10), {state: podUnready, request: 100}, {state: podUnready, request: 100}}, target: util, want: 1},
 		// 54.9% is 54% (whole percent), 1.08 times the target: within.
 		{name: "utilization in whole percent", current: 4, pods: []podInfo{ready(1000, 549), ready(1000, 549), ready(1000, 549), ready(1000, 549)}, target: util, want: 4},
+		// The behavior's own tolerances: 20% up is within 0.25; 10% down
+		// (within the default 0.1) is not within 0.05: ceil(0.9*10).
+		{name: "scale up tolerance", current: 4, pods: []podInfo{ready(100, 60), ready(100, 60), ready(100, 60), ready(100, 60)}, target: util, tol: &tolerances{down: 0.05, up: 0.25}, want: 4},
+		{name: "scale down tolerance", current: 10, pods: slices.Repeat([]podInfo{ready(100, 45)}, 10), target: util, tol: &tolerances{down: 0.05, up: 0.25}, want: 9},
+		{name: "default tolerance", current: 10, pods: slices.Repeat([]podInfo{ready(100, 45)}, 10), target: util, want: 10},
 		{name: "just beyond tolerance", current: 4, pods: []podInfo{ready(100, 56), ready(100, 56), ready(100, 56), ready(100, 56)}, target: util, want: 5},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, _, _, err := resourceReplicas(tt.current, tt.pods, tt.target, 0.1)
+			tol := tolerances{down: 0.1, up: 0.1}
+			if tt.tol != nil {
+				tol = *tt.tol
+			}
+			got, _, _, err := resourceReplicas(tt.current, tt.pods, tt.target, tol)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -186,5 +197,16 @@ func TestRequestOf(t *testing.T) {
 				t.Errorf("requestOf = %d, %v; want %d", got, err, tt.want)
 			}
 		})
+	}
+}
+
+func TestTolerancesOf(t *testing.T) {
+	q := resource.MustParse("0.05")
+	b := &autoscalingv2.HorizontalPodAutoscalerBehavior{ScaleUp: &autoscalingv2.HPAScalingRules{Tolerance: &q}}
+	if diff := cmp.Diff(tolerances{down: 0.1, up: 0.05}, tolerancesOf(b, 0.1), cmp.AllowUnexported(tolerances{})); diff != "" {
+		t.Errorf("tolerances (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(tolerances{down: 0.1, up: 0.1}, tolerancesOf(nil, 0.1), cmp.AllowUnexported(tolerances{})); diff != "" {
+		t.Errorf("default tolerances (-want +got):\n%s", diff)
 	}
 }
