@@ -296,11 +296,16 @@ func normalize(current, proposed, minR, maxR int32, b autoscalingv2.HorizontalPo
 	return desired, "DesiredWithinRange", "the desired count is within the acceptable range"
 }
 
-func changedIn(events []scaleEvent, period int32, now time.Time, up bool) int32 {
+// changedIn is the net change of the replica count over the last period
+// seconds: what was added less what was removed. A policy's budget runs
+// from the count at the period's start, current less that change, so
+// that a scale down and up within one period do not add up to more than
+// the policy allows.
+func changedIn(events []scaleEvent, period int32, now time.Time) int32 {
 	cut := now.Add(-time.Duration(period) * time.Second)
 	var n int32
 	for _, e := range events {
-		if e.at.After(cut) && (e.delta > 0) == up {
+		if e.at.After(cut) {
 			n += e.delta
 		}
 	}
@@ -314,7 +319,7 @@ func scaleUpLimit(current int32, r *autoscalingv2.HPAScalingRules, events []scal
 	selMin := r.SelectPolicy != nil && *r.SelectPolicy == autoscalingv2.MinChangePolicySelect
 	var limit int32 = -1
 	for _, p := range r.Policies {
-		start := current - changedIn(events, p.PeriodSeconds, now, true)
+		start := current - changedIn(events, p.PeriodSeconds, now)
 		var l int32
 		if p.Type == autoscalingv2.PodsScalingPolicy {
 			l = start + p.Value
@@ -339,7 +344,7 @@ func scaleDownLimit(current int32, r *autoscalingv2.HPAScalingRules, events []sc
 	var limit int32 = math.MaxInt32
 	first := true
 	for _, p := range r.Policies {
-		start := current - changedIn(events, p.PeriodSeconds, now, false) // deltas are negative
+		start := current - changedIn(events, p.PeriodSeconds, now)
 		var l int32
 		if p.Type == autoscalingv2.PodsScalingPolicy {
 			l = start - p.Value

@@ -104,6 +104,10 @@ func TestNormalize(t *testing.T) {
 			events: []scaleEvent{{at: now.Add(-10 * time.Second), delta: -4}}, want: res{2, "ScaleDownLimit"}},
 		{name: "scale up budget renewed", current: 6, proposed: 9, mn: 1, mx: 10, b: onePodPer15s,
 			events: []scaleEvent{{at: now.Add(-20 * time.Second), delta: 4}}, want: res{7, "ScaleUpLimit"}},
+		// 2 pods removed 10 s ago: the period began at 5, one more
+		// than that is 6.
+		{name: "scale up budget from the period's start", current: 3, proposed: 9, mn: 1, mx: 10, b: onePodPer15s,
+			events: []scaleEvent{{at: now.Add(-10 * time.Second), delta: -2}}, want: res{6, "ScaleUpLimit"}},
 		// maxReplicas below the policy's limit names the bound.
 		{name: "max below the rate limit", current: 2, proposed: 9, mn: 1, mx: 3, b: onePodPer15s, want: res{3, "TooManyReplicas"}},
 		{name: "up window holds a scale up", current: 2, proposed: 5, mn: 1, mx: 10, b: upWindow,
