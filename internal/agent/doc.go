@@ -104,7 +104,9 @@
 // StatsCollector reads from the pod and container cgroups (stats.go): the
 // stats Summary on /stats/summary and upstream's resource metrics on
 // /metrics/resource (resourcemetrics.go), with cpu rates over readings kept
-// every StatsConfig.Interval.
+// every StatsConfig.Interval, and every pod's, sandbox's and container's
+// cgroup with cAdvisor's names and labels on /metrics/cadvisor
+// (cadvisor.go).
 //
 // The caller builds the agent with New and runs it with Run. An agent
 // either watches its own pods (the default) or is fed by the caller through

@@ -51,6 +51,9 @@ type ServerConfig struct {
 	// Stats reports the node's and its pods' resource usage for
 	// /stats/summary and /metrics/resource; nil answers them 501.
 	Stats SummaryProvider
+	// Cgroups reports the node's and its pods' cgroups for
+	// /metrics/cadvisor; nil answers it 501.
+	Cgroups CgroupStatsProvider
 	// PollInterval is how often a followed log is read (default 250ms).
 	PollInterval time.Duration
 	Logger       *slog.Logger
@@ -90,6 +93,7 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	// nodes/proxy, as for every path here.
 	s.mux.HandleFunc("GET /stats/summary", s.serveSummary)
 	s.mux.HandleFunc("GET /metrics/resource", s.serveResourceMetrics)
+	s.mux.HandleFunc("GET /metrics/cadvisor", s.serveCadvisorMetrics)
 	return s, nil
 }
 

@@ -56,6 +56,9 @@ type StatsConfig struct {
 	// ProcDir is the proc filesystem, for the node's memory and boot time
 	// (default /proc).
 	ProcDir string
+	// MachineIDFile holds the host's machine ID, a label of the machine
+	// metrics (default /etc/machine-id).
+	MachineIDFile string
 	// Interval is how often Run takes a reading (DefaultStatsInterval).
 	Interval time.Duration
 	// Clock is the time source; the real one by default.
@@ -70,6 +73,9 @@ func (c *StatsConfig) setDefaults() {
 	}
 	if c.ProcDir == "" {
 		c.ProcDir = "/proc"
+	}
+	if c.MachineIDFile == "" {
+		c.MachineIDFile = "/etc/machine-id"
 	}
 	if c.Interval == 0 {
 		c.Interval = DefaultStatsInterval
@@ -274,12 +280,16 @@ type cgroupUsage struct {
 	memUsage *uint64
 	// inactiveFile is the inactive file cache among it, in bytes.
 	inactiveFile *uint64
+	// rss is its anonymous memory and cache its page cache, in bytes
+	// (memory.stat anon and file on v2, total_rss and total_cache on v1).
+	rss, cache *uint64
 }
 
 // usage reads the cpu and memory counters of the cgroup at p: cpu.stat
-// usage_usec, memory.current and memory.stat inactive_file on v2;
-// cpuacct.usage, memory.usage_in_bytes and memory.stat
-// total_inactive_file (which counts the cgroups below too) on v1.
+// usage_usec, memory.current and memory.stat inactive_file, anon and file
+// on v2; cpuacct.usage, memory.usage_in_bytes and memory.stat
+// total_inactive_file, total_rss and total_cache (which count the cgroups
+// below too) on v1.
 func (c cgroupFS) usage(p string) cgroupUsage {
 	var u cgroupUsage
 	rel := filepath.FromSlash(p)
@@ -293,9 +303,7 @@ func (c cgroupFS) usage(p string) cgroupUsage {
 		}
 		u.memUsage = readUint(filepath.Join(dir, "memory.current"))
 		if st, err := readKeyed(filepath.Join(dir, "memory.stat")); err == nil {
-			if v, ok := st["inactive_file"]; ok {
-				u.inactiveFile = &v
-			}
+			u.inactiveFile, u.rss, u.cache = keyed(st, "inactive_file"), keyed(st, "anon"), keyed(st, "file")
 		}
 		return u
 	}
@@ -303,11 +311,18 @@ func (c cgroupFS) usage(p string) cgroupUsage {
 	mem := filepath.Join(c.mount, "memory", rel)
 	u.memUsage = readUint(filepath.Join(mem, "memory.usage_in_bytes"))
 	if st, err := readKeyed(filepath.Join(mem, "memory.stat")); err == nil {
-		if v, ok := st["total_inactive_file"]; ok {
-			u.inactiveFile = &v
-		}
+		u.inactiveFile, u.rss, u.cache = keyed(st, "total_inactive_file"), keyed(st, "total_rss"), keyed(st, "total_cache")
 	}
 	return u
+}
+
+// keyed is the value of key in m; nil when it has none.
+func keyed(m map[string]uint64, key string) *uint64 {
+	v, ok := m[key]
+	if !ok {
+		return nil
+	}
+	return &v
 }
 
 // exists reports whether the cgroup at p is there (in the memory

@@ -30,7 +30,7 @@ import (
 )
 
 // writeTree writes files (path relative to root: content) below root.
-func writeTree(t *testing.T, root string, files map[string]string) {
+func writeTree(t testing.TB, root string, files map[string]string) {
 	t.Helper()
 	for name, content := range files {
 		p := filepath.Join(root, filepath.FromSlash(name))
@@ -67,7 +67,7 @@ func TestStatsCgroupUsage(t *testing.T) {
 			"kubepods/pod1/memory.stat":    "anon 6291456\nfile 4194304\nactive_file 1048576\ninactive_file 3145728\n",
 		},
 		path: "/kubepods/pod1",
-		want: cgroupUsage{cpuNanos: u64(2_500_000_000), memUsage: u64(10485760), inactiveFile: u64(3145728)},
+		want: cgroupUsage{cpuNanos: u64(2_500_000_000), memUsage: u64(10485760), inactiveFile: u64(3145728), rss: u64(6291456), cache: u64(4194304)},
 		ws:   10485760 - 3145728,
 	}, {
 		name: "v2 inactive file above usage",
@@ -86,10 +86,10 @@ func TestStatsCgroupUsage(t *testing.T) {
 			"memory/kubepods/pod1/memory.usage_in_bytes": "2000000\n",
 			// total_inactive_file counts the cgroups below; inactive_file
 			// only the cgroup's own pages.
-			"memory/kubepods/pod1/memory.stat": "cache 900000\ninactive_file 1\ntotal_inactive_file 500000\n",
+			"memory/kubepods/pod1/memory.stat": "cache 900000\ninactive_file 1\ntotal_inactive_file 500000\ntotal_cache 900000\ntotal_rss 1100000\n",
 		},
 		path: "/kubepods/pod1",
-		want: cgroupUsage{cpuNanos: u64(123456789), memUsage: u64(2000000), inactiveFile: u64(500000)},
+		want: cgroupUsage{cpuNanos: u64(123456789), memUsage: u64(2000000), inactiveFile: u64(500000), rss: u64(1100000), cache: u64(900000)},
 		ws:   1500000,
 	}, {
 		name:  "absent",

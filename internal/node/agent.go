@@ -154,8 +154,9 @@ func agentServer(cfg Config, nodeIPs []string, client kubernetes.Interface, rt a
 	}
 	streams, _ := rt.(agent.StreamURLs)
 	var provider agent.SummaryProvider
+	var cgroups agent.CgroupStatsProvider
 	if stats != nil {
-		provider = stats
+		provider, cgroups = stats, stats
 	}
 	return agent.NewServer(agent.ServerConfig{
 		TLS: &tls.Config{
@@ -174,6 +175,7 @@ func agentServer(cfg Config, nodeIPs []string, client kubernetes.Interface, rt a
 		Streams:       streams,
 		LogDir:        filepath.Join(cfg.DataDir, "pods"),
 		Stats:         provider,
+		Cgroups:       cgroups,
 		Logger:        cfg.Logger.With("component", "agent-server"),
 	})
 }

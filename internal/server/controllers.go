@@ -168,7 +168,7 @@ func controllerConstructors(cfg Config) map[string]controller.Constructor {
 		"disruption":               disruption.New,
 		"ttl-after-finished":       ttlafterfinished.New,
 		"resourcequota":            resourcequota.New,
-		"horizontalpodautoscaling": horizontalpodautoscaler.New,
+		"horizontalpodautoscaling": horizontalpodautoscaler.NewWithConfig(cfg.HPA),
 		"servicelb":                servicelb.New,
 		"svm":                      storageversionmigrator.New,
 		"tokencleaner":             tokencleaner.New,

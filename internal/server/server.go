@@ -38,6 +38,7 @@ import (
 	"skiff/internal/apiserver/openapi"
 	"skiff/internal/apiserver/registry"
 	"skiff/internal/apiserver/registry/all"
+	"skiff/internal/controller/horizontalpodautoscaler"
 	"skiff/internal/dashboard"
 	"skiff/internal/etcd"
 	"skiff/internal/network"
@@ -137,6 +138,10 @@ type Config struct {
 	// node's stats for metrics.k8s.io (kubectl top), as metrics-server's
 	// --metric-resolution (zero: 15s); tests shorten it.
 	MetricsResolution time.Duration
+	// HPA tunes the horizontal pod autoscaler (zero values: upstream's
+	// defaults), as kube-controller-manager's
+	// --horizontal-pod-autoscaler-* flags do.
+	HPA horizontalpodautoscaler.Config
 	// SimulateAgent runs this host's agent with the simulated runtime: its
 	// pods are reported running but no container runs.
 	SimulateAgent bool

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 	statsv1alpha1 "k8s.io/kubelet/pkg/apis/stats/v1alpha1"
 	metricsv1beta1 "k8s.io/metrics/pkg/apis/metrics/v1beta1"
 
@@ -26,9 +28,10 @@ var busyboxApplets = []string{"sh", "httpd", "sleep", "echo", "cat", "ls", "env"
 const testImage = "localhost/skiff/busybox:e2e"
 
 // startNode runs `skiff server` with its agent: containerd, CNI and real
-// containers on this host. Everything the run creates (pods, shims,
-// mounts, the bridge, the nftables table) is removed at cleanup.
-func startNode(t *testing.T) *cluster {
+// containers on this host, with the extra server flags. Everything the run
+// creates (pods, shims, mounts, the bridge, the nftables table) is removed
+// at cleanup.
+func startNode(t *testing.T, extra ...string) *cluster {
 	t.Helper()
 	containerdtest.Require(t, "/usr/lib/cni/bridge", "/bin/busybox", "nft")
 	bin := binDir(t)
@@ -51,10 +54,11 @@ func startNode(t *testing.T) *cluster {
 		t.Cleanup(func() { _ = os.WriteFile(localnet, before, 0o644) })
 	}
 	c := &cluster{bin: bin, dataDir: dir, log: &lockedBuffer{}}
-	c.cmd = exec.Command(filepath.Join(bin, "skiff"), "server", "--data-dir", dir, "--https-port", "0", "--bind-address", "127.0.0.1",
+	args := append([]string{"server", "--data-dir", dir, "--https-port", "0", "--bind-address", "127.0.0.1",
 		"--etcd-client-url", "https://127.0.0.1:0", "--etcd-peer-url", "https://127.0.0.1:0", "--log-level", "info",
 		// kubectl top has figures after two readings of the node.
-		"--metric-resolution", "2s")
+		"--metric-resolution", "2s"}, extra...)
+	c.cmd = exec.Command(filepath.Join(bin, "skiff"), args...)
 	c.cmd.Stdout, c.cmd.Stderr = c.log, c.log
 	if err := c.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -338,6 +342,45 @@ spec:
 	}
 }
 
+// checkCadvisorMetrics reads the node's /metrics/cadvisor through the API
+// server, as a Prometheus scraping the kubelets would: both web pods'
+// httpd containers have cpu, memory and start time series, labelled with
+// their cgroup, runtime ID and image, and the machine is described.
+func checkCadvisorMetrics(t *testing.T, c *cluster, node string) {
+	t.Helper()
+	out := c.kubectl(t, "get", "--raw", "/api/v1/nodes/"+node+"/proxy/metrics/cadvisor")
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := p.TextToMetricFamilies(strings.NewReader(out))
+	if err != nil {
+		t.Fatalf("parse /metrics/cadvisor: %v\n%s", err, out)
+	}
+	for _, name := range []string{"container_cpu_usage_seconds_total", "container_memory_working_set_bytes", "container_memory_usage_bytes", "container_start_time_seconds", "container_last_seen"} {
+		web := map[string]bool{}
+		for _, m := range fams[name].GetMetric() {
+			l := map[string]string{}
+			for _, lp := range m.GetLabel() {
+				l[lp.GetName()] = lp.GetValue()
+			}
+			if l["container"] != "httpd" || l["namespace"] != "default" || !strings.HasPrefix(l["pod"], "web-") {
+				continue
+			}
+			v := m.GetGauge().GetValue() + m.GetCounter().GetValue()
+			if v <= 0 || l["image"] == "" || l["name"] == "" || !strings.HasSuffix(l["id"], "/"+l["name"]) {
+				t.Errorf("/metrics/cadvisor %s of %s: value %v, labels %v", name, l["pod"], v, l)
+			}
+			web[l["pod"]] = true
+		}
+		if len(web) != 2 {
+			t.Errorf("/metrics/cadvisor %s: series of the web pods' httpd %v, want two pods", name, web)
+		}
+	}
+	for _, name := range []string{"machine_cpu_cores", "machine_memory_bytes"} {
+		if ms := fams[name].GetMetric(); len(ms) != 1 || ms[0].GetGauge().GetValue() <= 0 {
+			t.Errorf("/metrics/cadvisor %s: %v", name, ms)
+		}
+	}
+}
+
 // checkResourceStats reads the node's /stats/summary and /metrics/resource
 // through the API server: the web pods' containers, run by containerd,
 // use memory and have run on a CPU.
@@ -369,6 +412,7 @@ func checkResourceStats(t *testing.T, c *cluster) {
 	})
 	out := c.kubectl(t, "get", "--raw", "/api/v1/nodes/"+node+"/proxy/metrics/resource")
 	mustContain(t, "/metrics/resource", out, "node_cpu_usage_seconds_total", `container_memory_working_set_bytes{container="httpd",namespace="default",pod="web-`)
+	checkCadvisorMetrics(t, c, node)
 
 	// The API server's metrics API has them too, once it has read the
 	// node twice: the web pods' httpd use memory (a busybox httpd uses

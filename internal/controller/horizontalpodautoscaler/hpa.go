@@ -35,6 +35,13 @@ type Config struct {
 	SyncPeriod time.Duration
 	// Tolerance is the ratio change below which nothing scales (0.1).
 	Tolerance float64
+	// CPUInitializationPeriod is how long after its start a pod's cpu
+	// usage counts only once it is ready and was measured entirely
+	// after it became so (5 min).
+	CPUInitializationPeriod time.Duration
+	// InitialReadinessDelay is how long after its start a pod that is
+	// not ready is taken as never having been ready (30 s).
+	InitialReadinessDelay time.Duration
 }
 
 // Controller runs HorizontalPodAutoscalers.
@@ -70,8 +77,14 @@ func NewWithConfig(cfg Config) controller.Constructor {
 		if cfg.Tolerance == 0 {
 			cfg.Tolerance = 0.1
 		}
-		if cfg.SyncPeriod < 0 || cfg.Tolerance < 0 {
-			return nil, fmt.Errorf("horizontal pod autoscaler: negative sync period or tolerance")
+		if cfg.CPUInitializationPeriod == 0 {
+			cfg.CPUInitializationPeriod = 5 * time.Minute
+		}
+		if cfg.InitialReadinessDelay == 0 {
+			cfg.InitialReadinessDelay = 30 * time.Second
+		}
+		if cfg.SyncPeriod < 0 || cfg.Tolerance < 0 || cfg.CPUInitializationPeriod < 0 || cfg.InitialReadinessDelay < 0 {
+			return nil, fmt.Errorf("horizontal pod autoscaler: negative sync period, tolerance, cpu initialization period or readiness delay")
 		}
 		hpaInf := cc.Informers.Autoscaling().V2().HorizontalPodAutoscalers()
 		podInf := cc.Informers.Core().V1().Pods()
@@ -87,12 +100,29 @@ func NewWithConfig(cfg Config) controller.Constructor {
 					c.loop.Enqueue(cur)
 				}
 			},
+			DeleteFunc: func(obj any) {
+				if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+					obj = t.Obj
+				}
+				if h, ok := obj.(*autoscalingv2.HorizontalPodAutoscaler); ok {
+					c.forget(h.UID)
+				}
+			},
 		}); err != nil {
 			return nil, fmt.Errorf("horizontal pod autoscaler: add handler: %w", err)
 		}
 		c.loop.WaitFor(hpaInf.Informer().HasSynced, podInf.Informer().HasSynced)
 		return c, nil
 	}
+}
+
+// forget drops the recommendations and scale events of a deleted
+// autoscaler.
+func (c *Controller) forget(uid types.UID) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.recs, uid)
+	delete(c.scales, uid)
 }
 
 // Run runs workers until ctx is done.
@@ -194,33 +224,56 @@ func (c *Controller) sync(ctx context.Context, key string) (reconcile.Result, er
 			"scaling is disabled since the replica count of the target is zero", now)
 		return res, write()
 	}
-	proposed, metricName, statuses, metricErr := c.computeReplicas(ctx, hpa, scale, current)
-	if metricErr != nil {
-		setCondition(st, autoscalingv2.ScalingActive, corev1.ConditionFalse, "FailedGetResourceMetric",
-			fmt.Sprintf("the HPA was unable to compute the replica count: %v", metricErr), now)
-		c.events.Eventf(hpa, nil, corev1.EventTypeWarning, "FailedComputeMetricsReplicas", "Scale",
-			"invalid metrics, first error is: %v", metricErr)
+	var desired int32
+	var rescaleReason string
+	if current > hpa.Spec.MaxReplicas || current < minR {
+		// Out of range: back into it first, whatever the metrics say.
+		desired = min(max(current, minR), hpa.Spec.MaxReplicas)
+		rescaleReason = "Current number of replicas below Spec.MinReplicas"
+		if current > hpa.Spec.MaxReplicas {
+			rescaleReason = "Current number of replicas above Spec.MaxReplicas"
+		}
+	} else {
+		proposed, metricName, statuses, metricErr := c.computeReplicas(ctx, hpa, scale, current, now)
+		if metricErr != nil {
+			setCondition(st, autoscalingv2.ScalingActive, corev1.ConditionFalse, "FailedGetResourceMetric",
+				fmt.Sprintf("the HPA was unable to compute the replica count: %v", metricErr), now)
+			c.events.Eventf(hpa, nil, corev1.EventTypeWarning, "FailedComputeMetricsReplicas", "Scale",
+				"invalid metrics, first error is: %v", metricErr)
+			st.CurrentMetrics = statuses
+			return res, write()
+		}
+		setCondition(st, autoscalingv2.ScalingActive, corev1.ConditionTrue, "ValidMetricFound",
+			fmt.Sprintf("the HPA was able to successfully calculate a replica count from %s", metricName), now)
 		st.CurrentMetrics = statuses
-		return res, write()
-	}
-	setCondition(st, autoscalingv2.ScalingActive, corev1.ConditionTrue, "ValidMetricFound",
-		fmt.Sprintf("the HPA was able to successfully calculate a replica count from %s", metricName), now)
-	st.CurrentMetrics = statuses
 
-	c.mu.Lock()
-	b := defaultBehavior(hpa.Spec.Behavior)
-	window := max(time.Duration(*b.ScaleDown.StabilizationWindowSeconds), time.Duration(*b.ScaleUp.StabilizationWindowSeconds)) * time.Second
-	recs := prune(c.recs[hpa.UID], now.Add(-window))
-	events := pruneEvents(c.scales[hpa.UID], now.Add(-30*time.Minute))
-	desired, reason, msg := normalize(current, proposed, minR, hpa.Spec.MaxReplicas, b, recs, events, now)
-	c.recs[hpa.UID] = append(recs, recommendation{at: now, replicas: proposed})
-	c.scales[hpa.UID] = events
-	c.mu.Unlock()
-	limited := corev1.ConditionFalse
-	if reason != "DesiredWithinRange" {
-		limited = corev1.ConditionTrue
+		c.mu.Lock()
+		b := defaultBehavior(hpa.Spec.Behavior)
+		window := max(time.Duration(*b.ScaleDown.StabilizationWindowSeconds), time.Duration(*b.ScaleUp.StabilizationWindowSeconds)) * time.Second
+		recs, seen := c.recs[hpa.UID]
+		if !seen {
+			// A new autoscaler (or a restarted controller) starts with
+			// the current count as a recommendation, so that it does
+			// not scale down before a window of its own has passed.
+			recs = []recommendation{{at: now, replicas: current}}
+		}
+		recs = prune(recs, now.Add(-window))
+		events := pruneEvents(c.scales[hpa.UID], now.Add(-30*time.Minute))
+		var reason, msg string
+		desired, reason, msg = normalize(current, proposed, minR, hpa.Spec.MaxReplicas, b, recs, events, now)
+		c.recs[hpa.UID] = append(recs, recommendation{at: now, replicas: proposed})
+		c.scales[hpa.UID] = events
+		c.mu.Unlock()
+		limited := corev1.ConditionFalse
+		if reason != "DesiredWithinRange" {
+			limited = corev1.ConditionTrue
+		}
+		setCondition(st, autoscalingv2.ScalingLimited, limited, reason, msg, now)
+		rescaleReason = "All metrics below target"
+		if desired > current {
+			rescaleReason = metricName + " above target"
+		}
 	}
-	setCondition(st, autoscalingv2.ScalingLimited, limited, reason, msg, now)
 	st.DesiredReplicas = desired
 	if desired != current {
 		s := scale.DeepCopy()
@@ -236,7 +289,7 @@ func (c *Controller) sync(ctx context.Context, key string) (reconcile.Result, er
 		c.mu.Unlock()
 		setCondition(st, autoscalingv2.AbleToScale, corev1.ConditionTrue, "SucceededRescale",
 			fmt.Sprintf("the HPA controller was able to update the target scale to %d", desired), now)
-		c.events.Eventf(hpa, nil, corev1.EventTypeNormal, "SuccessfulRescale", "Scale", "New size: %d; reason: %s above target", desired, metricName)
+		c.events.Eventf(hpa, nil, corev1.EventTypeNormal, "SuccessfulRescale", "Scale", "New size: %d; reason: %s", desired, rescaleReason)
 		t := metav1.NewTime(now)
 		st.LastScaleTime = &t
 	}
@@ -271,7 +324,7 @@ func pruneEvents(evs []scaleEvent, cut time.Time) []scaleEvent {
 }
 
 // computeReplicas evaluates every metric and returns the largest count.
-func (c *Controller) computeReplicas(ctx context.Context, hpa *autoscalingv2.HorizontalPodAutoscaler, scale *autoscalingv1.Scale, current int32) (int32, string, []autoscalingv2.MetricStatus, error) {
+func (c *Controller) computeReplicas(ctx context.Context, hpa *autoscalingv2.HorizontalPodAutoscaler, scale *autoscalingv1.Scale, current int32, now time.Time) (int32, string, []autoscalingv2.MetricStatus, error) {
 	sel, err := labels.Parse(scale.Status.Selector)
 	if err != nil || scale.Status.Selector == "" {
 		return 0, "", nil, fmt.Errorf("parse target selector %q: invalid or empty", scale.Status.Selector)
@@ -303,6 +356,7 @@ func (c *Controller) computeReplicas(ctx context.Context, hpa *autoscalingv2.Hor
 			continue
 		}
 		var infos []podInfo
+		var err error
 		for _, p := range pods {
 			if p.DeletionTimestamp != nil || p.Status.Phase == corev1.PodFailed || p.Status.Phase == corev1.PodSucceeded {
 				continue
@@ -310,12 +364,22 @@ func (c *Controller) computeReplicas(ctx context.Context, hpa *autoscalingv2.Hor
 			u, ok := usage[p.Name]
 			var q resource.Quantity
 			if ok {
-				q, ok = u[m.Resource.Name]
+				q, ok = u.Usage[m.Resource.Name]
 			}
-			infos = append(infos, podInfo{ready: reconcile.IsPodReady(p), request: requestOf(p, m.Resource.Name), usage: q.MilliValue(), hasUsage: ok})
+			info := podInfo{state: classify(p, m.Resource.Name, u, ok, now, c.cfg.CPUInitializationPeriod, c.cfg.InitialReadinessDelay), usage: q.MilliValue()}
+			if m.Resource.Target.Type == autoscalingv2.UtilizationMetricType {
+				// Utilization is relative to every container's request.
+				if info.request, err = requestOf(p, m.Resource.Name); err != nil {
+					break
+				}
+			}
+			infos = append(infos, info)
 		}
-		tol := c.cfg.Tolerance
-		n, util, avg, err := resourceReplicas(current, infos, m.Resource.Target, tol)
+		var n, util int32
+		var avg int64
+		if err == nil {
+			n, util, avg, err = resourceReplicas(current, infos, m.Resource.Target, tolerancesOf(hpa.Spec.Behavior, c.cfg.Tolerance))
+		}
 		if err != nil {
 			if firstErr == nil {
 				firstErr = err

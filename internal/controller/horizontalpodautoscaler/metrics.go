@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
@@ -15,7 +16,18 @@ import (
 type MetricsSource interface {
 	// PodUsage returns the summed container usage of every pod that has
 	// metrics, by pod name. An error means no usable metrics API.
-	PodUsage(ctx context.Context, namespace string, selector labels.Selector) (map[string]corev1.ResourceList, error)
+	PodUsage(ctx context.Context, namespace string, selector labels.Selector) (map[string]PodMetric, error)
+}
+
+// PodMetric is a pod's usage over a window of time.
+type PodMetric struct {
+	// Usage is the sum of the pod's containers' usage.
+	Usage corev1.ResourceList
+	// Timestamp is the end of the window the usage was measured over,
+	// Window its length: a CPU rate measured before the pod was ready
+	// does not count.
+	Timestamp time.Time
+	Window    time.Duration
 }
 
 // apiSource reads the metrics.k8s.io/v1beta1 API through the API server.
@@ -23,7 +35,7 @@ type apiSource struct{ client kubernetes.Interface }
 
 var _ MetricsSource = apiSource{}
 
-func (s apiSource) PodUsage(ctx context.Context, namespace string, selector labels.Selector) (map[string]corev1.ResourceList, error) {
+func (s apiSource) PodUsage(ctx context.Context, namespace string, selector labels.Selector) (map[string]PodMetric, error) {
 	raw, err := s.client.CoreV1().RESTClient().Get().
 		AbsPath("/apis/metrics.k8s.io/v1beta1/namespaces", namespace, "pods").
 		Param("labelSelector", selector.String()).
@@ -37,7 +49,7 @@ func (s apiSource) PodUsage(ctx context.Context, namespace string, selector labe
 	if err := json.Unmarshal(raw, &list); err != nil {
 		return nil, fmt.Errorf("decode pod metrics in %s: %w", namespace, err)
 	}
-	out := map[string]corev1.ResourceList{}
+	out := map[string]PodMetric{}
 	for _, pm := range list.Items {
 		sum := corev1.ResourceList{}
 		for _, c := range pm.Containers {
@@ -47,7 +59,7 @@ func (s apiSource) PodUsage(ctx context.Context, namespace string, selector labe
 				sum[k] = q
 			}
 		}
-		out[pm.Name] = sum
+		out[pm.Name] = PodMetric{Usage: sum, Timestamp: pm.Timestamp.Time, Window: pm.Window.Duration}
 	}
 	return out, nil
 }
