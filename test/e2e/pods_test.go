@@ -27,8 +27,9 @@ const testImage = "localhost/skiff/busybox:e2e"
 
 // startNode runs `skiff server` with its agent: containerd, CNI and real
 // containers on this host. Everything the run creates (pods, shims,
-// mounts, the bridge, the nftables table) is removed at cleanup.
-func startNode(t *testing.T) *cluster {
+// mounts, the bridge, the nftables table) is removed at cleanup. args
+// are more flags for `skiff server`.
+func startNode(t *testing.T, args ...string) *cluster {
 	t.Helper()
 	containerdtest.Require(t, "/usr/lib/cni/bridge", "/bin/busybox", "nft")
 	bin := binDir(t)
@@ -55,6 +56,7 @@ func startNode(t *testing.T) *cluster {
 		"--etcd-client-url", "https://127.0.0.1:0", "--etcd-peer-url", "https://127.0.0.1:0", "--log-level", "info",
 		// kubectl top has figures after two readings of the node.
 		"--metric-resolution", "2s")
+	c.cmd.Args = append(c.cmd.Args, args...)
 	c.cmd.Stdout, c.cmd.Stderr = c.log, c.log
 	if err := c.cmd.Start(); err != nil {
 		t.Fatal(err)
