@@ -1,6 +1,7 @@
 package ingress
 
 import (
+	"bufio"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -210,5 +211,83 @@ func BenchmarkProxy(b *testing.B) {
 			b.ReportMetric(float64(sum.P99.Microseconds()), "p99-µs")
 			b.ReportMetric(float64(sum.P50.Microseconds()), "p50-µs")
 		})
+	}
+}
+
+// TestServerSwapAndUpgrade checks that a request in flight when the
+// table changes finishes with the backend it got, and that a connection
+// upgrade (WebSocket's handshake) is passed through both ways.
+func TestServerSwapAndUpgrade(t *testing.T) {
+	release := make(chan struct{})
+	started := make(chan struct{}, 1)
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Upgrade") == "echo" {
+			w.Header().Set("Connection", "Upgrade")
+			w.Header().Set("Upgrade", "echo")
+			w.WriteHeader(http.StatusSwitchingProtocols)
+			conn, rw, err := http.NewResponseController(w).Hijack()
+			if err != nil {
+				return
+			}
+			defer conn.Close()
+			line, _ := rw.ReadString('\n')
+			_, _ = rw.WriteString("echo: " + line)
+			_ = rw.Flush()
+			return
+		}
+		started <- struct{}{}
+		<-release
+		fmt.Fprint(w, "slow answer")
+	}))
+	defer backend.Close()
+	s, httpURL, _ := startServer(t)
+	s.SetTable(Build(backendState("web.test", backend.Listener.Addr().String())))
+
+	type answer struct {
+		code int
+		body string
+	}
+	got := make(chan answer, 1)
+	go func() {
+		req, _ := http.NewRequest(http.MethodGet, httpURL+"/slow", nil)
+		req.Host = "web.test"
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			got <- answer{0, err.Error()}
+			return
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		got <- answer{resp.StatusCode, string(b)}
+	}()
+	<-started
+	s.SetTable(Build(State{}))
+	close(release)
+	if a := <-got; a.code != http.StatusOK || a.body != "slow answer" {
+		t.Errorf("request in flight across a table swap = %d %q; want 200 %q", a.code, a.body, "slow answer")
+	}
+	if code, _, _ := get(t, &http.Client{}, httpURL+"/slow", "web.test"); code != http.StatusNotFound {
+		t.Errorf("after the swap: status %d; want 404", code)
+	}
+
+	s.SetTable(Build(backendState("web.test", backend.Listener.Addr().String())))
+	conn, err := net.Dial("tcp", httpURL[len("http://"):])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprint(conn, "GET /ws HTTP/1.1\r\nHost: web.test\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n")
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("upgrade: status %d; want 101", resp.StatusCode)
+	}
+	fmt.Fprint(conn, "ping\n")
+	line, err := br.ReadString('\n')
+	if err != nil || line != "echo: ping\n" {
+		t.Errorf("over the upgraded connection: %q, %v; want %q", line, err, "echo: ping\n")
 	}
 }
