@@ -306,3 +306,34 @@ func selfSignedCert(t *testing.T, host string) (certPEM, keyPEM []byte) {
 	}
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder})
 }
+
+// TestIngressOnJoinedAgent checks that a node that joined with `skiff
+// agent` runs the ingress controller with the identity it got at join:
+// a client on the server's node reaches a backend through the agent's
+// port 80, and the Ingress's status lists both nodes.
+func TestIngressOnJoinedAgent(t *testing.T) {
+	nc := startNetCluster(t, 1)
+	server, agent := nc.nodes[0], nc.nodes[1]
+	dir := t.TempDir()
+	for name, data := range map[string]string{"backends.yaml": ingressBackends(), "ingresses.yaml": ingresses} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(data), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	nc.kubectl(t, "apply", "-f", filepath.Join(dir, "backends.yaml"))
+	nc.kubectl(t, "apply", "-f", filepath.Join(dir, "ingresses.yaml"))
+	for _, d := range []string{"alpha", "beta", "fallback"} {
+		nc.kubectl(t, "rollout", "status", "deployment/"+d, "--timeout=180s")
+	}
+	for _, n := range nc.nodes {
+		ingressWait(t, 60*time.Second, "alpha.test through "+n.name, func() (bool, string) {
+			out, err := server.in("timeout", "5", "busybox", "wget", "-q", "-O-", "--header", "Host: alpha.test", "http://"+n.ip+"/api/")
+			return err == nil && strings.TrimSpace(out) == "beta", fmt.Sprintf("%q %v", out, err)
+		})
+	}
+	want := server.ip + " " + agent.ip
+	ingressWait(t, 30*time.Second, "status of ingress one", func() (bool, string) {
+		out, err := nc.kubectlErr("get", "ingress", "one", "-o", "jsonpath={.status.loadBalancer.ingress[*].ip}")
+		return err == nil && strings.TrimSpace(out) == want, out
+	})
+}
