@@ -120,3 +120,17 @@ func TestRunsInServer(t *testing.T) {
 		t.Errorf("Ingress of another class: status %v, %v; want none", ips, err)
 	}
 }
+
+// TestNoClassWhenDisabled checks that a server whose ingress controller
+// is off (--disable ingress) leaves the IngressClass out, so that
+// another controller's class can be the default.
+func TestNoClassWhenDisabled(t *testing.T) {
+	env := servertest.Start(t, func(cfg *server.Config) { cfg.Disable = append(cfg.Disable, "ingress") })
+	classes, err := env.Client.NetworkingV1().IngressClasses().List(context.Background(), metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(classes.Items) != 0 {
+		t.Errorf("IngressClasses with the ingress controller disabled: %v; want none", classes.Items)
+	}
+}
