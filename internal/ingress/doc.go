@@ -34,7 +34,9 @@
 //     and offers HTTP/2 by ALPN.
 //   - Follow (follow.go) watches the five kinds with client-go informers
 //     (Secrets of type kubernetes.io/tls only) and, at most once every
-//     MinSyncInterval, builds a new Table and swaps it in.
+//     MinSyncInterval, builds a new Table and swaps it in. Its CertCache
+//     parses a Secret's certificate once per resourceVersion, so that
+//     endpoint churn costs no certificate parsing.
 //
 // Hot reload is the swap: the listeners never restart and no connection
 // is closed; a request already routed finishes with the endpoint it got,

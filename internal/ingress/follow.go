@@ -55,14 +55,14 @@ func Follow(ctx context.Context, client kubernetes.Interface, srv *Server, contr
 	defer secretsF.Shutdown()
 	f.WaitForCacheSync(ctx.Done())
 	secretsF.WaitForCacheSync(ctx.Done())
+	certs := NewCertCache()
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-changed:
 		}
-		var st State
-		st.Controller = controller
+		st := State{Controller: controller, Certs: certs}
 		st.Ingresses, _ = ings.Lister().List(labels.Everything())
 		st.Classes, _ = classes.Lister().List(labels.Everything())
 		st.Services, _ = svcs.Lister().List(labels.Everything())

@@ -25,6 +25,55 @@ type State struct {
 	Services       []*corev1.Service
 	EndpointSlices []*discoveryv1.EndpointSlice
 	Secrets        []*corev1.Secret
+	// Certs, when set, keeps parsed certificates from one Build to the
+	// next, so that a change of endpoints does not parse them all again.
+	Certs *CertCache
+}
+
+// CertCache holds the certificates parsed from TLS Secrets, by Secret
+// and resourceVersion. Build uses it from one goroutine at a time.
+type CertCache struct {
+	m map[string]cachedCert
+}
+
+type cachedCert struct {
+	version string
+	cert    *tls.Certificate
+	err     error
+}
+
+// NewCertCache returns an empty cache.
+func NewCertCache() *CertCache { return &CertCache{m: map[string]cachedCert{}} }
+
+// parse returns sec's certificate, parsed once per resourceVersion.
+func (c *CertCache) parse(sec *corev1.Secret) (*tls.Certificate, error) {
+	key := sec.Namespace + "/" + sec.Name
+	if c != nil {
+		if e, ok := c.m[key]; ok && e.version == sec.ResourceVersion && sec.ResourceVersion != "" {
+			return e.cert, e.err
+		}
+	}
+	cert, err := tls.X509KeyPair(sec.Data[corev1.TLSCertKey], sec.Data[corev1.TLSPrivateKeyKey])
+	e := cachedCert{version: sec.ResourceVersion, cert: &cert, err: err}
+	if err != nil {
+		e.cert = nil
+	}
+	if c != nil {
+		c.m[key] = e
+	}
+	return e.cert, e.err
+}
+
+// prune forgets the Secrets not in keep.
+func (c *CertCache) prune(keep map[string]*corev1.Secret) {
+	if c == nil {
+		return
+	}
+	for k := range c.m {
+		if keep[k] == nil {
+			delete(c.m, k)
+		}
+	}
 }
 
 // Backend is where a matched request goes: the ready endpoints of a
@@ -197,18 +246,19 @@ func Build(s State) *Table {
 			if sec == nil || tl.SecretName == "" {
 				continue
 			}
-			cert, err := tls.X509KeyPair(sec.Data[corev1.TLSCertKey], sec.Data[corev1.TLSPrivateKeyKey])
+			cert, err := s.Certs.parse(sec)
 			if err != nil {
 				continue
 			}
 			for _, h := range tl.Hosts {
 				h = strings.ToLower(h)
 				if _, taken := t.certs[h]; !taken {
-					t.certs[h] = &cert
+					t.certs[h] = cert
 				}
 			}
 		}
 	}
+	s.Certs.prune(secrets)
 	for _, rs := range t.hosts {
 		sortRoutes(rs)
 	}

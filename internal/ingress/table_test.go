@@ -1,7 +1,6 @@
 package ingress
 
 import (
-	"crypto/tls"
 	"testing"
 	"time"
 
@@ -247,5 +246,24 @@ func TestCertificates(t *testing.T) {
 			t.Errorf("Certificate(%q) found = %v; want %v", name, got, want)
 		}
 	}
-	var _ *tls.Certificate = tbl.Certificate("tls.com")
+
+	// With a cache, a certificate is parsed once per resourceVersion and
+	// forgotten with its Secret.
+	sec.ResourceVersion = "1"
+	st := State{Classes: []*networkingv1.IngressClass{class("skiff", ControllerName, true)},
+		Ingresses: []*networkingv1.Ingress{in}, Secrets: []*corev1.Secret{sec}, Certs: NewCertCache()}
+	first := Build(st).Certificate("tls.com")
+	if again := Build(st).Certificate("tls.com"); again != first || first == nil {
+		t.Errorf("the same Secret parsed again: %p, then %p", first, again)
+	}
+	changed := sec.DeepCopy()
+	changed.ResourceVersion = "2"
+	st.Secrets = []*corev1.Secret{changed}
+	if got := Build(st).Certificate("tls.com"); got == first || got == nil {
+		t.Errorf("a changed Secret kept its old certificate")
+	}
+	st.Secrets = nil
+	if got := Build(st).Certificate("tls.com"); got != nil || len(st.Certs.m) != 0 {
+		t.Errorf("a deleted Secret: certificate %v, cache %v; want none", got, st.Certs.m)
+	}
 }
