@@ -212,10 +212,13 @@ func Join(ctx context.Context, cfg JoinConfig) (*Joined, error) {
 		j := joined(settings)
 		if !pki.PairValid(c.caFile, c.ingressCert, c.ingressKey) {
 			// Joined before nodes ran an ingress controller: a renewal
-			// brings its certificate.
-			if err := j.Renew(ctx); err != nil {
+			// brings its certificate. The node starts without it when no
+			// server answers soon (its ingress controller retries).
+			rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			if err := j.Renew(rctx); err != nil {
 				cfg.Logger.Warn("getting the ingress controller's certificate failed", "err", err)
 			}
+			cancel()
 		}
 		return j, nil
 	}
@@ -330,7 +333,17 @@ func (j *Joined) RenewAt() (time.Time, error) {
 	for _, f := range []string{j.creds.nodeCert, j.creds.proxyCert, j.creds.servingCert, j.creds.ingressCert} {
 		data, err := os.ReadFile(f)
 		if f == j.creds.ingressCert && errors.Is(err, os.ErrNotExist) {
-			continue // joined before nodes ran an ingress controller
+			// Joined before nodes ran an ingress controller: a renewal
+			// brings its certificate. It is due an hour after the last
+			// one, so a server that signs none is not asked in a loop.
+			st, serr := os.Stat(j.creds.nodeCert)
+			if serr != nil {
+				return time.Time{}, serr
+			}
+			if at := st.ModTime().Add(time.Hour); first.IsZero() || at.Before(first) {
+				first = at
+			}
+			continue
 		}
 		if err != nil {
 			return time.Time{}, err
