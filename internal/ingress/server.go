@@ -85,9 +85,9 @@ func New(cfg Config) (*Server, error) {
 	s.proxy = &httputil.ReverseProxy{
 		Rewrite:   s.rewrite,
 		Transport: cfg.Transport,
-		// Streamed answers (server-sent events, long polls) reach the
-		// client as they come.
-		FlushInterval: -1,
+		// FlushInterval stays 0: ReverseProxy already flushes each
+		// write of a streamed answer (no Content-Length, or server-sent
+		// events), and buffers the others.
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			if !errors.Is(err, context.Canceled) {
 				cfg.Logger.Warn("ingress backend failed", "host", r.Host, "path", r.URL.Path, "err", err)
