@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 
@@ -20,6 +21,7 @@ func newAgentCommand() *cobra.Command {
 		nodeIP    string
 		tokenFile string
 		logLevel  string
+		disable   []string
 	)
 	cmd := &cobra.Command{
 		Use:   "agent",
@@ -55,7 +57,14 @@ func newAgentCommand() *cobra.Command {
 			// network of its own to program.
 			cfg.Disable = []string{"dns"}
 			if cfg.SimulateRuntime {
-				cfg.Disable = append(cfg.Disable, "proxy")
+				cfg.Disable = append(cfg.Disable, "proxy", "ingress")
+			}
+			for _, d := range disable {
+				for _, part := range strings.Split(d, ",") {
+					if part = strings.TrimSpace(part); part != "" && !slices.Contains(cfg.Disable, part) {
+						cfg.Disable = append(cfg.Disable, part)
+					}
+				}
 			}
 			n, err := node.New(cfg)
 			if err != nil {
@@ -88,6 +97,9 @@ func newAgentCommand() *cobra.Command {
 	f.StringVar(&cfg.ContainerRuntimeEndpoint, "container-runtime-endpoint", "", "an existing CRI socket to use instead of starting containerd")
 	f.BoolVar(&cfg.SimulateRuntime, "simulate-runtime", false, "pretend to run pods (no containers; for demos and tests)")
 	f.StringVar(&cfg.PodManifestPath, "pod-manifest-path", "", "folder of static pod manifests to run (default: <data-dir>/agent/pod-manifests)")
+	f.StringSliceVar(&disable, "disable", nil, "node components not to run: "+strings.Join(node.Components, ", "))
+	f.IntVar(&cfg.IngressHTTPPort, "ingress-http-port", 80, "port the built-in ingress controller serves HTTP on, on every host address")
+	f.IntVar(&cfg.IngressHTTPSPort, "ingress-https-port", 443, "port the built-in ingress controller serves HTTPS on, on every host address")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	return cmd
 }

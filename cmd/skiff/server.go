@@ -126,6 +126,8 @@ func newServerCommand() *cobra.Command {
 	f.StringVar(&cfg.PodManifestPath, "pod-manifest-path", "", "folder of static pod manifests the node agent runs (default: <data-dir>/agent/pod-manifests)")
 	f.BoolVar(&cfg.EnableAggregatorRouting, "enable-aggregator-routing", false, "send APIService requests to an endpoint of the Service instead of its ClusterIP")
 	f.BoolVar(&cfg.DisableAgent, "disable-agent", false, "run no node agent on this host")
+	f.IntVar(&cfg.IngressHTTPPort, "ingress-http-port", 80, "port the built-in ingress controller serves HTTP on, on every host address")
+	f.IntVar(&cfg.IngressHTTPSPort, "ingress-https-port", 443, "port the built-in ingress controller serves HTTPS on, on every host address")
 	f.BoolVar(&defaultSC, "default-storage-class", true, "create the default StorageClass local-path (provisioner skiff.io/local-path, WaitForFirstConsumer) if it is missing; false creates none and leaves an existing one alone")
 	f.StringVar(&cfg.AdmissionControlConfigFile, "admission-control-config-file", "", "an AdmissionConfiguration file; skiff reads the PodSecurity plugin's PodSecurityConfiguration from it")
 	f.StringVar(&cfg.AuditPolicyFile, "audit-policy-file", "", "an audit.k8s.io/v1 Policy file; with --audit-log-path, requests are recorded in the audit log")

@@ -40,6 +40,9 @@ type BootstrapConfig struct {
 	// class of skiff's built-in local-path provisioner, when it is missing.
 	// An existing one is never changed, so a user's edits stay.
 	DefaultStorageClass bool
+	// IngressClass, when set, is created when missing: the class of the
+	// built-in ingress controller. An existing one is never changed.
+	IngressClass *networkingv1.IngressClass
 }
 
 // systemNamespaces exist from the first start on.
@@ -83,6 +86,11 @@ func (s *Server) Bootstrap(ctx context.Context, cfg BootstrapConfig) error {
 	}
 	if cfg.DefaultStorageClass {
 		if err := s.ensure(ctx, storagev1.GroupName, "v1", "storageclasses", "", defaultStorageClass(), wo); err != nil {
+			return err
+		}
+	}
+	if cfg.IngressClass != nil {
+		if err := s.ensure(ctx, networkingv1.GroupName, "v1", "ingressclasses", "", cfg.IngressClass.DeepCopy(), wo); err != nil {
 			return err
 		}
 	}

@@ -1,6 +1,8 @@
 // Package node assembles a node: the agent (kubelet) with its container
 // runtime (a containerd skiff supervises, an existing CRI endpoint, or the
-// simulated runtime), the service proxy and the cluster DNS server.
+// simulated runtime), the service proxy, the cluster DNS server and the
+// built-in ingress controller (package ingress, on the host's ports 80
+// and 443 unless configured otherwise).
 //
 // `skiff agent` joins a cluster first (Join: it fetches the cluster CA,
 // checks it against the join token's hash and has the server sign its

@@ -47,10 +47,13 @@ type JoinRequest struct {
 	NodePassword string `json:"nodePassword,omitempty"`
 	// NodeCSR becomes the node's client certificate (system:node:<name>
 	// in system:nodes), ProxyCSR the service proxy's (system:kube-proxy),
-	// ServingCSR the serving certificate of the node's kubelet API.
+	// ServingCSR the serving certificate of the node's kubelet API and
+	// IngressCSR the ingress controller's (system:skiff-ingress; nodes
+	// of older releases send none).
 	NodeCSR    string `json:"nodeCSR"`
 	ProxyCSR   string `json:"proxyCSR"`
 	ServingCSR string `json:"servingCSR"`
+	IngressCSR string `json:"ingressCSR,omitempty"`
 }
 
 // JoinResponse carries the signed certificates and the cluster's settings.
@@ -59,6 +62,7 @@ type JoinResponse struct {
 	NodeCert    string `json:"nodeCert"`
 	ProxyCert   string `json:"proxyCert"`
 	ServingCert string `json:"servingCert"`
+	IngressCert string `json:"ingressCert,omitempty"`
 	// ClusterDNS, ClusterDomain and ServiceCIDR are the server's, so that
 	// nodes need no flags for them.
 	ClusterDNS    string `json:"clusterDNS"`
@@ -103,6 +107,7 @@ type joinedCredentials struct {
 	nodeUser                string
 	nodeCert, nodeKey       string
 	proxyCert, proxyKey     string
+	ingressCert, ingressKey string
 	servingCert, servingKey string
 	// pool dials the servers for every client after the join.
 	pool *ServerPool
@@ -117,6 +122,8 @@ func (c *joinedCredentials) RESTConfig(user string) (*rest.Config, error) {
 		cert, key = c.nodeCert, c.nodeKey
 	case ProxyUser:
 		cert, key = c.proxyCert, c.proxyKey
+	case IngressUser:
+		cert, key = c.ingressCert, c.ingressKey
 	default:
 		return nil, fmt.Errorf("a joined node holds no credentials for %s", user)
 	}
@@ -188,6 +195,7 @@ func Join(ctx context.Context, cfg JoinConfig) (*Joined, error) {
 		nodeUser: AgentUser(name),
 		nodeCert: filepath.Join(dir, "node.crt"), nodeKey: filepath.Join(dir, "node.key"),
 		proxyCert: filepath.Join(dir, "proxy.crt"), proxyKey: filepath.Join(dir, "proxy.key"),
+		ingressCert: filepath.Join(dir, "ingress.crt"), ingressKey: filepath.Join(dir, "ingress.key"),
 		servingCert: filepath.Join(dir, "serving-kubelet.crt"), servingKey: filepath.Join(dir, "serving-kubelet.key"),
 		pool: pool,
 	}
@@ -201,7 +209,18 @@ func Join(ctx context.Context, cfg JoinConfig) (*Joined, error) {
 		pki.PairValid(c.caFile, c.servingCert, c.servingKey)
 	var settings joinSettings
 	if data, err := os.ReadFile(settingsFile); err == nil && valid && json.Unmarshal(data, &settings) == nil {
-		return joined(settings), nil
+		j := joined(settings)
+		if !pki.PairValid(c.caFile, c.ingressCert, c.ingressKey) {
+			// Joined before nodes ran an ingress controller: a renewal
+			// brings its certificate. The node starts without it when no
+			// server answers soon (its ingress controller retries).
+			rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			if err := j.Renew(rctx); err != nil {
+				cfg.Logger.Warn("getting the ingress controller's certificate failed", "err", err)
+			}
+			cancel()
+		}
+		return j, nil
 	}
 	if cfg.Token == "" {
 		return nil, errors.New("this node has not joined yet: --token is required (the server's <data-dir>/node-token)")
@@ -251,8 +270,8 @@ func Join(ctx context.Context, cfg JoinConfig) (*Joined, error) {
 }
 
 // newJoinRequest makes new keys and the request for their certificates.
-func newJoinRequest(name string, ip net.IP) (JoinRequest, [3]pki.KeyAndCSR, error) {
-	var keys [3]pki.KeyAndCSR
+func newJoinRequest(name string, ip net.IP) (JoinRequest, [4]pki.KeyAndCSR, error) {
+	var keys [4]pki.KeyAndCSR
 	for i := range keys {
 		var err error
 		if keys[i], err = pki.NewKeyAndCSR(name); err != nil {
@@ -262,16 +281,21 @@ func newJoinRequest(name string, ip net.IP) (JoinRequest, [3]pki.KeyAndCSR, erro
 	return JoinRequest{
 		NodeName: name, NodeIPs: []string{ip.String()},
 		NodeCSR: string(keys[0].CSRPEM), ProxyCSR: string(keys[1].CSRPEM), ServingCSR: string(keys[2].CSRPEM),
+		IngressCSR: string(keys[3].CSRPEM),
 	}, keys, nil
 }
 
 // writeJoinPairs stores the signed certificates beside their keys.
-func writeJoinPairs(dir string, resp JoinResponse, keys [3]pki.KeyAndCSR) error {
+func writeJoinPairs(dir string, resp JoinResponse, keys [4]pki.KeyAndCSR) error {
 	for _, p := range []struct {
 		name string
 		cert string
 		key  []byte
-	}{{"node", resp.NodeCert, keys[0].KeyPEM}, {"proxy", resp.ProxyCert, keys[1].KeyPEM}, {"serving-kubelet", resp.ServingCert, keys[2].KeyPEM}} {
+	}{{"node", resp.NodeCert, keys[0].KeyPEM}, {"proxy", resp.ProxyCert, keys[1].KeyPEM}, {"serving-kubelet", resp.ServingCert, keys[2].KeyPEM},
+		{"ingress", resp.IngressCert, keys[3].KeyPEM}} {
+		if p.cert == "" {
+			continue // a server of an older release signs no ingress certificate
+		}
 		if _, _, err := pki.WritePair(dir, p.name, []byte(p.cert), p.key); err != nil {
 			return err
 		}
@@ -306,8 +330,21 @@ func nodePassword(dir string) (string, error) {
 // RenewAt is when the first of the node's certificates is due for renewal.
 func (j *Joined) RenewAt() (time.Time, error) {
 	var first time.Time
-	for _, f := range []string{j.creds.nodeCert, j.creds.proxyCert, j.creds.servingCert} {
+	for _, f := range []string{j.creds.nodeCert, j.creds.proxyCert, j.creds.servingCert, j.creds.ingressCert} {
 		data, err := os.ReadFile(f)
+		if f == j.creds.ingressCert && errors.Is(err, os.ErrNotExist) {
+			// Joined before nodes ran an ingress controller: a renewal
+			// brings its certificate. It is due an hour after the last
+			// one, so a server that signs none is not asked in a loop.
+			st, serr := os.Stat(j.creds.nodeCert)
+			if serr != nil {
+				return time.Time{}, serr
+			}
+			if at := st.ModTime().Add(time.Hour); first.IsZero() || at.Before(first) {
+				first = at
+			}
+			continue
+		}
 		if err != nil {
 			return time.Time{}, err
 		}

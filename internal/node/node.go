@@ -18,12 +18,13 @@ import (
 
 // Components are the node's components, by the names Config.Disable and
 // `skiff server --disable` take.
-var Components = []string{"agent", "dns", "proxy"}
+var Components = []string{"agent", "dns", "proxy", "ingress"}
 
 // Users of the node components' clients.
 const (
-	ProxyUser = "system:kube-proxy"
-	DNSUser   = "system:skiff-dns"
+	ProxyUser   = "system:kube-proxy"
+	DNSUser     = "system:skiff-dns"
+	IngressUser = "system:skiff-ingress"
 )
 
 // AgentUserPrefix starts the user names of node agents, and NodesGroup is
@@ -39,7 +40,7 @@ func AgentUser(nodeName string) string { return AgentUserPrefix + nodeName }
 // Credentials are what a node's components authenticate with.
 type Credentials interface {
 	// RESTConfig returns the client configuration of the component acting
-	// as user (AgentUser, ProxyUser or DNSUser).
+	// as user (AgentUser, ProxyUser, DNSUser or IngressUser).
 	RESTConfig(user string) (*rest.Config, error)
 	// KubeletServing returns the kubelet API's serving certificate and key
 	// files for the node's name and addresses, and the CA pool the API
@@ -67,6 +68,9 @@ type Config struct {
 	ClusterDNS string
 	// DNSPort is where the DNS component listens at NodeIP (53).
 	DNSPort int
+	// IngressHTTPPort and IngressHTTPSPort are where the ingress
+	// controller listens, on every address of the host (80 and 443).
+	IngressHTTPPort, IngressHTTPSPort int
 	// ContainerRuntimeEndpoint, when set, is an existing CRI socket the
 	// agent uses instead of starting containerd itself.
 	ContainerRuntimeEndpoint string
@@ -96,6 +100,12 @@ func (c *Config) setDefaults() {
 	}
 	if c.DNSPort == 0 {
 		c.DNSPort = 53
+	}
+	if c.IngressHTTPPort == 0 {
+		c.IngressHTTPPort = 80
+	}
+	if c.IngressHTTPSPort == 0 {
+		c.IngressHTTPSPort = 443
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
@@ -147,7 +157,7 @@ func New(cfg Config) (*Node, error) {
 		return nil, err
 	}
 	n := &Node{cfg: cfg}
-	for _, c := range []component{agentComponent(cfg), proxyComponent(cfg), dnsComponent(cfg)} {
+	for _, c := range []component{agentComponent(cfg), proxyComponent(cfg), dnsComponent(cfg), ingressComponent(cfg)} {
 		if slices.Contains(cfg.Disable, c.name) {
 			continue
 		}

@@ -32,9 +32,11 @@ func TestNew(t *testing.T) {
 		wantUsers []string
 	}{
 		{name: "every component", change: func(*Config) {},
-			wantUsers: []string{"system:node:n1", ProxyUser, DNSUser}},
+			wantUsers: []string{"system:node:n1", ProxyUser, DNSUser, IngressUser}},
 		{name: "a joined node runs no DNS", change: func(c *Config) { c.Disable = []string{"dns"} },
-			wantUsers: []string{"system:node:n1", ProxyUser}},
+			wantUsers: []string{"system:node:n1", ProxyUser, IngressUser}},
+		{name: "another ingress controller", change: func(c *Config) { c.Disable = []string{"ingress"} },
+			wantUsers: []string{"system:node:n1", ProxyUser, DNSUser}},
 		{name: "unknown component", change: func(c *Config) { c.Disable = []string{"kubelet"} }, wantErr: `disable "kubelet"`},
 		{name: "no credentials", change: func(c *Config) { c.Credentials = nil }, wantErr: "no credentials"},
 		{name: "no node IP", change: func(c *Config) { c.NodeIP = nil }, wantErr: "no node IP"},
@@ -64,8 +66,8 @@ func TestNew(t *testing.T) {
 
 func TestJoinedCredentials(t *testing.T) {
 	c := &joinedCredentials{server: "https://10.0.0.1:6443", nodeUser: AgentUser("n1"),
-		nodeCert: "node.crt", proxyCert: "proxy.crt"}
-	for user, cert := range map[string]string{AgentUser("n1"): "node.crt", ProxyUser: "proxy.crt"} {
+		nodeCert: "node.crt", proxyCert: "proxy.crt", ingressCert: "ingress.crt"}
+	for user, cert := range map[string]string{AgentUser("n1"): "node.crt", ProxyUser: "proxy.crt", IngressUser: "ingress.crt"} {
 		rc, err := c.RESTConfig(user)
 		if err != nil || rc.CertFile != cert || rc.Host != "https://10.0.0.1:6443" {
 			t.Errorf("RESTConfig(%s) = %+v, %v; want the %s certificate", user, rc, err, cert)

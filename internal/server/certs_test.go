@@ -42,7 +42,7 @@ func TestCertificatesRenewedWithoutRestart(t *testing.T) {
 		cfg.DisableAgent = false
 		cfg.SimulateAgent = true
 		cfg.NodeName = "host-a"
-		cfg.Disable = []string{"controllers", "proxy", "dns"}
+		cfg.Disable = []string{"controllers", "proxy", "dns", "ingress"}
 	})
 	tlsDir := filepath.Join(s.DataDir, "tls")
 	files := []string{

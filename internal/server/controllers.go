@@ -23,6 +23,7 @@ import (
 	"skiff/internal/controller/endpointslicemirroring"
 	"skiff/internal/controller/garbagecollector"
 	"skiff/internal/controller/horizontalpodautoscaler"
+	"skiff/internal/controller/ingressstatus"
 	"skiff/internal/controller/job"
 	"skiff/internal/controller/localpath"
 	"skiff/internal/controller/manager"
@@ -104,6 +105,7 @@ func controllerAccounts() map[string]string {
 		"resourcequota":            "resourcequota-controller",
 		"horizontalpodautoscaling": "horizontal-pod-autoscaler",
 		"servicelb":                "service-controller",
+		"ingress-status":           "ingress-status-controller",
 		"svm":                      "storage-version-migrator-controller",
 		"tokencleaner":             "token-cleaner",
 		"node-password":            "node-password-controller",
@@ -170,6 +172,7 @@ func controllerConstructors(cfg Config) map[string]controller.Constructor {
 		"resourcequota":            resourcequota.New,
 		"horizontalpodautoscaling": horizontalpodautoscaler.NewWithConfig(cfg.HPA),
 		"servicelb":                servicelb.New,
+		"ingress-status":           ingressstatus.New,
 		"svm":                      storageversionmigrator.New,
 		"tokencleaner":             tokencleaner.New,
 		"node-password":            nodepassword.New,

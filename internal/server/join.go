@@ -278,6 +278,11 @@ func (j *joiner) sign(req node.JoinRequest) (node.JoinResponse, error) {
 	step(&out.ProxyCert, func() ([]byte, error) {
 		return ca.ClientCertFromCSR([]byte(req.ProxyCSR), node.ProxyUser, nil)
 	})
+	if req.IngressCSR != "" {
+		step(&out.IngressCert, func() ([]byte, error) {
+			return ca.ClientCertFromCSR([]byte(req.IngressCSR), node.IngressUser, nil)
+		})
+	}
 	step(&out.ServingCert, func() ([]byte, error) {
 		return ca.ServingCertFromCSR([]byte(req.ServingCSR), req.NodeName, sans)
 	})

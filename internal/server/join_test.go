@@ -107,15 +107,16 @@ func TestJoin(t *testing.T) {
 		t.Errorf("a token for another CA: %v", err)
 	}
 
-	request := func(name string, ips ...string) (node.JoinRequest, [3]pki.KeyAndCSR) {
-		var keys [3]pki.KeyAndCSR
+	request := func(name string, ips ...string) (node.JoinRequest, [4]pki.KeyAndCSR) {
+		var keys [4]pki.KeyAndCSR
 		for i := range keys {
 			if keys[i], err = pki.NewKeyAndCSR(name); err != nil {
 				t.Fatal(err)
 			}
 		}
 		return node.JoinRequest{NodeName: name, NodeIPs: ips, NodePassword: "password-of-the-node-" + name,
-			NodeCSR: string(keys[0].CSRPEM), ProxyCSR: string(keys[1].CSRPEM), ServingCSR: string(keys[2].CSRPEM)}, keys
+			NodeCSR: string(keys[0].CSRPEM), ProxyCSR: string(keys[1].CSRPEM), ServingCSR: string(keys[2].CSRPEM),
+			IngressCSR: string(keys[3].CSRPEM)}, keys
 	}
 	req, keys := request("n1", "192.0.2.9")
 	// node.RequestJoin trusts only the cluster CA; the test server's own
@@ -164,6 +165,7 @@ func TestJoin(t *testing.T) {
 	}{
 		{resp.NodeCert, "system:node:n1", x509.ExtKeyUsageClientAuth},
 		{resp.ProxyCert, "system:kube-proxy", x509.ExtKeyUsageClientAuth},
+		{resp.IngressCert, "system:skiff-ingress", x509.ExtKeyUsageClientAuth},
 		{resp.ServingCert, "n1", x509.ExtKeyUsageServerAuth},
 	} {
 		cert := parseCert(t, c.pem)

@@ -22,7 +22,7 @@ func TestServerRunsItsNode(t *testing.T) {
 		cfg.NodeName = "host-a"
 		// The proxy programs nftables and the DNS listens on :53; neither
 		// is what this test is about.
-		cfg.Disable = append(cfg.Disable, "proxy", "dns")
+		cfg.Disable = append(cfg.Disable, "proxy", "dns", "ingress")
 	})
 	servertest.Wait(t, "node host-a Ready", func(ctx context.Context) (bool, error) {
 		n, err := s.Client.CoreV1().Nodes().Get(ctx, "host-a", metav1.GetOptions{})

@@ -177,6 +177,35 @@ func TestNodeIdentity(t *testing.T) {
 	if at, err := f.RenewAt(); err != nil || time.Until(at) < 200*24*time.Hour {
 		t.Errorf("next renewal at %v (%v), want about eight months away", at, err)
 	}
+	// The ingress controller has an identity of its own.
+	rc, err = f.Credentials.RESTConfig(node.IngressUser)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c, err = kubernetes.NewForConfig(rc); err != nil {
+		t.Fatal(err)
+	}
+	review, err = c.AuthenticationV1().SelfSubjectReviews().Create(ctx, selfReview(), metav1.CreateOptions{})
+	if err != nil || review.Status.UserInfo.Username != node.IngressUser {
+		t.Errorf("whoami as the ingress controller: %v %v", review, err)
+	}
+	// A node that joined before nodes ran an ingress controller gets its
+	// certificate when it starts again.
+	for _, name := range []string{"ingress.crt", "ingress.key"} {
+		if err := os.Remove(filepath.Join(dirF, "tls", name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if at, err := f.RenewAt(); err != nil || time.Until(at) > time.Hour {
+		t.Errorf("with no ingress certificate, next renewal at %v (%v), want within the hour", at, err)
+	}
+	if _, err := node.Join(ctx, node.JoinConfig{Server: ts.URL(), DataDir: dirF, NodeName: "f",
+		NodeIP: net.ParseIP("192.0.2.10"), Logger: servertest.Logger()}); err != nil {
+		t.Fatalf("restart of f: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dirF, "tls", "ingress.crt")); err != nil {
+		t.Errorf("f's ingress certificate after a restart: %v", err)
+	}
 }
 
 func readFile(t *testing.T, path string) []byte {

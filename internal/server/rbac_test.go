@@ -5,6 +5,7 @@ import (
 	"slices"
 	"testing"
 
+	authorizationv1 "k8s.io/api/authorization/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -145,5 +146,40 @@ func TestRBACDefaultsReconciledAtStart(t *testing.T) {
 	}
 	if node.DNSUser != auth.DNSUser {
 		t.Errorf("the DNS runs as %q but the policy binds %q", node.DNSUser, auth.DNSUser)
+	}
+	if node.IngressUser != auth.IngressUser {
+		t.Errorf("the ingress controller runs as %q but the policy binds %q", node.IngressUser, auth.IngressUser)
+	}
+}
+
+// TestRBACIngressController checks the ingress controller's identity has
+// the reads it routes by and nothing more.
+func TestRBACIngressController(t *testing.T) {
+	ctx := context.Background()
+	s := servertest.Start(t, nil)
+	tests := []struct {
+		verb, group, resource string
+		want                  bool
+	}{
+		{"list", "networking.k8s.io", "ingresses", true},
+		{"watch", "networking.k8s.io", "ingressclasses", true},
+		{"watch", "", "services", true},
+		{"list", "discovery.k8s.io", "endpointslices", true},
+		{"watch", "", "secrets", true},
+		{"create", "", "secrets", false},
+		{"update", "networking.k8s.io", "ingresses", false},
+		{"list", "", "pods", false},
+		{"list", "", "configmaps", false},
+	}
+	for _, tt := range tests {
+		sar := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{User: node.IngressUser,
+			ResourceAttributes: &authorizationv1.ResourceAttributes{Verb: tt.verb, Group: tt.group, Resource: tt.resource}}}
+		got, err := s.Client.AuthorizationV1().SubjectAccessReviews().Create(ctx, sar, metav1.CreateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Status.Allowed != tt.want {
+			t.Errorf("%s may %s %s.%s: %v; want %v", node.IngressUser, tt.verb, tt.resource, tt.group, got.Status.Allowed, tt.want)
+		}
 	}
 }

@@ -41,6 +41,7 @@ import (
 	"skiff/internal/controller/horizontalpodautoscaler"
 	"skiff/internal/dashboard"
 	"skiff/internal/etcd"
+	"skiff/internal/ingress"
 	"skiff/internal/network"
 	"skiff/internal/node"
 	"skiff/internal/storage"
@@ -94,6 +95,9 @@ type Config struct {
 	// DNSPort is the port the cluster DNS listens on at the host's
 	// address (53); the kube-dns Service forwards to it.
 	DNSPort int
+	// IngressHTTPPort and IngressHTTPSPort are where this host's ingress
+	// controller listens (80, 443).
+	IngressHTTPPort, IngressHTTPSPort int
 	// EnableAggregatorRouting sends APIService traffic to an endpoint of
 	// the Service instead of its ClusterIP (--enable-aggregator-routing).
 	EnableAggregatorRouting bool
@@ -816,6 +820,9 @@ func (s *Server) bootstrap(ctx context.Context) error {
 	bc := apiserver.BootstrapConfig{AdvertiseAddress: s.cfg.AdvertiseAddress, Port: s.port, ClientCA: clientCA,
 		RequestHeaderCA: s.proxy.caPEM, RequestHeaderAllowedNames: []string{frontProxyClientName},
 		DefaultStorageClass: !s.cfg.NoDefaultStorageClass}
+	if !slices.Contains(s.cfg.Disable, "ingress") {
+		bc.IngressClass = ingress.DefaultClass()
+	}
 	if err := s.api.Bootstrap(ctx, bc); err != nil {
 		return err
 	}
@@ -860,6 +867,8 @@ func (s *Server) startNode(ctx context.Context) error {
 		ClusterDomain:            s.cfg.ClusterDomain,
 		ClusterDNS:               s.cfg.ClusterDNS,
 		DNSPort:                  s.cfg.DNSPort,
+		IngressHTTPPort:          s.cfg.IngressHTTPPort,
+		IngressHTTPSPort:         s.cfg.IngressHTTPSPort,
 		ContainerRuntimeEndpoint: s.cfg.ContainerRuntimeEndpoint,
 		SimulateRuntime:          s.cfg.SimulateAgent,
 		PodManifestPath:          s.cfg.PodManifestPath,

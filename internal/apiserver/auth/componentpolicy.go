@@ -205,6 +205,14 @@ func controllerRules() map[string][]rbacv1.PolicyRule {
 			rule([]string{"list", "watch"}, []string{""}, "nodes"),
 			eventRules(),
 		},
+		// skiff's ingress status controller publishes the node addresses
+		// in the status of the Ingresses of skiff's class.
+		"ingress-status-controller": {
+			rule([]string{"list", "watch"}, []string{"networking.k8s.io"}, "ingresses", "ingressclasses"),
+			rule([]string{"patch", "update"}, []string{"networking.k8s.io"}, "ingresses/status"),
+			rule([]string{"list", "watch"}, []string{""}, "nodes"),
+			eventRules(),
+		},
 		"statefulset-controller": {
 			rule([]string{"list", "watch"}, []string{""}, "pods"),
 			rule(readVerbs, []string{"apps"}, "statefulsets"),
@@ -302,6 +310,14 @@ func componentRoles() []*rbacv1.ClusterRole {
 		clusterRole("system:skiff-dns",
 			rule([]string{"list", "watch"}, []string{""}, "endpoints", "services", "nodes"),
 			rule([]string{"list", "watch"}, []string{"discovery.k8s.io"}, "endpointslices")),
+		// skiff's ingress controller reads what it routes by: Ingresses
+		// and their classes, Services and their EndpointSlices, and the
+		// TLS Secrets the Ingresses name. The controller manager writes
+		// the Ingresses' status.
+		clusterRole(IngressUser,
+			rule([]string{"list", "watch"}, []string{"networking.k8s.io"}, "ingresses", "ingressclasses"),
+			rule([]string{"list", "watch"}, []string{""}, "services", "secrets"),
+			rule([]string{"list", "watch"}, []string{"discovery.k8s.io"}, "endpointslices")),
 		// Upstream's role for full access to the kubelet API; skiff's node
 		// agents admit the API server's client certificate by name, so it
 		// is bound to no one by default.
@@ -357,6 +373,7 @@ func componentBindings() []*rbacv1.ClusterRoleBinding {
 		clusterRoleBinding(SchedulerUser, SchedulerUser, user(SchedulerUser)),
 		clusterRoleBinding("system:volume-scheduler", "system:volume-scheduler", user(SchedulerUser)),
 		clusterRoleBinding("system:skiff-dns", "system:skiff-dns", user(DNSUser)),
+		clusterRoleBinding(IngressUser, IngressUser, user(IngressUser)),
 	}
 	for _, name := range slices.Sorted(maps.Keys(controllerRules())) {
 		bindings = append(bindings, clusterRoleBinding(ControllerRolePrefix+name, ControllerRolePrefix+name,
@@ -365,11 +382,12 @@ func componentBindings() []*rbacv1.ClusterRoleBinding {
 	return bindings
 }
 
-// DNSUser and JoinUser are the users of the cluster DNS and of the join
-// protocol's writes.
+// DNSUser, IngressUser and JoinUser are the users of the cluster DNS, of
+// the ingress controller and of the join protocol's writes.
 const (
-	DNSUser  = "system:skiff-dns"
-	JoinUser = "system:skiff-join"
+	DNSUser     = "system:skiff-dns"
+	IngressUser = "system:skiff-ingress"
+	JoinUser    = "system:skiff-join"
 )
 
 // systemRoles are the Roles in kube-system: the extension API servers'
