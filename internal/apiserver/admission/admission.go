@@ -102,7 +102,8 @@ func (c *Config) validate() error {
 // what passed everything else.
 //
 //	mutating:   NamespaceLifecycle (delete) ─► LimitRanger ─► ServiceAccount ─► NodeRestriction ─► Priority ─► RuntimeClass ─► DefaultTolerationSeconds
-//	            ─► DefaultStorageClass ─► StorageObjectInUseProtection ─► MutatingAdmissionPolicy ─► MutatingAdmissionWebhook
+//	            ─► DefaultStorageClass ─► StorageObjectInUseProtection ─► DefaultIngressClass ─► MutatingAdmissionPolicy
+//	            ─► MutatingAdmissionWebhook
 //	validating: MirrorPod ─► NamespaceLifecycle (create) ─► LimitRanger ─► PodSecurity ─► PersistentVolumeClaimResize
 //	            ─► ValidatingAdmissionWebhook ─► ValidatingAdmissionPolicy ─► ResourceQuota
 //
@@ -132,6 +133,7 @@ func New(cfg Config) (*Chain, error) {
 		defaultStorageClass{objects: cfg.Objects},
 		storageObjectInUseProtection{},
 		persistentVolumeClaimResize{objects: cfg.Objects},
+		defaultIngressClass{objects: cfg.Objects},
 		mutatingAdmissionPolicy{p: pols, typeConverter: cfg.TypeConverter},
 		mutatingWebhook{hooks},
 		validatingWebhook{hooks},

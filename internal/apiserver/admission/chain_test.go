@@ -100,7 +100,7 @@ func TestNewOrder(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []string{"MirrorPod", "NamespaceLifecycle", "LimitRanger", "ServiceAccount", "NodeRestriction", "PodSecurity", "Priority", "RuntimeClass", "DefaultTolerationSeconds",
-		"DefaultStorageClass", "StorageObjectInUseProtection", "PersistentVolumeClaimResize",
+		"DefaultStorageClass", "StorageObjectInUseProtection", "PersistentVolumeClaimResize", "DefaultIngressClass",
 		"MutatingAdmissionPolicy", "MutatingAdmissionWebhook", "ValidatingAdmissionWebhook", "ValidatingAdmissionPolicy", "ResourceQuota"}
 	if diff := cmp.Diff(want, chain.Plugins()); diff != "" {
 		t.Errorf("plugins (-want +got):\n%s", diff)

@@ -2,10 +2,10 @@ package admission
 
 import (
 	"context"
-	"sort"
 
 	corev1 "k8s.io/api/core/v1"
 	storagev1 "k8s.io/api/storage/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 )
 
@@ -55,22 +55,29 @@ func (p defaultStorageClass) Admit(_ context.Context, a *Attributes) error {
 // newestDefaultClass names the default StorageClass: of those annotated
 // default, the newest, then the first by name; "" when none is.
 func newestDefaultClass(objects Objects) string {
-	var defs []*storagev1.StorageClass
+	var defs []metav1.Object
 	for _, o := range objects.List(storageClassesGVR, "") {
 		sc, ok := o.(*storagev1.StorageClass)
 		if ok && (sc.Annotations[annDefaultStorageClass] == "true" || sc.Annotations[annBetaDefaultStorageClass] == "true") {
 			defs = append(defs, sc)
 		}
 	}
-	if len(defs) == 0 {
+	return newest(defs)
+}
+
+// newest names the newest of objs by creationTimestamp, the first by name
+// among equals; "" when objs is empty. Both default-class plugins pick
+// their class so when several are marked default.
+func newest(objs []metav1.Object) string {
+	if len(objs) == 0 {
 		return ""
 	}
-	sort.Slice(defs, func(i, j int) bool {
-		ti, tj := defs[i].CreationTimestamp.UnixNano(), defs[j].CreationTimestamp.UnixNano()
-		if ti == tj {
-			return defs[i].Name < defs[j].Name
+	best := objs[0]
+	for _, o := range objs[1:] {
+		to, tb := o.GetCreationTimestamp().UnixNano(), best.GetCreationTimestamp().UnixNano()
+		if to > tb || (to == tb && o.GetName() < best.GetName()) {
+			best = o
 		}
-		return ti > tj
-	})
-	return defs[0].Name
+	}
+	return best.GetName()
 }

@@ -54,8 +54,9 @@ func TestDesired(t *testing.T) {
 
 // TestRunsInServer checks the wiring: the server creates skiff's default
 // IngressClass and its controller manager publishes the node's address
-// in the status of an Ingress with no class, and leaves an Ingress of
-// another controller's class alone.
+// in the status of an Ingress created with no class (admission gives it
+// skiff's default class), and leaves an Ingress of another controller's
+// class alone.
 func TestRunsInServer(t *testing.T) {
 	env := servertest.Start(t, func(cfg *server.Config) { cfg.Disable = []string{"scheduler"} })
 	ctx := context.Background()
