@@ -1,23 +1,18 @@
 package agent
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"runtime"
-	"syscall"
 	"testing"
 	"time"
 
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes/fake"
-	statsapi "k8s.io/kubelet/pkg/apis/stats/v1alpha1"
 	clocktesting "k8s.io/utils/clock/testing"
 
-	"skiff/internal/apiserver/usage"
+	"skiff/internal/bench"
 )
 
 // benchNode is a cgroup v2 node with pods of two containers each, every
@@ -60,25 +55,6 @@ func benchNode(b *testing.B, pods int) statsNode {
 	return n
 }
 
-// liveHeap is the heap still in use after a collection: live objects
-// (HeapAlloc) and the spans holding them (HeapInuse).
-func liveHeap() (alloc, inuse int64) {
-	runtime.GC()
-	runtime.GC()
-	var m runtime.MemStats
-	runtime.ReadMemStats(&m)
-	return int64(m.HeapAlloc), int64(m.HeapInuse)
-}
-
-// cpuTime is the process's user and system cpu time so far.
-func cpuTime(b *testing.B) time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		b.Fatal(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
 // discard is a ResponseWriter that counts and drops the body.
 type discard struct {
 	h http.Header
@@ -90,16 +66,15 @@ func (d *discard) WriteHeader(int)             {}
 func (d *discard) Write(p []byte) (int, error) { d.n += len(p); return len(p), nil }
 
 // BenchmarkMetricsPipeline measures, for a node of 100 pods of two
-// containers, what each scrape of the metrics pipeline costs: on the
-// agent, /stats/summary (what the API server reads), /metrics/resource
-// and /metrics/cadvisor (what a Prometheus reads), read from the cgroup
-// files; on the API server, decoding the Summary and keeping it in the
-// usage store that serves metrics.k8s.io. Each op is one scrape 10 s
-// after the one before. Reported per scrape: cpu time (cpu-ns/scrape,
-// user and system, against ns/op of wall time) and the body served;
-// after all scrapes, the heap they left in use, collected garbage
-// excluded (live-B: objects, inuse-B: their spans), against what was in
-// use before the collector or store existed.
+// containers, what each scrape of the agent's side of the metrics
+// pipeline costs: /stats/summary (what the API server reads),
+// /metrics/resource and /metrics/cadvisor (what a Prometheus reads), read
+// from the cgroup files. The API server's side is BenchmarkStore in
+// apiserver/usage. Each op is one scrape 10 s after the one before.
+// Reported per scrape: cpu time (cpu-ns/scrape, user and system, against
+// ns/op of wall time) and the body served; after all scrapes, the heap
+// they left in use, collected garbage excluded (live-B: objects, inuse-B:
+// their spans), against what was in use before the collector existed.
 func BenchmarkMetricsPipeline(b *testing.B) {
 	const pods = 100
 	n := benchNode(b, pods)
@@ -107,7 +82,7 @@ func BenchmarkMetricsPipeline(b *testing.B) {
 	for _, path := range []string{"/stats/summary", "/metrics/resource", "/metrics/cadvisor"} {
 		b.Run("agent"+path, func(b *testing.B) {
 			client, logDir := fake.NewClientset(), b.TempDir()
-			alloc0, inuse0 := liveHeap()
+			alloc0, inuse0 := bench.LiveHeap()
 			clk := clocktesting.NewFakeClock(t0)
 			c, err := NewStatsCollector(StatsConfig{NodeName: "n1", Runtime: n.rt, CgroupRoot: "/kubepods", CgroupMount: n.cgroups, ProcDir: n.proc, Clock: clk})
 			if err != nil {
@@ -130,7 +105,7 @@ func BenchmarkMetricsPipeline(b *testing.B) {
 			}
 			cpu := cpuTime(b) - cpu0
 			b.StopTimer()
-			alloc, inuse := liveHeap()
+			alloc, inuse := bench.LiveHeap()
 			b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N), "cpu-ns/scrape")
 			b.ReportMetric(float64(w.n), "body-B")
 			b.ReportMetric(float64(alloc-alloc0), "live-B")
@@ -138,51 +113,13 @@ func BenchmarkMetricsPipeline(b *testing.B) {
 			runtime.KeepAlive(s)
 		})
 	}
+}
 
-	b.Run("server/usage-store", func(b *testing.B) {
-		// The Summaries as the agent serves them, one per scrape, made
-		// before the clock starts.
-		clk := clocktesting.NewFakeClock(t0)
-		c, err := NewStatsCollector(StatsConfig{NodeName: "n1", Runtime: n.rt, CgroupRoot: "/kubepods", CgroupMount: n.cgroups, ProcDir: n.proc, Clock: clk})
-		if err != nil {
-			b.Fatal(err)
-		}
-		bodies := make([][]byte, 8)
-		for i := range bodies {
-			clk.Step(10 * time.Second)
-			sum, err := c.Summary(b.Context())
-			if err != nil {
-				b.Fatal(err)
-			}
-			if bodies[i], err = json.Marshal(sum); err != nil {
-				b.Fatal(err)
-			}
-		}
-		alloc0, inuse0 := liveHeap()
-		store := usage.NewStore()
-		b.ReportAllocs()
-		b.ResetTimer()
-		cpu0 := cpuTime(b)
-		for i := range b.N {
-			// A body read later than the last one: past the eight made,
-			// the first again, whose counters went back (a reset, as a
-			// restarted node's).
-			var sum statsapi.Summary
-			if err := json.NewDecoder(io.LimitReader(bytes.NewReader(bodies[i%len(bodies)]), 64<<20)).Decode(&sum); err != nil {
-				b.Fatal(err)
-			}
-			store.Update("n1", &sum)
-		}
-		cpu := cpuTime(b) - cpu0
-		b.StopTimer()
-		alloc, inuse := liveHeap()
-		if _, ok := store.Pod("shop", "web-000"); !ok && b.N > 1 {
-			b.Fatal("the store has no usage of web-000")
-		}
-		b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N), "cpu-ns/scrape")
-		b.ReportMetric(float64(len(bodies[0])), "body-B")
-		b.ReportMetric(float64(alloc-alloc0), "live-B")
-		b.ReportMetric(float64(inuse-inuse0), "inuse-B")
-		runtime.KeepAlive(store)
-	})
+// cpuTime is the process's cpu time so far.
+func cpuTime(b *testing.B) time.Duration {
+	d, err := bench.CPUTime()
+	if err != nil {
+		b.Fatal(err)
+	}
+	return d
 }
