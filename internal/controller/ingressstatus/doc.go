@@ -6,10 +6,12 @@
 // servicelb. Every node runs the ingress controller (unless --disable
 // ingress), so every serving node's address reaches it.
 //
-// A node serves when it is Ready, schedulable, not being deleted and not
-// labelled node.kubernetes.io/exclude-from-external-load-balancers; it
-// contributes, per IP family, its ExternalIPs, or its InternalIPs when it
-// has none. The list is sorted and deduplicated.
+// Which nodes serve, and at which addresses, follows the same rules as
+// servicelb's (package lbnodes): a node serves when it is Ready,
+// schedulable, not being deleted and not labelled
+// node.kubernetes.io/exclude-from-external-load-balancers; it contributes,
+// per IP family, its ExternalIPs, or its InternalIPs when it has none. The
+// list is sorted and deduplicated.
 //
 // The loop is the usual one, keyed by Ingress:
 //

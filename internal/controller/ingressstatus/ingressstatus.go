@@ -19,6 +19,7 @@ import (
 	"skiff/internal/controller"
 	"skiff/internal/controller/reconcile"
 	"skiff/internal/ingress"
+	"skiff/internal/lbnodes"
 )
 
 // Controller publishes node addresses as the status of the Ingresses
@@ -54,7 +55,7 @@ func New(cc controller.Context) (controller.Controller, error) {
 	if _, err := nodeInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc: all,
 		UpdateFunc: func(old, cur any) {
-			if nodeChanged(old.(*corev1.Node), cur.(*corev1.Node)) {
+			if lbnodes.Changed(old.(*corev1.Node), cur.(*corev1.Node)) {
 				c.enqueueAll()
 			}
 		},

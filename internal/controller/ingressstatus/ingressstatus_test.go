@@ -13,6 +13,7 @@ import (
 
 	"skiff/internal/controller/ingressstatus"
 	"skiff/internal/ingress"
+	"skiff/internal/lbnodes"
 	"skiff/internal/server"
 	"skiff/internal/server/servertest"
 	"skiff/internal/testobj"
@@ -33,7 +34,7 @@ func TestDesired(t *testing.T) {
 	in := func(a string) corev1.NodeAddress { return corev1.NodeAddress{Type: corev1.NodeInternalIP, Address: a} }
 	ex := func(a string) corev1.NodeAddress { return corev1.NodeAddress{Type: corev1.NodeExternalIP, Address: a} }
 	excluded := node("x", true, in("10.0.0.5"))
-	excluded.Labels = map[string]string{ingressstatus.ExcludeLabel: ""}
+	excluded.Labels = map[string]string{lbnodes.ExcludeLabel: ""}
 	cordoned := node("c", true, in("10.0.0.6"))
 	cordoned.Spec.Unschedulable = true
 	nodes := []*corev1.Node{

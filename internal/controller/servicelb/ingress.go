@@ -6,11 +6,9 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
-)
 
-// ExcludeLabel keeps a node out of every load balancer, as upstream's
-// service controller does.
-const ExcludeLabel = "node.kubernetes.io/exclude-from-external-load-balancers"
+	"skiff/internal/lbnodes"
+)
 
 // Manages reports whether this controller owns svc's load balancer
 // status: it does for every Service without a spec.loadBalancerClass,
@@ -34,10 +32,10 @@ func Desired(svc *corev1.Service, nodes []*corev1.Node) []corev1.LoadBalancerIng
 	v4, v6 := families(svc)
 	var addrs []netip.Addr
 	for _, n := range nodes {
-		if !Eligible(n) {
+		if !lbnodes.Eligible(n) {
 			continue
 		}
-		for _, a := range NodeAddresses(n) {
+		for _, a := range lbnodes.Addresses(n) {
 			if a.Is4() && v4 || a.Is6() && v6 {
 				addrs = append(addrs, a)
 			}
@@ -65,58 +63,6 @@ func Equal(a, b []corev1.LoadBalancerIngress) bool {
 	return equality.Semantic.DeepEqual(a, b)
 }
 
-// Eligible reports whether node serves load balancer traffic: it is
-// Ready, schedulable, not being deleted and not excluded by label.
-func Eligible(node *corev1.Node) bool {
-	if node.DeletionTimestamp != nil || node.Spec.Unschedulable {
-		return false
-	}
-	if _, ok := node.Labels[ExcludeLabel]; ok {
-		return false
-	}
-	return Ready(node)
-}
-
-// Ready reports whether node's Ready condition is True.
-func Ready(node *corev1.Node) bool {
-	for _, c := range node.Status.Conditions {
-		if c.Type == corev1.NodeReady {
-			return c.Status == corev1.ConditionTrue
-		}
-	}
-	return false
-}
-
-// NodeAddresses returns the addresses node answers on for load balancer
-// traffic: per IP family, its ExternalIPs when it has any, else its
-// InternalIPs.
-func NodeAddresses(node *corev1.Node) []netip.Addr {
-	var ext, in []netip.Addr
-	for _, na := range node.Status.Addresses {
-		a, err := netip.ParseAddr(na.Address)
-		if err != nil {
-			continue
-		}
-		a = a.Unmap()
-		switch na.Type {
-		case corev1.NodeExternalIP:
-			ext = append(ext, a)
-		case corev1.NodeInternalIP:
-			in = append(in, a)
-		}
-	}
-	var out []netip.Addr
-	for _, is6 := range []bool{false, true} {
-		fam := func(a netip.Addr) bool { return a.Is6() != is6 }
-		if e := slices.DeleteFunc(slices.Clone(ext), fam); len(e) > 0 {
-			out = append(out, e...)
-		} else {
-			out = append(out, slices.DeleteFunc(slices.Clone(in), fam)...)
-		}
-	}
-	return out
-}
-
 // families returns the IP families svc accepts: those in
 // spec.ipFamilies, else that of its cluster IP, else both.
 func families(svc *corev1.Service) (v4, v6 bool) {
@@ -135,10 +81,4 @@ func families(svc *corev1.Service) (v4, v6 bool) {
 		return a.Unmap().Is4(), !a.Unmap().Is4()
 	}
 	return true, true
-}
-
-// nodeChanged reports whether a node update can change any Service's
-// ingress: its eligibility or its addresses. Heartbeats alone do not.
-func nodeChanged(old, cur *corev1.Node) bool {
-	return Eligible(old) != Eligible(cur) || !slices.Equal(NodeAddresses(old), NodeAddresses(cur))
 }

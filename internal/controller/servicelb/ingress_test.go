@@ -7,6 +7,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"skiff/internal/lbnodes"
 )
 
 // node builds a Ready node with the given addresses ("ExternalIP=1.2.3.4").
@@ -44,7 +46,7 @@ func TestDesired(t *testing.T) {
 	cordoned := node("cordoned", true, "InternalIP=10.0.0.9")
 	cordoned.Spec.Unschedulable = true
 	excluded := node("excluded", true, "InternalIP=10.0.0.8")
-	excluded.Labels = map[string]string{ExcludeLabel: ""}
+	excluded.Labels = map[string]string{lbnodes.ExcludeLabel: ""}
 	deleting := node("deleting", true, "InternalIP=10.0.0.7")
 	deleting.DeletionTimestamp = &metav1.Time{}
 	noCondition := node("new", true, "InternalIP=10.0.0.6")
@@ -157,8 +159,8 @@ func TestNodeChanged(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := nodeChanged(base, tt.cur); got != tt.want {
-				t.Errorf("nodeChanged = %v, want %v", got, tt.want)
+			if got := lbnodes.Changed(base, tt.cur); got != tt.want {
+				t.Errorf("Changed = %v, want %v", got, tt.want)
 			}
 		})
 	}

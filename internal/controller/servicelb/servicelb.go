@@ -18,6 +18,7 @@ import (
 
 	"skiff/internal/controller"
 	"skiff/internal/controller/reconcile"
+	"skiff/internal/lbnodes"
 )
 
 // Controller publishes node addresses as the ingress of LoadBalancer
@@ -46,7 +47,7 @@ func New(cc controller.Context) (controller.Controller, error) {
 	if _, err := nodeInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc: func(any) { c.enqueueLoadBalancers() },
 		UpdateFunc: func(old, cur any) {
-			if nodeChanged(old.(*corev1.Node), cur.(*corev1.Node)) {
+			if lbnodes.Changed(old.(*corev1.Node), cur.(*corev1.Node)) {
 				c.enqueueLoadBalancers()
 			}
 		},
