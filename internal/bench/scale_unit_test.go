@@ -4,12 +4,18 @@ import (
 	"bytes"
 	"encoding/xml"
 	"io"
+	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/cache"
 )
 
 func TestParseCall(t *testing.T) {
@@ -241,5 +247,88 @@ func TestWriteSVG(t *testing.T) {
 	// Two calls plus three legend dots.
 	if elems["circle"] != 5 || elems["polyline"] != 2 || elems["svg"] != 1 {
 		t.Errorf("elements = %v, want 5 circles, 2 polylines, 1 svg", elems)
+	}
+}
+
+func TestPodTracker(t *testing.T) {
+	now := time.Unix(1000, 0)
+	tr := newPodTracker()
+	tr.now = func() time.Time { return now }
+	pod := func(uid, group, rev string, phase corev1.PodPhase, deleting bool) *corev1.Pod {
+		p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{UID: types.UID(uid), Namespace: "ns", Name: uid,
+			Labels: map[string]string{labelGroup: group, labelRev: rev}}, Status: corev1.PodStatus{Phase: phase}}
+		if deleting {
+			p.DeletionTimestamp = &metav1.Time{Time: now}
+		}
+		return p
+	}
+	tr.OnAdd(pod("a", "web", "1", corev1.PodPending, false), false)
+	tr.OnAdd(pod("b", "web", "1", corev1.PodPending, false), false)
+	tr.OnAdd(pod("c", "job", "1", corev1.PodPending, false), false)
+	now = now.Add(300 * time.Millisecond)
+	tr.OnUpdate(nil, pod("a", "web", "1", corev1.PodRunning, false))
+	tr.OnUpdate(nil, pod("c", "job", "1", corev1.PodSucceeded, false))
+	now = now.Add(200 * time.Millisecond)
+	tr.OnUpdate(nil, pod("b", "web", "1", corev1.PodRunning, false))
+	tr.OnUpdate(nil, pod("b", "web", "1", corev1.PodRunning, false)) // a second Running event counts once
+	tr.OnAdd(pod("d", "web", "2", corev1.PodRunning, false), false)  // first seen Running: 0 latency
+	tr.OnUpdate(nil, pod("a", "web", "1", corev1.PodRunning, true))  // terminating
+	tr.OnDelete(cache.DeletedFinalStateUnknown{Obj: pod("c", "job", "1", corev1.PodSucceeded, false)})
+
+	want := map[groupKey]groupPods{{"ns", "web"}: {live: 2, done: map[string]int{"1": 1, "2": 1}}}
+	if diff := cmp.Diff(want, tr.groups(), cmp.AllowUnexported(groupKey{}, groupPods{})); diff != "" {
+		t.Errorf("groups (-want +got):\n%s", diff)
+	}
+	running, gone, stopped := tr.counts()
+	if running != 4 || gone != 1 || stopped != 2 {
+		t.Errorf("running, gone, stopped = %d, %d, %d; want 4, 1, 2", running, gone, stopped)
+	}
+	wantStartup := []time.Duration{300 * time.Millisecond, 300 * time.Millisecond, 500 * time.Millisecond, 0}
+	if diff := cmp.Diff(wantStartup, tr.startupSamples()); diff != "" {
+		t.Errorf("startup (-want +got):\n%s", diff)
+	}
+	if n := tr.present(); n != 3 {
+		t.Errorf("present = %d, want 3", n)
+	}
+}
+
+// TestCallRecorder sends requests through a recorder's transport to a
+// real HTTP server and checks that each is recorded once, with its kind,
+// and that watches are not.
+func TestCallRecorder(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, `{"kind":"Status"}`)
+	}))
+	defer srv.Close()
+	rec := NewCallRecorder()
+	client := &http.Client{Transport: rec.Wrap(http.DefaultTransport)}
+	do := func(method, path string, read bool) {
+		req, err := http.NewRequest(method, srv.URL+path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if read {
+			_, _ = io.ReadAll(resp.Body)
+		}
+		resp.Body.Close()
+	}
+	do("GET", "/api/v1/namespaces/ns/pods", true)
+	do("POST", "/api/v1/namespaces/ns/pods", false)
+	do("GET", "/api/v1/pods?watch=true", true)
+	do("GET", "/healthz", true)
+	var got []CallKey
+	for _, c := range rec.Calls() {
+		got = append(got, c.Key)
+		if c.Took <= 0 || c.At.IsZero() {
+			t.Errorf("%v: not timed: %+v", c.Key, c)
+		}
+	}
+	want := []CallKey{{"list", "pods", "namespace"}, {"create", "pods", "namespace"}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("calls (-want +got):\n%s", diff)
 	}
 }
