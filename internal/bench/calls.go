@@ -179,6 +179,9 @@ const (
 	sloSingle           = time.Second
 	sloListNamespace    = 5 * time.Second
 	sloListClusterScope = 30 * time.Second
+	// sloPodStartup is upstream's pod startup SLO for stateless pods
+	// whose image is already on the node: p99 within 5s.
+	sloPodStartup = 5 * time.Second
 )
 
 // Threshold is the SLO's bound on the 99th percentile of key's latency.

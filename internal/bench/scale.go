@@ -713,6 +713,11 @@ func (r *ScaleResult) WriteReport(w io.Writer) {
 	fmt.Fprintf(w, "API call latency SLO: %s\n", verdict)
 	fmt.Fprintf(w, "\npod startup (watch: created -> Running): %d pods  p50 %s  p90 %s  p99 %s  max %s\n",
 		r.Startup.Count, fmtMS(r.Startup.P50), fmtMS(r.StartupP90), fmtMS(r.Startup.P99), fmtMS(r.Startup.Max))
+	verdict = "PASS"
+	if r.Startup.P99 > sloPodStartup {
+		verdict = "FAIL"
+	}
+	fmt.Fprintf(w, "pod startup SLO (p99 within %s): %s, margin %s\n", fmtSec(sloPodStartup), verdict, fmtMargin(sloPodStartup-r.Startup.P99, sloPodStartup))
 	if r.Proc.PID == 0 {
 		fmt.Fprintf(w, "server: not sampled (no process id)\n")
 		return
