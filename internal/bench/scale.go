@@ -156,10 +156,10 @@ func RunScale(ctx context.Context, cfg ScaleConfig) (*ScaleResult, error) {
 		cfg.Nodes, cfg.PodsPerNode, len(r.plan.Namespaces), len(r.plan.Workloads))
 
 	var sampling sync.WaitGroup
-	stopSampling := func() {}
+	sctx, cancelSampling := context.WithCancel(ctx)
+	stopSampling := func() { cancelSampling(); sampling.Wait() }
+	defer stopSampling()
 	if cfg.ServerPID > 0 {
-		sctx, cancel := context.WithCancel(ctx)
-		stopSampling = cancel
 		sampling.Go(func() { res.Samples = sampleProc(sctx, cfg.ServerPID, time.Second) })
 	}
 
@@ -168,7 +168,6 @@ func RunScale(ctx context.Context, cfg ScaleConfig) (*ScaleResult, error) {
 	}))
 	inf := factory.Core().V1().Pods().Informer()
 	if _, err := inf.AddEventHandler(r.pods); err != nil {
-		stopSampling()
 		return nil, fmt.Errorf("bench scale: %w", err)
 	}
 	stop := make(chan struct{})
@@ -176,7 +175,6 @@ func RunScale(ctx context.Context, cfg ScaleConfig) (*ScaleResult, error) {
 	defer factory.Shutdown()
 	defer close(stop)
 	if !cache.WaitForCacheSync(ctx.Done(), inf.HasSynced) {
-		stopSampling()
 		return nil, fmt.Errorf("bench scale: pod informer: %w", ctx.Err())
 	}
 
@@ -206,7 +204,6 @@ func RunScale(ctx context.Context, cfg ScaleConfig) (*ScaleResult, error) {
 		}
 	}
 	stopSampling()
-	sampling.Wait()
 	res.Calls = rec.Calls()
 	res.API = SummariseCalls(res.Calls)
 	startup := r.pods.startupSamples()
