@@ -21,7 +21,7 @@ import (
 
 func newBenchCommand() *cobra.Command {
 	cmd := &cobra.Command{Use: "bench", Short: "Measure skiff (or any Kubernetes API server)"}
-	cmd.AddCommand(newBenchAPICommand(), newBenchSchedulerCommand(), newBenchPodsCommand())
+	cmd.AddCommand(newBenchAPICommand(), newBenchSchedulerCommand(), newBenchPodsCommand(), newBenchScaleCommand())
 	return cmd
 }
 
