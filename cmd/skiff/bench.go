@@ -46,24 +46,13 @@ and after the load. With --kubeconfig, measures that API server's throughput onl
 			out := cmd.OutOrStdout()
 			var pid int
 			if kubeconfig == "" {
-				if dataDir == "" {
-					d, err := os.MkdirTemp("", "skiff-bench-")
-					if err != nil {
-						return err
-					}
-					defer os.RemoveAll(d)
-					dataDir = d
-				}
-				proc, startup, kc, err := launchServer(ctx, dataDir)
+				srv, err := spawnBenchServer(ctx, dataDir)
 				if err != nil {
 					return err
 				}
-				defer func() {
-					_ = proc.Process.Signal(os.Interrupt)
-					_ = proc.Wait()
-				}()
-				pid = proc.Process.Pid
-				kubeconfig = kc
+				defer srv.stop()
+				pid, kubeconfig = srv.pid, srv.kubeconfig
+				startup := srv.startup
 				fmt.Fprintf(out, "startup   launch -> /readyz ok: %v\n", startup.Round(time.Millisecond))
 				fmt.Fprintf(out, "rss       idle after start: %s\n", idleRSS(pid, settle))
 			}
@@ -98,6 +87,40 @@ and after the load. With --kubeconfig, measures that API server's throughput onl
 	f.IntVar(&rate, "rate", 0, "pace creates and gets to this many per second in all (0: as fast as the clients go)")
 	f.DurationVar(&settle, "settle", 45*time.Second, "how long the server idles before RSS is read (then it is read once a second for 10s and the largest reading reported)")
 	return cmd
+}
+
+// benchServer is a `skiff server` a bench command started for its run.
+type benchServer struct {
+	pid        int
+	kubeconfig string
+	// startup is the time from launch to /readyz ok.
+	startup time.Duration
+	// stop interrupts the server, waits for it, and removes the data dir
+	// when it was a temporary one.
+	stop func()
+}
+
+// spawnBenchServer starts `skiff server` (no node agent) in dataDir, or in
+// a new temporary data dir when dataDir is empty.
+func spawnBenchServer(ctx context.Context, dataDir string) (*benchServer, error) {
+	cleanup := func() {}
+	if dataDir == "" {
+		d, err := os.MkdirTemp("", "skiff-bench-")
+		if err != nil {
+			return nil, err
+		}
+		dataDir, cleanup = d, func() { os.RemoveAll(d) }
+	}
+	proc, startup, kc, err := launchServer(ctx, dataDir)
+	if err != nil {
+		cleanup()
+		return nil, err
+	}
+	return &benchServer{pid: proc.Process.Pid, kubeconfig: kc, startup: startup, stop: func() {
+		_ = proc.Process.Signal(os.Interrupt)
+		_ = proc.Wait()
+		cleanup()
+	}}, nil
 }
 
 // launchServer starts `skiff server` from this binary on free ports and

@@ -69,24 +69,13 @@ simulated ones it starts against it (and deletes afterwards). The pods'
 			out := cmd.OutOrStdout()
 			ownServer := kubeconfig == ""
 			if ownServer {
-				if dataDir == "" {
-					d, err := os.MkdirTemp("", "skiff-bench-scale-")
-					if err != nil {
-						return err
-					}
-					defer os.RemoveAll(d)
-					dataDir = d
-				}
-				proc, startup, kc, err := launchServer(ctx, dataDir)
+				srv, err := spawnBenchServer(ctx, dataDir)
 				if err != nil {
 					return err
 				}
-				defer func() {
-					_ = proc.Process.Signal(os.Interrupt)
-					_ = proc.Wait()
-				}()
-				kubeconfig, serverPID = kc, proc.Process.Pid
-				fmt.Fprintf(out, "server pid %d ready in %v\n", serverPID, startup.Round(time.Millisecond))
+				defer srv.stop()
+				kubeconfig, serverPID = srv.kubeconfig, srv.pid
+				fmt.Fprintf(out, "server pid %d ready in %v\n", serverPID, srv.startup.Round(time.Millisecond))
 				if simNodes == 0 {
 					simNodes = cfg.Nodes
 					if simNodes == 0 {
