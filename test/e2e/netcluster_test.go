@@ -62,8 +62,9 @@ func startNetCluster(t *testing.T, agents int) *netCluster {
 		n.start(t, bin, "agent", "--server", "https://"+server.ip+":6443", "--token-file", tokenFile,
 			"--data-dir", n.dataDir, "--node-name", n.name, "--node-ip", n.ip, "--log-level", "info")
 	}
+	// On a timeout the last line names each node's Ready reason and message.
 	waitUntil(t, 120*time.Second, "every node Ready", func() (bool, string) {
-		out, err := nc.kubectlErr("get", "nodes", "-o", `jsonpath={range .items[*]}{.metadata.name}={.status.conditions[?(@.type=="Ready")].status} {end}`)
+		out, err := nc.kubectlErr("get", "nodes", "-o", `jsonpath={range .items[*]}{.metadata.name}={.status.conditions[?(@.type=="Ready")].status} ({.status.conditions[?(@.type=="Ready")].reason}: {.status.conditions[?(@.type=="Ready")].message}) {end}`)
 		return err == nil && strings.Count(out, "=True") == len(nc.nodes), out
 	})
 	return nc
