@@ -33,6 +33,9 @@ func newBenchAPICommand() *cobra.Command {
 		objects    int
 		settle     time.Duration
 		rate       int
+		watchers   int
+		listAll    int
+		serverPID  int
 	)
 	cmd := &cobra.Command{
 		Use:   "api",
@@ -44,7 +47,7 @@ and after the load. With --kubeconfig, measures that API server's throughput onl
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
 			out := cmd.OutOrStdout()
-			var pid int
+			pid := serverPID
 			if kubeconfig == "" {
 				srv, err := spawnBenchServer(ctx, dataDir)
 				if err != nil {
@@ -66,7 +69,7 @@ and after the load. With --kubeconfig, measures that API server's throughput onl
 			pacing, stopPacing := context.WithCancel(ctx)
 			defer stopPacing()
 			go procmem.NewGCPacer(procmem.GCConfig{}).Run(pacing)
-			if _, err := bench.RunAPI(ctx, bench.APIConfig{Rest: rc, Clients: clients, Objects: objects, Rate: rate}, out); err != nil {
+			if _, err := bench.RunAPI(ctx, bench.APIConfig{Rest: rc, Clients: clients, Objects: objects, Rate: rate, Watchers: watchers, ListAll: listAll, ServerPID: pid}, out); err != nil {
 				return err
 			}
 			if pid != 0 {
@@ -85,6 +88,9 @@ and after the load. With --kubeconfig, measures that API server's throughput onl
 	f.IntVar(&clients, "clients", 50, "concurrent clients")
 	f.IntVar(&objects, "objects", 5000, "ConfigMaps to create")
 	f.IntVar(&rate, "rate", 0, "pace creates and gets to this many per second in all (0: as fast as the clients go)")
+	f.IntVar(&watchers, "watchers", 1, "watches that follow the creates; each must see every one once, in order")
+	f.IntVar(&serverPID, "server-pid", 0, "with --kubeconfig: the server's process on this machine, to report its cpu and memory")
+	f.IntVar(&listAll, "list-all", 5, "unpaged LISTs of every object to time after the creates")
 	f.DurationVar(&settle, "settle", 45*time.Second, "how long the server idles before RSS is read (then it is read once a second for 10s and the largest reading reported)")
 	return cmd
 }

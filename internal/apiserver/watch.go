@@ -26,6 +26,10 @@ import (
 // bookmarkInterval is how often a watch that allows bookmarks gets one.
 const bookmarkInterval = 30 * time.Second
 
+// watchFlushInterval is the least time between two flushes of a watch
+// while its events come in a burst.
+const watchFlushInterval = 10 * time.Millisecond
+
 // handleWatch streams changes.
 func (s *Server) handleWatch(w http.ResponseWriter, r *http.Request, res *resource, info requestInfo) {
 	t, ok := s.target(w, r)
@@ -167,6 +171,24 @@ func (s *Server) handleWatch(w http.ResponseWriter, r *http.Request, res *resour
 			return true
 		}
 		obj := ev.Object
+		if ev.Object == e.Object && enc.shareable() {
+			// The event as the cache fanned it out: encoded once per
+			// format for every watcher of this version.
+			data, err := e.Encoded.Frame(watchFrameKey{ev.Type, enc.t.media, res.gvk}, func() ([]byte, error) {
+				if !converted {
+					var err error
+					if obj, err = res.fromStorage(ctx, obj); err != nil {
+						return nil, err
+					}
+				}
+				return enc.frame(ev.Type, obj)
+			})
+			if err != nil {
+				return false
+			}
+			_, err = w.Write(data)
+			return err == nil
+		}
 		if !converted {
 			var err error
 			if obj, err = res.fromStorage(ctx, ev.Object); err != nil {
@@ -198,11 +220,32 @@ func (s *Server) handleWatch(w http.ResponseWriter, r *http.Request, res *resour
 		defer ticker.Stop()
 		tick = ticker.C
 	}
+	// Changes are flushed as soon as they are written, but no more often
+	// than every watchFlushInterval: in a burst a watch's events go out in
+	// a few large writes instead of one small write (and system call) each.
+	var (
+		lastFlush time.Time
+		flushDue  <-chan time.Time
+		flushT    *time.Timer
+	)
+	flush := func() {
+		if flusher != nil {
+			flusher.Flush()
+		}
+		lastFlush, flushDue = time.Now(), nil
+	}
+	defer func() {
+		if flushT != nil {
+			flushT.Stop()
+		}
+	}()
 	var batch []watchcache.Event
 	for {
 		select {
 		case <-ctx.Done():
 			return
+		case <-flushDue:
+			flush()
 		case <-events.Notify():
 			var open bool
 			if batch, open = events.Take(batch); !open {
@@ -221,8 +264,17 @@ func (s *Server) handleWatch(w http.ResponseWriter, r *http.Request, res *resour
 					return
 				}
 			}
-			if flusher != nil {
-				flusher.Flush()
+			switch wait := watchFlushInterval - time.Since(lastFlush); {
+			case flushDue != nil:
+				// A flush is already due.
+			case wait <= 0:
+				flush()
+			case flushT == nil:
+				flushT = time.NewTimer(wait)
+				flushDue = flushT.C
+			default:
+				flushT.Reset(wait)
+				flushDue = flushT.C
 			}
 		case <-tick:
 			if cr := s.cache.Revision(); cr > lastRev && cw != nil {
@@ -235,9 +287,7 @@ func (s *Server) handleWatch(w http.ResponseWriter, r *http.Request, res *resour
 			if err := enc.bookmark(lastRev, false); err != nil {
 				return
 			}
-			if flusher != nil {
-				flusher.Flush()
-			}
+			flush()
 		}
 	}
 }
@@ -374,33 +424,52 @@ func (e *watchEncoder) encode(typ watch.EventType, obj runtime.Object) error {
 	return e.write(typ, out)
 }
 
+// watchFrameKey names one wire form of an event: its type as sent, the
+// framing, and the version it is served in.
+type watchFrameKey struct {
+	typ   watch.EventType
+	media string
+	gvk   schema.GroupVersionKind
+}
+
+// shareable: the encoder sends whole objects in plain framing, the same
+// bytes for every watcher of one version and format.
+func (e *watchEncoder) shareable() bool { return e.t.as == "" }
+
 func (e *watchEncoder) write(typ watch.EventType, obj runtime.Object) error {
+	data, err := e.frame(typ, obj)
+	if err != nil {
+		return err
+	}
+	_, err = e.w.Write(data)
+	return err
+}
+
+// frame encodes one event as it goes on the wire: a length-prefixed
+// protobuf WatchEvent, or a line of JSON.
+func (e *watchEncoder) frame(typ watch.EventType, obj runtime.Object) ([]byte, error) {
 	media := e.t.media
 	if e.t.as != "" {
 		media = mediaJSON
 	}
 	data, err := e.s.codecs.encode(target{media: media}, obj)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if media == mediaProtobuf {
 		ev := &metav1.WatchEvent{Type: string(typ), Object: runtime.RawExtension{Raw: data}}
-		body, err := ev.Marshal()
-		if err != nil {
-			return err
+		out := make([]byte, 4+ev.Size())
+		binary.BigEndian.PutUint32(out, uint32(len(out)-4))
+		if _, err := ev.MarshalToSizedBuffer(out[4:]); err != nil {
+			return nil, err
 		}
-		var frame bytes.Buffer
-		_ = binary.Write(&frame, binary.BigEndian, uint32(len(body)))
-		frame.Write(body)
-		_, err = e.w.Write(frame.Bytes())
-		return err
+		return out, nil
 	}
 	line, err := json.Marshal(&metav1.WatchEvent{Type: string(typ), Object: runtime.RawExtension{Raw: bytes.TrimSpace(data)}})
 	if err != nil {
-		return err
+		return nil, err
 	}
-	_, err = e.w.Write(append(line, '\n'))
-	return err
+	return append(line, '\n'), nil
 }
 
 // bookmark sends a BOOKMARK: an empty object of the kind carrying only the

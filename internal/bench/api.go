@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -30,6 +31,15 @@ type APIConfig struct {
 	// all (an open-loop load): latency is then measured at a load the
 	// server sustains rather than at saturation.
 	Rate int
+	// Watchers is how many watches follow the namespace during the run
+	// (default 1); each must see every create once, in order.
+	Watchers int
+	// ListAll is how many unpaged LISTs of every object to time after the
+	// creates.
+	ListAll int
+	// ServerPID, when the server runs on this machine, adds the server's
+	// cpu time during each operation to the report.
+	ServerPID int
 }
 
 // Latencies summarises one operation.
@@ -40,11 +50,18 @@ type Latencies struct {
 	P50, P99  time.Duration
 	Max       time.Duration
 	PerSecond float64
+	// ServerCPU is the server's cpu time during the operations, when known.
+	ServerCPU time.Duration
 }
 
 func (l Latencies) String() string {
-	return fmt.Sprintf("%-8s %6d ops  %8.0f ops/s  p50 %7.2fms  p99 %7.2fms  max %7.2fms",
+	s := fmt.Sprintf("%-8s %6d ops  %8.0f ops/s  p50 %7.2fms  p99 %7.2fms  max %7.2fms",
 		l.Op, l.Count, l.PerSecond, ms(l.P50), ms(l.P99), ms(l.Max))
+	if l.ServerCPU > 0 && l.Count > 0 {
+		s += fmt.Sprintf("  server cpu %.0f%% of a core, %.0fµs/op",
+			100*l.ServerCPU.Seconds()/l.Duration.Seconds(), float64(l.ServerCPU.Microseconds())/float64(l.Count))
+	}
+	return s
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
@@ -90,38 +107,22 @@ func RunAPI(ctx context.Context, cfg APIConfig, out io.Writer) ([]Latencies, err
 	defer c.CoreV1().Namespaces().Delete(context.WithoutCancel(ctx), cfg.Namespace, metav1.DeleteOptions{})
 	cms := c.CoreV1().ConfigMaps(cfg.Namespace)
 
-	// A watcher measures how long changes take to reach a watch.
-	w, err := cms.Watch(ctx, metav1.ListOptions{})
-	if err != nil {
-		return nil, fmt.Errorf("watch: %w", err)
-	}
+	// Watchers measure how long changes take to reach a watch, and check
+	// that each sees every create once, in order.
 	created := make([]time.Time, cfg.Objects)
-	var watchLat []time.Duration
-	var watchMu sync.Mutex
-	watchDone := make(chan struct{})
-	var seen atomic.Int64
-	go func() {
-		defer close(watchDone)
-		for ev := range w.ResultChan() {
-			if ev.Type != watch.Added {
-				continue
-			}
-			cm, ok := ev.Object.(*corev1.ConfigMap)
-			if !ok {
-				continue
-			}
-			var i int
-			if _, err := fmt.Sscanf(cm.Name, "cm-%d", &i); err != nil || i < 0 || i >= len(created) {
-				continue
-			}
-			watchMu.Lock()
-			if t := created[i]; !t.IsZero() {
-				watchLat = append(watchLat, time.Since(t))
-			}
-			watchMu.Unlock()
-			if seen.Add(1) == int64(cfg.Objects) {
-				return
-			}
+	var createdMu sync.Mutex
+	ws := make([]*apiWatcher, max(cfg.Watchers, 1))
+	for i := range ws {
+		w, err := cms.Watch(ctx, metav1.ListOptions{})
+		if err != nil {
+			return nil, fmt.Errorf("watch: %w", err)
+		}
+		ws[i] = newAPIWatcher(w, cfg.Objects)
+		go ws[i].run(created, &createdMu)
+	}
+	defer func() {
+		for _, w := range ws {
+			w.w.Stop()
 		}
 	}()
 
@@ -131,6 +132,7 @@ func RunAPI(ctx context.Context, cfg APIConfig, out io.Writer) ([]Latencies, err
 		var firstErr error
 		var errOnce sync.Once
 		start := time.Now()
+		_, cpu0, _ := procTimes(cfg.ServerPID)
 		var wg sync.WaitGroup
 		paced := cfg.Rate > 0 && op != "list"
 		for range cfg.Clients {
@@ -156,7 +158,10 @@ func RunAPI(ctx context.Context, cfg APIConfig, out io.Writer) ([]Latencies, err
 		}
 		wg.Wait()
 		l := Summarise(op, time.Since(start), samples)
-		if out != nil {
+		if _, cpu1, ok := procTimes(cfg.ServerPID); ok && cfg.ServerPID != 0 {
+			l.ServerCPU = cpu1 - cpu0
+		}
+		if out != nil && n > 0 {
 			fmt.Fprintln(out, l)
 		}
 		return l, firstErr
@@ -166,9 +171,9 @@ func RunAPI(ctx context.Context, cfg APIConfig, out io.Writer) ([]Latencies, err
 	l, err := run("create", cfg.Objects, func(i int) error {
 		cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("cm-%d", i), Labels: map[string]string{"bench": "api", "shard": fmt.Sprint(i % 10)}},
 			Data: map[string]string{"key": "value", "index": fmt.Sprint(i)}}
-		watchMu.Lock()
+		createdMu.Lock()
 		created[i] = time.Now()
-		watchMu.Unlock()
+		createdMu.Unlock()
 		_, err := cms.Create(ctx, cm, metav1.CreateOptions{})
 		return err
 	})
@@ -193,17 +198,118 @@ func RunAPI(ctx context.Context, cfg APIConfig, out io.Writer) ([]Latencies, err
 	if err != nil {
 		return results, err
 	}
-	select {
-	case <-watchDone:
-	case <-time.After(30 * time.Second):
+	l, err = run("list-all", cfg.ListAll, func(int) error {
+		// One unpaged LIST of every object, as an informer's first list
+		// of a big collection without chunking.
+		list, err := cms.List(ctx, metav1.ListOptions{ResourceVersion: ""})
+		if err == nil && len(list.Items) < cfg.Objects {
+			err = fmt.Errorf("listed %d of %d objects", len(list.Items), cfg.Objects)
+		}
+		return err
+	})
+	if cfg.ListAll > 0 {
+		results = append(results, l)
 	}
-	w.Stop()
-	watchMu.Lock()
+	if err != nil {
+		return results, err
+	}
+	deadline := time.After(60 * time.Second)
+	var watchLat []time.Duration
+	var dropped, short, disorder, dup int
+	for _, w := range ws {
+		select {
+		case <-w.done:
+		case <-deadline:
+		}
+		w.stopped.Store(true)
+		w.w.Stop()
+		<-w.done
+		w.mu.Lock()
+		watchLat = append(watchLat, w.lat...)
+		if w.closed {
+			dropped++
+		}
+		if w.seen < cfg.Objects {
+			short++
+		}
+		disorder += w.disorder
+		dup += w.dup
+		w.mu.Unlock()
+	}
 	wl := Summarise("watch", results[0].Duration, watchLat)
-	watchMu.Unlock()
 	if out != nil {
-		fmt.Fprintln(out, wl, "(create -> event delivered)")
+		fmt.Fprintf(out, "%s (create -> event delivered, %d watchers)\n", wl, len(ws))
 	}
 	results = append(results, wl)
+	if dropped+short+disorder+dup > 0 {
+		return results, fmt.Errorf("watchers: %d closed by the server, %d missed events, %d events out of order, %d duplicates", dropped, short, disorder, dup)
+	}
 	return results, nil
+}
+
+// apiWatcher follows the benchmark's ConfigMaps.
+type apiWatcher struct {
+	w       watch.Interface
+	done    chan struct{}
+	stopped atomic.Bool
+
+	mu sync.Mutex
+	// lat is each Added event's delay after its create was sent.
+	lat  []time.Duration
+	seen int
+	// closed: the server ended the watch before every event arrived.
+	closed        bool
+	disorder, dup int
+	got           []bool
+	lastRV        int64
+}
+
+func newAPIWatcher(w watch.Interface, objects int) *apiWatcher {
+	return &apiWatcher{w: w, done: make(chan struct{}), got: make([]bool, objects), lat: make([]time.Duration, 0, objects)}
+}
+
+func (a *apiWatcher) run(created []time.Time, createdMu *sync.Mutex) {
+	defer close(a.done)
+	for ev := range a.w.ResultChan() {
+		if ev.Type != watch.Added {
+			continue
+		}
+		cm, ok := ev.Object.(*corev1.ConfigMap)
+		if !ok {
+			continue
+		}
+		var i int
+		if _, err := fmt.Sscanf(cm.Name, "cm-%d", &i); err != nil || i < 0 || i >= len(created) {
+			continue
+		}
+		now := time.Now()
+		createdMu.Lock()
+		t := created[i]
+		createdMu.Unlock()
+		rv, _ := strconv.ParseInt(cm.ResourceVersion, 10, 64)
+		a.mu.Lock()
+		if rv <= a.lastRV {
+			a.disorder++
+		}
+		a.lastRV = rv
+		if a.got[i] {
+			a.dup++
+		} else {
+			a.got[i] = true
+			a.seen++
+			if !t.IsZero() {
+				a.lat = append(a.lat, now.Sub(t))
+			}
+		}
+		finished := a.seen == len(a.got)
+		a.mu.Unlock()
+		if finished {
+			return
+		}
+	}
+	// The channel closed before every event arrived: unless the benchmark
+	// gave up waiting, the server ended the watch.
+	a.mu.Lock()
+	a.closed = a.seen < len(a.got) && !a.stopped.Load()
+	a.mu.Unlock()
 }

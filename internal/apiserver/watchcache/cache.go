@@ -57,6 +57,10 @@ type Event struct {
 	// PrevObject is the state before, nil for Added.
 	PrevObject runtime.Object
 	Rev        int64
+	// Encoded, set on the live events the cache fans out, holds their
+	// wire forms for every watcher to share. The bytes must not be
+	// modified.
+	Encoded *Encoded
 }
 
 // Entry is one live object.
@@ -221,8 +225,7 @@ func (c *Cache) apply(ev storage.Event) {
 		c.mu.Unlock()
 		return
 	}
-	var e Event
-	e.Key, e.Rev = ev.KV.Key, rev
+	e := Event{Key: ev.KV.Key, Rev: rev, Encoded: &Encoded{}}
 	b := c.buckets[p]
 	prev, had := b.objects.get(e.Key)
 	switch ev.Type {
