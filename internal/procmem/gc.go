@@ -4,8 +4,10 @@ import (
 	"context"
 	"log/slog"
 	"os"
+	"runtime"
 	"runtime/debug"
 	"runtime/metrics"
+	"sync/atomic"
 	"time"
 )
 
@@ -143,11 +145,29 @@ func (p *GCPacer) Run(ctx context.Context) error {
 	// A tick is cheap (two counters read), and the collector's own cycles
 	// are no clock: after an idle spell the first cycle of a burst comes
 	// long after the one before, when the rate over the gap says nothing.
+	// But an idle process should not wake 20 times a second for nothing:
+	// while quiet the pacer sleeps until a collection cycle runs (an idle
+	// server's heap grows by a cycle's worth in minutes; a burst's in well
+	// under a second), then samples on its ticks until quiet again.
+	cycles, stopCycles := gcCycles()
+	defer stopCycles()
 	ticker := time.NewTicker(p.cfg.Interval)
 	defer ticker.Stop()
 	state := pacerState{percent: base}
 	before := read()
+	sampling := true
 	for {
+		if !sampling {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-cycles:
+			}
+			before = read()
+			ticker.Reset(p.cfg.Interval)
+			sampling = true
+			continue
+		}
 		select {
 		case <-ctx.Done():
 			return nil
@@ -163,8 +183,40 @@ func (p *GCPacer) Run(ctx context.Context) error {
 		if release {
 			debug.FreeOSMemory()
 		}
+		if !state.busy {
+			ticker.Stop()
+			sampling = false
+		}
 	}
 }
+
+// gcCycles signals on the channel after each garbage collection cycle,
+// until stop is called.
+func gcCycles() (cycles <-chan struct{}, stop func()) {
+	ch := make(chan struct{}, 1)
+	var stopped atomic.Bool
+	var arm func()
+	arm = func() {
+		// A finalizer runs once its object is found unreachable, that
+		// is after the next cycle; it arms the next one.
+		runtime.SetFinalizer(new(gcSentinel), func(*gcSentinel) {
+			if stopped.Load() {
+				return
+			}
+			select {
+			case ch <- struct{}{}:
+			default:
+			}
+			arm()
+		})
+	}
+	arm()
+	return ch, func() { stopped.Store(true) }
+}
+
+// gcSentinel is big enough not to share a tiny allocation block, whose
+// finalizers would wait for every object in it.
+type gcSentinel struct{ _ [32]byte }
 
 var sampleMetrics = []string{"/gc/heap/allocs:bytes", "/gc/heap/live:bytes"}
 

@@ -122,3 +122,31 @@ func TestGCPacerRun(t *testing.T) {
 		t.Fatalf("GOGC after Run: %d, want %d", got, base)
 	}
 }
+
+func TestGCCycles(t *testing.T) {
+	cycles, stop := gcCycles()
+	defer stop()
+	for i := range 3 {
+		runtime.GC()
+		select {
+		case <-cycles:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("no signal after collection %d", i)
+		}
+	}
+	stop()
+	runtime.GC()
+	runtime.GC()
+	// What was pending at stop may still arrive, but no more after it.
+	select {
+	case <-cycles:
+	default:
+	}
+	runtime.GC()
+	time.Sleep(50 * time.Millisecond)
+	select {
+	case <-cycles:
+		t.Fatal("a signal after stop")
+	default:
+	}
+}
