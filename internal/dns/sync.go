@@ -10,6 +10,8 @@ import (
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
+
+	"skiff/internal/cachetrim"
 )
 
 // Follow keeps srv's table in step with the cluster's Services and
@@ -18,7 +20,7 @@ import (
 // keeps the sources srv recurses for in step with the Nodes: their
 // addresses and pod CIDRs.
 func Follow(ctx context.Context, client kubernetes.Interface, srv *Server) error {
-	f := informers.NewSharedInformerFactory(client, 0)
+	f := informers.NewSharedInformerFactoryWithOptions(client, 0, informers.WithTransform(cachetrim.ManagedFields))
 	svcs := f.Core().V1().Services()
 	slices := f.Discovery().V1().EndpointSlices()
 	nodes := f.Core().V1().Nodes()

@@ -15,6 +15,8 @@ import (
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
+
+	"skiff/internal/cachetrim"
 )
 
 // RouteSyncer programs the routes to the other nodes' pod networks.
@@ -116,7 +118,7 @@ func (p *Proxy) Run(ctx context.Context) error {
 			p.log.Warn("cannot enable route_localnet; NodePorts on 127.0.0.1 will not reach pods", "err", err)
 		}
 	}
-	factory := informers.NewSharedInformerFactory(p.cfg.Client, 0)
+	factory := informers.NewSharedInformerFactoryWithOptions(p.cfg.Client, 0, informers.WithTransform(cachetrim.ManagedFields))
 	services := factory.Core().V1().Services()
 	slices := factory.Discovery().V1().EndpointSlices()
 	nodes := factory.Core().V1().Nodes()

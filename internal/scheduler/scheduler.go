@@ -26,6 +26,7 @@ import (
 	"k8s.io/client-go/tools/record"
 	configv1 "k8s.io/kube-scheduler/config/v1"
 
+	"skiff/internal/cachetrim"
 	schedcache "skiff/internal/scheduler/cache"
 	"skiff/internal/scheduler/framework"
 	"skiff/internal/scheduler/queue"
@@ -119,9 +120,10 @@ func New(cfg Config) (*Scheduler, error) {
 		kcfg = &configv1.KubeSchedulerConfiguration{}
 	}
 	s := &Scheduler{
-		cfg:            cfg,
-		client:         client,
-		informers:      informers.NewSharedInformerFactory(client, 0),
+		cfg:    cfg,
+		client: client,
+		// As upstream's, the scheduler's informers keep no managedFields.
+		informers:      informers.NewSharedInformerFactoryWithOptions(client, 0, informers.WithTransform(cachetrim.ManagedFields)),
 		log:            cfg.Logger,
 		cache:          schedcache.New(),
 		snapshot:       schedcache.NewSnapshot(),

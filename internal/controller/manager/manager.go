@@ -24,6 +24,7 @@ import (
 	"k8s.io/client-go/tools/leaderelection/resourcelock"
 	"k8s.io/utils/clock"
 
+	"skiff/internal/cachetrim"
 	"skiff/internal/controller"
 )
 
@@ -244,8 +245,9 @@ func (m *Manager) Run(ctx context.Context) error {
 // runControllers builds, starts and runs every enabled controller until
 // ctx is done.
 func (m *Manager) runControllers(ctx context.Context, log *slog.Logger) error {
-	factory := informers.NewSharedInformerFactory(m.client, 0)
-	mdFactory := metadatainformer.NewSharedInformerFactory(m.metadata, 0)
+	// As upstream's, the controllers' informers keep no managedFields.
+	factory := informers.NewSharedInformerFactoryWithOptions(m.client, 0, informers.WithTransform(cachetrim.ManagedFields))
+	mdFactory := metadatainformer.NewSharedInformerFactoryWithOptions(m.metadata, 0, metadatainformer.WithTransform(cachetrim.ManagedFields))
 	broadcaster := events.NewBroadcaster(&events.EventSinkImpl{Interface: m.client.EventsV1()})
 	if err := broadcaster.StartRecordingToSinkWithContext(ctx); err != nil {
 		return fmt.Errorf("start event broadcaster: %w", err)
