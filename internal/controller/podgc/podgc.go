@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/kubernetes"
 	corelisters "k8s.io/client-go/listers/core/v1"
+	"k8s.io/client-go/tools/cache"
 	"k8s.io/utils/clock"
 
 	"skiff/internal/controller"
@@ -75,15 +76,44 @@ func NewWithConfig(cfg Config) controller.Constructor {
 		c := &Controller{cfg: cfg, client: cc.Client, pods: podInf.Lister(), nodes: nodeInf.Lister(),
 			clock: cc.Clock, logger: cc.Logger}
 		c.loop = reconcile.NewLoop("podgc", cc.Clock, cc.Logger, c.sync)
-		kick := reconcile.Handler(func(any) { c.loop.Add(gcKey) })
-		if _, err := podInf.Informer().AddEventHandler(kick); err != nil {
+		// A run reads every pod: only the changes that give it work
+		// bring it forward, and those of one second share a run.
+		kick := func() { c.loop.AddAfter(gcKey, kickDelay) }
+		podKick := func(obj any) {
+			if pod, ok := obj.(*corev1.Pod); ok && c.collectable(pod) {
+				kick()
+			}
+		}
+		if _, err := podInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+			AddFunc: podKick, UpdateFunc: func(_, obj any) { podKick(obj) },
+		}); err != nil {
 			return nil, fmt.Errorf("pod gc: add handler: %w", err)
 		}
-		if _, err := nodeInf.Informer().AddEventHandler(kick); err != nil {
+		if _, err := nodeInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+			DeleteFunc: func(any) { kick() },
+		}); err != nil {
 			return nil, fmt.Errorf("pod gc: add handler: %w", err)
 		}
 		c.loop.WaitFor(podInf.Informer().HasSynced, nodeInf.Informer().HasSynced)
 		return c, nil
+	}
+}
+
+// kickDelay is how long after a change that gives it work the collector
+// runs; the changes in between share the run.
+const kickDelay = time.Second
+
+// collectable: pod is one the collector may have to remove (or count, for
+// the terminated threshold).
+func (c *Controller) collectable(pod *corev1.Pod) bool {
+	switch {
+	case pod.Spec.NodeName == "":
+		return pod.DeletionTimestamp != nil
+	case reconcile.IsPodTerminal(pod):
+		return c.cfg.TerminatedPodThreshold >= 0
+	default:
+		_, err := c.nodes.Get(pod.Spec.NodeName)
+		return err != nil
 	}
 }
 

@@ -80,8 +80,8 @@ func TestLoopWakeUpsUseClock(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error)
 	go func() { done <- l.Run(ctx, 1) }()
-	l.addAfter("later", time.Minute)
-	l.addAfter("later", 2*time.Minute) // an earlier wake-up is armed already
+	l.AddAfter("later", time.Minute)
+	l.AddAfter("later", 2*time.Minute) // an earlier wake-up is armed already
 	l.Add("now")
 	<-synced
 	for !clk.HasWaiters() {

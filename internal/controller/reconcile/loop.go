@@ -87,9 +87,9 @@ func (l *TypedLoop[K]) WaitFor(synced ...cache.InformerSynced) {
 // Add enqueues key now.
 func (l *TypedLoop[K]) Add(key K) { l.q.Add(key) }
 
-// addAfter enqueues key once d has passed on the loop's clock. Of several
+// AddAfter enqueues key once d has passed on the loop's clock. Of several
 // pending wake-ups for one key the earliest wins.
-func (l *TypedLoop[K]) addAfter(key K, d time.Duration) {
+func (l *TypedLoop[K]) AddAfter(key K, d time.Duration) {
 	de, ok := l.clock.(clock.WithDelayedExecution)
 	if !ok {
 		l.q.AddAfter(key, d)
@@ -156,7 +156,7 @@ func (l *TypedLoop[K]) next(ctx context.Context) bool {
 		l.q.Forget(key)
 	}
 	if res.RequeueAfter > 0 {
-		l.addAfter(key, res.RequeueAfter)
+		l.AddAfter(key, res.RequeueAfter)
 	}
 	return true
 }
