@@ -171,19 +171,24 @@ func (pl *PodTopologySpread) defaultSelector(pod *v1.Pod) labels.Selector {
 	}
 	if svcs, err := pl.services.Services(pod.Namespace).List(labels.Everything()); err == nil {
 		for _, s := range svcs {
-			if len(s.Spec.Selector) > 0 && labels.SelectorFromSet(s.Spec.Selector).Matches(set) {
+			if len(s.Spec.Selector) > 0 && subset(s.Spec.Selector, set) {
 				addMap(s.Spec.Selector)
 			}
 		}
 	}
 	if rcs, err := pl.rcs.ReplicationControllers(pod.Namespace).List(labels.Everything()); err == nil {
 		for _, rc := range rcs {
-			if len(rc.Spec.Selector) > 0 && labels.SelectorFromSet(rc.Spec.Selector).Matches(set) {
+			if len(rc.Spec.Selector) > 0 && subset(rc.Spec.Selector, set) {
 				addMap(rc.Spec.Selector)
 			}
 		}
 	}
 	addLS := func(ls *metav1.LabelSelector) {
+		// Most of a namespace's selectors fail on their matchLabels:
+		// those are checked before any selector is built.
+		if ls == nil || !subset(ls.MatchLabels, set) {
+			return
+		}
 		s, err := metav1.LabelSelectorAsSelector(ls)
 		if err != nil || s.Empty() || !s.Matches(set) {
 			return
@@ -202,6 +207,16 @@ func (pl *PodTopologySpread) defaultSelector(pod *v1.Pod) labels.Selector {
 		}
 	}
 	return sel
+}
+
+// subset: every key of m is in set with the same value.
+func subset(m map[string]string, set labels.Set) bool {
+	for k, v := range m {
+		if got, ok := set[k]; !ok || got != v {
+			return false
+		}
+	}
+	return true
 }
 
 // includes applies the node inclusion policies.
