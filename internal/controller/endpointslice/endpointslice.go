@@ -12,7 +12,6 @@ import (
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
 
@@ -49,6 +48,11 @@ func New(cc controller.Context) (controller.Controller, error) {
 	}
 	c.loop = reconcile.NewLoop("endpoint_slice", cc.Clock, cc.Logger, c.sync)
 	c.loop.WaitFor(c.services.HasSynced, c.pods.HasSynced, c.slices.HasSynced, c.nodes.HasSynced)
+	// A Service's sync reads its own pods through the label index, not
+	// every pod of its namespace.
+	if err := reconcile.AddLabelIndex(c.pods); err != nil {
+		return nil, fmt.Errorf("new endpointslice controller: %w", err)
+	}
 	enqueue := func(obj any) {
 		if key := reconcile.KeyOf(obj); key != "" {
 			c.loop.Add(key)
@@ -120,16 +124,9 @@ func (c *Controller) sync(ctx context.Context, key string) (reconcile.Result, er
 	if ns == "default" && name == "kubernetes" {
 		return reconcile.Result{}, nil
 	}
-	sel := labels.SelectorFromValidatedSet(svc.Spec.Selector)
-	objs, err := c.pods.GetIndexer().ByIndex(cache.NamespaceIndex, ns)
+	pods, err := reconcile.PodsSelectedBy(c.pods.GetIndexer(), ns, svc.Spec.Selector)
 	if err != nil {
 		return reconcile.Result{}, err
-	}
-	var pods []*corev1.Pod
-	for _, o := range objs {
-		if p := o.(*corev1.Pod); sel.Matches(labels.Set(p.Labels)) {
-			pods = append(pods, p)
-		}
 	}
 	desired := desiredSlices(svc, pods, c.zoneOf)
 	existing, err := c.owned(svc)
