@@ -2,6 +2,8 @@ package reconcile
 
 import (
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/cache"
 )
 
@@ -75,4 +77,56 @@ func subsetOf(sel, lbls map[string]string) bool {
 		}
 	}
 	return true
+}
+
+// ControllerIndex indexes objects by the UID of their controller.
+const ControllerIndex = "skiff.dev/controller-uid"
+
+// AddClaimIndexes adds LabelIndex and ControllerIndex to inf, once, for
+// ClaimCandidates. It must be called before inf starts.
+func AddClaimIndexes(inf cache.SharedIndexInformer) error {
+	if err := AddLabelIndex(inf); err != nil {
+		return err
+	}
+	if _, ok := inf.GetIndexer().GetIndexers()[ControllerIndex]; ok {
+		return nil
+	}
+	return inf.AddIndexers(cache.Indexers{ControllerIndex: controllerIndexKeys})
+}
+
+func controllerIndexKeys(obj any) ([]string, error) {
+	o, ok := obj.(metav1.Object)
+	if !ok {
+		return nil, nil
+	}
+	if ref := metav1.GetControllerOfNoCopy(o); ref != nil {
+		return []string{string(ref.UID)}, nil
+	}
+	return nil, nil
+}
+
+// ClaimCandidates returns the pods of ns on which Claim may decide
+// anything but Ignore for an owner with uid and selector: the pods it
+// controls, and those whose labels hold the selector's matchLabels (every
+// pod of ns when it has none). The indexer needs AddClaimIndexes.
+func ClaimCandidates(indexer cache.Indexer, ns string, uid types.UID, selector *metav1.LabelSelector) ([]*corev1.Pod, error) {
+	var match map[string]string
+	if selector != nil {
+		match = selector.MatchLabels
+	}
+	pods, err := PodsSelectedBy(indexer, ns, match)
+	if err != nil {
+		return nil, err
+	}
+	owned, err := indexer.ByIndex(ControllerIndex, string(uid))
+	if err != nil {
+		return nil, err
+	}
+	for _, o := range owned {
+		// Owned pods that hold the match labels are listed already.
+		if p, ok := o.(*corev1.Pod); ok && p.Namespace == ns && !subsetOf(match, p.Labels) {
+			pods = append(pods, p)
+		}
+	}
+	return pods, nil
 }

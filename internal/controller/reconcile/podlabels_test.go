@@ -6,6 +6,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/cache"
 )
 
@@ -46,5 +47,47 @@ func TestPodsSelectedBy(t *testing.T) {
 		if !slices.Equal(got, tt.want) {
 			t.Errorf("%s %v: %v, want %v", tt.ns, tt.sel, got, tt.want)
 		}
+	}
+}
+
+func TestClaimCandidates(t *testing.T) {
+	idx := cache.NewIndexer(cache.MetaNamespaceKeyFunc, cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc,
+		LabelIndex: labelIndexKeys, ControllerIndex: controllerIndexKeys})
+	yes := true
+	add := func(name, owner string, lbls map[string]string) {
+		p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "a", Name: name, Labels: lbls}}
+		if owner != "" {
+			p.OwnerReferences = []metav1.OwnerReference{{UID: types.UID(owner), Controller: &yes}}
+		}
+		if err := idx.Add(p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	add("kept", "rs", map[string]string{"app": "web"})
+	add("relabelled", "rs", map[string]string{"app": "other"})
+	add("orphan", "", map[string]string{"app": "web"})
+	add("others", "rs2", map[string]string{"app": "web"})
+	add("unrelated", "", map[string]string{"app": "db"})
+	names := func(sel *metav1.LabelSelector) []string {
+		pods, err := ClaimCandidates(idx, "a", "rs", sel)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, p := range pods {
+			got = append(got, p.Name)
+		}
+		slices.Sort(got)
+		return got
+	}
+	// Claim decides on these: keep, release, adopt, and ignore (another
+	// controller's, which it must see to ignore as the scan did).
+	if got, want := names(&metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}}), []string{"kept", "orphan", "others", "relabelled"}; !slices.Equal(got, want) {
+		t.Errorf("match labels: %v, want %v", got, want)
+	}
+	// Without match labels every pod is a candidate.
+	expr := &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{Key: "app", Operator: metav1.LabelSelectorOpIn, Values: []string{"web"}}}}
+	if got := names(expr); len(got) != 5 {
+		t.Errorf("expressions only: %v, want every pod", got)
 	}
 }

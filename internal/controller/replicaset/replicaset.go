@@ -61,6 +61,9 @@ func newController(cc controller.Context, k kind, name string) (*Controller, err
 	}
 	c.loop = reconcile.NewLoop(name, cc.Clock, cc.Logger, c.sync)
 	c.loop.WaitFor(k.informer().HasSynced, c.pods.HasSynced)
+	if err := reconcile.AddClaimIndexes(c.pods); err != nil {
+		return nil, fmt.Errorf("new %s controller: %w", name, err)
+	}
 	_, err := k.informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc: c.enqueueOwner,
 		UpdateFunc: func(_, obj any) {
@@ -215,7 +218,9 @@ func (c *Controller) sync(ctx context.Context, key string) (reconcile.Result, er
 // claimPods adopts matching orphans, releases owned pods that stopped
 // matching and returns the active pods the owner keeps.
 func (c *Controller) claimPods(ctx context.Context, rs *appsv1.ReplicaSet) ([]*corev1.Pod, error) {
-	objs, err := c.pods.GetIndexer().ByIndex(cache.NamespaceIndex, rs.Namespace)
+	// The pods Claim may keep, adopt or release: not every pod of the
+	// namespace.
+	objs, err := reconcile.ClaimCandidates(c.pods.GetIndexer(), rs.Namespace, rs.UID, rs.Spec.Selector)
 	if err != nil {
 		return nil, err
 	}
@@ -225,8 +230,7 @@ func (c *Controller) claimPods(ctx context.Context, rs *appsv1.ReplicaSet) ([]*c
 		errs   []error
 	)
 	ref := reconcile.ControllerRef(rs, c.kind.apiVersion(), c.kind.kindName())
-	for _, o := range objs {
-		pod := o.(*corev1.Pod)
+	for _, pod := range objs {
 		switch reconcile.Claim(rs, sel, pod) {
 		case reconcile.Keep:
 		case reconcile.Adopt:
