@@ -49,6 +49,11 @@ from the current template (or every object gone):
               StatefulSet and DaemonSet
   delete      the namespaces
 
+Creates, scale-ups and rollouts are paced to --pod-rate new pods a second in
+all, as clusterloader2 paces its load to a throughput: pod startup latency
+measures the control plane at a rate it sustains, not a backlog. 0 sends
+every change at once.
+
 It reports, per phase, its duration and objects/s and pods/s; per verb,
 resource and scope, the client-side API call latency (p50/p90/p99) with
 PASS or FAIL against upstream's SLO (p99 within 1s for mutating calls and
@@ -124,6 +129,7 @@ simulated ones it starts against it (and deletes afterwards). The pods'
 	f.IntVar(&cfg.Namespaces, "namespaces", 0, "namespaces to spread the load over (default: one per 100 nodes)")
 	f.StringVar(&image, "image", "skiff/pause:1", "image of every container; it must not exit")
 	f.IntVar(&cfg.Clients, "clients", 16, "requests in flight at once")
+	f.Float64Var(&cfg.PodRate, "pod-rate", 50, "new pods a second the changes that start pods are paced to (0: unpaced)")
 	f.DurationVar(&cfg.PhaseTimeout, "timeout", 15*time.Minute, "how long each phase may take to complete")
 	f.IntVar(&serverPID, "server-pid", 0, "process id of the API server, to sample its memory and CPU (when it runs on this host)")
 	f.StringVar(&outDir, "out", "bench-scale", "directory for report.txt and scale.svg (empty: none)")

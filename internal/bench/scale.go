@@ -59,6 +59,12 @@ type ScaleConfig struct {
 	Prefix string
 	// Progress, when set, gets a line per phase and while waiting.
 	Progress io.Writer
+	// PodRate, when positive, paces the changes that start pods (creates,
+	// scale-ups, rollouts) to that many new pods a second in all, as
+	// clusterloader2's load test paces its changes to a throughput. Pod
+	// startup latency measures the control plane only at a rate it
+	// sustains: unpaced, it measures the backlog.
+	PodRate float64
 }
 
 func (c *ScaleConfig) validate() error {
@@ -89,6 +95,9 @@ func (c *ScaleConfig) validate() error {
 	if c.Progress == nil {
 		c.Progress = io.Discard
 	}
+	if c.PodRate < 0 {
+		return errors.New("pod rate must not be negative")
+	}
 	return nil
 }
 
@@ -108,9 +117,11 @@ type PhaseResult struct {
 
 // ScaleResult is what a load test measured.
 type ScaleResult struct {
-	Plan   Plan
-	Start  time.Time
-	Phases []PhaseResult
+	Plan Plan
+	// PodRate is the pace of the changes that start pods (0: unpaced).
+	PodRate float64
+	Start   time.Time
+	Phases  []PhaseResult
 	// Calls are every timed API call; API summarises them.
 	Calls []Call
 	API   []CallStats
@@ -151,7 +162,7 @@ func RunScale(ctx context.Context, cfg ScaleConfig) (*ScaleResult, error) {
 	}
 	r := &scaleRun{cfg: cfg, client: client, plan: PlanLoad(cfg.Prefix, cfg.Nodes, cfg.PodsPerNode, cfg.Namespaces),
 		pods: newPodTracker()}
-	res := &ScaleResult{Plan: r.plan, Start: time.Now()}
+	res := &ScaleResult{Plan: r.plan, PodRate: cfg.PodRate, Start: time.Now()}
 	fmt.Fprintf(cfg.Progress, "load: %d nodes × %d pods in %d namespaces, %d workloads\n",
 		cfg.Nodes, cfg.PodsPerNode, len(r.plan.Namespaces), len(r.plan.Workloads))
 
@@ -224,6 +235,31 @@ type scaleRun struct {
 	mu   sync.Mutex
 	size []int
 	rev  int
+	// paceAt is when the next paced change may go (PodRate).
+	paceMu sync.Mutex
+	paceAt time.Time
+}
+
+// pace waits until a change that starts pods new pods may go: the changes
+// are spaced so that their pods come at cfg.PodRate a second.
+func (r *scaleRun) pace(ctx context.Context, pods int) error {
+	if r.cfg.PodRate <= 0 || pods <= 0 {
+		return nil
+	}
+	r.paceMu.Lock()
+	now := time.Now()
+	at := r.paceAt
+	if at.Before(now) {
+		at = now
+	}
+	r.paceAt = at.Add(time.Duration(float64(pods) / r.cfg.PodRate * float64(time.Second)))
+	r.paceMu.Unlock()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(time.Until(at)):
+		return nil
+	}
 }
 
 // phase runs one phase: its requests, then the wait for its goal.
@@ -335,6 +371,9 @@ func (r *scaleRun) createWorkload(ctx context.Context, w Workload) (int, error) 
 	tmpl := r.podTemplate(w)
 	sel := &metav1.LabelSelector{MatchLabels: map[string]string{labelGroup: w.Name}}
 	replicas := int32(w.Replicas)
+	if err := r.pace(ctx, w.Replicas); err != nil {
+		return created, err
+	}
 	apps := r.client.AppsV1()
 	var err error
 	switch w.Kind {
@@ -399,6 +438,12 @@ func (r *scaleRun) scale(to func(int) int) func(context.Context) (int, error) {
 			if w.Kind != KindDeployment && w.Kind != KindStatefulSet {
 				return nil
 			}
+			r.mu.Lock()
+			more := n - r.size[i]
+			r.mu.Unlock()
+			if err := r.pace(ctx, more); err != nil {
+				return err
+			}
 			patch := fmt.Appendf(nil, `{"spec":{"replicas":%d}}`, n)
 			if err := r.patch(ctx, w, patch); err != nil {
 				return fmt.Errorf("scale %s %s/%s: %w", strings.ToLower(w.Kind), w.Namespace, w.Name, err)
@@ -426,6 +471,12 @@ func (r *scaleRun) rollout(ctx context.Context) (int, error) {
 		w := r.plan.Workloads[i]
 		if w.Kind == KindJob {
 			return nil
+		}
+		r.mu.Lock()
+		replaced := r.size[i]
+		r.mu.Unlock()
+		if err := r.pace(ctx, replaced); err != nil {
+			return err
 		}
 		if err := r.patch(ctx, w, patch); err != nil {
 			return fmt.Errorf("roll out %s %s/%s: %w", strings.ToLower(w.Kind), w.Namespace, w.Name, err)
@@ -679,7 +730,11 @@ func (t *podTracker) groups() map[groupKey]groupPods {
 // WriteReport writes the run's tables: phases, API call latency against
 // the SLO, pod startup latency and the server's memory and CPU.
 func (r *ScaleResult) WriteReport(w io.Writer) {
-	fmt.Fprintf(w, "load: %d namespaces, %d workloads, %d pods planned\n\n", len(r.Plan.Namespaces), len(r.Plan.Workloads), r.Plan.Pods)
+	pace := "unpaced"
+	if r.PodRate > 0 {
+		pace = fmt.Sprintf("changes paced to %g new pods/s", r.PodRate)
+	}
+	fmt.Fprintf(w, "load: %d namespaces, %d workloads, %d pods planned, %s\n\n", len(r.Plan.Namespaces), len(r.Plan.Workloads), r.Plan.Pods, pace)
 	kinds := map[string]int{}
 	for _, wl := range r.Plan.Workloads {
 		kinds[wl.Kind]++

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"bytes"
+	"context"
 	"encoding/xml"
 	"io"
 	"net/http"
@@ -330,5 +331,28 @@ func TestCallRecorder(t *testing.T) {
 	want := []CallKey{{"list", "pods", "namespace"}, {"create", "pods", "namespace"}}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("calls (-want +got):\n%s", diff)
+	}
+}
+
+func TestPace(t *testing.T) {
+	r := &scaleRun{cfg: ScaleConfig{PodRate: 10}}
+	before := time.Now()
+	if err := r.pace(t.Context(), 5); err != nil {
+		t.Fatal(err)
+	}
+	// The next change is due half a second after the first.
+	if d := r.paceAt.Sub(before); d < 500*time.Millisecond {
+		t.Fatalf("next change due %v after the first, want 500ms", d)
+	}
+	// So one asked for now has to wait: with its context done, it gives up.
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if err := r.pace(ctx, 5); err == nil {
+		t.Fatal("a second change went at once")
+	}
+	// Unpaced, nothing waits.
+	r = &scaleRun{}
+	if err := r.pace(ctx, 1000); err != nil {
+		t.Fatal(err)
 	}
 }
