@@ -35,15 +35,7 @@ func TestPodsSelectedBy(t *testing.T) {
 		{"a", map[string]string{}, []string{"bare", "db", "web-1", "web-2"}},
 		{"b", map[string]string{"app": "web"}, []string{"web-3"}},
 	} {
-		pods, err := PodsSelectedBy(idx, tt.ns, tt.sel)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var got []string
-		for _, p := range pods {
-			got = append(got, p.Name)
-		}
-		slices.Sort(got)
+		got := sortedNames(t)(PodsSelectedBy(idx, tt.ns, tt.sel))
 		if !slices.Equal(got, tt.want) {
 			t.Errorf("%s %v: %v, want %v", tt.ns, tt.sel, got, tt.want)
 		}
@@ -69,16 +61,7 @@ func TestClaimCandidates(t *testing.T) {
 	add("others", "rs2", map[string]string{"app": "web"})
 	add("unrelated", "", map[string]string{"app": "db"})
 	names := func(sel *metav1.LabelSelector) []string {
-		pods, err := ClaimCandidates(idx, "a", "rs", sel)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var got []string
-		for _, p := range pods {
-			got = append(got, p.Name)
-		}
-		slices.Sort(got)
-		return got
+		return sortedNames(t)(ClaimCandidates(idx, "a", "rs", sel))
 	}
 	// Claim decides on these: keep, release, adopt, and ignore (another
 	// controller's, which it must see to ignore as the scan did).
@@ -89,5 +72,22 @@ func TestClaimCandidates(t *testing.T) {
 	expr := &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{Key: "app", Operator: metav1.LabelSelectorOpIn, Values: []string{"web"}}}}
 	if got := names(expr); len(got) != 5 {
 		t.Errorf("expressions only: %v, want every pod", got)
+	}
+}
+
+// sortedNames takes a lookup's result: the pods' names, sorted, or the
+// test's end on an error.
+func sortedNames(t *testing.T) func([]*corev1.Pod, error) []string {
+	return func(pods []*corev1.Pod, err error) []string {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, p := range pods {
+			got = append(got, p.Name)
+		}
+		slices.Sort(got)
+		return got
 	}
 }
