@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -271,12 +272,22 @@ func New(cfg Config) (*Server, error) {
 		bucketList = append(bucketList, b)
 	}
 	sort.Strings(bucketList)
+	terminated := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "apiserver_terminated_watchers_total",
+		Help: "Counter of watchers closed due to unresponsiveness broken by resource type.",
+	}, []string{"resource"})
+	if cfg.Metrics != nil {
+		cfg.Metrics.MustRegister(terminated)
+	}
 	s.cache = watchcache.New(watchcache.Config{
 		Store:   cfg.Store,
 		Prefix:  registryPrefix,
 		Buckets: bucketList,
 		Decode:  s.decodeStored,
 		Logger:  cfg.Logger,
+		TooSlow: func(bucket string) {
+			terminated.WithLabelValues(strings.Trim(strings.TrimPrefix(bucket, registryPrefix), "/")).Inc()
+		},
 	})
 	if cfg.TypeConverter != nil {
 		fields, err := fieldmanager.New(fieldmanager.Config{TypeConverter: cfg.TypeConverter, Scheme: cfg.Scheme})

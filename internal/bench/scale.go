@@ -129,6 +129,10 @@ type ScaleResult struct {
 	// pod created to the one that shows it Running.
 	Startup    Latencies
 	StartupP90 time.Duration
+	// WatchesCut is how many watches the server cut off for falling
+	// behind during the run (its apiserver_terminated_watchers_total),
+	// -1 when it does not say.
+	WatchesCut int
 	// Samples and Proc are the server's memory and CPU, when sampled.
 	Samples []ProcSample
 	Proc    ProcSummary
@@ -189,6 +193,7 @@ func RunScale(ctx context.Context, cfg ScaleConfig) (*ScaleResult, error) {
 		return nil, fmt.Errorf("bench scale: pod informer: %w", ctx.Err())
 	}
 
+	cutBefore, _ := terminatedWatchers(ctx, client)
 	phases := []struct {
 		name string
 		run  func(context.Context) (int, error)
@@ -215,6 +220,10 @@ func RunScale(ctx context.Context, cfg ScaleConfig) (*ScaleResult, error) {
 		}
 	}
 	stopSampling()
+	res.WatchesCut = -1
+	if n, ok := terminatedWatchers(ctx, client); ok {
+		res.WatchesCut = n - cutBefore
+	}
 	res.Calls = rec.Calls()
 	res.API = SummariseCalls(res.Calls)
 	startup := r.pods.startupSamples()
@@ -222,6 +231,27 @@ func RunScale(ctx context.Context, cfg ScaleConfig) (*ScaleResult, error) {
 	res.StartupP90 = percentile(startup, 90)
 	res.Proc = summariseProc(cfg.ServerPID, res.Samples, res.Start, loadEnd)
 	return res, runErr
+}
+
+// terminatedWatchers reads the server's count of watches it cut off for
+// falling behind (a counter with no series yet counts 0); ok is false when
+// its metrics cannot be read.
+func terminatedWatchers(ctx context.Context, client kubernetes.Interface) (n int, ok bool) {
+	body, err := client.CoreV1().RESTClient().Get().AbsPath("/metrics").DoRaw(ctx)
+	if err != nil {
+		return 0, false
+	}
+	ok = true
+	for line := range strings.Lines(string(body)) {
+		if !strings.HasPrefix(line, "apiserver_terminated_watchers_total") {
+			continue
+		}
+		f := strings.Fields(line)
+		if v, err := strconv.ParseFloat(f[len(f)-1], 64); err == nil {
+			n += int(v)
+		}
+	}
+	return n, ok
 }
 
 // scaleRun is one run's state.
@@ -770,6 +800,9 @@ func (r *ScaleResult) WriteReport(w io.Writer) {
 		verdict = "FAIL"
 	}
 	fmt.Fprintf(w, "pod startup SLO (p99 within %s): %s, margin %s\n", fmtSec(sloPodStartup), verdict, fmtMargin(sloPodStartup-r.Startup.P99, sloPodStartup))
+	if r.WatchesCut >= 0 {
+		fmt.Fprintf(w, "watches the server cut off for falling behind: %d\n", r.WatchesCut)
+	}
 	if r.Proc.PID == 0 {
 		fmt.Fprintf(w, "server: not sampled (no process id)\n")
 		return

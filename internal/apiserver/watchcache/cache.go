@@ -45,6 +45,10 @@ type Config struct {
 	WatcherBuffer int
 	// Logger receives failures of the underlying watch. Nil discards.
 	Logger *slog.Logger
+	// TooSlow, when set, is called with a bucket's prefix each time one
+	// of its watchers is cut off for falling WatcherBuffer events behind.
+	// It is called with the cache locked and must not block.
+	TooSlow func(bucket string)
 }
 
 // Event is one change to an object in a bucket.
@@ -273,6 +277,9 @@ func (c *Cache) apply(ev storage.Event) {
 	for w := range b.watchers {
 		if !w.deliver(e) {
 			delete(b.watchers, w)
+			if c.cfg.TooSlow != nil && w.Cut() {
+				c.cfg.TooSlow(b.prefix)
+			}
 		}
 	}
 	c.advance(rev)

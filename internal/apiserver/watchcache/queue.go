@@ -11,6 +11,8 @@ type Queue struct {
 	pending []Event
 	limit   int
 	closed  bool
+	// cut: closed because the consumer fell behind.
+	cut bool
 	// notify has room for one signal: "there is something to take".
 	notify chan struct{}
 }
@@ -30,7 +32,7 @@ func (q *Queue) Push(e Event) bool {
 		return false
 	}
 	if len(q.pending) >= q.limit {
-		q.closed = true
+		q.closed, q.cut = true, true
 		q.pending = nil
 		q.mu.Unlock()
 		q.signal()
@@ -40,6 +42,14 @@ func (q *Queue) Push(e Event) bool {
 	q.mu.Unlock()
 	q.signal()
 	return true
+}
+
+// Cut reports whether the queue was closed because its consumer fell
+// more than its limit behind.
+func (q *Queue) Cut() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.cut
 }
 
 // Close ends the queue; what is pending can still be taken.

@@ -77,3 +77,23 @@ func TestQueueCloseLetsPendingDrain(t *testing.T) {
 		t.Fatal("queue still open once drained after Close")
 	}
 }
+
+func TestQueueCut(t *testing.T) {
+	q := NewQueue(2)
+	for i := range 2 {
+		if !q.Push(Event{Rev: int64(i + 1)}) {
+			t.Fatalf("push %d refused", i)
+		}
+	}
+	if q.Cut() {
+		t.Fatal("cut before the limit")
+	}
+	if q.Push(Event{Rev: 3}) || !q.Cut() {
+		t.Fatal("a third pending event did not cut the queue off")
+	}
+	closed := NewQueue(2)
+	closed.Close()
+	if closed.Push(Event{Rev: 1}) || closed.Cut() {
+		t.Fatal("a closed queue counts as cut")
+	}
+}
