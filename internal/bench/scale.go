@@ -129,6 +129,9 @@ type ScaleResult struct {
 	// pod created to the one that shows it Running.
 	Startup    Latencies
 	StartupP90 time.Duration
+	// StartupBy is the startup latency by phase and workload kind and
+	// size ("create Deployment/250"), to find where a tail comes from.
+	StartupBy []Latencies
 	// WatchesCut is how many watches the server cut off for falling
 	// behind during the run (its apiserver_terminated_watchers_total),
 	// -1 when it does not say.
@@ -229,6 +232,16 @@ func RunScale(ctx context.Context, cfg ScaleConfig) (*ScaleResult, error) {
 	startup := r.pods.startupSamples()
 	res.Startup = Summarise("startup", time.Since(res.Start), startup)
 	res.StartupP90 = percentile(startup, 90)
+	kinds := map[groupKey]string{}
+	for _, w := range r.plan.Workloads {
+		kinds[groupKey{w.Namespace, w.Name}] = fmt.Sprintf("%s/%d", w.Kind, w.Replicas)
+	}
+	res.StartupBy = r.pods.startupBy(func(g groupKey) string {
+		if k, ok := kinds[g]; ok {
+			return k
+		}
+		return "other"
+	})
 	res.Proc = summariseProc(cfg.ServerPID, res.Samples, res.Start, loadEnd)
 	return res, runErr
 }
@@ -296,6 +309,7 @@ func (r *scaleRun) pace(ctx context.Context, pods int) error {
 func (r *scaleRun) phase(ctx context.Context, name string, run func(context.Context) (int, error),
 	wait func(context.Context) (bool, string, error)) (PhaseResult, error) {
 	pr := PhaseResult{Name: name, Start: time.Now()}
+	r.pods.setPhase(name)
 	runningBefore, goneBefore, stoppedBefore := r.pods.counts()
 	present := r.pods.present()
 	fmt.Fprintf(r.cfg.Progress, "%s ...\n", name)
@@ -655,6 +669,22 @@ type podTracker struct {
 	// terminating.
 	startup                []time.Duration
 	running, gone, stopped int
+	// phase is the phase running now; by keeps each startup latency
+	// with its phase and workload.
+	phase string
+	by    []startupSample
+}
+
+type startupSample struct {
+	phase string
+	group groupKey
+	d     time.Duration
+}
+
+func (t *podTracker) setPhase(name string) {
+	t.mu.Lock()
+	t.phase = name
+	t.mu.Unlock()
 }
 
 type trackedPod struct {
@@ -715,6 +745,7 @@ func (t *podTracker) observe(obj any) {
 		tp.runningSeen = true
 		t.running++
 		t.startup = append(t.startup, now.Sub(tp.seen))
+		t.by = append(t.by, startupSample{t.phase, tp.group, now.Sub(tp.seen)})
 	}
 }
 
@@ -728,6 +759,24 @@ func (t *podTracker) present() int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return len(t.pods)
+}
+
+// startupBy summarises the startup latencies by the phase in which the
+// pods went Running and the kind of their workload (kindOf).
+func (t *podTracker) startupBy(kindOf func(groupKey) string) []Latencies {
+	t.mu.Lock()
+	groups := map[string][]time.Duration{}
+	for _, s := range t.by {
+		key := s.phase + " " + kindOf(s.group)
+		groups[key] = append(groups[key], s.d)
+	}
+	t.mu.Unlock()
+	var out []Latencies
+	for key, ds := range groups {
+		out = append(out, Summarise(key, 0, ds))
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Op < out[j].Op })
+	return out
 }
 
 func (t *podTracker) startupSamples() []time.Duration {
@@ -800,6 +849,9 @@ func (r *ScaleResult) WriteReport(w io.Writer) {
 		verdict = "FAIL"
 	}
 	fmt.Fprintf(w, "pod startup SLO (p99 within %s): %s, margin %s\n", fmtSec(sloPodStartup), verdict, fmtMargin(sloPodStartup-r.Startup.P99, sloPodStartup))
+	for _, l := range r.StartupBy {
+		fmt.Fprintf(w, "  %-28s %6d pods  p50 %8.0fms  p99 %8.0fms  max %8.0fms\n", l.Op, l.Count, ms(l.P50), ms(l.P99), ms(l.Max))
+	}
 	if r.WatchesCut >= 0 {
 		fmt.Fprintf(w, "watches the server cut off for falling behind: %d\n", r.WatchesCut)
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/xml"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -263,6 +264,7 @@ func TestPodTracker(t *testing.T) {
 		}
 		return p
 	}
+	tr.setPhase("create")
 	tr.OnAdd(pod("a", "web", "1", corev1.PodPending, false), false)
 	tr.OnAdd(pod("b", "web", "1", corev1.PodPending, false), false)
 	tr.OnAdd(pod("c", "job", "1", corev1.PodPending, false), false)
@@ -270,6 +272,7 @@ func TestPodTracker(t *testing.T) {
 	tr.OnUpdate(nil, pod("a", "web", "1", corev1.PodRunning, false))
 	tr.OnUpdate(nil, pod("c", "job", "1", corev1.PodSucceeded, false))
 	now = now.Add(200 * time.Millisecond)
+	tr.setPhase("rollout")
 	tr.OnUpdate(nil, pod("b", "web", "1", corev1.PodRunning, false))
 	tr.OnUpdate(nil, pod("b", "web", "1", corev1.PodRunning, false)) // a second Running event counts once
 	tr.OnAdd(pod("d", "web", "2", corev1.PodRunning, false), false)  // first seen Running: 0 latency
@@ -290,6 +293,15 @@ func TestPodTracker(t *testing.T) {
 	}
 	if n := tr.present(); n != 3 {
 		t.Errorf("present = %d, want 3", n)
+	}
+	// By the phase they went Running in and their workload's kind.
+	var by []string
+	for _, l := range tr.startupBy(func(g groupKey) string { return "kind-of-" + g.name }) {
+		by = append(by, fmt.Sprintf("%s %d %v", l.Op, l.Count, l.Max))
+	}
+	wantBy := []string{"create kind-of-job 1 300ms", "create kind-of-web 1 300ms", "rollout kind-of-web 2 500ms"}
+	if diff := cmp.Diff(wantBy, by); diff != "" {
+		t.Errorf("startup by phase and kind (-want +got):\n%s", diff)
 	}
 }
 
