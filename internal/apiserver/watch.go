@@ -26,10 +26,6 @@ import (
 // bookmarkInterval is how often a watch that allows bookmarks gets one.
 const bookmarkInterval = 30 * time.Second
 
-// watchFlushInterval is the least time between two flushes of a watch
-// while its events come in a burst.
-const watchFlushInterval = 10 * time.Millisecond
-
 // handleWatch streams changes.
 func (s *Server) handleWatch(w http.ResponseWriter, r *http.Request, res *resource, info requestInfo) {
 	t, ok := s.target(w, r)
@@ -220,32 +216,11 @@ func (s *Server) handleWatch(w http.ResponseWriter, r *http.Request, res *resour
 		defer ticker.Stop()
 		tick = ticker.C
 	}
-	// Changes are flushed as soon as they are written, but no more often
-	// than every watchFlushInterval: in a burst a watch's events go out in
-	// a few large writes instead of one small write (and system call) each.
-	var (
-		lastFlush time.Time
-		flushDue  <-chan time.Time
-		flushT    *time.Timer
-	)
-	flush := func() {
-		if flusher != nil {
-			flusher.Flush()
-		}
-		lastFlush, flushDue = time.Now(), nil
-	}
-	defer func() {
-		if flushT != nil {
-			flushT.Stop()
-		}
-	}()
 	var batch []watchcache.Event
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-flushDue:
-			flush()
 		case <-events.Notify():
 			var open bool
 			if batch, open = events.Take(batch); !open {
@@ -264,17 +239,11 @@ func (s *Server) handleWatch(w http.ResponseWriter, r *http.Request, res *resour
 					return
 				}
 			}
-			switch wait := watchFlushInterval - time.Since(lastFlush); {
-			case flushDue != nil:
-				// A flush is already due.
-			case wait <= 0:
-				flush()
-			case flushT == nil:
-				flushT = time.NewTimer(wait)
-				flushDue = flushT.C
-			default:
-				flushT.Reset(wait)
-				flushDue = flushT.C
+			// Flushed at once: a controller that acts on one resource's
+			// event must find the changes before it in its other caches,
+			// as soon as upstream's watches deliver them.
+			if flusher != nil {
+				flusher.Flush()
 			}
 		case <-tick:
 			if cr := s.cache.Revision(); cr > lastRev && cw != nil {
@@ -287,7 +256,9 @@ func (s *Server) handleWatch(w http.ResponseWriter, r *http.Request, res *resour
 			if err := enc.bookmark(lastRev, false); err != nil {
 				return
 			}
-			flush()
+			if flusher != nil {
+				flusher.Flush()
+			}
 		}
 	}
 }
