@@ -738,16 +738,27 @@ func (s *Server) newAPIServer(context.Context) error {
 	}
 	s.api = api
 	rbac.Source = rbacSource{api}
-	tokens.Live = func(_ context.Context, ns, sa string, saUID types.UID, pod *auth.BoundObject) error {
-		obj, ok := api.Object("", "v1", "serviceaccounts", ns, sa)
-		if !ok || (saUID != "" && accessorUID(obj) != saUID) {
+	tokens.Live = func(ctx context.Context, ns, sa string, saUID types.UID, pod *auth.BoundObject) error {
+		// The watch cache may trail a write just made: an account
+		// created and its token used at once. A miss is read again once
+		// the cache has caught up with the store.
+		live := func(resource, name string, uid types.UID, anyUID bool) bool {
+			obj, ok := api.Object("", "v1", resource, ns, name)
+			if ok && (anyUID || accessorUID(obj) == uid) {
+				return true
+			}
+			rev, err := s.store.CurrentRevision(ctx)
+			if err != nil || !api.Cache().WaitFresh(ctx, rev, time.Second) {
+				return false
+			}
+			obj, ok = api.Object("", "v1", resource, ns, name)
+			return ok && (anyUID || accessorUID(obj) == uid)
+		}
+		if !live("serviceaccounts", sa, saUID, saUID == "") {
 			return fmt.Errorf("service account %s/%s has been deleted", ns, sa)
 		}
-		if pod != nil {
-			obj, ok := api.Object("", "v1", "pods", ns, pod.Name)
-			if !ok || accessorUID(obj) != pod.UID {
-				return fmt.Errorf("pod %s/%s has been deleted", ns, pod.Name)
-			}
+		if pod != nil && !live("pods", pod.Name, pod.UID, false) {
+			return fmt.Errorf("pod %s/%s has been deleted", ns, pod.Name)
 		}
 		return nil
 	}

@@ -75,8 +75,9 @@ type sizedWatcher struct {
 	err    error
 }
 
-// collect reads events until the watch ends or one carries rev or later.
-func (s *sizedWatcher) collect(until *int64, mu *sync.Mutex) {
+// collect reads events until the watch ends or brings the marker object
+// written last.
+func (s *sizedWatcher) collect(marker string) {
 	defer close(s.done)
 	for ev := range s.w.ResultChan() {
 		if ev.Type == watch.Error {
@@ -87,11 +88,7 @@ func (s *sizedWatcher) collect(until *int64, mu *sync.Mutex) {
 			continue
 		}
 		s.events = append(s.events, ev)
-		rv, _ := strconv.ParseInt(ev.Object.(metav1.Object).GetResourceVersion(), 10, 64)
-		mu.Lock()
-		end := *until
-		mu.Unlock()
-		if end > 0 && rv >= end {
+		if ev.Object.(metav1.Object).GetName() == marker {
 			return
 		}
 	}
@@ -139,7 +136,8 @@ func TestWatchAtSize(t *testing.T) {
 	js := ts.ClientFor(t, func(rc *rest.Config) { rc.ContentType = "application/json" })
 
 	var mu sync.Mutex
-	var lastRV int64 // set once every write is done: the watches stop there
+	// The marker is written after everything else: the watches stop at it.
+	const marker = "zz-end"
 	start := func(name string, c kubernetes.Interface, opts metav1.ListOptions) *sizedWatcher {
 		w, err := c.CoreV1().ConfigMaps(namespace).Watch(ctx, opts)
 		if err != nil {
@@ -147,7 +145,7 @@ func TestWatchAtSize(t *testing.T) {
 		}
 		t.Cleanup(w.Stop)
 		s := &sizedWatcher{name: name, w: w, done: make(chan struct{})}
-		go s.collect(&lastRV, &mu)
+		go s.collect(marker)
 		return s
 	}
 	var watchers []*sizedWatcher
@@ -182,14 +180,9 @@ func TestWatchAtSize(t *testing.T) {
 		return nil
 	})
 	// One last write whose revision ends every watch.
-	marker, err := pb.CoreV1().ConfigMaps(namespace).Create(ctx, configMap("zz-end", map[string]string{"shard": "3"}), metav1.CreateOptions{})
-	if err != nil {
+	if _, err := pb.CoreV1().ConfigMaps(namespace).Create(ctx, configMap(marker, map[string]string{"shard": "3"}), metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	end, _ := strconv.ParseInt(marker.ResourceVersion, 10, 64)
-	mu.Lock()
-	lastRV = end
-	mu.Unlock()
 	late := start("from-old-revision", pb, metav1.ListOptions{ResourceVersion: midRV})
 
 	// What each object went through, in order.
@@ -204,7 +197,7 @@ func TestWatchAtSize(t *testing.T) {
 		}
 		want[fmt.Sprintf("cm-%05d", i)] = evs
 	}
-	want["zz-end"] = []watch.EventType{watch.Added}
+	want[marker] = []watch.EventType{watch.Added}
 	total := 0
 	for _, evs := range want {
 		total += len(evs)
