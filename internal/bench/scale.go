@@ -664,15 +664,13 @@ type podTracker struct {
 	now  func() time.Time
 	mu   sync.Mutex
 	pods map[types.UID]*trackedPod
-	// startup are the pods' startup latencies; running, gone and
-	// stopped count pods that went Running, were deleted, and began
-	// terminating.
-	startup                []time.Duration
+	// running, gone and stopped count pods that went Running, were
+	// deleted, and began terminating.
 	running, gone, stopped int
-	// phase is the phase running now; by keeps each startup latency
-	// with its phase and workload.
-	phase string
-	by    []startupSample
+	// phase is the phase running now; startup keeps each pod's startup
+	// latency with its phase and workload.
+	phase   string
+	startup []startupSample
 }
 
 type startupSample struct {
@@ -744,8 +742,7 @@ func (t *podTracker) observe(obj any) {
 	if !tp.runningSeen && (p.Status.Phase == corev1.PodRunning || p.Status.Phase == corev1.PodSucceeded) {
 		tp.runningSeen = true
 		t.running++
-		t.startup = append(t.startup, now.Sub(tp.seen))
-		t.by = append(t.by, startupSample{t.phase, tp.group, now.Sub(tp.seen)})
+		t.startup = append(t.startup, startupSample{t.phase, tp.group, now.Sub(tp.seen)})
 	}
 }
 
@@ -766,7 +763,7 @@ func (t *podTracker) present() int {
 func (t *podTracker) startupBy(kindOf func(groupKey) string) []Latencies {
 	t.mu.Lock()
 	groups := map[string][]time.Duration{}
-	for _, s := range t.by {
+	for _, s := range t.startup {
 		key := s.phase + " " + kindOf(s.group)
 		groups[key] = append(groups[key], s.d)
 	}
@@ -782,7 +779,11 @@ func (t *podTracker) startupBy(kindOf func(groupKey) string) []Latencies {
 func (t *podTracker) startupSamples() []time.Duration {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return append([]time.Duration(nil), t.startup...)
+	out := make([]time.Duration, len(t.startup))
+	for i, s := range t.startup {
+		out[i] = s.d
+	}
+	return out
 }
 
 func (t *podTracker) groups() map[groupKey]groupPods {
