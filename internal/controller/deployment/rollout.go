@@ -315,8 +315,17 @@ func planOldScaleDown(d *appsv1.Deployment, all []*appsv1.ReplicaSet, old []*app
 		size[rs.Name] -= n
 		cleaned += n
 	}
-	// Then available ones, as far as minAvailable allows.
-	available := sumStatus(all, func(s *appsv1.ReplicaSetStatus) int32 { return s.AvailableReplicas })
+	// Then available ones, as far as minAvailable allows. A ReplicaSet
+	// counts no more available pods than its size: one just scaled down
+	// still reports the pods it is about to delete until its controller
+	// catches up, and counting those would take the rollout below
+	// minAvailable.
+	var available int32
+	for _, rs := range all {
+		if rs != nil {
+			available += min(rs.Status.AvailableReplicas, rsReplicas(rs))
+		}
+	}
 	if available > minAvailable {
 		total := available - minAvailable
 		var done int32

@@ -86,6 +86,7 @@ func TestPlanOldScaleDown(t *testing.T) {
 		{"one new available: one old goes", dep(3, "1", "0"), []*appsv1.ReplicaSet{rs("old", 3, 3, 0)}, rs("new", 1, 1, 1), scaleDownPlan{"old": 2}},
 		{"unhealthy old pods go first, within maxScaledDown", dep(3, "1", "0"), []*appsv1.ReplicaSet{rs("old", 3, 1, 0)}, rs("new", 1, 1, 1), scaleDownPlan{"old": 2}},
 		{"maxUnavailable allows dropping", dep(4, "0", "2"), []*appsv1.ReplicaSet{rs("old", 4, 4, 0)}, rs("new", 0, 0, 1), scaleDownPlan{"old": 2}},
+		{"a scaled-down old ReplicaSet's stale status counts at most its size", dep(3, "1", "0"), []*appsv1.ReplicaSet{rs("old", 2, 3, 0)}, rs("new", 2, 2, 1), scaleDownPlan{"old": 1}},
 		{"oldest first", dep(2, "0", "1"), []*appsv1.ReplicaSet{rs("b", 1, 1, 5), rs("a", 1, 1, 0)}, rs("new", 0, 0, 9), scaleDownPlan{"a": 0}},
 	}
 	for _, tt := range tests {
