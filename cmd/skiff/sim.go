@@ -56,7 +56,7 @@ makes their containers exit with N instead.`,
 	f.StringVar(&cfg.NamePrefix, "name-prefix", "sim-", "node names are <prefix><index>")
 	f.DurationVar(&cfg.StartDelay, "start-delay", time.Second, "how long a pod's containers take to start")
 	f.DurationVar(&cfg.RunTime, "run-time", 5*time.Second, "how long containers of Never/OnFailure pods run before they exit")
-	f.IntVar(&cfg.Workers, "workers", 16, "goroutines that do the nodes' work")
+	f.IntVar(&cfg.Workers, "workers", 0, "goroutines that do the nodes' work (default: one per 4 nodes, at least 16)")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	_ = cmd.MarkFlagRequired("kubeconfig")
 	return cmd

@@ -33,7 +33,11 @@ type ClusterConfig struct {
 	// Capacity of every node (8 cpu, 32Gi memory, 100Gi ephemeral
 	// storage, 110 pods by default).
 	Capacity corev1.ResourceList
-	// Workers is the shared pool's size (16 by default).
+	// Workers is the shared pool's size (by default one per 4 nodes, at
+	// least 16). A worker spends most of its time waiting on the API, and
+	// a real node works on its own goroutines: too few workers, and pods
+	// wait in the pool's queue behind other nodes' heartbeats and pods,
+	// which no real node would do.
 	Workers int
 	// Registrations bounds concurrent node registrations (32 by default).
 	Registrations int
@@ -72,7 +76,7 @@ func NewCluster(cfg ClusterConfig) (*Cluster, error) {
 		}
 	}
 	if cfg.Workers <= 0 {
-		cfg.Workers = 16
+		cfg.Workers = max(16, cfg.Nodes/4)
 	}
 	if cfg.Registrations <= 0 {
 		cfg.Registrations = 32
