@@ -132,10 +132,15 @@ type ScaleResult struct {
 	// StartupBy is the startup latency by phase and workload kind and
 	// size ("create Deployment/250"), to find where a tail comes from.
 	StartupBy []Latencies
+	// StartupStages is the startup latency stage by stage, by the pods'
+	// own timestamps (whole seconds): where the time went.
+	StartupStages []Latencies
 	// WatchesCut is how many watches the server cut off for falling
 	// behind during the run (its apiserver_terminated_watchers_total),
 	// -1 when it does not say.
 	WatchesCut int
+	// WatchesCutBy says which resources' watches they were ("pods 2").
+	WatchesCutBy []string
 	// Samples and Proc are the server's memory and CPU, when sampled.
 	Samples []ProcSample
 	Proc    ProcSummary
@@ -224,8 +229,15 @@ func RunScale(ctx context.Context, cfg ScaleConfig) (*ScaleResult, error) {
 	}
 	stopSampling()
 	res.WatchesCut = -1
-	if n, ok := terminatedWatchers(ctx, client); ok {
-		res.WatchesCut = n - cutBefore
+	if after, ok := terminatedWatchers(ctx, client); ok {
+		res.WatchesCut = 0
+		for resource, n := range after {
+			if n -= cutBefore[resource]; n > 0 {
+				res.WatchesCut += n
+				res.WatchesCutBy = append(res.WatchesCutBy, fmt.Sprintf("%s %d", resource, n))
+			}
+		}
+		sort.Strings(res.WatchesCutBy)
 	}
 	res.Calls = rec.Calls()
 	res.API = SummariseCalls(res.Calls)
@@ -242,29 +254,34 @@ func RunScale(ctx context.Context, cfg ScaleConfig) (*ScaleResult, error) {
 		}
 		return "other"
 	})
+	res.StartupStages = r.pods.stages()
 	res.Proc = summariseProc(cfg.ServerPID, res.Samples, res.Start, loadEnd)
 	return res, runErr
 }
 
 // terminatedWatchers reads the server's count of watches it cut off for
-// falling behind (a counter with no series yet counts 0); ok is false when
-// its metrics cannot be read.
-func terminatedWatchers(ctx context.Context, client kubernetes.Interface) (n int, ok bool) {
+// falling behind, by resource (a counter with no series yet counts 0);
+// ok is false when its metrics cannot be read.
+func terminatedWatchers(ctx context.Context, client kubernetes.Interface) (by map[string]int, ok bool) {
 	body, err := client.CoreV1().RESTClient().Get().AbsPath("/metrics").DoRaw(ctx)
 	if err != nil {
-		return 0, false
+		return nil, false
 	}
-	ok = true
+	by = map[string]int{}
 	for line := range strings.Lines(string(body)) {
-		if !strings.HasPrefix(line, "apiserver_terminated_watchers_total") {
+		if !strings.HasPrefix(line, "apiserver_terminated_watchers_total{") {
 			continue
+		}
+		resource := "other"
+		if _, rest, found := strings.Cut(line, `resource="`); found {
+			resource, _, _ = strings.Cut(rest, `"`)
 		}
 		f := strings.Fields(line)
 		if v, err := strconv.ParseFloat(f[len(f)-1], 64); err == nil {
-			n += int(v)
+			by[resource] += int(v)
 		}
 	}
-	return n, ok
+	return by, true
 }
 
 // scaleRun is one run's state.
@@ -677,6 +694,54 @@ type startupSample struct {
 	phase string
 	group groupKey
 	d     time.Duration
+	// stages splits d by the pod's own timestamps (whole seconds).
+	stages [numStages]time.Duration
+}
+
+// The stages of a pod's startup, as upstream's density test splits it:
+// created to scheduled (its PodScheduled condition), to its node taking
+// it on (status.startTime), to its containers running (their startedAt),
+// to the watch event that says so.
+const (
+	stageSchedule = iota
+	stageNode
+	stageStart
+	stageWatch
+	numStages
+)
+
+var stageNames = [numStages]string{"create->scheduled", "scheduled->node", "node->started", "started->watch"}
+
+// startupStages splits the startup of p, seen Running at now, into its
+// stages. The API's timestamps are whole seconds, so a stage is off by
+// up to a second and never below zero; a missing timestamp counts as
+// the one before it.
+func startupStages(p *corev1.Pod, now time.Time) [numStages]time.Duration {
+	at := [numStages + 1]time.Time{p.CreationTimestamp.Time}
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodScheduled && c.Status == corev1.ConditionTrue {
+			at[1] = c.LastTransitionTime.Time
+		}
+	}
+	if p.Status.StartTime != nil {
+		at[2] = p.Status.StartTime.Time
+	}
+	for _, cs := range p.Status.ContainerStatuses {
+		if r := cs.State.Running; r != nil && r.StartedAt.After(at[3]) {
+			at[3] = r.StartedAt.Time
+		} else if t := cs.State.Terminated; t != nil && t.StartedAt.After(at[3]) {
+			at[3] = t.StartedAt.Time
+		}
+	}
+	at[numStages] = now
+	var out [numStages]time.Duration
+	for i := 1; i <= numStages; i++ {
+		if at[i].IsZero() || at[i].Before(at[i-1]) {
+			at[i] = at[i-1]
+		}
+		out[i-1] = at[i].Sub(at[i-1])
+	}
+	return out
 }
 
 func (t *podTracker) setPhase(name string) {
@@ -742,7 +807,7 @@ func (t *podTracker) observe(obj any) {
 	if !tp.runningSeen && (p.Status.Phase == corev1.PodRunning || p.Status.Phase == corev1.PodSucceeded) {
 		tp.runningSeen = true
 		t.running++
-		t.startup = append(t.startup, startupSample{t.phase, tp.group, now.Sub(tp.seen)})
+		t.startup = append(t.startup, startupSample{t.phase, tp.group, now.Sub(tp.seen), startupStages(p, now)})
 	}
 }
 
@@ -773,6 +838,23 @@ func (t *podTracker) startupBy(kindOf func(groupKey) string) []Latencies {
 		out = append(out, Summarise(key, 0, ds))
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Op < out[j].Op })
+	return out
+}
+
+// stages summarises each stage of startup over every pod.
+func (t *podTracker) stages() []Latencies {
+	t.mu.Lock()
+	by := make([][]time.Duration, numStages)
+	for _, s := range t.startup {
+		for i, d := range s.stages {
+			by[i] = append(by[i], d)
+		}
+	}
+	t.mu.Unlock()
+	out := make([]Latencies, numStages)
+	for i, ds := range by {
+		out[i] = Summarise(stageNames[i], 0, ds)
+	}
 	return out
 }
 
@@ -853,8 +935,18 @@ func (r *ScaleResult) WriteReport(w io.Writer) {
 	for _, l := range r.StartupBy {
 		fmt.Fprintf(w, "  %-28s %6d pods  p50 %8.0fms  p99 %8.0fms  max %8.0fms\n", l.Op, l.Count, ms(l.P50), ms(l.P99), ms(l.Max))
 	}
+	if len(r.StartupStages) > 0 {
+		fmt.Fprintf(w, "pod startup by stage (the pods' own timestamps, whole seconds):\n")
+	}
+	for _, l := range r.StartupStages {
+		fmt.Fprintf(w, "  %-28s %6d pods  p50 %8.0fms  p99 %8.0fms  max %8.0fms\n", l.Op, l.Count, ms(l.P50), ms(l.P99), ms(l.Max))
+	}
 	if r.WatchesCut >= 0 {
-		fmt.Fprintf(w, "watches the server cut off for falling behind: %d\n", r.WatchesCut)
+		by := ""
+		if len(r.WatchesCutBy) > 0 {
+			by = " (" + strings.Join(r.WatchesCutBy, ", ") + ")"
+		}
+		fmt.Fprintf(w, "watches the server cut off for falling behind: %d%s\n", r.WatchesCut, by)
 	}
 	if r.Proc.PID == 0 {
 		fmt.Fprintf(w, "server: not sampled (no process id)\n")

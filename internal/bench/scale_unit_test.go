@@ -368,3 +368,31 @@ func TestPace(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestStartupStages(t *testing.T) {
+	at := func(s int) metav1.Time { return metav1.Time{Time: time.Unix(int64(1000+s), 0)} }
+	p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{CreationTimestamp: at(0)}}
+	p.Status.Conditions = []corev1.PodCondition{
+		{Type: corev1.PodReady, Status: corev1.ConditionTrue, LastTransitionTime: at(9)},
+		{Type: corev1.PodScheduled, Status: corev1.ConditionTrue, LastTransitionTime: at(2)},
+	}
+	st := at(5)
+	p.Status.StartTime = &st
+	p.Status.ContainerStatuses = []corev1.ContainerStatus{
+		{State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: at(6)}}},
+		{State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: at(7)}}},
+	}
+	now := time.Unix(1008, 0)
+	want := [numStages]time.Duration{2 * time.Second, 3 * time.Second, 2 * time.Second, time.Second}
+	if got := startupStages(p, now); got != want {
+		t.Errorf("stages = %v, want %v", got, want)
+	}
+	// No startTime, and a clock a second behind: stages never go below
+	// zero and a missing time counts as the one before.
+	p.Status.StartTime = nil
+	p.Status.ContainerStatuses = nil
+	want = [numStages]time.Duration{2 * time.Second, 0, 0, 0}
+	if got := startupStages(p, time.Unix(1001, 0)); got != want {
+		t.Errorf("stages without node times = %v, want %v", got, want)
+	}
+}
