@@ -80,7 +80,11 @@ run: build node-deps
 # Every test: unit, integration (in-process API server on embedded etcd, a
 # three-member etcd cluster on loopback) and end to end (the real binaries
 # driven by the bundled kubectl).
+# The whole run needs about 10 GiB of disk for modules, build cache and
+# test data; the free space is printed first so that a full disk is told
+# apart from a failing test.
 test: build helm csi-attacher csi-provisioner node-deps test-deps vet
+	@df -h . "$$($(GO) env GOCACHE)" /tmp | sed 's/^/disk: /'
 	SKIFF_BIN_DIR=$(CURDIR)/bin $(GO) test -count=1 -timeout 30m ./...
 
 vet:
