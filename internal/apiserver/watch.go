@@ -248,8 +248,11 @@ func (s *Server) handleWatch(w http.ResponseWriter, r *http.Request, res *resour
 		case <-tick:
 			if cr := s.cache.Revision(); cr > lastRev && cw != nil {
 				// Every change of this bucket up to cr has been delivered
-				// once the queue is drained.
-				if events.Len() == 0 {
+				// once the queue is drained. A queue cut off for falling
+				// behind holds nothing either, but what it dropped was
+				// never sent: a bookmark at cr would have the client
+				// resume after events it never saw.
+				if events.Drained() {
 					lastRev = cr
 				}
 			}

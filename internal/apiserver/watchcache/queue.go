@@ -88,6 +88,15 @@ func (q *Queue) Take(buf []Event) ([]Event, bool) {
 	return out, true
 }
 
+// Drained reports whether the consumer has taken every event pushed so
+// far: nothing is pending and the queue is open. A queue cut off or
+// closed is never drained, since what it dropped was never taken.
+func (q *Queue) Drained() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return len(q.pending) == 0 && !q.closed
+}
+
 // Len is how many events are pending.
 func (q *Queue) Len() int {
 	q.mu.Lock()

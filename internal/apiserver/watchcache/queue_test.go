@@ -51,8 +51,17 @@ func TestQueueCutsOffASlowConsumer(t *testing.T) {
 	if !q.Push(ev(1)) || !q.Push(ev(2)) {
 		t.Fatal("pushes within the limit refused")
 	}
+	if q.Len() != 2 || q.Drained() {
+		t.Fatalf("Len = %d with two pending", q.Len())
+	}
 	if q.Push(ev(3)) {
 		t.Fatal("push over the limit accepted")
+	}
+	// Nothing is pending after the cut, but the events it dropped were
+	// never taken: the queue must not pass for drained (a watch would
+	// send a bookmark past them).
+	if q.Len() != 0 || q.Drained() {
+		t.Fatalf("after cut-off: Len = %d, Drained = %v; want 0, false", q.Len(), q.Drained())
 	}
 	if q.Push(ev(4)) {
 		t.Fatal("push after cut-off accepted")
@@ -95,5 +104,24 @@ func TestQueueCut(t *testing.T) {
 	closed.Close()
 	if closed.Push(Event{Rev: 1}) || closed.Cut() {
 		t.Fatal("a closed queue counts as cut")
+	}
+}
+
+func TestQueueDrained(t *testing.T) {
+	q := NewQueue(10)
+	if !q.Drained() {
+		t.Fatal("new queue not drained")
+	}
+	q.Push(ev(1))
+	if q.Drained() {
+		t.Fatal("drained with an event pending")
+	}
+	q.Take(nil)
+	if !q.Drained() {
+		t.Fatal("not drained after everything was taken")
+	}
+	q.Close()
+	if q.Drained() {
+		t.Fatal("a closed queue passes for drained")
 	}
 }
