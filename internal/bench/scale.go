@@ -702,13 +702,7 @@ type startupSample struct {
 // created to scheduled (its PodScheduled condition), to its node taking
 // it on (status.startTime), to its containers running (their startedAt),
 // to the watch event that says so.
-const (
-	stageSchedule = iota
-	stageNode
-	stageStart
-	stageWatch
-	numStages
-)
+const numStages = 4
 
 var stageNames = [numStages]string{"create->scheduled", "scheduled->node", "node->started", "started->watch"}
 
