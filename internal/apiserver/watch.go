@@ -136,13 +136,16 @@ func (s *Server) handleWatch(w http.ResponseWriter, r *http.Request, res *resour
 
 	enc := s.newWatchEncoder(w, res, t, r.URL.Query().Get("includeObject"))
 	flusher, _ := w.(http.Flusher)
+	flush := func() {
+		if flusher != nil {
+			flusher.Flush()
+		}
+	}
 	w.Header().Set("Content-Type", enc.contentType())
 	w.Header().Set("Transfer-Encoding", "chunked")
 	w.Header().Set("Cache-Control", "no-cache, private")
 	w.WriteHeader(http.StatusOK)
-	if flusher != nil {
-		flusher.Flush()
-	}
+	flush()
 	// Started: as upstream, a watch holds its flow-control seat only
 	// until then.
 	releaseSeat(r.Context())
@@ -207,9 +210,7 @@ func (s *Server) handleWatch(w http.ResponseWriter, r *http.Request, res *resour
 			return
 		}
 	}
-	if flusher != nil {
-		flusher.Flush()
-	}
+	flush()
 	var tick <-chan time.Time
 	if bookmarks {
 		ticker := time.NewTicker(bookmarkInterval)
@@ -242,9 +243,7 @@ func (s *Server) handleWatch(w http.ResponseWriter, r *http.Request, res *resour
 			// Flushed at once: a controller that acts on one resource's
 			// event must find the changes before it in its other caches,
 			// as soon as upstream's watches deliver them.
-			if flusher != nil {
-				flusher.Flush()
-			}
+			flush()
 		case <-tick:
 			if cr := s.cache.Revision(); cr > lastRev && cw != nil {
 				// Every change of this bucket up to cr has been delivered
@@ -259,9 +258,7 @@ func (s *Server) handleWatch(w http.ResponseWriter, r *http.Request, res *resour
 			if err := enc.bookmark(lastRev, false); err != nil {
 				return
 			}
-			if flusher != nil {
-				flusher.Flush()
-			}
+			flush()
 		}
 	}
 }
